@@ -1,0 +1,15 @@
+"""The Chalice application: builds the app and registers blueprints, nothing else."""
+
+from chalice import Chalice
+
+from chalicelib.api import admin, assets, pixel, tracking
+from chalicelib.handlers import events_stream
+
+app = Chalice(app_name="one2one")
+app.api.binary_types.extend(["image/gif"])
+
+app.register_blueprint(tracking.bp)
+app.register_blueprint(pixel.bp)
+app.register_blueprint(assets.bp)
+app.register_blueprint(admin.bp)
+app.register_blueprint(events_stream.bp)

@@ -1,0 +1,5 @@
+"""admin routes."""
+
+from chalice import Blueprint
+
+bp = Blueprint(__name__)

@@ -1,0 +1,31 @@
+"""Static assets served by the API: the first-party tracker."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from chalice import Blueprint, Response
+
+bp = Blueprint(__name__)
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+@cache
+def tracker_source() -> str:
+    minified = STATIC / "tracker.min.js"
+    path = minified if minified.exists() else STATIC / "tracker.js"
+    return path.read_text(encoding="utf-8")
+
+
+@bp.route("/tracker.js", methods=["GET"])
+def tracker_js() -> Response:
+    return Response(
+        body=tracker_source(),
+        status_code=200,
+        headers={
+            "Content-Type": "application/javascript; charset=utf-8",
+            "Cache-Control": "public, max-age=3600",
+            "Access-Control-Allow-Origin": "*",
+        },
+    )

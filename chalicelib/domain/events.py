@@ -1,0 +1,91 @@
+"""The tracked event: one Segment-spec message after validation and enrichment, as stored and folded."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MessageType = Literal["track", "page", "screen", "identify", "group", "alias"]
+
+
+def iso(dt: datetime) -> str:
+    """Render a datetime as the ISO-8601 UTC form we store everywhere (millisecond precision, `Z`)."""
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+class TrackedEvent(BaseModel):
+    """A validated, enriched message as it is stored in the events table and read back from its stream.
+
+    `timestamp` is the corrected event time (Segment's receivedAt - (sentAt - originalTimestamp)); all folding and
+    ordering uses it, never arrival order. `profile_id` is the profile the event was resolved to at ingest.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=False)
+
+    message_id: str
+    source_id: str
+    type: MessageType
+    profile_id: str
+    timestamp: datetime
+    received_at: datetime
+    sent_at: datetime | None = None
+    original_timestamp: datetime | None = None
+    anonymous_id: str | None = None
+    user_id: str | None = None
+    event: str | None = None  # track only
+    name: str | None = None  # page / screen
+    category: str | None = None  # page
+    previous_id: str | None = None  # alias
+    group_id: str | None = None  # group
+    properties: dict[str, Any] = Field(default_factory=dict)
+    traits: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+    integrations: dict[str, Any] = Field(default_factory=dict)
+    extra: dict[str, Any] = Field(default_factory=dict)  # unknown top-level fields, kept verbatim
+    flags: list[str] = Field(default_factory=list)  # e.g. "bot", "timestamp_clamped_future", "gpc"
+    is_bot: bool = False
+
+    @property
+    def key(self) -> str:
+        """The dedupe key: one message id per source is stored once."""
+        return f"{self.source_id}#{self.message_id}"
+
+    @property
+    def email(self) -> str | None:
+        value = self.traits.get("email") or self.context.get("traits", {}).get("email")
+        if isinstance(value, str) and "@" in value:
+            return value.strip().lower()
+        return None
+
+    def to_item(self, expires_at: int | None = None) -> dict[str, Any]:
+        """DynamoDB item (low-level attribute-value form). The message body is one JSON string: cheap to write and
+        to read back from the stream, and free of the float/Decimal and empty-map pitfalls of nested attributes."""
+        ts = iso(self.timestamp)
+        item: dict[str, Any] = {
+            "pk": {"S": self.key},
+            "profile_id": {"S": self.profile_id},
+            "ts_key": {"S": f"{ts}#{self.message_id}"},
+            "type": {"S": self.type},
+            "body": {"S": self.model_dump_json(exclude_none=True)},
+        }
+        if self.event:
+            item["event"] = {"S": self.event}
+        if expires_at is not None:
+            item["expires_at"] = {"N": str(expires_at)}
+        return item
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> TrackedEvent:
+        """Inverse of `to_item`, for items from GetItem/Query or a stream NewImage (both low-level form)."""
+        event = cls.model_validate_json(item["body"]["S"])
+        # The profile id is the only attribute rewritten after ingest (identity merges re-point history).
+        if "profile_id" in item:
+            event.profile_id = item["profile_id"]["S"]
+        return event
+
+    def summary(self) -> dict[str, Any]:
+        """Compact JSON-able view for admin responses."""
+        return json.loads(self.model_dump_json(exclude_none=True, exclude={"integrations", "extra"}))

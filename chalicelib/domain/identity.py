@@ -1,0 +1,148 @@
+"""Identity resolution rules: which profile a message belongs to, and how identities link and merge (pure)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from typing import Literal
+
+IdentityKind = Literal["user", "email", "anon"]
+
+# Values that SDKs and careless integrations send as ids; linking on them would glue strangers together.
+JUNK_IDS = frozenset(
+    {
+        "",
+        "null",
+        "none",
+        "nil",
+        "undefined",
+        "anonymous",
+        "anon",
+        "unknown",
+        "0",
+        "-1",
+        "guest",
+        "test",
+        "n/a",
+        "na",
+        "[object object]",
+        "false",
+        "true",
+        "nan",
+    }
+)
+
+
+def clean_id(value: object) -> str | None:
+    """Return a usable id string, or None for missing/junk values. Numbers are accepted as their string form."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if value.lower() in JUNK_IDS or len(value) > 256:
+        return None
+    return value
+
+
+def clean_email(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = value.strip().lower()
+    if "@" not in value or len(value) > 254 or value.startswith("@") or value.endswith("@"):
+        return None
+    return value
+
+
+def identity_key(kind: IdentityKind, value: str) -> str:
+    return f"{kind}:{value}"
+
+
+def profile_id_for(kind: IdentityKind, value: str) -> str:
+    """Deterministic profile id for an identity seen for the first time.
+
+    Deterministic so that an anonymous visitor needs no identity record (ingest writes once), and concurrent first
+    events from one visitor land on one profile without coordination.
+    """
+    digest = hashlib.sha256(identity_key(kind, value).encode()).digest()[:15]
+    return "p_" + base64.b32encode(digest).decode().lower()
+
+
+@dataclass(frozen=True)
+class MessageIds:
+    user_id: str | None
+    email: str | None
+    anonymous_id: str | None
+
+    def identity_keys(self) -> list[str]:
+        """Identity keys in priority order: userId > email > anonymousId."""
+        out = []
+        if self.user_id:
+            out.append(identity_key("user", self.user_id))
+        if self.email:
+            out.append(identity_key("email", self.email))
+        if self.anonymous_id:
+            out.append(identity_key("anon", self.anonymous_id))
+        return out
+
+
+def resolve_profile_id(ids: MessageIds, records: dict[str, str]) -> str:
+    """Pick the profile for a message, given the identity records found for its keys (key -> profile id).
+
+    A userId decides alone: a known user keeps their profile, a new one gets their own, so a shared device never
+    glues two users together. Without a userId, a known email wins, then the device's (anonymous) profile, which an
+    email is later attached to.
+    """
+    if ids.user_id:
+        key = identity_key("user", ids.user_id)
+        return records.get(key) or profile_id_for("user", ids.user_id)
+    if ids.email:
+        key = identity_key("email", ids.email)
+        if key in records:
+            return records[key]
+    if ids.anonymous_id:
+        key = identity_key("anon", ids.anonymous_id)
+        return records.get(key) or profile_id_for("anon", ids.anonymous_id)
+    assert ids.email, "a message always has userId or anonymousId"
+    return profile_id_for("email", ids.email)
+
+
+LinkAction = Literal["none", "attach", "merge", "repoint", "refuse"]
+
+
+@dataclass(frozen=True)
+class LinkDecision:
+    action: LinkAction
+    reason: str = ""
+
+
+def decide_link(
+    kind: IdentityKind,
+    profile_user_id: str | None,
+    profile_anon_count: int,
+    other_profile_id: str | None,
+    other_user_id: str | None,
+    this_profile_id: str,
+    max_anonymous_ids: int,
+) -> LinkDecision:
+    """Decide what to do when an event on `this_profile_id` carries an identity that currently resolves elsewhere.
+
+    `other_profile_id` is where the identity resolves now (None: nowhere yet, i.e. no record and no existing
+    deterministic profile). `other_user_id` is the userId of that other profile, if any.
+    """
+    if other_profile_id == this_profile_id:
+        return LinkDecision("none")
+    if other_profile_id is None:
+        if kind == "anon" and profile_anon_count >= max_anonymous_ids:
+            return LinkDecision("refuse", "anonymous_id_cap")
+        return LinkDecision("attach")
+    if other_user_id and profile_user_id and other_user_id != profile_user_id:
+        # Two known people share a device (or an email): never merge them. The device follows its latest login.
+        action: LinkAction = "repoint" if kind == "anon" else "refuse"
+        return LinkDecision(action, "different_users")
+    if kind == "anon" and profile_anon_count >= max_anonymous_ids:
+        return LinkDecision("refuse", "anonymous_id_cap")
+    return LinkDecision("merge")

@@ -1,0 +1,236 @@
+"""The real-time profile: one person's identities, traits, computed traits, scores, stage and segments, as stored.
+
+The fold that builds it lives in `traits.py`; `fold`, `merge_profiles` and `FoldResult` are re-exported from here
+lazily (PEP 562) because `traits.py` imports this module.
+
+Layout of the stored item (`Profile.to_item`, DynamoDB low-level form):
+
+| attribute    | type | meaning                                                                      |
+|--------------|------|------------------------------------------------------------------------------|
+| profile_id   | S    | partition key                                                                |
+| version      | N    | optimistic-lock counter; `fold` bumps it by one whenever the profile changed |
+| body         | S    | the whole model as JSON (the same JSON `from_item` reads back)               |
+| stage        | S    | lifecycle stage, for stream consumers that filter on it                      |
+| due_day      | S    | `YYYY-MM-DD`, key of the sparse GSI `by_due_day`; absent when nothing is due |
+| merged_into  | S    | present once the profile was merged into another                             |
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # re-exported lazily below
+    from chalicelib.domain.traits import FoldResult, fold, merge_profiles  # noqa: F401
+
+Stage = Literal["prospect", "new", "active", "loyal", "at_risk", "dormant", "churned"]
+TransitionKind = Literal[
+    "stage_changed",
+    "score_crossed",
+    "score_dropped",
+    "segment_entered",
+    "segment_exited",
+    "cart_changed",
+    "needs_group_changed",
+]
+
+MAX_RECENT_TRANSITIONS = 20
+MAX_ITEM_BYTES = 400 * 1024
+
+_MODEL = ConfigDict(extra="ignore", populate_by_name=True, serialize_by_alias=True)
+
+
+class Transition(BaseModel):
+    """Something that changed about a profile and that the scenario engine may react to.
+
+    `version` is the profile version that recorded it, so a profiles-stream consumer takes the transitions whose
+    version equals the NewImage version (the profile also keeps older ones in `recent_transitions`).
+    """
+
+    model_config = _MODEL
+
+    kind: TransitionKind
+    name: str | None = None
+    from_: str | float | None = Field(default=None, alias="from")
+    to: str | float | None = None
+    at: str
+    version: int = 0
+
+
+class Consent(BaseModel):
+    """Permission to contact on one channel, last decision by event time."""
+
+    model_config = _MODEL
+
+    status: Literal["opted_in", "opted_out"]
+    at: str
+    source: str | None = None
+
+
+class Demographics(BaseModel):
+    """Normalized view of identify traits (derived on every fold, never edited directly)."""
+
+    model_config = _MODEL
+
+    first_name: str | None = None
+    last_name: str | None = None
+    name: str | None = None
+    gender: str | None = None  # "female" / "male" / other value as given, lower-case
+    birthday: str | None = None
+    age: int | None = None
+    city: str | None = None
+    state: str | None = None  # upper-case; US state names mapped to their two-letter code
+    country: str | None = None
+    postal_code: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+
+
+class ComputedTraits(BaseModel):
+    """Segment-style computed traits (counters, first/last, most frequent, unique lists). Bots never change them."""
+
+    model_config = _MODEL
+
+    first_seen: str | None = None
+    last_seen: str | None = None
+    sessions: int = 0
+    page_views: int = 0
+    event_counts: dict[str, int] = Field(default_factory=dict)
+    type_counts: dict[str, int] = Field(default_factory=dict)
+    search_terms: list[dict[str, Any]] = Field(default_factory=list)  # [{"term", "at"}], most recent first
+    viewed_products: list[dict[str, Any]] = Field(default_factory=list)  # most recent first
+    cart: list[dict[str, Any]] = Field(default_factory=list)  # open cart: [{"product_id","name","price","quantity"}]
+    cart_quantity: int = 0
+    cart_value: float = 0.0
+    orders: int = 0
+    revenue: float = 0.0
+    average_order_value: float | None = None
+    first_order_at: str | None = None
+    last_order_at: str | None = None
+    top_categories: list[str] = Field(default_factory=list)  # by recency-decayed interest weight
+    first_touch: dict[str, Any] | None = None  # {"campaign": {...}, "referrer_host", "at"}
+    last_touch: dict[str, Any] | None = None
+
+
+class Scores(BaseModel):
+    """Lead score. Engagement decays lazily: the value at time t is `engagement_raw * 0.5 ** ((t - engagement_at) /
+    half-life)`; `engagement`/`total`/`grade` are that value as of the last fold, for readers without a clock."""
+
+    model_config = _MODEL
+
+    engagement_raw: float = 0.0
+    engagement_at: int | None = None  # epoch seconds the raw value refers to
+    half_life_days: float = 30.0  # recorded so `current_engagement(profile, now)` needs no config
+    engagement: float = 0.0
+    fit: float = 0.0
+    total: float = 0.0
+    grade: str | None = None  # A1 (best) ... C3
+    crossed: list[str] = Field(default_factory=list)  # thresholds currently at or above
+
+
+class Rfm(BaseModel):
+    """Recency/frequency/monetary quintile scores (5 = best) against the population's cut points."""
+
+    model_config = _MODEL
+
+    r: int
+    f: int
+    m: int
+    group: str
+
+
+class Activity(BaseModel):
+    """Compact internal bookkeeping the computed traits are derived from. Not addressable by segment rules.
+
+    Times are epoch seconds. `lww` holds, per last-write-wins field, the (event time, event key) of the value kept,
+    so a late older event never overwrites a newer one and ties break the same way in any arrival order.
+    """
+
+    model_config = _MODEL
+
+    first_ts: float | None = None
+    last_ts: float | None = None
+    sessions: list[list[float]] = Field(default_factory=list)  # [[start, end]] ascending, most recent kept
+    sessions_dropped: int = 0  # sessions older than the kept window
+    daily: dict[str, dict[str, int]] = Field(default_factory=dict)  # event name -> {"YYYY-MM-DD": count}
+    cart: dict[str, dict[str, Any]] = Field(default_factory=dict)  # product_id -> {"q", "name", "price", "at"}
+    order_ids: list[str] = Field(default_factory=list)
+    first_order_ts: float | None = None
+    last_order_ts: float | None = None
+    interests: dict[str, list[float]] = Field(default_factory=dict)  # category -> [raw weight, epoch of raw]
+    lww: dict[str, list[Any]] = Field(default_factory=dict)  # field -> [event ts, event key]
+
+
+class Profile(BaseModel):
+    """One person. Everything a segment, score or scenario reads about them."""
+
+    model_config = _MODEL
+
+    profile_id: str
+    version: int = 0
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    anonymous_ids: list[str] = Field(default_factory=list)
+    user_id: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    merged_into: str | None = None
+    merged_from: list[str] = Field(default_factory=list)
+
+    traits: dict[str, Any] = Field(default_factory=dict)  # identify traits as sent, last write by event time wins
+    demographics: Demographics = Field(default_factory=Demographics)
+    consent: dict[str, Consent] = Field(default_factory=dict)  # "email", "sms"
+    computed: ComputedTraits = Field(default_factory=ComputedTraits)
+    scores: Scores = Field(default_factory=Scores)
+    stage: Stage = "prospect"
+    stage_since: str | None = None
+    due_day: str | None = None
+    segments: list[str] = Field(default_factory=list)
+    rfm: Rfm | None = None
+    needs_group: str | None = None
+    group_value_percentile: float | None = None
+    bot_events: int = 0
+
+    activity: Activity = Field(default_factory=Activity)
+    applied: dict[str, int] = Field(default_factory=dict)  # event key -> epoch seconds applied (replay guard)
+    recent_transitions: list[Transition] = Field(default_factory=list)
+
+    def to_item(self) -> dict[str, Any]:
+        """DynamoDB item in low-level attribute-value form (see the module docstring for the layout)."""
+        body = self.model_dump_json(exclude_none=True)
+        if len(body.encode()) > MAX_ITEM_BYTES - 4096:
+            # Every list and map is capped, so this means a cap is missing: fail loudly rather than lose the write.
+            raise ValueError(f"profile {self.profile_id} body is {len(body)} bytes, over the item budget")
+        item: dict[str, Any] = {
+            "profile_id": {"S": self.profile_id},
+            "version": {"N": str(self.version)},
+            "body": {"S": body},
+            "stage": {"S": self.stage},
+        }
+        if self.due_day:
+            item["due_day"] = {"S": self.due_day}
+        if self.merged_into:
+            item["merged_into"] = {"S": self.merged_into}
+        return item
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Profile:
+        """Inverse of `to_item`, for GetItem/Query results and stream images (low-level form)."""
+        profile = cls.model_validate_json(item["body"]["S"])
+        if "version" in item:  # the top-level attribute is what conditional writes check
+            profile.version = int(item["version"]["N"])
+        return profile
+
+    def new_transitions(self) -> list[Transition]:
+        """Transitions recorded by the fold that produced this version (what a profiles-stream consumer acts on)."""
+        return [t for t in self.recent_transitions if t.version == self.version]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("fold", "merge_profiles", "FoldResult"):
+        from chalicelib.domain import traits
+
+        return getattr(traits, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,107 @@
+"""Lead scoring like HubSpot: decaying engagement points, fit points from traits, grade A1..C3, threshold crossings."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from chalicelib.domain.events import iso
+from chalicelib.domain.profile import Transition
+from chalicelib.domain.segments import evaluate_condition
+
+if TYPE_CHECKING:
+    from chalicelib.domain.profile import Profile
+    from chalicelib.domain.profile_config import GradeConfig, ScoringConfig
+
+DAY = 86400.0
+
+
+def decay(value: float, seconds: float, half_life_days: float) -> float:
+    """`value` after `seconds` of exponential decay (never grows: negative spans count as zero)."""
+    if seconds <= 0 or value == 0:
+        return value
+    return value * 0.5 ** (seconds / (half_life_days * DAY))
+
+
+def add_decaying(raw: float, at: float | None, points: float, when: float, half_life_days: float) -> tuple[float, float]:
+    """Add `points` earned at `when` to a lazily decaying value `raw` (as of `at`); return the new (raw, at).
+
+    Points earned before `at` (late events) are decayed to `at` instead of decaying the whole value backwards, so the
+    sum is the same whichever order the points arrive in (up to float rounding).
+    """
+    if at is None:
+        return points, when
+    if when >= at:
+        return decay(raw, when - at, half_life_days) + points, when
+    return raw + decay(points, at - when, half_life_days), at
+
+
+def current_engagement(profile: Profile, now: datetime) -> float:
+    """Engagement score at `now`: the stored raw value decayed since `engagement_at` (no sweep needed)."""
+    scores = profile.scores
+    if scores.engagement_at is None:
+        return 0.0
+    return decay(scores.engagement_raw, now.timestamp() - scores.engagement_at, scores.half_life_days)
+
+
+def fit_score(profile: Profile, config: ScoringConfig) -> float:
+    """Sum of the points of every fit rule the profile currently matches."""
+    return float(sum(rule.points for rule in config.fit if evaluate_condition(rule, profile)))
+
+
+def grade(fit: float, engagement: float, config: GradeConfig) -> str:
+    """A1 (best fit, most engaged) ... C3: letter from the fit band, digit from the engagement band."""
+    letter = "A" if fit >= config.fit_cuts[0] else "B" if fit >= config.fit_cuts[1] else "C"
+    digit = "1" if engagement >= config.engagement_cuts[0] else "2" if engagement >= config.engagement_cuts[1] else "3"
+    return letter + digit
+
+
+def update_scores(profile: Profile, config: ScoringConfig, now: datetime) -> list[Transition]:
+    """Recompute fit, engagement-as-of-now, total and grade; return threshold crossings since the last evaluation.
+
+    Only an upward crossing records `score_crossed`; falling back below records `score_dropped` (engagement decays,
+    so the same lead can cross again later and that is reported again).
+    """
+    scores = profile.scores
+    scores.half_life_days = config.engagement.half_life_days
+    engagement = current_engagement(profile, now)
+    fit = fit_score(profile, config)
+    total = engagement + fit
+    scores.engagement = round(engagement, 3)
+    scores.fit = round(fit, 3)
+    previous_total = scores.total
+    scores.total = round(total, 3)
+    scores.grade = grade(fit, engagement, config.grade)
+
+    at = iso(now)
+    above = [t.name for t in config.thresholds if total >= t.min_total]
+    transitions = [
+        Transition(kind="score_crossed", name=name, from_=previous_total, to=scores.total, at=at)
+        for name in above
+        if name not in scores.crossed
+    ]
+    configured = {t.name for t in config.thresholds}
+    transitions += [
+        Transition(kind="score_dropped", name=name, from_=previous_total, to=scores.total, at=at)
+        for name in scores.crossed
+        if name not in above and name in configured
+    ]
+    scores.crossed = above
+    return transitions
+
+
+def next_score_drop(profile: Profile, config: ScoringConfig, now: datetime) -> datetime | None:
+    """When decay alone first takes the total below a threshold it has crossed (None if that never happens)."""
+    scores = profile.scores
+    crossed = [t.min_total for t in config.thresholds if t.name in scores.crossed]
+    if not crossed or scores.engagement_at is None or scores.engagement_raw <= 0:
+        return None
+    target = max(crossed) - scores.fit  # the highest crossed threshold is the first to be lost
+    if target <= 0:
+        return None  # fit alone keeps it above
+    engagement = current_engagement(profile, now)
+    if engagement < target:
+        return now
+    seconds = math.log2(engagement / target) * config.engagement.half_life_days * DAY
+    return now + timedelta(seconds=seconds)

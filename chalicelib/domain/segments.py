@@ -1,0 +1,349 @@
+"""Segments as data: a small rule language over a profile (all/any/not, field conditions, event-window conditions)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
+
+from chalicelib.domain.events import iso
+from chalicelib.domain.profile import Transition
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from chalicelib.domain.profile import Profile
+
+Op = Literal["eq", "ne", "in", "gt", "gte", "lt", "lte", "exists", "contains"]
+
+# Roots a field path may start with: the readable parts of a profile. Internal bookkeeping (`activity`, `applied`)
+# is deliberately not addressable so that rules never depend on its compact, changeable layout.
+FIELD_ROOTS = frozenset(
+    {
+        "traits",
+        "demographics",
+        "computed",
+        "scores",
+        "stage",
+        "stage_since",
+        "rfm",
+        "consent",
+        "segments",
+        "needs_group",
+        "group_value_percentile",
+        "email",
+        "user_id",
+        "phone",
+        "anonymous_ids",
+        "bot_events",
+    }
+)
+MAX_WINDOW_DAYS = 90  # the profile keeps per-event daily counts this long (see traits.DAILY_RETENTION_DAYS)
+_STRICT = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+
+class FieldCondition(BaseModel):
+    """Compare the value at a dotted path of the profile (e.g. `demographics.state`) with `value`.
+
+    String comparisons for eq/ne/in/contains ignore case (marketers type "ca", data says "CA"). gt/gte/lt/lte compare
+    numbers numerically (a numeric string is read as a number when the other side is a number) and strings
+    lexicographically, which also orders ISO dates and 5-digit postal codes. A missing value makes every op False
+    except `ne` (True) and `exists: false` (True).
+    """
+
+    model_config = _STRICT
+
+    field: str = Field(description="Dotted path into the profile, e.g. traits.plan, computed.orders, consent.email.status")
+    op: Op
+    value: Any = Field(default=None, description="Operand; a list for `in`; for `exists` true (default) or false")
+    _parts: tuple[str, ...] = PrivateAttr(default=())
+
+    @field_validator("field")
+    @classmethod
+    def _known_root(cls, path: str) -> str:
+        parts = path.split(".")
+        if any(not p for p in parts):
+            raise ValueError(f"empty segment in field path {path!r}")
+        if parts[0] not in FIELD_ROOTS:
+            raise ValueError(f"unknown field root {parts[0]!r}; expected one of {', '.join(sorted(FIELD_ROOTS))}")
+        return path
+
+    @model_validator(mode="after")
+    def _operand_fits_op(self) -> FieldCondition:
+        if self.op == "in" and not isinstance(self.value, list):
+            raise ValueError("op 'in' needs a list value")
+        if self.op == "exists" and self.value is not None and not isinstance(self.value, bool):
+            raise ValueError("op 'exists' takes true/false (or no value)")
+        if self.op in ("gt", "gte", "lt", "lte") and (isinstance(self.value, bool) or not _scalar(self.value)):
+            raise ValueError(f"op {self.op!r} needs a number or a string value")
+        if self.op in ("eq", "ne", "contains") and self.value is None:
+            raise ValueError(f"op {self.op!r} needs a value (use 'exists' to test for presence)")
+        return self
+
+    def model_post_init(self, __context: Any) -> None:
+        self._parts = tuple(self.field.split("."))
+
+
+class EventCondition(BaseModel):
+    """"Did event X at least `min_count` (and at most `max_count`) times in the last `within_days` days".
+
+    Days are UTC calendar days including today: `within_days: 1` means today, 7 means today and the 6 days before.
+    Counts come from the profile's per-event daily counts, which bots never feed.
+    """
+
+    model_config = _STRICT
+
+    event: str = Field(min_length=1, description="Event name, e.g. 'Product Added'; page calls are 'Page Viewed'")
+    min_count: int = Field(default=1, ge=0)
+    max_count: int | None = Field(default=None, ge=0)
+    within_days: int = Field(ge=1, le=MAX_WINDOW_DAYS)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> EventCondition:
+        if self.max_count is not None and self.max_count < self.min_count:
+            raise ValueError("max_count must be >= min_count")
+        return self
+
+
+class AllRule(BaseModel):
+    """True when every sub-rule is true."""
+
+    model_config = _STRICT
+    all: list[Rule] = Field(min_length=1)
+
+
+class AnyRule(BaseModel):
+    """True when at least one sub-rule is true."""
+
+    model_config = _STRICT
+    any: list[Rule] = Field(min_length=1)
+
+
+class NotRule(BaseModel):
+    """True when the sub-rule is false."""
+
+    model_config = _STRICT
+    not_: Rule = Field(alias="not")
+
+
+def _rule_tag(value: Any) -> str | None:
+    # Tags are wrapped in <> so that error paths can drop them (see profile_config._format_loc).
+    if isinstance(value, dict):
+        for key in ("all", "any", "not", "event", "field"):
+            if key in value:
+                return f"<{key}>"
+        return None
+    return _TAG_BY_CLASS.get(type(value))
+
+
+Rule = Annotated[
+    Annotated[AllRule, Tag("<all>")]
+    | Annotated[AnyRule, Tag("<any>")]
+    | Annotated[NotRule, Tag("<not>")]
+    | Annotated[EventCondition, Tag("<event>")]
+    | Annotated[FieldCondition, Tag("<field>")],
+    Discriminator(
+        _rule_tag,
+        custom_error_type="invalid_rule",
+        custom_error_message="a rule is an object with one of the keys all, any, not, event, field",
+    ),
+]
+_TAG_BY_CLASS: dict[type, str] = {
+    AllRule: "<all>",
+    AnyRule: "<any>",
+    NotRule: "<not>",
+    EventCondition: "<event>",
+    FieldCondition: "<field>",
+}
+AllRule.model_rebuild()
+AnyRule.model_rebuild()
+NotRule.model_rebuild()
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+
+
+class SegmentDef(BaseModel):
+    """One named segment. Membership is re-evaluated on every fold and on the lifecycle sweep."""
+
+    model_config = _STRICT
+
+    name: str = Field(description="Stable id: lower-case letters, digits, '_' or '-'")
+    description: str = ""
+    enabled: bool = True
+    rule: Rule
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, name: str) -> str:
+        if not _NAME.match(name):
+            raise ValueError("segment name must match ^[a-z0-9][a-z0-9_-]{0,63}$")
+        return name
+
+
+# --- evaluation ---------------------------------------------------------------------------------------------------
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float))
+
+
+def resolve(profile: Any, parts: Iterable[str]) -> Any:
+    """The value at a path of a profile (models via attributes, dicts via keys); None when any step is missing."""
+    current = profile
+    for part in parts:
+        if current is None:
+            return None
+        if isinstance(current, dict):
+            current = current.get(part)
+        elif isinstance(current, BaseModel):
+            current = getattr(current, part, None)
+        else:
+            return None
+    return current
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _eq(left: Any, right: Any) -> bool:
+    if isinstance(left, str) and isinstance(right, str):
+        return left.casefold() == right.casefold()
+    if isinstance(left, (int, float)) and not isinstance(left, bool) or isinstance(right, (int, float)):
+        a, b = _number(left), _number(right)
+        if a is not None and b is not None:
+            return a == b
+    return left == right
+
+
+def _compare(left: Any, right: Any) -> int | None:
+    """-1/0/1, or None when the two cannot be ordered."""
+    if isinstance(left, bool) or left is None:
+        return None
+    if isinstance(left, str) and isinstance(right, str):
+        a_num, b_num = None, None  # both strings: lexicographic (ISO dates, postal codes)
+        a, b = left, right
+    else:
+        a_num, b_num = _number(left), _number(right)
+        if a_num is None or b_num is None:
+            return None
+        a, b = a_num, b_num
+    return (a > b) - (a < b)
+
+
+def _present(value: Any) -> bool:
+    return value is not None and value != "" and value != [] and value != {}
+
+
+def evaluate_condition(cond: FieldCondition, profile: Profile) -> bool:
+    """Evaluate one field condition (also used by the fit score rules)."""
+    value = resolve(profile, cond._parts)
+    op = cond.op
+    if op == "exists":
+        return _present(value) == (True if cond.value is None else cond.value)
+    if op == "ne":
+        return not _matches_eq(value, cond.value)
+    if value is None:
+        return False
+    if op == "eq":
+        return _matches_eq(value, cond.value)
+    if op == "in":
+        if isinstance(value, list):
+            return any(_eq(item, option) for item in value for option in cond.value)
+        return any(_eq(value, option) for option in cond.value)
+    if op == "contains":
+        if isinstance(value, str):
+            return isinstance(cond.value, str) and cond.value.casefold() in value.casefold()
+        if isinstance(value, list):
+            return any(_eq(item, cond.value) for item in value)
+        if isinstance(value, dict):
+            return cond.value in value
+        return False
+    order = _compare(value, cond.value)
+    if order is None:
+        return False
+    if op == "gt":
+        return order > 0
+    if op == "gte":
+        return order >= 0
+    if op == "lt":
+        return order < 0
+    return order <= 0  # lte
+
+
+def _matches_eq(value: Any, operand: Any) -> bool:
+    return value is not None and _eq(value, operand)
+
+
+def event_count(profile: Profile, event: str, within_days: int, now: datetime) -> int:
+    """How many times `event` happened in the last `within_days` UTC days (today included)."""
+    days = profile.activity.daily.get(event)
+    if not days:
+        return 0
+    first_day = (now.date() - timedelta(days=within_days - 1)).isoformat()
+    today = now.date().isoformat()
+    # ISO dates compare as strings; future-dated days (clock skew) are not "in the last N days".
+    return sum(count for day, count in days.items() if first_day <= day <= today)
+
+
+def evaluate(rule: Any, profile: Profile, now: datetime) -> bool:
+    """Whether `profile` matches `rule` (a SegmentDef or any rule node) at time `now`.
+
+    Example:
+        >>> evaluate(segment_def, profile, datetime.now(timezone.utc))  # doctest: +SKIP
+    """
+    if isinstance(rule, SegmentDef):
+        rule = rule.rule
+    if isinstance(rule, FieldCondition):
+        return evaluate_condition(rule, profile)
+    if isinstance(rule, AllRule):
+        return all(evaluate(sub, profile, now) for sub in rule.all)
+    if isinstance(rule, AnyRule):
+        return any(evaluate(sub, profile, now) for sub in rule.any)
+    if isinstance(rule, NotRule):
+        return not evaluate(rule.not_, profile, now)
+    if isinstance(rule, EventCondition):
+        count = event_count(profile, rule.event, rule.within_days, now)
+        return count >= rule.min_count and (rule.max_count is None or count <= rule.max_count)
+    raise TypeError(f"not a rule: {type(rule).__name__}")
+
+
+def update_memberships(profile: Profile, segments: Iterable[SegmentDef], now: datetime) -> list[Transition]:
+    """Re-evaluate every enabled segment, update `profile.segments` in place and return entered/exited transitions.
+
+    Segments are evaluated in their configured order and each sees the memberships decided before it, so a rule may
+    refer to an earlier segment (`{"field": "segments", "op": "contains", "value": "vip"}`). Memberships of segments
+    that are no longer configured (or disabled) are dropped and reported as exits.
+    """
+    at = iso(now)
+    before = list(profile.segments)
+    members: list[str] = []
+    configured: set[str] = set()
+    for segment in segments:
+        if not segment.enabled:
+            continue
+        configured.add(segment.name)
+        profile.segments = sorted(set(members) | (set(before) - configured))  # visible to later rules
+        if evaluate(segment.rule, profile, now):
+            members.append(segment.name)
+    profile.segments = sorted(members)
+    transitions = [
+        Transition(kind="segment_exited", name=name, from_="in", to="out", at=at)
+        for name in before
+        if name not in members
+    ]
+    transitions += [
+        Transition(kind="segment_entered", name=name, from_="out", to="in", at=at) for name in members if name not in before
+    ]
+    return transitions

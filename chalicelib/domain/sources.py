@@ -1,0 +1,31 @@
+"""Sources: who may send events (write keys, stored hashed) and from which browser origins (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from pydantic import BaseModel, Field
+
+
+def hash_write_key(write_key: str) -> str:
+    """Write keys are stored as SHA-256: a leaked table does not leak keys. Keys are random, so no salt is needed."""
+    return hashlib.sha256(write_key.encode()).hexdigest()
+
+
+class Source(BaseModel):
+    source_id: str
+    name: str = ""
+    key_hash: str
+    allowed_origins: list[str] = Field(default_factory=list)  # exact origins, or "*" for any
+    # Privacy (GPC / DNT): by default a browser signal means the event is not tied to a person.
+    honour_gpc: bool = True
+
+    def key_matches(self, write_key: str) -> bool:
+        return hmac.compare_digest(self.key_hash, hash_write_key(write_key))
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        """Server-side calls carry no Origin and are allowed; browsers must come from the allow-list."""
+        if not origin:
+            return True
+        return "*" in self.allowed_origins or origin.rstrip("/") in {o.rstrip("/") for o in self.allowed_origins}

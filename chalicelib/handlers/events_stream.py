@@ -1,0 +1,25 @@
+"""Events-table stream handler: folds newly stored events into profiles (identity links, traits, scores, segments)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+from chalice.app import DynamoDBEvent
+
+from chalicelib.streams import stream_arn
+
+bp = Blueprint(__name__)
+
+
+@bp.on_dynamodb_record(
+    stream_arn=stream_arn("EventsTable", "EVENTS_STREAM_ARN"),
+    batch_size=500,
+    starting_position="TRIM_HORIZON",
+    maximum_batching_window_in_seconds=1,
+    name="fold_events",
+)
+def fold_events(event: DynamoDBEvent) -> dict[str, Any]:
+    from chalicelib.bootstrap import get_fold_service
+
+    return get_fold_service().handle_stream_event(event.to_dict())

@@ -1,0 +1,250 @@
+"""Ingest use case: authenticate the source, validate and enrich messages, resolve profiles, store each event once."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.clock import Clock
+from chalicelib.domain.enrich import correct_timestamp, enrich_context
+from chalicelib.domain.events import TrackedEvent
+from chalicelib.domain.identity import MessageIds, resolve_profile_id
+from chalicelib.domain.sources import Source
+from chalicelib.domain.tracking import (
+    MAX_BATCH_BYTES,
+    MAX_MESSAGE_BYTES,
+    TYPE_BY_PATH,
+    MessageError,
+    ValidMessage,
+    apply_shared,
+    parse_json_body,
+    split_batch,
+    validate_message,
+)
+from chalicelib.ports import EventStore, FailedEventStore, IdentityStore, SourceRegistry
+
+
+@dataclass
+class RequestMeta:
+    """What the HTTP layer knows about the request besides the body."""
+
+    headers: dict[str, str]  # lower-cased names
+    query: dict[str, str] = field(default_factory=dict)
+    source_ip: str | None = None
+
+    @property
+    def origin(self) -> str | None:
+        return self.headers.get("origin")
+
+
+@dataclass
+class IngestResult:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    accepted: list[TrackedEvent] = field(default_factory=list)
+
+
+def write_key_from_header(authorization: str | None) -> str | None:
+    """Segment's HTTP API: Basic auth with the write key as username and an empty password."""
+    if not authorization or not authorization.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.split(":", 1)[0] or None
+
+
+def cors_headers(origin: str | None) -> dict[str, str]:
+    if not origin:
+        return {}
+    # sendBeacon sends credentials, so the allowed origin must be echoed (not "*") with Allow-Credentials.
+    return {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true", "Vary": "Origin"}
+
+
+def error_result(status: int, error: MessageError, headers: dict[str, str] | None = None) -> IngestResult:
+    return IngestResult(status, {"success": False, **error.to_dict()}, headers or {})
+
+
+class IngestService:
+    def __init__(
+        self,
+        sources: SourceRegistry,
+        events: EventStore,
+        identities: IdentityStore,
+        failed: FailedEventStore,
+        clock: Clock,
+    ) -> None:
+        self.sources = sources
+        self.events = events
+        self.identities = identities
+        self.failed = failed
+        self.clock = clock
+
+    # -- the HTTP tracking API ---------------------------------------------------------------------------------------
+    def handle_post(self, kind: str, raw_body: bytes | None, meta: RequestMeta) -> IngestResult:
+        """`POST /v1/{kind}`: one message (`track`, `t`, ...) or a `batch`."""
+        if kind != "batch" and kind not in TYPE_BY_PATH:
+            return error_result(404, MessageError("unknown_endpoint", f"unknown tracking endpoint /v1/{kind}"))
+        limit = MAX_BATCH_BYTES if kind == "batch" else MAX_MESSAGE_BYTES
+        header_key = write_key_from_header(meta.headers.get("authorization"))
+        try:
+            body = parse_json_body(raw_body, limit)
+        except MessageError as exc:
+            if header_key and exc.code == "invalid_json":
+                source = self.sources.by_write_key(header_key)
+                if source is not None:
+                    # Passed auth but unreadable: keep it as a bad row so nothing accepted for inspection is lost.
+                    self.failed.record(source.source_id, exc.to_dict(), (raw_body or b"").decode("utf-8", "replace"))
+            return error_result(400, exc)
+        body_key = body.get("writeKey") if isinstance(body, dict) else None
+        write_key = header_key or body_key or meta.query.get("writeKey")
+        source, auth_error = self.authenticate(write_key)
+        if source is None:
+            return error_result(401, auth_error)
+        if not source.origin_allowed(meta.origin):
+            return error_result(403, MessageError("origin_not_allowed", f"origin {meta.origin} is not allowed"))
+        headers = cors_headers(meta.origin)
+        if kind == "batch":
+            try:
+                raw_messages, shared = split_batch(body)
+            except MessageError as exc:
+                self.failed.record(source.source_id, exc.to_dict(), body)
+                return error_result(400, exc, headers)
+            messages = [apply_shared(m, shared) for m in raw_messages]
+            accepted, rejected = self.ingest(source, messages, None, meta, batch=True)
+            if not accepted and rejected:
+                return IngestResult(400, {"success": False, "error": "invalid_batch", "rejected": rejected}, headers)
+            body_out: dict[str, Any] = {"success": True}
+            if rejected:
+                # The valid messages are stored; SDKs only retry on 5xx/429, so a 400 here would hide that.
+                body_out["rejected"] = rejected
+            return IngestResult(200, body_out, headers, accepted)
+        accepted, rejected = self.ingest(source, [body], TYPE_BY_PATH[kind], meta, batch=False)
+        if rejected:
+            return IngestResult(400, {"success": False, **rejected[0]}, headers)
+        return IngestResult(200, {"success": True}, headers, accepted)
+
+    def handle_preflight(self, meta: RequestMeta) -> IngestResult:
+        """A preflight carries no write key, so it is answered for any origin some source allows; the real request
+        is then checked against its own source's list."""
+        origin = meta.origin
+        if not origin or not self.sources.any_allows_origin(origin):
+            return IngestResult(403, {"success": False, "error": "origin_not_allowed"})
+        headers = cors_headers(origin)
+        headers.update(
+            {
+                "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
+                "Access-Control-Allow-Headers": meta.headers.get("access-control-request-headers")
+                or "Content-Type, Authorization",
+                "Access-Control-Max-Age": "86400",
+            }
+        )
+        return IngestResult(204, {}, headers)
+
+    def authenticate(self, write_key: Any) -> tuple[Source | None, MessageError]:
+        if not isinstance(write_key, str) or not write_key:
+            return None, MessageError("unauthorized", "missing write key (HTTP Basic username or writeKey in body)")
+        source = self.sources.by_write_key(write_key)
+        if source is None:
+            return None, MessageError("unauthorized", "unknown write key")
+        return source, MessageError("ok", "")
+
+    # -- shared by the HTTP API and the pixel ---------------------------------------------------------------------
+    def ingest(
+        self,
+        source: Source,
+        messages: list[Any],
+        default_type: str | None,
+        meta: RequestMeta,
+        *,
+        batch: bool,
+    ) -> tuple[list[TrackedEvent], list[dict[str, Any]]]:
+        """Validate, enrich, resolve and store. Returns (stored events, rejections with their index and field)."""
+        received_at = self.clock.now()
+        valid: list[tuple[int, ValidMessage]] = []
+        rejected: list[dict[str, Any]] = []
+        for index, message in enumerate(messages):
+            try:
+                valid.append((index, validate_message(message, default_type, index if batch else None)))
+            except MessageError as exc:
+                reason = exc.to_dict()
+                self.failed.record(source.source_id, reason, message)
+                rejected.append({"index": index, **reason} if batch else reason)
+        if not valid:
+            return [], rejected
+        ids = [MessageIds(v.user_id, v.email, v.anonymous_id) for _, v in valid]
+        records = self.identities.lookup([key for i in ids for key in i.identity_keys()])
+        gpc = meta.headers.get("sec-gpc") == "1"
+        events: dict[str, TrackedEvent] = {}
+        for (_, message), message_ids in zip(valid, ids, strict=True):
+            event = self._to_event(source, message, resolve_profile_id(message_ids, records), received_at, meta, gpc)
+            events.setdefault(event.key, event)  # a batch repeating a messageId stores it once
+        stored = list(events.values())
+        if batch:
+            self.events.put_many(stored)
+        else:
+            stored = [e for e in stored if self.events.put_new(e)]
+        return stored, rejected
+
+    def _to_event(
+        self,
+        source: Source,
+        message: ValidMessage,
+        profile_id: str,
+        received_at: Any,
+        meta: RequestMeta,
+        gpc: bool,
+    ) -> TrackedEvent:
+        timestamp, flags = correct_timestamp(
+            received_at, message.timestamp, message.original_timestamp, message.sent_at
+        )
+        context, is_bot = enrich_context(
+            message.context, message.properties, meta.source_ip, meta.headers.get("user-agent")
+        )
+        if is_bot:
+            flags.append("bot")
+        if gpc:
+            flags.append("gpc")
+        return TrackedEvent(
+            message_id=message.message_id,
+            source_id=source.source_id,
+            type=message.type,  # type: ignore[arg-type]
+            profile_id=profile_id,
+            timestamp=timestamp,
+            received_at=received_at,
+            sent_at=message.sent_at,
+            original_timestamp=message.original_timestamp or message.timestamp,
+            anonymous_id=message.anonymous_id,
+            user_id=message.user_id,
+            event=message.event,
+            name=message.name,
+            category=message.category,
+            previous_id=message.previous_id,
+            group_id=message.group_id,
+            properties=message.properties,
+            traits=message.traits,
+            context=context,
+            integrations=message.integrations,
+            extra=message.extra,
+            flags=flags,
+            is_bot=is_bot,
+        )
+
+
+def decode_pixel_data(data: str | None) -> Any:
+    """`?data=` is base64 (standard or URL-safe, padding optional) JSON, as Segment's pixel API takes it."""
+    if not data:
+        return None
+    text = data.strip().replace(" ", "+")
+    text += "=" * (-len(text) % 4)
+    for decoder in (base64.urlsafe_b64decode, base64.b64decode):
+        try:
+            return json.loads(decoder(text.encode()))
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            continue
+    raise MessageError("invalid_pixel_data", "data is not base64-encoded JSON", "data")
