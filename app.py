@@ -6,7 +6,8 @@ from chalicelib.api import admin, assets, pixel, tracking
 from chalicelib.handlers import events_stream
 
 app = Chalice(app_name="one2one")
-app.api.binary_types.extend(["image/gif"])
+# The pixel GIF is binary; browsers and mail clients ask for images with "image/*" or "*/*".
+app.api.binary_types.extend(["image/gif", "image/*"])
 
 app.register_blueprint(tracking.bp)
 app.register_blueprint(pixel.bp)

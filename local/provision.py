@@ -105,7 +105,7 @@ class _Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.pseudo[arg] if arg in self.pseudo else self.done[arg].ref
             if key == "Fn::GetAtt":
@@ -177,7 +177,7 @@ def _error_code(error: Exception) -> str:
     return getattr(error, "response", {}).get("Error", {}).get("Code", "")
 
 
-# --- DynamoDB ----------------------------------------------------------------------------------------------------------
+# --- DynamoDB -------------------------------------------------------------------------------------------------------
 
 
 def _create_table(ctx: _Context, logical_id: str, props: dict[str, Any]) -> Provisioned:
@@ -226,7 +226,7 @@ def table_kwargs(name: str, props: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-# --- SQS ---------------------------------------------------------------------------------------------------------------
+# --- SQS ------------------------------------------------------------------------------------------------------------
 
 # CloudFormation property -> SQS queue attribute (all attribute values are strings in the API).
 _QUEUE_ATTRIBUTES = (
@@ -261,14 +261,14 @@ def _create_queue(ctx: _Context, logical_id: str, props: dict[str, Any]) -> Prov
     # create_queue is idempotent for identical attributes; on a mismatch keep the existing queue (local data wins).
     try:
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-        log.info("created queue %s (%s)", name, logical_id)
+        log.info("ensured queue %s (%s)", name, logical_id)
     except sqs.exceptions.QueueNameExists:
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     return Provisioned(logical_id, "AWS::SQS::Queue", name, url, {"Arn": arn, "QueueName": name, "QueueUrl": url})
 
 
-# --- SNS ---------------------------------------------------------------------------------------------------------------
+# --- SNS ------------------------------------------------------------------------------------------------------------
 
 
 def _create_topic(ctx: _Context, logical_id: str, props: dict[str, Any]) -> Provisioned:
@@ -304,7 +304,7 @@ def _subscribe(sns: Any, topic_arn: str, protocol: str, endpoint: str, attribute
     )["SubscriptionArn"]
 
 
-# --- SES ---------------------------------------------------------------------------------------------------------------
+# --- SES ------------------------------------------------------------------------------------------------------------
 
 
 def _create_configuration_set(ctx: _Context, logical_id: str, props: dict[str, Any]) -> Provisioned:
@@ -324,7 +324,7 @@ def _create_configuration_set(ctx: _Context, logical_id: str, props: dict[str, A
     return Provisioned(logical_id, "AWS::SESV2::ConfigurationSet", name, name)
 
 
-# --- driver ------------------------------------------------------------------------------------------------------------
+# --- driver ---------------------------------------------------------------------------------------------------------
 
 
 class _Context:
@@ -385,7 +385,7 @@ def provision(
         try:
             props = resolve(body.get("Properties", {}))
         except KeyError as missing:
-            log.warning("provision: skipping %s: it references %s, which is not provisioned locally", logical_id, missing)
+            log.warning("provision: skipping %s: it references %s, not provisioned locally", logical_id, missing)
             continue
         done[logical_id] = creator(ctx, logical_id, props)
     return done

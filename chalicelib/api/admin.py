@@ -1,5 +1,135 @@
-"""admin routes."""
+"""Admin API (IAM-authorised in AWS; the local stack requires `Authorization: Bearer $ONE2ONE_LOCAL_ADMIN_TOKEN`)."""
 
-from chalice import Blueprint
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime
+from typing import Any
+
+from chalice import Blueprint, IAMAuthorizer, Response
+
+from chalicelib.api.http import aws_failures_as_503, json_response
 
 bp = Blueprint(__name__)
+iam = IAMAuthorizer()
+
+
+def local_token_error() -> Response | None:
+    """In AWS the IAM authorizer has already run. Locally (where the env var is set) a bearer token stands in."""
+    from chalicelib.settings import get_settings
+
+    token = get_settings().local_admin_token
+    if not token:
+        return None
+    header = (bp.current_request.headers or {}).get("authorization", "")
+    presented = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if presented and hmac.compare_digest(presented.encode(), token.encode()):
+        return None
+    return json_response(401, {"error": "unauthorized", "message": "admin API needs Authorization: Bearer <token>"})
+
+
+def _int_param(name: str, default: int, low: int, high: int) -> int:
+    raw = (bp.current_request.query_params or {}).get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}")
+    return value
+
+
+def _admin_service() -> Any:
+    from chalicelib.bootstrap import get_event_store, get_identity_store, get_profile_store
+    from chalicelib.services.admin import AdminService
+
+    return AdminService(get_profile_store(), get_identity_store(), get_event_store())
+
+
+@bp.route("/admin/profiles/{profile_id}", methods=["GET"], authorizer=iam)
+@aws_failures_as_503
+def get_profile(profile_id: str) -> Response:
+    from chalicelib.services.admin import NotFound
+
+    if (denied := local_token_error()) is not None:
+        return denied
+    try:
+        limit = _int_param("events", 50, 0, 500)
+        return json_response(200, _admin_service().profile_view(profile_id, limit))
+    except ValueError as exc:
+        return json_response(400, {"error": "invalid_parameter", "message": str(exc)})
+    except NotFound as exc:
+        return json_response(404, {"error": "not_found", "message": str(exc)})
+
+
+@bp.route("/admin/profiles", methods=["GET"], authorizer=iam)
+@aws_failures_as_503
+def find_profile() -> Response:
+    from chalicelib.services.admin import NotFound
+
+    if (denied := local_token_error()) is not None:
+        return denied
+    query = bp.current_request.query_params or {}
+    service = _admin_service()
+    try:
+        limit = _int_param("events", 50, 0, 500)
+        profile_id = service.resolve(query.get("anonymous_id"), query.get("user_id"), query.get("email"))
+        return json_response(200, service.profile_view(profile_id, limit))
+    except ValueError as exc:
+        return json_response(400, {"error": "invalid_parameter", "message": str(exc)})
+    except NotFound as exc:
+        return json_response(404, {"error": "not_found", "message": str(exc)})
+
+
+@bp.route("/admin/failed-events", methods=["GET"], authorizer=iam)
+@aws_failures_as_503
+def failed_events() -> Response:
+    from chalicelib.bootstrap import get_failed_event_store
+
+    if (denied := local_token_error()) is not None:
+        return denied
+    query = bp.current_request.query_params or {}
+    day = query.get("day") or datetime.now(UTC).strftime("%Y-%m-%d")
+    try:
+        datetime.strptime(day, "%Y-%m-%d")
+        limit = _int_param("limit", 50, 1, 500)
+    except ValueError as exc:
+        return json_response(400, {"error": "invalid_parameter", "message": str(exc)})
+    try:
+        rows, cursor = get_failed_event_store().list(day, limit, query.get("cursor"))
+    except (ValueError, TypeError, KeyError):
+        return json_response(400, {"error": "invalid_parameter", "message": "cursor is not valid"})
+    return json_response(200, {"day": day, "count": len(rows), "items": rows, "next_cursor": cursor})
+
+
+@bp.route("/admin/sources", methods=["POST"], authorizer=iam)
+@aws_failures_as_503
+def create_source() -> Response:
+    """Create (or rotate) a source. The write key is returned once and stored only as a hash."""
+    import secrets
+
+    from chalicelib.bootstrap import get_source_registry
+
+    if (denied := local_token_error()) is not None:
+        return denied
+    try:
+        body = bp.current_request.json_body or {}
+    except Exception:  # noqa: BLE001 - chalice raises its own BadRequestError on bad JSON
+        return json_response(400, {"error": "invalid_json", "message": "body must be a JSON object"})
+    if not isinstance(body, dict):
+        return json_response(400, {"error": "invalid_json", "message": "body must be a JSON object"})
+    source_id = body.get("source_id")
+    origins = body.get("allowed_origins", [])
+    if not isinstance(source_id, str) or not source_id.strip() or len(source_id) > 64:
+        return json_response(400, {"error": "invalid_field", "field": "source_id", "message": "source_id required"})
+    if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
+        return json_response(
+            400, {"error": "invalid_field", "field": "allowed_origins", "message": "must be a list of strings"}
+        )
+    write_key = secrets.token_urlsafe(24)
+    source = get_source_registry().upsert_source(source_id.strip(), write_key, origins, str(body.get("name", "")))
+    return json_response(
+        201, {"source_id": source.source_id, "write_key": write_key, "allowed_origins": source.allowed_origins}
+    )

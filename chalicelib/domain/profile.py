@@ -101,7 +101,7 @@ class ComputedTraits(BaseModel):
     search_terms: list[dict[str, Any]] = Field(default_factory=list)  # [{"term", "at"}], most recent first
     viewed_products: list[dict[str, Any]] = Field(default_factory=list)  # most recent first
     cart: list[dict[str, Any]] = Field(default_factory=list)  # open cart: [{"product_id","name","price","quantity"}]
-    cart_quantity: int = 0
+    cart_quantity: int = 0  # sum of the open cart's quantities
     cart_value: float = 0.0
     orders: int = 0
     revenue: float = 0.0
@@ -154,8 +154,9 @@ class Activity(BaseModel):
     sessions: list[list[float]] = Field(default_factory=list)  # [[start, end]] ascending, most recent kept
     sessions_dropped: int = 0  # sessions older than the kept window
     daily: dict[str, dict[str, int]] = Field(default_factory=dict)  # event name -> {"YYYY-MM-DD": count}
+    pruned_day: str | None = None  # the day `daily` was last trimmed to its retention window
     cart: dict[str, dict[str, Any]] = Field(default_factory=dict)  # product_id -> {"q", "name", "price", "at"}
-    order_ids: list[str] = Field(default_factory=list)
+    order_ids: dict[str, float] = Field(default_factory=dict)  # recent order id -> event time (dedupe)
     first_order_ts: float | None = None
     last_order_ts: float | None = None
     interests: dict[str, list[float]] = Field(default_factory=dict)  # category -> [raw weight, epoch of raw]

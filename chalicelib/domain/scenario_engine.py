@@ -74,11 +74,12 @@ class Transition(BaseModel):
         return _aware(value)
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any] | Transition) -> Transition:
-        """Accept the dict form with either `from_` or `from`."""
+    def parse(cls, data: Mapping[str, Any] | BaseModel) -> Transition:
+        """Accept the dict form with either `from_` or `from`, or a pydantic transition object."""
         if isinstance(data, Transition):
             return data
-        payload = dict(data)
+        # The profile module's own Transition model (or any pydantic model) arrives as an object: use its fields.
+        payload = data.model_dump() if isinstance(data, BaseModel) else dict(data)
         if "from_" in payload and "from" not in payload:
             payload["from"] = payload.pop("from_")
         return cls.model_validate(payload)
@@ -104,7 +105,7 @@ class ScheduleTick:
     at: datetime
 
 
-TriggerInput = TrackedEvent | Transition | ScheduleTick | Mapping[str, Any]
+TriggerInput = TrackedEvent | Transition | ScheduleTick | Mapping[str, Any] | BaseModel
 
 
 class TriggerMatch(NamedTuple):
@@ -117,7 +118,7 @@ class TriggerMatch(NamedTuple):
 def _normalize(trigger: TriggerInput) -> TrackedEvent | Transition | ScheduleTick:
     if isinstance(trigger, TrackedEvent | Transition | ScheduleTick):
         return trigger
-    return Transition.parse(trigger)
+    return Transition.parse(trigger)  # type: ignore[arg-type]
 
 
 def _minute(dt: datetime) -> datetime:
@@ -246,6 +247,8 @@ def _is_number(value: Any) -> bool:
 
 
 def _eq(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) != isinstance(b, bool):
+        return False  # Python says True == 1; a marketer writing `value: 1` does not mean "true"
     if _is_number(a) and _is_number(b):
         return to_number(a) == to_number(b)
     return a == b
@@ -355,9 +358,11 @@ def _trigger_fires(
     if isinstance(when, StageTrigger):
         return item.kind == "stage_changed" and item.to == when.to and (when.from_ is None or item.from_ == when.from_)
     if isinstance(when, ScoreTrigger):
-        return (
-            item.kind == "score_crossed" and item.name == when.threshold and item.crossed_up == (when.direction == "up")
-        )
+        # The fold records an upward crossing as `score_crossed` and falling back as `score_dropped`.
+        if item.name != when.threshold or item.kind not in ("score_crossed", "score_dropped"):
+            return False
+        upward = item.kind == "score_crossed" and item.crossed_up
+        return upward == (when.direction == "up")
     return False
 
 

@@ -159,7 +159,10 @@ class Condition(_Model):
     A missing value never matches except with `not_exists` / `ne` / `not_in` / `not_contains`.
     """
 
-    field: str = Field(examples=["event.properties.product_id", "profile.stage", "fact.product_view_count"])
+    field: str = Field(
+        examples=["event.properties.product_id", "profile.stage", "fact.product_view_count"],
+        json_schema_extra={"pattern": r"^(event|profile|context|fact)(\.[^.]+)+$"},
+    )
     op: Operator = "eq"
     value: Any = None
 
@@ -624,7 +627,7 @@ def scenario_json_schema() -> dict[str, Any]:
     """The JSON Schema users read (and editors validate against) for one scenario file."""
     schema = Scenario.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://one2one.dev/schemas/scenario.schema.json"
+    schema["$id"] = "scenario.schema.json"  # same convention as local/gen_schemas.py
     return schema
 
 
@@ -683,11 +686,15 @@ def phone_number(profile: Mapping[str, Any]) -> str | None:
     return None
 
 
+def demographics(profile: Mapping[str, Any]) -> dict[str, Any]:
+    """The normalized demographics dict ({} when missing)."""
+    return _dict(profile.get("demographics"))
+
+
 def first_name(profile: Mapping[str, Any], fallback: str = "there") -> str:
-    """`traits.firstName` (or `first_name`), else the fallback."""
+    """`traits.firstName` (or `first_name`), else `demographics.first_name`, else the fallback."""
     t = traits(profile)
-    for key in ("firstName", "first_name"):
-        value = t.get(key)
+    for value in (t.get("firstName"), t.get("first_name"), demographics(profile).get("first_name")):
         if isinstance(value, str) and value.strip():
             return value.strip()
     return fallback
@@ -700,8 +707,8 @@ def consent_status(profile: Mapping[str, Any], channel: str) -> str | None:
 
 
 def timezone_name(profile: Mapping[str, Any]) -> str | None:
-    """The recipient's IANA time zone name from traits (or top level); None when absent."""
-    for value in (traits(profile).get("timezone"), profile.get("timezone"), computed(profile).get("timezone")):
+    """The recipient's IANA time zone name from traits, demographics or the top level; None when absent."""
+    for value in (traits(profile).get("timezone"), demographics(profile).get("timezone"), profile.get("timezone")):
         if isinstance(value, str) and value.strip():
             return value.strip()
     return None

@@ -24,7 +24,9 @@ def decay(value: float, seconds: float, half_life_days: float) -> float:
     return value * 0.5 ** (seconds / (half_life_days * DAY))
 
 
-def add_decaying(raw: float, at: float | None, points: float, when: float, half_life_days: float) -> tuple[float, float]:
+def add_decaying(
+    raw: float, at: float | None, points: float, when: float, half_life_days: float
+) -> tuple[float, float]:
     """Add `points` earned at `when` to a lazily decaying value `raw` (as of `at`); return the new (raw, at).
 
     Points earned before `at` (late events) are decayed to `at` instead of decaying the whole value backwards, so the

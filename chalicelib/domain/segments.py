@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from chalicelib.domain.events import iso
 from chalicelib.domain.profile import Transition
@@ -55,10 +56,11 @@ class FieldCondition(BaseModel):
 
     model_config = _STRICT
 
-    field: str = Field(description="Dotted path into the profile, e.g. traits.plan, computed.orders, consent.email.status")
+    field: str = Field(
+        description="Dotted path into the profile, e.g. traits.plan, computed.orders, consent.email.status"
+    )
     op: Op
     value: Any = Field(default=None, description="Operand; a list for `in`; for `exists` true (default) or false")
-    _parts: tuple[str, ...] = PrivateAttr(default=())
 
     @field_validator("field")
     @classmethod
@@ -82,12 +84,9 @@ class FieldCondition(BaseModel):
             raise ValueError(f"op {self.op!r} needs a value (use 'exists' to test for presence)")
         return self
 
-    def model_post_init(self, __context: Any) -> None:
-        self._parts = tuple(self.field.split("."))
-
 
 class EventCondition(BaseModel):
-    """"Did event X at least `min_count` (and at most `max_count`) times in the last `within_days` days".
+    """ "Did event X at least `min_count` (and at most `max_count`) times in the last `within_days` days".
 
     Days are UTC calendar days including today: `within_days: 1` means today, 7 means today and the 6 days before.
     Counts come from the profile's per-event daily counts, which bots never feed.
@@ -204,6 +203,11 @@ def resolve(profile: Any, parts: Iterable[str]) -> Any:
     return current
 
 
+@functools.lru_cache(maxsize=1024)
+def _path(field: str) -> tuple[str, ...]:
+    return tuple(field.split("."))
+
+
 def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
@@ -248,7 +252,7 @@ def _present(value: Any) -> bool:
 
 def evaluate_condition(cond: FieldCondition, profile: Profile) -> bool:
     """Evaluate one field condition (also used by the fit score rules)."""
-    value = resolve(profile, cond._parts)
+    value = resolve(profile, _path(cond.field))
     op = cond.op
     if op == "exists":
         return _present(value) == (True if cond.value is None else cond.value)
@@ -326,24 +330,34 @@ def update_memberships(profile: Profile, segments: Iterable[SegmentDef], now: da
     refer to an earlier segment (`{"field": "segments", "op": "contains", "value": "vip"}`). Memberships of segments
     that are no longer configured (or disabled) are dropped and reported as exits.
     """
-    at = iso(now)
     before = list(profile.segments)
+    visible = set(before)  # what a rule reading `segments` sees: decided so far, else the previous membership
     members: list[str] = []
-    configured: set[str] = set()
     for segment in segments:
         if not segment.enabled:
             continue
-        configured.add(segment.name)
-        profile.segments = sorted(set(members) | (set(before) - configured))  # visible to later rules
-        if evaluate(segment.rule, profile, now):
+        is_member = evaluate(segment.rule, profile, now)
+        if is_member:
             members.append(segment.name)
-    profile.segments = sorted(members)
+        if is_member != (segment.name in visible):  # later rules must see this decision
+            if is_member:
+                visible.add(segment.name)
+            else:
+                visible.discard(segment.name)
+            profile.segments = sorted(visible)
+    members.sort()
+    profile.segments = members
+    if members == before:
+        return []
+    at = iso(now)
     transitions = [
         Transition(kind="segment_exited", name=name, from_="in", to="out", at=at)
         for name in before
         if name not in members
     ]
     transitions += [
-        Transition(kind="segment_entered", name=name, from_="out", to="in", at=at) for name in members if name not in before
+        Transition(kind="segment_entered", name=name, from_="out", to="in", at=at)
+        for name in members
+        if name not in before
     ]
     return transitions

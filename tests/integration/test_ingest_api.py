@@ -1,0 +1,265 @@
+"""The Segment-compatible tracking API end to end against moto: what is accepted, stored once, refused, and why."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.integration.conftest import ORIGIN, WRITE_KEY, Harness
+
+
+def stored_events(h: Harness) -> list[dict]:
+    from chalicelib.aws import client
+    from chalicelib.settings import table_name
+
+    items = client("dynamodb").scan(TableName=table_name("EventsTable"))["Items"]
+    return [json.loads(i["body"]["S"]) | {"_profile_id": i["profile_id"]["S"]} for i in items]
+
+
+def track(**overrides):
+    msg = {"anonymousId": "anon-1", "event": "Product Viewed", "properties": {"product_id": "p1", "price": 9.5}}
+    msg.update(overrides)
+    return msg
+
+
+@pytest.mark.parametrize("path", ["/v1/track", "/v1/t"])
+def test_track_is_accepted_and_stored_with_segment_fields(harness: Harness, path: str) -> None:
+    # GIVEN a track message as analytics.js sends it
+    msg = track(messageId="m-1", context={"page": {"url": "https://shop.example/p1?utm_source=news&utm_medium=email"}})
+    # WHEN it is posted
+    response = harness.post(path, msg)
+    # THEN Segment's answer comes back and the event is stored with its enrichment
+    assert response.status_code == 200
+    assert harness.json(response) == {"success": True}
+    [event] = stored_events(harness)
+    assert event["message_id"] == "m-1"
+    assert event["event"] == "Product Viewed"
+    assert event["properties"] == {"product_id": "p1", "price": 9.5}
+    assert event["context"]["campaign"] == {"source": "news", "medium": "email"}
+    assert event["source_id"] == "web"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "expected_type"),
+    [
+        ("/v1/page", {"anonymousId": "a", "name": "Home"}, "page"),
+        ("/v1/p", {"anonymousId": "a", "name": "Home"}, "page"),
+        ("/v1/screen", {"userId": "u", "name": "Feed"}, "screen"),
+        ("/v1/s", {"userId": "u", "name": "Feed"}, "screen"),
+        ("/v1/identify", {"userId": "u", "traits": {"email": "A@B.example"}}, "identify"),
+        ("/v1/i", {"userId": "u", "traits": {}}, "identify"),
+        ("/v1/group", {"userId": "u", "groupId": "g1"}, "group"),
+        ("/v1/g", {"userId": "u", "groupId": "g1"}, "group"),
+        ("/v1/alias", {"userId": "u", "previousId": "a"}, "alias"),
+        ("/v1/a", {"userId": "u", "previousId": "a"}, "alias"),
+    ],
+)
+def test_every_message_type_and_short_path_is_accepted(harness: Harness, path, body, expected_type) -> None:
+    response = harness.post(path, body)
+    assert response.status_code == 200, response.body
+    [event] = stored_events(harness)
+    assert event["type"] == expected_type
+
+
+def test_write_key_in_body_works_without_auth_header(harness: Harness) -> None:
+    # sendBeacon cannot set headers, so the key travels in the body
+    response = harness.post("/v1/track", track(writeKey=WRITE_KEY), auth=False, headers={"Content-Type": "text/plain"})
+    assert response.status_code == 200
+    assert len(stored_events(harness)) == 1
+
+
+def test_missing_and_unknown_write_keys_are_401(harness: Harness) -> None:
+    missing = harness.post("/v1/track", track(), auth=False)
+    wrong = harness.post(
+        "/v1/track", track(), auth=False, headers={"Authorization": "Basic " + base64.b64encode(b"nope:").decode()}
+    )
+    assert missing.status_code == 401 and harness.json(missing)["error"] == "unauthorized"
+    assert wrong.status_code == 401 and "unknown write key" in harness.json(wrong)["message"]
+    assert stored_events(harness) == []
+
+
+def test_malformed_json_is_400_and_kept_as_a_failed_event(harness: Harness) -> None:
+    response = harness.post("/v1/track", '{"anonymousId": "a", "event": ')
+    assert response.status_code == 400
+    assert harness.json(response)["error"] == "invalid_json"
+    [failed] = harness.failed_events()
+    assert failed["reason"]["error"] == "invalid_json"
+    assert failed["source_id"] == "web"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"event": "X"}, "userId"),
+        ({"anonymousId": "null", "event": "X"}, "userId"),
+        ({"anonymousId": "a"}, "event"),
+        ({"anonymousId": "a", "event": ""}, "event"),
+        ({"anonymousId": "a", "event": "X", "properties": [1, 2]}, "properties"),
+        ({"anonymousId": "a", "event": "X", "context": "nope"}, "context"),
+        ({"anonymousId": "a", "event": "X", "timestamp": "yesterday"}, "timestamp"),
+        ({"anonymousId": {"id": 1}, "event": "X"}, "anonymousId"),
+    ],
+)
+def test_invalid_messages_are_400_with_the_field_named_and_recorded(harness: Harness, body, field) -> None:
+    response = harness.post("/v1/track", body)
+    assert response.status_code == 400
+    assert harness.json(response)["field"] == field
+    assert stored_events(harness) == []
+    assert len(harness.failed_events()) == 1
+
+
+def test_unknown_fields_are_kept_not_rejected(harness: Harness) -> None:
+    response = harness.post("/v1/track", track(shinyNewField={"a": 1}))
+    assert response.status_code == 200
+    assert stored_events(harness)[0]["extra"] == {"shinyNewField": {"a": 1}}
+
+
+def test_size_limits_name_the_limit(harness: Harness) -> None:
+    big = track(properties={"blob": "x" * 33_000})
+    single = harness.post("/v1/track", big)
+    batch = harness.post("/v1/batch", {"batch": [track(properties={"blob": "x" * 30_000})] * 18})
+    assert single.status_code == 400 and "32 KB" in harness.json(single)["message"]
+    assert batch.status_code == 400 and "500 KB" in harness.json(batch)["message"]
+
+
+def test_duplicate_message_id_is_stored_once(harness: Harness) -> None:
+    for _ in range(3):
+        assert harness.post("/v1/track", track(messageId="dup-1")).status_code == 200
+    batch = [track(type="track", messageId=m) for m in ("dup-1", "dup-1", "m2")]
+    assert harness.post("/v1/batch", {"batch": batch}).status_code == 200
+    assert sorted(e["message_id"] for e in stored_events(harness)) == ["dup-1", "m2"]
+
+
+def test_message_id_is_generated_when_absent(harness: Harness) -> None:
+    harness.post("/v1/track", track())
+    assert len(stored_events(harness)[0]["message_id"]) >= 32
+
+
+def test_clock_skew_is_corrected_like_segment(harness: Harness) -> None:
+    # GIVEN a device whose clock runs 2 hours fast, which sent the event 10 s after it happened
+    device_now = datetime.now(UTC) + timedelta(hours=2)
+    original = device_now - timedelta(seconds=10)
+    msg = track(originalTimestamp=original.isoformat(), sentAt=device_now.isoformat())
+    before = datetime.now(UTC)
+    harness.post("/v1/track", msg)
+    event = stored_events(harness)[0]
+    ts = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00"))
+    # THEN the stored time is about 10 s before arrival, not 2 h in the future
+    assert before - timedelta(seconds=12) < ts < before - timedelta(seconds=8)
+    assert "timestamp_clamped_future" not in event["flags"]
+
+
+def test_far_future_and_far_past_timestamps_are_clamped_and_flagged(harness: Harness) -> None:
+    future = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    past = "1999-01-01T00:00:00Z"
+    harness.post("/v1/batch", {"batch": [track(type="track", timestamp=future), track(type="track", timestamp=past)]})
+    flags = sorted(f for e in stored_events(harness) for f in e["flags"])
+    assert flags == ["timestamp_clamped_future", "timestamp_clamped_past"]
+    for event in stored_events(harness):
+        ts = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00"))
+        assert abs(ts - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+def test_ip_is_anonymised_and_bots_flagged(harness: Harness) -> None:
+    harness.post(
+        "/v1/track",
+        track(context={"ip": "203.0.113.77", "userAgent": "Mozilla/5.0 (compatible; Googlebot/2.1)"}),
+    )
+    event = stored_events(harness)[0]
+    assert event["context"]["ip"] == "203.0.113.0"
+    assert "203.0.113.77" not in json.dumps(event)
+    assert event["is_bot"] is True and "bot" in event["flags"]
+
+
+def test_referrer_host_and_search_terms_are_extracted(harness: Harness) -> None:
+    page = {"url": "https://shop.example/", "referrer": "https://www.bing.com/search?q=red+shoes"}
+    harness.post("/v1/page", {"anonymousId": "a", "context": {"page": page}})
+    ctx = stored_events(harness)[0]["context"]
+    assert ctx["referrer_host"] == "www.bing.com"
+    assert ctx["referrer_search_terms"] == "red shoes"
+
+
+def test_batch_stores_valid_messages_and_reports_the_invalid_ones(harness: Harness) -> None:
+    body = {
+        "batch": [
+            track(type="track", messageId="ok-1"),
+            {"type": "track", "anonymousId": "a"},
+            {"type": "page", "userId": "u", "messageId": "ok-2"},
+            {"type": "bogus", "userId": "u"},
+        ],
+        "sentAt": datetime.now(UTC).isoformat(),
+        "context": {"library": {"name": "analytics-python"}},
+    }
+    response = harness.post("/v1/batch", body)
+    assert response.status_code == 200
+    rejected = harness.json(response)["rejected"]
+    assert [(r["index"], r["field"]) for r in rejected] == [(1, "batch[1].event"), (3, "batch[3].type")]
+    stored = {e["message_id"]: e for e in stored_events(harness)}
+    assert set(stored) == {"ok-1", "ok-2"}
+    assert stored["ok-2"]["context"]["library"] == {"name": "analytics-python"}
+    assert len(harness.failed_events()) == 2
+
+
+def test_batch_of_only_invalid_messages_is_400(harness: Harness) -> None:
+    response = harness.post("/v1/batch", {"batch": [{"type": "track"}]})
+    assert response.status_code == 400
+    assert harness.json(response)["error"] == "invalid_batch"
+
+
+def test_cors_allowed_origin_gets_headers_and_preflight_works(harness: Harness) -> None:
+    preflight = harness.client.http.request(
+        "OPTIONS", "/v1/batch", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"}
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == ORIGIN
+    post = harness.post("/v1/track", track(), headers={"Origin": ORIGIN})
+    assert post.status_code == 200
+    assert post.headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
+def test_cors_other_origin_is_refused(harness: Harness) -> None:
+    evil = "https://evil.example"
+    preflight = harness.client.http.request("OPTIONS", "/v1/track", headers={"Origin": evil})
+    post = harness.post("/v1/track", track(), headers={"Origin": evil})
+    assert preflight.status_code == 403 and "Access-Control-Allow-Origin" not in preflight.headers
+    assert post.status_code == 403 and "Access-Control-Allow-Origin" not in post.headers
+    assert harness.json(post)["error"] == "origin_not_allowed"
+    assert stored_events(harness) == []
+
+
+def test_unknown_tracking_path_is_404_json(harness: Harness) -> None:
+    response = harness.post("/v1/launch", track())
+    assert response.status_code == 404
+    assert harness.json(response)["error"] == "unknown_endpoint"
+
+
+def test_single_event_costs_one_write_and_batch_uses_batchwriteitem(harness: Harness) -> None:
+    from chalicelib.aws import client
+
+    calls: list[str] = []
+    ddb = client("dynamodb")
+    ddb.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name))
+    harness.post("/v1/track", track(messageId="one"))
+    writes = [c for c in calls if c in {"PutItem", "UpdateItem", "BatchWriteItem", "TransactWriteItems"}]
+    assert writes == ["PutItem"]
+    calls.clear()
+    harness.post("/v1/batch", {"batch": [track(type="track", messageId=f"b{i}") for i in range(60)]})
+    writes = [c for c in calls if c in {"PutItem", "UpdateItem", "BatchWriteItem", "TransactWriteItems"}]
+    assert writes == ["BatchWriteItem"] * 3
+
+
+def test_storage_outage_is_503_so_sdks_retry(harness: Harness, monkeypatch) -> None:
+    from botocore.exceptions import ClientError
+
+    from chalicelib.bootstrap import get_event_store
+
+    def boom(*_a, **_k):
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "x"}}, "PutItem")
+
+    monkeypatch.setattr(get_event_store(), "put_new", boom)
+    response = harness.post("/v1/track", track())
+    assert response.status_code == 503
+    assert harness.json(response)["error"] == "unavailable"
