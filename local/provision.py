@@ -51,13 +51,20 @@ class Provisioned:
     attributes: dict[str, str] = field(default_factory=dict)
 
 
+@cache
+def _session() -> Any:
+    # One session: it caches the parsed service models, so a client costs ~10 ms instead of ~90 ms.
+    import boto3
+
+    return boto3.session.Session()
+
+
 def make_client(service: str, endpoint_url: str | None = None, region: str = "us-east-1") -> Any:
     """A boto3 client for moto; account-based endpoints are disabled because moto does not route them."""
-    import boto3
     from botocore.config import Config
 
     config = Config(account_id_endpoint_mode="disabled", retries={"mode": "standard", "max_attempts": 3})
-    return boto3.session.Session().client(service, region_name=region, endpoint_url=endpoint_url, config=config)
+    return _session().client(service, region_name=region, endpoint_url=endpoint_url, config=config)
 
 
 def load_template(path: Path | str = RESOURCES_FILE) -> dict[str, Any]:

@@ -28,6 +28,8 @@ from local.provision import ACCOUNT_ID, make_client
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_RETRIES = 3
+# Batches one source may deliver per round: keeps a round finite when a handler feeds its own stream or queue.
+DEFAULT_MAX_BATCHES_PER_ROUND = 20
 
 
 @dataclass
@@ -196,7 +198,7 @@ class _DynamoDBSource(_Source):
 
     def _poll_shard(self, shard_id: str, shard: _Shard) -> int:
         delivered = 0
-        while True:
+        for _ in range(self.pump.max_batches_per_round):
             self._fetch(shard_id, shard)
             if not shard.pending:
                 return delivered
@@ -219,6 +221,7 @@ class _DynamoDBSource(_Source):
             else:
                 shard.attempts[lowest] = attempts
             return delivered  # retry in the next round, as Lambda retries after a back-off
+        return delivered
 
 
 # --- SQS ------------------------------------------------------------------------------------------------------------
@@ -315,7 +318,10 @@ class _QueueSource(_Source):
             return 0
         sqs = self.pump.client("sqs")
         delivered = 0
-        while messages := self._receive():
+        for _ in range(self.pump.max_batches_per_round):
+            messages = self._receive()
+            if not messages:
+                break
             records = self.to_records(messages)
             ids = [self.identifier(r) for r in records]
             response, error = self.invoke({"Records": records})
@@ -531,6 +537,7 @@ class StreamPump:
     region: defaults to `AWS_DEFAULT_REGION` or us-east-1.
     clock: returns "now" for schedules; defaults to `chalicelib.clock.get_clock().now` read at each round.
     max_retries: deliveries of a failing record after the first, before it becomes a `DeadLetter`.
+    max_batches_per_round: per source and round, so that `pump_once` always returns.
 
     Example
     -------
@@ -546,6 +553,7 @@ class StreamPump:
         region: str | None = None,
         clock: Callable[[], datetime] | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
+        max_batches_per_round: int = DEFAULT_MAX_BATCHES_PER_ROUND,
         stage: str | None = None,
     ) -> None:
         self.app = app
@@ -553,6 +561,7 @@ class StreamPump:
         self.region = region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
         self._clock = clock
         self.max_retries = max_retries
+        self.max_batches_per_round = max_batches_per_round
         self.stage = stage or os.environ.get("ONE2ONE_STAGE", "dev")
         self.dead_letters: list[DeadLetter] = []
         self.errors: list[BaseException] = []

@@ -344,13 +344,19 @@ class _Folder:
             return
         at = iso(event.timestamp)
         viewed = self.c.viewed_products
+        views = 1
         for i, entry in enumerate(viewed):
             if entry["product_id"] == pid:
+                # Views are counted whatever the arrival order (browse abandonment needs "viewed 3+ times");
+                # replays never reach here, the applied-key guard drops them first.
+                views = int(entry.get("views", 1)) + 1
                 if at <= entry["at"]:
+                    entry["views"] = views
                     return
                 del viewed[i]
                 break
         record = {
+            "views": views,
             "product_id": pid,
             "name": _text(props.get("name")),
             "price": _num(props.get("price")),

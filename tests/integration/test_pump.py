@@ -13,8 +13,19 @@ from chalice.app import DynamoDBEvent, SNSEvent, SQSEvent
 from moto import mock_aws
 
 from chalicelib.clock import FakeClock
-from local.provision import make_client, provision
+from local.provision import make_client as _make_client
+from local.provision import provision
 from local.pump import PumpDidNotSettle, Schedule, StreamPump, table_from_stream_arn
+
+_clients: dict[str, Any] = {}
+
+
+def make_client(service: str) -> Any:
+    """Clients are cached per test: creating one costs ~0.1 s, and handlers here call it per record."""
+    if service not in _clients:
+        _clients[service] = _make_client(service)
+    return _clients[service]
+
 
 PLACEHOLDER = "arn:aws:dynamodb:us-east-1:123456789012:table/{}/stream/2026-01-01T00:00:00.000"
 
@@ -97,9 +108,11 @@ class Recorder:
 
 @pytest.fixture
 def moto() -> Any:
+    _clients.clear()
     with mock_aws():
         provision(template=TEMPLATE)
         yield
+    _clients.clear()
 
 
 @pytest.fixture
@@ -127,7 +140,7 @@ def delivered_keys(events: list[dict[str, Any]]) -> list[list[str]]:
     return [[r["dynamodb"]["Keys"]["pk"]["S"] for r in e["Records"]] for e in events]
 
 
-# --- DynamoDB streams ---------------------------------------------------------------------------------------------------
+# --- DynamoDB streams -----------------------------------------------------------------------------------------------
 
 
 def test_stream_records_arrive_in_lambda_shape_in_batches(rec, pump):
@@ -232,20 +245,25 @@ def test_drain_raises_when_a_handler_feeds_its_own_stream(moto):
         StreamPump(app).drain(max_rounds=5)
 
 
-def test_a_missing_table_is_waited_for_not_fatal(rec, pump):
-    make_client("dynamodb").delete_table(TableName="pump-b")
+def test_a_missing_table_is_waited_for_and_a_recreated_one_is_read_from_its_new_stream(rec, pump):
+    make_client("dynamodb").delete_table(TableName="pump-a")
+    put("b1", table="pump-b")
+    pump.drain()
+    assert rec.b_keys == ["b1"]
 
+    provision(template=TEMPLATE)
     put("k1")
     pump.drain()
 
     assert delivered_keys(rec.a_events) == [["k1"]]
+    assert rec.b_keys == ["b1", "k1"]
 
 
 def test_table_name_is_read_from_the_placeholder_arn():
     assert table_from_stream_arn(PLACEHOLDER.format("one2one-events")) == "one2one-events"
 
 
-# --- SQS ----------------------------------------------------------------------------------------------------------------
+# --- SQS ------------------------------------------------------------------------------------------------------------
 
 
 def test_queue_messages_are_delivered_deleted_and_failures_retried_then_dead_lettered(rec, pump):
@@ -272,7 +290,7 @@ def test_queue_messages_are_delivered_deleted_and_failures_retried_then_dead_let
     assert sqs_attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
 
 
-# --- SNS ----------------------------------------------------------------------------------------------------------------
+# --- SNS ------------------------------------------------------------------------------------------------------------
 
 
 def test_topic_notifications_reach_the_sns_handler(rec, pump):
@@ -285,7 +303,7 @@ def test_topic_notifications_reach_the_sns_handler(rec, pump):
     assert rec.news == ["greeting:hello"]
 
 
-# --- schedules ----------------------------------------------------------------------------------------------------------
+# --- schedules ------------------------------------------------------------------------------------------------------
 
 
 def test_schedules_fire_when_the_clock_passes_their_rate_and_coalesce_missed_ticks(rec, pump, clock):
@@ -320,7 +338,7 @@ def test_schedule_next_due(expression, after, expected):
     assert Schedule(expression).next_after(when) == datetime.fromisoformat(expected).replace(tzinfo=UTC)
 
 
-# --- running ------------------------------------------------------------------------------------------------------------
+# --- running --------------------------------------------------------------------------------------------------------
 
 
 def test_run_forever_delivers_in_the_background_until_stopped(rec, pump):
