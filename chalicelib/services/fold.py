@@ -115,6 +115,8 @@ class FoldService:
                 stats.poison += 1
                 self.failed.record(None, {"error": "poison_record", "message": str(exc)[:500]}, record)
                 continue
+            if tracked.profile_id.startswith("unlinked#"):
+                continue  # Global Privacy Control: stored for aggregate counts, tied to no one, never folded
             by_profile[tracked.profile_id].append((sequence, tracked))
         failures: list[str] = []
         groups = self._redirect(by_profile)

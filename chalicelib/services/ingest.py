@@ -179,9 +179,16 @@ class IngestService:
             return [], rejected
         ids = [MessageIds(v.user_id, v.email, v.anonymous_id) for _, v in valid]
         records = self.identities.lookup([key for i in ids for key in i.identity_keys()])
-        gpc = meta.headers.get("sec-gpc") == "1"
+        gpc = meta.headers.get("sec-gpc") == "1" and source.honour_gpc
         events: dict[str, TrackedEvent] = {}
         for (_, message), message_ids in zip(valid, ids, strict=True):
+            if gpc and not site_consented(message.context):
+                event = self._to_event(source, unlink(message), unlinked_profile_id(message), received_at, meta, gpc)
+                event.context.pop("ip", None)
+                event.context.pop("userAgent", None)
+                event.flags.append("unlinked")
+                events.setdefault(event.key, event)
+                continue
             event = self._to_event(source, message, resolve_profile_id(message_ids, records), received_at, meta, gpc)
             events.setdefault(event.key, event)  # a batch repeating a messageId stores it once
         stored = list(events.values())
@@ -234,6 +241,35 @@ class IngestService:
             flags=flags,
             is_bot=is_bot,
         )
+
+
+UNLINKED_PREFIX = "unlinked#"
+
+
+def site_consented(context: dict[str, Any]) -> bool:
+    """The site recorded consent: our tracker's `context.consent.granted`, or Segment's consent categories."""
+    consent = context.get("consent")
+    if not isinstance(consent, dict):
+        return False
+    if consent.get("granted") is True:
+        return True
+    categories = consent.get("categoryPreferences")
+    return isinstance(categories, dict) and any(v is True for v in categories.values())
+
+
+def unlink(message: ValidMessage) -> ValidMessage:
+    """Global Privacy Control without the site's consent: keep what happened, drop who it was."""
+    from dataclasses import replace
+
+    context = {k: v for k, v in message.context.items() if k not in {"traits", "ip", "userAgent"}}
+    return replace(message, user_id=None, anonymous_id=None, email=None, traits={}, context=context, previous_id=None)
+
+
+def unlinked_profile_id(message: ValidMessage) -> str:
+    """Unlinked events are never folded; they are spread over a few index partitions so none runs hot."""
+    import hashlib
+
+    return f"{UNLINKED_PREFIX}{hashlib.sha256(message.message_id.encode()).digest()[0] % 32}"
 
 
 def decode_pixel_data(data: str | None) -> Any:

@@ -115,7 +115,9 @@
       locale: nav.language,
       timezone: tz,
       library: { name: 'one2one-tracker', version: VERSION },
-      campaign: campaign()
+      campaign: campaign(),
+      // Tells the server the site recorded consent, so a browser's Sec-GPC header does not anonymise the event.
+      consent: consentState() === true ? { granted: true } : undefined
     };
   }
 

@@ -263,3 +263,25 @@ def test_storage_outage_is_503_so_sdks_retry(harness: Harness, monkeypatch) -> N
     response = harness.post("/v1/track", track())
     assert response.status_code == 503
     assert harness.json(response)["error"] == "unavailable"
+
+
+def test_global_privacy_control_unlinks_the_event_from_the_person(harness: Harness) -> None:
+    # GIVEN a browser sending Sec-GPC: 1 and a site that recorded no consent
+    msg = track(userId="u-gpc", traits={"email": "x@example.com"}, context={"ip": "203.0.113.9"})
+    response = harness.post("/v1/track", msg, headers={"Sec-GPC": "1"})
+    assert response.status_code == 200
+    [event] = stored_events(harness)
+    # THEN what happened is kept, who did it is not
+    assert event["_profile_id"].startswith("unlinked#")
+    assert "user_id" not in event and "anonymous_id" not in event and event["traits"] == {}
+    assert "ip" not in event["context"] and "unlinked" in event["flags"]
+    harness.pump.drain()
+    assert harness.admin("/admin/profiles?user_id=u-gpc").status_code == 404
+
+
+def test_global_privacy_control_with_site_consent_is_tracked_normally(harness: Harness) -> None:
+    msg = track(messageId="gpc-ok", context={"consent": {"granted": True}})
+    harness.post("/v1/track", msg, headers={"Sec-GPC": "1"})
+    [event] = stored_events(harness)
+    assert event["anonymous_id"] == "anon-1" and "gpc" in event["flags"]
+    assert not event["_profile_id"].startswith("unlinked#")

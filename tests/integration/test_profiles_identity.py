@@ -114,9 +114,10 @@ def test_alias_links_the_previous_id(harness: Harness) -> None:
     harness.pump.drain()
     send(harness, "/v1/alias", {"userId": "new-user", "previousId": "old-anon"})
     harness.pump.drain()
-    assert profile_by(harness, anonymous_id="old-anon")["profile_id"] == profile_by(harness, user_id="new-user")[
-        "profile_id"
-    ]
+    assert (
+        profile_by(harness, anonymous_id="old-anon")["profile_id"]
+        == profile_by(harness, user_id="new-user")["profile_id"]
+    )
 
 
 def test_a_replayed_stream_batch_does_not_double_count(harness: Harness) -> None:

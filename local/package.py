@@ -1,0 +1,132 @@
+"""Post-process `chalice package` output: wire event sources and environment to the resources of infra/resources.json.
+
+Chalice needs literal ARNs in its decorators and cannot set ReportBatchItemFailures, retries or failure destinations,
+so `make package` runs `python -m local.package build/package/sam.json` after `chalice package --merge-template`:
+
+* every DynamoDB event source's placeholder `Stream` ARN (see chalicelib/streams.py) becomes
+  `{"Fn::GetAtt": [<Table>, "StreamArn"]}` of the table named in it, with partial batch responses, bisection, bounded
+  retries and the `StreamFailuresQueue` as on-failure destination;
+* SQS event sources get partial batch responses and, for queues of the template, `{"Fn::GetAtt": [<Queue>, "Arn"]}`;
+* every function gets the physical names of the tables (and queues/topics, once settings maps them) as `Ref`
+  environment variables, under the names `chalicelib.settings` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from local.provision import SETTINGS_MAPPINGS, physical_name
+
+FAILURE_QUEUE = "StreamFailuresQueue"
+STREAM_RETRY_ATTEMPTS = 5
+# A record that keeps failing for a day is given up on (to the failure queue) rather than blocking its shard for the
+# stream's 24 h retention.
+STREAM_MAX_RECORD_AGE_SECONDS = 86_400
+
+
+class PackageError(RuntimeError):
+    """The template cannot be patched safely (an event source names a table or queue the template lacks)."""
+
+
+def _mapped(template: dict[str, Any], resource_type: str) -> dict[str, str]:
+    """Logical id -> environment variable, for the template's resources that `chalicelib.settings` maps."""
+    from chalicelib import settings
+
+    mapping = getattr(settings, SETTINGS_MAPPINGS[resource_type], None) or {}
+    resources = template["Resources"]
+    return {
+        logical_id: env_var
+        for logical_id, (env_var, _default) in mapping.items()
+        if resources.get(logical_id, {}).get("Type") == resource_type
+    }
+
+
+def _by_local_name(template: dict[str, Any], resource_type: str) -> dict[str, str]:
+    """Local physical name -> logical id (the names the placeholder ARNs and queue decorators use)."""
+    return {
+        physical_name(logical_id, resource_type, body.get("Properties")): logical_id
+        for logical_id, body in template["Resources"].items()
+        if body.get("Type") == resource_type
+    }
+
+
+def _table_for_stream(arn: Any, tables: dict[str, str]) -> str:
+    if not isinstance(arn, str):
+        raise PackageError(f"DynamoDB event source Stream is not a placeholder ARN: {arn!r}")
+    match = re.search(r":table/([^/]+)/stream/", arn)
+    if not match or match.group(1) not in tables:
+        raise PackageError(f"no table in the template for stream {arn} (known: {sorted(tables)})")
+    return tables[match.group(1)]
+
+
+def patch_template(template: dict[str, Any]) -> dict[str, Any]:
+    """Patch a `chalice package` SAM template in place (and return it). Idempotent.
+
+    Example
+    -------
+    >>> sam = json.loads(Path("build/package/sam.json").read_text())
+    >>> patch_template(sam)["Resources"]["FoldEvents"]["Properties"]["Events"]
+    """
+    resources: dict[str, Any] = template["Resources"]
+    tables = _by_local_name(template, "AWS::DynamoDB::Table")
+    queues = _by_local_name(template, "AWS::SQS::Queue")
+    environment: dict[str, Any] = {}
+    for resource_type in ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SNS::Topic", "AWS::SESV2::ConfigurationSet"):
+        environment |= {env_var: {"Ref": logical_id} for logical_id, env_var in _mapped(template, resource_type).items()}
+
+    for body in resources.values():
+        if body.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = body["Properties"]
+        variables = props.setdefault("Environment", {}).setdefault("Variables", {})
+        variables.update(environment)
+        for event in props.get("Events", {}).values():
+            if event.get("Type") == "DynamoDB":
+                _patch_stream_event(event["Properties"], tables, resources)
+            elif event.get("Type") == "SQS":
+                _patch_queue_event(event["Properties"], queues)
+    return template
+
+
+def _patch_stream_event(props: dict[str, Any], tables: dict[str, str], resources: dict[str, Any]) -> None:
+    if not (isinstance(props["Stream"], dict) and "Fn::GetAtt" in props["Stream"]):
+        props["Stream"] = {"Fn::GetAtt": [_table_for_stream(props["Stream"], tables), "StreamArn"]}
+    props["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
+    props["BisectBatchOnFunctionError"] = True
+    props["MaximumRetryAttempts"] = STREAM_RETRY_ATTEMPTS
+    props["MaximumRecordAgeInSeconds"] = STREAM_MAX_RECORD_AGE_SECONDS
+    if FAILURE_QUEUE not in resources:
+        raise PackageError(f"{FAILURE_QUEUE} (the streams' on-failure destination) is missing from infra/resources.json")
+    props["DestinationConfig"] = {
+        "OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": [FAILURE_QUEUE, "Arn"]}},
+    }
+
+
+def _patch_queue_event(props: dict[str, Any], queues: dict[str, str]) -> None:
+    props["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
+    queue = props.get("Queue")
+    # Chalice writes the queue as a literal ARN or an Fn::Sub ending in the queue name.
+    text = queue if isinstance(queue, str) else json.dumps(queue)
+    match = re.search(r":([A-Za-z0-9_.-]+)\"?\]?\}?$", text or "")
+    if match and match.group(1) in queues:
+        props["Queue"] = {"Fn::GetAtt": [queues[match.group(1)], "Arn"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m local.package build/package/sam.json`: patch the template file in place."""
+    args = argv if argv is not None else sys.argv[1:]
+    path = Path(args[0] if args else "build/package/sam.json")
+    template = json.loads(path.read_text())
+    patch_template(template)
+    path.write_text(json.dumps(template, indent=2, sort_keys=False) + "\n")
+    functions = [k for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"]
+    print(f"patched {path}: {len(functions)} functions ({', '.join(functions)})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
