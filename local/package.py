@@ -76,7 +76,9 @@ def patch_template(template: dict[str, Any]) -> dict[str, Any]:
     queues = _by_local_name(template, "AWS::SQS::Queue")
     environment: dict[str, Any] = {}
     for resource_type in ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SNS::Topic", "AWS::SESV2::ConfigurationSet"):
-        environment |= {env_var: {"Ref": logical_id} for logical_id, env_var in _mapped(template, resource_type).items()}
+        environment |= {
+            env_var: {"Ref": logical_id} for logical_id, env_var in _mapped(template, resource_type).items()
+        }
 
     for body in resources.values():
         if body.get("Type") != "AWS::Serverless::Function":
@@ -100,7 +102,9 @@ def _patch_stream_event(props: dict[str, Any], tables: dict[str, str], resources
     props["MaximumRetryAttempts"] = STREAM_RETRY_ATTEMPTS
     props["MaximumRecordAgeInSeconds"] = STREAM_MAX_RECORD_AGE_SECONDS
     if FAILURE_QUEUE not in resources:
-        raise PackageError(f"{FAILURE_QUEUE} (the streams' on-failure destination) is missing from infra/resources.json")
+        raise PackageError(
+            f"{FAILURE_QUEUE} (the streams' on-failure destination) is missing from infra/resources.json"
+        )
     props["DestinationConfig"] = {
         "OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": [FAILURE_QUEUE, "Arn"]}},
     }

@@ -88,7 +88,7 @@ class IngestService:
     # -- the HTTP tracking API ---------------------------------------------------------------------------------------
     def handle_post(self, kind: str, raw_body: bytes | None, meta: RequestMeta) -> IngestResult:
         """`POST /v1/{kind}`: one message (`track`, `t`, ...) or a `batch`."""
-        if kind != "batch" and kind not in TYPE_BY_PATH:
+        if kind not in ("batch", "consent") and kind not in TYPE_BY_PATH:
             return error_result(404, MessageError("unknown_endpoint", f"unknown tracking endpoint /v1/{kind}"))
         limit = MAX_BATCH_BYTES if kind == "batch" else MAX_MESSAGE_BYTES
         header_key = write_key_from_header(meta.headers.get("authorization"))
@@ -109,6 +109,19 @@ class IngestService:
         if not source.origin_allowed(meta.origin):
             return error_result(403, MessageError("origin_not_allowed", f"origin {meta.origin} is not allowed"))
         headers = cors_headers(meta.origin)
+        if kind == "consent":
+            try:
+                messages = consent_messages(body)
+            except MessageError as exc:
+                self.failed.record(source.source_id, exc.to_dict(), body)
+                return error_result(400, exc, headers)
+            accepted, rejected = self.ingest(source, messages, "track", meta, batch=True)
+            if rejected:
+                first = {k: v for k, v in rejected[0].items() if k != "index"}
+                if isinstance(first.get("field"), str):
+                    first["field"] = first["field"].split(".", 1)[-1]  # the batch is ours, not the caller's
+                return IngestResult(400, {"success": False, **first}, headers)
+            return IngestResult(200, {"success": True, "recorded": [e.event for e in accepted]}, headers, accepted)
         if kind == "batch":
             try:
                 raw_messages, shared = split_batch(body)
@@ -244,6 +257,32 @@ class IngestService:
 
 
 UNLINKED_PREFIX = "unlinked#"
+CONSENT_EVENTS = {("email", True): "Email Subscribed", ("email", False): "Email Unsubscribed",
+                  ("sms", True): "SMS Subscribed", ("sms", False): "SMS Unsubscribed"}  # fmt: skip
+
+
+def consent_messages(body: Any) -> list[dict[str, Any]]:
+    """`POST /v1/consent` {"userId"|"anonymousId", "consent": {"email": true, "sms": false}, "source": "..."}:
+    each channel's choice becomes an event, so consent has the same history, audit and ordering as everything else."""
+    if not isinstance(body, dict):
+        raise MessageError("invalid_message", "request body must be a JSON object")
+    choices = body.get("consent")
+    if not isinstance(choices, dict) or not choices:
+        raise MessageError("missing_field", 'consent must be an object like {"email": true}', "consent")
+    messages = []
+    for channel, granted in choices.items():
+        if (channel, granted) not in CONSENT_EVENTS:
+            raise MessageError(
+                "invalid_field", "consent channels are email and sms, with true or false", f"consent.{channel}"
+            )
+        message = {k: body[k] for k in ("userId", "anonymousId", "context", "timestamp", "sentAt") if k in body}
+        base_id = body.get("messageId")
+        if isinstance(base_id, str) and base_id:
+            message["messageId"] = f"{base_id}:{channel}"
+        message["event"] = CONSENT_EVENTS[(channel, granted)]
+        message["properties"] = {"channel": channel, "source": str(body.get("source") or "consent_api")[:200]}
+        messages.append(message)
+    return messages
 
 
 def site_consented(context: dict[str, Any]) -> bool:

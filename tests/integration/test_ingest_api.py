@@ -285,3 +285,31 @@ def test_global_privacy_control_with_site_consent_is_tracked_normally(harness: H
     [event] = stored_events(harness)
     assert event["anonymous_id"] == "anon-1" and "gpc" in event["flags"]
     assert not event["_profile_id"].startswith("unlinked#")
+
+
+def test_consent_changes_are_recorded_as_events_and_reach_the_profile(harness: Harness) -> None:
+    response = harness.post(
+        "/v1/consent", {"userId": "c-1", "consent": {"email": True, "sms": False}, "source": "preference centre"}
+    )
+    assert response.status_code == 200
+    assert sorted(harness.json(response)["recorded"]) == ["Email Subscribed", "SMS Unsubscribed"]
+    harness.pump.drain()
+    profile = harness.json(harness.admin("/admin/profiles?user_id=c-1"))["profile"]
+    assert profile["consent"]["email"]["status"] == "opted_in"
+    assert profile["consent"]["sms"]["status"] == "opted_out"
+    assert profile["consent"]["email"]["source"] == "preference centre"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"userId": "c"}, "consent"),
+        ({"userId": "c", "consent": {"fax": True}}, "consent.fax"),
+        ({"userId": "c", "consent": {"email": "yes"}}, "consent.email"),
+        ({"consent": {"email": True}}, "userId"),
+    ],
+)
+def test_bad_consent_requests_are_400_with_the_field(harness: Harness, body, field) -> None:
+    response = harness.post("/v1/consent", body)
+    assert response.status_code == 400
+    assert harness.json(response)["field"] == field

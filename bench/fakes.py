@@ -1,0 +1,114 @@
+"""In-memory ports (chalicelib.ports) that count their read and write requests, so the fold is measured alone."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from chalicelib.domain.events import TrackedEvent
+from chalicelib.domain.sources import Source, hash_write_key
+from chalicelib.ports import EventStore, FailedEventStore, IdentityStore, ProfileStore, SourceRegistry
+
+
+class Requests(Counter):
+    """Request counts by kind, e.g. `profile_put`, `profile_get`, `event_write`."""
+
+
+class MemoryEventStore(EventStore):
+    def __init__(self, requests: Requests) -> None:
+        self.items: dict[str, TrackedEvent] = {}
+        self.requests = requests
+
+    def put_new(self, event: TrackedEvent) -> bool:
+        self.requests["event_write"] += 1
+        if event.key in self.items:
+            return False
+        self.items[event.key] = event
+        return True
+
+    def put_many(self, events: list[TrackedEvent]) -> None:
+        self.requests["event_write"] += -(-len(events) // 25)
+        for event in events:
+            self.items[event.key] = event
+
+    def history(self, profile_id: str, limit: int = 50, newest_first: bool = True) -> list[TrackedEvent]:
+        self.requests["event_read"] += 1
+        found = sorted((e for e in self.items.values() if e.profile_id == profile_id), key=lambda e: e.timestamp)
+        return (found[::-1] if newest_first else found)[:limit]
+
+    def repoint(self, from_profile: str, to_profile: str) -> int:
+        moved = [e for e in self.items.values() if e.profile_id == from_profile]
+        for event in moved:
+            event.profile_id = to_profile
+        self.requests["event_write"] += -(-len(moved) // 25)
+        return len(moved)
+
+
+class MemoryIdentityStore(IdentityStore):
+    def __init__(self, requests: Requests) -> None:
+        self.records: dict[str, str] = {}
+        self.requests = requests
+
+    def lookup(self, keys: list[str]) -> dict[str, str]:
+        self.requests["identity_read"] += 1
+        return {k: self.records[k] for k in keys if k in self.records}
+
+    def link(self, key: str, profile_id: str, *, only_if_absent: bool) -> bool:
+        self.requests["identity_write"] += 1
+        if only_if_absent and self.records.get(key, profile_id) != profile_id:
+            return False
+        self.records[key] = profile_id
+        return True
+
+    def for_profile(self, profile_id: str) -> list[str]:
+        self.requests["identity_read"] += 1
+        return [k for k, p in self.records.items() if p == profile_id]
+
+
+class MemoryProfileStore(ProfileStore):
+    def __init__(self, requests: Requests) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+        self.requests = requests
+
+    def get_many(self, profile_ids: list[str]) -> dict[str, dict[str, Any]]:
+        self.requests["profile_get"] += 1
+        return {pid: self.items[pid] for pid in profile_ids if pid in self.items}
+
+    def put(self, item: dict[str, Any], expected_version: int | None) -> bool:
+        self.requests["profile_put"] += 1
+        pid = item["profile_id"]["S"]
+        current = self.items.get(pid)
+        stored_version = int(current["version"]["N"]) if current is not None else None
+        if stored_version != expected_version:
+            return False
+        self.items[pid] = item
+        return True
+
+
+class MemoryFailedEventStore(FailedEventStore):
+    def __init__(self, requests: Requests) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.requests = requests
+
+    def record(self, source_id: str | None, reason: dict[str, Any], raw: Any) -> None:
+        self.requests["failed_write"] += 1
+        self.rows.append({"source_id": source_id, "reason": reason, "raw": raw})
+
+    def list(self, day: str, limit: int = 50, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        return self.rows[:limit], None
+
+
+class MemorySourceRegistry(SourceRegistry):
+    def __init__(self) -> None:
+        self.sources: dict[str, Source] = {}
+
+    def by_write_key(self, write_key: str) -> Source | None:
+        return self.sources.get(hash_write_key(write_key))
+
+    def any_allows_origin(self, origin: str) -> bool:
+        return any(s.origin_allowed(origin) for s in self.sources.values())
+
+    def upsert_source(self, source_id: str, write_key: str, allowed_origins: list[str], name: str = "") -> Source:
+        source = Source(source_id=source_id, name=name, key_hash=hash_write_key(write_key), allowed_origins=allowed_origins)
+        self.sources[source.key_hash] = source
+        return source

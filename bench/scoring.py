@@ -1,0 +1,158 @@
+"""Scoring throughput: events-stream records folded and scored per second on one core, AWS faked in memory."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bench import workload
+from bench.fakes import (
+    MemoryEventStore,
+    MemoryFailedEventStore,
+    MemoryIdentityStore,
+    MemoryProfileStore,
+    MemorySourceRegistry,
+    Requests,
+)
+from chalicelib.clock import FakeClock
+from chalicelib.domain.events import TrackedEvent
+from chalicelib.services.ingest import IngestService, RequestMeta
+
+HISTORY_EVENTS = 120  # per warm profile, over the last 30 days (plus the identify that made half of them known)
+HISTORY_DAYS = 30
+TEMPLATES = 8  # warm profiles folded for real; the others are copies with their own identities
+
+
+@dataclass
+class Mix:
+    """A stream batch: `profiles` distinct warm profiles with `per_profile` new events each."""
+
+    profiles: int
+    per_profile: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.profiles:,} profiles x {self.per_profile}"
+
+    @property
+    def records(self) -> int:
+        return self.profiles * self.per_profile
+
+
+class World:
+    """Fake ports, an ingest service to enrich messages exactly like the API does, and a fold service."""
+
+    def __init__(self) -> None:
+        from chalicelib.services.fold import FoldService
+
+        self.requests = Requests()
+        self.clock = FakeClock(workload.NOW)
+        self.events = MemoryEventStore(self.requests)
+        self.identities = MemoryIdentityStore(self.requests)
+        self.profiles = MemoryProfileStore(self.requests)
+        self.failed = MemoryFailedEventStore(self.requests)
+        sources = MemorySourceRegistry()
+        self.source = sources.upsert_source(workload.SOURCE_ID, workload.WRITE_KEY, [workload.ORIGIN])
+        self.ingest = IngestService(sources, self.events, self.identities, self.failed, self.clock)
+        self.fold = FoldService(self.events, self.identities, self.profiles, self.failed, self.clock)
+        self.meta = RequestMeta(headers={"user-agent": workload.USER_AGENT}, source_ip="198.51.100.7")
+
+    def enrich(self, messages: list[dict[str, Any]]) -> list[TrackedEvent]:
+        stored, rejected = self.ingest.ingest(self.source, messages, None, self.meta, batch=True)
+        assert not rejected, rejected
+        return stored
+
+
+def warm_profiles(world: World, count: int, history_events: int = HISTORY_EVENTS) -> dict[str, int]:
+    """Store `count` profiles with a month of history; returns visitor number -> stored body size in bytes."""
+    from chalicelib.domain.traits import fold
+
+    rng = random.Random(7)
+    templates: dict[int, dict[str, Any]] = {}
+    for n in range(min(TEMPLATES, count)):
+        events = world.enrich(workload.history(n, history_events, HISTORY_DAYS, rng))
+        result = fold(None, events[0].profile_id, events, world.fold.config, workload.NOW)
+        templates[n] = json.loads(result.profile.to_item()["body"]["S"])
+    sizes = {}
+    for n in range(count):
+        body = json.loads(json.dumps(templates[n % len(templates)]))
+        body["anonymous_ids"] = [workload.anonymous_id(n)]
+        known = workload.is_known(n)
+        body["user_id"] = workload.user_id(n) if known else None
+        if body.get("email"):
+            body["email"] = f"{workload.user_id(n)}@mail.example" if known else f"lead{n}@mail.example"
+        probe = world.enrich([workload.message(n, 0, workload.NOW, rng, "page")])[0]
+        body["profile_id"] = probe.profile_id
+        text = json.dumps({k: v for k, v in body.items() if v is not None}, separators=(",", ":"))
+        world.profiles.items[probe.profile_id] = {
+            "profile_id": {"S": probe.profile_id},
+            "version": {"N": str(body.get("version", 1))},
+            "body": {"S": text},
+            "stage": {"S": body.get("stage", "prospect")},
+        }
+        sizes[n] = len(text.encode())
+    world.events.items.clear()
+    return sizes
+
+
+def stream_batch(world: World, mix: Mix, seed: int = 11) -> dict[str, Any]:
+    """A Lambda DynamoDB-stream event: `mix.records` INSERT records, profiles interleaved in arrival order."""
+    rng = random.Random(seed)
+    messages = [m for n in range(mix.profiles) for m in workload.live(n, 10_000, mix.per_profile, rng)]
+    rng.shuffle(messages)
+    events = world.enrich(messages)
+    world.events.items.clear()
+    expires = int(workload.NOW.timestamp()) + 395 * 86400
+    return {"Records": [workload.stream_record(e.to_item(expires), i) for i, e in enumerate(events)]}
+
+
+def measure_mix(world: World, mix: Mix, rounds: int) -> dict[str, Any]:
+    """Fold the same batch `rounds` times, each time from the same warm state; report the median round."""
+    event = stream_batch(world, mix)
+    seeded = dict(world.profiles.items)
+    durations = []
+    writes = []
+    for _ in range(rounds + 1):  # the first round warms caches (config, UA and date caches) and is dropped
+        world.profiles.items = dict(seeded)
+        world.requests.clear()
+        start = time.perf_counter()
+        response = world.fold.handle_stream_event(event)
+        durations.append(time.perf_counter() - start)
+        assert not response["batchItemFailures"], response
+        assert world.fold.last_stats.poison == 0
+        writes.append(
+            world.requests["profile_put"] + world.requests["identity_write"] + world.requests["event_write"]
+        )
+    durations = sorted(durations[1:])
+    median = durations[len(durations) // 2]
+    return {
+        "mix": mix.label,
+        "records": mix.records,
+        "distinct_profiles": mix.profiles,
+        "seconds_per_batch": median,
+        "records_per_second": mix.records / median,
+        "write_requests_per_batch": writes[-1],
+        "profile_writes_per_batch": world.requests["profile_put"],
+        "read_requests_per_batch": world.requests["profile_get"] + world.requests["identity_read"],
+    }
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """Both mixes: 200 profiles x 5 events (the realistic one) and 1,000 x 1 (worst case), 1,000 records each."""
+    mixes = [Mix(20, 5), Mix(100, 1)] if quick else [Mix(200, 5), Mix(1000, 1)]
+    world = World()
+    sizes = warm_profiles(world, max(m.profiles for m in mixes), 30 if quick else HISTORY_EVENTS)
+    results = [measure_mix(world, mix, 2 if quick else 7) for mix in mixes]
+    body_sizes = sorted(sizes.values())
+    return {
+        "history_events_per_profile": 30 if quick else HISTORY_EVENTS,
+        "profile_body_bytes_median": body_sizes[len(body_sizes) // 2],
+        "mixes": results,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))

@@ -1,0 +1,191 @@
+"""Packaging: the SAM template is wired to our tables and lint-clean, and the IAM policies stay least-privilege."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.settings import TABLES
+from local.package import FAILURE_QUEUE, PackageError, patch_template
+from local.provision import load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+PLACEHOLDER = "arn:aws:dynamodb:us-east-1:123456789012:table/{}/stream/2026-01-01T00:00:00.000"
+
+# Statements allowed to use a wildcard action or a `*` resource, by Sid, with the reason (none needed so far).
+ALLOWED_WILDCARDS: dict[str, str] = {}
+
+
+def _sam(events: dict[str, Any]) -> dict[str, Any]:
+    """A small `chalice package`-shaped template merged with infra/resources.json."""
+    template = load_template()
+    template["Resources"]["OrdersQueue"] = {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "orders"}}
+    template["Resources"]["Worker"] = {
+        "Type": "AWS::Serverless::Function",
+        "Properties": {
+            "Handler": "app.worker",
+            "Environment": {"Variables": {"ONE2ONE_STAGE": "prod"}},
+            "Events": events,
+        },
+    }
+    template["Resources"]["APIHandler"] = {"Type": "AWS::Serverless::Function", "Properties": {"Handler": "app.app"}}
+    return template
+
+
+def test_stream_events_point_at_the_template_tables_with_partial_failures_retries_and_a_failure_queue():
+    sam = _sam(
+        {
+            "Fold": {
+                "Type": "DynamoDB",
+                "Properties": {"Stream": PLACEHOLDER.format("one2one-events"), "BatchSize": 10},
+            },
+            "Profiles": {"Type": "DynamoDB", "Properties": {"Stream": PLACEHOLDER.format("one2one-profiles")}},
+        }
+    )
+
+    events = patch_template(sam)["Resources"]["Worker"]["Properties"]["Events"]
+
+    fold = events["Fold"]["Properties"]
+    assert fold["Stream"] == {"Fn::GetAtt": ["EventsTable", "StreamArn"]}
+    assert events["Profiles"]["Properties"]["Stream"] == {"Fn::GetAtt": ["ProfilesTable", "StreamArn"]}
+    assert fold["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert fold["BisectBatchOnFunctionError"] is True
+    assert 0 < fold["MaximumRetryAttempts"] <= 10
+    assert fold["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": [FAILURE_QUEUE, "Arn"]},
+    }
+    assert fold["BatchSize"] == 10  # what chalice wrote is kept
+
+
+def test_every_function_gets_the_table_names_as_refs_and_keeps_its_own_variables():
+    sam = patch_template(_sam({}))
+
+    for name in ("Worker", "APIHandler"):
+        variables = sam["Resources"][name]["Properties"]["Environment"]["Variables"]
+        for logical_id, (env_var, _default) in TABLES.items():
+            assert variables[env_var] == {"Ref": logical_id}
+    assert sam["Resources"]["Worker"]["Properties"]["Environment"]["Variables"]["ONE2ONE_STAGE"] == "prod"
+
+
+def test_queue_events_of_template_queues_get_refs_and_partial_failures():
+    sam = _sam(
+        {
+            "Orders": {
+                "Type": "SQS",
+                "Properties": {
+                    "Queue": {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:orders"}
+                },
+            },
+            "External": {"Type": "SQS", "Properties": {"Queue": "arn:aws:sqs:us-east-1:111122223333:someone-elses"}},
+        }
+    )
+
+    events = patch_template(sam)["Resources"]["Worker"]["Properties"]["Events"]
+
+    assert events["Orders"]["Properties"]["Queue"] == {"Fn::GetAtt": ["OrdersQueue", "Arn"]}
+    assert events["External"]["Properties"]["Queue"] == "arn:aws:sqs:us-east-1:111122223333:someone-elses"
+    assert events["External"]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_patching_twice_changes_nothing():
+    once = patch_template(
+        _sam({"Fold": {"Type": "DynamoDB", "Properties": {"Stream": PLACEHOLDER.format("one2one-events")}}})
+    )
+    assert patch_template(copy.deepcopy(once)) == once
+
+
+def test_a_stream_of_an_unknown_table_is_an_error_not_a_silent_placeholder():
+    sam = _sam({"X": {"Type": "DynamoDB", "Properties": {"Stream": PLACEHOLDER.format("not-ours")}}})
+    with pytest.raises(PackageError, match="not-ours"):
+        patch_template(sam)
+
+
+@pytest.mark.slow
+def test_chalice_package_patch_and_cfn_lint_end_to_end(tmp_path):
+    """The real `make package` pipeline (chalice downloads Lambda wheels once, then reuses .chalice/deployments)."""
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    out = tmp_path / "package"
+    subprocess.run(
+        [BIN / "chalice", "package", "--stage", "prod", "--merge-template", "infra/resources.json", out],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    subprocess.run([sys.executable, "-m", "local.package", out / "sam.json"], cwd=ROOT, env=env, check=True)
+    lint = subprocess.run([BIN / "cfn-lint", out / "sam.json"], capture_output=True, text=True, timeout=120)
+
+    assert lint.returncode == 0, lint.stdout + lint.stderr  # no errors, no warnings
+    sam = json.loads((out / "sam.json").read_text())
+    functions = {k: v for k, v in sam["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+    for function in functions.values():
+        assert function["Properties"]["Environment"]["Variables"]["EVENTS_TABLE"] == {"Ref": "EventsTable"}
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] == "DynamoDB":
+                assert "Fn::GetAtt" in event["Properties"]["Stream"]
+                assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+# --- configuration and IAM ------------------------------------------------------------------------------------------
+
+
+def _config() -> dict[str, Any]:
+    return json.loads((ROOT / ".chalice" / "config.json").read_text())
+
+
+def test_config_has_dev_and_prod_with_hand_written_policies():
+    config = _config()
+    assert config["app_name"] == "one2one"
+    assert config["autogen_policy"] is False
+    assert {"dev", "prod"} <= set(config["stages"])
+    for name, stage in config["stages"].items():
+        assert (ROOT / ".chalice" / stage["iam_policy_file"]).is_file()
+        assert stage["environment_variables"]["ONE2ONE_STAGE"] == name
+
+
+def _statements() -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for path in sorted((ROOT / ".chalice").glob("policy-*.json")):
+        for statement in json.loads(path.read_text())["Statement"]:
+            found.append((path.name, statement))
+    return found
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_policy_statement_uses_a_wildcard_action_or_an_any_resource():
+    assert _statements()
+    for file_name, statement in _statements():
+        if statement.get("Sid") in ALLOWED_WILDCARDS:
+            continue
+        where = f"{file_name} {statement.get('Sid', '?')}"
+        assert statement["Effect"] == "Allow", where
+        assert "NotAction" not in statement and "NotResource" not in statement, where
+        assert all("*" not in action for action in _as_list(statement["Action"])), where
+        assert all(resource != "*" and ":*:*:*" not in resource for resource in _as_list(statement["Resource"])), where
+
+
+def test_each_stage_policy_only_reaches_its_own_stage():
+    for file_name, statement in _statements():
+        stage = file_name.removeprefix("policy-").removesuffix(".json")
+        for resource in _as_list(statement["Resource"]):
+            assert f"one2one-{stage}-" in resource, f"{file_name}: {resource}"
+
+
+def test_functions_may_read_the_streams_and_send_to_the_failure_queue():
+    needed = {"dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:DescribeStream", "sqs:SendMessage"}
+    for path in sorted((ROOT / ".chalice").glob("policy-*.json")):
+        statements = json.loads(path.read_text())["Statement"]
+        assert needed <= {action for s in statements for action in _as_list(s["Action"])}, path.name
