@@ -2,7 +2,7 @@
 
 from chalice import Chalice
 
-from chalicelib.api import admin, assets, pixel, tracking
+from chalicelib.api import admin, admin_privacy, assets, openapi, pixel, tracking
 from chalicelib.handlers import events_stream
 
 app = Chalice(app_name="one2one")
@@ -13,4 +13,6 @@ app.register_blueprint(tracking.bp)
 app.register_blueprint(pixel.bp)
 app.register_blueprint(assets.bp)
 app.register_blueprint(admin.bp)
+app.register_blueprint(admin_privacy.bp)
+app.register_blueprint(openapi.bp)
 app.register_blueprint(events_stream.bp)

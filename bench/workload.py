@@ -84,7 +84,6 @@ def message(n: int, seq: int, when: datetime, rng: random.Random, kind: str | No
         "messageId": f"m-{n:08d}-{seq:06d}-{rng.getrandbits(32):08x}",
         "anonymousId": anonymous_id(n),
         "timestamp": iso(when),
-        "sentAt": iso(when),
         "context": context,
     }
     if is_known(n):
@@ -121,9 +120,9 @@ def history(n: int, count: int, days: int, rng: random.Random, end: datetime = N
     """`count` messages from visitor `n` spread over the `days` before `end`, in sessions of a few events."""
     out = []
     when = end - timedelta(days=days)
-    step = timedelta(days=days) / max(count, 1)
+    session_gap = timedelta(days=days) / max(count // 6, 1)  # sessions of ~6 events, evenly spread
     for seq in range(count):
-        when += step * rng.uniform(0.2, 1.8) if seq % 6 == 0 else timedelta(seconds=rng.randint(20, 240))
+        when += session_gap * rng.uniform(0.2, 1.8) if seq % 6 == 0 else timedelta(seconds=rng.randint(20, 240))
         out.append(message(n, seq, min(when, end - timedelta(hours=2)), rng, "identify" if seq == 1 else None))
     return out
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb_sources import DynamoSourceRegistry
     from chalicelib.services.fold import FoldService
     from chalicelib.services.ingest import IngestService
+    from chalicelib.services.privacy import PrivacyService
 
 
 @cache
@@ -80,6 +81,15 @@ def get_fold_service() -> FoldService:
     )
 
 
+@cache
+def get_privacy_service() -> PrivacyService:
+    from chalicelib.services.privacy import PrivacyService, PrivacyTables
+
+    s = get_settings()
+    tables = PrivacyTables(s.events_table, s.identities_table, s.profiles_table, s.segment_members_table)
+    return PrivacyService(tables, get_clock())
+
+
 def reset() -> None:
     """Drop every cached adapter and service (tests change environment between cases)."""
     for factory in (
@@ -90,6 +100,7 @@ def reset() -> None:
         get_source_registry,
         get_ingest_service,
         get_fold_service,
+        get_privacy_service,
     ):
         factory.cache_clear()
     get_settings.cache_clear()

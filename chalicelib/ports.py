@@ -21,6 +21,10 @@ class EventStore(ABC):
     @abstractmethod
     def history(self, profile_id: str, limit: int = 50, newest_first: bool = True) -> list[TrackedEvent]: ...
 
+    def delete(self, keys: list[str]) -> None:
+        """Delete events by key (erasure of a person's late events)."""
+        raise NotImplementedError
+
     @abstractmethod
     def repoint(self, from_profile: str, to_profile: str) -> int:
         """Move one profile's history to another (after a merge). Returns the number of events moved."""

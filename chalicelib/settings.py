@@ -14,11 +14,30 @@ TABLES: dict[str, tuple[str, str]] = {
     "SegmentMembersTable": ("SEGMENT_MEMBERS_TABLE", "one2one-segment-members"),
     "FailedEventsTable": ("FAILED_EVENTS_TABLE", "one2one-failed-events"),
     "StateTable": ("STATE_TABLE", "one2one-state"),
+    "MessagesTable": ("MESSAGES_TABLE", "one2one-messages"),
+    "DueTable": ("DUE_TABLE", "one2one-due"),
+}
+# Queues, topics and SES configuration sets, same shape (read by local/provision.py too).
+QUEUES: dict[str, tuple[str, str]] = {
+    "DeliveryQueue": ("DELIVERY_QUEUE", "one2one-delivery"),
+    "DeliveryDeadLetterQueue": ("DELIVERY_DLQ", "one2one-delivery-dlq"),
+}
+TOPICS: dict[str, tuple[str, str]] = {
+    "SalesAlertsTopic": ("SALES_ALERTS_TOPIC", "one2one-sales-alerts"),
+}
+CONFIGURATION_SETS: dict[str, tuple[str, str]] = {
+    "EmailConfigurationSet": ("SES_CONFIGURATION_SET", "one2one-email"),
 }
 
 
 def table_name(logical_id: str) -> str:
     env, default = TABLES[logical_id]
+    return os.environ.get(env, default)
+
+
+def resource_name(logical_id: str) -> str:
+    """Physical name of a queue, topic or configuration set (env var, else the local default)."""
+    env, default = (QUEUES | TOPICS | CONFIGURATION_SETS)[logical_id]
     return os.environ.get(env, default)
 
 
@@ -35,6 +54,18 @@ class Settings:
     max_anonymous_ids_per_profile: int
     local_admin_token: str | None
     stage: str
+    messages_table: str = "one2one-messages"
+    due_table: str = "one2one-due"
+    delivery_queue: str = "one2one-delivery"
+    sales_alerts_topic: str = "one2one-sales-alerts"
+    sales_alerts_topic_arn: str | None = None
+    ses_configuration_set: str = "one2one-email"
+    email_from: str = "shop@example.com"
+    unsubscribe_mailto: str = "unsubscribe@example.com"
+    public_base_url: str = "http://localhost:8000"
+    signing_key: str = ""
+    signing_key_id: str = "k1"
+    local_tools: bool = False
 
 
 @lru_cache(maxsize=1)
@@ -51,4 +82,16 @@ def get_settings() -> Settings:
         max_anonymous_ids_per_profile=int(os.environ.get("MAX_ANONYMOUS_IDS_PER_PROFILE", "25")),
         local_admin_token=os.environ.get("ONE2ONE_LOCAL_ADMIN_TOKEN") or None,
         stage=os.environ.get("ONE2ONE_STAGE", "dev"),
+        messages_table=table_name("MessagesTable"),
+        due_table=table_name("DueTable"),
+        delivery_queue=resource_name("DeliveryQueue"),
+        sales_alerts_topic=resource_name("SalesAlertsTopic"),
+        sales_alerts_topic_arn=os.environ.get("SALES_ALERTS_TOPIC_ARN") or None,
+        ses_configuration_set=resource_name("EmailConfigurationSet"),
+        email_from=os.environ.get("ONE2ONE_EMAIL_FROM", "shop@example.com"),
+        unsubscribe_mailto=os.environ.get("ONE2ONE_UNSUBSCRIBE_MAILTO", "unsubscribe@example.com"),
+        public_base_url=os.environ.get("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/"),
+        signing_key=os.environ.get("ONE2ONE_SIGNING_KEY", ""),
+        signing_key_id=os.environ.get("ONE2ONE_SIGNING_KEY_ID", "k1"),
+        local_tools=os.environ.get("ONE2ONE_LOCAL_TOOLS") == "1",
     )

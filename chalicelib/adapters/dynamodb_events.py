@@ -63,6 +63,9 @@ class DynamoEventStore(EventStore):
         )
         return [TrackedEvent.from_item(item) for item in response.get("Items", [])]
 
+    def delete(self, keys: list[str]) -> None:
+        batch_write(self.table, [{"DeleteRequest": {"Key": {"pk": {"S": key}}}} for key in keys])
+
     def repoint(self, from_profile: str, to_profile: str) -> int:
         ddb = client("dynamodb")
         moved = 0

@@ -158,7 +158,7 @@ def validate_message(msg: Any, default_type: str | None = None, index: int | Non
         raise err("payload_too_large", f"message exceeds the per-event limit of {MAX_MESSAGE_BYTES // 1024} KB", None)
     try:
         mtype = msg.get("type", default_type) if default_type is None else default_type
-        if mtype not in MESSAGE_TYPES:
+        if not isinstance(mtype, str) or mtype not in MESSAGE_TYPES:  # `{}` or `[]` is unhashable: a 500, not a 400
             raise MessageError("invalid_field", f"type must be one of {sorted(MESSAGE_TYPES)}", "type")
         properties = _object(msg, "properties")
         traits = _object(msg, "traits")

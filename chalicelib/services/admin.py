@@ -48,7 +48,7 @@ class AdminService:
             if item is None or "merged_into" not in item:
                 break
             profile_id = item["merged_into"]["S"]
-        if item is None:
+        if item is None or "erased_at" in item:
             raise NotFound(f"profile {requested} not found")
         body = json.loads(item["body"]["S"])
         body.pop("applied", None)  # replay bookkeeping, not information about the person

@@ -11,13 +11,16 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.clock import Clock
 from chalicelib.domain.events import TrackedEvent
 from chalicelib.domain.identity import IdentityKind, LinkDecision, decide_link, identity_key, profile_id_for
 from chalicelib.domain.profile import Profile
 from chalicelib.ports import EventStore, FailedEventStore, IdentityStore, ProfileStore
+
+if TYPE_CHECKING:
+    from chalicelib.services.sweeps import CutPointStore
 
 log = logging.getLogger("one2one")
 
@@ -80,6 +83,7 @@ class FoldService:
         clock: Clock,
         max_anonymous_ids: int = 25,
         config: Any = None,
+        cut_points: CutPointStore | None = None,
     ) -> None:
         self.events = events
         self.identities = identities
@@ -88,6 +92,7 @@ class FoldService:
         self.clock = clock
         self.max_anonymous_ids = max_anonymous_ids
         self._config = config
+        self.cut_points = cut_points
         self.last_stats = FoldStats()
 
     @property
@@ -101,6 +106,7 @@ class FoldService:
     # -- entry point -------------------------------------------------------------------------------------------------
     def handle_stream_event(self, event: dict[str, Any]) -> dict[str, Any]:
         """Lambda DynamoDB-stream event in, `{"batchItemFailures": [...]}` out."""
+        _ = self.config  # a broken config must fail the batch loudly (ConfigError), not park every event as poison
         stats = FoldStats()
         records = event.get("Records") or []
         stats.records = len(records)
@@ -174,6 +180,10 @@ class FoldService:
         now = self.clock.now()
         for _ in range(MAX_ATTEMPTS):
             item = self.profiles.get_many([profile_id]).get(profile_id)
+            if item is not None and "erased_at" in item:
+                # Erased person: events that were in flight when the erasure ran are deleted, never folded.
+                self.events.delete([e.key for e in events])
+                return False
             current = Profile.from_item(item) if item else None
             expected = current.version if current else None
             base = current or Profile(profile_id=profile_id)
@@ -181,7 +191,18 @@ class FoldService:
             for loser in plan.merges:
                 if loser.profile_id not in base.merged_from:
                     base = merge_profiles(base, loser)
-            result = fold(base if (current or plan.merges) else None, profile_id, events, self.config, now)
+            rfm_cut_points, group_cut_points = self.cut_points.current() if self.cut_points else (None, None)
+            # In place: `base` was just read (or built) for this attempt, so fold need not copy it (a JSON round trip).
+            result = fold(
+                base if (current or plan.merges) else None,
+                profile_id,
+                events,
+                self.config,
+                now,
+                rfm_cut_points,
+                group_cut_points,
+                in_place=True,
+            )
             profile = result.profile
             if plan.refused_anon:
                 profile.anonymous_ids = [a for a in profile.anonymous_ids if a not in plan.refused_anon]
@@ -193,6 +214,16 @@ class FoldService:
                 self._carry_out(profile, plan, now)
                 return True
         raise TransientFoldError(f"lost {MAX_ATTEMPTS} write races")
+
+    def refold(self, profile_id: str) -> bool:
+        """Re-evaluate with no events (the due-day sweep, new cut points): time-based state only.
+
+        A profile that is gone, merged away or erased is skipped, so a stale index entry never creates or revives one.
+        """
+        item = self.profiles.get_many([profile_id]).get(profile_id)
+        if item is None or "merged_into" in item or "erased_at" in item:
+            return False
+        return self.fold_profile(profile_id, [])
 
     def _plan_links(self, profile: Profile, events: list[TrackedEvent]) -> LinkPlan:
         plan = LinkPlan()

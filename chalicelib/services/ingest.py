@@ -202,7 +202,10 @@ class IngestService:
                 event.flags.append("unlinked")
                 events.setdefault(event.key, event)
                 continue
-            event = self._to_event(source, message, resolve_profile_id(message_ids, records), received_at, meta, gpc)
+            profile_id = resolve_profile_id(message_ids, records)
+            if profile_id == ERASED_PROFILE:
+                continue  # the person exercised their right to erasure: their identities must not come back
+            event = self._to_event(source, message, profile_id, received_at, meta, gpc)
             events.setdefault(event.key, event)  # a batch repeating a messageId stores it once
         stored = list(events.values())
         if batch:
@@ -257,6 +260,7 @@ class IngestService:
 
 
 UNLINKED_PREFIX = "unlinked#"
+ERASED_PROFILE = "erased"  # see services/privacy.py
 CONSENT_EVENTS = {("email", True): "Email Subscribed", ("email", False): "Email Unsubscribed",
                   ("sms", True): "SMS Subscribed", ("sms", False): "SMS Unsubscribed"}  # fmt: skip
 

@@ -1,0 +1,26 @@
+"""Profiles-table stream handler: segment membership items, segment sizes and the customer population."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+from chalice.app import DynamoDBEvent
+
+from chalicelib.streams import stream_arn
+
+bp = Blueprint(__name__)
+
+
+# A DynamoDB stream serves at most two concurrent readers per shard: this mapping and the scenario engine's.
+@bp.on_dynamodb_record(
+    stream_arn=stream_arn("ProfilesTable", "PROFILES_STREAM_ARN"),
+    batch_size=100,
+    starting_position="TRIM_HORIZON",
+    maximum_batching_window_in_seconds=1,
+    name="update_segment_members",
+)
+def update_segment_members(event: DynamoDBEvent) -> dict[str, Any]:
+    from chalicelib.bootstrap import get_segment_membership_service
+
+    return get_segment_membership_service().handle_stream_event(event.to_dict())

@@ -1,0 +1,49 @@
+"""Scheduled jobs: the lifecycle sweep over due profiles and the daily RFM / needs-group cut points.
+
+Both can also be run on demand by invoking their Lambda (`aws lambda invoke --function-name one2one-<stage>-<name>`)
+or, locally, `app.handler_map[<name>]({}, None)`. Both stop before the Lambda times out and resume on the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from chalice import Blueprint, Cron, Rate
+from chalice.app import CloudWatchEvent
+
+bp = Blueprint(__name__)
+log = logging.getLogger("one2one")
+
+SAFETY_MARGIN_SECONDS = 20.0
+DEFAULT_BUDGET_SECONDS = 600.0  # without a Lambda context (local calls)
+
+
+def _deadline(context: Any) -> float:
+    """A monotonic deadline that leaves time to save progress before Lambda stops the function."""
+    remaining = DEFAULT_BUDGET_SECONDS
+    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+        remaining = context.get_remaining_time_in_millis() / 1000.0
+    return time.monotonic() + max(1.0, remaining - SAFETY_MARGIN_SECONDS)
+
+
+# Hourly, although each due day is swept once: a run that ran out of time resumes within the hour, and a day's
+# changes are picked up soon after midnight UTC. An hour with nothing to do costs one GetItem.
+@bp.schedule(Rate(1, unit=Rate.HOURS), name="lifecycle_sweep")
+def lifecycle_sweep(event: CloudWatchEvent) -> dict[str, Any]:
+    from chalicelib.bootstrap import get_lifecycle_sweep_service
+
+    report = get_lifecycle_sweep_service().run(_deadline(getattr(event, "context", None)))
+    log.info("lifecycle sweep: %s", report.as_dict())
+    return report.as_dict()
+
+
+# Daily: RFM recency moves with the calendar and the population changes slowly, so once a day is enough.
+@bp.schedule(Cron(30, 1, "*", "*", "?", "*"), name="refresh_cut_points")
+def refresh_cut_points(event: CloudWatchEvent) -> dict[str, Any]:
+    from chalicelib.bootstrap import get_cut_points_service
+
+    report = get_cut_points_service().run(_deadline(getattr(event, "context", None)))
+    log.info("cut points: %s", report.as_dict())
+    return report.as_dict()

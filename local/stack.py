@@ -1,0 +1,294 @@
+"""`make run`: the whole product on one machine, with no AWS account: moto server + Chalice local + the event pump.
+
+    python -m local.stack          # PORT (8000), MOTO_PORT (free port), HOST (127.0.0.1); Ctrl-C stops
+
+Tests use `start_stack(port=0)`, which returns a `Stack` to `.stop()`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+import os
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer
+
+from local.provision import ROOT, provision
+from local.pump import StreamPump
+
+log = logging.getLogger(__name__)
+
+DEMO_DIR = ROOT / "local" / "demo"
+DEFAULT_ADMIN_TOKEN = "local-admin-token"  # noqa: S105 - a documented local-only default, never deployed
+DEFAULT_WRITE_KEY = "local-dev-key"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    # botocore's account-based DynamoDB endpoints are not routed by moto.
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+}
+
+
+class LocalRequestHandler(ChaliceRequestHandler):
+    """Chalice's local handler plus two local-only prefixes: `/demo/` (static files) and `/local/` (clock controls).
+
+    Chalice local serves app routes only; wrapping its handler keeps one origin for the demo shop and the API, as a
+    CloudFront distribution would in front of the real deployment.
+    """
+
+    demo_dir: Path = DEMO_DIR
+
+    def _generic_handle(self) -> None:
+        path = unquote(urlsplit(self.path).path)
+        if path == "/demo" or path.startswith("/demo/"):
+            self._serve_demo(path)
+        elif path.startswith("/local/"):
+            self._local_control(path)
+        else:
+            super()._generic_handle()
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+    def log_message(self, fmt: str, *args: Any) -> None:
+        log.info("%s %s", self.address_string(), fmt % args)
+
+    def _serve_demo(self, path: str) -> None:
+        if path == "/demo":
+            return self._reply(HTTPStatus.MOVED_PERMANENTLY, b"", {"Location": "/demo/"})
+        root = self.demo_dir.resolve()
+        target = (root / path.removeprefix("/demo/")).resolve()
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_relative_to(root) or not target.is_file():  # no escaping the demo folder with ../
+            return self._reply(HTTPStatus.NOT_FOUND, b"not found\n", {"Content-Type": "text/plain"})
+        content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        self._reply(HTTPStatus.OK, target.read_bytes(), {"Content-Type": content_type, "Cache-Control": "no-store"})
+
+    def _local_control(self, path: str) -> None:
+        """`GET /local/clock` and `POST /local/clock/advance {"days": 1, "hours": 0, "minutes": 0, "seconds": 0}`."""
+        from chalicelib.clock import FakeClock, get_clock
+
+        clock = get_clock()
+        if path == "/local/clock/advance" and self.command == "POST" and isinstance(clock, FakeClock):
+            length = int(self.headers.get("content-length", "0"))
+            try:
+                body = json.loads(self.rfile.read(length) or b"{}")
+                clock.advance(timedelta(**{k: float(body.get(k, 0)) for k in ("days", "hours", "minutes", "seconds")}))
+            except (ValueError, TypeError, AttributeError) as error:
+                return self._json(HTTPStatus.BAD_REQUEST, {"error": "invalid_body", "message": str(error)})
+        elif path != "/local/clock":
+            return self._json(HTTPStatus.NOT_FOUND, {"error": "not_found", "message": path})
+        self._json(HTTPStatus.OK, {"now": clock.now().isoformat().replace("+00:00", "Z")})
+
+    def _json(self, status: HTTPStatus, body: dict[str, Any]) -> None:
+        self._reply(status, json.dumps(body).encode(), {"Content-Type": "application/json"})
+
+    def _reply(self, status: HTTPStatus, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+@dataclass
+class Stack:
+    """A running local stack; `stop()` shuts everything down and restores the environment it changed."""
+
+    api_url: str
+    moto_url: str
+    write_key: str
+    admin_token: str
+    pump: StreamPump
+    _moto: Any
+    _server: LocalDevServer
+    _stop: threading.Event
+    _threads: list[threading.Thread]
+    _saved_environ: dict[str, str | None] = field(default_factory=dict)
+    _saved_clock: Any = None
+
+    def urls(self) -> dict[str, str]:
+        bearer = f'-H "Authorization: Bearer {self.admin_token}"'
+        return {
+            "API": self.api_url,
+            "tracker.js": f"{self.api_url}/tracker.js",
+            "demo shop": f"{self.api_url}/demo/",
+            "admin API": f'curl {bearer} "{self.api_url}/admin/profiles?anonymous_id=<id>"',
+            "failed events": f"curl {bearer} {self.api_url}/admin/failed-events",
+            "clock": f"curl -X POST -d '{{\"days\": 1}}' {self.api_url}/local/clock/advance",
+            "moto": f"{self.moto_url}  (dashboard: {self.moto_url}/moto-api/)",
+            "write key": self.write_key,
+        }
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._server.shutdown()
+        self._server.server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._moto.stop()
+        _restore_environ(self._saved_environ)
+        from chalicelib import clock
+
+        clock.set_clock(self._saved_clock)
+        _reset_app_caches()
+        log.info("local stack stopped")
+
+
+def _reset_app_caches() -> None:
+    from chalicelib import aws, bootstrap, settings
+
+    aws.reset_clients()
+    reset = getattr(bootstrap, "reset", None)
+    if reset is not None:
+        reset()
+    settings.get_settings.cache_clear()
+
+
+def _set_environ(values: dict[str, str], saved: dict[str, str | None]) -> None:
+    for key, value in values.items():
+        saved.setdefault(key, os.environ.get(key))
+        os.environ[key] = value
+
+
+def _restore_environ(saved: dict[str, str | None]) -> None:
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _seed_source(write_key: str, origins: list[str]) -> None:
+    """The demo shop needs a source whose write key it knows and whose origins include the local server."""
+    try:
+        from chalicelib.bootstrap import get_source_registry
+
+        get_source_registry().upsert_source(source_id="local", write_key=write_key, allowed_origins=origins)
+    except (ImportError, AttributeError) as error:
+        log.warning("could not seed the local source yet (%s): tracking calls will be refused", error)
+
+
+def start_stack(
+    port: int | None = None,
+    host: str | None = None,
+    moto_port: int | None = None,
+    stage: str = "dev",
+    pump_interval: float = 0.1,
+) -> Stack:
+    """Start moto, provision infra/resources.json, seed a source, serve the app and pump its events.
+
+    Parameters
+    ----------
+    port: HTTP port of the API (0 = any free port; default `PORT` or 8000).
+    host: interface to bind (default `HOST` or 127.0.0.1).
+    moto_port: port of the moto server (default `MOTO_PORT` or a free port).
+    stage: the `.chalice/config.json` stage whose environment variables the app sees.
+
+    Example
+    -------
+    >>> stack = start_stack(port=0)
+    >>> urllib.request.urlopen(f"{stack.api_url}/tracker.js")
+    >>> stack.stop()
+    """
+    from chalice.cli.factory import CLIFactory
+    from moto.server import ThreadedMotoServer
+
+    host = host or os.environ.get("HOST", "127.0.0.1")
+    port = int(os.environ.get("PORT", "8000")) if port is None else port
+    moto_port = int(os.environ.get("MOTO_PORT", "0")) if moto_port is None else moto_port
+    saved: dict[str, str | None] = {}
+
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    moto.start()
+    moto_host, bound_moto_port = moto.get_host_and_port()
+    moto_url = f"http://{moto_host}:{bound_moto_port}"
+    try:
+        config = CLIFactory(project_dir=str(ROOT)).create_config_obj(chalice_stage_name=stage)
+        _set_environ(
+            {
+                **FAKE_CREDENTIALS,
+                **{k: str(v) for k, v in config.environment_variables.items()},
+                "AWS_ENDPOINT_URL": moto_url,
+                "ONE2ONE_LOCAL_ADMIN_TOKEN": os.environ.get("ONE2ONE_LOCAL_ADMIN_TOKEN", DEFAULT_ADMIN_TOKEN),
+            },
+            saved,
+        )
+        from chalicelib import clock
+
+        saved_clock = clock.get_clock()
+        clock.set_clock(clock.FakeClock())  # real time until someone advances it (POST /local/clock/advance)
+        _reset_app_caches()
+        provision(endpoint_url=moto_url, region=os.environ["AWS_DEFAULT_REGION"])
+
+        from app import app
+
+        if not isinstance(app, LocalChalice):  # what chalice.local.create_local_server does, once per process
+            CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+            app.__class__ = CustomLocalChalice
+        server = LocalDevServer(app, config, host, port, handler_cls=LocalRequestHandler)
+        bound_port = server.server.server_address[1]
+        api_url = f"http://{host}:{bound_port}"
+
+        write_key = os.environ.get("ONE2ONE_LOCAL_WRITE_KEY", DEFAULT_WRITE_KEY)
+        _seed_source(write_key, [f"http://127.0.0.1:{bound_port}", f"http://localhost:{bound_port}"])
+    except BaseException:
+        moto.stop()
+        _restore_environ(saved)
+        raise
+
+    pump = StreamPump(app, endpoint_url=moto_url, stage=stage)
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=server.server.serve_forever, name="one2one-http", daemon=True),
+        threading.Thread(target=pump.run_forever, args=(stop, pump_interval), name="one2one-pump", daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    return Stack(
+        api_url=api_url,
+        moto_url=moto_url,
+        write_key=write_key,
+        admin_token=os.environ["ONE2ONE_LOCAL_ADMIN_TOKEN"],
+        pump=pump,
+        _moto=moto,
+        _server=server,
+        _stop=stop,
+        _threads=threads,
+        _saved_environ=saved,
+        _saved_clock=saved_clock,
+    )
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log would drown the app's
+    stack = start_stack()
+    width = max(len(k) for k in stack.urls())
+    print("\none2one local stack is up\n")
+    for name, url in stack.urls().items():
+        print(f"  {name:<{width}}  {url}")
+    print("\nCtrl-C to stop.\n", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("\nstopping...")
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

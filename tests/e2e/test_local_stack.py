@@ -1,0 +1,136 @@
+"""`make run` end to end: real HTTP to Chalice local, a moto server, and the pump folding events in the background."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from local.provision import make_client
+from local.stack import DEMO_DIR, Stack, start_stack
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    running = start_stack(port=0, pump_interval=0.02)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(autouse=True)
+def _stack_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shared autouse fixture clears AWS_ENDPOINT_URL per test; the app's clients must keep talking to the stack."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", stack.moto_url)
+
+
+def call(stack: Stack, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    request = urllib.request.Request(f"{stack.api_url}{path}", data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.05)
+
+
+def test_the_api_answers_and_serves_the_tracker(stack):
+    status, headers, body = call(stack, "GET", "/tracker.js")
+
+    assert status == 200
+    assert "javascript" in headers["Content-Type"]
+    assert len(body) > 100
+
+
+def test_the_demo_shop_is_served_from_local_demo_without_escaping_it(stack):
+    status, headers, body = call(stack, "GET", "/demo/")
+    assert status == 200
+    assert headers["Content-Type"] == "text/html"
+    assert body == (DEMO_DIR / "index.html").read_bytes()
+
+    assert call(stack, "GET", "/demo/../app.py")[0] == 404
+    assert call(stack, "GET", "/demo/%2e%2e/app.py")[0] == 404
+
+
+def test_a_tracked_event_is_stored_and_folded_by_the_background_pump(stack):
+    auth = "Basic " + base64.b64encode(f"{stack.write_key}:".encode()).decode()
+    message = {
+        "anonymousId": "e2e-anon-1",
+        "event": "Product Viewed",
+        "properties": {"sku": "p1"},
+        "messageId": "e2e-1",
+    }
+
+    status, _, body = call(
+        stack, "POST", "/v1/track", message, {"Authorization": auth, "Content-Type": "application/json"}
+    )
+
+    assert status == 200, body
+    ddb = make_client("dynamodb", stack.moto_url)
+    assert eventually(lambda: ddb.scan(TableName="one2one-events", Select="COUNT")["Count"] == 1)
+    # The events-stream handler ran in the pump thread and created the visitor's profile.
+    assert eventually(lambda: ddb.scan(TableName="one2one-profiles", Select="COUNT")["Count"] >= 1)
+    assert stack.pump.errors == []
+    admin = {"Authorization": f"Bearer {stack.admin_token}"}
+    status, _, body = call(stack, "GET", "/admin/profiles?anonymous_id=e2e-anon-1", headers=admin)
+    assert status == 200, body
+    assert "e2e-1" in body.decode()  # the profile view lists the event it was folded from
+
+
+def test_the_seeded_source_allows_the_local_origins(stack):
+    origin = stack.api_url.replace("127.0.0.1", "localhost")
+    status, headers, _ = call(
+        stack, "OPTIONS", "/v1/track", headers={"Origin": origin, "Access-Control-Request-Method": "POST"}
+    )
+
+    assert status in (200, 204)
+    assert headers.get("Access-Control-Allow-Origin") == origin
+
+
+def test_the_admin_api_wants_the_local_bearer_token(stack):
+    assert call(stack, "GET", "/admin/failed-events")[0] == 401
+
+    status, _, body = call(
+        stack, "GET", "/admin/failed-events", headers={"Authorization": f"Bearer {stack.admin_token}"}
+    )
+    assert status == 200
+    assert "items" in json.loads(body)
+
+
+def test_the_local_clock_can_be_advanced(stack):
+    before = json.loads(call(stack, "GET", "/local/clock")[2])["now"]
+
+    status, _, body = call(stack, "POST", "/local/clock/advance", {"days": 2})
+
+    assert status == 200
+    assert json.loads(body)["now"][:10] > before[:10]
+    assert call(stack, "POST", "/local/clock/advance", b"not json")[0] == 400
+
+
+def test_stop_releases_the_ports_and_restores_the_environment():
+    endpoint_before = os.environ.get("AWS_ENDPOINT_URL")
+    second = start_stack(port=0)
+    assert os.environ["AWS_ENDPOINT_URL"] == second.moto_url
+
+    second.stop()
+
+    assert os.environ.get("AWS_ENDPOINT_URL") == endpoint_before
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"{second.api_url}/tracker.js", timeout=2)
