@@ -2,13 +2,25 @@
 
 from chalice import Chalice
 
-from chalicelib.api import admin, admin_privacy, assets, openapi, pixel, tracking
-from chalicelib.handlers import events_stream
+from chalicelib import observability
+from chalicelib.api import (
+    admin,
+    admin_privacy,
+    admin_scenarios,
+    admin_segments,
+    assets,
+    local_tools,
+    openapi,
+    pixel,
+    tracking,
+)
+from chalicelib.handlers import delivery, events_stream, profiles_stream, scenarios_stream, schedules
 
 app = Chalice(app_name="one2one")
 # The pixel GIF is binary; browsers and mail clients ask for images with "image/*" or "*/*".
 app.api.binary_types.extend(["image/gif", "image/*"])
 
+app.register_blueprint(observability.bp)  # middleware: correlation id, PII-masked logs, metrics
 app.register_blueprint(tracking.bp)
 app.register_blueprint(pixel.bp)
 app.register_blueprint(assets.bp)
@@ -16,3 +28,10 @@ app.register_blueprint(admin.bp)
 app.register_blueprint(admin_privacy.bp)
 app.register_blueprint(openapi.bp)
 app.register_blueprint(events_stream.bp)
+app.register_blueprint(admin_segments.bp)
+app.register_blueprint(profiles_stream.bp)
+app.register_blueprint(schedules.bp)
+app.register_blueprint(scenarios_stream.bp)
+app.register_blueprint(delivery.bp)
+app.register_blueprint(admin_scenarios.bp)
+app.register_blueprint(local_tools.bp)

@@ -109,6 +109,8 @@ class MemorySourceRegistry(SourceRegistry):
         return any(s.origin_allowed(origin) for s in self.sources.values())
 
     def upsert_source(self, source_id: str, write_key: str, allowed_origins: list[str], name: str = "") -> Source:
-        source = Source(source_id=source_id, name=name, key_hash=hash_write_key(write_key), allowed_origins=allowed_origins)
+        source = Source(
+            source_id=source_id, name=name, key_hash=hash_write_key(write_key), allowed_origins=allowed_origins
+        )
         self.sources[source.key_hash] = source
         return source

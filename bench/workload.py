@@ -129,9 +129,7 @@ def history(n: int, count: int, days: int, rng: random.Random, end: datetime = N
 
 def live(n: int, start_seq: int, count: int, rng: random.Random, end: datetime = NOW) -> list[dict[str, Any]]:
     """`count` messages from visitor `n` in the last few minutes (what one stream batch carries)."""
-    return [
-        message(n, start_seq + i, end - timedelta(seconds=rng.randint(1, 300)), rng) for i in range(count)
-    ]
+    return [message(n, start_seq + i, end - timedelta(seconds=rng.randint(1, 300)), rng) for i in range(count)]
 
 
 def stream_record(item: dict[str, Any], sequence: int) -> dict[str, Any]:
@@ -160,7 +158,7 @@ def item_kb(item: dict[str, Any]) -> float:
     size = 0
     for name, value in item.items():
         size += len(name.encode())
-        (kind, raw), = value.items()
+        ((kind, raw),) = value.items()
         if kind in ("S", "N"):
             size += len(str(raw).encode())
         elif kind == "BOOL":

@@ -11,10 +11,17 @@ from chalicelib.settings import get_settings
 if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb_events import DynamoEventStore, DynamoFailedEventStore
     from chalicelib.adapters.dynamodb_identity import DynamoIdentityStore, DynamoProfileStore
+    from chalicelib.adapters.dynamodb_messages import DynamoMessageStore, DynamoRelatedProducts, DynamoRunStore
+    from chalicelib.adapters.dynamodb_segments import DynamoCutPointStore, DynamoSegmentStore
     from chalicelib.adapters.dynamodb_sources import DynamoSourceRegistry
+    from chalicelib.adapters.sqs_queue import SqsDeliveryQueue
+    from chalicelib.services.delivery import DeliveryService
     from chalicelib.services.fold import FoldService
     from chalicelib.services.ingest import IngestService
     from chalicelib.services.privacy import PrivacyService
+    from chalicelib.services.scenarios import ScenarioService
+    from chalicelib.services.segments import SegmentMembershipService
+    from chalicelib.services.sweeps import CutPointsService, LifecycleSweepService
 
 
 @cache
@@ -78,6 +85,7 @@ def get_fold_service() -> FoldService:
         failed=get_failed_event_store(),
         clock=get_clock(),
         max_anonymous_ids=get_settings().max_anonymous_ids_per_profile,
+        cut_points=get_cut_point_store(),
     )
 
 
@@ -88,6 +96,136 @@ def get_privacy_service() -> PrivacyService:
     s = get_settings()
     tables = PrivacyTables(s.events_table, s.identities_table, s.profiles_table, s.segment_members_table)
     return PrivacyService(tables, get_clock())
+
+
+@cache
+def get_segment_store() -> DynamoSegmentStore:
+    from chalicelib.adapters.dynamodb_segments import DynamoSegmentStore
+
+    s = get_settings()
+    return DynamoSegmentStore(s.segment_members_table, s.state_table)
+
+
+@cache
+def get_cut_point_store() -> DynamoCutPointStore:
+    from chalicelib.adapters.dynamodb_segments import DynamoCutPointStore
+
+    return DynamoCutPointStore(get_settings().state_table)
+
+
+@cache
+def get_segment_membership_service() -> SegmentMembershipService:
+    from chalicelib.services.segments import SegmentMembershipService
+
+    return SegmentMembershipService(get_segment_store(), get_failed_event_store())
+
+
+@cache
+def get_lifecycle_sweep_service() -> LifecycleSweepService:
+    from chalicelib.adapters.dynamodb_segments import DynamoSweepStore
+    from chalicelib.services.sweeps import LifecycleSweepService
+
+    s = get_settings()
+    return LifecycleSweepService(DynamoSweepStore(s.profiles_table, s.state_table), get_fold_service(), get_clock())
+
+
+@cache
+def get_cut_points_service() -> CutPointsService:
+    from chalicelib.services.sweeps import CutPointsService
+
+    return CutPointsService(get_segment_store(), get_cut_point_store(), get_fold_service(), get_clock())
+
+
+# -- scenarios and delivery -------------------------------------------------------------------------------------------
+
+
+@cache
+def get_run_store() -> DynamoRunStore:
+    from chalicelib.adapters.dynamodb_messages import DynamoRunStore
+
+    return DynamoRunStore(get_settings().messages_table)
+
+
+@cache
+def get_message_store() -> DynamoMessageStore:
+    from chalicelib.adapters.dynamodb_messages import DynamoMessageStore
+
+    return DynamoMessageStore(get_settings().messages_table)
+
+
+@cache
+def get_related_products() -> DynamoRelatedProducts:
+    from chalicelib.adapters.dynamodb_messages import DynamoRelatedProducts
+
+    return DynamoRelatedProducts(get_settings().state_table)
+
+
+@cache
+def get_delivery_queue() -> SqsDeliveryQueue:
+    import os
+
+    from chalicelib.adapters.sqs_queue import SqsDeliveryQueue
+
+    return SqsDeliveryQueue(get_settings().delivery_queue, os.environ.get("DELIVERY_QUEUE_URL") or None)
+
+
+@cache
+def get_scenario_service() -> ScenarioService:
+    from functools import partial
+
+    from chalicelib.adapters.dynamodb_messages import batch_get_events
+    from chalicelib.services.scenarios import ScenarioService
+
+    return ScenarioService(
+        runs=get_run_store(),
+        read_events=partial(batch_get_events, get_settings().events_table),
+        queue=get_delivery_queue(),
+        related=get_related_products(),
+        clock=get_clock(),
+    )
+
+
+@cache
+def get_delivery_service() -> DeliveryService:
+    from chalicelib.adapters.dynamodb_messages import DynamoDueStore
+    from chalicelib.adapters.ses_email import SesEmailSender
+    from chalicelib.adapters.sns_notify import SnsNotifier, topic_arn_by_name
+    from chalicelib.adapters.webhook import UrllibWebhookCaller
+    from chalicelib.services.delivery import DeliveryService, LinkSettings
+
+    s = get_settings()
+    sales = s.sales_alerts_topic_arn or cache(lambda: topic_arn_by_name(s.sales_alerts_topic))
+    return DeliveryService(
+        runs=get_run_store(),
+        messages=get_message_store(),
+        due=DynamoDueStore(s.due_table),
+        queue=get_delivery_queue(),
+        profiles=get_profile_store(),
+        events=get_event_store(),
+        email=SesEmailSender(s.email_from, s.ses_configuration_set),
+        notifier=SnsNotifier({"sales": sales}),
+        webhook=UrllibWebhookCaller(),
+        related=get_related_products(),
+        clock=get_clock(),
+        links=LinkSettings(s.public_base_url, s.signing_key, s.signing_key_id, s.unsubscribe_mailto),
+    )
+
+
+def _reset_delivery() -> None:
+    import sys
+
+    for factory in (
+        get_run_store,
+        get_message_store,
+        get_related_products,
+        get_delivery_queue,
+        get_scenario_service,
+        get_delivery_service,
+    ):
+        factory.cache_clear()
+    for module in ("chalicelib.adapters.ses_email", "chalicelib.adapters.sns_notify"):
+        if module in sys.modules:
+            sys.modules[module].reset_client()
 
 
 def reset() -> None:
@@ -101,6 +239,12 @@ def reset() -> None:
         get_ingest_service,
         get_fold_service,
         get_privacy_service,
+        get_segment_store,
+        get_cut_point_store,
+        get_segment_membership_service,
+        get_lifecycle_sweep_service,
+        get_cut_points_service,
     ):
         factory.cache_clear()
+    _reset_delivery()
     get_settings.cache_clear()

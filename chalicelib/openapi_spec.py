@@ -20,6 +20,7 @@ REF = "#/components/schemas/{model}"
 # Path parameters whose values are a closed set: `/v1/{kind}` is really thirteen Segment endpoints, each with its own
 # body, so the document lists them one by one (as Segment's own documentation does) instead of one vague operation.
 BATCH = "batch"
+CONSENT = "consent"
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,13 @@ UNSUPPORTED = json_answer(
 def tracking_kinds() -> list[str]:
     from chalicelib.domain.tracking import TYPE_BY_PATH
 
-    return [*TYPE_BY_PATH, BATCH]
+    return [*TYPE_BY_PATH, BATCH, CONSENT]
+
+
+def pixel_kinds() -> list[str]:
+    from chalicelib.domain.tracking import TYPE_BY_PATH
+
+    return list(TYPE_BY_PATH)
 
 
 def expand_kinds() -> list[tuple[str, dict[str, Any]]]:
@@ -70,9 +77,12 @@ def post_message(path: str, params: dict[str, Any]) -> dict[str, Any]:
     from chalicelib.domain.tracking import TYPE_BY_PATH
 
     kind = params["kind"]
-    model = "BatchRequest" if kind == BATCH else type_model(TYPE_BY_PATH[kind])
+    special = {BATCH: ("BatchRequest", "Send a batch of messages"), CONSENT: ("ConsentRequest", "Record consent")}
+    model, summary = special.get(kind) or (type_model(TYPE_BY_PATH[kind]), f"Send a {TYPE_BY_PATH[kind]} message")
     limit = "500 KB" if kind == BATCH else "32 KB"
+    accepted = "ConsentRecorded" if kind == CONSENT else "Accepted"
     return {
+        "summary": summary,
         "operationId": f"post_{kind}",
         "description": (
             f"Segment-compatible `{kind}` endpoint (body at most {limit}). The write key is the HTTP Basic username "
@@ -87,7 +97,7 @@ def post_message(path: str, params: dict[str, Any]) -> dict[str, Any]:
             },
         },
         "responses": {
-            "200": json_answer("stored (a batch lists the messages it did not store in `rejected`)", "Accepted"),
+            "200": json_answer("stored (a batch lists the messages it did not store in `rejected`)", accepted),
             "400": json_answer("invalid JSON, too large, or an invalid message (`field` names it)", "ErrorBody"),
             "401": json_answer("missing or unknown write key", "ErrorBody"),
             "403": json_answer("the browser Origin is not allowed for this source", "ErrorBody"),
@@ -308,7 +318,7 @@ def operation(entry: Any, doc: Doc, path: str, params: dict[str, Any]) -> dict[s
     op.update(doc.build(path, params))
     templated = [name for name in entry.view_args if name not in params]
     if templated:
-        kinds = tracking_kinds()[:-1] if entry.uri_pattern == "/v1/pixel/{kind}" else None
+        kinds = pixel_kinds() if entry.uri_pattern == "/v1/pixel/{kind}" else None
         path_params = [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string", "enum": kinds}}
             if kinds and name == "kind"

@@ -2,12 +2,12 @@
 
 MessagesTable (pk, sk), one partition per person so every per-person read is one Query:
 
-| pk               | sk                                   | what                                                        |
-|------------------|--------------------------------------|-------------------------------------------------------------|
-| `p#{profile}`    | `run#{trigger_id}`                   | a ScenarioRun (JSON `body`, `status`)                       |
-| `p#{profile}`    | `msg#{trigger_id}#{step}`            | the message record of one step of one run (exactly-once)    |
-| `p#{profile}`    | `log#{sent_at}#{message_id}`         | one successful customer send: channel, cost (caps, budget)  |
-| `s#{channel}:{address}` | `-`                           | suppression (bounce, complaint, manual)                     |
+| pk                      | sk                           | what                                                   |
+|-------------------------|------------------------------|--------------------------------------------------------|
+| `p#{profile}`           | `run#{trigger_id}`           | a ScenarioRun (JSON `body`, `status`)                  |
+| `p#{profile}`           | `msg#{trigger_id}#{step}`    | the message record of one step of one run (exactly-once) |
+| `p#{profile}`           | `log#{sent_at}#{message_id}` | one customer send: channel, cost (caps, budget)        |
+| `s#{channel}:{address}` | `-`                          | suppression (bounce, complaint, manual)                |
 
 `attention`/`attention_at` exist only while a message is `sending` or `unknown`; the sparse GSI `by_attention` lists
 them for the stuck-send sweep without scanning.
@@ -113,11 +113,15 @@ class DynamoRunStore:
         return True
 
     def get(self, profile_id: str, trigger_id: str) -> ScenarioRun | None:
-        item = client("dynamodb").get_item(
-            TableName=self.table,
-            Key={"pk": {"S": person_pk(profile_id)}, "sk": {"S": f"run#{trigger_id}"}},
-            ConsistentRead=True,
-        ).get("Item")
+        item = (
+            client("dynamodb")
+            .get_item(
+                TableName=self.table,
+                Key={"pk": {"S": person_pk(profile_id)}, "sk": {"S": f"run#{trigger_id}"}},
+                ConsistentRead=True,
+            )
+            .get("Item")
+        )
         return ScenarioRun.model_validate_json(item["body"]["S"]) if item else None
 
     def for_profile(self, profile_id: str) -> list[ScenarioRun]:
@@ -150,27 +154,63 @@ class DynamoMessageStore:
 
     # -- message records ------------------------------------------------------------------------------------------
     def get(self, profile_id: str, trigger_id: str, step_index: int) -> dict[str, Any] | None:
-        item = client("dynamodb").get_item(
-            TableName=self.table,
-            Key={"pk": {"S": person_pk(profile_id)}, "sk": {"S": message_sk(trigger_id, step_index)}},
-            ConsistentRead=True,
-        ).get("Item")
+        item = (
+            client("dynamodb")
+            .get_item(
+                TableName=self.table,
+                Key={"pk": {"S": person_pk(profile_id)}, "sk": {"S": message_sk(trigger_id, step_index)}},
+                ConsistentRead=True,
+            )
+            .get("Item")
+        )
         return _decode_message(item) if item else None
 
     def claim(self, record: dict[str, Any], now: datetime) -> bool:
-        """Write the record unless one exists that is not reopenable (deferred / retry).
+        """Write the record unless one exists that is not reopenable (deferred / retry); a reopened record keeps its
+        history, so a deferral stays visible after the send.
 
         With `status: sending` this is the exactly-once gate: it is written BEFORE the provider call, so a duplicate
         delivery (stream or queue) finds it and does nothing."""
         ddb = client("dynamodb")
-        item = _encode_message(record, now)
+        status = record["status"]
+        names: dict[str, str] = {"#s": "status", "#h": "history", "#c": "created_at"}
+        values: dict[str, Any] = {
+            ":d": {"S": REOPENABLE[0]},
+            ":r": {"S": REOPENABLE[1]},
+            ":empty": {"L": []},
+            ":h": {"L": [{"S": json.dumps({"at": iso(now), "status": status, **_small(record)})}]},
+            ":now": {"S": iso(now)},
+            ":exp": {"N": _epoch(now, MESSAGE_TTL_DAYS)},
+        }
+        sets = ["#h = list_append(if_not_exists(#h, :empty), :h)", "#c = if_not_exists(#c, :now)"]
+        sets += ["updated_at = :now", "expires_at = :exp"]
+        fields = {k: v for k, v in record.items() if v is not None and k not in ("created_at",)}
+        removes_named: list[str] = []
+        for n, (key, value) in enumerate(fields.items()):
+            names[f"#f{n}"] = key
+            values[f":f{n}"] = _attr(value)
+            sets.append(f"#f{n} = :f{n}")
+        for n, key in enumerate(k for k in ("reason", "detail", "until") if k not in fields):
+            names[f"#r{n}"] = key  # `until` is a reserved word
+            removes_named.append(f"#r{n}")
+        removes = removes_named
+        if status in ATTENTION:
+            values[":a"] = {"S": status}
+            sets += ["attention = :a", "attention_at = :now"]
+        else:
+            removes += ["attention", "attention_at"]
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         try:
-            ddb.put_item(
+            ddb.update_item(
                 TableName=self.table,
-                Item=item,
+                Key={
+                    "pk": {"S": person_pk(record["profile_id"])},
+                    "sk": {"S": message_sk(record["trigger_id"], record["step_index"])},
+                },
+                UpdateExpression=expression,
                 ConditionExpression="attribute_not_exists(pk) OR #s IN (:d, :r)",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":d": {"S": REOPENABLE[0]}, ":r": {"S": REOPENABLE[1]}},
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except ddb.exceptions.ConditionalCheckFailedException:
             return False
@@ -258,9 +298,13 @@ class DynamoMessageStore:
         return [(i["pk"]["S"].removeprefix("p#"), i["sk"]["S"]) for i in page.get("Items", [])]
 
     def get_by_key(self, profile_id: str, sk: str) -> dict[str, Any] | None:
-        item = client("dynamodb").get_item(
-            TableName=self.table, Key={"pk": {"S": person_pk(profile_id)}, "sk": {"S": sk}}, ConsistentRead=True
-        ).get("Item")
+        item = (
+            client("dynamodb")
+            .get_item(
+                TableName=self.table, Key={"pk": {"S": person_pk(profile_id)}, "sk": {"S": sk}}, ConsistentRead=True
+            )
+            .get("Item")
+        )
         return _decode_message(item) if item else None
 
     # -- send log ---------------------------------------------------------------------------------------------------
@@ -287,9 +331,11 @@ class DynamoMessageStore:
 
     # -- suppression ------------------------------------------------------------------------------------------------
     def is_suppressed(self, channel: str, address: str) -> bool:
-        item = client("dynamodb").get_item(
-            TableName=self.table, Key={"pk": {"S": f"s#{channel}:{address.lower()}"}, "sk": {"S": "-"}}
-        ).get("Item")
+        item = (
+            client("dynamodb")
+            .get_item(TableName=self.table, Key={"pk": {"S": f"s#{channel}:{address.lower()}"}, "sk": {"S": "-"}})
+            .get("Item")
+        )
         return item is not None
 
     def suppress(self, channel: str, address: str, reason: str, now: datetime) -> None:
@@ -318,25 +364,6 @@ def _attr(value: Any) -> dict[str, Any]:
 
 def _small(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if k in ("reason", "detail", "until", "provider_id")}
-
-
-def _encode_message(record: dict[str, Any], now: datetime) -> dict[str, Any]:
-    status = record["status"]
-    item: dict[str, Any] = {
-        "pk": {"S": person_pk(record["profile_id"])},
-        "sk": {"S": message_sk(record["trigger_id"], record["step_index"])},
-        "created_at": {"S": record.get("created_at") or iso(now)},
-        "updated_at": {"S": iso(now)},
-        "expires_at": {"N": _epoch(now, MESSAGE_TTL_DAYS)},
-        "history": {"L": [{"S": json.dumps({"at": iso(now), "status": status, **_small(record)})}]},
-    }
-    for key, value in record.items():
-        if key in ("created_at",) or value is None:
-            continue
-        item[key] = _attr(value)
-    if status in ATTENTION:
-        item["attention"], item["attention_at"] = {"S": status}, {"S": iso(now)}
-    return item
 
 
 def _decode_message(item: dict[str, Any]) -> dict[str, Any]:
@@ -441,7 +468,9 @@ class DynamoRelatedProducts:
                 Item={
                     "pk": {"S": f"product#{pid}"},
                     "sk": {"S": "card"},
-                    "card": {"S": json.dumps({k: card.get(k) for k in ("product_id", "name", "price", "url", "image_url")})},
+                    "card": {
+                        "S": json.dumps({k: card.get(k) for k in ("product_id", "name", "price", "url", "image_url")})
+                    },
                 },
             )
             for other in ids:
@@ -473,12 +502,38 @@ class DynamoRelatedProducts:
         if not best:
             return []
         response = ddb.batch_get_item(
-            RequestItems={
-                self.table: {"Keys": [{"pk": {"S": f"product#{pid}"}, "sk": {"S": "card"}} for pid in best]}
-            }
+            RequestItems={self.table: {"Keys": [{"pk": {"S": f"product#{pid}"}, "sk": {"S": "card"}} for pid in best]}}
         )
         cards = {
             i["pk"]["S"].removeprefix("product#"): json.loads(i["card"]["S"])
             for i in response.get("Responses", {}).get(self.table, [])
         }
         return [cards[pid] for pid in best if pid in cards]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Events by key (the profiles-stream consumer reads the events a fold just applied)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def batch_get_events(table: str, keys: list[str], max_rounds: int = 8) -> dict[str, Any]:
+    """Event key -> TrackedEvent for the keys that exist (BatchGetItem, 100 keys a request, unprocessed re-asked)."""
+    import time
+
+    from chalicelib.domain.events import TrackedEvent
+
+    ddb = client("dynamodb")
+    out: dict[str, Any] = {}
+    for start in range(0, len(keys), 100):
+        request: dict[str, Any] = {table: {"Keys": [{"pk": {"S": k}} for k in keys[start : start + 100]]}}
+        for attempt in range(max_rounds):
+            response = ddb.batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(table, []):
+                out[item["pk"]["S"]] = TrackedEvent.from_item(item)
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        else:
+            raise RuntimeError("events still unprocessed after retries")
+    return out

@@ -1,21 +1,20 @@
 """Segment membership and sizes, the customer population, RFM cut points and lifecycle-sweep progress in DynamoDB.
 
 Items (see docs/ARCHITECTURE.md):
-
-| table              | key                                          | attributes                                          |
-|--------------------|----------------------------------------------|-----------------------------------------------------|
-| SegmentMembersTable| segment_id=`<segment>`, profile_id           | entered_at, version (the profile version that entered) |
-| SegmentMembersTable| segment_id=`$customers#<0..3>`, profile_id   | version, last_order_ts, orders, revenue, needs_group, rfm, gvp |
-| StateTable         | pk=`segment_size`, sk=`<segment>`            | size (atomic counter), updated_at                   |
-| StateTable         | pk=`segment_exit`, sk=`<segment>#<profile>#<version>` | expires_at (TTL): an erasure exit was counted |
-| StateTable         | pk=`cut_points`, sk=`rfm` / `group`          | body (JSON), computed_at                            |
-| StateTable         | pk=`sweep`, sk=`lifecycle`                   | swept_through, day, cursor, updated_at              |
+- SegmentMembersTable `segment_id=<segment>, profile_id`: entered_at, version (the profile version that entered).
+- SegmentMembersTable `segment_id=$customers#<0..3>, profile_id`: the customer population (version, last_order_ts,
+  orders, revenue, needs_group, rfm digits, gvp = group value percentile).
+- StateTable `pk=segment_size, sk=<segment>`: size (atomic counter), updated_at.
+- StateTable `pk=segment_exit, sk=<segment>#<profile>#<version>`: expires_at (TTL); an erasure exit was counted.
+- StateTable `pk=cut_points, sk=rfm|group`: body (JSON), computed_at.
+- StateTable `pk=sweep, sk=lifecycle`: swept_through, day, cursor, updated_at.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import time
 import zlib
@@ -208,16 +207,14 @@ class DynamoSegmentStore(SegmentStore):
         if row.percentile is not None:
             item["gvp"] = {"N": repr(float(row.percentile))}
         ddb = client("dynamodb")
-        try:
-            # A replayed older record must not overwrite a newer row.
+        # A replayed older record must not overwrite a newer row.
+        with contextlib.suppress(ddb.exceptions.ConditionalCheckFailedException):
             ddb.put_item(
                 TableName=self.members_table,
                 Item=item,
                 ConditionExpression="attribute_not_exists(profile_id) OR version <= :v",
                 ExpressionAttributeValues={":v": {"N": str(row.version)}},
             )
-        except ddb.exceptions.ConditionalCheckFailedException:
-            pass
 
     def remove_customer(self, profile_id: str) -> None:
         client("dynamodb").delete_item(

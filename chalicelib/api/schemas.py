@@ -103,6 +103,22 @@ class BatchRequest(BaseModel):
     writeKey: str | None = None
 
 
+class ConsentRequest(BaseModel):
+    """`POST /v1/consent`: each channel's choice is recorded as an event (`Email Subscribed`, `SMS Unsubscribed`, ...)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=NEEDS_AN_ID)
+
+    consent: dict[Literal["email", "sms"], bool] = Field(min_length=1)
+    source: str | None = Field(None, description="where the choice was made, e.g. `preference_center`")
+    messageId: str | None = Field(None, max_length=190, description="each channel's event gets `<messageId>:<channel>`")
+    anonymousId: Id = None
+    userId: Id = None
+    timestamp: IsoTime = None
+    sentAt: IsoTime = None
+    context: dict[str, Any] | None = None
+    writeKey: str | None = None
+
+
 # --- answers --------------------------------------------------------------------------------------------------------
 
 
@@ -120,6 +136,10 @@ class Accepted(BaseModel):
 
     success: Literal[True] = True
     rejected: list[Rejection] | None = None
+
+
+class ConsentRecorded(Accepted):
+    recorded: list[str] = Field(description="the events recorded, one per channel")
 
 
 class ErrorBody(BaseModel):
@@ -187,8 +207,10 @@ class ProfileView(BaseModel):
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     *MESSAGE_MODELS.values(),
     BatchRequest,
+    ConsentRequest,
     Rejection,
     Accepted,
+    ConsentRecorded,
     ErrorBody,
     ChaliceError,
     SourceRequest,

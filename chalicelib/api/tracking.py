@@ -5,6 +5,7 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from chalicelib.api.http import aws_failures_as_503, json_response, request_meta
+from chalicelib.observability import count_ingest
 
 bp = Blueprint(__name__)
 
@@ -19,6 +20,7 @@ def post_message(kind: str) -> Response:
 
     request = bp.current_request
     result = get_ingest_service().handle_post(kind, request.raw_body, request_meta(request))
+    count_ingest(result.status, result.body, len(result.accepted))
     return json_response(result.status, result.body, result.headers)
 
 

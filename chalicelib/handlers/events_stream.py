@@ -21,5 +21,9 @@ bp = Blueprint(__name__)
 )
 def fold_events(event: DynamoDBEvent) -> dict[str, Any]:
     from chalicelib.bootstrap import get_fold_service
+    from chalicelib.observability import count
 
-    return get_fold_service().handle_stream_event(event.to_dict())
+    service = get_fold_service()
+    response = service.handle_stream_event(event.to_dict())
+    count("EventsScored", service.last_stats.folded_events)
+    return response

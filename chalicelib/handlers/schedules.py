@@ -1,7 +1,8 @@
 """Scheduled jobs: the lifecycle sweep over due profiles and the daily RFM / needs-group cut points.
 
 Both can also be run on demand by invoking their Lambda (`aws lambda invoke --function-name one2one-<stage>-<name>`)
-or, locally, `app.handler_map[<name>]({}, None)`. Both stop before the Lambda times out and resume on the next run.
+or, locally, `app.handler_map[<name>](<a Scheduled Event>, None)`. Both stop before the Lambda times out and
+resume on the next run.
 """
 
 from __future__ import annotations

@@ -61,4 +61,39 @@ class AdminService:
         }
         if requested != profile_id:
             view["redirected_from"] = requested
+        view["summary"] = read_time_summary(item)
         return view
+
+
+def read_time_summary(item: dict[str, Any]) -> dict[str, Any]:
+    """Stage, scores, RFM, needs group and segments at a glance; engagement and grade as of now (they decay)."""
+    from chalicelib.clock import get_clock
+    from chalicelib.domain.events import iso
+    from chalicelib.domain.profile import Profile
+    from chalicelib.domain.profile_config import ConfigError, load_profile_config
+    from chalicelib.domain.scoring import current_engagement, grade
+
+    profile = Profile.from_item(item)
+    now = get_clock().now()
+    engagement = current_engagement(profile, now)
+    try:
+        grade_now: str | None = grade(profile.scores.fit, engagement, load_profile_config().scoring.grade)
+    except ConfigError:
+        grade_now = profile.scores.grade  # the stored one; the config problem is reported by the handlers
+    return {
+        "as_of": iso(now),
+        "stage": profile.stage,
+        "stage_since": profile.stage_since,
+        "scores": {
+            "engagement": round(engagement, 3),
+            "fit": profile.scores.fit,
+            "total": round(engagement + profile.scores.fit, 3),
+            "grade": grade_now,
+            "crossed": profile.scores.crossed,
+        },
+        "rfm": profile.rfm.model_dump() if profile.rfm else None,
+        "needs_group": profile.needs_group,
+        "group_value_percentile": profile.group_value_percentile,
+        "segments": profile.segments,
+        "top_categories": profile.computed.top_categories,
+    }

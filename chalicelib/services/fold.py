@@ -125,11 +125,12 @@ class FoldService:
                 continue  # Global Privacy Control: stored for aggregate counts, tied to no one, never folded
             by_profile[tracked.profile_id].append((sequence, tracked))
         failures: list[str] = []
-        groups = self._redirect(by_profile)
+        fetched: dict[str, dict[str, Any]] = {}
+        groups = self._redirect(by_profile, fetched)
         for profile_id, entries in groups.items():
             events = [e for _, e in entries]
             try:
-                written = self.fold_profile(profile_id, events)
+                written = self.fold_profile(profile_id, events, fetched.get(profile_id))
                 stats.profiles_written += int(written)
                 stats.folded_events += len(events)
             except TransientFoldError as exc:
@@ -150,8 +151,13 @@ class FoldService:
         self.last_stats = stats
         return {"batchItemFailures": [{"itemIdentifier": seq} for seq in sorted(set(failures))]}
 
-    def _redirect(self, groups: dict[str, list[tuple[str, TrackedEvent]]]) -> dict[str, list[tuple[str, TrackedEvent]]]:
-        """Events resolved (at ingest) to a profile that has since been merged away belong to the winner."""
+    def _redirect(
+        self, groups: dict[str, list[tuple[str, TrackedEvent]]], fetched: dict[str, dict[str, Any]] | None = None
+    ) -> dict[str, list[tuple[str, TrackedEvent]]]:
+        """Events resolved (at ingest) to a profile that has since been merged away belong to the winner.
+
+        The profiles read on the way are put in `fetched` (target id -> item), so the fold need not read them again.
+        """
         items = self.profiles.get_many(list(groups)) if groups else {}
         out: dict[str, list[tuple[str, TrackedEvent]]] = defaultdict(list)
         moved: list[tuple[TrackedEvent, str]] = []
@@ -163,6 +169,8 @@ class FoldService:
                 target = item["merged_into"]["S"]
                 item = self.profiles.get_many([target]).get(target)
                 hops += 1
+            if fetched is not None and item is not None:
+                fetched[target] = item
             for seq, tracked in entries:
                 if target != profile_id:
                     moved.append((tracked, target))
@@ -173,13 +181,21 @@ class FoldService:
         return out
 
     # -- one profile ---------------------------------------------------------------------------------------------
-    def fold_profile(self, profile_id: str, events: list[TrackedEvent]) -> bool:
-        """Fold events into one profile; returns whether the profile was written."""
+    def fold_profile(
+        self, profile_id: str, events: list[TrackedEvent], prefetched: dict[str, Any] | None = None
+    ) -> bool:
+        """Fold events into one profile; returns whether the profile was written.
+
+        `prefetched` is the item the batch already read: the first attempt uses it (the version condition on the write
+        still catches a concurrent change, and the retry reads again), which halves the read units of a fold.
+        """
         from chalicelib.domain.profile import fold, merge_profiles
 
         now = self.clock.now()
-        for _ in range(MAX_ATTEMPTS):
-            item = self.profiles.get_many([profile_id]).get(profile_id)
+        for attempt in range(MAX_ATTEMPTS):
+            item = prefetched if attempt == 0 and prefetched is not None else None
+            if item is None:
+                item = self.profiles.get_many([profile_id]).get(profile_id)
             if item is not None and "erased_at" in item:
                 # Erased person: events that were in flight when the erasure ran are deleted, never folded.
                 self.events.delete([e.key for e in events])

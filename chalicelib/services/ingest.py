@@ -275,7 +275,7 @@ def consent_messages(body: Any) -> list[dict[str, Any]]:
         raise MessageError("missing_field", 'consent must be an object like {"email": true}', "consent")
     messages = []
     for channel, granted in choices.items():
-        if (channel, granted) not in CONSENT_EVENTS:
+        if not isinstance(granted, bool) or (channel, granted) not in CONSENT_EVENTS:  # `[]` is unhashable: 500
             raise MessageError(
                 "invalid_field", "consent channels are email and sms, with true or false", f"consent.{channel}"
             )

@@ -99,7 +99,9 @@ def _body(image: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _gone(image: dict[str, Any] | None, body: dict[str, Any] | None) -> bool:
     """Deleted, merged away, or erased (a tombstone): a profile that is in no segment and in no population."""
-    return image is None or body is None or "merged_into" in image or "erased_at" in image or bool(body.get("merged_into"))
+    if image is None or body is None:
+        return True
+    return "merged_into" in image or "erased_at" in image or bool(body.get("merged_into"))
 
 
 def target_segments(image: dict[str, Any] | None, body: dict[str, Any] | None) -> set[str]:
@@ -171,9 +173,13 @@ class SegmentMembershipService:
     def _apply(self, record: dict[str, Any], stats: MembershipStats) -> None:
         data = record.get("dynamodb") or {}
         old_image, new_image = data.get("OldImage"), data.get("NewImage")
-        if old_image is not None and new_image is not None and old_image.get("body") == new_image.get("body"):
-            if all((name in old_image) == (name in new_image) for name in ("merged_into", "erased_at")):
-                return  # only top-level bookkeeping changed
+        if (
+            old_image is not None
+            and new_image is not None
+            and old_image.get("body") == new_image.get("body")
+            and all((name in old_image) == (name in new_image) for name in ("merged_into", "erased_at"))
+        ):
+            return  # only top-level bookkeeping changed
         old, new = _body(old_image), _body(new_image)
         profile_id = (new or old or {}).get("profile_id") or (new_image or old_image or {})["profile_id"]["S"]
         before, after = target_segments(old_image, old), target_segments(new_image, new)
@@ -184,12 +190,12 @@ class SegmentMembershipService:
                 stats.entered += 1
             else:
                 stats.unchanged += 1
-        erased = new_image is not None and "erased_at" in new_image and (old_image is None or "erased_at" not in old_image)
+        erased = bool(new_image and "erased_at" in new_image) and not (old_image and "erased_at" in old_image)
         for segment_id in sorted(before - after):
-            left = (
-                self.store.leave_erased(segment_id, profile_id, version)
-                if erased
-                else self.store.leave(segment_id, profile_id)
+            # An erasure deletes the items itself; if ours is gone, count the exit once by a marker instead. Trying the
+            # item first keeps a replay of the whole shard (which re-creates it on the way) converging.
+            left = self.store.leave(segment_id, profile_id) or (
+                erased and self.store.leave_erased(segment_id, profile_id, version)
             )
             if left:
                 stats.left += 1

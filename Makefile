@@ -1,0 +1,68 @@
+# one2one developer entry points. On a fresh machine with python3 (>= 3.11): `make run` or `make test`.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.requirements-installed
+STAGE ?= prod
+PACKAGE_DIR := build/package
+PYTEST_ARGS ?=
+# chalice package and boto3 need a region even though nothing is deployed from here.
+export AWS_DEFAULT_REGION ?= us-east-1
+export AWS_ACCOUNT_ID_ENDPOINT_MODE ?= disabled
+
+.DEFAULT_GOAL := help
+.PHONY: help bootstrap test lint format run package bench clean
+
+help:
+	@echo "make run      - the whole product locally (moto + Chalice local + event pump) on http://127.0.0.1:$${PORT:-8000}"
+	@echo "make test     - ruff + the whole pytest suite (unit, integration, e2e)"
+	@echo "make lint     - ruff check, ruff format --check, cfn-lint infra/resources.json"
+	@echo "make format   - ruff format + ruff check --fix"
+	@echo "make package  - chalice package ($(STAGE)) + template patch + cfn-lint into $(PACKAGE_DIR)/"
+	@echo "make bench    - python -m bench"
+
+# The virtualenv is (re)built when missing, and requirements are re-installed whenever a requirements file changes.
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "one2one needs Python >= 3.11 (found $$($(PYTHON) -V)); set PYTHON=python3.11 or newer" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian/Ubuntu install python3-venv" >&2; exit 1; }
+
+$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $(STAMP)
+
+bootstrap: $(STAMP)
+
+lint: bootstrap
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/cfn-lint infra/resources.json
+
+format: bootstrap
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: bootstrap
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+run: bootstrap
+	$(BIN)/python -m local.stack
+
+package: bootstrap
+	rm -rf $(PACKAGE_DIR)
+	$(BIN)/chalice package --stage $(STAGE) --merge-template infra/resources.json $(PACKAGE_DIR)
+	$(BIN)/python -m local.package $(PACKAGE_DIR)/sam.json
+	$(BIN)/cfn-lint $(PACKAGE_DIR)/sam.json
+	@echo "deploy: aws cloudformation package --template-file $(PACKAGE_DIR)/sam.json --s3-bucket <bucket> \\"
+	@echo "          --output-template-file $(PACKAGE_DIR)/packaged.json && aws cloudformation deploy \\"
+	@echo "          --template-file $(PACKAGE_DIR)/packaged.json --stack-name one2one-$(STAGE) --capabilities CAPABILITY_IAM"
+
+bench: bootstrap
+	@if [ -f bench/__main__.py ]; then $(BIN)/python -m bench; else echo "bench/__main__.py does not exist yet"; fi
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +

@@ -1,0 +1,251 @@
+"""`python -m bench [--quick]`: run every benchmark, print one table, write it to bench/results/ as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MB_LIMIT = 256
+
+
+def _section(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run one benchmark with its stdout (metrics lines of the app) swallowed; a failure becomes an n/a entry."""
+    started = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            result = fn()
+    except Exception as error:  # noqa: BLE001 - one broken section must not hide the others
+        traceback.print_exc()
+        result = {"status": "n/a", "reason": f"{type(error).__name__}: {str(error)[:200]}"}
+    result["elapsed_seconds"] = round(time.perf_counter() - started, 2)
+    print(f"  {name}: {result['elapsed_seconds']} s", file=sys.stderr)
+    return result
+
+
+def _row(figure: str, value: str, target: str, passed: bool | None) -> dict[str, Any]:
+    return {
+        "figure": figure,
+        "value": value,
+        "target": target,
+        "result": {True: "pass", False: "MISS"}.get(passed, "-"),
+    }
+
+
+def _na(section: dict[str, Any]) -> str:
+    return f"n/a ({section.get('reason', 'not measured')})"
+
+
+def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    cold = results["cold_start"]
+    if "ratio" in cold:
+        rows.append(
+            _row(
+                "Cold start: import app (all handlers) vs import boto3",
+                f"{cold['import_app_seconds'] * 1000:.0f} ms vs {cold['import_boto3_seconds'] * 1000:.0f} ms"
+                f" = {cold['ratio']:.2f}x",
+                "<= 1.30x",
+                cold["ratio"] <= 1.3,
+            )
+        )
+    else:
+        rows.append(_row("Cold start", _na(cold), "<= 1.30x", None))
+
+    ing = results["ingest"]
+    if "ratio" in ing:
+        rows += [
+            _row(
+                f"Ingest /v1/batch ({ing['batch_size']} events) vs bare BatchWriteItem, per event (moto)",
+                f"{ing['handler_seconds_per_event'] * 1000:.2f} ms vs "
+                f"{ing['bare_batch_write_seconds_per_event'] * 1000:.2f} ms = {ing['ratio']:.2f}x",
+                "<= 1.50x",
+                ing["ratio"] <= 1.5,
+            ),
+            _row(
+                "DynamoDB write requests per event, /v1/track",
+                f"{ing['write_requests_per_event_single']:.2f}",
+                "<= 1",
+                ing["write_requests_per_event_single"] <= 1,
+            ),
+            _row(
+                f"DynamoDB write requests per event, /v1/batch of {ing['batch_size']}",
+                f"{ing['write_requests_per_event_batched']:.3f}",
+                "<= 0.05",
+                ing["write_requests_per_event_batched"] <= 0.05,
+            ),
+        ]
+    else:
+        rows.append(_row("Ingest", _na(ing), "<= 1.50x", None))
+
+    sc = results["scoring"]
+    if "mixes" in sc:
+        for mix in sc["mixes"]:
+            rows.append(
+                _row(
+                    f"Scoring, 1 core, AWS faked: {mix['records']:,} records = {mix['mix']}"
+                    f" ({sc['profile_body_bytes_median'] / 1024:.1f} KB profiles)",
+                    f"{mix['records_per_second']:,.0f} records/s",
+                    ">= 20,000/s",
+                    mix["records_per_second"] >= 20_000,
+                )
+            )
+            rows.append(
+                _row(
+                    f"  profile writes per batch vs distinct profiles ({mix['mix']})",
+                    f"{mix['profile_writes_per_batch']} vs {mix['distinct_profiles']}"
+                    f" (all writes {mix['write_requests_per_batch']})",
+                    "equal",
+                    mix["write_requests_per_batch"] == mix["distinct_profiles"],
+                )
+            )
+    else:
+        rows.append(_row("Scoring", _na(sc), ">= 20,000/s", None))
+
+    e2e = results["end_to_end"]
+    if e2e.get("status") == "ok":
+        rows.append(
+            _row(
+                f"End to end: tracked event -> email in outbox ({e2e['runs']} runs, real clock)",
+                f"p50 {e2e['p50_seconds'] * 1000:.0f} ms, p95 {e2e['p95_seconds'] * 1000:.0f} ms",
+                "measured",
+                None,
+            )
+        )
+    else:
+        rows.append(_row("End to end: tracked event -> email in outbox", _na(e2e), "measured", None))
+
+    mem = results["memory"]
+    for path in ("ingest", "scoring"):
+        if path in mem:
+            figures = mem[path]
+            rows.append(
+                _row(
+                    f"Peak RSS, {path} path, {mem['records']:,}-record batch (subprocess)",
+                    f"{figures['peak_mb']:.0f} MB (after imports {figures['imports_mb']:.0f} MB)",
+                    f"fits {MB_LIMIT} MB",
+                    figures["peak_mb"] < MB_LIMIT,
+                )
+            )
+        else:
+            rows.append(_row(f"Peak RSS, {path} path", _na(mem), f"fits {MB_LIMIT} MB", None))
+
+    cost = results["cost"]
+    if "per_million_events" in cost:
+        pinpoint = cost["pinpoint_per_million_events"]
+        for key, label in (
+            ("1_event_per_request/realistic", "1 event/request, 5 events/profile/batch"),
+            ("batches_of_20/realistic", "batches of 20, 5 events/profile/batch"),
+            ("batches_of_20/1_event_per_profile", "batches of 20, 1 event/profile/batch"),
+        ):
+            total = cost["per_million_events"][key]["total"]
+            rows.append(
+                _row(
+                    f"Modelled AWS cost per 1M events, {label}",
+                    f"${total:.2f}",
+                    f"Pinpoint ${pinpoint:.2f}",
+                    total <= pinpoint,
+                )
+            )
+        ours = cost["per_10k_monthly_active_profiles"]["batches_of_20/realistic"]
+        theirs = cost["pinpoint_per_10k_monthly_active_profiles"]
+        assumptions = cost["assumptions"]
+        rows.append(
+            _row(
+                f"Modelled cost per 10k monthly active profiles ({assumptions['events_per_profile_month']} events,"
+                f" {assumptions['emails_per_profile_month']} emails each; batches of 20)",
+                f"${ours:.2f}",
+                f"Pinpoint ${theirs:.2f}",
+                ours <= theirs,
+            )
+        )
+    else:
+        rows.append(_row("Modelled AWS cost", _na(cost), "Pinpoint", None))
+    return rows
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    headers = {"figure": "figure", "value": "value", "target": "target", "result": "result"}
+    widths = {k: max(len(str(r[k])) for r in [headers, *rows]) for k in headers}
+    line = "| " + " | ".join(headers[k].ljust(widths[k]) for k in headers) + " |"
+    sep = "|" + "|".join("-" * (widths[k] + 2) for k in headers) + "|"
+    body = ["| " + " | ".join(str(r[k]).ljust(widths[k]) for k in headers) + " |" for r in rows]
+    return "\n".join([line, sep, *body])
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for text in Path("/proc/cpuinfo").read_text().splitlines():
+            if text.startswith("model name"):
+                model = text.split(":", 1)[1].strip()
+                break
+    return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(), "platform": platform.platform()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny N for CI: seconds in total, same table shape")
+    args = parser.parse_args(argv)
+    quick: bool = args.quick
+
+    from bench import cold_start, cost, e2e, ingest, memory, scoring
+
+    results: dict[str, Any] = {}
+    results["cold_start"] = _section("cold start", lambda: cold_start.run(quick))
+    results["ingest"] = _section("ingest", lambda: ingest.run(quick))
+    results["scoring"] = _section("scoring", lambda: scoring.run(quick))
+    results["end_to_end"] = _section("end to end", lambda: e2e.run(quick))
+    results["memory"] = _section("memory", lambda: memory.run(quick))
+    if "ratio" in results["ingest"] and "mixes" in results["scoring"]:
+        results["cost"] = _section("cost", lambda: cost.run(results["ingest"], results["scoring"]))
+    else:
+        results["cost"] = {"status": "n/a", "reason": "needs the ingest and scoring figures"}
+
+    rows = build_rows(results)
+    table = render(rows)
+    now = datetime.now(UTC)
+    document = {
+        "date": now.isoformat().replace("+00:00", "Z"),
+        "quick": quick,
+        "machine": machine(),
+        "table": rows,
+        "table_text": table,
+        "results": results,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(document, indent=2, default=str)
+    stamp = now.strftime("%Y%m%dT%H%M%SZ") + ("-quick" if quick else "")
+    (RESULTS / f"{stamp}.json").write_text(text)
+    (RESULTS / "latest.json").write_text(text)
+
+    info = document["machine"]
+    print(f"one2one benchmarks {'(quick) ' if quick else ''}{document['date']}")
+    print(f"machine: {info['nproc']} CPU, {info['cpu']}, Python {info['python']}")
+    print(table)
+    prices = results["cost"].get("prices_as_of")
+    if prices:
+        print(
+            f"Prices as of {prices} (us-east-1, bench/prices.py): API Gateway REST $3.50/M requests; Lambda $0.20/M"
+            " requests + $0.0000166667/GB-s (x86); DynamoDB on-demand $0.625/M WRU, $0.125/M RRU (after the Nov-2024"
+            " cut); Streams $0.02/100k read requests, but GetRecords from Lambda triggers are free; SES $0.10/1,000"
+            " emails; Pinpoint $1/M events, $0.0012 per monthly targeted endpoint beyond 5,000 free."
+        )
+        print("Cost assumptions: " + json.dumps(results["cost"]["assumptions"]))
+    print(f"written: {RESULTS / 'latest.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

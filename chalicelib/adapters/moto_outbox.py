@@ -1,0 +1,91 @@
+"""Local-only outbox: the emails and SMS the embedded SES/SNS (a moto server) recorded, read over its HTTP API.
+
+Nothing here imports moto: it reads `GET {moto}/moto-api/data.json` (every recorded model instance), so deployed code
+never depends on the test double. Only `api/local_tools.py` uses it, behind `ONE2ONE_LOCAL_TOOLS=1`.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import urllib.request
+from email.message import Message
+from email.policy import default as default_policy
+from typing import Any
+
+
+class OutboxUnavailable(Exception):
+    """No moto server to read from (not the local stack), or it did not answer."""
+
+
+def _parts(message: Message) -> tuple[str | None, str | None]:
+    text = html = None
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        content_type = part.get_content_type()
+        payload = part.get_content() if hasattr(part, "get_content") else part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            payload = payload.decode(part.get_content_charset() or "utf-8", "replace")
+        if content_type == "text/plain" and text is None:
+            text = payload
+        elif content_type == "text/html" and html is None:
+            html = payload
+    return text, html
+
+
+def parse_raw_email(message_id: str, source: str, destinations: list[str], raw: str) -> dict[str, Any]:
+    """One recorded raw SES message -> outbox entry (headers, subject, text, html)."""
+    parsed = email.message_from_string(raw, policy=default_policy)
+    text, html = _parts(parsed)
+    return {
+        "id": message_id,
+        "kind": "email",
+        "from": source,
+        "to": destinations,
+        "subject": str(parsed.get("Subject", "")),
+        "headers": {k: str(v) for k, v in parsed.items()},
+        "text": text,
+        "html": html,
+    }
+
+
+class MotoOutbox:
+    def __init__(self, endpoint_url: str | None, timeout: float = 5.0) -> None:
+        self.endpoint_url = (endpoint_url or "").rstrip("/")
+        self.timeout = timeout
+
+    def _data(self) -> dict[str, Any]:
+        if not self.endpoint_url.startswith(("http://", "https://")):
+            raise OutboxUnavailable("no moto server configured (AWS_ENDPOINT_URL)")
+        try:
+            with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/data.json", timeout=self.timeout) as response:  # noqa: S310
+                return json.loads(response.read())
+        except (OSError, ValueError) as exc:
+            raise OutboxUnavailable(f"moto server did not answer: {exc}") from exc
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Every email (raw or simple) and SMS, in the order the server recorded them."""
+        data = self._data()
+        ses = data.get("ses", {})
+        out: list[dict[str, Any]] = []
+        for raw in ses.get("RawMessage", []):
+            out.append(parse_raw_email(raw["id"], raw.get("source"), raw.get("destinations", []), raw["raw_data"]))
+        for simple in ses.get("Message", []):
+            out.append(
+                {
+                    "id": simple["id"],
+                    "kind": "email",
+                    "from": simple.get("source"),
+                    "to": simple.get("destinations"),
+                    "subject": simple.get("subject"),
+                    "headers": {},
+                    "text": None,
+                    "html": simple.get("body"),
+                }
+            )
+        for sms in data.get("sns", {}).get("SMS", []):
+            out.append(
+                {"id": sms["message_id"], "kind": "sms", "to": [sms.get("phone_number")], "text": sms.get("message")}
+            )
+        return out

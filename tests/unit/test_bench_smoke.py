@@ -1,0 +1,34 @@
+"""`python -m bench --quick` completes, prints the one table and writes its JSON with every expected figure."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_benchmark_prints_the_table_and_writes_latest_json():
+    # WHEN the benchmarks run in quick mode (tiny N, as CI runs them)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    # THEN they finish, print one table with a result for every figure, and write it as JSON
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| figure" in done.stdout and "Prices as of" in done.stdout
+    document = json.loads((ROOT / "bench" / "results" / "latest.json").read_text())
+    assert document["quick"] is True
+    assert set(document["machine"]) >= {"nproc", "cpu", "python"}
+    assert set(document["results"]) == {"cold_start", "ingest", "scoring", "end_to_end", "memory", "cost"}
+    figures = " ".join(row["figure"] for row in document["table"])
+    for expected in ("Cold start", "Ingest", "write requests per event", "Scoring", "End to end", "Peak RSS", "cost"):
+        assert expected in figures
+    assert all(row["result"] in {"pass", "MISS", "-"} for row in document["table"])
+    results = document["results"]
+    assert results["cold_start"]["ratio"] > 0
+    assert results["ingest"]["write_requests_per_event_batched"] <= 0.05
+    assert all(m["profile_writes_per_batch"] == m["distinct_profiles"] for m in results["scoring"]["mixes"])
+    assert results["end_to_end"]["status"] in {"ok", "n/a"}  # n/a (with its reason) until the pieces exist
+    assert results["cost"]["prices_as_of"]
