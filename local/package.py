@@ -7,8 +7,8 @@ so `make package` runs `python -m local.package build/package/sam.json` after `c
   `{"Fn::GetAtt": [<Table>, "StreamArn"]}` of the table named in it, with partial batch responses, bisection, bounded
   retries and the `StreamFailuresQueue` as on-failure destination;
 * SQS event sources get partial batch responses and, for queues of the template, `{"Fn::GetAtt": [<Queue>, "Arn"]}`;
-* every function gets the physical names of the tables (and queues/topics, once settings maps them) as `Ref`
-  environment variables, under the names `chalicelib.settings` reads.
+* every function gets the physical names of the tables, queues, topics and configuration sets that
+  `chalicelib.settings` maps, under the environment variable names it reads (see `function_environment`).
 """
 
 from __future__ import annotations
@@ -54,6 +54,27 @@ def _by_local_name(template: dict[str, Any], resource_type: str) -> dict[str, st
     }
 
 
+def function_environment(template: dict[str, Any]) -> dict[str, Any]:
+    """The variables `chalicelib.settings` reads, as CloudFormation values: physical names, plus URL/ARN companions.
+
+    Names everywhere (the app resolves names the same way locally and in AWS); a queue also gets `<VAR>_URL` and a
+    topic `<VAR>_ARN`, which spare the function a GetQueueUrl / ListTopics call on a cold start.
+    """
+    environment: dict[str, Any] = {}
+    for logical_id, env_var in _mapped(template, "AWS::DynamoDB::Table").items():
+        environment[env_var] = {"Ref": logical_id}
+    for logical_id, env_var in _mapped(template, "AWS::SQS::Queue").items():
+        environment[env_var] = {"Fn::GetAtt": [logical_id, "QueueName"]}
+        environment[f"{env_var}_URL"] = {"Ref": logical_id}
+    for logical_id, env_var in _mapped(template, "AWS::SNS::Topic").items():
+        environment[env_var] = {"Fn::GetAtt": [logical_id, "TopicName"]}
+        environment[f"{env_var}_ARN"] = {"Ref": logical_id}
+    for resource_type in ("AWS::SES::ConfigurationSet", "AWS::SESV2::ConfigurationSet"):
+        for logical_id, env_var in _mapped(template, resource_type).items():
+            environment[env_var] = {"Ref": logical_id}
+    return environment
+
+
 def _table_for_stream(arn: Any, tables: dict[str, str]) -> str:
     if not isinstance(arn, str):
         raise PackageError(f"DynamoDB event source Stream is not a placeholder ARN: {arn!r}")
@@ -74,11 +95,7 @@ def patch_template(template: dict[str, Any]) -> dict[str, Any]:
     resources: dict[str, Any] = template["Resources"]
     tables = _by_local_name(template, "AWS::DynamoDB::Table")
     queues = _by_local_name(template, "AWS::SQS::Queue")
-    environment: dict[str, Any] = {}
-    for resource_type in ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SNS::Topic", "AWS::SESV2::ConfigurationSet"):
-        environment |= {
-            env_var: {"Ref": logical_id} for logical_id, env_var in _mapped(template, resource_type).items()
-        }
+    environment = function_environment(template)
 
     for body in resources.values():
         if body.get("Type") != "AWS::Serverless::Function":

@@ -30,6 +30,7 @@ SETTINGS_MAPPINGS = {
     "AWS::SQS::Queue": "QUEUES",
     "AWS::SNS::Topic": "TOPICS",
     "AWS::SESV2::ConfigurationSet": "CONFIGURATION_SETS",
+    "AWS::SES::ConfigurationSet": "CONFIGURATION_SETS",
 }
 # The explicit name property of each type (honoured when it is a literal string).
 NAME_PROPERTIES = {
@@ -37,6 +38,7 @@ NAME_PROPERTIES = {
     "AWS::SQS::Queue": "QueueName",
     "AWS::SNS::Topic": "TopicName",
     "AWS::SESV2::ConfigurationSet": "Name",
+    "AWS::SES::ConfigurationSet": "Name",
 }
 
 
@@ -315,20 +317,30 @@ def _subscribe(sns: Any, topic_arn: str, protocol: str, endpoint: str, attribute
 
 
 def _create_configuration_set(ctx: _Context, logical_id: str, props: dict[str, Any]) -> Provisioned:
+    """`AWS::SES::ConfigurationSet` and `AWS::SESV2::ConfigurationSet` share the SESv2 API's property names."""
     sesv2 = ctx.client("sesv2")
-    name = physical_name(logical_id, "AWS::SESV2::ConfigurationSet", props)
+    resource_type = ctx.current_type
+    name = physical_name(logical_id, resource_type, props)
     try:
         sesv2.get_configuration_set(ConfigurationSetName=name)
     except Exception as error:  # moto raises NotFoundException; older versions a generic ClientError
         if _error_code(error) not in ("NotFoundException", "ConfigurationSetDoesNotExistException"):
             raise
         kwargs: dict[str, Any] = {"ConfigurationSetName": name}
-        for key in ("DeliveryOptions", "ReputationOptions", "SendingOptions", "SuppressionOptions", "Tags"):
+        for key in (
+            "DeliveryOptions",
+            "ReputationOptions",
+            "SendingOptions",
+            "SuppressionOptions",
+            "TrackingOptions",
+            "VdmOptions",
+            "Tags",
+        ):
             if key in props:
                 kwargs[key] = props[key]
         sesv2.create_configuration_set(**kwargs)
         log.info("created SES configuration set %s (%s)", name, logical_id)
-    return Provisioned(logical_id, "AWS::SESV2::ConfigurationSet", name, name)
+    return Provisioned(logical_id, resource_type, name, name)
 
 
 # --- driver ---------------------------------------------------------------------------------------------------------
@@ -338,6 +350,7 @@ class _Context:
     def __init__(self, endpoint_url: str | None, region: str) -> None:
         self.endpoint_url = endpoint_url
         self.region = region
+        self.current_type = ""
         self._client = cache(lambda service: make_client(service, endpoint_url, region))
 
     def client(self, service: str) -> Any:
@@ -351,6 +364,7 @@ CREATORS: dict[str, Creator] = {
     "AWS::SNS::Topic": _create_topic,
     "AWS::SNS::Subscription": _create_subscription,
     "AWS::SESV2::ConfigurationSet": _create_configuration_set,
+    "AWS::SES::ConfigurationSet": _create_configuration_set,
 }
 
 
@@ -394,6 +408,7 @@ def provision(
         except KeyError as missing:
             log.warning("provision: skipping %s: it references %s, not provisioned locally", logical_id, missing)
             continue
+        ctx.current_type = body["Type"]
         done[logical_id] = creator(ctx, logical_id, props)
     return done
 

@@ -7,13 +7,11 @@ Tests use `start_stack(port=0)`, which returns a `Stack` to `.stop()`.
 
 from __future__ import annotations
 
-import json
 import logging
 import mimetypes
 import os
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,12 @@ log = logging.getLogger(__name__)
 DEMO_DIR = ROOT / "local" / "demo"
 DEFAULT_ADMIN_TOKEN = "local-admin-token"  # noqa: S105 - a documented local-only default, never deployed
 DEFAULT_WRITE_KEY = "local-dev-key"
+# Defaults for settings the app needs locally; a value already in the environment wins.
+LOCAL_DEFAULTS = {
+    "ONE2ONE_LOCAL_ADMIN_TOKEN": DEFAULT_ADMIN_TOKEN,
+    "ONE2ONE_LOCAL_TOOLS": "1",  # /local/outbox and /local/clock/* routes
+    "ONE2ONE_SIGNING_KEY": "local-signing-key",  # noqa: S105 - signs unsubscribe links on this machine only
+}
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
@@ -41,10 +45,10 @@ FAKE_CREDENTIALS = {
 
 
 class LocalRequestHandler(ChaliceRequestHandler):
-    """Chalice's local handler plus two local-only prefixes: `/demo/` (static files) and `/local/` (clock controls).
+    """Chalice's local handler plus the static demo shop under `/demo/`; every other path goes to the app.
 
-    Chalice local serves app routes only; wrapping its handler keeps one origin for the demo shop and the API, as a
-    CloudFront distribution would in front of the real deployment.
+    Chalice local serves app routes only; wrapping its handler keeps one origin for the demo shop and the API (as a
+    CloudFront distribution would in front of the real deployment), so the tracker needs no CORS locally.
     """
 
     demo_dir: Path = DEMO_DIR
@@ -53,8 +57,6 @@ class LocalRequestHandler(ChaliceRequestHandler):
         path = unquote(urlsplit(self.path).path)
         if path == "/demo" or path.startswith("/demo/"):
             self._serve_demo(path)
-        elif path.startswith("/local/"):
-            self._local_control(path)
         else:
             super()._generic_handle()
 
@@ -74,25 +76,6 @@ class LocalRequestHandler(ChaliceRequestHandler):
             return self._reply(HTTPStatus.NOT_FOUND, b"not found\n", {"Content-Type": "text/plain"})
         content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         self._reply(HTTPStatus.OK, target.read_bytes(), {"Content-Type": content_type, "Cache-Control": "no-store"})
-
-    def _local_control(self, path: str) -> None:
-        """`GET /local/clock` and `POST /local/clock/advance {"days": 1, "hours": 0, "minutes": 0, "seconds": 0}`."""
-        from chalicelib.clock import FakeClock, get_clock
-
-        clock = get_clock()
-        if path == "/local/clock/advance" and self.command == "POST" and isinstance(clock, FakeClock):
-            length = int(self.headers.get("content-length", "0"))
-            try:
-                body = json.loads(self.rfile.read(length) or b"{}")
-                clock.advance(timedelta(**{k: float(body.get(k, 0)) for k in ("days", "hours", "minutes", "seconds")}))
-            except (ValueError, TypeError, AttributeError) as error:
-                return self._json(HTTPStatus.BAD_REQUEST, {"error": "invalid_body", "message": str(error)})
-        elif path != "/local/clock":
-            return self._json(HTTPStatus.NOT_FOUND, {"error": "not_found", "message": path})
-        self._json(HTTPStatus.OK, {"now": clock.now().isoformat().replace("+00:00", "Z")})
-
-    def _json(self, status: HTTPStatus, body: dict[str, Any]) -> None:
-        self._reply(status, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
     def _reply(self, status: HTTPStatus, body: bytes, headers: dict[str, str]) -> None:
         self.send_response(status)
@@ -127,6 +110,7 @@ class Stack:
             "demo shop": f"{self.api_url}/demo/",
             "admin API": f'curl {bearer} "{self.api_url}/admin/profiles?anonymous_id=<id>"',
             "failed events": f"curl {bearer} {self.api_url}/admin/failed-events",
+            "outbox": f"{self.api_url}/local/outbox  (emails and texts the app sent through moto)",
             "clock": f"curl -X POST -d '{{\"days\": 1}}' {self.api_url}/local/clock/advance",
             "moto": f"{self.moto_url}  (dashboard: {self.moto_url}/moto-api/)",
             "write key": self.write_key,
@@ -181,6 +165,21 @@ def _seed_source(write_key: str, origins: list[str]) -> None:
         log.warning("could not seed the local source yet (%s): tracking calls will be refused", error)
 
 
+def _verify_sender() -> None:
+    """moto's SES refuses unverified senders, as SES in the sandbox does: verify the domain of the configured sender."""
+    from chalicelib.aws import client
+    from chalicelib.settings import get_settings
+
+    sender = getattr(get_settings(), "email_from", "") or ""
+    domain = sender.rpartition("@")[2]
+    if not domain:
+        return
+    try:
+        client("sesv2").create_email_identity(EmailIdentity=domain)
+    except Exception as error:  # already verified, or an SES API moto lacks: the stack still runs without email
+        log.info("SES identity %s not created: %s", domain, error)
+
+
 def start_stack(
     port: int | None = None,
     host: str | None = None,
@@ -222,7 +221,8 @@ def start_stack(
                 **FAKE_CREDENTIALS,
                 **{k: str(v) for k, v in config.environment_variables.items()},
                 "AWS_ENDPOINT_URL": moto_url,
-                "ONE2ONE_LOCAL_ADMIN_TOKEN": os.environ.get("ONE2ONE_LOCAL_ADMIN_TOKEN", DEFAULT_ADMIN_TOKEN),
+                "ONE2ONE_MOTO_URL": moto_url,
+                **{key: os.environ.get(key, default) for key, default in LOCAL_DEFAULTS.items()},
             },
             saved,
         )
@@ -241,6 +241,10 @@ def start_stack(
         server = LocalDevServer(app, config, host, port, handler_cls=LocalRequestHandler)
         bound_port = server.server.server_address[1]
         api_url = f"http://{host}:{bound_port}"
+        # Links in emails (unsubscribe, click tracking) must point at this server.
+        _set_environ({"PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", api_url)}, saved)
+        _reset_app_caches()
+        _verify_sender()
 
         write_key = os.environ.get("ONE2ONE_LOCAL_WRITE_KEY", DEFAULT_WRITE_KEY)
         _seed_source(write_key, [f"http://127.0.0.1:{bound_port}", f"http://localhost:{bound_port}"])

@@ -6,12 +6,13 @@ import json
 import logging
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Response
 from chalice.app import Request
 
-from chalicelib.services.ingest import RequestMeta
+if TYPE_CHECKING:
+    from chalicelib.services.ingest import RequestMeta
 
 log = logging.getLogger("one2one")
 
@@ -24,6 +25,8 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 
 def request_meta(request: Request) -> RequestMeta:
+    from chalicelib.services.ingest import RequestMeta  # lazy: keeps every route's cold start small
+
     headers = {k.lower(): v for k, v in (request.headers or {}).items()}
     source_ip = None
     forwarded = headers.get("x-forwarded-for")

@@ -31,7 +31,6 @@ import hashlib
 import hmac
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -601,9 +600,3 @@ class DeliveryService:
         if channel == "webhook":
             return self.webhook.post(step.url or "", content["payload"], idempotency_key=message_id)
         raise ProviderRejected("UnknownChannel", channel, retryable=False)
-
-
-def timed(func: Callable[[], Any]) -> tuple[Any, float]:
-    """(result, seconds) - used by the handlers' debug logs."""
-    start = time.perf_counter()
-    return func(), time.perf_counter() - start

@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -34,7 +35,10 @@ def _stack_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def call(stack: Stack, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
     data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-    request = urllib.request.Request(f"{stack.api_url}{path}", data=data, method=method, headers=headers or {})
+    all_headers = {"Content-Type": "application/json"} if data is not None else {}
+    request = urllib.request.Request(
+        f"{stack.api_url}{path}", data=data, method=method, headers=all_headers | (headers or {})
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, dict(response.headers), response.read()
@@ -114,14 +118,15 @@ def test_the_admin_api_wants_the_local_bearer_token(stack):
     assert "items" in json.loads(body)
 
 
-def test_the_local_clock_can_be_advanced(stack):
-    before = json.loads(call(stack, "GET", "/local/clock")[2])["now"]
+def test_the_local_tools_are_enabled_and_the_clock_drives_the_pump(stack):
+    from chalicelib.clock import get_clock
 
     status, _, body = call(stack, "POST", "/local/clock/advance", {"days": 2})
 
-    assert status == 200
-    assert json.loads(body)["now"][:10] > before[:10]
-    assert call(stack, "POST", "/local/clock/advance", b"not json")[0] == 400
+    assert status == 200, body
+    assert json.loads(body)["now"][:10] == (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%d")
+    assert stack.pump.now().date() == get_clock().now().date() > datetime.now(UTC).date()
+    assert call(stack, "GET", "/local/outbox")[0] == 200
 
 
 def test_stop_releases_the_ports_and_restores_the_environment():

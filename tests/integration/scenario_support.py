@@ -110,8 +110,8 @@ def user_in(scenario_id: str, percent: float, *, holdout: bool, prefix: str = "u
     raise AssertionError("no candidate found")
 
 
-@pytest.fixture
-def world(moto_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+@pytest.fixture(name="world")
+def world_fixture(moto_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     from chalice.test import Client
 
     from app import app

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.integration.scenario_support import START, World, user_in, user_profile_id, world  # noqa: F401
+from tests.integration.scenario_support import (
+    START,
+    World,
+    user_in,
+    user_profile_id,
+    world_fixture,  # noqa: F401 - registers `world`
+)
 
 CART = "cart_abandonment"
 

@@ -166,3 +166,18 @@ def test_table_kwargs_drop_cloudformation_only_properties():
         "StreamSpecification",
     }
     assert kwargs["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+
+
+def test_every_supported_resource_of_the_template_is_provisioned(aws):
+    from local.provision import CREATORS
+
+    supported = {k for k, v in TEMPLATE["Resources"].items() if v["Type"] in CREATORS}
+    assert set(aws) == supported
+    for logical_id, resource in aws.items():
+        if resource.type in ("AWS::SES::ConfigurationSet", "AWS::SESV2::ConfigurationSet"):
+            assert make_client("sesv2").get_configuration_set(ConfigurationSetName=resource.name)
+        if resource.type == "AWS::SQS::Queue" and "RedrivePolicy" in TEMPLATE["Resources"][logical_id]["Properties"]:
+            attributes = make_client("sqs").get_queue_attributes(
+                QueueUrl=resource.ref, AttributeNames=["RedrivePolicy"]
+            )
+            assert "deadLetterTargetArn" in attributes["Attributes"]["RedrivePolicy"]

@@ -6,7 +6,12 @@ import json
 
 import pytest
 
-from tests.integration.scenario_support import World, user_in, user_profile_id, world  # noqa: F401
+from tests.integration.scenario_support import (
+    World,
+    user_in,
+    user_profile_id,
+    world_fixture,  # noqa: F401 - registers `world`
+)
 
 CART = "cart_abandonment"
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import json
 
-from tests.integration.scenario_support import SENDER, World, user_in, user_profile_id, world  # noqa: F401
+from tests.integration.scenario_support import (
+    SENDER,
+    World,
+    user_in,
+    user_profile_id,
+    world_fixture,  # noqa: F401 - registers `world`
+)
 
 CART = "cart_abandonment"
 

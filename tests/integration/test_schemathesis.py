@@ -43,7 +43,7 @@ def live_server() -> Iterator[str]:
     """GIVEN the app on a local HTTP server over moto, with tables provisioned and one source (module-wide: the
     fuzzer's examples share one backend, as real clients share one deployment)."""
     from chalice.config import Config
-    from chalice.local import create_local_server
+    from chalice.local import LocalChalice, LocalDevServer, create_local_server
     from moto import mock_aws
 
     from app import app
@@ -59,7 +59,13 @@ def live_server() -> Iterator[str]:
         bootstrap.reset()
         provision()
         bootstrap.get_source_registry().upsert_source("web", WRITE_KEY, [ORIGIN])
-        server = create_local_server(app, Config(chalice_stage="dev"), "127.0.0.1", 0)
+        config = Config(chalice_stage="dev")
+        # create_local_server swaps the app's class for a thread-local one; a second swap in the same process (the
+        # local stack's tests do it too) would make an inheritance cycle, so reuse an app already swapped.
+        if isinstance(app, LocalChalice):
+            server = LocalDevServer(app, config, "127.0.0.1", 0)
+        else:
+            server = create_local_server(app, config, "127.0.0.1", 0)
         thread = threading.Thread(target=server.server.serve_forever, daemon=True)
         thread.start()
         host, port = server.server.server_address[:2]

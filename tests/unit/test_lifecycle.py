@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from test_profile_support import NOW, PROFILE_ID, at, bare_config, make_event, page
 
 from chalicelib.domain.lifecycle import evaluate_stage, next_due_day
 from chalicelib.domain.profile import Rfm
 from chalicelib.domain.profile_config import LifecycleConfig
 from chalicelib.domain.traits import fold
+from tests.unit.test_profile_support import NOW, PROFILE_ID, at, bare_config, make_event, page
 
 LIFECYCLE = LifecycleConfig(new_days=30, at_risk_days=90, dormant_days=180, churned_days=365)
 

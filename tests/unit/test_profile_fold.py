@@ -7,10 +7,20 @@ import random
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_profile_support import NOW, PROFILE_ID, at, bare_config, config, identify, make_event, page, product
 
 from chalicelib.domain.profile import Profile
 from chalicelib.domain.traits import MAX_APPLIED, fold
+from tests.unit.test_profile_support import (
+    NOW,
+    PROFILE_ID,
+    at,
+    bare_config,
+    config,
+    identify,
+    make_event,
+    page,
+    product,
+)
 
 
 def folded(events, profile=None, cfg=None, now=NOW):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from test_profile_support import NOW, at, bare_config, identify, make_event, page, product
 
 from chalicelib.domain.scoring import current_engagement
 from chalicelib.domain.traits import fold, merge_profiles
+from tests.unit.test_profile_support import NOW, at, bare_config, identify, make_event, page, product
 
 SCORING = {"engagement": {"half_life_days": 10, "events": {"Page Viewed": {"points": 4}}}}
 

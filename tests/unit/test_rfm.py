@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from test_profile_support import NOW, PROFILE_ID, at, bare_config, make_event
 
 from chalicelib.domain.profile import Profile
 from chalicelib.domain.rfm import (
@@ -18,6 +17,7 @@ from chalicelib.domain.rfm import (
     rfm_values,
 )
 from chalicelib.domain.traits import fold
+from tests.unit.test_profile_support import NOW, PROFILE_ID, at, bare_config, make_event
 
 CUTS = RfmCutPoints(recency_days=[10, 30, 90, 180], frequency=[1, 2, 4, 8], monetary=[50, 100, 300, 1000])
 

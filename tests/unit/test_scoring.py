@@ -6,12 +6,12 @@ import math
 from datetime import timedelta
 
 import pytest
-from test_profile_support import NOW, PROFILE_ID, at, bare_config, identify, make_event, page
 
 from chalicelib.domain.profile import Profile
 from chalicelib.domain.profile_config import GradeConfig
 from chalicelib.domain.scoring import current_engagement, grade, next_score_drop
 from chalicelib.domain.traits import fold
+from tests.unit.test_profile_support import NOW, PROFILE_ID, at, bare_config, identify, make_event, page
 
 SCORING = {
     "engagement": {

@@ -1,0 +1,101 @@
+"""Pure delivery helpers: signed unsubscribe tokens, personal coupon codes, SES tags and MIME, the webhook caller."""
+
+from __future__ import annotations
+
+import email
+import json
+import threading
+from email.policy import default as default_policy
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from chalicelib.adapters.ses_email import build_mime, ses_tag
+from chalicelib.adapters.webhook import UrllibWebhookCaller
+from chalicelib.ports_delivery import OutgoingEmail, ProviderRejected
+from chalicelib.services.delivery import coupon_code, sign_token, verify_token
+
+
+def test_a_signed_token_verifies_with_its_key_id_and_fails_when_tampered() -> None:
+    token = sign_token({"p": "p_1", "c": "email", "t": "cart_reminders"}, "secret", "k1")
+    assert verify_token(token, {"k1": "secret"}) == {"p": "p_1", "c": "email", "t": "cart_reminders"}
+    assert verify_token(token, {"k2": "secret"}) is None  # unknown key id
+    assert verify_token(token, {"k1": "other"}) is None
+    key_id, body, signature = token.split(".")
+    forged = sign_token({"p": "p_2", "c": "email"}, "secret", "k1").split(".")[1]
+    assert verify_token(f"{key_id}.{forged}.{signature}", {"k1": "secret"}) is None
+
+
+def test_no_signing_key_means_no_token() -> None:
+    with pytest.raises(ValueError, match="ONE2ONE_SIGNING_KEY"):
+        sign_token({"p": "p_1"}, "", "k1")
+
+
+def test_coupon_codes_are_personal_and_stable() -> None:
+    code = coupon_code("loyal_thanks", "p_1", "secret")
+    assert code == coupon_code("loyal_thanks", "p_1", "secret")
+    assert code != coupon_code("loyal_thanks", "p_2", "secret")
+    assert len(code) == 14 and code.count("-") == 2
+
+
+def test_ses_tags_keep_only_allowed_characters() -> None:
+    assert ses_tag("cart_abandonment") == "cart_abandonment"
+    assert ses_tag("p_1#evt:web#m 1") == "p_1_evt_web_m_1"
+    assert ses_tag("") == "_"
+
+
+def test_mime_carries_both_bodies_and_our_headers() -> None:
+    raw = build_mime(
+        "shop@shop.example",
+        OutgoingEmail(
+            to="a@example.com",
+            subject="Hi Ånna",
+            html="<p>Hi</p>",
+            text="Hi",
+            message_id="m1",
+            headers={"List-Unsubscribe": "<https://x/u/t>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        ),
+    )
+    parsed = email.message_from_bytes(raw, policy=default_policy)
+    assert parsed["Subject"] == "Hi Ånna" and parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert {p.get_content_type() for p in parsed.walk()} >= {"text/plain", "text/html"}
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    seen: list[tuple[str, dict]] = []
+    status = 200
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server naming
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).seen.append((self.headers["Idempotency-Key"], body))
+        self.send_response(type(self).status)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver():
+    _Receiver.seen, _Receiver.status = [], 200
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook"
+    server.shutdown()
+
+
+def test_webhook_posts_json_with_an_idempotency_key(receiver: str) -> None:
+    assert UrllibWebhookCaller(timeout_seconds=2).post(receiver, {"a": 1}, "m123") == "http-200"
+    assert _Receiver.seen == [("m123", {"a": 1})]
+
+
+def test_webhook_errors_are_classified(receiver: str) -> None:
+    _Receiver.status = 503
+    with pytest.raises(ProviderRejected) as retryable:
+        UrllibWebhookCaller(timeout_seconds=2).post(receiver, {}, "k")
+    assert retryable.value.retryable
+    _Receiver.status = 400
+    with pytest.raises(ProviderRejected) as permanent:
+        UrllibWebhookCaller(timeout_seconds=2).post(receiver, {}, "k")
+    assert not permanent.value.retryable
