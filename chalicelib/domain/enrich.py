@@ -56,7 +56,10 @@ def correct_timestamp(
     flags: list[str] = []
     device_time = original_timestamp or timestamp
     if device_time is not None and sent_at is not None:
-        ts = received_at - (sent_at - device_time)
+        try:
+            ts = received_at - (sent_at - device_time)
+        except OverflowError:  # readings millennia apart (year 1 vs 9999) leave datetime's range: clamp below
+            ts = received_at + 2 * (MAX_FUTURE_SKEW if device_time > sent_at else -MAX_PAST_AGE)
     elif device_time is not None:
         ts = device_time
     else:

@@ -109,7 +109,8 @@ def verify_token(token: str, keys: Mapping[str, str]) -> dict[str, Any] | None:
     except (ValueError, KeyError):
         return None
     expected = _b64(hmac.new(key.encode(), f"{key_id}.{body}".encode(), hashlib.sha256).digest()[:16])
-    if not hmac.compare_digest(expected, signature):
+    # Compare bytes: compare_digest raises TypeError on non-ASCII str, and a forged token must never be a 500.
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
         return None
     try:
         return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))

@@ -99,3 +99,9 @@ def test_webhook_errors_are_classified(receiver: str) -> None:
     with pytest.raises(ProviderRejected) as permanent:
         UrllibWebhookCaller(timeout_seconds=2).post(receiver, {}, "k")
     assert not permanent.value.retryable
+
+
+def test_a_token_with_non_ascii_characters_is_rejected_not_an_error() -> None:
+    token = sign_token({"p": "p_1", "c": "email"}, "secret", "k1")
+    key_id, body, _ = token.split(".")
+    assert verify_token(f"{key_id}.{body}.ünïcødé", {"k1": "secret"}) is None
