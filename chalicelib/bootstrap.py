@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.clock import get_clock
 from chalicelib.settings import get_settings
@@ -94,7 +94,18 @@ def get_privacy_service() -> PrivacyService:
     from chalicelib.services.privacy import PrivacyService, PrivacyTables
 
     s = get_settings()
+    from chalicelib.adapters.dynamodb_engagement import erase_person_messages, export_person_messages
+    from chalicelib.services.privacy import PersonalDataStore
+
     tables = PrivacyTables(s.events_table, s.identities_table, s.profiles_table, s.segment_members_table)
+    # Runs, message records, send log, preferences, touches, suppression of their addresses and waiting steps.
+    tables.extra.append(
+        PersonalDataStore(
+            "messages",
+            export=lambda keys: export_person_messages(s.messages_table, keys),
+            erase=lambda keys: erase_person_messages(s.messages_table, s.due_table, keys),
+        )
+    )
     return PrivacyService(tables, get_clock())
 
 
@@ -208,6 +219,64 @@ def get_delivery_service() -> DeliveryService:
         related=get_related_products(),
         clock=get_clock(),
         links=LinkSettings(s.public_base_url, s.signing_key, s.signing_key_id, s.unsubscribe_mailto),
+        link_keyring=get_link_keyring(),
+        on_sent=lambda record: get_engagement_service().message_sent(record),
+        preferences=get_engagement_store().preferences,
+    )
+
+
+# -- engagement (issue 5) ---------------------------------------------------------------------------------------------
+
+
+@cache
+def get_link_keyring() -> Any:
+    """Keys for open / click / confirm links: `ONE2ONE_LINK_KEYS` ("kid:base64,...", first signs; keep retired keys
+    listed until their mail has aged out). Without it (local, tests) one key is derived from `ONE2ONE_SIGNING_KEY`
+    under the same key id, so a deployment with only the signing key still tracks. None when neither is set."""
+    import hashlib
+    import hmac
+
+    from chalicelib.domain import link_tokens as lt
+
+    s = get_settings()
+    if s.link_keys:
+        return lt.parse_keyring(s.link_keys)
+    if not s.signing_key:
+        return None
+    derived = hmac.new(s.signing_key.encode(), b"one2one/link-keys/v1", hashlib.sha256).digest()
+    return lt.Keyring({s.signing_key_id: derived}, current=s.signing_key_id)
+
+
+@cache
+def get_engagement_store() -> Any:
+    from chalicelib.adapters.dynamodb_engagement import DynamoEngagementStore
+
+    s = get_settings()
+    return DynamoEngagementStore(s.state_table, s.messages_table)
+
+
+@cache
+def get_feedback_topic_arns() -> tuple[str, ...]:
+    from chalicelib.adapters.sns_notify import topic_arn_by_name
+
+    s = get_settings()
+    arn = s.ses_feedback_topic_arn or topic_arn_by_name(s.ses_feedback_topic)
+    return (arn,) if arn else ()
+
+
+@cache
+def get_engagement_service() -> Any:
+    from chalicelib.services.engagement import EngagementService
+
+    s = get_settings()
+    return EngagementService(
+        store=get_engagement_store(),
+        messages=get_message_store(),
+        events=get_event_store(),
+        clock=get_clock(),
+        keyring=get_link_keyring,
+        unsubscribe_keys={s.signing_key_id: s.signing_key} if s.signing_key else {},
+        feedback_topic_arns=get_feedback_topic_arns,
     )
 
 
@@ -221,6 +290,10 @@ def _reset_delivery() -> None:
         get_delivery_queue,
         get_scenario_service,
         get_delivery_service,
+        get_link_keyring,
+        get_engagement_store,
+        get_feedback_topic_arns,
+        get_engagement_service,
     ):
         factory.cache_clear()
     for module in ("chalicelib.adapters.ses_email", "chalicelib.adapters.sns_notify"):

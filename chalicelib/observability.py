@@ -28,7 +28,9 @@ METRIC_NAMES = frozenset({"EventsAccepted", "EventsRejected", "EventsScored", "M
 EMAIL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
 IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]*\d)")
 # Candidates only: `ipaddress` decides, so clock times (`03:28:01`) and `a::b` in prose are left alone.
-IPV6 = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?::|\b)(?:\d{1,3}\.){3}\d{1,3})?(?![\w:]|\.\d)")
+IPV6 = re.compile(
+    r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?::|\b)(?:\d{1,3}\.){3}\d{1,3})?(?![\w:]|\.\d)"
+)
 # A run of digits with the separators people write in phone numbers; `looks_like_phone` decides.
 PHONE = re.compile(r"(?<![\w\-./:#])\+?\(?\d[\d ()\-.]{6,}\d\)?(?![\w\-])")
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{2}:\d{2}")
@@ -230,25 +232,30 @@ def flush_metrics() -> None:
 # --- the middleware -------------------------------------------------------------------------------------------------
 
 
+def lambda_context_of(event: Any) -> Any:
+    """HTTP requests carry it as `lambda_context` (their `context` is API Gateway's); other events as `context`."""
+    context = getattr(event, "context", None)
+    return getattr(event, "lambda_context", None) or (None if isinstance(context, dict) else context)
+
+
 def correlation_id(event: Any) -> str | None:
     """API Gateway's request id for HTTP (what clients and access logs see), else the Lambda request id."""
     context = getattr(event, "context", None)
     if isinstance(context, dict) and context.get("requestId"):
         return str(context["requestId"])
-    lambda_context = getattr(event, "lambda_context", None) or (None if isinstance(context, dict) else context)
-    return getattr(lambda_context, "aws_request_id", None)
+    return getattr(lambda_context_of(event), "aws_request_id", None)
 
 
 def observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
     """Chalice middleware: correlation id and Lambda context on every log line, metrics flushed at the end."""
     logger = get_logger()
     logger.set_correlation_id(correlation_id(event))
-    lambda_context = getattr(event, "lambda_context", None)
-    if lambda_context is not None and hasattr(lambda_context, "function_name"):
-        logger.append_keys(
-            function_name=lambda_context.function_name,
-            function_request_id=getattr(lambda_context, "aws_request_id", None),
-        )
+    lambda_context = lambda_context_of(event)
+    # Set (or clear) on every invocation: a warm process must not carry the previous invocation's keys.
+    logger.append_keys(
+        function_name=getattr(lambda_context, "function_name", None),
+        function_request_id=getattr(lambda_context, "aws_request_id", None),
+    )
     tracer = get_tracer()
     try:
         if tracer is None:

@@ -24,6 +24,7 @@ QUEUES: dict[str, tuple[str, str]] = {
 }
 TOPICS: dict[str, tuple[str, str]] = {
     "SalesAlertsTopic": ("SALES_ALERTS_TOPIC", "one2one-sales-alerts"),
+    "SesFeedbackTopic": ("SES_FEEDBACK_TOPIC", "one2one-ses-feedback"),
 }
 CONFIGURATION_SETS: dict[str, tuple[str, str]] = {
     "EmailConfigurationSet": ("SES_CONFIGURATION_SET", "one2one-email"),
@@ -66,6 +67,10 @@ class Settings:
     signing_key: str = ""
     signing_key_id: str = "k1"
     local_tools: bool = False
+    # Open/click/confirm link keys, "kid:base64,kid:base64" (first signs). Empty: derived from the signing key.
+    link_keys: str = ""
+    ses_feedback_topic: str = "one2one-ses-feedback"
+    ses_feedback_topic_arn: str | None = None
 
 
 @lru_cache(maxsize=1)
@@ -94,4 +99,7 @@ def get_settings() -> Settings:
         signing_key=os.environ.get("ONE2ONE_SIGNING_KEY", ""),
         signing_key_id=os.environ.get("ONE2ONE_SIGNING_KEY_ID", "k1"),
         local_tools=os.environ.get("ONE2ONE_LOCAL_TOOLS") == "1",
+        link_keys=os.environ.get("ONE2ONE_LINK_KEYS", ""),
+        ses_feedback_topic=resource_name("SesFeedbackTopic"),
+        ses_feedback_topic_arn=os.environ.get("SES_FEEDBACK_TOPIC_ARN") or None,
     )

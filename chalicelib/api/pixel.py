@@ -64,6 +64,7 @@ def record_pixel(kind: str) -> None:
 
     request = bp.current_request
     meta = request_meta(request)
+    meta.browser = True
     service = get_ingest_service()
     write_key, message = message_from_query(meta.query, kind)
     source, _ = service.authenticate(write_key)

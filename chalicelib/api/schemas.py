@@ -104,7 +104,7 @@ class BatchRequest(BaseModel):
 
 
 class ConsentRequest(BaseModel):
-    """`POST /v1/consent`: each channel's choice is recorded as an event (`Email Subscribed`, `SMS Unsubscribed`, ...)."""
+    """`POST /v1/consent`: each channel's choice becomes an event (`Email Subscribed`, `SMS Unsubscribed`, ...)."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra=NEEDS_AN_ID)
 

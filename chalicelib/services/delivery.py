@@ -132,11 +132,34 @@ class LinkSettings:
     signing_key_id: str
     unsubscribe_mailto: str
 
-    def unsubscribe_token(self, profile_id: str, channel: str, topic: str | None) -> str:
+    def unsubscribe_token(self, profile_id: str, channel: str, topic: str | None, message_id: str | None = None) -> str:
         payload = {"p": profile_id, "c": channel}
         if topic:
             payload["t"] = topic
+        if message_id:  # lets the unsubscribe be counted on the message's report row (older tokens lack it)
+            payload["m"] = message_id
         return sign_token(payload, self.signing_key, self.signing_key_id)
+
+
+def apply_preferences(
+    profile: dict[str, Any], overrides: Mapping[str, Mapping[str, str]], channel: str
+) -> dict[str, Any]:
+    """The profile with the unsubscribe / preference pages' direct choices applied where they are newer than the
+    folded consent: the fold catches up through the stream, but the very next send must already respect them."""
+    if not overrides:
+        return profile
+    consent = dict(profile.get("consent") or {})
+    current = consent.get(channel) if isinstance(consent.get(channel), dict) else {}
+    choice = overrides.get(channel)
+    if choice and str(choice.get("at", "")) >= str((current or {}).get("at", "")):
+        consent[channel] = {**(current or {}), "status": choice["status"], "at": choice.get("at")}
+    topics = dict(consent.get("topics") or {}) if isinstance(consent.get("topics"), dict) else {}
+    for key, value in overrides.items():
+        if key.startswith(f"{channel}#"):
+            topics[key.split("#", 1)[1]] = {"status": value.get("status"), "at": value.get("at")}
+    if topics:
+        consent["topics"] = topics
+    return {**profile, "consent": consent}
 
 
 def step_message(profile_id: str, trigger_id: str, step_index: int, **extra: Any) -> dict[str, Any]:
@@ -177,6 +200,9 @@ class DeliveryService:
         scenarios: list[sc.Scenario] | None = None,
         config: g.DeliveryConfig | None = None,
         renderer: Callable[..., Any] | None = None,
+        link_keyring: Any = None,
+        on_sent: Callable[[dict[str, Any]], None] | None = None,
+        preferences: Callable[[str], dict[str, dict[str, str]]] | None = None,
     ) -> None:
         self.runs = runs
         self.messages = messages
@@ -193,6 +219,11 @@ class DeliveryService:
         self._scenarios = scenarios
         self._config = config
         self._renderer = renderer
+        # Issue 5 (optional so unit tests can build the service without them): open/click tracking keys, the report
+        # counter hook, and the direct opt-outs written by the unsubscribe / preference pages.
+        self.link_keyring = link_keyring
+        self.on_sent = on_sent
+        self.preferences = preferences
         self.last_stats = DeliveryStats()
 
     @property
@@ -403,6 +434,8 @@ class DeliveryService:
         if decision.outcome == "skip":
             status = "holdout" if decision.reason == g.HOLDOUT else "skipped"
             self.messages.claim({**record, "status": status, "reason": decision.reason, "detail": decision.detail}, now)
+            if decision.reason == g.SUPPRESSED:
+                log.info("delivery: %s skipped for %s: suppressed", scenario.id, run.profile_id)
             stats.skipped += 1
             return None
         if decision.outcome == "defer" and decision.until is not None:
@@ -480,6 +513,11 @@ class DeliveryService:
                 sent_at=iso(sent_at),
             )
         stats.sent += 1
+        if self.on_sent is not None:
+            try:
+                self.on_sent({**record, "sent_at": iso(sent_at)})
+            except Exception:  # the mail is out; a lost report increment must not make the queue retry the step
+                log.exception("delivery: sent counter for %s not recorded", message_id)
         return None
 
     @staticmethod
@@ -506,6 +544,8 @@ class DeliveryService:
             facts["sent_today"] = sum(1 for s in counted if s["sk"][4:] >= day_ago)
             facts["sent_this_week"] = sum(1 for s in counted if s["sk"][4:] >= week_ago)
             facts["spend_so_far"] = float(sum(float(s.get("cost", 0)) for s in sends if s.get("marketing", True)))
+        if self.preferences is not None and channel in sc.CUSTOMER_CHANNELS and not run.holdout:
+            profile = apply_preferences(profile, self.preferences(run.profile_id), channel)
         if scenario.exit and not run.holdout:
             history = self.events.history(run.profile_id, limit=100)
             facts["events_since"] = [e for e in history if e.timestamp > run.entered_at]
@@ -529,7 +569,7 @@ class DeliveryService:
             extra["related_products"] = self._related(profile, run)
         token = ""
         if marketing and channel in sc.CUSTOMER_CHANNELS:
-            token = self.links.unsubscribe_token(run.profile_id, channel, scenario.topic)
+            token = self.links.unsubscribe_token(run.profile_id, channel, scenario.topic, message_id)
             extra["unsubscribe_url"] = f"{self.links.public_base_url}/u/{token}"
             extra["preferences_url"] = f"{self.links.public_base_url}/preferences/{token}"
         if channel == "webhook":
@@ -544,13 +584,30 @@ class DeliveryService:
                 },
             }
         rendered = self.render(action.template_id, profile, extra, channel=channel, marketing=marketing)
+        html = rendered.html
+        if html and channel == "email" and marketing and self.link_keyring is not None:
+            html = self._track_links(html, run.profile_id, message_id)
         return {
             "token": token,
             "subject": rendered.subject,
-            "html": rendered.html,
+            "html": html,
             "text": rendered.text,
             "sms": rendered.sms,
         }
+
+    def _track_links(self, html: str, profile_id: str, message_id: str) -> str:
+        """Click links and the open pixel (ours, signed); unsubscribe and preference links stay direct."""
+        from chalicelib.domain import link_tokens as lt
+        from chalicelib.domain.link_rewrite import rewrite_html
+
+        base = self.links.public_base_url
+        ring = self.link_keyring
+
+        def click(url: str) -> str:
+            return f"{base}/t/c/{lt.issue(ring, 'click', lt.LinkPayload(message_id, profile_id, url=url))}"
+
+        pixel = f"{base}/t/o/{lt.issue(ring, 'open', lt.LinkPayload(message_id, profile_id))}.gif"
+        return rewrite_html(html, click, pixel, keep_prefixes=(f"{base}/u/", f"{base}/preferences/"))
 
     def _related(self, profile: dict[str, Any], run: ScenarioRun) -> list[dict[str, Any]]:
         assert self.related is not None

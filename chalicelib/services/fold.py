@@ -18,6 +18,7 @@ from chalicelib.domain.events import TrackedEvent
 from chalicelib.domain.identity import IdentityKind, LinkDecision, decide_link, identity_key, profile_id_for
 from chalicelib.domain.profile import Profile
 from chalicelib.ports import EventStore, FailedEventStore, IdentityStore, ProfileStore
+from chalicelib.services.profile_cache import ProfileCache
 
 if TYPE_CHECKING:
     from chalicelib.services.sweeps import CutPointStore
@@ -84,6 +85,7 @@ class FoldService:
         max_anonymous_ids: int = 25,
         config: Any = None,
         cut_points: CutPointStore | None = None,
+        profile_cache: ProfileCache | None = None,
     ) -> None:
         self.events = events
         self.identities = identities
@@ -94,6 +96,8 @@ class FoldService:
         self._config = config
         self.cut_points = cut_points
         self.last_stats = FoldStats()
+        # The service lives as long as the warm container (bootstrap caches it), and so does this cache.
+        self.profile_cache = profile_cache if profile_cache is not None else ProfileCache()
 
     @property
     def config(self) -> Any:
@@ -200,7 +204,7 @@ class FoldService:
                 # Erased person: events that were in flight when the erasure ran are deleted, never folded.
                 self.events.delete([e.key for e in events])
                 return False
-            current = Profile.from_item(item) if item else None
+            current = self._load(profile_id, item) if item else None
             expected = current.version if current else None
             base = current or Profile(profile_id=profile_id)
             plan = self._plan_links(base, events)
@@ -226,10 +230,22 @@ class FoldService:
                 return False
             if expected is not None and profile.version == expected:
                 profile.version = expected + 1  # merges or links alone still need a new version
-            if self.profiles.put(profile.to_item(), expected):
+            written = profile.to_item()
+            if self.profiles.put(written, expected):
+                self.profile_cache.put(profile_id, written["body"]["S"], profile)
                 self._carry_out(profile, plan, now)
                 return True
         raise TransientFoldError(f"lost {MAX_ATTEMPTS} write races")
+
+    def _load(self, profile_id: str, item: dict[str, Any]) -> Profile:
+        """The stored profile: the object this container last wrote when the stored body is still exactly that one
+        (see `profile_cache`), else parsed from the item. The result is the caller's to mutate."""
+        cached = self.profile_cache.take(profile_id, item["body"]["S"])
+        if cached is None:
+            return Profile.from_item(item)
+        if "version" in item:  # as `Profile.from_item` does: the top-level attribute is what writes check
+            cached.version = int(item["version"]["N"])
+        return cached
 
     def refold(self, profile_id: str) -> bool:
         """Re-evaluate with no events (the due-day sweep, new cut points): time-based state only.

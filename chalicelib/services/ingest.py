@@ -34,10 +34,19 @@ class RequestMeta:
     headers: dict[str, str]  # lower-cased names
     query: dict[str, str] = field(default_factory=dict)
     source_ip: str | None = None
+    browser: bool = False  # the pixel: the HTTP client is the person's browser or mail client
 
     @property
     def origin(self) -> str | None:
         return self.headers.get("origin")
+
+    @property
+    def client_user_agent(self) -> str | None:
+        """The request's User-Agent only when it is the person's own agent. Server-side SDKs post from HTTP libraries
+        (python-requests, okhttp, curl) whose agents would otherwise mark every server-side event as a bot."""
+        if self.browser or self.headers.get("origin") or self.headers.get("referer"):
+            return self.headers.get("user-agent")
+        return None
 
 
 @dataclass
@@ -226,9 +235,7 @@ class IngestService:
         timestamp, flags = correct_timestamp(
             received_at, message.timestamp, message.original_timestamp, message.sent_at
         )
-        context, is_bot = enrich_context(
-            message.context, message.properties, meta.source_ip, meta.headers.get("user-agent")
-        )
+        context, is_bot = enrich_context(message.context, message.properties, meta.source_ip, meta.client_user_agent)
         if is_bot:
             flags.append("bot")
         if gpc:

@@ -65,7 +65,14 @@ def scan(ddb: Any, table: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.slow
-def test_ten_percent_dynamodb_faults_lose_nothing_and_count_nothing_twice(harness: Harness) -> None:
+def test_ten_percent_dynamodb_faults_lose_nothing_and_count_nothing_twice(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.retries.standard import ExponentialBackoff
+
+    # botocore still retries each fault below it, but without its back-off sleeps (1 s scale for throttling): the
+    # test checks what is retried, not how long AWS asks us to wait.
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
     # GIVEN 2,000 valid events and an app whose DynamoDB calls fail 10% of the time above botocore's retries
     # (the app sees every fault) and 10% of HTTP attempts below them (botocore must absorb those)
     rng = random.Random(2026)

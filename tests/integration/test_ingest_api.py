@@ -313,3 +313,17 @@ def test_bad_consent_requests_are_400_with_the_field(harness: Harness, body, fie
     response = harness.post("/v1/consent", body)
     assert response.status_code == 400
     assert harness.json(response)["field"] == field
+
+
+def test_server_side_sdk_agents_are_not_bots_but_browser_beacons_from_bots_are(harness: Harness) -> None:
+    # GIVEN a server-side SDK posting through python-requests (no Origin): its agent says nothing about the person
+    harness.post("/v1/track", track(messageId="server"), headers={"User-Agent": "python-requests/2.32"})
+    # AND a headless browser sending a beacon from the site
+    harness.post(
+        "/v1/track",
+        track(messageId="browser"),
+        headers={"User-Agent": "Mozilla/5.0 HeadlessChrome/120.0", "Origin": ORIGIN},
+    )
+    by_id = {e["message_id"]: e for e in stored_events(harness)}
+    assert by_id["server"]["is_bot"] is False
+    assert by_id["browser"]["is_bot"] is True

@@ -111,7 +111,10 @@ def test_batch_errors_name_the_field_with_the_batch_index(msg: Any, index: int) 
         assert exc.field is None or exc.field.startswith(f"batch[{index}].")
 
 
-@given(body=st.dictionaries(st.sampled_from(["batch", "sentAt", "context", "integrations", "x"]), json_values) | json_values)
+@given(
+    body=st.dictionaries(st.sampled_from(["batch", "sentAt", "context", "integrations", "x"]), json_values)
+    | json_values
+)
 def test_split_batch_returns_messages_and_shared_fields_or_a_message_error(body: Any) -> None:
     try:
         batch, shared = split_batch(body)
@@ -122,7 +125,10 @@ def test_split_batch_returns_messages_and_shared_fields_or_a_message_error(body:
     assert set(shared) <= {"sentAt", "context", "integrations"}
 
 
-@given(msg=json_values | messages, shared=st.dictionaries(st.sampled_from(["sentAt", "context", "integrations"]), json_values))
+@given(
+    msg=json_values | messages,
+    shared=st.dictionaries(st.sampled_from(["sentAt", "context", "integrations"]), json_values),
+)
 def test_apply_shared_never_raises_and_a_message_keeps_its_own_values(msg: Any, shared: dict[str, Any]) -> None:
     merged = apply_shared(msg, shared)
     if isinstance(msg, dict):
@@ -275,7 +281,12 @@ def test_anonymize_ip_of_garbage_is_none_or_a_network_address(text: str | None) 
 aware = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC))
 
 
-@given(received=st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1), timezones=st.just(UTC)), timestamp=aware | st.none(), original=aware | st.none(), sent=aware | st.none())
+@given(
+    received=st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1), timezones=st.just(UTC)),
+    timestamp=aware | st.none(),
+    original=aware | st.none(),
+    sent=aware | st.none(),
+)
 @example(
     received=datetime(2026, 1, 1, tzinfo=UTC),
     timestamp=None,
@@ -292,7 +303,7 @@ def test_correct_timestamp_is_always_within_the_trusted_window(
     assert set(flags) <= {"timestamp_clamped_future", "timestamp_clamped_past"}
 
 
-@given(offset=st.integers(min_value=-10**6, max_value=10**6))
+@given(offset=st.integers(min_value=-(10**6), max_value=10**6))
 def test_correct_timestamp_keeps_plausible_device_times(offset: int) -> None:
     received = datetime(2026, 6, 1, tzinfo=UTC)
     device = received - timedelta(seconds=abs(offset) % 86400)
