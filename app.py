@@ -6,15 +6,17 @@ from chalicelib import observability
 from chalicelib.api import (
     admin,
     admin_privacy,
+    admin_reports,
     admin_scenarios,
     admin_segments,
     assets,
+    links,
     local_tools,
     openapi,
     pixel,
     tracking,
 )
-from chalicelib.handlers import delivery, events_stream, profiles_stream, scenarios_stream, schedules
+from chalicelib.handlers import delivery, events_stream, profiles_stream, scenarios_stream, schedules, ses_feedback
 
 app = Chalice(app_name="one2one")
 # The pixel GIF is binary; browsers and mail clients ask for images with "image/*" or "*/*".
@@ -35,3 +37,6 @@ app.register_blueprint(scenarios_stream.bp)
 app.register_blueprint(delivery.bp)
 app.register_blueprint(admin_scenarios.bp)
 app.register_blueprint(local_tools.bp)
+app.register_blueprint(links.bp)  # issue 5: open pixel, click redirect, unsubscribe, preferences
+app.register_blueprint(admin_reports.bp)
+app.register_blueprint(ses_feedback.bp)

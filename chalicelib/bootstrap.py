@@ -193,6 +193,7 @@ def get_scenario_service() -> ScenarioService:
         queue=get_delivery_queue(),
         related=get_related_products(),
         clock=get_clock(),
+        engagement=get_engagement_service(),
     )
 
 

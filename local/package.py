@@ -7,6 +7,7 @@ so `make package` runs `python -m local.package build/package/sam.json` after `c
   `{"Fn::GetAtt": [<Table>, "StreamArn"]}` of the table named in it, with partial batch responses, bisection, bounded
   retries and the `StreamFailuresQueue` as on-failure destination;
 * SQS event sources get partial batch responses and, for queues of the template, `{"Fn::GetAtt": [<Queue>, "Arn"]}`;
+  SNS event sources on topics of the template subscribe to `{"Ref": <Topic>}`;
 * every function gets the physical names of the tables, queues, topics and configuration sets that
   `chalicelib.settings` maps, under the environment variable names it reads (see `function_environment`).
 """
@@ -95,6 +96,7 @@ def patch_template(template: dict[str, Any]) -> dict[str, Any]:
     resources: dict[str, Any] = template["Resources"]
     tables = _by_local_name(template, "AWS::DynamoDB::Table")
     queues = _by_local_name(template, "AWS::SQS::Queue")
+    topics = _by_local_name(template, "AWS::SNS::Topic")
     environment = function_environment(template)
 
     for body in resources.values():
@@ -108,6 +110,8 @@ def patch_template(template: dict[str, Any]) -> dict[str, Any]:
                 _patch_stream_event(event["Properties"], tables, resources)
             elif event.get("Type") == "SQS":
                 _patch_queue_event(event["Properties"], queues)
+            elif event.get("Type") == "SNS":
+                _patch_topic_event(event["Properties"], topics)
     return template
 
 
@@ -127,14 +131,24 @@ def _patch_stream_event(props: dict[str, Any], tables: dict[str, str], resources
     }
 
 
+def _arn_name(value: Any) -> str | None:
+    """The last `:`-separated part of a literal ARN or of the `Fn::Sub` ARN chalice writes for a name."""
+    text = value if isinstance(value, str) else (value or {}).get("Fn::Sub") if isinstance(value, dict) else None
+    return text.rsplit(":", 1)[-1] if isinstance(text, str) else None
+
+
 def _patch_queue_event(props: dict[str, Any], queues: dict[str, str]) -> None:
     props["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
-    queue = props.get("Queue")
-    # Chalice writes the queue as a literal ARN or an Fn::Sub ending in the queue name.
-    text = queue if isinstance(queue, str) else json.dumps(queue)
-    match = re.search(r":([A-Za-z0-9_.-]+)\"?\]?\}?$", text or "")
-    if match and match.group(1) in queues:
-        props["Queue"] = {"Fn::GetAtt": [queues[match.group(1)], "Arn"]}
+    name = _arn_name(props.get("Queue"))
+    if name in queues:
+        props["Queue"] = {"Fn::GetAtt": [queues[name], "Arn"]}
+
+
+def _patch_topic_event(props: dict[str, Any], topics: dict[str, str]) -> None:
+    # CloudFormation names the template's topics itself: subscribe to the real one, not to its local name.
+    name = _arn_name(props.get("Topic"))
+    if name in topics:
+        props["Topic"] = {"Ref": topics[name]}
 
 
 def main(argv: list[str] | None = None) -> int:

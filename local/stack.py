@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 import os
+import signal
 import threading
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -286,10 +287,14 @@ def main() -> None:
     for name, url in stack.urls().items():
         print(f"  {name:<{width}}  {url}")
     print("\nCtrl-C to stop.\n", flush=True)
+    # Explicit handlers: SIGINT may arrive ignored (started in the background) and `docker stop`/CI send SIGTERM.
+    stop_requested = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop_requested.set())
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        print("\nstopping...")
+        while not stop_requested.wait(0.5):
+            pass
+        print("\nstopping...", flush=True)
     finally:
         stack.stop()
 

@@ -27,6 +27,7 @@ from chalicelib.domain.events import iso
 
 FACT_TTL_DAYS = 400
 TOUCH_TTL_DAYS = 30
+MAX_DUE_BUCKETS = 24 * 120  # a run waits at most ~4 months in the packaged scenarios
 COUNTER_FIELDS = (
     "sent",
     "delivered",
@@ -118,9 +119,7 @@ class DynamoEngagementStore:
         while True:
             page = ddb.query(**kwargs)
             for item in page.get("Items", []):
-                out[item["sk"]["S"]] = {
-                    k: float(v["N"]) for k, v in item.items() if k in COUNTER_FIELDS and "N" in v
-                }
+                out[item["sk"]["S"]] = {k: float(v["N"]) for k, v in item.items() if k in COUNTER_FIELDS and "N" in v}
             if "LastEvaluatedKey" not in page:
                 return out
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -245,14 +244,28 @@ def erase_person_messages(messages_table: str, due_table: str, keys: Any) -> int
 
 
 def _due_keys(due_table: str, run: Any) -> list[dict[str, Any]]:
+    """Due items of one run: every hour bucket from its entry to its current due time (released items stay until
+    their TTL, and they name the person), filtered to this person's refs. Erasure is rare; runs last days to weeks."""
     from chalicelib.adapters.dynamodb_messages import due_bucket
 
-    page = client("dynamodb").query(
-        TableName=due_table,
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-        ExpressionAttributeValues={
-            ":pk": {"S": due_bucket(run.due_at)},
-            ":prefix": {"S": f"{iso(run.due_at)}#{run.profile_id}#"},
-        },
-    )
-    return [{"pk": i["pk"], "sk": i["sk"]} for i in page.get("Items", [])]
+    ddb = client("dynamodb")
+    found: list[dict[str, Any]] = []
+    bucket = run.entered_at.replace(minute=0, second=0, microsecond=0)
+    end = max(run.due_at, run.updated_at or run.due_at)
+    for _ in range(MAX_DUE_BUCKETS):
+        if bucket > end:
+            break
+        kwargs: dict[str, Any] = {
+            "TableName": due_table,
+            "KeyConditionExpression": "pk = :pk",
+            "FilterExpression": "contains(sk, :ref)",
+            "ExpressionAttributeValues": {":pk": {"S": due_bucket(bucket)}, ":ref": {"S": f"#{run.profile_id}#"}},
+        }
+        while True:
+            page = ddb.query(**kwargs)
+            found += [{"pk": i["pk"], "sk": i["sk"]} for i in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        bucket += timedelta(hours=1)
+    return found

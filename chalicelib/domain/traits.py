@@ -571,7 +571,8 @@ def _prune_and_derive(
             if line["q"] > 0
         ]
         c.cart_quantity = int(sum(item["quantity"] for item in c.cart))
-        c.cart_value = round(sum((item["price"] or 0.0) * item["quantity"] for item in c.cart), 2)
+        # Start from 0.0: an empty cart must give the float a re-read profile has (the fold's output is reused as is).
+        c.cart_value = round(sum((item["price"] or 0.0) * item["quantity"] for item in c.cart) + 0.0, 2)
 
     c.average_order_value = round(c.revenue / c.orders, 2) if c.orders else None
     c.first_order_at = _iso_ts(a.first_order_ts) if a.first_order_ts is not None else None

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from chalicelib.clock import Clock
 from chalicelib.domain import link_tokens as lt
-from chalicelib.domain.events import TrackedEvent, iso
+from chalicelib.domain.events import TrackedEvent
 
 log = logging.getLogger("one2one")
 
@@ -147,7 +147,9 @@ class EngagementService:
             properties["via"] = verdict.via
         # One event per message and minute: a client reloading the image does not flood the history.
         event_id = f"open-{payload.message_id}-{'m' if verdict.machine else 'h'}-{now:%Y%m%d%H%M}"
-        self._event(payload.profile_id, event_id, MACHINE_OPEN_EVENT if verdict.machine else OPEN_EVENT, properties, now)
+        self._event(
+            payload.profile_id, event_id, MACHINE_OPEN_EVENT if verdict.machine else OPEN_EVENT, properties, now
+        )
         kind = "machine_opens" if verdict.machine else "human_opens"
         self._count(f"{kind}#{payload.message_id}", record, {kind: 1})  # unique opens per message
         if verdict.human:
@@ -158,7 +160,9 @@ class EngagementService:
         """The verified click payload (its URL is the redirect target), or None: never redirect an unverified URL."""
         return self.verify(token, "click")
 
-    def record_click(self, payload: lt.LinkPayload, user_agent: str | None, ip: str | None, method: str = "GET") -> None:
+    def record_click(
+        self, payload: lt.LinkPayload, user_agent: str | None, ip: str | None, method: str = "GET"
+    ) -> None:
         from chalicelib.domain.engagement import classify_click
 
         record = self._record(payload.profile_id, payload.message_id)
@@ -179,7 +183,9 @@ class EngagementService:
         if verdict.machine:
             properties["machine_reason"] = verdict.reason
         name = MACHINE_CLICK_EVENT if verdict.machine else CLICK_EVENT
-        self._event(payload.profile_id, f"click-{payload.message_id}-{url_hash}-{now:%Y%m%d%H%M}", name, properties, now)
+        self._event(
+            payload.profile_id, f"click-{payload.message_id}-{url_hash}-{now:%Y%m%d%H%M}", name, properties, now
+        )
         if verdict.human:
             self._count(f"clicks#{payload.message_id}", record, {"clicks": 1})  # unique clickers per message
             self.store.add_touch(payload.profile_id, {**self._dims(record), "kind": "click"}, now)
@@ -217,7 +223,9 @@ class EngagementService:
         current = self.store.preferences(profile_id)
         for channel, wanted in channels.items():
             status = "opted_in" if wanted else "opted_out"
-            if current.get(channel, {}).get("status") == status:
+            # A ticked box only re-subscribes someone who opted out here; it never creates consent out of nothing
+            # (opt-in needs the double opt-in path with provenance).
+            if current.get(channel, {}).get("status", "opted_in") == status:
                 continue
             self.store.set_preference(profile_id, channel, None, status, now, "preferences")
             events = SUBSCRIBE_EVENTS if wanted else UNSUBSCRIBE_EVENTS
@@ -281,7 +289,11 @@ class EngagementService:
         """Count one assignment (treated or holdout) for the uplift report."""
         arm = HOLDOUT if run.holdout else "treated"
         self.store.count(
-            f"assigned#{run.profile_id}#{run.trigger_id}", run.scenario_id, f"*#{arm}#*", {"assigned": 1}, run.entered_at
+            f"assigned#{run.profile_id}#{run.trigger_id}",
+            run.scenario_id,
+            f"*#{arm}#*",
+            {"assigned": 1},
+            run.entered_at,
         )
 
     def orders(self, profile_id: str, events: Iterable[TrackedEvent], runs: Iterable[Any]) -> None:

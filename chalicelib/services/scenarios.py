@@ -81,7 +81,11 @@ class ScenarioService:
         related: RelatedProducts | None,
         clock: Clock,
         scenarios: list[sc.Scenario] | None = None,
+        engagement: Any = None,
     ) -> None:
+        # Issue 5: conversions are attributed here, where newly folded events are already read (no third reader of
+        # the profiles stream); optional so the service can be built without reports.
+        self.engagement = engagement
         self.runs = runs
         self.read_events = read_events
         self.queue = queue
@@ -159,6 +163,8 @@ class ScenarioService:
                 products = event.properties.get("products")
                 if event.event == "Order Completed" and isinstance(products, list):
                     self.related.record_order(event.key, [p for p in products if isinstance(p, dict)], now)
+        if self.engagement is not None and any(e.event == "Order Completed" for e in events):
+            self.engagement.orders(profile_id, events, self.runs.for_profile(profile_id))
         matches: list[tuple[Any, Any]] = []
         for item in [*events, *transitions]:
             for match in match_triggers(self.scenarios, item, profile):
@@ -189,6 +195,8 @@ class ScenarioService:
             run = start_run(scenario, profile, trigger_id, now, entered_at=entered_at, context=context)
             if self.runs.create(run):
                 stats.started += 1
+                if self.engagement is not None:
+                    self.engagement.run_started(run)
                 history.append(run)
                 to_enqueue.append(_first_step(run))
             else:  # created by an earlier delivery of this record

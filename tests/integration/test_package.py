@@ -115,6 +115,15 @@ def test_queue_events_of_template_queues_get_refs_and_partial_failures():
     assert events["External"]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
+def test_topic_events_of_template_topics_subscribe_to_the_real_topic():
+    sam = _sam({"Feedback": {"Type": "SNS", "Properties": {"Topic": {"Fn::Sub": "arn:${AWS::Partition}:sns:x:y:t1"}}}})
+    sam["Resources"]["T1"] = {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "t1"}}
+
+    events = patch_template(sam)["Resources"]["Worker"]["Properties"]["Events"]
+
+    assert events["Feedback"]["Properties"]["Topic"] == {"Ref": "T1"}
+
+
 def test_patching_twice_changes_nothing():
     once = patch_template(
         _sam({"Fold": {"Type": "DynamoDB", "Properties": {"Stream": PLACEHOLDER.format("one2one-events")}}})
@@ -153,6 +162,10 @@ def test_chalice_package_patch_and_cfn_lint_end_to_end(tmp_path):
             if event["Type"] == "DynamoDB":
                 assert "Fn::GetAtt" in event["Properties"]["Stream"]
                 assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+            if event["Type"] == "SQS":
+                assert "Fn::GetAtt" in event["Properties"]["Queue"]
+            if event["Type"] == "SNS":
+                assert "Ref" in event["Properties"]["Topic"]
 
 
 # --- configuration and IAM ------------------------------------------------------------------------------------------

@@ -1,0 +1,134 @@
+"""Admin reports: per scenario, step, variant and channel counters with rates, A/B significance and holdout uplift."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import asdict
+from typing import Any
+
+from chalice import Blueprint, Response
+
+from chalicelib.api.admin import iam, local_token_error
+from chalicelib.api.http import aws_failures_as_503, json_response
+
+bp = Blueprint(__name__)
+
+# The minimum detectable effect the A/B and auto-winner gates are sized for: +2 points of conversion.
+DEFAULT_MDE = 0.02
+ARM_ROWS = ("treated", "holdout")
+
+
+def scenario_report(scenario_id: str, rows: dict[str, dict[str, float]], mde: float = DEFAULT_MDE) -> dict[str, Any]:
+    """The report document of one scenario from its stored counter rows (pure; see `domain/reports`)."""
+    from chalicelib.domain import reports as r
+
+    counters: dict[r.ReportKey, r.Counters] = {}
+    arms: dict[str, dict[str, float]] = {}
+    for sk, values in rows.items():
+        step, variant, channel = (sk.split("#") + ["", "", ""])[:3]
+        if step == "*" and variant in ARM_ROWS:
+            arms[variant] = values
+            continue
+        known = {f: values.get(f, 0) for f in r.Counters.__dataclass_fields__}
+        counters[r.ReportKey(scenario_id, step, None if variant == "none" else variant, channel)] = r.Counters(
+            **{k: (float(v) if k == "revenue" else int(v)) for k, v in known.items()}
+        )
+
+    def row(item: r.ReportRow) -> dict[str, Any]:
+        return {**asdict(item.key), "counters": asdict(item.counters), "rates": asdict(item.rates)}
+
+    document: dict[str, Any] = {
+        "scenario_id": scenario_id,
+        "rows": [row(i) for i in r.build_report(counters)],
+        "totals": [row(i) for i in r.build_report(counters, by=("scenario_id", "channel"))],
+        "ab_tests": [],
+    }
+    steps = sorted({(k.step, k.channel) for k in counters})
+    for step, channel in steps:
+        variants = [
+            (k.variant, c) for k, c in counters.items() if k.step == step and k.channel == channel and k.variant
+        ]
+        arm_map = r.arms_from_counters([(str(v), c) for v, c in variants])
+        if len(arm_map) < 2:
+            continue
+        names = sorted(arm_map)
+        base = names[0]
+        comparisons = []
+        for other in names[1:]:
+            result = r.compare_arms(arm_map[other], arm_map[base], mde=mde)
+            comparisons.append(
+                {
+                    "variant": other,
+                    "against": base,
+                    "diff": result.test.diff,
+                    "p_value": result.test.p_value,
+                    "min_sample_per_arm": result.min_sample,
+                    "enough_data": result.enough_data,
+                    "significant": result.significant,
+                }
+            )
+        document["ab_tests"].append(
+            {
+                "step": step,
+                "channel": channel,
+                "metric": "conversions / delivered",
+                "arms": {n: asdict(a) | {"rate": a.rate} for n, a in arm_map.items()},
+                "comparisons": comparisons,
+                "winner": r.pick_winner(arm_map, mde=mde),  # None until one arm beats every other with enough data
+            }
+        )
+    treated, holdout = arms.get("treated", {}), arms.get("holdout", {})
+    uplift = None
+    if treated and holdout:
+
+        def arm(values: dict[str, float]) -> r.Arm:
+            trials = int(values.get("assigned", 0))
+            return r.Arm(min(int(values.get("run_conversions", 0)), trials), trials)
+
+        result = r.holdout_uplift(arm(treated), arm(holdout))
+        if result is not None:
+            uplift = asdict(result) | {"relative": result.relative}
+    document["holdout"] = {
+        "treated": {k: treated.get(k, 0) for k in ("assigned", "run_conversions")},
+        "holdout": {k: holdout.get(k, 0) for k in ("assigned", "run_conversions", "revenue")},
+        "uplift": uplift,
+    }
+    return document
+
+
+@bp.route("/admin/reports/scenarios", methods=["GET"], authorizer=iam)
+@aws_failures_as_503
+def list_reports() -> Response:
+    from chalicelib.bootstrap import get_engagement_store
+
+    if (denied := local_token_error()) is not None:
+        return denied
+    query = bp.current_request.query_params or {}
+    try:
+        limit = int(query.get("limit", "20"))
+        if not 1 <= limit <= 100:
+            raise ValueError
+        cursor = base64.urlsafe_b64decode(query["cursor"].encode()).decode() if query.get("cursor") else None
+    except (ValueError, UnicodeDecodeError):
+        return json_response(400, {"error": "invalid_parameter", "message": "limit 1..100 and an opaque cursor"})
+    store = get_engagement_store()
+    ids, last = store.scenario_ids(limit, cursor)
+    items = []
+    for scenario_id in ids:
+        document = scenario_report(scenario_id, store.rows(scenario_id))
+        items.append({"scenario_id": scenario_id, "totals": document["totals"], "holdout": document["holdout"]})
+    next_cursor = base64.urlsafe_b64encode(last.encode()).decode() if last else None
+    return json_response(200, {"scenarios": items, "cursor": next_cursor})
+
+
+@bp.route("/admin/reports/scenarios/{scenario_id}", methods=["GET"], authorizer=iam)
+@aws_failures_as_503
+def get_report(scenario_id: str) -> Response:
+    from chalicelib.bootstrap import get_engagement_store
+
+    if (denied := local_token_error()) is not None:
+        return denied
+    rows = get_engagement_store().rows(scenario_id)
+    if not rows:
+        return json_response(404, {"error": "not_found", "message": f"no report for {scenario_id}"})
+    return json_response(200, scenario_report(scenario_id, rows))
