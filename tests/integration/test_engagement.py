@@ -223,6 +223,7 @@ def test_delivery_feedback_is_counted_once_per_notification(world: World) -> Non
             "Message": message,
             "Timestamp": "2026-03-02T01:00:00.000Z",
             "Subject": None,
+            "MessageAttributes": {},
         },
     }
     handler({"Records": [record]}, None)
@@ -245,6 +246,7 @@ def test_feedback_from_another_topic_or_malformed_is_dropped_and_changes_nothing
             "Message": bounce,
             "Timestamp": "2026-03-02T01:00:00.000Z",
             "Subject": None,
+            "MessageAttributes": {},
         },
     }
     malformed = {"EventSource": "aws:sns", "Sns": {**foreign["Sns"], "MessageId": "n-3", "Message": "{not json"}}
