@@ -12,7 +12,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCOUNT_ID_ENDPOINT_MODE ?= disabled
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap test lint format run package bench clean
+.PHONY: help bootstrap test lint format run package bench security clean
 
 help:
 	@echo "make run      - the whole product locally (moto + Chalice local + event pump) on http://127.0.0.1:$${PORT:-8000}"
@@ -21,6 +21,7 @@ help:
 	@echo "make format   - ruff format + ruff check --fix"
 	@echo "make package  - chalice package ($(STAGE)) + template patch + cfn-lint into $(PACKAGE_DIR)/"
 	@echo "make bench    - python -m bench"
+	@echo "make security - bandit (no high findings) and pip-audit (when PyPI's advisory API is reachable)"
 
 # The virtualenv is (re)built when missing, and requirements are re-installed whenever a requirements file changes.
 $(BIN)/python:
@@ -46,7 +47,15 @@ format: bootstrap
 test: bootstrap
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(MAKE) --no-print-directory security
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+# bandit must find nothing of high severity; pip-audit needs PyPI's advisory API, which a mirror-only machine lacks.
+security: bootstrap
+	$(BIN)/bandit -c pyproject.toml -r chalicelib app.py -q --severity-level high
+	@if $(BIN)/python -c "import json,urllib.request; json.load(urllib.request.urlopen('https://pypi.org/pypi/PyYAML/6.0.4/json', timeout=5))" 2>/dev/null; then \
+	  $(BIN)/pip-audit -r requirements.txt --strict --progress-spinner off; \
+	else echo "pip-audit skipped: PyPI's per-version advisory API is not reachable from this machine (offline or mirror-only)"; fi
 
 run: bootstrap
 	$(BIN)/python -m local.stack

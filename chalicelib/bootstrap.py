@@ -203,6 +203,7 @@ def get_delivery_service() -> DeliveryService:
     from chalicelib.adapters.ses_email import SesEmailSender
     from chalicelib.adapters.sns_notify import SnsNotifier, topic_arn_by_name
     from chalicelib.adapters.webhook import UrllibWebhookCaller
+    from chalicelib.secrets import signing_key
     from chalicelib.services.delivery import DeliveryService, LinkSettings
 
     s = get_settings()
@@ -219,7 +220,7 @@ def get_delivery_service() -> DeliveryService:
         webhook=UrllibWebhookCaller(),
         related=get_related_products(),
         clock=get_clock(),
-        links=LinkSettings(s.public_base_url, s.signing_key, s.signing_key_id, s.unsubscribe_mailto),
+        links=LinkSettings(s.public_base_url, signing_key(), s.signing_key_id, s.unsubscribe_mailto),
         link_keyring=get_link_keyring(),
         on_sent=lambda record: get_engagement_service().message_sent(record),
         preferences=get_engagement_store().preferences,
@@ -239,12 +240,15 @@ def get_link_keyring() -> Any:
 
     from chalicelib.domain import link_tokens as lt
 
+    from chalicelib.secrets import signing_key
+
     s = get_settings()
     if s.link_keys:
         return lt.parse_keyring(s.link_keys)
-    if not s.signing_key:
+    key = signing_key()  # Secrets Manager in AWS: only called when a link is signed or verified
+    if not key:
         return None
-    derived = hmac.new(s.signing_key.encode(), b"one2one/link-keys/v1", hashlib.sha256).digest()
+    derived = hmac.new(key.encode(), b"one2one/link-keys/v1", hashlib.sha256).digest()
     return lt.Keyring({s.signing_key_id: derived}, current=s.signing_key_id)
 
 
@@ -267,6 +271,8 @@ def get_feedback_topic_arns() -> tuple[str, ...]:
 
 @cache
 def get_engagement_service() -> Any:
+    from chalicelib.adapters.ses_email import SesEmailSender
+    from chalicelib.secrets import LazySigningKeys
     from chalicelib.services.engagement import EngagementService
 
     s = get_settings()
@@ -276,8 +282,10 @@ def get_engagement_service() -> Any:
         events=get_event_store(),
         clock=get_clock(),
         keyring=get_link_keyring,
-        unsubscribe_keys={s.signing_key_id: s.signing_key} if s.signing_key else {},
+        unsubscribe_keys=LazySigningKeys(s.signing_key_id),  # fetched at the first unsubscribe, not at build
         feedback_topic_arns=get_feedback_topic_arns,
+        email=SesEmailSender(s.email_from, s.ses_configuration_set),
+        public_base_url=s.public_base_url,
     )
 
 
@@ -322,3 +330,6 @@ def reset() -> None:
         factory.cache_clear()
     _reset_delivery()
     get_settings.cache_clear()
+    from chalicelib import secrets
+
+    secrets.reset()

@@ -10,6 +10,7 @@ so `make package` runs `python -m local.package build/package/sam.json` after `c
   SNS event sources on topics of the template subscribe to `{"Ref": <Topic>}`;
 * every function gets the physical names of the tables, queues, topics and configuration sets that
   `chalicelib.settings` maps, under the environment variable names it reads (see `function_environment`).
+  and the signing secret's ARN (`ONE2ONE_SIGNING_SECRET_ARN`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 from local.provision import SETTINGS_MAPPINGS, physical_name
 
 FAILURE_QUEUE = "StreamFailuresQueue"
+SIGNING_SECRET = "SigningSecret"
+SIGNING_SECRET_ENV = "ONE2ONE_SIGNING_SECRET_ARN"
 STREAM_RETRY_ATTEMPTS = 5
 # A record that keeps failing for a day is given up on (to the failure queue) rather than blocking its shard for the
 # stream's 24 h retention.
@@ -73,6 +76,9 @@ def function_environment(template: dict[str, Any]) -> dict[str, Any]:
     for resource_type in ("AWS::SES::ConfigurationSet", "AWS::SESV2::ConfigurationSet"):
         for logical_id, env_var in _mapped(template, resource_type).items():
             environment[env_var] = {"Ref": logical_id}
+    # The link / unsubscribe signing key: functions read the secret lazily (chalicelib/secrets.py); Ref is its ARN.
+    if template["Resources"].get(SIGNING_SECRET, {}).get("Type") == "AWS::SecretsManager::Secret":
+        environment[SIGNING_SECRET_ENV] = {"Ref": SIGNING_SECRET}
     return environment
 
 

@@ -14,6 +14,7 @@ MessagesTable (the person's partition, so erasure by key removes it with the res
 |---------------|------------------------------------|------------------------------------------------------------|
 | `p#{profile}` | `pref#{channel}` / `pref#{ch}#{t}` | opt-in / opt-out written synchronously by the link pages   |
 | `p#{profile}` | `touch#{at}#{message_id}#{kind}`   | a human open or click, for conversion attribution          |
+| `p#{profile}` | `pending#email`                    | the latest double opt-in request (source, time)            |
 """
 
 from __future__ import annotations
@@ -60,46 +61,57 @@ class DynamoEngagementStore:
         self.messages = messages_table
 
     # -- counters -----------------------------------------------------------------------------------------------------
-    def count(self, fact_id: str, scenario_id: str, row: str, increments: dict[str, float], now: datetime) -> bool:
+    def count(
+        self,
+        fact_id: str,
+        scenario_id: str,
+        row: str,
+        increments: dict[str, float],
+        now: datetime,
+        *,
+        listed: bool = True,
+    ) -> bool:
         """ADD `increments` to one report row once per `fact_id` (marker and ADD in one transaction, like segment
         sizes): a replayed stream record, SNS redelivery or reloaded pixel adds nothing. False when already counted."""
         ddb = client("dynamodb")
         names = {f"#c{n}": name for n, name in enumerate(increments)}
         values = {f":c{n}": {"N": _number(v)} for n, v in enumerate(increments.values())}
         adds = ", ".join(f"#c{n} :c{n}" for n in range(len(increments)))
-        try:
-            ddb.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.state,
-                            "Item": {
-                                "pk": {"S": f"fact#{fact_id}"},
-                                "sk": {"S": "-"},
-                                "expires_at": {"N": _epoch(now, FACT_TTL_DAYS)},
-                            },
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.state,
+                    "Item": {
+                        "pk": {"S": f"fact#{fact_id}"},
+                        "sk": {"S": "-"},
+                        "expires_at": {"N": _epoch(now, FACT_TTL_DAYS)},
                     },
-                    {
-                        "Update": {
-                            "TableName": self.state,
-                            "Key": {"pk": {"S": f"report#{scenario_id}"}, "sk": {"S": row}},
-                            "UpdateExpression": f"ADD {adds} SET updated_at = :now",
-                            "ExpressionAttributeNames": names,
-                            "ExpressionAttributeValues": {**values, ":now": {"S": iso(now)}},
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self.state,
-                            "Key": {"pk": {"S": "reports"}, "sk": {"S": scenario_id}},
-                            "UpdateExpression": "SET updated_at = :now",
-                            "ExpressionAttributeValues": {":now": {"S": iso(now)}},
-                        }
-                    },
-                ]
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self.state,
+                    "Key": {"pk": {"S": f"report#{scenario_id}"}, "sk": {"S": row}},
+                    "UpdateExpression": f"ADD {adds} SET updated_at = :now",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": {**values, ":now": {"S": iso(now)}},
+                }
+            },
+        ]
+        if listed:  # operational rows (dropped feedback) stay out of the scenario list
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self.state,
+                        "Key": {"pk": {"S": "reports"}, "sk": {"S": scenario_id}},
+                        "UpdateExpression": "SET updated_at = :now",
+                        "ExpressionAttributeValues": {":now": {"S": iso(now)}},
+                    }
+                }
             )
+        try:
+            ddb.transact_write_items(TransactItems=items)
         except ddb.exceptions.TransactionCanceledException as exc:
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
             if reasons and reasons[0] == "ConditionalCheckFailed":
@@ -165,6 +177,31 @@ class DynamoEngagementStore:
             i["sk"]["S"].removeprefix("pref#"): {k: i[k]["S"] for k in ("status", "at", "source") if k in i}
             for i in page.get("Items", [])
         }
+
+    # -- double opt-in requests -----------------------------------------------------------------------------------
+    def put_pending(self, profile_id: str, request: dict[str, Any], now: datetime) -> None:
+        """The latest subscription request (a newer one replaces it, so only its link confirms)."""
+        client("dynamodb").put_item(
+            TableName=self.messages,
+            Item={
+                "pk": {"S": f"p#{profile_id}"},
+                "sk": {"S": "pending#email"},
+                "body": {"S": json.dumps({**request, "requested_at": iso(now)})},
+                "expires_at": {"N": _epoch(now, 30)},
+            },
+        )
+
+    def pending(self, profile_id: str) -> dict[str, Any] | None:
+        item = (
+            client("dynamodb")
+            .get_item(
+                TableName=self.messages,
+                Key={"pk": {"S": f"p#{profile_id}"}, "sk": {"S": "pending#email"}},
+                ConsistentRead=True,
+            )
+            .get("Item")
+        )
+        return json.loads(item["body"]["S"]) if item else None
 
     # -- touches --------------------------------------------------------------------------------------------------
     def add_touch(self, profile_id: str, touch: dict[str, Any], at: datetime) -> None:

@@ -1,5 +1,6 @@
 """Links in our mail: open pixel `/t/o/{token}.gif`, click redirect `/t/c/{token}`, unsubscribe `/u/{token}` (RFC 8058
-one-click POST and a confirmation page) and the preference page `/preferences/{token}`.
+one-click POST and a confirmation page), the preference page `/preferences/{token}`, and double opt-in
+(`POST /v1/subscribe`, `/confirm/{token}`).
 
 Tokens are verified before anything else; a tampered, truncated, unknown or retired token gets the GIF (opens, so a
 mail client never shows a broken image) or a 404 (everything else), never a redirect. GET never changes state:
@@ -15,7 +16,7 @@ from urllib.parse import parse_qs
 
 from chalice import Blueprint, Response
 
-from chalicelib.api.http import json_response, request_meta
+from chalicelib.api.http import aws_failures_as_503, json_response, request_meta
 from chalicelib.api.pixel import GIF, GIF_HEADERS
 
 bp = Blueprint(__name__)
@@ -164,3 +165,92 @@ def save_preferences(token: str) -> Response:
     topics = {t: form.get(f"topic:{t}") == ["on"] for t in _topics()}
     service.set_preferences(payload, channels, topics)
     return _page(200, "Preferences saved", "<p>Your choices are saved and apply from now on.</p>")
+
+
+# -- double opt-in ----------------------------------------------------------------------------------------------------
+
+SUBSCRIBE_TYPES = ["application/json", "text/plain"]
+
+
+@bp.route("/v1/subscribe", methods=["POST"], content_types=SUBSCRIBE_TYPES)
+@aws_failures_as_503
+def subscribe() -> Response:
+    """`{email, userId | anonymousId, source}` with the write key: the person gets a confirmation mail; they are
+    subscribed only when they follow its link (double opt-in, consent with provenance)."""
+    from chalicelib.bootstrap import get_ingest_service
+    from chalicelib.domain.tracking import MessageError, parse_json_body
+    from chalicelib.services.ingest import cors_headers, write_key_from_header
+
+    request = bp.current_request
+    meta = request_meta(request)
+    ingest = get_ingest_service()
+    try:
+        body = parse_json_body(request.raw_body, 32 * 1024)
+    except MessageError as exc:
+        return json_response(400, {"success": False, **exc.to_dict()})
+    body_key = body.get("writeKey") if isinstance(body, dict) else None
+    source, auth_error = ingest.authenticate(write_key_from_header(meta.headers.get("authorization")) or body_key)
+    if source is None:
+        return json_response(401, {"success": False, **auth_error.to_dict()})
+    if not source.origin_allowed(meta.origin):
+        return json_response(403, {"success": False, "error": "origin_not_allowed", "message": "origin not allowed"})
+    headers = cors_headers(meta.origin)
+    address = body.get("email") if isinstance(body, dict) else None
+    if not isinstance(address, str) or "@" not in address or " " in address.strip() or len(address) > 254:
+        return json_response(400, {"success": False, "error": "invalid_field", "field": "email"}, headers)
+    ids = {k: body[k] for k in ("userId", "anonymousId") if isinstance(body.get(k), str) and body[k]}
+    if not ids:
+        return json_response(400, {"success": False, "error": "missing_id", "field": "userId"}, headers)
+    label = str(body.get("source") or source.source_id)[:100]
+    # The address joins the profile like any identify; the request itself is an event (its provenance).
+    messages = [
+        {"type": "identify", **ids, "traits": {"email": address.strip().lower()}},
+        {"type": "track", **ids, "event": "Email Subscription Requested", "properties": {"source": label}},
+    ]
+    stored, rejected = ingest.ingest(source, messages, None, meta, batch=True)
+    if rejected or not stored:
+        return json_response(400, {"success": False, "error": "invalid_message", "rejected": rejected}, headers)
+    _service().request_subscription(stored[0].profile_id, address.strip().lower(), label)
+    return json_response(200, {"success": True, "status": "confirmation_sent"}, headers)
+
+
+@bp.route("/v1/subscribe", methods=["OPTIONS"])
+def subscribe_preflight() -> Response:
+    from chalicelib.bootstrap import get_ingest_service
+
+    result = get_ingest_service().handle_preflight(request_meta(bp.current_request))
+    return json_response(result.status, result.body, result.headers)
+
+
+def _confirm_form() -> str:
+    return '<form method="post"><button type="submit">Confirm my subscription</button></form>'
+
+
+@bp.route("/confirm/{token}", methods=["GET"])
+def confirm_page(token: str) -> Response:
+    """A person following the link is subscribed at once; a link scanner (classified like a click) only gets the
+    page with a button, so a security gateway fetching every link cannot subscribe anyone."""
+    from chalicelib.domain.engagement import classify_click
+
+    service = _service()
+    payload = service.confirm_payload(token)
+    if payload is None:
+        return _not_found()
+    meta = request_meta(bp.current_request)
+    verdict = classify_click(
+        meta.headers.get("user-agent"), meta.source_ip, None, service.clock.now(), "confirm", sent_at=None
+    )
+    if verdict.machine:
+        return _page(200, "Confirm your subscription", _confirm_form())
+    if not service.confirm(payload):
+        return _not_found()
+    return _page(200, "You are subscribed", "<p>Thank you: your subscription is confirmed.</p>")
+
+
+@bp.route("/confirm/{token}", methods=["POST"], content_types=FORM_TYPES)
+def confirm(token: str) -> Response:
+    service = _service()
+    payload = service.confirm_payload(token)
+    if payload is None or not service.confirm(payload):
+        return _not_found()
+    return _page(200, "You are subscribed", "<p>Thank you: your subscription is confirmed.</p>")

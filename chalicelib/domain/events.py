@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -13,7 +14,18 @@ MessageType = Literal["track", "page", "screen", "identify", "group", "alias"]
 
 def iso(dt: datetime) -> str:
     """Render a datetime as the ISO-8601 UTC form we store everywhere (millisecond precision, `Z`)."""
+    if dt.tzinfo is None:  # naive: rendered through local time, where `fold` matters and equality ignores it
+        return _render(dt)
+    return _iso_aware(dt)
+
+
+def _render(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+# Aware datetimes that compare equal are the same instant, so they render the same: cached, because a fold renders
+# the same `now` several times per profile (updated_at, stage and segment transitions) and strftime is ~2 µs.
+_iso_aware = functools.lru_cache(maxsize=1024)(_render)
 
 
 class TrackedEvent(BaseModel):

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from chalicelib.clock import Clock
 from chalicelib.domain import link_tokens as lt
-from chalicelib.domain.events import TrackedEvent
+from chalicelib.domain.events import TrackedEvent, iso
 
 log = logging.getLogger("one2one")
 
@@ -34,17 +34,29 @@ UNSUBSCRIBE_EVENTS = {"email": "Email Unsubscribed", "sms": "SMS Unsubscribed"}
 SUBSCRIBE_EVENTS = {"email": "Email Subscribed", "sms": "SMS Subscribed"}
 TOPIC_EVENTS = {"opted_out": "Email Topic Unsubscribed", "opted_in": "Email Topic Subscribed"}
 ATTRIBUTION_LOOKBACK = timedelta(days=7)
+CONFIRM_TTL = timedelta(days=7)
 HOLDOUT = "holdout"
 
 
 class EngagementStorePort(Protocol):
-    def count(self, fact_id: str, scenario_id: str, row: str, increments: dict[str, float], now: datetime) -> bool: ...
+    def count(
+        self,
+        fact_id: str,
+        scenario_id: str,
+        row: str,
+        increments: dict[str, float],
+        now: datetime,
+        *,
+        listed: bool = True,
+    ) -> bool: ...
     def set_preference(
         self, profile_id: str, channel: str, topic: str | None, status: str, now: datetime, source: str
     ) -> None: ...
     def preferences(self, profile_id: str) -> dict[str, dict[str, str]]: ...
     def add_touch(self, profile_id: str, touch: dict[str, Any], at: datetime) -> None: ...
     def touches(self, profile_id: str, since: datetime) -> list[dict[str, Any]]: ...
+    def put_pending(self, profile_id: str, request: dict[str, Any], now: datetime) -> None: ...
+    def pending(self, profile_id: str) -> dict[str, Any] | None: ...
 
 
 def row_key(step: str, variant: str | None, channel: str) -> str:
@@ -68,13 +80,17 @@ class EngagementService:
         keyring: Callable[[], lt.Keyring | None],
         unsubscribe_keys: Mapping[str, str],
         feedback_topic_arns: Callable[[], Iterable[str]] = tuple,
+        email: Any = None,
+        public_base_url: str = "",
     ) -> None:
+        self.email = email
+        self.public_base_url = public_base_url
         self.store = store
         self.messages = messages
         self.events = events
         self.clock = clock
         self._keyring = keyring
-        self.unsubscribe_keys = dict(unsubscribe_keys)
+        self.unsubscribe_keys = unsubscribe_keys  # may resolve lazily (the signing secret in AWS)
         self._feedback_topic_arns = feedback_topic_arns
 
     # -- helpers ------------------------------------------------------------------------------------------------------
@@ -249,6 +265,69 @@ class EngagementService:
                 now,
             )
 
+    # -- double opt-in ------------------------------------------------------------------------------------------------
+    def request_subscription(self, profile_id: str, address: str, source: str) -> str:
+        """Store the pending request (its provenance) and send the transactional confirmation mail; returns the
+        message id. The link expires after CONFIRM_TTL; the person is subscribed only when they follow it."""
+        from chalicelib.ports_delivery import OutgoingEmail
+
+        now = self.clock.now()
+        ring = self._keyring()
+        if ring is None or self.email is None:
+            raise RuntimeError("double opt-in needs link keys and an email sender")
+        request_id = "s" + hashlib.sha256(f"{profile_id}\x1f{address}\x1f{iso(now)}".encode()).hexdigest()[:24]
+        self.store.put_pending(profile_id, {"request_id": request_id, "email": address, "source": source}, now)
+        expires = int((now + CONFIRM_TTL).timestamp())
+        token = lt.issue(ring, "confirm", lt.LinkPayload(request_id, profile_id, channel="email", expires_at=expires))
+        link = f"{self.public_base_url}/confirm/{token}"
+        text = f"Please confirm that you want to receive our email by opening this link:\n\n{link}\n\n" + (
+            "If you did not ask for this, ignore this message: nothing happens without your confirmation."
+        )
+        html = (
+            "<p>Please confirm that you want to receive our email.</p>"
+            f'<p><a href="{link}">Yes, subscribe me</a></p>'
+            "<p>If you did not ask for this, ignore this message: nothing happens without your confirmation.</p>"
+        )
+        self.email.send(
+            OutgoingEmail(
+                to=address,
+                subject="Please confirm your subscription",
+                html=html,
+                text=text,
+                message_id=request_id,
+                tags={
+                    "scenario": "subscribe_confirmation",
+                    "step": "confirm",
+                    "variant": "none",
+                    "message_id": request_id,
+                },  # fmt: skip
+                headers={"X-One2One-Message-Id": request_id},
+            )
+        )
+        return request_id
+
+    def confirm_payload(self, token: str) -> lt.LinkPayload | None:
+        return self.verify(token, "confirm")
+
+    def confirm(self, payload: lt.LinkPayload) -> bool:
+        """Record `Email Subscribed` with its provenance (source, request and confirmation times) and opt in now."""
+        pending = self.store.pending(payload.profile_id)
+        if pending is None or pending.get("request_id") != payload.message_id:
+            return False  # superseded by a newer request, or erased
+        now = self.clock.now()
+        properties = {
+            "channel": "email",
+            "source": pending.get("source"),
+            "method": "double_opt_in",
+            "requested_at": pending.get("requested_at"),
+            "confirmed_at": iso(now),
+            "request_id": payload.message_id,
+        }
+        # One event per request: a second visit of the same link records nothing new.
+        self._event(payload.profile_id, f"confirm-{payload.message_id}", "Email Subscribed", properties, now)
+        self.store.set_preference(payload.profile_id, "email", None, "opted_in", now, "double_opt_in")
+        return True
+
     # -- SES feedback -------------------------------------------------------------------------------------------------
     def handle_feedback(self, raw: Any, suppress: Callable[[str, str, str, datetime], None]) -> str:
         """One SNS record from the feedback topic. Returns what happened (`dropped`, `duplicate`, the kind)."""
@@ -258,8 +337,15 @@ class EngagementService:
             feedback = parse_feedback(raw, list(self._feedback_topic_arns()))
         except FeedbackError as exc:
             log.warning("ses feedback dropped: %s", exc)
-            self.store.count(f"feedback_dropped#{self.clock.now():%Y%m%d%H%M%S%f}", "$feedback", "dropped#none#-",
-                             {"rejected": 1}, self.clock.now())  # fmt: skip
+            now = self.clock.now()
+            self.store.count(
+                f"feedback_dropped#{now:%Y%m%d%H%M%S%f}",
+                "$feedback",
+                "dropped#none#-",
+                {"rejected": 1},
+                now,
+                listed=False,
+            )
             return "dropped"
         if feedback.kind == "subscription":
             return "subscription"

@@ -203,6 +203,8 @@ class ScenarioService:
                 stats.duplicates += 1
                 stored = self.runs.get(profile_id, trigger_id)
                 if stored is not None:
+                    if self.engagement is not None:  # idempotent: heals a count lost when that delivery failed
+                        self.engagement.run_started(stored)
                     history.append(stored)
                     if stored.is_active and stored.step_index == 0:
                         to_enqueue.append(_first_step(stored))

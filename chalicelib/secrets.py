@@ -1,0 +1,57 @@
+"""The link / unsubscribe signing key: `ONE2ONE_SIGNING_KEY` locally and in tests, else Secrets Manager in AWS.
+
+Deployed functions get the secret's ARN in `ONE2ONE_SIGNING_SECRET_ARN` (see local/package.py) and fetch it with
+`secretsmanager:GetSecretValue` the first time they sign or verify a token, once per container. Only the functions
+that sign or verify are allowed to read it (.chalice/policy-*.json), so nothing here runs at import or cold start.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from functools import cache
+
+SECRET_ARN_ENV = "ONE2ONE_SIGNING_SECRET_ARN"
+
+
+def signing_key() -> str:
+    """The signing key, or "" when neither the key nor a secret ARN is configured (signing is then disabled)."""
+    from chalicelib.settings import get_settings
+
+    key = get_settings().signing_key
+    if key:
+        return key
+    arn = os.environ.get(SECRET_ARN_ENV, "")
+    return _fetch(arn) if arn else ""
+
+
+@cache
+def _fetch(arn: str) -> str:
+    from chalicelib.aws import client
+
+    return str(client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
+
+
+def reset() -> None:
+    """Forget the fetched secret (tests switch moto backends)."""
+    _fetch.cache_clear()
+
+
+class LazySigningKeys(Mapping[str, str]):
+    """`{key id: signing key}` resolved at first use, so building a service that may verify costs no AWS call."""
+
+    def __init__(self, key_id: str) -> None:
+        self._key_id = key_id
+
+    def _keys(self) -> dict[str, str]:
+        key = signing_key()
+        return {self._key_id: key} if key else {}
+
+    def __getitem__(self, kid: str) -> str:
+        return self._keys()[kid]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())

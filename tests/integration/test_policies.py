@@ -1,0 +1,453 @@
+"""Least privilege: every Lambda function has its own hand-written policy, and what its code calls is what it may call.
+
+Static checks read `.chalice/config.json` and the policy files; the call-coverage test drives the product end to end in
+moto (API requests, every stream, queue, topic and schedule through the pump) with a botocore hook that records each
+AWS call together with the function it ran in, and checks each call against that function's policy.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import fnmatch
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.scenario_support import (
+    World,
+    user_in,
+    user_profile_id,
+    world_fixture,  # noqa: F401 - registers `world`
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+CHALICE = ROOT / ".chalice"
+PARTITION, REGION, ACCOUNT = "aws", "us-east-1", "123456789012"
+
+# Statements whose resources may contain a wildcard, by Sid, with the reason. Wildcard actions are never allowed.
+ALLOWED_WILDCARDS = {
+    # X-Ray's PutTraceSegments / PutTelemetryRecords have no resource type: IAM only accepts "*" (Powertools Tracer,
+    # and Lambda's own segments when API Gateway passes a sampled trace header through).
+    "XRayTraceSegments": "xray:PutTraceSegments/PutTelemetryRecords support no resource ARN",
+    # A text message is published to a phone number, which has no ARN: IAM only accepts "*" for sns:Publish to one.
+    "SmsToPhoneNumbers": "sns:Publish to a PhoneNumber has no resource ARN",
+    # The sender address or domain is a deployment setting (ONE2ONE_EMAIL_FROM), verified in SES outside the stack;
+    # the statement is limited to this account and region, and every send also needs the stack's configuration set.
+    "EmailFromVerifiedIdentities": "the SES sender identity is configured at deploy time, not created by the stack",
+    # Lambda names its log group after the function, whose name CloudFormation generates as
+    # <stack>-<LogicalId>-<random>: the random suffix is unknown to the policy (referencing the function would be a
+    # circular dependency). Each function gets only its own <stack>-<LogicalId>- prefix.
+    "OwnLogs": "the generated function name has a random suffix",
+}
+# The only actions a wildcard resource may carry, per Sid.
+WILDCARD_ACTIONS = {
+    "XRayTraceSegments": {"xray:PutTraceSegments", "xray:PutTelemetryRecords"},
+    "SmsToPhoneNumbers": {"sns:Publish"},
+    "EmailFromVerifiedIdentities": {"ses:SendEmail", "ses:SendRawEmail"},
+    "OwnLogs": {"logs:CreateLogStream", "logs:PutLogEvents"},
+}
+
+
+# --- which functions exist, and their policies -----------------------------------------------------------------------
+
+
+def _config() -> dict[str, Any]:
+    return json.loads((CHALICE / "config.json").read_text())
+
+
+def _function_names() -> list[str]:
+    from app import app
+
+    return ["api_handler", *sorted(source.name for source in app.event_sources)]
+
+
+def _logical_id(function: str) -> str:
+    """The logical id `chalice package` gives a function (`api_handler` is `APIHandler`)."""
+    return "APIHandler" if function == "api_handler" else "".join(p.title() for p in function.split("_"))
+
+
+def _policy(function: str) -> dict[str, Any]:
+    config = _config()
+    file_name = config.get("lambda_functions", {}).get(function, {}).get("iam_policy_file")
+    assert file_name, f"{function} has no iam_policy_file in .chalice/config.json lambda_functions"
+    return json.loads((CHALICE / file_name).read_text())
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _symbolic(resource: Any) -> str:
+    """A policy resource as a comparable string: template references become their logical id.
+
+    `{"Fn::GetAtt": ["EventsTable", "Arn"]}` -> `EventsTable`, `${EventsTable.Arn}/index/x` -> `EventsTable/index/x`,
+    `{"Fn::GetAtt": ["EventsTable", "StreamArn"]}` -> `EventsTable/stream`, pseudo parameters -> test values.
+    """
+    if isinstance(resource, dict):
+        if "Ref" in resource:
+            return str(resource["Ref"])
+        if "Fn::GetAtt" in resource:
+            logical_id, attribute = resource["Fn::GetAtt"]
+            return {"Arn": logical_id, "StreamArn": f"{logical_id}/stream"}[attribute]
+        if "Fn::Sub" in resource:
+            text = resource["Fn::Sub"]
+            for name, value in {"Partition": PARTITION, "Region": REGION, "AccountId": ACCOUNT}.items():
+                text = text.replace("${AWS::" + name + "}", value)
+            text = text.replace("${AWS::StackName}", "STACK")
+            return re.sub(r"\$\{([A-Za-z0-9]+)(?:\.Arn)?\}", r"\1", text)
+        raise AssertionError(f"unsupported policy resource {resource!r}")
+    return str(resource)
+
+
+def _statements(function: str) -> list[dict[str, Any]]:
+    return _policy(function)["Statement"]
+
+
+# --- static checks ---------------------------------------------------------------------------------------------------
+
+
+def test_every_function_has_its_own_policy_file_and_no_stage_policy_is_shared():
+    config = _config()
+    assert config["autogen_policy"] is False
+    files = {}
+    for function in _function_names():
+        _policy(function)  # exists and parses
+        files[function] = config["lambda_functions"][function]["iam_policy_file"]
+    assert len(set(files.values())) == len(files), files  # one file per function, none shared
+    for name, stage in config["stages"].items():
+        # a stage-level policy (or one under stages.<stage>.lambda_functions) would override the per-function files
+        assert "iam_policy_file" not in stage, name
+        assert not any("iam_policy_file" in f for f in stage.get("lambda_functions", {}).values()), name
+        assert stage["environment_variables"]["ONE2ONE_STAGE"] == name
+    # nothing falls back to chalice's default `policy-<stage>.json`: a function without a policy cannot be packaged
+    assert not [p.name for p in CHALICE.glob("policy-*.json") if p.name in {f"policy-{s}.json" for s in config["stages"]}]
+
+
+def test_no_policy_file_is_left_over_for_a_function_that_does_not_exist():
+    used = {_config()["lambda_functions"][f]["iam_policy_file"] for f in _function_names()}
+    assert {p.name for p in CHALICE.glob("policy-*.json")} == used
+
+
+@pytest.mark.parametrize("function", _function_names())
+def test_no_wildcard_action_and_wildcard_resources_only_where_iam_allows_nothing_else(function: str):
+    from local.provision import load_template
+
+    template_ids = set(load_template()["Resources"])
+    statements = _statements(function)
+    assert statements
+    sids = [s.get("Sid") for s in statements]
+    assert len(sids) == len(set(sids)) and all(sids), f"{function}: every statement needs a unique Sid"
+    for statement in statements:
+        where = f"{function} {statement['Sid']}"
+        assert statement["Effect"] == "Allow", where
+        assert "NotAction" not in statement and "NotResource" not in statement, where
+        actions = _as_list(statement["Action"])
+        assert all("*" not in action for action in actions), where
+        for resource in _as_list(statement["Resource"]):
+            text = _symbolic(resource)
+            if "*" in text:
+                assert statement["Sid"] in ALLOWED_WILDCARDS, f"{where}: {text}"
+                assert set(actions) <= WILDCARD_ACTIONS[statement["Sid"]], where
+                continue
+            # everything else is a resource of this stack, by reference (never a literal ARN or a name pattern)
+            assert text.split("/")[0] in template_ids, f"{where}: {text} is not a resource of infra/resources.json"
+
+
+@pytest.mark.parametrize("function", _function_names())
+def test_logs_are_limited_to_the_functions_own_log_group(function: str):
+    [logs] = [s for s in _statements(function) if s["Sid"] == "OwnLogs"]
+    assert set(_as_list(logs["Action"])) == {"logs:CreateLogStream", "logs:PutLogEvents"}
+    prefix = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/STACK-{_logical_id(function)}-*"
+    assert [_symbolic(r) for r in _as_list(logs["Resource"])] == [prefix, f"{prefix}:log-stream:*"]
+
+
+def test_any_resource_is_only_used_by_xray_and_sms():
+    for function in _function_names():
+        for statement in _statements(function):
+            if "*" in _as_list(statement["Resource"]):
+                assert statement["Sid"] in {"XRayTraceSegments", "SmsToPhoneNumbers"}, function
+
+
+def _event_source_needs(function: str) -> set[tuple[str, str]]:
+    """What Lambda's event source mapping does with the function's role: read the stream / poll the queue, and send
+    records it gives up on to the streams' failure queue."""
+    from app import app
+
+    needs: set[tuple[str, str]] = set()
+    for source in app.event_sources:
+        if source.name != function:
+            continue
+        kind = type(source).__name__
+        if kind == "DynamoDBEventConfig":
+            table = _table_by_name(source.stream_arn.split(":table/")[1].split("/")[0])
+            for action in ("DescribeStream", "GetRecords", "GetShardIterator", "ListStreams"):
+                needs.add((f"dynamodb:{action}", f"{table}/stream"))
+            needs.add(("sqs:SendMessage", "StreamFailuresQueue"))
+        elif kind == "SQSEventConfig":
+            queue = _queue_by_name(source.queue)
+            for action in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes", "ChangeMessageVisibility"):
+                needs.add((f"sqs:{action}", queue))
+    return needs
+
+
+@pytest.mark.parametrize("function", _function_names())
+def test_event_source_mappings_can_read_their_stream_or_queue_with_the_functions_role(function: str):
+    for action, resource in _event_source_needs(function):
+        assert _granted(function, action, resource), f"{function} lacks {action} on {resource}"
+
+
+@pytest.mark.parametrize("function", _function_names())
+def test_xray_and_logs_are_granted(function: str):
+    for action in ("xray:PutTraceSegments", "xray:PutTelemetryRecords"):
+        assert _granted(function, action, "*"), function
+
+
+# --- call coverage: what the code really calls -----------------------------------------------------------------------
+
+
+def _reverse(mapping: dict[str, tuple[str, str]]) -> dict[str, str]:
+    return {default: logical_id for logical_id, (_env, default) in mapping.items()}
+
+
+def _table_by_name(name: str) -> str:
+    from chalicelib.settings import TABLES
+
+    return _reverse(TABLES)[name]
+
+
+def _queue_by_name(name: str) -> str:
+    from chalicelib.settings import QUEUES
+
+    return _reverse(QUEUES)[name]
+
+
+def _granted(function: str, action: str, resource: str) -> bool:
+    for statement in _statements(function):
+        if action not in _as_list(statement["Action"]):
+            continue
+        if any(fnmatch.fnmatchcase(resource, _symbolic(r)) for r in _as_list(statement["Resource"])):
+            return True
+    return False
+
+
+_TRANSACT = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
+
+
+def _required(service: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+    """(IAM action, symbolic resource) pairs one API call needs: a coarse operation -> action mapping."""
+    from chalicelib.settings import CONFIGURATION_SETS, TOPICS
+
+    if service == "dynamodb":
+        if operation in ("BatchGetItem", "BatchWriteItem"):
+            return [(f"dynamodb:{operation}", _table_by_name(t)) for t in params["RequestItems"]]
+        if operation in ("TransactWriteItems", "TransactGetItems"):
+            pairs = []
+            for item in params["TransactItems"]:
+                [(kind, body)] = item.items()
+                action = "GetItem" if kind == "Get" else _TRANSACT[kind]
+                pairs.append((f"dynamodb:{action}", _table_by_name(body["TableName"])))
+            return pairs
+        table = _table_by_name(params["TableName"])
+        if params.get("IndexName"):
+            table = f"{table}/index/{params['IndexName']}"
+        return [(f"dynamodb:{operation}", table)]
+    if service == "sqs":
+        name = params.get("QueueName") or params["QueueUrl"].rsplit("/", 1)[-1]
+        action = "SendMessage" if operation == "SendMessageBatch" else operation
+        return [(f"sqs:{action}", _queue_by_name(name))]
+    if service == "sns":
+        if operation == "Publish" and params.get("PhoneNumber"):
+            return [("sns:Publish", "*")]
+        if operation == "Publish":
+            return [("sns:Publish", _reverse(TOPICS)[params["TopicArn"].rsplit(":", 1)[-1]])]
+        return [(f"sns:{operation}", "*")]
+    if service in ("ses", "sesv2"):
+        identity = params.get("FromEmailAddress") or params.get("Source") or ""
+        domain = identity.rsplit("@", 1)[-1].strip(">")
+        pairs = [(f"ses:{operation}", f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{domain}")]
+        if params.get("ConfigurationSetName"):
+            config_set = _reverse(CONFIGURATION_SETS)[params["ConfigurationSetName"]]
+            pairs.append((f"ses:{operation}", f"arn:aws:ses:{REGION}:{ACCOUNT}:configuration-set/{config_set}"))
+        return pairs
+    if service == "secretsmanager":
+        return [(f"secretsmanager:{operation}", "SigningSecret")]
+    return [(f"{service}:{operation}", "*")]
+
+
+_current_function: contextvars.ContextVar[str | None] = contextvars.ContextVar("function", default=None)
+
+
+@pytest.fixture
+def recorded_calls(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str, str, dict]]]:
+    """Every AWS call made while a function runs, as (function, service, operation, params); the app configured as in
+    AWS (queue URL and topic ARNs from the environment, the signing key from Secrets Manager)."""
+    import botocore.client
+    from chalice import Chalice
+
+    from chalicelib import bootstrap
+    from chalicelib.adapters.sns_notify import topic_arn_by_name
+    from chalicelib.aws import client
+    from chalicelib.settings import QUEUES, TOPICS
+
+    for logical_id, (env_var, name) in TOPICS.items():
+        monkeypatch.setenv(f"{env_var}_ARN", topic_arn_by_name(name) or "")
+    for logical_id, (env_var, name) in QUEUES.items():
+        monkeypatch.setenv(f"{env_var}_URL", client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
+    secret = client("secretsmanager").create_secret(Name="one2one-signing", SecretString="s3cret-signing-key")
+    monkeypatch.delenv("ONE2ONE_SIGNING_KEY", raising=False)
+    monkeypatch.setenv("ONE2ONE_SIGNING_SECRET_ARN", secret["ARN"])
+    bootstrap.reset()
+
+    calls: list[tuple[str, str, str, dict]] = []
+    original_call = botocore.client.BaseClient._make_api_call
+
+    def recording_call(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+        function = _current_function.get()
+        if function is not None:
+            calls.append((function, self.meta.service_model.service_name, operation_name, dict(api_params)))
+        return original_call(self, operation_name, api_params)
+
+    from chalicelib import bootstrap
+
+    last: list[str] = []
+
+    def in_function(name: str, handler: Any) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            if last != [name]:  # each function is its own container: nothing cached by another one is reused
+                last[:] = [name]
+                bootstrap.reset()
+            token = _current_function.set(name)
+            try:
+                return handler(*args, **kwargs)
+            finally:
+                _current_function.reset(token)
+
+        return run
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording_call)
+    app = world.h.app
+    for name, handler in list(app.handler_map.items()):
+        if name != "api_handler" and not isinstance(handler, Chalice):
+            monkeypatch.setitem(app.handler_map, name, in_function(name, handler))
+    monkeypatch.setattr(Chalice, "__call__", in_function("api_handler", Chalice.__call__))
+    yield calls
+
+
+def _get(world: World, path: str, **headers: str) -> Any:
+    return world.h.client.http.get(path, headers=headers)
+
+
+def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One customer's whole life through every function: API, streams, queue, SNS feedback and every schedule."""
+    from chalicelib.domain import templating
+
+    # The packaged cart template links to `cart_url` (a shop setting): give it one. Patched at module level so the
+    # delivery service is built (and fetches the signing secret) inside the function that uses it.
+    render = templating.render
+
+    def render_with_cart(template: str, profile: Any, extra: dict[str, Any], **kwargs: Any) -> Any:
+        return render(template, profile, {**extra, "cart_url": "https://shop.example/cart"}, **kwargs)
+
+    monkeypatch.setattr(templating, "render", render_with_cart)
+    admin = world.h.admin
+    # sign-up with double opt-in (api: sends the confirmation mail), then tracking and a cart left behind
+    world.h.post("/v1/subscribe", {"email": "doi@example.com", "userId": "doi-1", "source": "footer"})
+    user = user_in("cart_abandonment", 10, holdout=False)
+    world.customer(user, email_address="iam@example.com")
+    world.add_to_cart(user, url="https://shop.example/p/sku-1")
+    world.h.post("/v1/batch", {"batch": [{"type": "track", "userId": user, "event": "Product Viewed"}]})
+    world.drain()
+    confirm = re.findall(r"https://shop\.example(/confirm/[A-Za-z0-9._-]+)", " ".join(m["text"] for m in world.outbox()))
+    # the reminder goes out an hour later (schedules release due steps, the queue delivers)
+    world.advance(hours=1, minutes=1)
+    world.drain()
+    sent = [m for m in world.outbox() if "iam@example.com" in m["to"]]
+    html = sent[-1]["html"] if sent else ""
+    for path in re.findall(r'src="https://shop\.example(/t/o/[^"]+\.gif)"', html):
+        _get(world, path, Accept="image/*", **{"User-Agent": "Mozilla/5.0 (Macintosh) Safari/605.1.15"})
+    for path in re.findall(r'href="https://shop\.example(/t/c/[^"]+)"', html)[:1]:
+        _get(world, path, **{"User-Agent": "Mozilla/5.0 (Macintosh) Safari/605.1.15"})
+    for path in re.findall(r'href="https://shop\.example(/preferences/[^"]+)"', html)[:1]:
+        _get(world, path)
+    for path in confirm[:1]:
+        _get(world, path, **{"User-Agent": "Mozilla/5.0 (Macintosh) Safari/605.1.15"})
+    if sent:
+        unsubscribe = re.search(r"<https://shop\.example(/u/[^>]+)>", sent[-1]["headers"]["List-Unsubscribe"])
+        if unsubscribe:
+            world.h.client.http.post(
+                unsubscribe.group(1),
+                body="List-Unsubscribe=One-Click",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+    # SES feedback through SNS (the pump delivers the topic to ses_feedback)
+    from chalicelib.aws import client
+
+    envelope = json.loads((ROOT / "events" / "ses" / "notification_bounce_permanent.json").read_text())
+    client("sns").publish(TopicArn=_topic_arn("SesFeedbackTopic"), Message=envelope["Message"])
+    world.h.post("/v1/track", {"userId": user, "event": "Order Completed", "properties": {"order_id": "o-1"}})
+    world.drain()
+    # the admin API, read and write
+    profile_id = user_profile_id(user)
+    for path in (
+        f"/admin/profiles/{profile_id}?events=20",
+        f"/admin/profiles?user_id={user}",
+        "/admin/failed-events",
+        f"/admin/profiles/{profile_id}/export",
+        "/admin/segments",
+        "/admin/segments/vip/members",
+        "/admin/scenarios",
+        f"/admin/templates/cart_reminder/preview?profile_id={profile_id}",
+        f"/admin/profiles/{profile_id}/messages",
+        "/admin/messages/unknown",
+        "/admin/reports/scenarios",
+        "/admin/reports/scenarios/cart_abandonment",
+        "/openapi.json",
+        "/tracker.js",
+    ):
+        admin(path)
+    auth = {"Authorization": "Bearer test-admin-token", "Content-Type": "application/json"}
+    world.h.client.http.post("/admin/messages/retry", body=json.dumps({}), headers=auth)
+    world.h.client.http.post("/admin/sources", body=json.dumps({"source_id": "app", "origins": []}), headers=auth)
+    # days pass: lifecycle sweep, cut points and the stuck-message sweep run on their schedules
+    for _ in range(3):
+        world.advance(days=1)
+        world.drain()
+    world.h.client.http.delete(f"/admin/profiles/{profile_id}", headers=auth)
+    world.drain()
+
+
+def _topic_arn(logical_id: str) -> str:
+    from chalicelib.adapters.sns_notify import topic_arn_by_name
+    from chalicelib.settings import TOPICS
+
+    return topic_arn_by_name(TOPICS[logical_id][1]) or ""
+
+
+def test_every_aws_call_a_function_makes_is_granted_by_its_own_policy(
+    world: World, recorded_calls: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _drive_everything(world, monkeypatch)
+
+    seen_functions = {function for function, *_ in recorded_calls}
+    missing: set[str] = set()
+    for function, service, operation, params in recorded_calls:
+        for action, resource in _required(service, operation, params):
+            if not _granted(function, action, resource):
+                missing.add(f"{function}: {action} on {resource}")
+    assert not missing, "calls the function's policy does not allow:\n" + "\n".join(sorted(missing))
+    # the drive reached the API and every event handler that touches AWS
+    assert {"api_handler", "fold_events", "run_scenarios", "deliver_steps", "ses_feedback"} <= seen_functions
+    assert {"lifecycle_sweep", "refresh_cut_points", "release_due_steps"} <= seen_functions
+
+
+def test_only_functions_that_sign_or_verify_may_read_the_signing_secret() -> None:
+    readers = {
+        function
+        for function in _function_names()
+        if _granted(function, "secretsmanager:GetSecretValue", "SigningSecret")
+    }
+    assert readers == {"api_handler", "deliver_steps"}
