@@ -67,7 +67,7 @@ package: bootstrap
 	$(BIN)/cfn-lint $(PACKAGE_DIR)/sam.json
 	@echo "deploy: aws cloudformation package --template-file $(PACKAGE_DIR)/sam.json --s3-bucket <bucket> \\"
 	@echo "          --output-template-file $(PACKAGE_DIR)/packaged.json && aws cloudformation deploy \\"
-	@echo "          --template-file $(PACKAGE_DIR)/packaged.json --stack-name one2one-$(STAGE) --capabilities CAPABILITY_IAM"
+	@echo "          --template-file $(PACKAGE_DIR)/packaged.json --stack-name one2one-$(STAGE) --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND"
 
 bench: bootstrap
 	@if [ -f bench/__main__.py ]; then $(BIN)/python -m bench; else echo "bench/__main__.py does not exist yet"; fi

@@ -203,8 +203,8 @@ def get_delivery_service() -> DeliveryService:
     from chalicelib.adapters.ses_email import SesEmailSender
     from chalicelib.adapters.sns_notify import SnsNotifier, topic_arn_by_name
     from chalicelib.adapters.webhook import UrllibWebhookCaller
-    from chalicelib.secrets import signing_key
-    from chalicelib.services.delivery import DeliveryService, LinkSettings
+    from chalicelib.secrets import lazy_link_settings
+    from chalicelib.services.delivery import DeliveryService
 
     s = get_settings()
     sales = s.sales_alerts_topic_arn or cache(lambda: topic_arn_by_name(s.sales_alerts_topic))
@@ -220,8 +220,8 @@ def get_delivery_service() -> DeliveryService:
         webhook=UrllibWebhookCaller(),
         related=get_related_products(),
         clock=get_clock(),
-        links=LinkSettings(s.public_base_url, signing_key(), s.signing_key_id, s.unsubscribe_mailto),
-        link_keyring=get_link_keyring(),
+        links=lazy_link_settings(s.public_base_url, s.signing_key_id, s.unsubscribe_mailto),
+        link_keyring=get_link_keyring,  # called at the first tracked link (reads the signing secret in AWS)
         on_sent=lambda record: get_engagement_service().message_sent(record),
         preferences=get_engagement_store().preferences,
     )
@@ -239,7 +239,6 @@ def get_link_keyring() -> Any:
     import hmac
 
     from chalicelib.domain import link_tokens as lt
-
     from chalicelib.secrets import signing_key
 
     s = get_settings()

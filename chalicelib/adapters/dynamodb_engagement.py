@@ -19,6 +19,7 @@ MessagesTable (the person's partition, so erasure by key removes it with the res
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import datetime, timedelta
 from typing import Any
@@ -149,6 +150,20 @@ class DynamoEngagementStore:
         ids = [i["sk"]["S"] for i in page.get("Items", [])]
         return ids, (page["LastEvaluatedKey"]["sk"]["S"] if "LastEvaluatedKey" in page else None)
 
+    def mark_message(self, profile_id: str, sk: str, field: str, at: datetime) -> None:
+        """First time of one provider fact on the message record (`delivered_at`, `bounced_at`...); only an existing
+        record is touched, and a redelivered notification keeps the first time."""
+        ddb = client("dynamodb")
+        with contextlib.suppress(ddb.exceptions.ConditionalCheckFailedException):  # erased meanwhile: nothing to mark
+            ddb.update_item(
+                TableName=self.messages,
+                Key={"pk": {"S": f"p#{profile_id}"}, "sk": {"S": sk}},
+                UpdateExpression="SET #f = if_not_exists(#f, :at)",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#f": field},
+                ExpressionAttributeValues={":at": {"S": iso(at)}},
+            )
+
     # -- preference overrides -------------------------------------------------------------------------------------
     def set_preference(
         self, profile_id: str, channel: str, topic: str | None, status: str, now: datetime, source: str
@@ -273,6 +288,10 @@ def erase_person_messages(messages_table: str, due_table: str, keys: Any) -> int
     for key in keys.identity_keys:
         if key.startswith("email:"):
             deletes.append({"pk": {"S": f"s#email:{key.removeprefix('email:').lower()}"}, "sk": {"S": "-"}})
+    # Two runs of one person look through overlapping hour buckets (and find each other's items): BatchWriteItem
+    # rejects a request naming one key twice, so keep each key once.
+    deletes = list({json.dumps(k, sort_keys=True): k for k in deletes}.values())
+    due_deletes = list({json.dumps(k, sort_keys=True): k for k in due_deletes}.values())
     if deletes:
         batch_write(messages_table, [{"DeleteRequest": {"Key": k}} for k in deletes])
     if due_deletes:

@@ -585,7 +585,7 @@ class DeliveryService:
             }
         rendered = self.render(action.template_id, profile, extra, channel=channel, marketing=marketing)
         html = rendered.html
-        if html and channel == "email" and marketing and self.link_keyring is not None:
+        if html and channel == "email" and marketing and self._keyring() is not None:
             html = self._track_links(html, run.profile_id, message_id)
         return {
             "token": token,
@@ -595,13 +595,18 @@ class DeliveryService:
             "sms": rendered.sms,
         }
 
+    def _keyring(self) -> Any:
+        """The link keyring; a factory is called at first use (in AWS it reads the signing secret)."""
+        ring = self.link_keyring
+        return ring() if callable(ring) else ring
+
     def _track_links(self, html: str, profile_id: str, message_id: str) -> str:
         """Click links and the open pixel (ours, signed); unsubscribe and preference links stay direct."""
         from chalicelib.domain import link_tokens as lt
         from chalicelib.domain.link_rewrite import rewrite_html
 
         base = self.links.public_base_url
-        ring = self.link_keyring
+        ring = self._keyring()
 
         def click(url: str) -> str:
             return f"{base}/t/c/{lt.issue(ring, 'click', lt.LinkPayload(message_id, profile_id, url=url))}"
@@ -639,6 +644,8 @@ class DeliveryService:
                 "step": step.id or str(action.step_index),
                 "variant": action.variant_id or "none",
                 "message_id": message_id,
+                # SES feedback finds the message record by (profile, message id); a pseudonymous id, no address.
+                "profile": sc.profile_id(profile),
             }
             email = OutgoingEmail(
                 to=sc.email_address(profile) or "",

@@ -53,6 +53,7 @@ class EngagementStorePort(Protocol):
         self, profile_id: str, channel: str, topic: str | None, status: str, now: datetime, source: str
     ) -> None: ...
     def preferences(self, profile_id: str) -> dict[str, dict[str, str]]: ...
+    def mark_message(self, profile_id: str, sk: str, field: str, at: datetime) -> None: ...
     def add_touch(self, profile_id: str, touch: dict[str, Any], at: datetime) -> None: ...
     def touches(self, profile_id: str, since: datetime) -> list[dict[str, Any]]: ...
     def put_pending(self, profile_id: str, request: dict[str, Any], now: datetime) -> None: ...
@@ -365,10 +366,23 @@ class EngagementService:
             return feedback.kind
         if feedback.kind == "bounce" and not feedback.permanent:
             return feedback.kind  # a soft bounce is retried by SES; it is reported as a delay, not a bounce
+        try:
+            self._mark_message(feedback, column)
+        except Exception:  # the per-message time is a nicety; the suppression and the counters above/below matter
+            log.exception("ses feedback: message %s not marked %s", feedback.message_id, column)
         variant = feedback.tags.get("variant")
         row = row_key(feedback.tags.get("step", "-"), None if variant in (None, "none") else variant, "email")
         counted = self.store.count(f"ses#{feedback.notification_id}", scenario, row, {column: 1}, self.clock.now())
         return feedback.kind if counted else "duplicate"
+
+    def _mark_message(self, feedback: Any, column: str) -> None:
+        """Per-message facts on the record (the open classifier times opens from `delivered_at`)."""
+        profile_id, message_id = feedback.tags.get("profile"), feedback.message_id
+        if not profile_id or not message_id:
+            return  # sent before the profile tag existed, or not by one2one
+        record = self._record(profile_id, message_id)
+        if record is not None and record.get("sk"):
+            self.store.mark_message(profile_id, str(record["sk"]), f"{column}_at", feedback.at)
 
     # -- conversions and holdout --------------------------------------------------------------------------------------
     def run_started(self, run: Any) -> None:

@@ -338,3 +338,19 @@ def test_holdout_runs_are_assigned_and_their_orders_counted_for_uplift(world: Wo
     assert report["holdout"]["holdout"] == {"assigned": 1, "run_conversions": 1, "revenue": 40}
     assert report["holdout"]["treated"] == {"assigned": 1, "run_conversions": 0}
     assert report["holdout"]["uplift"]["diff"] == -1.0  # tiny groups: reported, with a (wide) interval
+
+
+def test_ses_delivery_through_the_topic_marks_the_message_and_counts_the_row(world: World) -> None:
+    # GIVEN a reminder sent with its SES tags
+    user = user_in(CART, 10, holdout=False)
+    _sent_reminder(world, user, "delivered@example.com")
+    [call] = world.ses_calls
+    tags = {t["Name"]: t["Value"] for t in call["EmailTags"]}
+    assert tags["profile"] == user_profile_id(user)
+    # WHEN SES publishes the Delivery event to the feedback topic (the pump plays SNS -> Lambda)
+    _publish(_feedback("delivery.json", "delivered@example.com", **tags))
+    world.drain()
+    # THEN the message record has its delivery time and the report row its delivery
+    [record] = world.messages(user_profile_id(user))
+    assert record["delivered_at"]
+    assert _report_row(world, CART, "reminder_1")["counters"]["delivered"] == 1

@@ -20,18 +20,6 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PLACEHOLDER = "arn:aws:dynamodb:us-east-1:123456789012:table/{}/stream/2026-01-01T00:00:00.000"
 
-# Statements allowed to use a `*` resource, by Sid, with the reason. Wildcard actions are never allowed.
-ALLOWED_ANY_RESOURCE = {
-    # SNS text messages are published to a phone number, which has no ARN: IAM only accepts "*" for them.
-    "SmsToPhoneNumbers": "sns:Publish to a PhoneNumber has no resource ARN",
-}
-# Statements whose resources cannot carry the stage in their name, by Sid, with the reason.
-CROSS_STAGE = {
-    # The sender identity (a domain) is shared by stages, and CloudFormation names configuration sets itself.
-    "EmailFromVerifiedIdentities": "SES identities and generated configuration-set names carry no stage",
-    "SmsToPhoneNumbers": "no resource at all",
-}
-
 
 def _sam(events: dict[str, Any]) -> dict[str, Any]:
     """A small `chalice package`-shaped template merged with infra/resources.json."""
@@ -156,8 +144,18 @@ def test_chalice_package_patch_and_cfn_lint_end_to_end(tmp_path):
     assert lint.returncode == 0, lint.stdout + lint.stderr  # no errors, no warnings
     sam = json.loads((out / "sam.json").read_text())
     functions = {k: v for k, v in sam["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())["lambda_functions"]
     for function in functions.values():
         assert function["Properties"]["Environment"]["Variables"]["EVENTS_TABLE"] == {"Ref": "EventsTable"}
+        assert function["Properties"]["Environment"]["Variables"]["ONE2ONE_SIGNING_SECRET_ARN"] == {
+            "Ref": "SigningSecret"
+        }
+        # one role per function, carrying exactly that function's hand-written policy
+        role = sam["Resources"][function["Properties"]["Role"]["Fn::GetAtt"][0]]
+        handler = function["Properties"]["Handler"]
+        name = "api_handler" if handler == "app.app" else handler.rsplit(".", 1)[-1]
+        policy = json.loads((ROOT / ".chalice" / config[name]["iam_policy_file"]).read_text())
+        assert role["Properties"]["Policies"][0]["PolicyDocument"] == policy, name
         for event in function["Properties"].get("Events", {}).values():
             if event["Type"] == "DynamoDB":
                 assert "Fn::GetAtt" in event["Properties"]["Stream"]
@@ -166,74 +164,42 @@ def test_chalice_package_patch_and_cfn_lint_end_to_end(tmp_path):
                 assert "Fn::GetAtt" in event["Properties"]["Queue"]
             if event["Type"] == "SNS":
                 assert "Ref" in event["Properties"]["Topic"]
+    roles = [v["Properties"]["Role"]["Fn::GetAtt"][0] for v in functions.values()]
+    assert len(set(roles)) == len(functions)
 
 
-# --- configuration and IAM ------------------------------------------------------------------------------------------
+# --- configuration and IAM (per-function policies: tests/integration/test_policies.py) ------------------------------
 
 
 def _config() -> dict[str, Any]:
     return json.loads((ROOT / ".chalice" / "config.json").read_text())
 
 
-def test_config_has_dev_and_prod_with_hand_written_policies():
+def test_config_has_dev_and_prod_and_hand_written_per_function_policies():
     config = _config()
     assert config["app_name"] == "one2one"
     assert config["autogen_policy"] is False
     assert {"dev", "prod"} <= set(config["stages"])
     for name, stage in config["stages"].items():
-        assert (ROOT / ".chalice" / stage["iam_policy_file"]).is_file()
         assert stage["environment_variables"]["ONE2ONE_STAGE"] == name
+    for function, settings in config["lambda_functions"].items():
+        assert (ROOT / ".chalice" / settings["iam_policy_file"]).is_file(), function
 
 
-def _statements() -> list[tuple[str, dict[str, Any]]]:
-    found = []
-    for path in sorted((ROOT / ".chalice").glob("policy-*.json")):
-        for statement in json.loads(path.read_text())["Statement"]:
-            found.append((path.name, statement))
-    return found
+def test_timeouts_fit_each_job():
+    functions = _config()["lambda_functions"]
+    assert _config()["lambda_memory_size"] == 256
+    assert functions["lifecycle_sweep"]["lambda_timeout"] == 900
+    assert functions["refresh_cut_points"]["lambda_timeout"] == 900
+    assert functions["fold_events"]["lambda_timeout"] == 120
+    assert functions["deliver_steps"]["lambda_timeout"] == 60
+    # an SQS event source needs the queue's visibility timeout to be at least the function's timeout
+    delivery = load_template()["Resources"]["DeliveryQueue"]["Properties"]
+    assert delivery["VisibilityTimeout"] >= functions["deliver_steps"]["lambda_timeout"]
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def test_no_policy_statement_uses_a_wildcard_action_or_an_any_resource():
-    assert _statements()
-    for file_name, statement in _statements():
-        where = f"{file_name} {statement.get('Sid', '?')}"
-        assert statement["Effect"] == "Allow", where
-        assert "NotAction" not in statement and "NotResource" not in statement, where
-        assert all("*" not in action for action in _as_list(statement["Action"])), where
-        if statement.get("Sid") not in ALLOWED_ANY_RESOURCE:
-            resources = _as_list(statement["Resource"])
-            assert all(resource != "*" and ":*:*:*" not in resource for resource in resources), where
-
-
-def test_the_only_any_resource_statement_is_sns_publish():
-    for file_name, statement in _statements():
-        if statement.get("Sid") in ALLOWED_ANY_RESOURCE:
-            assert _as_list(statement["Action"]) == ["sns:Publish"], file_name
-
-
-def test_each_stage_policy_only_reaches_its_own_stage():
-    for file_name, statement in _statements():
-        if statement.get("Sid") in CROSS_STAGE:
-            continue
-        stage = file_name.removeprefix("policy-").removesuffix(".json")
-        for resource in _as_list(statement["Resource"]):
-            assert f"one2one-{stage}-" in resource, f"{file_name}: {resource}"
-
-
-def test_functions_may_read_the_streams_and_send_to_the_failure_queue():
-    needed = {
-        "dynamodb:GetRecords",
-        "dynamodb:GetShardIterator",
-        "dynamodb:DescribeStream",
-        "sqs:SendMessage",  # the streams' on-failure destination
-        "sqs:ReceiveMessage",  # SQS event source mappings poll with the function's role
-        "sqs:DeleteMessage",
-        "sqs:GetQueueAttributes",
-    }
-    for path in sorted((ROOT / ".chalice").glob("policy-*.json")):
-        statements = json.loads(path.read_text())["Statement"]
-        assert needed <= {action for s in statements for action in _as_list(s["Action"])}, path.name
+def test_functions_get_the_signing_secret_arn():
+    sam = patch_template(_sam({}))
+    assert load_template()["Resources"]["SigningSecret"]["Type"] == "AWS::SecretsManager::Secret"
+    variables = sam["Resources"]["Worker"]["Properties"]["Environment"]["Variables"]
+    assert variables["ONE2ONE_SIGNING_SECRET_ARN"] == {"Ref": "SigningSecret"}

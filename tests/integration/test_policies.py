@@ -42,13 +42,19 @@ ALLOWED_WILDCARDS = {
     # <stack>-<LogicalId>-<random>: the random suffix is unknown to the policy (referencing the function would be a
     # circular dependency). Each function gets only its own <stack>-<LogicalId>- prefix.
     "OwnLogs": "the generated function name has a random suffix",
+    # dynamodb:ListStreams is authorized on the table's `stream/*` (as in SAM's DynamoDBStreamReadPolicy): Lambda's
+    # event source mapping lists the table's streams, whose labels are only known once the table exists.
+    "EventsStreamList": "ListStreams is granted on <table>/stream/*, the stream label is not known in advance",
+    "ProfilesStreamList": "ListStreams is granted on <table>/stream/*, the stream label is not known in advance",
 }
 # The only actions a wildcard resource may carry, per Sid.
 WILDCARD_ACTIONS = {
     "XRayTraceSegments": {"xray:PutTraceSegments", "xray:PutTelemetryRecords"},
     "SmsToPhoneNumbers": {"sns:Publish"},
     "EmailFromVerifiedIdentities": {"ses:SendEmail", "ses:SendRawEmail"},
-    "OwnLogs": {"logs:CreateLogStream", "logs:PutLogEvents"},
+    "OwnLogs": {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"},
+    "EventsStreamList": {"dynamodb:ListStreams"},
+    "ProfilesStreamList": {"dynamodb:ListStreams"},
 }
 
 
@@ -103,6 +109,17 @@ def _symbolic(resource: Any) -> str:
     return str(resource)
 
 
+def _references(resource: Any) -> set[str]:
+    """The template resources a policy resource refers to (none for a literal string)."""
+    if not isinstance(resource, dict):
+        return set()
+    if "Ref" in resource:
+        return {resource["Ref"]}
+    if "Fn::GetAtt" in resource:
+        return {resource["Fn::GetAtt"][0]}
+    return set(re.findall(r"\$\{([A-Za-z0-9]+)(?:\.Arn)?\}", resource.get("Fn::Sub", "")))
+
+
 def _statements(function: str) -> list[dict[str, Any]]:
     return _policy(function)["Statement"]
 
@@ -124,7 +141,8 @@ def test_every_function_has_its_own_policy_file_and_no_stage_policy_is_shared():
         assert not any("iam_policy_file" in f for f in stage.get("lambda_functions", {}).values()), name
         assert stage["environment_variables"]["ONE2ONE_STAGE"] == name
     # nothing falls back to chalice's default `policy-<stage>.json`: a function without a policy cannot be packaged
-    assert not [p.name for p in CHALICE.glob("policy-*.json") if p.name in {f"policy-{s}.json" for s in config["stages"]}]
+    stage_defaults = {f"policy-{stage}.json" for stage in config["stages"]}
+    assert not [p.name for p in CHALICE.glob("policy-*.json") if p.name in stage_defaults]
 
 
 def test_no_policy_file_is_left_over_for_a_function_that_does_not_exist():
@@ -154,13 +172,14 @@ def test_no_wildcard_action_and_wildcard_resources_only_where_iam_allows_nothing
                 assert set(actions) <= WILDCARD_ACTIONS[statement["Sid"]], where
                 continue
             # everything else is a resource of this stack, by reference (never a literal ARN or a name pattern)
-            assert text.split("/")[0] in template_ids, f"{where}: {text} is not a resource of infra/resources.json"
+            referenced = _references(resource)
+            assert referenced and referenced <= template_ids, f"{where}: {text} is not a resource of the stack"
 
 
 @pytest.mark.parametrize("function", _function_names())
 def test_logs_are_limited_to_the_functions_own_log_group(function: str):
     [logs] = [s for s in _statements(function) if s["Sid"] == "OwnLogs"]
-    assert set(_as_list(logs["Action"])) == {"logs:CreateLogStream", "logs:PutLogEvents"}
+    assert set(_as_list(logs["Action"])) == {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
     prefix = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/STACK-{_logical_id(function)}-*"
     assert [_symbolic(r) for r in _as_list(logs["Resource"])] == [prefix, f"{prefix}:log-stream:*"]
 
@@ -184,8 +203,9 @@ def _event_source_needs(function: str) -> set[tuple[str, str]]:
         kind = type(source).__name__
         if kind == "DynamoDBEventConfig":
             table = _table_by_name(source.stream_arn.split(":table/")[1].split("/")[0])
-            for action in ("DescribeStream", "GetRecords", "GetShardIterator", "ListStreams"):
+            for action in ("DescribeStream", "GetRecords", "GetShardIterator"):
                 needs.add((f"dynamodb:{action}", f"{table}/stream"))
+            needs.add(("dynamodb:ListStreams", f"{table}/stream/*"))
             needs.add(("sqs:SendMessage", "StreamFailuresQueue"))
         elif kind == "SQSEventConfig":
             queue = _queue_by_name(source.queue)
@@ -361,7 +381,8 @@ def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     world.add_to_cart(user, url="https://shop.example/p/sku-1")
     world.h.post("/v1/batch", {"batch": [{"type": "track", "userId": user, "event": "Product Viewed"}]})
     world.drain()
-    confirm = re.findall(r"https://shop\.example(/confirm/[A-Za-z0-9._-]+)", " ".join(m["text"] for m in world.outbox()))
+    texts = " ".join(m["text"] for m in world.outbox())
+    confirm = re.findall(r"https://shop\.example(/confirm/[A-Za-z0-9._-]+)", texts)
     # the reminder goes out an hour later (schedules release due steps, the queue delivers)
     world.advance(hours=1, minutes=1)
     world.drain()
@@ -408,15 +429,15 @@ def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
         "/openapi.json",
         "/tracker.js",
     ):
-        admin(path)
+        assert admin(path).status_code < 500, path  # a failed call would hide the calls after it
     auth = {"Authorization": "Bearer test-admin-token", "Content-Type": "application/json"}
-    world.h.client.http.post("/admin/messages/retry", body=json.dumps({}), headers=auth)
-    world.h.client.http.post("/admin/sources", body=json.dumps({"source_id": "app", "origins": []}), headers=auth)
+    for path, body in (("/admin/messages/retry", {}), ("/admin/sources", {"source_id": "app", "allowed_origins": []})):
+        assert world.h.client.http.post(path, body=json.dumps(body), headers=auth).status_code < 500, path
     # days pass: lifecycle sweep, cut points and the stuck-message sweep run on their schedules
     for _ in range(3):
         world.advance(days=1)
         world.drain()
-    world.h.client.http.delete(f"/admin/profiles/{profile_id}", headers=auth)
+    assert world.h.client.http.delete(f"/admin/profiles/{profile_id}", headers=auth).status_code < 500
     world.drain()
 
 
@@ -451,3 +472,40 @@ def test_only_functions_that_sign_or_verify_may_read_the_signing_secret() -> Non
         if _granted(function, "secretsmanager:GetSecretValue", "SigningSecret")
     }
     assert readers == {"api_handler", "deliver_steps"}
+
+
+def test_signing_key_is_the_env_value_locally_and_read_once_from_secrets_manager_in_aws(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import botocore.client
+
+    from chalicelib import secrets, settings
+    from chalicelib.aws import client
+
+    arn = client("secretsmanager").create_secret(Name="one2one-signing", SecretString="from-the-secret")["ARN"]
+    monkeypatch.setenv("ONE2ONE_SIGNING_SECRET_ARN", arn)
+    monkeypatch.setenv("ONE2ONE_SIGNING_KEY", "local-key")
+    settings.get_settings.cache_clear()
+    assert secrets.signing_key() == "local-key"  # local and tests: the variable wins, no AWS call
+
+    monkeypatch.delenv("ONE2ONE_SIGNING_KEY")
+    settings.get_settings.cache_clear()
+    secrets.reset()
+    calls: list[str] = []
+    original_call = botocore.client.BaseClient._make_api_call
+
+    def counting_call(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+        calls.append(operation_name)
+        return original_call(self, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting_call)
+    keys = secrets.LazySigningKeys("k1")
+    links = secrets.lazy_link_settings("https://shop.example", "k1", "u@shop.example")
+    assert calls == []  # building what may sign or verify reads nothing
+    assert dict(keys) == {"k1": "from-the-secret"} and links.signing_key == "from-the-secret"
+    assert "from-the-secret" not in repr(links)
+    assert calls == ["GetSecretValue"]  # once per container
+
+    monkeypatch.delenv("ONE2ONE_SIGNING_SECRET_ARN")
+    secrets.reset()
+    assert secrets.signing_key() == "" and dict(keys) == {}  # neither configured: signing is off

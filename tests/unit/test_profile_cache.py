@@ -33,8 +33,8 @@ def _parsed(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_profile_written_by_this_container_is_reused_and_folds_like_a_parsed_one():
-    # GIVEN one service with the cache and one without, both folding the same two batches
-    cached, cached_store = _service()
+    # GIVEN one service with the cache (admitting from the start) and one without, both folding the same two batches
+    cached, cached_store = _service(ProfileCache(min_recurrence=0.0))
     plain, plain_store = _service(ProfileCache(max_entries=0))
     first = [page(message_id="a1"), make_event(properties={"product_id": "sku-1", "price": 5}, message_id="a2")]
     second = [make_event("track", "Product Added", properties={"product_id": "sku-1"}, message_id="b1")]
@@ -52,7 +52,7 @@ def test_a_profile_written_by_this_container_is_reused_and_folds_like_a_parsed_o
 
 def test_a_body_written_by_someone_else_is_parsed_even_with_the_same_version():
     # GIVEN a profile this container wrote, then rewritten elsewhere keeping its version (e.g. another container)
-    service, store = _service()
+    service, store = _service(ProfileCache(min_recurrence=0.0))
     service.fold_profile(PROFILE_ID, [page(message_id="a1")])
     item = store.items[PROFILE_ID]
     body = json.loads(item["body"]["S"])
@@ -67,7 +67,7 @@ def test_a_body_written_by_someone_else_is_parsed_even_with_the_same_version():
 
 def test_a_version_mismatch_reparses_and_takes_the_stored_version():
     # GIVEN the same body but a different top-level version (what the conditional write checks)
-    service, store = _service()
+    service, store = _service(ProfileCache(min_recurrence=0.0))
     service.fold_profile(PROFILE_ID, [page(message_id="a1")])
     store.items[PROFILE_ID]["version"] = {"N": "7"}
     # WHEN folded again THEN the write is conditioned on the stored version and succeeds with the next one
@@ -77,7 +77,7 @@ def test_a_version_mismatch_reparses_and_takes_the_stored_version():
 
 def test_a_lost_write_race_leaves_nothing_half_folded_in_the_cache():
     # GIVEN a cached profile and a store that rejects the next write once (a concurrent writer)
-    service, store = _service()
+    service, store = _service(ProfileCache(min_recurrence=0.0))
     service.fold_profile(PROFILE_ID, [page(message_id="a1")])
     original_put = store.put
     calls = {"n": 0}
@@ -95,13 +95,34 @@ def test_a_lost_write_race_leaves_nothing_half_folded_in_the_cache():
     assert stored["version"] == 2
 
 
+def test_objects_are_kept_only_once_written_profiles_recur():
+    profile = Profile(profile_id="x")
+    cache = ProfileCache()
+    # GIVEN a cold container: nothing has recurred yet, so nothing is kept (only a fingerprint of what was written)
+    for n in range(300):
+        cache.put(f"p{n}", f'{{"version":{n}}}', profile)
+    assert len(cache) == 0
+    # WHEN the same profiles come back unchanged (a shard's profiles recurring batch after batch)
+    for n in range(300):
+        assert cache.take(f"p{n}", f'{{"version":{n}}}') is None
+        cache.put(f"p{n}", f'{{"version":{n}}}', profile)
+    # THEN the cache starts keeping objects, and serves them
+    assert cache.recurrence >= 0.5 and len(cache) > 0
+    assert cache.take("p299", '{"version":299}') is profile
+    # AND bodies rewritten elsewhere (not what this container wrote) drive it back to keeping nothing
+    for n in range(300):
+        cache.take(f"p{n}", f'{{"version":{n + 1000}}}')
+        cache.put(f"q{n}", "{}", profile)
+    assert cache.recurrence < 0.5
+
+
 def test_the_cache_is_bounded_by_entries_and_by_estimated_memory():
     profile = Profile(profile_id="x")
-    by_count = ProfileCache(max_entries=2)
+    by_count = ProfileCache(max_entries=2, min_recurrence=0.0)
     for pid in ("a", "b", "c"):
         by_count.put(pid, "{}", profile)
     assert len(by_count) == 2 and by_count.take("a", "{}") is None  # least recently written goes first
-    by_bytes = ProfileCache(max_entries=100, max_bytes=10 * MEMORY_PER_BODY_CHAR)
+    by_bytes = ProfileCache(max_entries=100, max_bytes=10 * MEMORY_PER_BODY_CHAR, min_recurrence=0.0)
     by_bytes.put("a", "12345", profile)
     by_bytes.put("b", "123456", profile)
     assert len(by_bytes) == 1 and by_bytes.estimated_bytes == 6 * MEMORY_PER_BODY_CHAR
