@@ -64,10 +64,19 @@ def _one_run(stack: Any, index: int, timeout: float) -> float | None:
             {"type": "track", "userId": user, "event": "Signed Up", "properties": {"method": "email"}},
         ]
     }
+    from chalicelib.domain.identity import profile_id_for
+
+    admin = {"Authorization": f"Bearer {os.environ.get('ONE2ONE_LOCAL_ADMIN_TOKEN', 'local-admin-token')}"}
+    messages_url = f"{stack.api_url}/admin/profiles/{profile_id_for('user', user)}/messages"
     start = time.perf_counter()
     _request(f"{stack.api_url}/v1/batch", batch, auth)
+    # The timed signal is the message record turning `sent`: it is written right after SES accepted the email, i.e.
+    # once moto holds it in its outbox. Polling the outbox itself (moto's data.json: every table, every run) would
+    # load the two cores it shares with the stack and measure the polling, not the product; the outbox is checked
+    # for every run's email afterwards instead.
     while time.perf_counter() - start < timeout:
-        if any(email in (m.get("to") or []) for m in outbox_messages(stack)):
+        records = _request(messages_url, headers=admin).get("messages", [])
+        if any(r.get("status") == "sent" for r in records):
             return time.perf_counter() - start
         time.sleep(0.01)
     return None
@@ -83,6 +92,7 @@ def _child(runs: int, first_timeout: float) -> dict[str, Any]:
     stack = start_stack(port=0)
     try:
         latencies = []
+        emails: list[str] = []
         for index in range(runs):
             latency = _one_run(stack, index, first_timeout if index == 0 else 10.0)
             if latency is None:
@@ -93,6 +103,11 @@ def _child(runs: int, first_timeout: float) -> dict[str, Any]:
                     "completed_runs": len(latencies),
                 }
             latencies.append(latency)
+            emails.append(f"bench-e2e-{index}-")
+        delivered = {to for m in outbox_messages(stack) for to in (m.get("to") or [])}
+        missing = [prefix for prefix in emails if not any(to.startswith(prefix) for to in delivered)]
+        if missing:
+            return {"status": "n/a", "reason": f"{len(missing)} runs marked sent but missing from the outbox"}
     finally:
         stack.stop()
     latencies.sort()
