@@ -24,6 +24,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.adapters.dynamodb_pages import query_all
 from chalicelib.aws import client
 from chalicelib.domain.events import iso
 
@@ -245,19 +246,11 @@ class DynamoEngagementStore:
 
 
 def _person_items(messages_table: str, profile_id: str) -> list[dict[str, Any]]:
-    ddb = client("dynamodb")
-    kwargs: dict[str, Any] = {
-        "TableName": messages_table,
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": f"p#{profile_id}"}},
-    }
-    items: list[dict[str, Any]] = []
-    while True:
-        page = ddb.query(**kwargs)
-        items.extend(page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return query_all(
+        TableName=messages_table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"p#{profile_id}"}},
+    )
 
 
 def export_person_messages(messages_table: str, keys: Any) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.adapters.dynamodb_pages import query_all
 from chalicelib.aws import client
 from chalicelib.domain.events import iso
 from chalicelib.domain.scenario_engine import ScenarioRun
@@ -129,21 +130,13 @@ class DynamoRunStore:
 
 
 def _query_prefix(table: str, profile_id: str, prefix: str, *, newest_first: bool = False) -> list[dict[str, Any]]:
-    ddb = client("dynamodb")
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-        "ExpressionAttributeValues": {":pk": {"S": person_pk(profile_id)}, ":prefix": {"S": prefix}},
-        "ScanIndexForward": not newest_first,
-        "ConsistentRead": True,
-    }
-    items: list[dict[str, Any]] = []
-    while True:
-        page = ddb.query(**kwargs)
-        items.extend(page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return query_all(
+        TableName=table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues={":pk": {"S": person_pk(profile_id)}, ":prefix": {"S": prefix}},
+        ScanIndexForward=not newest_first,
+        ConsistentRead=True,
+    )
 
 
 class DynamoMessageStore:

@@ -8,7 +8,8 @@ from email.policy import SMTP
 from functools import cache
 from typing import Any
 
-from chalicelib.ports_delivery import OutgoingEmail, ProviderOutcomeUnknown, ProviderRejected
+from chalicelib.adapters.provider_call import provider_call
+from chalicelib.ports_delivery import OutgoingEmail
 
 # SES tag names and values: ASCII letters, digits, underscore, dash; at most 256 characters.
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
@@ -62,7 +63,6 @@ class SesEmailSender:
         self.configuration_set = configuration_set
 
     def send(self, email: OutgoingEmail) -> str:
-        from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
         kwargs: dict[str, Any] = {
             "FromEmailAddress": self.sender,
@@ -72,17 +72,4 @@ class SesEmailSender:
         }
         if self.configuration_set:
             kwargs["ConfigurationSetName"] = self.configuration_set
-        try:
-            return str(_client().send_email(**kwargs)["MessageId"])
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = str(error.get("Code", "ClientError"))
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400) or 400)
-            raise ProviderRejected(
-                code, str(error.get("Message", "")), retryable=code in RETRYABLE_CODES or status >= 500
-            ) from exc
-        except (ConnectTimeoutError, EndpointConnectionError) as exc:
-            # The connection was never made: SES cannot have the message.
-            raise ProviderRejected(type(exc).__name__, str(exc), retryable=True) from exc
-        except Exception as exc:  # read timeout, reset after the request was written...: outcome unknown
-            raise ProviderOutcomeUnknown(f"{type(exc).__name__}: {exc}") from exc
+        return provider_call(_client().send_email, RETRYABLE_CODES, **kwargs)

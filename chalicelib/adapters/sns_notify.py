@@ -5,7 +5,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from chalicelib.ports_delivery import ProviderOutcomeUnknown, ProviderRejected
+from chalicelib.adapters.provider_call import provider_call
+from chalicelib.ports_delivery import ProviderRejected
 
 RETRYABLE_CODES = {"Throttling", "ThrottledException", "InternalError", "KMSThrottling", "ServiceUnavailable"}
 
@@ -31,21 +32,8 @@ class SnsNotifier:
         self.topics = topics
 
     def _call(self, **kwargs: Any) -> str:
-        from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
-        try:
-            return str(_client().publish(**kwargs)["MessageId"])
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = str(error.get("Code", "ClientError"))
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400) or 400)
-            raise ProviderRejected(
-                code, str(error.get("Message", "")), retryable=code in RETRYABLE_CODES or status >= 500
-            ) from exc
-        except (ConnectTimeoutError, EndpointConnectionError) as exc:
-            raise ProviderRejected(type(exc).__name__, str(exc), retryable=True) from exc
-        except Exception as exc:
-            raise ProviderOutcomeUnknown(f"{type(exc).__name__}: {exc}") from exc
+        return provider_call(_client().publish, RETRYABLE_CODES, **kwargs)
 
     def send_sms(self, phone: str, text: str, message_id: str) -> str:
         return self._call(

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib.adapters.dynamodb_pages import query_all
 from chalicelib.aws import client
 from chalicelib.clock import Clock
 from chalicelib.domain.events import TrackedEvent
@@ -46,17 +47,6 @@ class PrivacyTables:
     profiles: str
     segment_members: str
     extra: list[PersonalDataStore] = field(default_factory=list)
-
-
-def _query_all(**kwargs: Any) -> list[dict[str, Any]]:
-    ddb = client("dynamodb")
-    items: list[dict[str, Any]] = []
-    while True:
-        page = ddb.query(**kwargs)
-        items.extend(page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _delete_keys(table: str, keys: list[dict[str, Any]]) -> int:
@@ -102,7 +92,7 @@ class PrivacyService:
         items = []
         for pid in profile_ids:
             items.extend(
-                _query_all(
+                query_all(
                     TableName=table,
                     IndexName="by_profile",
                     KeyConditionExpression="profile_id = :p",
