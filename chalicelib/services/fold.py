@@ -40,6 +40,7 @@ class LinkPlan:
     links: list[tuple[str, bool]] = field(default_factory=list)  # (identity key, only_if_absent)
     merges: list[Profile] = field(default_factory=list)  # losers folded into this profile
     refused_anon: set[str] = field(default_factory=set)
+    defer_to: str | None = None  # a known person's profile this anonymous group belongs to
 
 
 @dataclass
@@ -186,7 +187,11 @@ class FoldService:
 
     # -- one profile ---------------------------------------------------------------------------------------------
     def fold_profile(
-        self, profile_id: str, events: list[TrackedEvent], prefetched: dict[str, Any] | None = None
+        self,
+        profile_id: str,
+        events: list[TrackedEvent],
+        prefetched: dict[str, Any] | None = None,
+        absorb: str | None = None,
     ) -> bool:
         """Fold events into one profile; returns whether the profile was written.
 
@@ -208,6 +213,15 @@ class FoldService:
             expected = current.version if current else None
             base = current or Profile(profile_id=profile_id)
             plan = self._plan_links(base, events)
+            if plan.defer_to and absorb is None:
+                for tracked in events:
+                    tracked.profile_id = plan.defer_to
+                self.events.put_many(events)  # their stored copies follow (a MODIFY: never folded twice)
+                return self.fold_profile(plan.defer_to, events, absorb=profile_id if current else "")
+            if absorb:
+                absorbed = self.profiles.get_many([absorb]).get(absorb)
+                if absorbed is not None and "merged_into" not in absorbed and "erased_at" not in absorbed:
+                    plan.merges.append(Profile.from_item(absorbed))
             for loser in plan.merges:
                 if loser.profile_id not in base.merged_from:
                     base = merge_profiles(base, loser)
@@ -294,6 +308,11 @@ class FoldService:
                 if kind == "anon":
                     plan.refused_anon.add(value)
                 continue
+            if decision.action == "merge" and other is not None and other.user_id and not user_id:
+                # An anonymous group meeting a known person's profile joins it, never the reverse: the person keeps
+                # their profile id (events ingested before the device was linked arrive here).
+                plan.defer_to = other_id
+                return plan
             if decision.action == "merge" and other is not None:
                 plan.merges.append(other)
             if needs_record and (kind != "anon" or profile_id_for("anon", value) != profile.profile_id):

@@ -170,3 +170,40 @@ def test_admin_unknown_profile_is_404_and_needs_the_token(harness: Harness) -> N
     assert harness.client.http.get("/admin/profiles/p_nope").status_code == 401
     wrong = harness.client.http.get("/admin/profiles/p_nope", headers={"Authorization": "Bearer wrong"})
     assert wrong.status_code == 401
+
+
+def test_anonymous_events_folded_with_the_identify_join_the_known_person(harness: Harness) -> None:
+    # GIVEN an identify and events the same device sent before its id was linked, folded in one stream batch
+    send(harness, "/v1/identify", {"anonymousId": "same-batch", "userId": "sb-user", "traits": {"firstName": "Ana"}})
+    harness.post(
+        "/v1/batch",
+        {
+            "batch": [
+                {"type": "track", "anonymousId": "same-batch", "event": "Signed Up"},
+                {"type": "page", "anonymousId": "same-batch"},
+            ]
+        },  # fmt: skip
+    )
+    harness.pump.drain()
+    # THEN the person keeps their own profile id, and it holds everything
+    from chalicelib.domain.identity import profile_id_for
+
+    view = profile_by(harness, user_id="sb-user")
+    assert view["profile_id"] == profile_id_for("user", "sb-user")
+    assert profile_by(harness, anonymous_id="same-batch")["profile_id"] == view["profile_id"]
+    counts = view["profile"]["computed"]["event_counts"]
+    assert counts["Identify"] == 1 and counts["Signed Up"] == 1
+    assert view["profile"]["computed"]["page_views"] == 1
+    assert view["profile"]["traits"]["firstName"] == "Ana"
+
+
+def test_late_anonymous_events_from_before_the_link_join_the_known_person(harness: Harness) -> None:
+    # GIVEN an anonymous event ingested (resolved to the device's own id) but folded after the login
+    send(harness, "/v1/track", {"anonymousId": "late-dev", "event": "Product Viewed", "messageId": "late-1"})
+    send(harness, "/v1/identify", {"anonymousId": "late-dev", "userId": "late-user"})
+    harness.pump.drain()
+    from chalicelib.domain.identity import profile_id_for
+
+    view = profile_by(harness, user_id="late-user")
+    assert view["profile_id"] == profile_id_for("user", "late-user")
+    assert view["profile"]["computed"]["event_counts"]["Product Viewed"] == 1
