@@ -112,13 +112,7 @@ class DeliveryConfig(_Config):
     @field_validator("default_timezone")
     @classmethod
     def _valid_tz(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+        return sc.valid_timezone(value)
 
     @model_validator(mode="after")
     def _non_negative_costs(self) -> DeliveryConfig:

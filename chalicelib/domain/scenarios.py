@@ -46,6 +46,17 @@ _UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _FIELD_ROOTS = ("event.", "profile.", "context.", "fact.")
 
 
+def valid_timezone(value: str) -> str:
+    """`value` if it names an IANA time zone, else ValueError (shared by every config field holding a zone)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
 class ScenarioConfigError(ValueError):
     """A scenario file is invalid. The message names the file and the field path, e.g.
     `cart_abandonment.json: steps[1].send.variants[0].template: unknown template 'cart_reminder_v9'`."""
@@ -242,13 +253,7 @@ class ScheduleTrigger(_Model):
     @field_validator("timezone")
     @classmethod
     def _valid_tz(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+        return valid_timezone(value)
 
 
 Trigger = Annotated[
