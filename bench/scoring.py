@@ -220,7 +220,22 @@ def run(quick: bool = False) -> dict[str, Any]:
         "profile_body_bytes_median": body_sizes[len(body_sizes) // 2],
         "mixes": results,
         "steady_state": steady,
+        "by_profile_size": [] if quick else by_profile_size(mixes[0], (5, 30)),
     }
+
+
+def by_profile_size(mix: Mix, histories: tuple[int, ...]) -> list[dict[str, Any]]:
+    """The realistic mix again with lighter profiles (a month of `history` events each), to show how throughput
+    depends on the stored body: the heavy profiles above (120 events, ~15 KB) are the conservative case, while most
+    visitors a shop's shard sees have a few sessions of history."""
+    out = []
+    for history in histories:
+        world = World()
+        sizes = sorted(warm_profiles(world, mix.profiles, history).values())
+        figure = measure_mix(world, mix, 5, dict(world.profiles.items))
+        figure.update(history_events_per_profile=history, profile_body_bytes_median=sizes[len(sizes) // 2])
+        out.append(figure)
+    return out
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ Layout of the stored item (`Profile.to_item`, DynamoDB low-level form):
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,7 +37,7 @@ TransitionKind = Literal[
     "needs_group_changed",
 ]
 
-MAX_RECENT_TRANSITIONS = 20
+MAX_RECENT_TRANSITIONS = 10  # older ones are history: a stream consumer only reads the current version's
 MAX_ITEM_BYTES = 400 * 1024
 
 _MODEL = ConfigDict(extra="ignore", populate_by_name=True, serialize_by_alias=True)
@@ -143,7 +145,7 @@ class Rfm(BaseModel):
 class Activity(BaseModel):
     """Compact internal bookkeeping the computed traits are derived from. Not addressable by segment rules.
 
-    Times are epoch seconds. `lww` holds, per last-write-wins field, the (event time, event key) of the value kept,
+    Times are epoch seconds. `lww` holds, per last-write-wins field, the (event time, event tag) of the value kept,
     so a late older event never overwrites a newer one and ties break the same way in any arrival order.
     """
 
@@ -160,7 +162,7 @@ class Activity(BaseModel):
     first_order_ts: float | None = None
     last_order_ts: float | None = None
     interests: dict[str, list[float]] = Field(default_factory=dict)  # category -> [raw weight, epoch of raw]
-    lww: dict[str, list[Any]] = Field(default_factory=dict)  # field -> [event ts, event key]
+    lww: dict[str, list[Any]] = Field(default_factory=dict)  # field -> [event ts, applied_tag(event key)]
 
 
 class Profile(BaseModel):
@@ -195,7 +197,11 @@ class Profile(BaseModel):
     bot_events: int = 0
 
     activity: Activity = Field(default_factory=Activity)
-    applied: dict[str, int] = Field(default_factory=dict)  # event key -> epoch seconds applied (replay guard)
+    # Replay guard: `applied_tag(event key)` -> epoch seconds applied, oldest first (profiles written before tags
+    # existed hold full event keys, still honoured). `folded` is the full keys this version folded, for the
+    # profiles-stream consumer that reads those events back.
+    applied: dict[str, int] = Field(default_factory=dict)
+    folded: list[str] = Field(default_factory=list)
     recent_transitions: list[Transition] = Field(default_factory=list)
 
     def to_item(self) -> dict[str, Any]:
@@ -227,6 +233,17 @@ class Profile(BaseModel):
     def new_transitions(self) -> list[Transition]:
         """Transitions recorded by the fold that produced this version (what a profiles-stream consumer acts on)."""
         return [t for t in self.recent_transitions if t.version == self.version]
+
+
+def applied_tag(event_key: str) -> str:
+    """A short stable tag of an event key (64-bit BLAKE2b, 11 characters) for the replay guard and tie-breaks.
+
+    The guard holds every event applied in the last 26 hours; full keys (`source#messageId`, ~45 characters with a
+    UUID message id) made it the largest map of a busy profile, and every byte is paid for on each profile write.
+    A collision between two of at most a few thousand keys has odds of about 1 in 10^12.
+    """
+    digest = hashlib.blake2b(event_key.encode(), digest_size=8).digest()
+    return base64.urlsafe_b64encode(digest)[:11].decode()
 
 
 def __getattr__(name: str) -> Any:

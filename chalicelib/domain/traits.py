@@ -25,7 +25,15 @@ from urllib.parse import urlsplit
 
 from chalicelib.domain import lifecycle, rfm, scoring, segments
 from chalicelib.domain.events import iso
-from chalicelib.domain.profile import MAX_RECENT_TRANSITIONS, Consent, Demographics, Profile, Rfm, Transition
+from chalicelib.domain.profile import (
+    MAX_RECENT_TRANSITIONS,
+    Consent,
+    Demographics,
+    Profile,
+    Rfm,
+    Transition,
+    applied_tag,
+)
 
 if TYPE_CHECKING:
     from chalicelib.domain.events import TrackedEvent
@@ -37,6 +45,7 @@ MAX_SESSIONS_KEPT = 100
 DAILY_RETENTION_DAYS = 90
 APPLIED_TTL_SECONDS = 26 * 3600  # > the 24 h stream retention, so any replay of a shard is still recognised
 MAX_APPLIED = 2000
+MAX_FOLDED = 1000  # full keys listed per version; only a bot-like burst folds more events in one batch
 MAX_EVENT_NAMES = 200
 MAX_DAILY_NAMES = 60  # names with engagement points are always kept
 MAX_VIEWED = 20
@@ -126,7 +135,10 @@ def _clip(value: Any) -> Any:
 
 
 def _wins(lww: dict[str, list[Any]], name: str, ts: float, key: str, earliest: bool = False) -> bool:
-    """Record (ts, key) for `name` and return True if this event's value should be kept (latest, or earliest)."""
+    """Record (ts, key) for `name` and return True if this event's value should be kept (latest, or earliest).
+
+    `key` is the event's `applied_tag`, which only breaks ties between events of the same timestamp.
+    """
     current = lww.get(name)
     if current is not None:
         mine, theirs = (ts, key), (current[0], current[1])
@@ -202,6 +214,8 @@ class _Folder:
         self.retention_start = (now.timestamp() // DAY - (DAILY_RETENTION_DAYS - 1)) * DAY
         self.demographics_dirty = False
         self.cart_dirty = False
+        self.interests_dirty = False
+        self.lists_dirty = False  # viewed products or search terms changed: re-sort and cap them
 
     def apply(self, event: TrackedEvent, ts: float, key: str) -> None:
         p, a, c = self.p, self.a, self.c
@@ -313,6 +327,7 @@ class _Folder:
             return
         at = iso(event.timestamp)
         folded = text.casefold()
+        self.lists_dirty = True
         for entry in self.c.search_terms:
             if entry["term"].casefold() == folded:
                 if at > entry["at"]:
@@ -325,6 +340,7 @@ class _Folder:
         label = _text(category, 100)
         if not weight or not label:
             return
+        self.interests_dirty = True
         entry = self.a.interests.get(label)
         raw, at = scoring.add_decaying(
             entry[0] if entry else 0.0, entry[1] if entry else None, weight, (ts // DAY) * DAY, self.interest_half_life
@@ -344,6 +360,7 @@ class _Folder:
             return
         at = iso(event.timestamp)
         viewed = self.c.viewed_products
+        self.lists_dirty = True
         views = 1
         for i, entry in enumerate(viewed):
             if entry["product_id"] == pid:
@@ -513,11 +530,19 @@ def _top_interests(interests: dict[str, list[float]], config: InterestConfig, no
 
 
 def _prune_and_derive(
-    p: Profile, config: ProfileConfig, now: datetime, cart_dirty: bool = True, demographics_dirty: bool = True
+    p: Profile,
+    config: ProfileConfig,
+    now: datetime,
+    cart_dirty: bool = True,
+    demographics_dirty: bool = True,
+    interests_dirty: bool = True,
+    lists_dirty: bool = True,
 ) -> None:
     """Apply caps and retention, then rebuild the computed traits that are views of `activity`.
 
-    The dirty flags let a fold skip rebuilding the cart and demographics views when no event touched them.
+    The dirty flags let a fold skip rebuilding a view no event touched (all default to True: rebuild everything).
+    Interests need no rebuild for time alone: every category decays with the same half-life, so their ranking
+    (raw * 2 ** (at / half-life)) does not change as time passes, only when an event adds weight.
     """
     a, c = p.activity, p.computed
     now_ts = now.timestamp()
@@ -556,10 +581,11 @@ def _prune_and_derive(
     c.last_seen = _iso_ts(a.last_ts) if a.last_ts is not None else None
     p.anonymous_ids.sort()
 
-    c.viewed_products.sort(key=lambda v: (v["at"], v["product_id"]), reverse=True)
-    del c.viewed_products[MAX_VIEWED:]
-    c.search_terms.sort(key=lambda s: (s["at"], s["term"]), reverse=True)
-    del c.search_terms[MAX_SEARCH_TERMS:]
+    if lists_dirty:
+        c.viewed_products.sort(key=lambda v: (v["at"], v["product_id"]), reverse=True)
+        del c.viewed_products[MAX_VIEWED:]
+        c.search_terms.sort(key=lambda s: (s["at"], s["term"]), reverse=True)
+        del c.search_terms[MAX_SEARCH_TERMS:]
 
     cart_cutoff = now_ts - CART_TTL_DAYS * DAY
     if cart_dirty or any(line["at"] < cart_cutoff for line in a.cart.values()):
@@ -578,14 +604,21 @@ def _prune_and_derive(
     c.first_order_at = _iso_ts(a.first_order_ts) if a.first_order_ts is not None else None
     c.last_order_at = _iso_ts(a.last_order_ts) if a.last_order_ts is not None else None
 
-    ranked = _top_interests(a.interests, config.scoring.interests, now_ts)
-    if len(ranked) > MAX_INTERESTS:
-        for name, _ in ranked[MAX_INTERESTS:]:
-            del a.interests[name]
-    c.top_categories = [name for name, weight in ranked[: config.scoring.interests.top_n] if weight > 0]
+    if interests_dirty:
+        ranked = _top_interests(a.interests, config.scoring.interests, now_ts)
+        if len(ranked) > MAX_INTERESTS:
+            for name, _ in ranked[MAX_INTERESTS:]:
+                del a.interests[name]
+        c.top_categories = [name for name, weight in ranked[: config.scoring.interests.top_n] if weight > 0]
 
-    if demographics_dirty or p.demographics.birthday:  # a birthday makes the age change with time
-        p.demographics = derive_demographics(p.traits, p.demographics.locale, p.demographics.timezone, now)
+    demographics = p.demographics
+    if demographics_dirty:
+        p.demographics = derive_demographics(p.traits, demographics.locale, demographics.timezone, now)
+    elif demographics.birthday:  # an age derived from a birthday grows with time (a valid `age` trait wins)
+        given = _num(p.traits.get("age"))
+        age = int(given) if given is not None and 0 <= given < 130 else _age(demographics.birthday, now)
+        if age != demographics.age:
+            demographics.age = age
 
 
 def _whole(number: float) -> float | int:
@@ -692,22 +725,34 @@ def fold(
         is_new = False
 
     applied = working.applied
-    fresh: dict[str, TrackedEvent] = {}
+    fresh: dict[str, tuple[str, TrackedEvent]] = {}
     for event in events:
         key = event.key
-        if key not in applied and key not in fresh:
-            fresh[key] = event
-    batch = sorted(((event.timestamp.timestamp(), key, event) for key, event in fresh.items()), key=_batch_order)
+        if key in fresh:
+            continue
+        tag = applied_tag(key)
+        if tag not in applied and key not in applied:  # a full key: applied before tags were stored
+            fresh[key] = (tag, event)
+    # Sorted by (event time, tag): the same order, and the same last-write-wins tie-breaks, in any arrival order.
+    batch = sorted(((event.timestamp.timestamp(), tag, key, event) for key, (tag, event) in fresh.items()))
 
     before = _snapshot(working)
     cart_before = _cart_view(working)
     folder = _Folder(working, config, now)
     applied_at = int(now.timestamp())
-    for ts, key, event in batch:
-        applied[key] = applied_at
-        folder.apply(event, ts, key)
+    for ts, tag, _, event in batch:
+        applied[tag] = applied_at
+        folder.apply(event, ts, tag)
 
-    _prune_and_derive(working, config, now, folder.cart_dirty, folder.demographics_dirty or is_new)
+    _prune_and_derive(
+        working,
+        config,
+        now,
+        cart_dirty=folder.cart_dirty,
+        demographics_dirty=folder.demographics_dirty or is_new,
+        interests_dirty=folder.interests_dirty,
+        lists_dirty=folder.lists_dirty,
+    )
     transitions = _evaluate(working, config, now, rfm_cut_points, group_cut_points)
     cart_after = _cart_view(working)
     if cart_after != cart_before:
@@ -720,19 +765,16 @@ def fold(
             )
         )
 
-    applied_events = [key for _, key, _ in batch]
+    applied_events = [key for _, _, key, _ in batch]
     changed = is_new or bool(applied_events) or bool(transitions) or _snapshot(working) != before
     if changed:
         working.version += 1
         working.updated_at = iso(now)
+        working.folded = applied_events[-MAX_FOLDED:]
         for transition in transitions:
             transition.version = working.version
         working.recent_transitions = (working.recent_transitions + transitions)[-MAX_RECENT_TRANSITIONS:]
     return FoldResult(profile=working, changed=changed, transitions=transitions, applied_events=applied_events)
-
-
-def _batch_order(item: tuple[float, str, Any]) -> tuple[float, str]:
-    return item[0], item[1]
 
 
 # --- merge --------------------------------------------------------------------------------------------------------

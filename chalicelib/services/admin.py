@@ -52,6 +52,7 @@ class AdminService:
             raise NotFound(f"profile {requested} not found")
         body = json.loads(item["body"]["S"])
         body.pop("applied", None)  # replay bookkeeping, not information about the person
+        body.pop("folded", None)
         body["version"] = int(item["version"]["N"])
         view: dict[str, Any] = {
             "profile_id": profile_id,

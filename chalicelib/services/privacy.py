@@ -111,6 +111,7 @@ class PrivacyService:
         """Right of access: everything we hold about the person, as JSON."""
         keys, body = self.keys_for(profile_id)
         body.pop("applied", None)
+        body.pop("folded", None)
         events = sorted(
             (TrackedEvent.from_item(i).summary() for i in self._events(keys.profile_ids)),
             key=lambda e: e["timestamp"],

@@ -1,7 +1,7 @@
 """Scenario use case: profiles-stream records become started runs (triggers) and cancelled runs (exit conditions).
 
-Per record: the transitions recorded by this profile version and the events newly folded into it (NEW `applied`
-minus OLD `applied`, read back with one BatchGetItem) are matched against the enabled scenarios. A run is created
+Per record: the transitions recorded by this profile version and the events newly folded into it (the fold's
+`folded` keys, read back with one BatchGetItem) are matched against the enabled scenarios. A run is created
 conditionally on (profile, trigger instance), so a duplicated stream delivery starts nothing twice; its first step is
 put on the delivery queue at once. Runs whose exit condition a new event or change satisfies are exited now, so a
 waiting reminder is cancelled before it comes due (the delivery guards re-check it at send time anyway).
@@ -148,8 +148,14 @@ class ScenarioService:
         transitions: list[Any] = []
         if body["version"] != old_version:
             transitions = Profile.from_item(new).new_transitions()
-        old_applied = old_body.get("applied") or {}
-        keys = [k for k in body.get("applied") or {} if k not in old_applied]
+        if "folded" in body:
+            # The fold lists the keys it folded into this version. A writer that copies the body without folding
+            # (retiring a merged profile) keeps the previous list: nothing new then.
+            old_folded = set(old_body.get("folded") or ())
+            keys = [k for k in body["folded"] if k not in old_folded]
+        else:  # written before `folded` existed: the applied map held full keys
+            old_applied = old_body.get("applied") or {}
+            keys = [k for k in body.get("applied") or {} if k not in old_applied]
         return body, transitions, keys
 
     def process(

@@ -96,7 +96,7 @@ def test_ten_percent_dynamodb_faults_lose_nothing_and_count_nothing_twice(
     assert keys == {f"web#m-{i}" for i in range(EVENTS)}
     # AND counted exactly once in the profiles: each profile's own applied keys, and the type counters, add up
     live = [p for p in profiles if not p.get("merged_into")]
-    applied = [key for p in live for key in p.get("applied", {})]
+    applied = [key for p in live for key in p.get("applied", {})]  # one tag per event folded
     assert len(applied) == len(set(applied)) == EVENTS
     assert sum(sum(p["computed"]["type_counts"].values()) for p in live) == EVENTS
     assert len(live) == len({m.get("anonymousId") or m.get("userId") for m in messages})

@@ -8,7 +8,7 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain.profile import Profile
+from chalicelib.domain.profile import MAX_RECENT_TRANSITIONS, Profile, applied_tag
 from chalicelib.domain.traits import MAX_APPLIED, fold
 from tests.unit.test_profile_support import (
     NOW,
@@ -61,7 +61,27 @@ def test_fold_does_not_modify_the_given_profile():
 def test_applied_keys_older_than_26_hours_are_pruned():
     old = folded([page(at(3))], now=at(2)).profile  # applied two days before NOW
     result = folded([page(at(0))], profile=old)
-    assert list(result.profile.applied) == result.applied_events
+    assert list(result.profile.applied) == [applied_tag(key) for key in result.applied_events]
+
+
+def test_the_guard_holds_short_tags_and_the_version_lists_the_full_keys_it_folded():
+    events = [page(at(0)), page(at(1))]
+    result = folded(events)
+    assert set(result.profile.applied) == {applied_tag(e.key) for e in events}
+    assert all(len(tag) == 11 for tag in result.profile.applied)
+    assert sorted(result.profile.folded) == sorted(e.key for e in events)
+    # a later version lists only its own
+    later = folded([page(at(0, minutes=5))], profile=result.profile)
+    assert later.profile.folded == later.applied_events and len(later.applied_events) == 1
+
+
+def test_a_profile_written_with_full_keys_in_its_guard_still_refuses_their_replay():
+    event = page(at(1))
+    stored = folded([event]).profile
+    stored.applied = {event.key: stored.applied[applied_tag(event.key)]}  # as written before tags existed
+    replay = folded([event], profile=stored)
+    assert replay.applied_events == [] and replay.changed is False
+    assert replay.profile.computed.page_views == 1
 
 
 def test_applied_keeps_at_most_the_cap_most_recent_keys():
@@ -257,13 +277,13 @@ def test_changes_bump_the_version_and_stamp_their_transitions():
     assert all(t.version == 1 for t in first.transitions)
 
 
-def test_recent_transitions_keep_the_last_twenty():
+def test_recent_transitions_keep_the_last_ten():
     p = None
     for i in range(30):  # every batch changes the cart
         p = folded(
             [make_event(event="Product Added", when=at(0, 60 - i), properties=product(f"x{i}"))], profile=p
         ).profile
-    assert len(p.recent_transitions) == 20
+    assert len(p.recent_transitions) == MAX_RECENT_TRANSITIONS == 10
     assert p.recent_transitions[-1].version == 30
 
 
@@ -352,7 +372,7 @@ def event_batches(draw):
 def _state(p: Profile) -> dict:
     data = json.loads(p.model_dump_json())
     scores = data.pop("scores")
-    for volatile in ("version", "recent_transitions", "updated_at", "stage_since"):
+    for volatile in ("version", "recent_transitions", "updated_at", "stage_since", "folded"):
         data.pop(volatile)
     # Decaying sums are order independent up to float rounding.
     data["engagement"] = round(scores["engagement_raw"], 6)
