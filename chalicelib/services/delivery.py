@@ -31,6 +31,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -67,6 +68,8 @@ from chalicelib.ports_delivery import (
 log = logging.getLogger("one2one")
 
 STUCK_AFTER = timedelta(minutes=10)
+OUTCOME_WRITE_ATTEMPTS = 4  # the provider-accepted write: 3 retries, 0.1 + 0.2 + 0.4 s at most
+OUTCOME_WRITE_BACKOFF_SECONDS = 0.1
 # Waits shorter than this go to SQS with a delay; longer ones to the due store, whose reader runs every minute and
 # only ever reads items due after its cursor, so an item is always written well ahead of the cursor reaching it.
 DUE_STORE_MIN_WAIT = timedelta(seconds=60)
@@ -493,29 +496,34 @@ class DeliveryService:
                 "marketing": marketing,
                 "scenario_id": scenario.id,
             }
-        marked = self.messages.finish(
-            *self._key(run, action),
-            "sent",
-            sent_at,
-            log=send_log,
-            provider_id=provider_id,
-            sent_at=iso(sent_at),
-            subject=content.get("subject", "")[:200],
-        )
-        if not marked:  # the sweep called it unknown while the provider was slow: the provider has now answered
-            self.messages.finish(
+        marked = _persist(
+            lambda: self.messages.finish(
                 *self._key(run, action),
                 "sent",
                 sent_at,
-                expect="unknown",
                 log=send_log,
                 provider_id=provider_id,
                 sent_at=iso(sent_at),
+                subject=content.get("subject", "")[:200],
+            )
+        )
+        if not marked:  # the sweep called it unknown while the provider was slow: the provider has now answered
+            _persist(
+                lambda: self.messages.finish(
+                    *self._key(run, action),
+                    "sent",
+                    sent_at,
+                    expect="unknown",
+                    log=send_log,
+                    provider_id=provider_id,
+                    sent_at=iso(sent_at),
+                )
             )
         stats.sent += 1
         if self.on_sent is not None:
+            on_sent = self.on_sent
             try:
-                self.on_sent({**record, "sent_at": iso(sent_at)})
+                _persist(lambda: on_sent({**record, "sent_at": iso(sent_at)}) or True)
             except Exception:  # the mail is out; a lost report increment must not make the queue retry the step
                 log.exception("delivery: sent counter for %s not recorded", message_id)
         return None
@@ -665,3 +673,23 @@ class DeliveryService:
         if channel == "webhook":
             return self.webhook.post(step.url or "", content["payload"], idempotency_key=message_id)
         raise ProviderRejected("UnknownChannel", channel, retryable=False)
+
+
+def _persist(write: Callable[[], bool], attempts: int = OUTCOME_WRITE_ATTEMPTS) -> bool:
+    """Record what the provider answered, retrying a failed write in place.
+
+    Once SES or SNS has accepted a message this write is the only trace of it: if it fails, the step is retried from
+    the queue, finds the record still `sending`, sends nothing (never twice) and the sweep reports it `unknown`. A few
+    quick retries here close most of that window (botocore has already retried inside each attempt).
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    for attempt in range(attempts):
+        try:
+            return write()
+        except (BotoCoreError, ClientError) as exc:
+            if attempt == attempts - 1:
+                raise
+            log.warning("delivery: outcome write failed (%s); retrying", type(exc).__name__)
+            time.sleep(OUTCOME_WRITE_BACKOFF_SECONDS * 2**attempt)
+    raise AssertionError("unreachable")
