@@ -95,7 +95,8 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append(
                 _row(
                     f"Scoring, 1 core, AWS faked: {mix['records']:,} records = {mix['mix']}"
-                    f" ({sc['profile_body_bytes_median'] / 1024:.1f} KB profiles)",
+                    f" ({sc['profile_body_bytes_median'] / 1024:.1f} KB profiles,"
+                    f" {sc.get('profile_stored_bytes_median', 0) / 1024:.1f} KB stored)",
                     f"{mix['records_per_second']:,.0f} records/s",
                     ">= 20,000/s",
                     mix["records_per_second"] >= 20_000,

@@ -57,7 +57,7 @@ def per_million_events(
 
 
 def run(ingest: dict[str, Any], scoring: dict[str, Any]) -> dict[str, Any]:
-    profile_kb = scoring["profile_body_bytes_median"] / 1024
+    profile_kb = scoring.get("profile_stored_bytes_median", scoring["profile_body_bytes_median"]) / 1024
     realistic, worst = scoring["mixes"][0], scoring["mixes"][-1]
     models = {}
     for label, per_request in (("1_event_per_request", 1), ("batches_of_20", 20)):

@@ -9,6 +9,7 @@ from chalice import Blueprint, Response
 
 from chalicelib.api.admin import iam, local_token_error
 from chalicelib.api.http import aws_failures_as_503, json_response
+from chalicelib.domain.profile import body_json
 
 bp = Blueprint(__name__)
 
@@ -55,7 +56,7 @@ def preview_template(template_id: str) -> Response:
     item = get_profile_store().get_many([profile_id]).get(profile_id)
     if item is None:
         return json_response(404, {"success": False, "error": "not_found", "message": f"profile {profile_id}"})
-    profile = json.loads(item["body"]["S"])
+    profile = json.loads(body_json(item))
     service = get_delivery_service()
     links = service.links
     base = links.public_base_url

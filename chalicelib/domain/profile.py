@@ -9,21 +9,30 @@ Layout of the stored item (`Profile.to_item`, DynamoDB low-level form):
 |--------------|------|------------------------------------------------------------------------------|
 | profile_id   | S    | partition key                                                                |
 | version      | N    | optimistic-lock counter; `fold` bumps it by one whenever the profile changed |
-| body         | S    | the whole model as JSON (the same JSON `from_item` reads back)               |
+| body         | B    | the whole model as JSON, LZ4-compressed (`S`, plain JSON, before 2026-11)    |
 | stage        | S    | lifecycle stage, for stream consumers that filter on it                      |
 | due_day      | S    | `YYYY-MM-DD`, key of the sparse GSI `by_due_day`; absent when nothing is due |
 | merged_into  | S    | present once the profile was merged into another                             |
+
+The body is compressed because DynamoDB bills a write unit per KB and a read unit per 4 KB: a busy profile's ~14 KB of
+JSON is ~4.6 KB as an LZ4 block (python-lz4's `lz4.block`: a 4-byte little-endian length, then the block), so a
+profile write costs 6 units instead of 15 and a read 2 instead of 4. LZ4 over zstd: ~9 µs to compress and ~2 µs to
+expand against ~22 and ~11 (the fold's throughput is a product figure), and a 1.4 MB wheel against 5.5 MB for a
+ratio that saves one more write unit.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:  # re-exported lazily below
+    from types import ModuleType
+
     from chalicelib.domain.traits import FoldResult, fold, merge_profiles  # noqa: F401
 
 Stage = Literal["prospect", "new", "active", "loyal", "at_risk", "dormant", "churned"]
@@ -206,14 +215,15 @@ class Profile(BaseModel):
 
     def to_item(self) -> dict[str, Any]:
         """DynamoDB item in low-level attribute-value form (see the module docstring for the layout)."""
-        body = self.model_dump_json(exclude_none=True)
-        if len(body.encode()) > MAX_ITEM_BYTES - 4096:
-            # Every list and map is capped, so this means a cap is missing: fail loudly rather than lose the write.
+        body = self.model_dump_json(exclude_none=True).encode()
+        if len(body) > MAX_ITEM_BYTES - 4096:
+            # Every list and map is capped, so this means a cap is missing: fail loudly rather than lose the write
+            # (checked before compression, so the guarantee does not depend on how well a body compresses).
             raise ValueError(f"profile {self.profile_id} body is {len(body)} bytes, over the item budget")
         item: dict[str, Any] = {
             "profile_id": {"S": self.profile_id},
             "version": {"N": str(self.version)},
-            "body": {"S": body},
+            "body": {"B": _lz4().compress(body)},
             "stage": {"S": self.stage},
         }
         if self.due_day:
@@ -225,7 +235,7 @@ class Profile(BaseModel):
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Profile:
         """Inverse of `to_item`, for GetItem/Query results and stream images (low-level form)."""
-        profile = cls.model_validate_json(item["body"]["S"])
+        profile = cls.model_validate_json(body_json(item))
         if "version" in item:  # the top-level attribute is what conditional writes check
             profile.version = int(item["version"]["N"])
         return profile
@@ -233,6 +243,33 @@ class Profile(BaseModel):
     def new_transitions(self) -> list[Transition]:
         """Transitions recorded by the fold that produced this version (what a profiles-stream consumer acts on)."""
         return [t for t in self.recent_transitions if t.version == self.version]
+
+
+def body_json(item: dict[str, Any]) -> str:
+    """The JSON body of a stored profile item or stream image (low-level form), compressed or not."""
+    attribute = item["body"]
+    if "S" in attribute:  # written before bodies were compressed
+        return attribute["S"]
+    raw = attribute["B"]
+    if isinstance(raw, str):  # a Lambda stream event carries binary attributes as base64 text
+        raw = base64.b64decode(raw)
+    return _lz4().decompress(raw).decode()
+
+
+def stored_body(item: dict[str, Any]) -> bytes | str:
+    """The body attribute's stored value as is: equal values mean the same body, with no need to expand it."""
+    attribute = item["body"]
+    if "S" in attribute:
+        return attribute["S"]
+    raw = attribute["B"]
+    return base64.b64decode(raw) if isinstance(raw, str) else raw
+
+
+@functools.cache
+def _lz4() -> ModuleType:
+    import lz4.block  # lazy: only the functions that read or write profiles pay for the import
+
+    return lz4.block
 
 
 def applied_tag(event_key: str) -> str:

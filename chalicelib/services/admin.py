@@ -50,7 +50,9 @@ class AdminService:
             profile_id = item["merged_into"]["S"]
         if item is None or "erased_at" in item:
             raise NotFound(f"profile {requested} not found")
-        body = json.loads(item["body"]["S"])
+        from chalicelib.domain.profile import body_json
+
+        body = json.loads(body_json(item))
         body.pop("applied", None)  # replay bookkeeping, not information about the person
         body.pop("folded", None)
         body["version"] = int(item["version"]["N"])

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.clock import Clock
 from chalicelib.domain.events import TrackedEvent
 from chalicelib.domain.identity import IdentityKind, LinkDecision, decide_link, identity_key, profile_id_for
-from chalicelib.domain.profile import Profile
+from chalicelib.domain.profile import Profile, stored_body
 from chalicelib.ports import EventStore, FailedEventStore, IdentityStore, ProfileStore
 from chalicelib.services.profile_cache import ProfileCache
 
@@ -246,7 +246,7 @@ class FoldService:
                 profile.version = expected + 1  # merges or links alone still need a new version
             written = profile.to_item()
             if self.profiles.put(written, expected):
-                self.profile_cache.put(profile_id, written["body"]["S"], profile)
+                self.profile_cache.put(profile_id, stored_body(written), profile)
                 self._carry_out(profile, plan, now)
                 return True
         raise TransientFoldError(f"lost {MAX_ATTEMPTS} write races")
@@ -254,7 +254,7 @@ class FoldService:
     def _load(self, profile_id: str, item: dict[str, Any]) -> Profile:
         """The stored profile: the object this container last wrote when the stored body is still exactly that one
         (see `profile_cache`), else parsed from the item. The result is the caller's to mutate."""
-        cached = self.profile_cache.take(profile_id, item["body"]["S"])
+        cached = self.profile_cache.take(profile_id, stored_body(item))
         if cached is None:
             return Profile.from_item(item)
         if "version" in item:  # as `Profile.from_item` does: the top-level attribute is what writes check

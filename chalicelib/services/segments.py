@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.domain.profile import body_json
 from chalicelib.ports import FailedEventStore
 
 log = logging.getLogger("one2one")
@@ -94,7 +95,7 @@ class MembershipStats:
 def _body(image: dict[str, Any] | None) -> dict[str, Any] | None:
     if not image or "body" not in image:
         return None
-    return json.loads(image["body"]["S"])
+    return json.loads(body_json(image))
 
 
 def _gone(image: dict[str, Any] | None, body: dict[str, Any] | None) -> bool:

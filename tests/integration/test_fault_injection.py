@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.domain.profile import body_json
 from tests.faults import FaultInjector
 from tests.integration.conftest import Harness
 
@@ -49,7 +50,7 @@ def profiles_and_events() -> tuple[list[dict[str, Any]], set[str]]:
     from chalicelib.settings import table_name
 
     ddb = client("dynamodb")
-    profiles = [json.loads(item["body"]["S"]) for item in scan(ddb, table_name("ProfilesTable"))]
+    profiles = [json.loads(body_json(item)) for item in scan(ddb, table_name("ProfilesTable"))]
     keys = {item["pk"]["S"] for item in scan(ddb, table_name("EventsTable"))}
     return profiles, keys
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from chalicelib.domain.profile import body_json
 from tests.integration.conftest import ORIGIN, WRITE_KEY, Harness
 
 
@@ -16,7 +17,7 @@ def stored_events(h: Harness) -> list[dict]:
     from chalicelib.settings import table_name
 
     items = client("dynamodb").scan(TableName=table_name("EventsTable"))["Items"]
-    return [json.loads(i["body"]["S"]) | {"_profile_id": i["profile_id"]["S"]} for i in items]
+    return [json.loads(body_json(i)) | {"_profile_id": i["profile_id"]["S"]} for i in items]
 
 
 def track(**overrides):

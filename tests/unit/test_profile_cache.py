@@ -8,9 +8,9 @@ from typing import Any
 
 from bench.fakes import MemoryEventStore, MemoryFailedEventStore, MemoryIdentityStore, MemoryProfileStore, Requests
 from chalicelib.clock import FakeClock
-from chalicelib.domain.profile import Profile
+from chalicelib.domain.profile import Profile, body_json
 from chalicelib.services.fold import FoldService
-from chalicelib.services.profile_cache import MEMORY_PER_BODY_CHAR, ProfileCache
+from chalicelib.services.profile_cache import MEMORY_PER_STORED_BYTE, ProfileCache
 from tests.unit.test_profile_support import NOW, PROFILE_ID, make_event, page
 
 
@@ -55,9 +55,9 @@ def test_a_body_written_by_someone_else_is_parsed_even_with_the_same_version():
     service, store = _service(ProfileCache(min_recurrence=0.0))
     service.fold_profile(PROFILE_ID, [page(message_id="a1")])
     item = store.items[PROFILE_ID]
-    body = json.loads(item["body"]["S"])
+    body = json.loads(body_json(item))
     body["traits"] = {"plan": "gold"}
-    item["body"] = {"S": json.dumps(body)}
+    item["body"] = {"S": json.dumps(body)}  # another writer, and the plain-JSON form written before compression
     # WHEN the next batch is folded
     service.fold_profile(PROFILE_ID, [page(message_id="a2")])
     # THEN the other writer's change is kept: the stale cached object was not used
@@ -122,10 +122,10 @@ def test_the_cache_is_bounded_by_entries_and_by_estimated_memory():
     for pid in ("a", "b", "c"):
         by_count.put(pid, "{}", profile)
     assert len(by_count) == 2 and by_count.take("a", "{}") is None  # least recently written goes first
-    by_bytes = ProfileCache(max_entries=100, max_bytes=10 * MEMORY_PER_BODY_CHAR, min_recurrence=0.0)
+    by_bytes = ProfileCache(max_entries=100, max_bytes=10 * MEMORY_PER_STORED_BYTE, min_recurrence=0.0)
     by_bytes.put("a", "12345", profile)
     by_bytes.put("b", "123456", profile)
-    assert len(by_bytes) == 1 and by_bytes.estimated_bytes == 6 * MEMORY_PER_BODY_CHAR
+    assert len(by_bytes) == 1 and by_bytes.estimated_bytes == 6 * MEMORY_PER_STORED_BYTE
     by_bytes.put("huge", "x" * 11, profile)  # bigger than the whole budget: not kept, nothing else evicted
     assert len(by_bytes) == 1 and by_bytes.take("b", "123456") is profile
     assert by_bytes.estimated_bytes == 0

@@ -1,0 +1,38 @@
+"""The stored profile item: an LZ4-compressed JSON body, readable in every form DynamoDB and Lambda hand it back."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from chalicelib.domain.profile import Profile, body_json, stored_body
+from chalicelib.domain.traits import fold
+from tests.unit.test_profile_support import NOW, config, page
+
+
+def folded(events):
+    return fold(None, "p_item", events, config(), NOW)
+
+
+def test_the_body_is_stored_compressed_and_reads_back_to_the_same_profile():
+    profile = folded([page()]).profile
+    item = profile.to_item()
+    text = profile.model_dump_json(exclude_none=True)
+    assert isinstance(item["body"]["B"], bytes) and len(item["body"]["B"]) < len(text)
+    assert body_json(item) == text
+    assert Profile.from_item(item) == profile
+
+
+def test_a_lambda_stream_image_carries_the_body_as_base64_text():
+    profile = folded([page()]).profile
+    item = profile.to_item()
+    image = {**item, "body": {"B": base64.b64encode(item["body"]["B"]).decode()}}  # as in a Lambda event's JSON
+    assert Profile.from_item(image) == profile
+    assert stored_body(image) == stored_body(item)
+
+
+def test_a_body_written_before_compression_is_still_read():
+    profile = folded([page()]).profile
+    legacy = {**profile.to_item(), "body": {"S": profile.model_dump_json(exclude_none=True)}}
+    assert Profile.from_item(legacy) == profile
+    assert json.loads(body_json(legacy))["profile_id"] == profile.profile_id
