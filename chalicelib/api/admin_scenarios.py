@@ -9,7 +9,6 @@ from chalice import Blueprint, Response
 
 from chalicelib.api.admin import iam, local_token_error
 from chalicelib.api.http import aws_failures_as_503, json_response
-from chalicelib.domain.profile import body_json
 
 bp = Blueprint(__name__)
 
@@ -56,6 +55,8 @@ def preview_template(template_id: str) -> Response:
     item = get_profile_store().get_many([profile_id]).get(profile_id)
     if item is None:
         return json_response(404, {"success": False, "error": "not_found", "message": f"profile {profile_id}"})
+    from chalicelib.domain.profile import body_json  # lazy: the API's cold start does not load the profile model
+
     profile = json.loads(body_json(item))
     service = get_delivery_service()
     links = service.links
