@@ -223,8 +223,8 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 def by_profile_size(mix: Mix, histories: tuple[int, ...]) -> list[dict[str, Any]]:
     """The realistic mix again with lighter profiles (a month of `history` events each), to show how throughput
-    depends on the stored body: the heavy profiles above (120 events, ~15 KB) are the conservative case, while most
-    visitors a shop's shard sees have a few sessions of history."""
+    depends on the stored body: the heavy profiles above (120 events, ~13.5 KB of JSON) are the conservative case,
+    while most visitors a shop's shard sees have a few sessions of history."""
     out = []
     for history in histories:
         world = World()
