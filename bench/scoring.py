@@ -99,7 +99,7 @@ def warm_profiles(world: World, count: int, history_events: int = HISTORY_EVENTS
             body["email"] = f"{workload.user_id(n)}@mail.example" if known else f"lead{n}@mail.example"
         probe = world.enrich([workload.message(n, 0, workload.NOW, rng, "page")])[0]
         body["profile_id"] = probe.profile_id
-        item = Profile.model_validate(body).to_item()  # stored exactly as the fold writes it (compressed)
+        item = Profile.from_json(json.dumps(body)).to_item()  # stored exactly as the fold writes it (compressed)
         world.profiles.items[probe.profile_id] = item
         sizes[n] = (len(body_json(item).encode()), len(item["body"]["B"]))
     world.events.items.clear()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import functools
-import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
+from msgspec import Struct, field
 
 MessageType = Literal["track", "page", "screen", "identify", "group", "alias"]
 
@@ -28,14 +28,16 @@ def _render(dt: datetime) -> str:
 _iso_aware = functools.lru_cache(maxsize=1024)(_render)
 
 
-class TrackedEvent(BaseModel):
+class TrackedEvent(Struct, kw_only=True):
     """A validated, enriched message as it is stored in the events table and read back from its stream.
 
     `timestamp` is the corrected event time (Segment's receivedAt - (sentAt - originalTimestamp)); all folding and
     ordering uses it, never arrival order. `profile_id` is the profile the event was resolved to at ingest.
-    """
 
-    model_config = ConfigDict(extra="allow", frozen=False)
+    A msgspec Struct rather than a pydantic model: it is built only from a message the tracking rules already
+    validated (`domain/tracking.py`), and decoded from the stream once per record, where msgspec is ~5x faster (the
+    scoring fold reads 20,000+ of them a second). Decoding still checks every field's type.
+    """
 
     message_id: str
     source_id: str
@@ -52,12 +54,12 @@ class TrackedEvent(BaseModel):
     category: str | None = None  # page
     previous_id: str | None = None  # alias
     group_id: str | None = None  # group
-    properties: dict[str, Any] = Field(default_factory=dict)
-    traits: dict[str, Any] = Field(default_factory=dict)
-    context: dict[str, Any] = Field(default_factory=dict)
-    integrations: dict[str, Any] = Field(default_factory=dict)
-    extra: dict[str, Any] = Field(default_factory=dict)  # unknown top-level fields, kept verbatim
-    flags: list[str] = Field(default_factory=list)  # e.g. "bot", "timestamp_clamped_future", "gpc"
+    properties: dict[str, Any] = field(default_factory=dict)
+    traits: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+    integrations: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # unknown top-level fields, kept verbatim
+    flags: list[str] = field(default_factory=list)  # e.g. "bot", "timestamp_clamped_future", "gpc"
     is_bot: bool = False
 
     @property
@@ -81,7 +83,7 @@ class TrackedEvent(BaseModel):
             "profile_id": {"S": self.profile_id},
             "ts_key": {"S": f"{ts}#{self.message_id}"},
             "type": {"S": self.type},
-            "body": {"S": self.model_dump_json(exclude_none=True)},
+            "body": {"S": self.to_json()},
         }
         if self.event:
             item["event"] = {"S": self.event}
@@ -92,12 +94,21 @@ class TrackedEvent(BaseModel):
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> TrackedEvent:
         """Inverse of `to_item`, for items from GetItem/Query or a stream NewImage (both low-level form)."""
-        event = cls.model_validate_json(item["body"]["S"])
+        event = _DECODER.decode(item["body"]["S"])
         # The profile id is the only attribute rewritten after ingest (identity merges re-point history).
         if "profile_id" in item:
             event.profile_id = item["profile_id"]["S"]
         return event
 
+    def to_json(self) -> str:
+        """The stored body (JSON text)."""
+        return _ENCODER.encode(self).decode()
+
     def summary(self) -> dict[str, Any]:
         """Compact JSON-able view for admin responses."""
-        return json.loads(self.model_dump_json(exclude_none=True, exclude={"integrations", "extra"}))
+        view = msgspec.to_builtins(self)
+        return {k: v for k, v in view.items() if v is not None and k not in ("integrations", "extra")}
+
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(TrackedEvent)

@@ -28,7 +28,8 @@ import functools
 import hashlib
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
+from msgspec import Struct, field
 
 if TYPE_CHECKING:  # re-exported lazily below
     from types import ModuleType
@@ -49,40 +50,38 @@ TransitionKind = Literal[
 MAX_RECENT_TRANSITIONS = 10  # older ones are history: a stream consumer only reads the current version's
 MAX_ITEM_BYTES = 400 * 1024
 
-_MODEL = ConfigDict(extra="ignore", populate_by_name=True, serialize_by_alias=True)
+# The stored profile is a msgspec Struct, not a pydantic model: it is read, folded and written on every batch, and
+# msgspec decodes a 14 KB body in ~1/3 and encodes it in ~1/3 of pydantic's time, with attribute writes at plain-object
+# speed (pydantic's `__setattr__` was ~1 µs, 40+ per fold). It is our own stored state, never outside input: every
+# payload and config that arrives from outside is still validated by pydantic. Unknown fields are ignored on decode
+# (older or newer writers), types are checked, and `kw_only` lets required and optional fields keep a readable order.
 
 
-class Transition(BaseModel):
+class Transition(Struct, kw_only=True):
     """Something that changed about a profile and that the scenario engine may react to.
 
     `version` is the profile version that recorded it, so a profiles-stream consumer takes the transitions whose
     version equals the NewImage version (the profile also keeps older ones in `recent_transitions`).
     """
 
-    model_config = _MODEL
-
     kind: TransitionKind
     name: str | None = None
-    from_: str | float | None = Field(default=None, alias="from")
+    from_: str | float | None = field(default=None, name="from")
     to: str | float | None = None
     at: str
     version: int = 0
 
 
-class Consent(BaseModel):
+class Consent(Struct, kw_only=True):
     """Permission to contact on one channel, last decision by event time."""
-
-    model_config = _MODEL
 
     status: Literal["opted_in", "opted_out"]
     at: str
     source: str | None = None
 
 
-class Demographics(BaseModel):
+class Demographics(Struct, kw_only=True):
     """Normalized view of identify traits (derived on every fold, never edited directly)."""
-
-    model_config = _MODEL
 
     first_name: str | None = None
     last_name: str | None = None
@@ -98,20 +97,18 @@ class Demographics(BaseModel):
     timezone: str | None = None
 
 
-class ComputedTraits(BaseModel):
+class ComputedTraits(Struct, kw_only=True):
     """Segment-style computed traits (counters, first/last, most frequent, unique lists). Bots never change them."""
-
-    model_config = _MODEL
 
     first_seen: str | None = None
     last_seen: str | None = None
     sessions: int = 0
     page_views: int = 0
-    event_counts: dict[str, int] = Field(default_factory=dict)
-    type_counts: dict[str, int] = Field(default_factory=dict)
-    search_terms: list[dict[str, Any]] = Field(default_factory=list)  # [{"term", "at"}], most recent first
-    viewed_products: list[dict[str, Any]] = Field(default_factory=list)  # most recent first
-    cart: list[dict[str, Any]] = Field(default_factory=list)  # open cart: [{"product_id","name","price","quantity"}]
+    event_counts: dict[str, int] = field(default_factory=dict)
+    type_counts: dict[str, int] = field(default_factory=dict)
+    search_terms: list[dict[str, Any]] = field(default_factory=list)  # [{"term", "at"}], most recent first
+    viewed_products: list[dict[str, Any]] = field(default_factory=list)  # most recent first
+    cart: list[dict[str, Any]] = field(default_factory=list)  # open cart: [{"product_id","name","price","quantity"}]
     cart_quantity: int = 0  # sum of the open cart's quantities
     cart_value: float = 0.0
     orders: int = 0
@@ -119,16 +116,14 @@ class ComputedTraits(BaseModel):
     average_order_value: float | None = None
     first_order_at: str | None = None
     last_order_at: str | None = None
-    top_categories: list[str] = Field(default_factory=list)  # by recency-decayed interest weight
+    top_categories: list[str] = field(default_factory=list)  # by recency-decayed interest weight
     first_touch: dict[str, Any] | None = None  # {"campaign": {...}, "referrer_host", "at"}
     last_touch: dict[str, Any] | None = None
 
 
-class Scores(BaseModel):
+class Scores(Struct, kw_only=True):
     """Lead score. Engagement decays lazily: the value at time t is `engagement_raw * 0.5 ** ((t - engagement_at) /
     half-life)`; `engagement`/`total`/`grade` are that value as of the last fold, for readers without a clock."""
-
-    model_config = _MODEL
 
     engagement_raw: float = 0.0
     engagement_at: int | None = None  # epoch seconds the raw value refers to
@@ -137,13 +132,11 @@ class Scores(BaseModel):
     fit: float = 0.0
     total: float = 0.0
     grade: str | None = None  # A1 (best) ... C3
-    crossed: list[str] = Field(default_factory=list)  # thresholds currently at or above
+    crossed: list[str] = field(default_factory=list)  # thresholds currently at or above
 
 
-class Rfm(BaseModel):
+class Rfm(Struct, kw_only=True):
     """Recency/frequency/monetary quintile scores (5 = best) against the population's cut points."""
-
-    model_config = _MODEL
 
     r: int
     f: int
@@ -151,71 +144,80 @@ class Rfm(BaseModel):
     group: str
 
 
-class Activity(BaseModel):
+class Activity(Struct, kw_only=True):
     """Compact internal bookkeeping the computed traits are derived from. Not addressable by segment rules.
 
     Times are epoch seconds. `lww` holds, per last-write-wins field, the (event time, event tag) of the value kept,
     so a late older event never overwrites a newer one and ties break the same way in any arrival order.
     """
 
-    model_config = _MODEL
-
     first_ts: float | None = None
     last_ts: float | None = None
-    sessions: list[list[float]] = Field(default_factory=list)  # [[start, end]] ascending, most recent kept
+    sessions: list[list[float]] = field(default_factory=list)  # [[start, end]] ascending, most recent kept
     sessions_dropped: int = 0  # sessions older than the kept window
-    daily: dict[str, dict[str, int]] = Field(default_factory=dict)  # event name -> {"YYYY-MM-DD": count}
+    daily: dict[str, dict[str, int]] = field(default_factory=dict)  # event name -> {"YYYY-MM-DD": count}
     pruned_day: str | None = None  # the day `daily` was last trimmed to its retention window
-    cart: dict[str, dict[str, Any]] = Field(default_factory=dict)  # product_id -> {"q", "name", "price", "at"}
-    order_ids: dict[str, float] = Field(default_factory=dict)  # recent order id -> event time (dedupe)
+    cart: dict[str, dict[str, Any]] = field(default_factory=dict)  # product_id -> {"q", "name", "price", "at"}
+    order_ids: dict[str, float] = field(default_factory=dict)  # recent order id -> event time (dedupe)
     first_order_ts: float | None = None
     last_order_ts: float | None = None
-    interests: dict[str, list[float]] = Field(default_factory=dict)  # category -> [raw weight, epoch of raw]
-    lww: dict[str, list[Any]] = Field(default_factory=dict)  # field -> [event ts, applied_tag(event key)]
+    interests: dict[str, list[float]] = field(default_factory=dict)  # category -> [raw weight, epoch of raw]
+    lww: dict[str, list[Any]] = field(default_factory=dict)  # field -> [event ts, applied_tag(event key)]
 
 
-class Profile(BaseModel):
+class Profile(Struct, kw_only=True):
     """One person. Everything a segment, score or scenario reads about them."""
-
-    model_config = _MODEL
 
     profile_id: str
     version: int = 0
     created_at: str | None = None
     updated_at: str | None = None
 
-    anonymous_ids: list[str] = Field(default_factory=list)
+    anonymous_ids: list[str] = field(default_factory=list)
     user_id: str | None = None
     email: str | None = None
     phone: str | None = None
     merged_into: str | None = None
-    merged_from: list[str] = Field(default_factory=list)
+    merged_from: list[str] = field(default_factory=list)
 
-    traits: dict[str, Any] = Field(default_factory=dict)  # identify traits as sent, last write by event time wins
-    demographics: Demographics = Field(default_factory=Demographics)
-    consent: dict[str, Consent] = Field(default_factory=dict)  # "email", "sms"
-    computed: ComputedTraits = Field(default_factory=ComputedTraits)
-    scores: Scores = Field(default_factory=Scores)
+    traits: dict[str, Any] = field(default_factory=dict)  # identify traits as sent, last write by event time wins
+    demographics: Demographics = field(default_factory=Demographics)
+    consent: dict[str, Consent] = field(default_factory=dict)  # "email", "sms"
+    computed: ComputedTraits = field(default_factory=ComputedTraits)
+    scores: Scores = field(default_factory=Scores)
     stage: Stage = "prospect"
     stage_since: str | None = None
     due_day: str | None = None
-    segments: list[str] = Field(default_factory=list)
+    segments: list[str] = field(default_factory=list)
     rfm: Rfm | None = None
     needs_group: str | None = None
     group_value_percentile: float | None = None
     bot_events: int = 0
 
-    activity: Activity = Field(default_factory=Activity)
+    activity: Activity = field(default_factory=Activity)
     # Replay guard: `applied_tag(event key)` -> epoch seconds applied, oldest first (profiles written before tags
     # existed hold full event keys, still honoured). `folded` is the full keys this version folded, for the
     # profiles-stream consumer that reads those events back.
-    applied: dict[str, int] = Field(default_factory=dict)
-    folded: list[str] = Field(default_factory=list)
-    recent_transitions: list[Transition] = Field(default_factory=list)
+    applied: dict[str, int] = field(default_factory=dict)
+    folded: list[str] = field(default_factory=list)
+    recent_transitions: list[Transition] = field(default_factory=list)
+
+    def to_json(self) -> bytes:
+        """The body as JSON (what `to_item` compresses)."""
+        return _ENCODER.encode(self)
+
+    @classmethod
+    def from_json(cls, body: bytes | str) -> Profile:
+        """Inverse of `to_json`; also reads bodies written by the earlier pydantic model (same field names)."""
+        return _DECODER.decode(body)
+
+    def copy(self) -> Profile:
+        """A deep copy (an encode/decode round trip: faster than `copy.deepcopy` and exactly what is stored)."""
+        return _DECODER.decode(_ENCODER.encode(self))
 
     def to_item(self) -> dict[str, Any]:
         """DynamoDB item in low-level attribute-value form (see the module docstring for the layout)."""
-        body = self.model_dump_json(exclude_none=True).encode()
+        body = _ENCODER.encode(self)
         if len(body) > MAX_ITEM_BYTES - 4096:
             # Every list and map is capped, so this means a cap is missing: fail loudly rather than lose the write
             # (checked before compression, so the guarantee does not depend on how well a body compresses).
@@ -235,7 +237,7 @@ class Profile(BaseModel):
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Profile:
         """Inverse of `to_item`, for GetItem/Query results and stream images (low-level form)."""
-        profile = cls.model_validate_json(body_json(item))
+        profile = _DECODER.decode(body_bytes(item))
         if "version" in item:  # the top-level attribute is what conditional writes check
             profile.version = int(item["version"]["N"])
         return profile
@@ -245,7 +247,16 @@ class Profile(BaseModel):
         return [t for t in self.recent_transitions if t.version == self.version]
 
 
-def body_json(item: dict[str, Any]) -> str:
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(Profile)
+
+
+def as_dict(value: Struct) -> dict[str, Any]:
+    """A stored struct (or the whole profile) as plain JSON-able builtins, field names as stored (`from`)."""
+    return msgspec.to_builtins(value)
+
+
+def body_bytes(item: dict[str, Any]) -> bytes | str:
     """The JSON body of a stored profile item or stream image (low-level form), compressed or not."""
     attribute = item["body"]
     if "S" in attribute:  # written before bodies were compressed
@@ -253,7 +264,13 @@ def body_json(item: dict[str, Any]) -> str:
     raw = attribute["B"]
     if isinstance(raw, str):  # a Lambda stream event carries binary attributes as base64 text
         raw = base64.b64decode(raw)
-    return _lz4().decompress(raw).decode()
+    return _lz4().decompress(raw)
+
+
+def body_json(item: dict[str, Any]) -> str:
+    """`body_bytes` as text."""
+    body = body_bytes(item)
+    return body if isinstance(body, str) else body.decode()
 
 
 def stored_body(item: dict[str, Any]) -> bytes | str:

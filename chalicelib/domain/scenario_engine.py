@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chalicelib.domain import assignment
@@ -78,8 +79,13 @@ class Transition(BaseModel):
         """Accept the dict form with either `from_` or `from`, or a pydantic transition object."""
         if isinstance(data, Transition):
             return data
-        # The profile module's own Transition model (or any pydantic model) arrives as an object: use its fields.
-        payload = data.model_dump() if isinstance(data, BaseModel) else dict(data)
+        # The profile module's own Transition (a msgspec struct) or any pydantic model arrives as an object.
+        if isinstance(data, BaseModel):
+            payload = data.model_dump()
+        elif isinstance(data, Mapping):
+            payload = dict(data)
+        else:
+            payload = msgspec.to_builtins(data)
         if "from_" in payload and "from" not in payload:
             payload["from"] = payload.pop("from_")
         return cls.model_validate(payload)
@@ -209,6 +215,8 @@ def _dig(value: Any, parts: Sequence[str]) -> Any:
                 value = extra[part]
             else:
                 return None
+        elif isinstance(value, msgspec.Struct):  # a TrackedEvent
+            value = getattr(value, part, None) if part in value.__struct_fields__ else None
         elif isinstance(value, Mapping):
             value = value.get(part)
         elif isinstance(value, list) and part.isdigit():

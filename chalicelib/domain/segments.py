@@ -7,6 +7,7 @@ import re
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from msgspec import Struct
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from chalicelib.domain.events import iso
@@ -196,7 +197,7 @@ def resolve(profile: Any, parts: Iterable[str]) -> Any:
             return None
         if isinstance(current, dict):
             current = current.get(part)
-        elif isinstance(current, BaseModel):
+        elif isinstance(current, (Struct, BaseModel)):
             current = getattr(current, part, None)
         else:
             return None

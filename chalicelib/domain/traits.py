@@ -6,7 +6,7 @@ Design notes
   last-write-wins value that remembers the (time, key) it came from (`activity.lww`). Folding a batch shuffled,
   duplicated, or split into several batches in any order gives the same profile (float scores up to rounding;
   `recent_transitions`/`version` record history and naturally differ).
-- Hot loop on plain dicts and floats: the incoming profile is copied once (JSON round trip, done in Rust), mutated in
+- Hot loop on plain dicts and floats: the incoming profile is copied once (msgspec round trip, done in C), mutated in
   place, and pydantic models are only built for rare events (consent) and once per fold (demographics).
 - Sessions are counted from the kept intervals of activity (30 min gap by event time); late events inside the kept
   window merge intervals exactly, events older than the kept window (`MAX_SESSIONS_KEPT`) are an approximation: they
@@ -721,7 +721,7 @@ def fold(
         working = Profile(profile_id=profile_id, created_at=iso(now))
         is_new = True
     else:
-        working = profile if in_place else Profile.model_validate_json(profile.model_dump_json())
+        working = profile if in_place else profile.copy()
         is_new = False
 
     applied = working.applied
@@ -801,8 +801,8 @@ def merge_profiles(
     from chalicelib.domain.profile_config import ProfileConfig  # lazy: avoids an import cycle through segments
 
     config = config or ProfileConfig()
-    merged = Profile.model_validate_json(winner.model_dump_json())
-    other = Profile.model_validate_json(loser.model_dump_json())
+    merged = winner.copy()
+    other = loser.copy()
     a, b = merged.activity, other.activity
     c, d = merged.computed, other.computed
 

@@ -72,7 +72,7 @@ def read_time_summary(item: dict[str, Any]) -> dict[str, Any]:
     """Stage, scores, RFM, needs group and segments at a glance; engagement and grade as of now (they decay)."""
     from chalicelib.clock import get_clock
     from chalicelib.domain.events import iso
-    from chalicelib.domain.profile import Profile
+    from chalicelib.domain.profile import Profile, as_dict
     from chalicelib.domain.profile_config import ConfigError, load_profile_config
     from chalicelib.domain.scoring import current_engagement, grade
 
@@ -94,7 +94,7 @@ def read_time_summary(item: dict[str, Any]) -> dict[str, Any]:
             "grade": grade_now,
             "crossed": profile.scores.crossed,
         },
-        "rfm": profile.rfm.model_dump() if profile.rfm else None,
+        "rfm": as_dict(profile.rfm) if profile.rfm else None,
         "needs_group": profile.needs_group,
         "group_value_percentile": profile.group_value_percentile,
         "segments": profile.segments,

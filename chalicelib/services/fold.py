@@ -151,7 +151,7 @@ class FoldService:
                     stats.poison += len(entries)
                     for _, tracked in entries:
                         reason = {"error": "fold_failed", "message": f"{type(exc).__name__}: {str(exc)[:300]}"}
-                        self.failed.record(tracked.source_id, reason, tracked.model_dump_json())
+                        self.failed.record(tracked.source_id, reason, tracked.to_json())
         stats.failed_records = len(failures)
         self.last_stats = stats
         return {"batchItemFailures": [{"itemIdentifier": seq} for seq in sorted(set(failures))]}

@@ -274,7 +274,7 @@ def test_global_privacy_control_unlinks_the_event_from_the_person(harness: Harne
     [event] = stored_events(harness)
     # THEN what happened is kept, who did it is not
     assert event["_profile_id"].startswith("unlinked#")
-    assert "user_id" not in event and "anonymous_id" not in event and event["traits"] == {}
+    assert event["user_id"] is None and event["anonymous_id"] is None and event["traits"] == {}
     assert "ip" not in event["context"] and "unlinked" in event["flags"]
     harness.pump.drain()
     assert harness.admin("/admin/profiles?user_id=u-gpc").status_code == 404

@@ -29,7 +29,7 @@ def _service(cache: ProfileCache | None = None) -> tuple[FoldService, MemoryProf
 
 
 def _parsed(item: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(Profile.from_item(item).model_dump_json())
+    return json.loads(Profile.from_item(item).to_json())
 
 
 def test_a_profile_written_by_this_container_is_reused_and_folds_like_a_parsed_one():

@@ -75,9 +75,9 @@ def test_merge_adds_engagement_after_decaying_both(pair):
 
 def test_merge_does_not_modify_its_inputs_and_a_following_fold_re_evaluates(pair):
     winner, loser = pair
-    before = (winner.model_dump_json(), loser.model_dump_json())
+    before = (winner.to_json(), loser.to_json())
     merged = merge_profiles(winner, loser, bare_config(scoring=SCORING), NOW)
-    assert (winner.model_dump_json(), loser.model_dump_json()) == before
+    assert (winner.to_json(), loser.to_json()) == before
     # a replay of the loser's events after the merge is recognised as applied
     result = fold(merged, "p_win", [], bare_config(scoring=SCORING), NOW)
     assert result.profile.computed.orders == 2

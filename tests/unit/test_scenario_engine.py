@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -122,8 +123,8 @@ def test_disabled_scenario_never_matches() -> None:
 
 def test_bot_and_non_track_events_do_not_trigger() -> None:
     sc = scenario()
-    bot = event("E").model_copy(update={"is_bot": True})
-    page = event("E").model_copy(update={"type": "page"})
+    bot = msgspec.structs.replace(event("E"), is_bot=True)
+    page = msgspec.structs.replace(event("E"), type="page")
     assert match_triggers([sc], bot, profile()) == []
     assert match_triggers([sc], page, profile()) == []
 
@@ -489,17 +490,8 @@ def test_score_dropped_matches_a_downward_threshold_trigger() -> None:
 
 
 def test_transition_objects_from_the_profile_module_are_accepted() -> None:
-    # The fold emits pydantic Transition objects (alias "from"); anything with model_dump works.
-    from pydantic import BaseModel, ConfigDict, Field
-
-    class FoldTransition(BaseModel):
-        model_config = ConfigDict(populate_by_name=True)
-        kind: str
-        name: str | None = None
-        from_: str | float | None = Field(default=None, alias="from")
-        to: str | float | None = None
-        at: str
-        version: int = 0
+    # The fold emits the profile module's Transition structs (stored with the key "from").
+    from chalicelib.domain.profile import Transition as FoldTransition
 
     t = FoldTransition(kind="stage_changed", name="loyal", from_="active", to="loyal", at="2026-03-02T12:00:00.000Z")
     assert [m.scenario.id for m in match_triggers(SHIPPED, t, profile())] == ["loyal_thanks"]
