@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from msgspec import Struct
@@ -251,44 +252,14 @@ def _present(value: Any) -> bool:
     return value is not None and value != "" and value != [] and value != {}
 
 
-def evaluate_condition(cond: FieldCondition, profile: Profile) -> bool:
+def evaluate_condition(cond: FieldCondition, profile: Any) -> bool:
     """Evaluate one field condition (also used by the fit score rules)."""
-    value = resolve(profile, _path(cond.field))
-    op = cond.op
-    if op == "exists":
-        return _present(value) == (True if cond.value is None else cond.value)
-    if op == "ne":
-        return not _matches_eq(value, cond.value)
-    if value is None:
-        return False
-    if op == "eq":
-        return _matches_eq(value, cond.value)
-    if op == "in":
-        if isinstance(value, list):
-            return any(_eq(item, option) for item in value for option in cond.value)
-        return any(_eq(value, option) for option in cond.value)
-    if op == "contains":
-        if isinstance(value, str):
-            return isinstance(cond.value, str) and cond.value.casefold() in value.casefold()
-        if isinstance(value, list):
-            return any(_eq(item, cond.value) for item in value)
-        if isinstance(value, dict):
-            return cond.value in value
-        return False
-    order = _compare(value, cond.value)
-    if order is None:
-        return False
-    if op == "gt":
-        return order > 0
-    if op == "gte":
-        return order >= 0
-    if op == "lt":
-        return order < 0
-    return order <= 0  # lte
+    return compile_rule(cond)(profile, None)
 
 
-def _matches_eq(value: Any, operand: Any) -> bool:
-    return value is not None and _eq(value, operand)
+@functools.lru_cache(maxsize=512)
+def _window(today: date, within_days: int) -> tuple[str, str]:
+    return (today - timedelta(days=within_days - 1)).isoformat(), today.isoformat()
 
 
 def event_count(profile: Profile, event: str, within_days: int, now: datetime) -> int:
@@ -296,8 +267,7 @@ def event_count(profile: Profile, event: str, within_days: int, now: datetime) -
     days = profile.activity.daily.get(event)
     if not days:
         return 0
-    first_day = (now.date() - timedelta(days=within_days - 1)).isoformat()
-    today = now.date().isoformat()
+    first_day, today = _window(now.date(), within_days)
     # ISO dates compare as strings; future-dated days (clock skew) are not "in the last N days".
     return sum(count for day, count in days.items() if first_day <= day <= today)
 
@@ -308,20 +278,158 @@ def evaluate(rule: Any, profile: Profile, now: datetime) -> bool:
     Example:
         >>> evaluate(segment_def, profile, datetime.now(timezone.utc))  # doctest: +SKIP
     """
-    if isinstance(rule, SegmentDef):
-        rule = rule.rule
+    return compile_rule(rule)(profile, now)
+
+
+# --- compilation --------------------------------------------------------------------------------------------------
+# Every fold evaluates every segment and fit rule, so each rule is turned once into a tree of closures with its path
+# split, its operator chosen and its operands case-folded (an `in` over strings becomes a set lookup). The closures
+# implement exactly the semantics documented on `FieldCondition` and `EventCondition` (a property test checks them
+# against a plain interpreter of those rules).
+
+Predicate = Callable[[Any, "datetime | None"], bool]
+_COMPILED: dict[int, tuple[Any, Predicate]] = {}  # id(rule) -> (rule, predicate); the rule is kept so ids stay unique
+_MAX_COMPILED = 4096
+
+
+def compile_rule(rule: Any) -> Predicate:
+    """The predicate `(profile, now) -> bool` of a rule node or SegmentDef, built once per rule object.
+
+    Rules are configuration: they are not changed after validation, so the compiled form is cached by identity.
+    """
+    cached = _COMPILED.get(id(rule))
+    if cached is not None and cached[0] is rule:
+        return cached[1]
+    predicate = _compile(rule.rule if isinstance(rule, SegmentDef) else rule)
+    if len(_COMPILED) >= _MAX_COMPILED:
+        _COMPILED.clear()
+    _COMPILED[id(rule)] = (rule, predicate)
+    return predicate
+
+
+def _compile(rule: Any) -> Predicate:
     if isinstance(rule, FieldCondition):
-        return evaluate_condition(rule, profile)
+        return _compile_field(rule)
     if isinstance(rule, AllRule):
-        return all(evaluate(sub, profile, now) for sub in rule.all)
+        subs = [compile_rule(sub) for sub in rule.all]
+
+        def all_of(profile: Any, now: datetime | None) -> bool:
+            for sub in subs:  # noqa: SIM110 - a plain loop: no generator object per call on the fold's hot path
+                if not sub(profile, now):
+                    return False
+            return True
+
+        return all_of
     if isinstance(rule, AnyRule):
-        return any(evaluate(sub, profile, now) for sub in rule.any)
+        options = [compile_rule(sub) for sub in rule.any]
+
+        def any_of(profile: Any, now: datetime | None) -> bool:
+            for option in options:  # noqa: SIM110 - as above
+                if option(profile, now):
+                    return True
+            return False
+
+        return any_of
     if isinstance(rule, NotRule):
-        return not evaluate(rule.not_, profile, now)
+        inner = compile_rule(rule.not_)
+        return lambda profile, now: not inner(profile, now)
     if isinstance(rule, EventCondition):
-        count = event_count(profile, rule.event, rule.within_days, now)
-        return count >= rule.min_count and (rule.max_count is None or count <= rule.max_count)
+        event, within, low, high = rule.event, rule.within_days, rule.min_count, rule.max_count
+
+        def did(profile: Any, now: datetime | None) -> bool:
+            count = event_count(profile, event, within, now)  # type: ignore[arg-type]
+            return count >= low and (high is None or count <= high)
+
+        return did
     raise TypeError(f"not a rule: {type(rule).__name__}")
+
+
+def _getter(path: tuple[str, ...]) -> Callable[[Any], Any]:
+    def get(current: Any) -> Any:
+        for part in path:
+            if current is None:
+                return None
+            if isinstance(current, dict):
+                current = current.get(part)
+            elif isinstance(current, (Struct, BaseModel)):
+                current = getattr(current, part, None)
+            else:
+                return None
+        return current
+
+    return get
+
+
+def _equals(operand: Any) -> Callable[[Any], bool]:
+    """`value -> _eq(value, operand)`, with the operand case-folded once when it is a string."""
+    if isinstance(operand, str):
+        folded = operand.casefold()
+        return lambda value: value.casefold() == folded if isinstance(value, str) else _eq(value, operand)
+    return lambda value: _eq(value, operand)
+
+
+def _compile_field(cond: FieldCondition) -> Predicate:
+    get = _getter(_path(cond.field))
+    op, operand = cond.op, cond.value
+    if op == "exists":
+        wanted = True if operand is None else operand
+        return lambda profile, now: _present(get(profile)) == wanted
+    if op in ("eq", "ne"):
+        equals = _equals(operand)
+        if op == "eq":
+            return lambda profile, now: (value := get(profile)) is not None and equals(value)
+        return lambda profile, now: not ((value := get(profile)) is not None and equals(value))
+    if op == "in":
+        tests = [_equals(option) for option in operand]
+        strings = frozenset(option.casefold() for option in operand if isinstance(option, str))
+        only_strings = len(strings) > 0 and all(isinstance(option, str) for option in operand)
+
+        def is_in(profile: Any, now: datetime | None) -> bool:
+            value = get(profile)
+            if value is None:
+                return False
+            for item in value if isinstance(value, list) else (value,):
+                if only_strings and isinstance(item, str):
+                    if item.casefold() in strings:
+                        return True
+                elif any(test(item) for test in tests):
+                    return True
+            return False
+
+        return is_in
+    if op == "contains":
+        equals = _equals(operand)
+        needle = operand.casefold() if isinstance(operand, str) else None
+
+        def contains(profile: Any, now: datetime | None) -> bool:
+            value = get(profile)
+            if isinstance(value, str):
+                return needle is not None and needle in value.casefold()
+            if isinstance(value, list):
+                return any(equals(item) for item in value)
+            if isinstance(value, dict):
+                return operand in value
+            return False
+
+        return contains
+    accept = _ORDER_TESTS[op]
+
+    def ordered(profile: Any, now: datetime | None) -> bool:
+        value = get(profile)
+        if value is None:
+            return False
+        order = _compare(value, operand)
+        return order is not None and accept(order)
+
+    return ordered
+
+
+_ORDER_TESTS: dict[str, Callable[[int], bool]] = {
+    "gt": lambda order: order > 0,
+    "gte": lambda order: order >= 0,
+    "lt": lambda order: order < 0,
+    "lte": lambda order: order <= 0,
+}
 
 
 def update_memberships(profile: Profile, segments: Iterable[SegmentDef], now: datetime) -> list[Transition]:
