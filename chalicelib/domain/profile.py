@@ -97,8 +97,43 @@ class Demographics(Struct, kw_only=True):
     timezone: str | None = None
 
 
+_EMPTY_LIST = msgspec.Raw(b"[]")
+
+
+def _lazy(slot: str, kind: Any) -> Any:
+    """A property over the field `slot`, which holds its stored JSON (`msgspec.Raw`, decoded as a slice of the body and
+    written back verbatim) until the first read, and the decoded value from then on.
+
+    The largest parts of a busy profile (viewed products, the cart view, transitions, the folded keys: ~half of its
+    JSON) are untouched by most folds; skipping them halves the decode and encode of those folds. A section that
+    fails to decode fails where it is read, inside the fold, which parks the events like any other fold failure.
+    """
+    decoder = msgspec.json.Decoder(kind)
+
+    def read(self: Any) -> Any:
+        value = getattr(self, slot)
+        if value.__class__ is msgspec.Raw:
+            value = decoder.decode(value)
+            setattr(self, slot, value)
+        return value
+
+    def write(self: Any, value: Any) -> None:
+        setattr(self, slot, value)
+
+    return property(read, write, doc=f"`{slot}`, decoded on first read")
+
+
+def _same_json(a: Struct, b: object) -> bool:
+    # Field-wise equality would compare a still-encoded section with a decoded one: compare what would be stored.
+    return type(a) is type(b) and _ENCODER.encode(a) == _ENCODER.encode(b)
+
+
 class ComputedTraits(Struct, kw_only=True):
-    """Segment-style computed traits (counters, first/last, most frequent, unique lists). Bots never change them."""
+    """Segment-style computed traits (counters, first/last, most frequent, unique lists). Bots never change them.
+
+    `search_terms`, `viewed_products` and `cart` are properties over lazily decoded fields (see `_lazy`); construct
+    with `search_terms_=` etc. and read or assign them by their plain names.
+    """
 
     first_seen: str | None = None
     last_seen: str | None = None
@@ -106,9 +141,9 @@ class ComputedTraits(Struct, kw_only=True):
     page_views: int = 0
     event_counts: dict[str, int] = field(default_factory=dict)
     type_counts: dict[str, int] = field(default_factory=dict)
-    search_terms: list[dict[str, Any]] = field(default_factory=list)  # [{"term", "at"}], most recent first
-    viewed_products: list[dict[str, Any]] = field(default_factory=list)  # most recent first
-    cart: list[dict[str, Any]] = field(default_factory=list)  # open cart: [{"product_id","name","price","quantity"}]
+    search_terms_: msgspec.Raw = field(default=_EMPTY_LIST, name="search_terms")  # [{"term", "at"}], newest first
+    viewed_products_: msgspec.Raw = field(default=_EMPTY_LIST, name="viewed_products")  # most recent first
+    cart_: msgspec.Raw = field(default=_EMPTY_LIST, name="cart")  # open: [{"product_id","name","price","quantity"}]
     cart_quantity: int = 0  # sum of the open cart's quantities
     cart_value: float = 0.0
     orders: int = 0
@@ -119,6 +154,11 @@ class ComputedTraits(Struct, kw_only=True):
     top_categories: list[str] = field(default_factory=list)  # by recency-decayed interest weight
     first_touch: dict[str, Any] | None = None  # {"campaign": {...}, "referrer_host", "at"}
     last_touch: dict[str, Any] | None = None
+
+    search_terms = _lazy("search_terms_", list[dict[str, Any]])
+    viewed_products = _lazy("viewed_products_", list[dict[str, Any]])
+    cart = _lazy("cart_", list[dict[str, Any]])
+    __eq__ = _same_json
 
 
 class Scores(Struct, kw_only=True):
@@ -197,10 +237,14 @@ class Profile(Struct, kw_only=True):
     activity: Activity = field(default_factory=Activity)
     # Replay guard: `applied_tag(event key)` -> epoch seconds applied, oldest first (profiles written before tags
     # existed hold full event keys, still honoured). `folded` is the full keys this version folded, for the
-    # profiles-stream consumer that reads those events back.
+    # profiles-stream consumer that reads those events back. Both are lazily decoded (see `_lazy`).
     applied: dict[str, int] = field(default_factory=dict)
-    folded: list[str] = field(default_factory=list)
-    recent_transitions: list[Transition] = field(default_factory=list)
+    folded_: msgspec.Raw = field(default=_EMPTY_LIST, name="folded")
+    recent_transitions_: msgspec.Raw = field(default=_EMPTY_LIST, name="recent_transitions")
+
+    folded = _lazy("folded_", list[str])
+    recent_transitions = _lazy("recent_transitions_", list[Transition])
+    __eq__ = _same_json
 
     def to_json(self) -> bytes:
         """The body as JSON (what `to_item` compresses)."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from chalicelib.domain.events import iso
 from chalicelib.domain.profile import Transition
-from chalicelib.domain.segments import evaluate_condition
+from chalicelib.domain.segments import compile_rule
 
 if TYPE_CHECKING:
     from chalicelib.domain.profile import Profile
@@ -49,7 +49,11 @@ def current_engagement(profile: Profile, now: datetime) -> float:
 
 def fit_score(profile: Profile, config: ScoringConfig) -> float:
     """Sum of the points of every fit rule the profile currently matches."""
-    return float(sum(rule.points for rule in config.fit if evaluate_condition(rule, profile)))
+    total = 0.0
+    for rule in config.fit:
+        if compile_rule(rule)(profile, None):
+            total += rule.points
+    return total
 
 
 def grade(fit: float, engagement: float, config: GradeConfig) -> str:

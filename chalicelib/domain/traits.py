@@ -20,8 +20,11 @@ import functools
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+import msgspec
 
 from chalicelib.domain import lifecycle, rfm, scoring, segments
 from chalicelib.domain.events import iso
@@ -72,6 +75,8 @@ _CONSENT_EVENTS = {
     "SMS Unsubscribed": ("sms", "opted_out"),
 }
 _EPOCH = date(1970, 1, 1)
+_BY_AT_AND_PRODUCT = itemgetter("at", "product_id")
+_BY_AT_AND_TERM = itemgetter("at", "term")
 
 
 @dataclass(slots=True)
@@ -215,7 +220,8 @@ class _Folder:
         self.demographics_dirty = False
         self.cart_dirty = False
         self.interests_dirty = False
-        self.lists_dirty = False  # viewed products or search terms changed: re-sort and cap them
+        self.viewed_dirty = False  # viewed products changed: re-sort and cap them
+        self.searches_dirty = False  # the same for search terms
 
     def apply(self, event: TrackedEvent, ts: float, key: str) -> None:
         p, a, c = self.p, self.a, self.c
@@ -327,7 +333,7 @@ class _Folder:
             return
         at = iso(event.timestamp)
         folded = text.casefold()
-        self.lists_dirty = True
+        self.searches_dirty = True
         for entry in self.c.search_terms:
             if entry["term"].casefold() == folded:
                 if at > entry["at"]:
@@ -360,7 +366,7 @@ class _Folder:
             return
         at = iso(event.timestamp)
         viewed = self.c.viewed_products
-        self.lists_dirty = True
+        self.viewed_dirty = True
         views = 1
         for i, entry in enumerate(viewed):
             if entry["product_id"] == pid:
@@ -524,9 +530,9 @@ def derive_demographics(traits: dict[str, Any], locale: str | None, zone: str | 
 
 
 def _top_interests(interests: dict[str, list[float]], config: InterestConfig, now_ts: float) -> list[tuple[str, float]]:
-    weighted = [(name, scoring.decay(raw, now_ts - at, config.half_life_days)) for name, (raw, at) in interests.items()]
-    weighted.sort(key=lambda item: (-item[1], item[0]))
-    return weighted
+    decay, half_life = scoring.decay, config.half_life_days
+    ranked = sorted([(-decay(raw, now_ts - at, half_life), name) for name, (raw, at) in interests.items()])
+    return [(name, -weight) for weight, name in ranked]
 
 
 def _prune_and_derive(
@@ -536,7 +542,8 @@ def _prune_and_derive(
     cart_dirty: bool = True,
     demographics_dirty: bool = True,
     interests_dirty: bool = True,
-    lists_dirty: bool = True,
+    viewed_dirty: bool = True,
+    searches_dirty: bool = True,
 ) -> None:
     """Apply caps and retention, then rebuild the computed traits that are views of `activity`.
 
@@ -581,10 +588,11 @@ def _prune_and_derive(
     c.last_seen = _iso_ts(a.last_ts) if a.last_ts is not None else None
     p.anonymous_ids.sort()
 
-    if lists_dirty:
-        c.viewed_products.sort(key=lambda v: (v["at"], v["product_id"]), reverse=True)
+    if viewed_dirty:
+        c.viewed_products.sort(key=_BY_AT_AND_PRODUCT, reverse=True)
         del c.viewed_products[MAX_VIEWED:]
-        c.search_terms.sort(key=lambda s: (s["at"], s["term"]), reverse=True)
+    if searches_dirty:
+        c.search_terms.sort(key=_BY_AT_AND_TERM, reverse=True)
         del c.search_terms[MAX_SEARCH_TERMS:]
 
     cart_cutoff = now_ts - CART_TTL_DAYS * DAY
@@ -643,8 +651,8 @@ def _snapshot(p: Profile) -> tuple[Any, ...]:
     )
 
 
-def _cart_view(p: Profile) -> frozenset[tuple[str, float]]:
-    return frozenset([(item["product_id"], item["quantity"]) for item in p.computed.cart])
+def _cart_view(lines: list[dict[str, Any]]) -> frozenset[tuple[str, float]]:
+    return frozenset([(item["product_id"], item["quantity"]) for item in lines])
 
 
 def _evaluate(
@@ -737,7 +745,8 @@ def fold(
     batch = sorted(((event.timestamp.timestamp(), tag, key, event) for key, (tag, event) in fresh.items()))
 
     before = _snapshot(working)
-    cart_before = _cart_view(working)
+    # The cart view as stored (still undecoded unless something read it): replaced, never edited, when rebuilt.
+    cart_stored = working.computed.cart_
     folder = _Folder(working, config, now)
     applied_at = int(now.timestamp())
     for ts, tag, _, event in batch:
@@ -751,19 +760,23 @@ def fold(
         cart_dirty=folder.cart_dirty,
         demographics_dirty=folder.demographics_dirty or is_new,
         interests_dirty=folder.interests_dirty,
-        lists_dirty=folder.lists_dirty,
+        viewed_dirty=folder.viewed_dirty,
+        searches_dirty=folder.searches_dirty,
     )
     transitions = _evaluate(working, config, now, rfm_cut_points, group_cut_points)
-    cart_after = _cart_view(working)
-    if cart_after != cart_before:
-        transitions.append(
-            Transition(
-                kind="cart_changed",
-                from_=float(sum(q for _, q in cart_before)),
-                to=float(working.computed.cart_quantity),
-                at=iso(now),
-            )
+    if working.computed.cart_ is not cart_stored:
+        cart_before = _cart_view(
+            msgspec.json.decode(cart_stored) if isinstance(cart_stored, msgspec.Raw) else cart_stored
         )
+        if _cart_view(working.computed.cart) != cart_before:
+            transitions.append(
+                Transition(
+                    kind="cart_changed",
+                    from_=float(sum(q for _, q in cart_before)),
+                    to=float(working.computed.cart_quantity),
+                    at=iso(now),
+                )
+            )
 
     applied_events = [key for _, _, key, _ in batch]
     changed = is_new or bool(applied_events) or bool(transitions) or _snapshot(working) != before
@@ -771,9 +784,10 @@ def fold(
         working.version += 1
         working.updated_at = iso(now)
         working.folded = applied_events[-MAX_FOLDED:]
-        for transition in transitions:
-            transition.version = working.version
-        working.recent_transitions = (working.recent_transitions + transitions)[-MAX_RECENT_TRANSITIONS:]
+        if transitions:  # else the kept ones stay as stored (undecoded): they belong to earlier versions
+            for transition in transitions:
+                transition.version = working.version
+            working.recent_transitions = (working.recent_transitions + transitions)[-MAX_RECENT_TRANSITIONS:]
     return FoldResult(profile=working, changed=changed, transitions=transitions, applied_events=applied_events)
 
 

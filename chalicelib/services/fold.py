@@ -198,7 +198,7 @@ class FoldService:
         `prefetched` is the item the batch already read: the first attempt uses it (the version condition on the write
         still catches a concurrent change, and the retry reads again), which halves the read units of a fold.
         """
-        from chalicelib.domain.profile import fold, merge_profiles
+        from chalicelib.domain.traits import fold, merge_profiles  # lazy: the module pulls in the fold's rules
 
         now = self.clock.now()
         for attempt in range(MAX_ATTEMPTS):
