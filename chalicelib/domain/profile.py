@@ -98,6 +98,7 @@ class Demographics(Struct, kw_only=True):
 
 
 _EMPTY_LIST = msgspec.Raw(b"[]")
+_EMPTY_MAP = msgspec.Raw(b"{}")
 
 
 def _lazy(slot: str, kind: Any) -> Any:
@@ -123,9 +124,13 @@ def _lazy(slot: str, kind: Any) -> Any:
     return property(read, write, doc=f"`{slot}`, decoded on first read")
 
 
-def _same_json(a: Struct, b: object) -> bool:
-    # Field-wise equality would compare a still-encoded section with a decoded one: compare what would be stored.
-    return type(a) is type(b) and _ENCODER.encode(a) == _ENCODER.encode(b)
+def _same_fields(a: Any, b: object) -> bool:
+    # Field-wise equality, but a still-encoded section must not be compared with a decoded one: decode both first.
+    if type(a) is not type(b):
+        return False
+    for name in a._lazy_fields:
+        getattr(a, name), getattr(b, name)
+    return msgspec.structs.astuple(a) == msgspec.structs.astuple(b)
 
 
 class ComputedTraits(Struct, kw_only=True):
@@ -158,7 +163,8 @@ class ComputedTraits(Struct, kw_only=True):
     search_terms = _lazy("search_terms_", list[dict[str, Any]])
     viewed_products = _lazy("viewed_products_", list[dict[str, Any]])
     cart = _lazy("cart_", list[dict[str, Any]])
-    __eq__ = _same_json
+    _lazy_fields = ("search_terms", "viewed_products", "cart")
+    __eq__ = _same_fields
 
 
 class Scores(Struct, kw_only=True):
@@ -189,6 +195,10 @@ class Activity(Struct, kw_only=True):
 
     Times are epoch seconds. `lww` holds, per last-write-wins field, the (event time, event tag) of the value kept,
     so a late older event never overwrites a newer one and ties break the same way in any arrival order.
+
+    `cart` is lazily decoded (see `_lazy`); `cart_expires` (the oldest line's time + the cart TTL, None for an empty
+    cart) lets a fold see whether a line has expired without reading it. Bodies written before it existed read as 0.0,
+    i.e. "check the lines".
     """
 
     first_ts: float | None = None
@@ -197,12 +207,17 @@ class Activity(Struct, kw_only=True):
     sessions_dropped: int = 0  # sessions older than the kept window
     daily: dict[str, dict[str, int]] = field(default_factory=dict)  # event name -> {"YYYY-MM-DD": count}
     pruned_day: str | None = None  # the day `daily` was last trimmed to its retention window
-    cart: dict[str, dict[str, Any]] = field(default_factory=dict)  # product_id -> {"q", "name", "price", "at"}
+    cart_: msgspec.Raw = field(default=_EMPTY_MAP, name="cart")  # product_id -> {"q", "name", "price", "at"}
+    cart_expires: float | None = 0.0
     order_ids: dict[str, float] = field(default_factory=dict)  # recent order id -> event time (dedupe)
     first_order_ts: float | None = None
     last_order_ts: float | None = None
     interests: dict[str, list[float]] = field(default_factory=dict)  # category -> [raw weight, epoch of raw]
     lww: dict[str, list[Any]] = field(default_factory=dict)  # field -> [event ts, applied_tag(event key)]
+
+    cart = _lazy("cart_", dict[str, dict[str, Any]])
+    _lazy_fields = ("cart",)
+    __eq__ = _same_fields
 
 
 class Profile(Struct, kw_only=True):
@@ -244,7 +259,8 @@ class Profile(Struct, kw_only=True):
 
     folded = _lazy("folded_", list[str])
     recent_transitions = _lazy("recent_transitions_", list[Transition])
-    __eq__ = _same_json
+    _lazy_fields = ("folded", "recent_transitions")
+    __eq__ = _same_fields
 
     def to_json(self) -> bytes:
         """The body as JSON (what `to_item` compresses)."""

@@ -596,9 +596,15 @@ def _prune_and_derive(
         del c.search_terms[MAX_SEARCH_TERMS:]
 
     cart_cutoff = now_ts - CART_TTL_DAYS * DAY
-    if cart_dirty or any(line["at"] < cart_cutoff for line in a.cart.values()):
+    if not cart_dirty and a.cart_expires is not None and a.cart_expires <= now_ts:
+        # A line may have expired (or the body predates `cart_expires`): only now are the lines read.
+        cart_dirty = any(line["at"] < cart_cutoff for line in a.cart.values())
+        if not cart_dirty:
+            a.cart_expires = _cart_expiry(a.cart)
+    if cart_dirty:
         lines = sorted(((pid, line) for pid, line in a.cart.items() if line["at"] >= cart_cutoff), key=_cart_order)
         a.cart = dict(lines[:MAX_CART_LINES])
+        a.cart_expires = _cart_expiry(a.cart)
         c.cart = [
             {"product_id": pid, "name": line.get("name"), "price": line.get("price"), "quantity": _whole(line["q"])}
             for pid, line in a.cart.items()
@@ -631,6 +637,10 @@ def _prune_and_derive(
 
 def _whole(number: float) -> float | int:
     return int(number) if float(number).is_integer() else number
+
+
+def _cart_expiry(cart: dict[str, dict[str, Any]]) -> float | None:
+    return min(line["at"] for line in cart.values()) + CART_TTL_DAYS * DAY if cart else None
 
 
 def _cart_order(item: tuple[str, dict[str, Any]]) -> tuple[float, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import timedelta
 
 import msgspec
 from hypothesis import HealthCheck, given, settings
@@ -175,6 +176,22 @@ def test_open_cart_is_added_minus_removed_minus_purchased():
 def test_cart_change_is_a_transition():
     result = folded([make_event(event="Product Added", properties=product("a"))])
     assert [(t.kind, t.from_, t.to) for t in result.transitions if t.kind == "cart_changed"] == [("cart_changed", 0, 1)]
+
+
+def test_a_cart_line_untouched_for_30_days_leaves_the_open_cart_on_a_later_fold_without_cart_events():
+    # GIVEN a stored profile with one line added 29 days before the next fold (the stored cart not yet decoded)
+    added = [make_event(event="Product Added", when=at(29), properties=product("a"))]
+    stored = Profile.from_item(fold(None, PROFILE_ID, added, config(), at(29)).profile.to_item())
+    assert stored.activity.cart_expires == at(29).timestamp() + 30 * 86400
+    # WHEN only page views arrive, one day before and one day after the line's 30 days are up
+    kept = fold(stored, PROFILE_ID, [page(when=at(0.5))], config(), NOW - timedelta(days=1)).profile
+    assert kept.computed.cart_quantity == 1
+    stored = Profile.from_item(kept.to_item())
+    result = fold(stored, PROFILE_ID, [page(when=at(0))], config(), NOW + timedelta(days=2))
+    # THEN the line is gone, the cart view is empty and the change is a transition
+    assert result.profile.computed.cart == [] and result.profile.computed.cart_quantity == 0
+    assert result.profile.activity.cart_expires is None
+    assert [(t.from_, t.to) for t in result.transitions if t.kind == "cart_changed"] == [(1.0, 0.0)]
 
 
 def test_revenue_falls_back_from_revenue_to_total_to_line_items():

@@ -31,19 +31,25 @@ def test_a_lambda_stream_image_carries_the_body_as_base64_text():
     assert stored_body(image) == stored_body(item)
 
 
-def _without_nulls(value):
-    if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+def _as_pydantic_wrote_it(value):
+    if isinstance(value, dict):  # no None fields, and no `cart_expires` (added with the msgspec model)
+        return {k: _as_pydantic_wrote_it(v) for k, v in value.items() if v is not None and k != "cart_expires"}
     if isinstance(value, list):
-        return [_without_nulls(v) for v in value]
+        return [_as_pydantic_wrote_it(v) for v in value]
     return value
 
 
 def test_a_body_written_before_compression_by_the_earlier_pydantic_model_is_still_read():
     # GIVEN a body as the pydantic model wrote it until 2026-11: plain JSON text, None fields left out
     profile = folded([page()]).profile
-    pydantic_text = json.dumps(_without_nulls(json.loads(profile.to_json())))
+    profile.computed.cart = [{"product_id": "p1", "name": "Tea", "price": 4.5, "quantity": 1}]
+    pydantic_text = json.dumps(_as_pydantic_wrote_it(json.loads(profile.to_json())))
     assert "null" not in pydantic_text
     legacy = {**profile.to_item(), "body": {"S": pydantic_text}}
-    assert Profile.from_item(legacy) == profile
+    # THEN it reads back to the same profile; the cart expiry it lacks reads as "look at the lines"
+    read = Profile.from_item(legacy)
+    assert read.activity.cart_expires == 0.0
+    read.activity.cart_expires = profile.activity.cart_expires
+    assert read == profile
+    assert read.computed.cart[0]["name"] == "Tea"  # a section still encoded in the legacy text decodes on use
     assert json.loads(body_json(legacy))["profile_id"] == profile.profile_id
