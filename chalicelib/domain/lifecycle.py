@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import functools
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -10,6 +11,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.profile_config import LifecycleConfig
 
 DAY = 86400.0
+_EPOCH = date(1970, 1, 1)
 
 
 def _unsubscribed_everywhere(profile: Profile) -> bool:
@@ -67,6 +69,12 @@ def evaluate_stage(profile: Profile, config: LifecycleConfig, now: datetime) -> 
 
 def next_change_at(profile: Profile, config: LifecycleConfig, now: datetime) -> datetime | None:
     """The earliest instant after `now` at which a time threshold of `evaluate_stage` is crossed, if any."""
+    ts = next_change_ts(profile, config, now.timestamp())
+    return datetime.fromtimestamp(ts, UTC) if ts is not None else None
+
+
+def next_change_ts(profile: Profile, config: LifecycleConfig, now_ts: float) -> float | None:
+    """`next_change_at` as epoch seconds (the fold's form: no datetime built per profile)."""
     activity = profile.activity
     candidates: list[float] = []
     if activity.last_ts is not None:
@@ -77,16 +85,25 @@ def next_change_at(profile: Profile, config: LifecycleConfig, now: datetime) -> 
         candidates.append(activity.last_order_ts + config.at_risk_days * DAY)
         first_order = activity.first_order_ts if activity.first_order_ts is not None else activity.last_order_ts
         candidates.append(first_order + config.new_days * DAY)
-    ts = now.timestamp()
-    future = [c for c in candidates if c > ts]
-    return datetime.fromtimestamp(min(future), UTC) if future else None
+    future = [c for c in candidates if c > now_ts]
+    return min(future) if future else None
 
 
 def due_day_for(instant: datetime | None) -> str | None:
     """The sweep day for an instant: the day after it, so a daily sweep sees the change whatever hour it runs."""
     if instant is None:
         return None
-    return (instant.astimezone(UTC).date() + timedelta(days=1)).isoformat()
+    return due_day_for_ts(instant.timestamp())
+
+
+def due_day_for_ts(ts: float) -> str:
+    """`due_day_for` of an instant in epoch seconds (UTC days)."""
+    return _day_after(int(ts // DAY))
+
+
+@functools.lru_cache(maxsize=1024)
+def _day_after(day_number: int) -> str:
+    return (_EPOCH + timedelta(days=day_number + 1)).isoformat()
 
 
 def next_due_day(profile: Profile, config: LifecycleConfig, now: datetime) -> str | None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.events import iso
 from chalicelib.domain.profile import Transition
@@ -50,10 +50,23 @@ def current_engagement(profile: Profile, now: datetime) -> float:
 def fit_score(profile: Profile, config: ScoringConfig) -> float:
     """Sum of the points of every fit rule the profile currently matches."""
     total = 0.0
-    for rule in config.fit:
-        if compile_rule(rule)(profile, None):
-            total += rule.points
+    for matches, points in _fit_rules(config):
+        if matches(profile, None):
+            total += points
     return total
+
+
+_FIT: dict[int, tuple[Any, list[tuple[Any, float]]]] = {}  # id(config.fit) -> (config.fit, [(predicate, points)])
+
+
+def _fit_rules(config: ScoringConfig) -> list[tuple[Any, float]]:
+    rules = config.fit
+    cached = _FIT.get(id(rules))
+    if cached is None or cached[0] is not rules:
+        if len(_FIT) > 64:
+            _FIT.clear()
+        cached = _FIT[id(rules)] = (rules, [(compile_rule(rule), rule.points) for rule in rules])
+    return cached[1]
 
 
 def grade(fit: float, engagement: float, config: GradeConfig) -> str:
@@ -80,8 +93,10 @@ def update_scores(profile: Profile, config: ScoringConfig, now: datetime) -> lis
     scores.total = round(total, 3)
     scores.grade = grade(fit, engagement, config.grade)
 
-    at = iso(now)
     above = [t.name for t in config.thresholds if total >= t.min_total]
+    if above == scores.crossed:
+        return []  # the usual case: nothing crossed either way
+    at = iso(now)
     transitions = [
         Transition(kind="score_crossed", name=name, from_=previous_total, to=scores.total, at=at)
         for name in above
@@ -99,6 +114,12 @@ def update_scores(profile: Profile, config: ScoringConfig, now: datetime) -> lis
 
 def next_score_drop(profile: Profile, config: ScoringConfig, now: datetime) -> datetime | None:
     """When decay alone first takes the total below a threshold it has crossed (None if that never happens)."""
+    ts = next_score_drop_ts(profile, config, now.timestamp())
+    return None if ts is None else now if ts == now.timestamp() else datetime.fromtimestamp(ts, now.tzinfo)
+
+
+def next_score_drop_ts(profile: Profile, config: ScoringConfig, now_ts: float) -> float | None:
+    """`next_score_drop` as epoch seconds (the fold's form: no datetime built per profile)."""
     scores = profile.scores
     crossed = [t.min_total for t in config.thresholds if t.name in scores.crossed]
     if not crossed or scores.engagement_at is None or scores.engagement_raw <= 0:
@@ -106,8 +127,7 @@ def next_score_drop(profile: Profile, config: ScoringConfig, now: datetime) -> d
     target = max(crossed) - scores.fit  # the highest crossed threshold is the first to be lost
     if target <= 0:
         return None  # fit alone keeps it above
-    engagement = current_engagement(profile, now)
+    engagement = decay(scores.engagement_raw, now_ts - scores.engagement_at, scores.half_life_days)
     if engagement < target:
-        return now
-    seconds = math.log2(engagement / target) * config.engagement.half_life_days * DAY
-    return now + timedelta(seconds=seconds)
+        return now_ts
+    return now_ts + math.log2(engagement / target) * config.engagement.half_life_days * DAY

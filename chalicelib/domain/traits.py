@@ -108,6 +108,8 @@ def _iso_ts(ts: float) -> str:
 
 
 def _num(value: Any) -> float | None:
+    if value.__class__ is float:  # the common case first (prices, revenue)
+        return value if math.isfinite(value) else None
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
@@ -122,6 +124,8 @@ def _num(value: Any) -> float | None:
 
 
 def _text(value: Any, limit: int = 200) -> str | None:
+    if value.__class__ is str:  # the common case first
+        return value.strip()[:limit] or None
     if value is None or isinstance(value, (dict, list)):
         return None
     text = str(value).strip()
@@ -145,11 +149,17 @@ def _wins(lww: dict[str, list[Any]], name: str, ts: float, key: str, earliest: b
     `key` is the event's `applied_tag`, which only breaks ties between events of the same timestamp.
     """
     current = lww.get(name)
-    if current is not None:
-        mine, theirs = (ts, key), (current[0], current[1])
-        if (mine >= theirs) if earliest else (mine <= theirs):
+    if current is None:
+        lww[name] = [ts, key]
+        return True
+    theirs = current[0]
+    # (ts, key) compared with (theirs, current[1]) as tuples, without building them (this runs several times an event)
+    if earliest:
+        if ts > theirs or (ts == theirs and key >= current[1]):
             return False
-    lww[name] = [ts, key]
+    elif ts < theirs or (ts == theirs and key <= current[1]):
+        return False
+    current[0], current[1] = ts, key  # the list is this profile's own (merges copy the other profile first)
     return True
 
 
@@ -694,12 +704,11 @@ def _evaluate(
 
     transitions += segments.update_memberships(p, config.segments.segments, now)
 
-    candidates = [
-        lifecycle.next_change_at(p, config.lifecycle, now),
-        scoring.next_score_drop(p, config.scoring, now),
-    ]
-    future = [c for c in candidates if c is not None]
-    p.due_day = lifecycle.due_day_for(min(future)) if future else None
+    now_ts = now.timestamp()
+    stage_change = lifecycle.next_change_ts(p, config.lifecycle, now_ts)
+    score_drop = scoring.next_score_drop_ts(p, config.scoring, now_ts)
+    future = [t for t in (stage_change, score_drop) if t is not None]
+    p.due_day = lifecycle.due_day_for_ts(min(future)) if future else None
     return transitions
 
 

@@ -273,6 +273,8 @@ class FoldService:
 
     def _plan_links(self, profile: Profile, events: list[TrackedEvent]) -> LinkPlan:
         plan = LinkPlan()
+        if all(profile_has(profile, kind, value) for tracked in events for kind, value in event_identities(tracked)):
+            return plan  # the usual case: every identity the events carry is already this profile's
         wanted: dict[str, tuple[IdentityKind, str]] = {}
         for tracked in sorted(events, key=lambda e: e.timestamp):
             for kind, value in event_identities(tracked):
