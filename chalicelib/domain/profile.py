@@ -258,7 +258,30 @@ class Profile(Struct, kw_only=True):
     recent_transitions_: msgspec.Raw = field(default=_EMPTY_LIST, name="recent_transitions")
 
     folded = _lazy("folded_", list[str])
-    recent_transitions = _lazy("recent_transitions_", list[Transition])
+
+    @property
+    def recent_transitions(self) -> list[Transition]:
+        """The last `MAX_RECENT_TRANSITIONS` transitions, oldest first (decoded on first read)."""
+        value = self.recent_transitions_
+        if value.__class__ is msgspec.Raw:
+            value = self.recent_transitions_ = _TRANSITIONS.decode(value)
+        elif any(item.__class__ is msgspec.Raw for item in value):  # kept as stored by `add_transitions`
+            value = self.recent_transitions_ = [
+                _TRANSITION.decode(item) if item.__class__ is msgspec.Raw else item for item in value
+            ]
+        return value
+
+    @recent_transitions.setter
+    def recent_transitions(self, value: list[Transition]) -> None:
+        self.recent_transitions_ = value
+
+    def add_transitions(self, new: list[Transition]) -> None:
+        """Append a fold's transitions and keep the last `MAX_RECENT_TRANSITIONS`. The kept ones stay as their stored
+        JSON (a list of raw elements is all it takes to know where each one ends)."""
+        kept = self.recent_transitions_
+        if kept.__class__ is msgspec.Raw:
+            kept = _RAW_ITEMS.decode(kept)
+        self.recent_transitions_ = [*kept, *new][-MAX_RECENT_TRANSITIONS:]
     _lazy_fields = ("folded", "recent_transitions")
     __eq__ = _same_fields
 
@@ -309,6 +332,9 @@ class Profile(Struct, kw_only=True):
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(Profile)
+_TRANSITIONS = msgspec.json.Decoder(list[Transition])
+_TRANSITION = msgspec.json.Decoder(Transition)
+_RAW_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 def as_dict(value: Struct) -> dict[str, Any]:

@@ -258,8 +258,9 @@ def evaluate_condition(cond: FieldCondition, profile: Any) -> bool:
 
 
 @functools.lru_cache(maxsize=512)
-def _window(today: date, within_days: int) -> tuple[str, str]:
-    return (today - timedelta(days=within_days - 1)).isoformat(), today.isoformat()
+def _window(today: date, within_days: int) -> tuple[str, str, tuple[str, ...]]:
+    days = tuple((today - timedelta(days=n)).isoformat() for n in range(within_days))
+    return days[-1], days[0], days
 
 
 def event_count(profile: Profile, event: str, within_days: int, now: datetime) -> int:
@@ -267,9 +268,11 @@ def event_count(profile: Profile, event: str, within_days: int, now: datetime) -
     days = profile.activity.daily.get(event)
     if not days:
         return 0
-    first_day, today = _window(now.date(), within_days)
+    first_day, today, window = _window(now.date(), within_days)
+    if within_days < len(days):  # a short window: look its days up rather than scan every kept day
+        return sum([days.get(day, 0) for day in window])
     # ISO dates compare as strings; future-dated days (clock skew) are not "in the last N days".
-    return sum(count for day, count in days.items() if first_day <= day <= today)
+    return sum([count for day, count in days.items() if first_day <= day <= today])
 
 
 def evaluate(rule: Any, profile: Profile, now: datetime) -> bool:
@@ -344,7 +347,28 @@ def _compile(rule: Any) -> Predicate:
     raise TypeError(f"not a rule: {type(rule).__name__}")
 
 
+def _step(current: Any, part: str) -> Any:
+    """One step of `resolve`."""
+    if current.__class__ is dict:
+        return current.get(part)
+    if current is None:
+        return None
+    if isinstance(current, (Struct, BaseModel)):
+        return getattr(current, part, None)
+    if isinstance(current, dict):
+        return current.get(part)
+    return None
+
+
 def _getter(path: tuple[str, ...]) -> Callable[[Any], Any]:
+    # Specialised for the one- and two-step paths nearly every rule uses (`stage`, `demographics.state`, `traits.x`).
+    if len(path) == 1:
+        (first,) = path
+        return lambda profile: _step(profile, first)
+    if len(path) == 2:
+        first, second = path
+        return lambda profile: _step(_step(profile, first), second)
+
     def get(current: Any) -> Any:
         for part in path:
             if current is None:

@@ -29,7 +29,6 @@ import msgspec
 from chalicelib.domain import lifecycle, rfm, scoring, segments
 from chalicelib.domain.events import iso
 from chalicelib.domain.profile import (
-    MAX_RECENT_TRANSITIONS,
     Consent,
     Demographics,
     Profile,
@@ -234,24 +233,28 @@ class _Folder:
         self.searches_dirty = False  # the same for search terms
 
     def apply(self, event: TrackedEvent, ts: float, key: str) -> None:
+        # The fold's innermost loop (once per event): locals instead of repeated attribute lookups.
         p, a, c = self.p, self.a, self.c
         if event.is_bot:
             p.bot_events += 1
             return
-        if a.first_ts is None or ts < a.first_ts:
+        first_ts, last_ts = a.first_ts, a.last_ts
+        if first_ts is None or ts < first_ts:
             a.first_ts = ts
-        if a.last_ts is None or ts > a.last_ts:
+        if last_ts is None or ts > last_ts:
             a.last_ts = ts
         _add_session(a, ts)
 
-        name = event_name(event)
+        kind = event.type
+        name = (event.event or "Unknown Event") if kind == "track" else _TYPE_NAMES.get(kind, kind)
         counts = c.event_counts
         if name in counts:
             counts[name] += 1
         elif len(counts) < MAX_EVENT_NAMES:
             counts[name] = 1
-        c.type_counts[event.type] = c.type_counts.get(event.type, 0) + 1
-        if event.type == "page":
+        type_counts = c.type_counts
+        type_counts[kind] = type_counts.get(kind, 0) + 1
+        if kind == "page":
             c.page_views += 1
 
         if ts >= self.retention_start:
@@ -260,12 +263,12 @@ class _Folder:
         self._identities(event, ts, key)
         if event.context:
             self._context(event, ts, key)
-        if event.type == "identify" and event.traits:
-            self._traits(event.traits, ts, key)
-        elif event.type == "track":
+        if kind == "track":
             handler = _TRACK_HANDLERS.get(name)
             if handler is not None:
                 handler(self, event, ts, key)
+        elif kind == "identify" and event.traits:
+            self._traits(event.traits, ts, key)
 
     def _count_day(self, name: str, ts: float) -> None:
         a = self.a
@@ -806,7 +809,7 @@ def fold(
         if transitions:  # else the kept ones stay as stored (undecoded): they belong to earlier versions
             for transition in transitions:
                 transition.version = working.version
-            working.recent_transitions = (working.recent_transitions + transitions)[-MAX_RECENT_TRANSITIONS:]
+            working.add_transitions(transitions)
     return FoldResult(profile=working, changed=changed, transitions=transitions, applied_events=applied_events)
 
 
