@@ -133,6 +133,19 @@ def _same_fields(a: Any, b: object) -> bool:
     return msgspec.structs.astuple(a) == msgspec.structs.astuple(b)
 
 
+class ViewedProduct(Struct, kw_only=True):
+    """One recently viewed product, as the latest view described it (a struct: ~2x faster to decode than a dict)."""
+
+    views: int = 1  # views counted in any arrival order (browse abandonment: "viewed 3+ times")
+    product_id: str
+    name: str | None = None
+    price: float | None = None
+    category: str | None = None
+    url: str | None = None
+    image_url: str | None = None
+    at: str
+
+
 class ComputedTraits(Struct, kw_only=True):
     """Segment-style computed traits (counters, first/last, most frequent, unique lists). Bots never change them.
 
@@ -161,7 +174,7 @@ class ComputedTraits(Struct, kw_only=True):
     last_touch: dict[str, Any] | None = None
 
     search_terms = _lazy("search_terms_", list[dict[str, Any]])
-    viewed_products = _lazy("viewed_products_", list[dict[str, Any]])
+    viewed_products = _lazy("viewed_products_", list[ViewedProduct])
     cart = _lazy("cart_", list[dict[str, Any]])
     _lazy_fields = ("search_terms", "viewed_products", "cart")
     __eq__ = _same_fields

@@ -20,7 +20,7 @@ import functools
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -34,6 +34,7 @@ from chalicelib.domain.profile import (
     Profile,
     Rfm,
     Transition,
+    ViewedProduct,
     applied_tag,
 )
 
@@ -74,7 +75,7 @@ _CONSENT_EVENTS = {
     "SMS Unsubscribed": ("sms", "opted_out"),
 }
 _EPOCH = date(1970, 1, 1)
-_BY_AT_AND_PRODUCT = itemgetter("at", "product_id")
+_BY_AT_AND_PRODUCT = attrgetter("at", "product_id")
 _BY_AT_AND_TERM = itemgetter("at", "term")
 
 
@@ -382,26 +383,27 @@ class _Folder:
         self.viewed_dirty = True
         views = 1
         for i, entry in enumerate(viewed):
-            if entry["product_id"] == pid:
+            if entry.product_id == pid:
                 # Views are counted whatever the arrival order (browse abandonment needs "viewed 3+ times");
                 # replays never reach here, the applied-key guard drops them first.
-                views = int(entry.get("views", 1)) + 1
-                if at <= entry["at"]:
-                    entry["views"] = views
+                views = entry.views + 1
+                if at <= entry.at:
+                    entry.views = views
                     return
                 del viewed[i]
                 break
-        record = {
-            "views": views,
-            "product_id": pid,
-            "name": _text(props.get("name")),
-            "price": _num(props.get("price")),
-            "category": _text(props.get("category"), 100),
-            "url": _text(props.get("url"), 500),
-            "image_url": _text(props.get("image_url"), 500),
-            "at": at,
-        }
-        viewed.append({k: v for k, v in record.items() if v is not None})
+        viewed.append(
+            ViewedProduct(
+                views=views,
+                product_id=pid,
+                name=_text(props.get("name")),
+                price=_num(props.get("price")),
+                category=_text(props.get("category"), 100),
+                url=_text(props.get("url"), 500),
+                image_url=_text(props.get("image_url"), 500),
+                at=at,
+            )
+        )
 
     def on_product_added(self, event: TrackedEvent, ts: float, key: str) -> None:
         props = event.properties
@@ -911,10 +913,10 @@ def merge_profiles(
         else:
             a.interests[category] = list(scoring.add_decaying(mine[0], mine[1], raw, at, half_life))
 
-    seen = {v["product_id"]: v for v in c.viewed_products}
+    seen = {v.product_id: v for v in c.viewed_products}
     for view in d.viewed_products:
-        if view["product_id"] not in seen or view["at"] > seen[view["product_id"]]["at"]:
-            seen[view["product_id"]] = view
+        if view.product_id not in seen or view.at > seen[view.product_id].at:
+            seen[view.product_id] = view
     c.viewed_products = list(seen.values())
     terms = {s["term"].casefold(): s for s in c.search_terms}
     for entry in d.search_terms:

@@ -153,9 +153,9 @@ def test_recently_viewed_products_keep_latest_view_first_and_cap_at_twenty():
     ]
     viewed = folded(events).profile.computed.viewed_products
     assert len(viewed) == 20
-    assert viewed[0]["product_id"] == "p14"  # i = 39 is the latest view
-    assert viewed[0]["url"] == "https://s/p"
-    assert len({v["product_id"] for v in viewed}) == 20
+    assert viewed[0].product_id == "p14"  # i = 39 is the latest view
+    assert viewed[0].url == "https://s/p"
+    assert len({v.product_id for v in viewed}) == 20
 
 
 def test_open_cart_is_added_minus_removed_minus_purchased():

@@ -53,7 +53,7 @@ def test_merge_combines_identities_counters_and_first_last_seen(pair):
     assert (c.orders, c.revenue, c.page_views) == (2, 50, 2)
     assert c.first_seen == "2026-11-14T12:00:00.000Z" and c.last_seen == "2026-11-23T12:00:00.000Z"
     assert c.cart == [{"product_id": "x", "name": "Shoe", "price": 10.0, "quantity": 3}]
-    assert [v["product_id"] for v in c.viewed_products] == ["v"]
+    assert [v.product_id for v in c.viewed_products] == ["v"]
     assert merged.activity.daily["Page Viewed"] == {"2026-11-14": 1, "2026-11-23": 1}
     assert set(merged.applied) == set(winner.applied) | set(loser.applied)
 
