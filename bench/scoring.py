@@ -22,6 +22,7 @@ from bench.fakes import (
 )
 from chalicelib.clock import FakeClock
 from chalicelib.domain.events import TrackedEvent
+from chalicelib.runtime import tune_gc_for_batches
 from chalicelib.services.ingest import IngestService, RequestMeta
 
 HISTORY_EVENTS = 120  # per warm profile, over the last 30 days (plus the identify that made half of them known)
@@ -126,6 +127,7 @@ def measure_mix(world: World, mix: Mix, rounds: int, seeded: dict[str, Any]) -> 
     event = stream_batch(world, mix)
     gc.collect()
     gc.freeze()  # the set-up's objects are not part of a Lambda's heap; garbage made by the fold still is
+    tune_gc_for_batches()  # as the fold handler does on its first batch
     durations = []
     writes = []
     for _ in range(rounds + 1):  # the first round warms caches (config, UA and date caches) and is dropped
@@ -170,6 +172,7 @@ def measure_steady_state(world: World, mix: Mix, rounds: int, seeded: dict[str, 
     world.fold.profile_cache.clear()
     gc.collect()
     gc.freeze()
+    tune_gc_for_batches()
     durations = []
     hits = misses = 0
     for event in batches:

@@ -295,6 +295,7 @@ class Profile(Struct, kw_only=True):
         if kept.__class__ is msgspec.Raw:
             kept = _RAW_ITEMS.decode(kept)
         self.recent_transitions_ = [*kept, *new][-MAX_RECENT_TRANSITIONS:]
+
     _lazy_fields = ("folded", "recent_transitions")
     __eq__ = _same_fields
 

@@ -617,17 +617,23 @@ def _prune_and_derive(
         if not cart_dirty:
             a.cart_expires = _cart_expiry(a.cart)
     if cart_dirty:
-        lines = sorted(((pid, line) for pid, line in a.cart.items() if line["at"] >= cart_cutoff), key=_cart_order)
-        a.cart = dict(lines[:MAX_CART_LINES])
-        a.cart_expires = _cart_expiry(a.cart)
-        c.cart = [
+        # Most recent first, ties by product id (ids are unique, so the line dicts themselves are never compared).
+        lines = sorted([(-line["at"], pid, line) for pid, line in a.cart.items() if line["at"] >= cart_cutoff])
+        del lines[MAX_CART_LINES:]
+        a.cart = {pid: line for _, pid, line in lines}
+        a.cart_expires = CART_TTL_DAYS * DAY - lines[-1][0] if lines else None  # the oldest kept line's expiry
+        cart = [
             {"product_id": pid, "name": line.get("name"), "price": line.get("price"), "quantity": _whole(line["q"])}
-            for pid, line in a.cart.items()
+            for _, pid, line in lines
             if line["q"] > 0
         ]
-        c.cart_quantity = int(sum(item["quantity"] for item in c.cart))
-        # Start from 0.0: an empty cart must give the float a re-read profile has (the fold's output is reused as is).
-        c.cart_value = round(sum((item["price"] or 0.0) * item["quantity"] for item in c.cart) + 0.0, 2)
+        c.cart = cart
+        quantity = value = 0.0  # an empty cart must give the float a re-read profile has (the output is reused)
+        for item in cart:
+            quantity += item["quantity"]
+            value += (item["price"] or 0.0) * item["quantity"]
+        c.cart_quantity = int(quantity)
+        c.cart_value = round(value + 0.0, 2)
 
     c.average_order_value = round(c.revenue / c.orders, 2) if c.orders else None
     c.first_order_at = _iso_ts(a.first_order_ts) if a.first_order_ts is not None else None
@@ -656,10 +662,6 @@ def _whole(number: float) -> float | int:
 
 def _cart_expiry(cart: dict[str, dict[str, Any]]) -> float | None:
     return min(line["at"] for line in cart.values()) + CART_TTL_DAYS * DAY if cart else None
-
-
-def _cart_order(item: tuple[str, dict[str, Any]]) -> tuple[float, str]:
-    return (-item[1]["at"], item[0])
 
 
 def _snapshot(p: Profile) -> tuple[Any, ...]:

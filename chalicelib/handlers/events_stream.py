@@ -22,8 +22,11 @@ bp = Blueprint(__name__)
 def fold_events(event: DynamoDBEvent) -> dict[str, Any]:
     from chalicelib.bootstrap import get_fold_service
     from chalicelib.observability import count
+    from chalicelib.runtime import tune_gc_for_batches
 
     service = get_fold_service()
+    _ = service.config  # loaded (and validated) before the start-up heap is frozen
+    tune_gc_for_batches()
     response = service.handle_stream_event(event.to_dict())
     count("EventsScored", service.last_stats.folded_events)
     return response
