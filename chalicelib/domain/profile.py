@@ -55,9 +55,12 @@ MAX_ITEM_BYTES = 400 * 1024
 # speed (pydantic's `__setattr__` was ~1 µs, 40+ per fold). It is our own stored state, never outside input: every
 # payload and config that arrives from outside is still validated by pydantic. Unknown fields are ignored on decode
 # (older or newer writers), types are checked, and `kw_only` lets required and optional fields keep a readable order.
+# Parts that body-JSON readers only `.get()` from (demographics, consent, transitions, viewed products, the internal
+# activity) leave out fields at their default (`omit_defaults`), as the pydantic model's `exclude_none` did; the
+# parts whose zeros readers compare (scores, computed counters, stage) are written in full.
 
 
-class Transition(Struct, kw_only=True):
+class Transition(Struct, kw_only=True, omit_defaults=True):
     """Something that changed about a profile and that the scenario engine may react to.
 
     `version` is the profile version that recorded it, so a profiles-stream consumer takes the transitions whose
@@ -72,7 +75,7 @@ class Transition(Struct, kw_only=True):
     version: int = 0
 
 
-class Consent(Struct, kw_only=True):
+class Consent(Struct, kw_only=True, omit_defaults=True):
     """Permission to contact on one channel, last decision by event time."""
 
     status: Literal["opted_in", "opted_out"]
@@ -80,7 +83,7 @@ class Consent(Struct, kw_only=True):
     source: str | None = None
 
 
-class Demographics(Struct, kw_only=True):
+class Demographics(Struct, kw_only=True, omit_defaults=True):
     """Normalized view of identify traits (derived on every fold, never edited directly)."""
 
     first_name: str | None = None
@@ -133,7 +136,7 @@ def _same_fields(a: Any, b: object) -> bool:
     return msgspec.structs.astuple(a) == msgspec.structs.astuple(b)
 
 
-class ViewedProduct(Struct, kw_only=True):
+class ViewedProduct(Struct, kw_only=True, omit_defaults=True):
     """One recently viewed product, as the latest view described it (a struct: ~2x faster to decode than a dict)."""
 
     views: int = 1  # views counted in any arrival order (browse abandonment: "viewed 3+ times")
@@ -203,7 +206,7 @@ class Rfm(Struct, kw_only=True):
     group: str
 
 
-class Activity(Struct, kw_only=True):
+class Activity(Struct, kw_only=True, omit_defaults=True):
     """Compact internal bookkeeping the computed traits are derived from. Not addressable by segment rules.
 
     Times are epoch seconds. `lww` holds, per last-write-wins field, the (event time, event tag) of the value kept,

@@ -394,7 +394,8 @@ def _state(p: Profile) -> dict:
         data.pop(volatile)
     # Decaying sums are order independent up to float rounding.
     data["engagement"] = round(scores["engagement_raw"], 6)
-    data["activity"]["interests"] = {k: [round(v[0], 6), v[1]] for k, v in data["activity"]["interests"].items()}
+    interests = data["activity"].get("interests", {})  # left out when empty
+    data["activity"]["interests"] = {k: [round(v[0], 6), v[1]] for k, v in interests.items()}
     return data
 
 
