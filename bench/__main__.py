@@ -136,6 +136,15 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             )
     else:
         rows.append(_row("Scoring", _na(sc), ">= 20,000/s", None))
+    work = results.get("scoring_instructions", {})
+    rows.append(
+        _row(
+            f"  CPU work per record, {work.get('mix', '200 profiles x 5')} (callgrind: the same on a busy machine)",
+            f"{work['instructions_per_record']:,.0f} instructions" if work.get("status") == "ok" else _na(work),
+            "measured",
+            None,
+        )
+    )
 
     e2e = results["end_to_end"]
     if e2e.get("status") == "ok":
@@ -224,12 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     quick: bool = args.quick
 
-    from bench import cold_start, cost, e2e, ingest, memory, scoring
+    from bench import cold_start, cost, e2e, ingest, instructions, memory, scoring
 
     results: dict[str, Any] = {}
     results["cold_start"] = _section("cold start", lambda: cold_start.run(quick))
     results["ingest"] = _section("ingest", lambda: ingest.run(quick))
     results["scoring"] = _section("scoring", lambda: scoring.run(quick))
+    results["scoring_instructions"] = _section("scoring instructions", lambda: instructions.run(quick))
     results["end_to_end"] = _section("end to end", lambda: e2e.run(quick))
     results["memory"] = _section("memory", lambda: memory.run(quick))
     if "ratio" in results["ingest"] and "mixes" in results["scoring"]:

@@ -210,9 +210,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     world = World()
     sizes = warm_profiles(world, max(m.profiles for m in mixes), 30 if quick else HISTORY_EVENTS)
     seeded = dict(world.profiles.items)
-    results = [measure_mix(world, mix, 2 if quick else 7, seeded) for mix in mixes]
+    results = [measure_mix(world, mix, 2 if quick else 15, seeded) for mix in mixes]
     # Reported beside, never instead of, the cold figures above (a separate key, so cost.py keeps using those).
-    steady = measure_steady_state(world, mixes[0], 2 if quick else 7, seeded)
+    steady = measure_steady_state(world, mixes[0], 2 if quick else 15, seeded)
     json_sizes, stored_sizes = sorted(j for j, _ in sizes.values()), sorted(s for _, s in sizes.values())
     return {
         "history_events_per_profile": 30 if quick else HISTORY_EVENTS,
@@ -232,7 +232,7 @@ def by_profile_size(mix: Mix, histories: tuple[int, ...]) -> list[dict[str, Any]
     for history in histories:
         world = World()
         sizes = sorted(j for j, _ in warm_profiles(world, mix.profiles, history).values())
-        figure = measure_mix(world, mix, 5, dict(world.profiles.items))
+        figure = measure_mix(world, mix, 9, dict(world.profiles.items))
         figure.update(history_events_per_profile=history, profile_body_bytes_median=sizes[len(sizes) // 2])
         out.append(figure)
     return out
