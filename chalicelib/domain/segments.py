@@ -190,18 +190,24 @@ def _scalar(value: Any) -> bool:
     return isinstance(value, (str, int, float))
 
 
+def _step(current: Any, part: str) -> Any:
+    """One step of `resolve`."""
+    if current.__class__ is dict:
+        return current.get(part)
+    if current is None:
+        return None
+    if isinstance(current, (Struct, BaseModel)):
+        return getattr(current, part, None)
+    if isinstance(current, dict):
+        return current.get(part)
+    return None
+
+
 def resolve(profile: Any, parts: Iterable[str]) -> Any:
     """The value at a path of a profile (models via attributes, dicts via keys); None when any step is missing."""
     current = profile
     for part in parts:
-        if current is None:
-            return None
-        if isinstance(current, dict):
-            current = current.get(part)
-        elif isinstance(current, (Struct, BaseModel)):
-            current = getattr(current, part, None)
-        else:
-            return None
+        current = _step(current, part)
     return current
 
 
@@ -347,19 +353,6 @@ def _compile(rule: Any) -> Predicate:
     raise TypeError(f"not a rule: {type(rule).__name__}")
 
 
-def _step(current: Any, part: str) -> Any:
-    """One step of `resolve`."""
-    if current.__class__ is dict:
-        return current.get(part)
-    if current is None:
-        return None
-    if isinstance(current, (Struct, BaseModel)):
-        return getattr(current, part, None)
-    if isinstance(current, dict):
-        return current.get(part)
-    return None
-
-
 def _getter(path: tuple[str, ...]) -> Callable[[Any], Any]:
     # Specialised for the one- and two-step paths nearly every rule uses (`stage`, `demographics.state`, `traits.x`).
     if len(path) == 1:
@@ -369,19 +362,7 @@ def _getter(path: tuple[str, ...]) -> Callable[[Any], Any]:
         first, second = path
         return lambda profile: _step(_step(profile, first), second)
 
-    def get(current: Any) -> Any:
-        for part in path:
-            if current is None:
-                return None
-            if isinstance(current, dict):
-                current = current.get(part)
-            elif isinstance(current, (Struct, BaseModel)):
-                current = getattr(current, part, None)
-            else:
-                return None
-        return current
-
-    return get
+    return lambda profile: resolve(profile, path)
 
 
 def _equals(operand: Any) -> Callable[[Any], bool]:
