@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 import msgspec
@@ -26,6 +26,13 @@ def _render(dt: datetime) -> str:
 # Aware datetimes that compare equal are the same instant, so they render the same: cached, because a fold renders
 # the same `now` several times per profile (updated_at, stage and segment transitions) and strftime is ~2 µs.
 _iso_aware = functools.lru_cache(maxsize=1024)(_render)
+_EPOCH = date(1970, 1, 1)
+
+
+@functools.lru_cache(maxsize=4096)
+def utc_day(day_number: int) -> str:
+    """`YYYY-MM-DD` of a UTC day counted from 1970-01-01 (`int(epoch_seconds // 86400)`); cached: folds reuse a few."""
+    return (_EPOCH + timedelta(days=day_number)).isoformat()
 
 
 class TrackedEvent(Struct, kw_only=True):

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+
+from chalicelib.domain.events import utc_day
 
 if TYPE_CHECKING:
     from chalicelib.domain.profile import Profile, Stage
     from chalicelib.domain.profile_config import LifecycleConfig
 
 DAY = 86400.0
-_EPOCH = date(1970, 1, 1)
 
 
 def _unsubscribed_everywhere(profile: Profile) -> bool:
@@ -98,12 +98,7 @@ def due_day_for(instant: datetime | None) -> str | None:
 
 def due_day_for_ts(ts: float) -> str:
     """`due_day_for` of an instant in epoch seconds (UTC days)."""
-    return _day_after(int(ts // DAY))
-
-
-@functools.lru_cache(maxsize=1024)
-def _day_after(day_number: int) -> str:
-    return (_EPOCH + timedelta(days=day_number + 1)).isoformat()
+    return utc_day(int(ts // DAY) + 1)
 
 
 def next_due_day(profile: Profile, config: LifecycleConfig, now: datetime) -> str | None:

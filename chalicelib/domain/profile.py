@@ -317,7 +317,7 @@ class Profile(Struct, kw_only=True):
 
     def to_item(self) -> dict[str, Any]:
         """DynamoDB item in low-level attribute-value form (see the module docstring for the layout)."""
-        body = _ENCODER.encode(self)
+        body = self.to_json()
         if len(body) > MAX_ITEM_BYTES - 4096:
             # Every list and map is capped, so this means a cap is missing: fail loudly rather than lose the write
             # (checked before compression, so the guarantee does not depend on how well a body compresses).
@@ -355,7 +355,8 @@ _RAW_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 def as_dict(value: Struct) -> dict[str, Any]:
-    """A stored struct (or the whole profile) as plain JSON-able builtins, field names as stored (`from`)."""
+    """A small stored struct (e.g. `Rfm`) as plain JSON-able builtins. Not for structs with lazily decoded sections
+    (msgspec cannot turn a `Raw` into builtins): read those through `body_json`."""
     return msgspec.to_builtins(value)
 
 

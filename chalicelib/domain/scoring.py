@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from chalicelib.domain.events import iso
 from chalicelib.domain.profile import Transition
@@ -50,23 +50,10 @@ def current_engagement(profile: Profile, now: datetime) -> float:
 def fit_score(profile: Profile, config: ScoringConfig) -> float:
     """Sum of the points of every fit rule the profile currently matches."""
     total = 0.0
-    for matches, points in _fit_rules(config):
-        if matches(profile, None):
-            total += points
+    for rule in config.fit:
+        if compile_rule(rule)(profile, None):
+            total += rule.points
     return total
-
-
-_FIT: dict[int, tuple[Any, list[tuple[Any, float]]]] = {}  # id(config.fit) -> (config.fit, [(predicate, points)])
-
-
-def _fit_rules(config: ScoringConfig) -> list[tuple[Any, float]]:
-    rules = config.fit
-    cached = _FIT.get(id(rules))
-    if cached is None or cached[0] is not rules:
-        if len(_FIT) > 64:
-            _FIT.clear()
-        cached = _FIT[id(rules)] = (rules, [(compile_rule(rule), rule.points) for rule in rules])
-    return cached[1]
 
 
 def grade(fit: float, engagement: float, config: GradeConfig) -> str:
@@ -115,7 +102,7 @@ def update_scores(profile: Profile, config: ScoringConfig, now: datetime) -> lis
 def next_score_drop(profile: Profile, config: ScoringConfig, now: datetime) -> datetime | None:
     """When decay alone first takes the total below a threshold it has crossed (None if that never happens)."""
     ts = next_score_drop_ts(profile, config, now.timestamp())
-    return None if ts is None else now if ts == now.timestamp() else datetime.fromtimestamp(ts, now.tzinfo)
+    return None if ts is None else now + timedelta(seconds=ts - now.timestamp())
 
 
 def next_score_drop_ts(profile: Profile, config: ScoringConfig, now_ts: float) -> float | None:

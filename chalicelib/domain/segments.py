@@ -258,11 +258,6 @@ def _present(value: Any) -> bool:
     return value is not None and value != "" and value != [] and value != {}
 
 
-def evaluate_condition(cond: FieldCondition, profile: Any) -> bool:
-    """Evaluate one field condition (also used by the fit score rules)."""
-    return compile_rule(cond)(profile, None)
-
-
 @functools.lru_cache(maxsize=512)
 def _window(today: date, within_days: int) -> tuple[str, str, tuple[str, ...]]:
     days = tuple((today - timedelta(days=n)).isoformat() for n in range(within_days))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from chalicelib.domain import lifecycle, rfm, scoring, segments
-from chalicelib.domain.events import iso
+from chalicelib.domain.events import iso, utc_day
 from chalicelib.domain.profile import (
     Consent,
     Demographics,
@@ -74,7 +74,6 @@ _CONSENT_EVENTS = {
     "SMS Subscribed": ("sms", "opted_in"),
     "SMS Unsubscribed": ("sms", "opted_out"),
 }
-_EPOCH = date(1970, 1, 1)
 _BY_AT_AND_PRODUCT = attrgetter("at", "product_id")
 _BY_AT_AND_TERM = itemgetter("at", "term")
 
@@ -94,11 +93,6 @@ def event_name(event: TrackedEvent) -> str:
     if event.type == "track":
         return event.event or "Unknown Event"
     return _TYPE_NAMES.get(event.type, event.type)
-
-
-@functools.lru_cache(maxsize=4096)
-def _day(day_number: int) -> str:
-    return (_EPOCH + timedelta(days=day_number)).isoformat()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -280,7 +274,7 @@ class _Folder:
                 return
             per_day = a.daily[name] = {}
         day_number = int(ts // DAY)
-        day = _day(day_number)
+        day = utc_day(day_number)
         before = per_day.get(day, 0)
         per_day[day] = before + 1
         if rule is not None and before < rule.daily_cap:
@@ -583,9 +577,9 @@ def _prune_and_derive(
         for key in stale:
             del applied[key]
 
-    today = _day(int(now_ts // DAY))
+    today = utc_day(int(now_ts // DAY))
     if a.pruned_day != today:  # new events never add days before the retention start, so once a day is enough
-        first_day = _day(int(now_ts // DAY) - (DAILY_RETENTION_DAYS - 1))
+        first_day = utc_day(int(now_ts // DAY) - (DAILY_RETENTION_DAYS - 1))
         for name in list(a.daily):
             kept = {day: n for day, n in a.daily[name].items() if day >= first_day}
             if kept:
@@ -621,7 +615,7 @@ def _prune_and_derive(
         lines = sorted([(-line["at"], pid, line) for pid, line in a.cart.items() if line["at"] >= cart_cutoff])
         del lines[MAX_CART_LINES:]
         a.cart = {pid: line for _, pid, line in lines}
-        a.cart_expires = CART_TTL_DAYS * DAY - lines[-1][0] if lines else None  # the oldest kept line's expiry
+        a.cart_expires = _cart_expiry(a.cart)
         cart = [
             {"product_id": pid, "name": line.get("name"), "price": line.get("price"), "quantity": _whole(line["q"])}
             for _, pid, line in lines
