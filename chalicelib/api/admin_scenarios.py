@@ -55,9 +55,9 @@ def preview_template(template_id: str) -> Response:
     item = get_profile_store().get_many([profile_id]).get(profile_id)
     if item is None:
         return json_response(404, {"success": False, "error": "not_found", "message": f"profile {profile_id}"})
-    from chalicelib.domain.profile import body_json  # lazy: the API's cold start does not load the profile model
+    from chalicelib.domain.profile import body_dict  # lazy: the API's cold start does not load the profile model
 
-    profile = json.loads(body_json(item))
+    profile = body_dict(item)
     service = get_delivery_service()
     links = service.links
     base = links.public_base_url

@@ -24,8 +24,6 @@ from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import msgspec
-
 from chalicelib.domain import lifecycle, rfm, scoring, segments
 from chalicelib.domain.events import iso, utc_day
 from chalicelib.domain.profile import (
@@ -36,6 +34,7 @@ from chalicelib.domain.profile import (
     Transition,
     ViewedProduct,
     applied_tag,
+    section_value,
 )
 
 if TYPE_CHECKING:
@@ -785,9 +784,7 @@ def fold(
     )
     transitions = _evaluate(working, config, now, rfm_cut_points, group_cut_points)
     if working.computed.cart_ is not cart_stored:
-        cart_before = _cart_view(
-            msgspec.json.decode(cart_stored) if isinstance(cart_stored, msgspec.Raw) else cart_stored
-        )
+        cart_before = _cart_view(section_value(cart_stored))
         if _cart_view(working.computed.cart) != cart_before:
             transitions.append(
                 Transition(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from chalicelib.domain.identity import clean_email, clean_id, identity_key, profile_id_for
@@ -50,9 +49,9 @@ class AdminService:
             profile_id = item["merged_into"]["S"]
         if item is None or "erased_at" in item:
             raise NotFound(f"profile {requested} not found")
-        from chalicelib.domain.profile import body_json
+        from chalicelib.domain.profile import body_dict
 
-        body = json.loads(body_json(item))
+        body = body_dict(item)
         body.pop("applied", None)  # replay bookkeeping, not information about the person
         body.pop("folded", None)
         body["version"] = int(item["version"]["N"])

@@ -41,7 +41,7 @@ from chalicelib.clock import Clock
 from chalicelib.domain import guards as g
 from chalicelib.domain import scenarios as sc
 from chalicelib.domain.events import iso
-from chalicelib.domain.profile import body_json
+from chalicelib.domain.profile import body_dict
 from chalicelib.domain.scenario_engine import (
     EndAction,
     ScenarioRun,
@@ -385,7 +385,7 @@ class DeliveryService:
         item = self.profiles.get_many([profile_id]).get(profile_id)
         if item is None or "merged_into" in item or "erased_at" in item:
             return None
-        profile = json.loads(body_json(item))
+        profile = body_dict(item)
         profile["version"] = int(item["version"]["N"])
         return profile
 

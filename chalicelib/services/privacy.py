@@ -12,7 +12,7 @@ from chalicelib.aws import client
 from chalicelib.clock import Clock
 from chalicelib.domain.events import TrackedEvent
 from chalicelib.domain.identity import identity_key
-from chalicelib.domain.profile import body_json
+from chalicelib.domain.profile import body_dict
 
 ERASED = "erased"  # the profile id an erased identity resolves to: ingest drops its events
 MAX_REDIRECTS = 5
@@ -75,7 +75,7 @@ class PrivacyService:
             profile_id = item["merged_into"]["S"]
         if item is None or "erased_at" in item:
             raise NotFound(f"profile {profile_id} not found")
-        body = json.loads(body_json(item))
+        body = body_dict(item)
         body["version"] = int(item["version"]["N"])
         profile_ids = [profile_id, *body.get("merged_from", [])]
         keys = {row["key"]["S"] for row in self._by_profile(self.t.identities, profile_ids)}

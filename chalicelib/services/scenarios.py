@@ -9,7 +9,6 @@ waiting reminder is cancelled before it comes due (the delivery guards re-check 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any
 from chalicelib.clock import Clock
 from chalicelib.domain import scenarios as sc
 from chalicelib.domain.events import TrackedEvent
-from chalicelib.domain.profile import Profile, body_json
+from chalicelib.domain.profile import Profile, body_dict
 from chalicelib.domain.scenario_engine import (
     ScenarioRun,
     exit_run,
@@ -141,9 +140,9 @@ class ScenarioService:
         new, old = data.get("NewImage"), data.get("OldImage") or {}
         if not new or "body" not in new or "merged_into" in new or "erased_at" in new:
             return None, [], []
-        body = json.loads(body_json(new))
+        body = body_dict(new)
         body["version"] = int(new["version"]["N"]) if "version" in new else body.get("version", 0)
-        old_body = json.loads(body_json(old)) if "body" in old else {}
+        old_body = body_dict(old) if "body" in old else {}
         old_version = int(old["version"]["N"]) if "version" in old else -1
         transitions: list[Any] = []
         if body["version"] != old_version:

@@ -16,14 +16,13 @@ the profiles table, whose items are whole profiles (Scan is billed on item size,
 
 from __future__ import annotations
 
-import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain.profile import body_json
+from chalicelib.domain.profile import body_dict
 from chalicelib.ports import FailedEventStore
 
 log = logging.getLogger("one2one")
@@ -95,7 +94,7 @@ class MembershipStats:
 def _body(image: dict[str, Any] | None) -> dict[str, Any] | None:
     if not image or "body" not in image:
         return None
-    return json.loads(body_json(image))
+    return body_dict(image)
 
 
 def _gone(image: dict[str, Any] | None, body: dict[str, Any] | None) -> bool:

@@ -1,13 +1,16 @@
-"""The stored profile item: an LZ4-compressed JSON body, readable in every form DynamoDB and Lambda hand it back."""
+"""The stored profile item: an LZ4-compressed MessagePack body, readable in every form DynamoDB and Lambda hand it back
+(and in the JSON forms written before it)."""
 
 from __future__ import annotations
 
 import base64
 import json
 
-from chalicelib.domain.profile import Profile, body_json, stored_body
+import lz4.block
+
+from chalicelib.domain.profile import Profile, body_dict, body_json, stored_body
 from chalicelib.domain.traits import fold
-from tests.unit.test_profile_support import NOW, config, page
+from tests.unit.test_profile_support import NOW, at, config, make_event, page, product
 
 
 def folded(events):
@@ -53,3 +56,45 @@ def test_a_body_written_before_compression_by_the_earlier_pydantic_model_is_stil
     assert read == profile
     assert read.computed.cart[0]["name"] == "Tea"  # a section still encoded in the legacy text decodes on use
     assert json.loads(body_json(legacy))["profile_id"] == profile.profile_id
+
+
+def busy():
+    tea = product("sku-1", name="Tea", price=4.5)
+    events = [page(at(0, 9)), make_event(when=at(0, 8), properties=tea)]
+    events.append(make_event(event="Product Added", when=at(0, 7), properties=tea))
+    return folded(events).profile
+
+
+def test_the_stored_body_is_messagepack_and_readers_see_the_json_document():
+    profile = busy()
+    item = profile.to_item()
+    body = lz4.block.decompress(item["body"]["B"])
+    assert body[:1] != b"{" and len(body) < len(profile.to_json())  # MessagePack: smaller than the JSON
+    assert body_dict(item) == json.loads(profile.to_json())
+    assert body_dict(item)["computed"]["cart"][0]["product_id"] == "sku-1"
+    assert json.loads(body_json(item)) == body_dict(item)
+
+
+def test_untouched_sections_are_written_back_verbatim_and_still_render_as_json():
+    # GIVEN a profile read back with its lazy sections not yet decoded
+    stored = busy().to_item()
+    read = Profile.from_item(stored)
+    assert read.computed.viewed_products_.__class__.__name__ == "Raw"
+    # THEN writing it again keeps the same bytes, and its JSON form holds the sections decoded
+    assert read.to_item()["body"] == stored["body"]
+    assert json.loads(read.to_json())["computed"]["viewed_products"][0]["product_id"] == "sku-1"
+
+
+def test_a_compressed_json_body_of_2026_11_is_read_and_written_back_as_messagepack():
+    # GIVEN an item as the fold wrote it in 2026-11: the JSON body, LZ4-compressed
+    profile = busy()
+    json_item = {**profile.to_item(), "body": {"B": lz4.block.compress(profile.to_json())}}
+    assert body_dict(json_item) == json.loads(profile.to_json())
+    # THEN it reads to the same profile, and folding it on writes MessagePack that reads the same again
+    read = Profile.from_item(json_item)
+    assert read == profile
+    again = fold(read, read.profile_id, [page(at(0, 1))], config(), NOW).profile
+    written = again.to_item()
+    assert lz4.block.decompress(written["body"]["B"])[:1] != b"{"
+    assert Profile.from_item(written) == again
+    assert Profile.from_item(written).computed.cart[0]["name"] == "Tea"
