@@ -223,7 +223,8 @@ class _Folder:
         self.demographics_dirty = False
         self.cart_dirty = False
         self.interests_dirty = False
-        self.viewed_dirty = False  # viewed products changed: re-sort and cap them
+        self.viewed_dirty = False  # viewed products changed: cap them
+        self.viewed_unsorted = False  # ... and a view arrived out of order: re-sort them first
         self.searches_dirty = False  # the same for search terms
 
     def apply(self, event: TrackedEvent, ts: float, key: str) -> None:
@@ -385,18 +386,22 @@ class _Folder:
                     return
                 del viewed[i]
                 break
-        viewed.append(
-            ViewedProduct(
-                views=views,
-                product_id=pid,
-                name=_text(props.get("name")),
-                price=_num(props.get("price")),
-                category=_text(props.get("category"), 100),
-                url=_text(props.get("url"), 500),
-                image_url=_text(props.get("image_url"), 500),
-                at=at,
-            )
+        entry = ViewedProduct(
+            views=views,
+            product_id=pid,
+            name=_text(props.get("name")),
+            price=_num(props.get("price")),
+            category=_text(props.get("category"), 100),
+            url=_text(props.get("url"), 500),
+            image_url=_text(props.get("image_url"), 500),
+            at=at,
         )
+        newest = viewed[0] if viewed else None
+        if newest is None or (at, pid) > (newest.at, newest.product_id):
+            viewed.insert(0, entry)  # in order (the usual case): the list stays sorted, most recent first
+        else:
+            viewed.append(entry)
+            self.viewed_unsorted = True
 
     def on_product_added(self, event: TrackedEvent, ts: float, key: str) -> None:
         props = event.properties
@@ -538,8 +543,14 @@ def derive_demographics(traits: dict[str, Any], locale: str | None, zone: str | 
 
 
 def _top_interests(interests: dict[str, list[float]], config: InterestConfig, now_ts: float) -> list[tuple[str, float]]:
-    decay, half_life = scoring.decay, config.half_life_days
-    ranked = sorted([(-decay(raw, now_ts - at, half_life), name) for name, (raw, at) in interests.items()])
+    # `scoring.decay` written out (a call per category was half of this): weights at `at` >= now stay as they are.
+    span = config.half_life_days * DAY
+    ranked = sorted(
+        [
+            (-(raw * 0.5 ** ((now_ts - at) / span) if at < now_ts else raw), name)
+            for name, (raw, at) in interests.items()
+        ]
+    )
     return [(name, -weight) for weight, name in ranked]
 
 
@@ -552,10 +563,12 @@ def _prune_and_derive(
     interests_dirty: bool = True,
     viewed_dirty: bool = True,
     searches_dirty: bool = True,
+    viewed_sorted: bool = False,
 ) -> None:
     """Apply caps and retention, then rebuild the computed traits that are views of `activity`.
 
-    The dirty flags let a fold skip rebuilding a view no event touched (all default to True: rebuild everything).
+    The dirty flags let a fold skip rebuilding a view no event touched (all default to True: rebuild everything);
+    `viewed_sorted` says the viewed products are still in order (views arriving in order are inserted in place).
     Interests need no rebuild for time alone: every category decays with the same half-life, so their ranking
     (raw * 2 ** (at / half-life)) does not change as time passes, only when an event adds weight.
     """
@@ -597,7 +610,8 @@ def _prune_and_derive(
     p.anonymous_ids.sort()
 
     if viewed_dirty:
-        c.viewed_products.sort(key=_BY_AT_AND_PRODUCT, reverse=True)
+        if not viewed_sorted:
+            c.viewed_products.sort(key=_BY_AT_AND_PRODUCT, reverse=True)
         del c.viewed_products[MAX_VIEWED:]
     if searches_dirty:
         c.search_terms.sort(key=_BY_AT_AND_TERM, reverse=True)
@@ -613,18 +627,18 @@ def _prune_and_derive(
         # Most recent first, ties by product id (ids are unique, so the line dicts themselves are never compared).
         lines = sorted([(-line["at"], pid, line) for pid, line in a.cart.items() if line["at"] >= cart_cutoff])
         del lines[MAX_CART_LINES:]
-        a.cart = {pid: line for _, pid, line in lines}
-        a.cart_expires = _cart_expiry(a.cart)
-        cart = [
-            {"product_id": pid, "name": line.get("name"), "price": line.get("price"), "quantity": _whole(line["q"])}
-            for _, pid, line in lines
-            if line["q"] > 0
-        ]
-        c.cart = cart
+        if len(lines) != len(a.cart):  # a line expired or over the cap (the order of the lines map means nothing)
+            a.cart = {pid: line for _, pid, line in lines}
+        a.cart_expires = CART_TTL_DAYS * DAY - lines[-1][0] if lines else None  # the oldest line is the last
+        cart = []
         quantity = value = 0.0  # an empty cart must give the float a re-read profile has (the output is reused)
-        for item in cart:
-            quantity += item["quantity"]
-            value += (item["price"] or 0.0) * item["quantity"]
+        for _, pid, line in lines:
+            if line["q"] > 0:
+                q, price = _whole(line["q"]), line.get("price")
+                cart.append({"product_id": pid, "name": line.get("name"), "price": price, "quantity": q})
+                quantity += q
+                value += (price or 0.0) * q
+        c.cart = cart
         c.cart_quantity = int(quantity)
         c.cart_value = round(value + 0.0, 2)
 
@@ -781,6 +795,7 @@ def fold(
         interests_dirty=folder.interests_dirty,
         viewed_dirty=folder.viewed_dirty,
         searches_dirty=folder.searches_dirty,
+        viewed_sorted=not folder.viewed_unsorted,
     )
     transitions = _evaluate(working, config, now, rfm_cut_points, group_cut_points)
     if working.computed.cart_ is not cart_stored:
