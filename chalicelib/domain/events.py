@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import msgspec
 from msgspec import Struct, field
@@ -111,11 +111,65 @@ class TrackedEvent(Struct, kw_only=True):
         """The stored body (JSON text)."""
         return _ENCODER.encode(self).decode()
 
+    def full(self) -> TrackedEvent:
+        """The whole event (this one: see `StreamEvent` for the kind that is not)."""
+        return self
+
     def summary(self) -> dict[str, Any]:
         """Compact JSON-able view for admin responses."""
         view = msgspec.to_builtins(self)
         return {k: v for k, v in view.items() if v is not None and k not in ("integrations", "extra")}
 
 
+class FoldContext(TypedDict, total=False):
+    """The context keys the fold reads (`traits._Folder`, `TrackedEvent.email`); a stream decode skips the others."""
+
+    locale: Any
+    timezone: Any
+    campaign: Any
+    referrer_search_terms: Any
+    page: Any
+    referrer: Any
+    traits: Any
+
+
+class StreamEvent(TrackedEvent, kw_only=True):
+    """A tracked event as the fold reads it from the events stream: `context` holds only the keys the fold uses.
+
+    The rest of a context (user agent, library, screen, IP, page title...) is half of a stored body and building it
+    was a quarter of reading a record. Writing the event anywhere (re-pointing it to another profile, parking it)
+    goes through `full`, which decodes the whole stored body again, so nothing is ever lost on the way back.
+    """
+
+    context: FoldContext = field(default_factory=dict)  # type: ignore[assignment]
+    source_body: str = ""  # the stored body this was decoded from (never itself stored)
+
+    @classmethod
+    def from_stream_image(cls, image: dict[str, Any]) -> StreamEvent:
+        """A stream record's NewImage (low-level form) for the fold."""
+        body = image["body"]["S"]
+        event = _STREAM_DECODER.decode(body)
+        event.source_body = body
+        if "profile_id" in image:
+            event.profile_id = image["profile_id"]["S"]
+        return event
+
+    def full(self) -> TrackedEvent:
+        """The whole stored event, with the profile id this one now carries (the only field the fold rewrites)."""
+        event = _DECODER.decode(self.source_body)
+        event.profile_id = self.profile_id
+        return event
+
+    def to_item(self, expires_at: int | None = None) -> dict[str, Any]:
+        return self.full().to_item(expires_at)
+
+    def to_json(self) -> str:
+        return self.full().to_json()
+
+    def summary(self) -> dict[str, Any]:
+        return self.full().summary()
+
+
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(TrackedEvent)
+_STREAM_DECODER = msgspec.json.Decoder(StreamEvent)

@@ -281,8 +281,12 @@ class _Folder:
             # Awarded at the start of the event's day: with the per-day cap this makes the sum independent of which
             # of the day's events arrived first.
             scores = self.p.scores
+            day_start = day_number * DAY
+            if scores.engagement_at == day_start:  # the usual case, today's points on today's value: no decay
+                scores.engagement_raw += rule.points
+                return
             scores.engagement_raw, at = scoring.add_decaying(
-                scores.engagement_raw, scores.engagement_at, rule.points, day_number * DAY, self.half_life
+                scores.engagement_raw, scores.engagement_at, rule.points, day_start, self.half_life
             )
             scores.engagement_at = int(at)
 

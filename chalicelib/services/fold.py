@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.clock import Clock
-from chalicelib.domain.events import TrackedEvent
+from chalicelib.domain.events import StreamEvent, TrackedEvent
 from chalicelib.domain.identity import IdentityKind, LinkDecision, decide_link, identity_key, profile_id_for
 from chalicelib.domain.profile import Profile, stored_body
 from chalicelib.ports import EventStore, FailedEventStore, IdentityStore, ProfileStore
@@ -121,7 +121,7 @@ class FoldService:
                 continue  # MODIFY = a duplicate overwrote itself or history was re-pointed: already folded
             sequence = record.get("dynamodb", {}).get("SequenceNumber", "")
             try:
-                tracked = TrackedEvent.from_item(record["dynamodb"]["NewImage"])
+                tracked = StreamEvent.from_stream_image(record["dynamodb"]["NewImage"])
             except Exception as exc:  # noqa: BLE001 - anything unreadable is poison, kept and skipped
                 stats.poison += 1
                 self.failed.record(None, {"error": "poison_record", "message": str(exc)[:500]}, record)
