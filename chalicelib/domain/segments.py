@@ -6,18 +6,18 @@ import functools
 import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from operator import attrgetter
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import msgspec
 from msgspec import Struct
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from chalicelib.domain.events import iso
-from chalicelib.domain.profile import Transition
+from chalicelib.domain.profile import Profile, Transition
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
-
-    from chalicelib.domain.profile import Profile
 
 Op = Literal["eq", "ne", "in", "gt", "gte", "lt", "lte", "exists", "contains"]
 
@@ -348,8 +348,38 @@ def _compile(rule: Any) -> Predicate:
     raise TypeError(f"not a rule: {type(rule).__name__}")
 
 
+def _attribute_steps(path: tuple[str, ...]) -> int:
+    """How many leading steps of `path` every Profile has as attributes: fields (or lazily decoded properties) of
+    the profile and of the structs it always holds (`demographics`, `computed`, ...; not an optional `rfm`)."""
+    owner: Any = Profile
+    steps = 0
+    for part in path:
+        if owner is None:
+            break
+        types = {f.name: f.type for f in msgspec.structs.fields(owner)}
+        if part in types:
+            kind = types[part]
+            owner = kind if isinstance(kind, type) and issubclass(kind, Struct) else None
+        elif isinstance(getattr(owner, part, None), property):
+            owner = None
+        else:
+            break
+        steps += 1
+    return steps
+
+
 def _getter(path: tuple[str, ...]) -> Callable[[Any], Any]:
-    # Specialised for the one- and two-step paths nearly every rule uses (`stage`, `demographics.state`, `traits.x`).
+    # The steps every profile has are one C attribute lookup (`stage`, `demographics.state`, `computed.orders`); the
+    # rest (keys of `traits`, an optional part) step as `resolve` does.
+    known = _attribute_steps(path)
+    if known:
+        head, rest = attrgetter(".".join(path[:known])), path[known:]
+        if not rest:
+            return head
+        if len(rest) == 1:
+            (last,) = rest
+            return lambda profile: _step(head(profile), last)
+        return lambda profile: resolve(head(profile), rest)
     if len(path) == 1:
         (first,) = path
         return lambda profile: _step(profile, first)
