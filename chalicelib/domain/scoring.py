@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from chalicelib.domain.events import iso
 from chalicelib.domain.profile import Transition
-from chalicelib.domain.segments import compile_rule
+from chalicelib.domain.segments import Predicate, compile_rule
 
 if TYPE_CHECKING:
     from chalicelib.domain.profile import Profile
@@ -47,19 +49,60 @@ def current_engagement(profile: Profile, now: datetime) -> float:
     return decay(scores.engagement_raw, now.timestamp() - scores.engagement_at, scores.half_life_days)
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A scoring config as plain values and compiled predicates: `update_scores` runs once per fold."""
+
+    half_life_days: float
+    fit: tuple[tuple[Predicate, float], ...]
+    fit_cuts: tuple[float, float]
+    engagement_cuts: tuple[float, float]
+    thresholds: tuple[tuple[str, float], ...]
+    names: frozenset[str]
+
+
+_PLANS: dict[int, tuple[ScoringConfig, _Plan]] = {}  # id(config) -> (config, plan), as `compile_rule` caches rules
+
+
+def _plan(config: ScoringConfig) -> _Plan:
+    cached = _PLANS.get(id(config))
+    if cached is not None and cached[0] is config:
+        return cached[1]
+    plan = _Plan(
+        half_life_days=config.engagement.half_life_days,
+        fit=tuple((compile_rule(rule), rule.points) for rule in config.fit),
+        fit_cuts=(config.grade.fit_cuts[0], config.grade.fit_cuts[1]),
+        engagement_cuts=(config.grade.engagement_cuts[0], config.grade.engagement_cuts[1]),
+        thresholds=tuple((t.name, t.min_total) for t in config.thresholds),
+        names=frozenset(t.name for t in config.thresholds),
+    )
+    if len(_PLANS) >= 64:
+        _PLANS.clear()
+    _PLANS[id(config)] = (config, plan)
+    return plan
+
+
 def fit_score(profile: Profile, config: ScoringConfig) -> float:
     """Sum of the points of every fit rule the profile currently matches."""
+    return _fit(profile, _plan(config))
+
+
+def _fit(profile: Profile, plan: _Plan) -> float:
     total = 0.0
-    for rule in config.fit:
-        if compile_rule(rule)(profile, None):
-            total += rule.points
+    for matches, points in plan.fit:
+        if matches(profile, None):
+            total += points
     return total
 
 
 def grade(fit: float, engagement: float, config: GradeConfig) -> str:
     """A1 (best fit, most engaged) ... C3: letter from the fit band, digit from the engagement band."""
-    letter = "A" if fit >= config.fit_cuts[0] else "B" if fit >= config.fit_cuts[1] else "C"
-    digit = "1" if engagement >= config.engagement_cuts[0] else "2" if engagement >= config.engagement_cuts[1] else "3"
+    return _grade(fit, engagement, config.fit_cuts, config.engagement_cuts)
+
+
+def _grade(fit: float, engagement: float, fit_cuts: Sequence[float], engagement_cuts: Sequence[float]) -> str:
+    letter = "A" if fit >= fit_cuts[0] else "B" if fit >= fit_cuts[1] else "C"
+    digit = "1" if engagement >= engagement_cuts[0] else "2" if engagement >= engagement_cuts[1] else "3"
     return letter + digit
 
 
@@ -69,18 +112,19 @@ def update_scores(profile: Profile, config: ScoringConfig, now: datetime) -> lis
     Only an upward crossing records `score_crossed`; falling back below records `score_dropped` (engagement decays,
     so the same lead can cross again later and that is reported again).
     """
+    plan = _plan(config)
     scores = profile.scores
-    scores.half_life_days = config.engagement.half_life_days
+    scores.half_life_days = plan.half_life_days
     engagement = current_engagement(profile, now)
-    fit = fit_score(profile, config)
+    fit = _fit(profile, plan)
     total = engagement + fit
     scores.engagement = round(engagement, 3)
     scores.fit = round(fit, 3)
     previous_total = scores.total
     scores.total = round(total, 3)
-    scores.grade = grade(fit, engagement, config.grade)
+    scores.grade = _grade(fit, engagement, plan.fit_cuts, plan.engagement_cuts)
 
-    above = [t.name for t in config.thresholds if total >= t.min_total]
+    above = [name for name, min_total in plan.thresholds if total >= min_total]
     if above == scores.crossed:
         return []  # the usual case: nothing crossed either way
     at = iso(now)
@@ -89,11 +133,10 @@ def update_scores(profile: Profile, config: ScoringConfig, now: datetime) -> lis
         for name in above
         if name not in scores.crossed
     ]
-    configured = {t.name for t in config.thresholds}
     transitions += [
         Transition(kind="score_dropped", name=name, from_=previous_total, to=scores.total, at=at)
         for name in scores.crossed
-        if name not in above and name in configured
+        if name not in above and name in plan.names
     ]
     scores.crossed = above
     return transitions
@@ -107,8 +150,8 @@ def next_score_drop(profile: Profile, config: ScoringConfig, now: datetime) -> d
 
 def next_score_drop_ts(profile: Profile, config: ScoringConfig, now_ts: float) -> float | None:
     """`next_score_drop` as epoch seconds (the fold's form: no datetime built per profile)."""
-    scores = profile.scores
-    crossed = [t.min_total for t in config.thresholds if t.name in scores.crossed]
+    scores, plan = profile.scores, _plan(config)
+    crossed = [min_total for name, min_total in plan.thresholds if name in scores.crossed]
     if not crossed or scores.engagement_at is None or scores.engagement_raw <= 0:
         return None
     target = max(crossed) - scores.fit  # the highest crossed threshold is the first to be lost
@@ -117,4 +160,4 @@ def next_score_drop_ts(profile: Profile, config: ScoringConfig, now_ts: float) -
     engagement = decay(scores.engagement_raw, now_ts - scores.engagement_at, scores.half_life_days)
     if engagement < target:
         return now_ts
-    return now_ts + math.log2(engagement / target) * config.engagement.half_life_days * DAY
+    return now_ts + math.log2(engagement / target) * plan.half_life_days * DAY

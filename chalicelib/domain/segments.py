@@ -443,6 +443,20 @@ def _compile_field(cond: FieldCondition) -> Predicate:
 
         return contains
     accept = _ORDER_TESTS[op]
+    if operand.__class__ in (int, float):  # the usual numeric bound: numbers compared without `_compare`'s checks
+        bound = float(operand)
+
+        def ordered_number(profile: Any, now: datetime | None) -> bool:
+            value = get(profile)
+            if value.__class__ is float or value.__class__ is int:
+                value = float(value)
+                return accept((value > bound) - (value < bound))
+            if value is None:
+                return False
+            order = _compare(value, operand)
+            return order is not None and accept(order)
+
+        return ordered_number
 
     def ordered(profile: Any, now: datetime | None) -> bool:
         value = get(profile)
