@@ -176,6 +176,16 @@ class ViewedProduct(Struct, kw_only=True, omit_defaults=True):
     at: str
 
 
+class CartLine(Struct, kw_only=True, omit_defaults=True):
+    """One product's line of the internal cart (`Activity.cart`): its net quantity and what the latest add said."""
+
+    q: float  # added - removed - purchased, in any arrival order
+    at: float  # epoch seconds of the latest change (a line untouched for the cart TTL expires)
+    info_at: float = -1.0  # epoch seconds of the add that `name` and `price` come from
+    name: str | None = None
+    price: float | None = None
+
+
 class ComputedTraits(Struct, kw_only=True):
     """Segment-style computed traits (counters, first/last, most frequent, unique lists). Bots never change them.
 
@@ -250,7 +260,7 @@ class Activity(Struct, kw_only=True, omit_defaults=True):
     sessions_dropped: int = 0  # sessions older than the kept window
     daily: dict[str, dict[str, int]] = field(default_factory=dict)  # event name -> {"YYYY-MM-DD": count}
     pruned_day: str | None = None  # the day `daily` was last trimmed to its retention window
-    cart_: msgspec.Raw = field(default=_EMPTY_MAP, name="cart")  # product_id -> {"q", "name", "price", "at"}
+    cart_: msgspec.Raw = field(default=_EMPTY_MAP, name="cart")  # product_id -> CartLine
     cart_expires: float | None = 0.0
     order_ids: dict[str, float] = field(default_factory=dict)  # recent order id -> event time (dedupe)
     first_order_ts: float | None = None
@@ -258,7 +268,7 @@ class Activity(Struct, kw_only=True, omit_defaults=True):
     interests: dict[str, list[float]] = field(default_factory=dict)  # category -> [raw weight, epoch of raw]
     lww: dict[str, list[Any]] = field(default_factory=dict)  # field -> [event ts, applied_tag(event key)]
 
-    cart = _lazy("cart_", dict[str, dict[str, Any]])
+    cart = _lazy("cart_", dict[str, CartLine])
     _lazy_fields = ("cart",)
     __eq__ = _same_fields
 

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from chalicelib.domain import lifecycle, rfm, scoring, segments
 from chalicelib.domain.events import iso, utc_day
 from chalicelib.domain.profile import (
+    CartLine,
     Consent,
     Demographics,
     Profile,
@@ -193,14 +194,14 @@ def _product(props: dict[str, Any]) -> str | None:
 def _cart_add(activity: Any, pid: str, quantity: float, ts: float, props: dict[str, Any] | None) -> None:
     line = activity.cart.get(pid)
     if line is None:
-        line = activity.cart[pid] = {"q": 0, "at": ts}
-    line["q"] = line["q"] + quantity
-    if ts > line["at"]:
-        line["at"] = ts
-    if props is not None and ts >= line.get("info_at", -1.0):
-        line["info_at"] = ts
-        line["name"] = _text(props.get("name"))
-        line["price"] = _num(props.get("price"))
+        line = activity.cart[pid] = CartLine(q=0.0, at=ts)
+    line.q += quantity
+    if ts > line.at:
+        line.at = ts
+    if props is not None and ts >= line.info_at:
+        line.info_at = ts
+        line.name = _text(props.get("name"))
+        line.price = _num(props.get("price"))
 
 
 def _quantity(props: dict[str, Any]) -> float:
@@ -624,12 +625,12 @@ def _prune_and_derive(
     cart_cutoff = now_ts - CART_TTL_DAYS * DAY
     if not cart_dirty and a.cart_expires is not None and a.cart_expires <= now_ts:
         # A line may have expired (or the body predates `cart_expires`): only now are the lines read.
-        cart_dirty = any(line["at"] < cart_cutoff for line in a.cart.values())
+        cart_dirty = any(line.at < cart_cutoff for line in a.cart.values())
         if not cart_dirty:
             a.cart_expires = _cart_expiry(a.cart)
     if cart_dirty:
         # Most recent first, ties by product id (ids are unique, so the line dicts themselves are never compared).
-        lines = sorted([(-line["at"], pid, line) for pid, line in a.cart.items() if line["at"] >= cart_cutoff])
+        lines = sorted([(-line.at, pid, line) for pid, line in a.cart.items() if line.at >= cart_cutoff])
         del lines[MAX_CART_LINES:]
         if len(lines) != len(a.cart):  # a line expired or over the cap (the order of the lines map means nothing)
             a.cart = {pid: line for _, pid, line in lines}
@@ -637,9 +638,9 @@ def _prune_and_derive(
         cart = []
         quantity = value = 0.0  # an empty cart must give the float a re-read profile has (the output is reused)
         for _, pid, line in lines:
-            if line["q"] > 0:
-                q, price = _whole(line["q"]), line.get("price")
-                cart.append({"product_id": pid, "name": line.get("name"), "price": price, "quantity": q})
+            if line.q > 0:
+                q, price = _whole(line.q), line.price
+                cart.append({"product_id": pid, "name": line.name, "price": price, "quantity": q})
                 quantity += q
                 value += (price or 0.0) * q
         c.cart = cart
@@ -671,8 +672,8 @@ def _whole(number: float) -> float | int:
     return int(number) if float(number).is_integer() else number
 
 
-def _cart_expiry(cart: dict[str, dict[str, Any]]) -> float | None:
-    return min(line["at"] for line in cart.values()) + CART_TTL_DAYS * DAY if cart else None
+def _cart_expiry(cart: dict[str, CartLine]) -> float | None:
+    return min(line.at for line in cart.values()) + CART_TTL_DAYS * DAY if cart else None
 
 
 def _snapshot(p: Profile) -> tuple[Any, ...]:
@@ -898,10 +899,10 @@ def merge_profiles(
         if mine is None:
             a.cart[pid] = line
             continue
-        mine["q"] += line["q"]
-        mine["at"] = max(mine["at"], line["at"])
-        if line.get("info_at", -1.0) > mine.get("info_at", -1.0):
-            mine.update(info_at=line["info_at"], name=line.get("name"), price=line.get("price"))
+        mine.q += line.q
+        mine.at = max(mine.at, line.at)
+        if line.info_at > mine.info_at:
+            mine.info_at, mine.name, mine.price = line.info_at, line.name, line.price
     recent_orders = sorted({**b.order_ids, **a.order_ids}.items(), key=lambda kv: (kv[1], kv[0]))
     a.order_ids = dict(recent_orders[-MAX_ORDER_IDS:])
 
