@@ -216,7 +216,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     json_sizes, stored_sizes = sorted(j for j, _ in sizes.values()), sorted(s for _, s in sizes.values())
     return {
         "history_events_per_profile": 30 if quick else HISTORY_EVENTS,
-        "profile_body_bytes_median": json_sizes[len(json_sizes) // 2],  # the JSON the fold parses and writes
+        "profile_body_bytes_median": json_sizes[len(json_sizes) // 2],  # as JSON (readers; stored as MessagePack)
         "profile_stored_bytes_median": stored_sizes[len(stored_sizes) // 2],  # compressed: what DynamoDB bills
         "mixes": results,
         "steady_state": steady,
