@@ -15,8 +15,8 @@ Layout of the stored item (`Profile.to_item`, DynamoDB low-level form):
 | merged_into  | S    | present once the profile was merged into another                             |
 
 The body is compressed because DynamoDB bills a write unit per KB and a read unit per 4 KB: a busy profile's ~11 KB of
-MessagePack (~14 KB as JSON) is ~4.8 KB as an LZ4 block (python-lz4's `lz4.block`: a 4-byte little-endian length,
-then the block), so a profile write costs 5 units instead of 15 and a read 2 instead of 4. LZ4 over zstd: ~9 µs to
+MessagePack (~13 KB as JSON) is ~4.7 KB as an LZ4 block (python-lz4's `lz4.block`: a 4-byte little-endian length,
+then the block), so a profile write costs 5 units instead of 14 and a read 2 instead of 4. LZ4 over zstd: ~9 µs to
 compress and ~2 µs to expand against ~22 and ~11 (the fold's throughput is a product figure), and a 1.4 MB wheel
 against 5.5 MB for a ratio that saves one more write unit.
 
