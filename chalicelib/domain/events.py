@@ -20,11 +20,14 @@ def iso(dt: datetime) -> str:
 
 
 def _render(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    if dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
+    # isoformat is C and ~2x faster than strftime; it renders +00:00, which we write as Z.
+    return dt.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 # Aware datetimes that compare equal are the same instant, so they render the same: cached, because a fold renders
-# the same `now` several times per profile (updated_at, stage and segment transitions) and strftime is ~2 µs.
+# the same `now` several times per profile (updated_at, stage and segment transitions).
 _iso_aware = functools.lru_cache(maxsize=1024)(_render)
 _EPOCH = date(1970, 1, 1)
 
