@@ -780,9 +780,9 @@ def fold(
         if tag not in applied and key not in applied:  # a full key: applied before tags were stored
             fresh[key] = (tag, event)
     # Sorted by (event time, tag): the same order, and the same last-write-wins tie-breaks, in any arrival order.
-    batch = sorted(((event.timestamp.timestamp(), tag, key, event) for key, (tag, event) in fresh.items()))
+    batch = sorted([(event.timestamp.timestamp(), tag, key, event) for key, (tag, event) in fresh.items()])
 
-    before = _snapshot(working)
+    before = None if batch else _snapshot(working)  # with events to apply the profile changes anyway
     # The cart view as stored (still undecoded unless something read it): replaced, never edited, when rebuilt.
     cart_stored = working.computed.cart_
     folder = _Folder(working, config, now)
