@@ -82,12 +82,8 @@ def _plan(config: ScoringConfig) -> _Plan:
     return plan
 
 
-def fit_score(profile: Profile, config: ScoringConfig) -> float:
-    """Sum of the points of every fit rule the profile currently matches."""
-    return _fit(profile, _plan(config))
-
-
 def _fit(profile: Profile, plan: _Plan) -> float:
+    """Sum of the points of every fit rule the profile currently matches."""
     total = 0.0
     for matches, points in plan.fit:
         if matches(profile, None):
