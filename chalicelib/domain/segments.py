@@ -380,14 +380,7 @@ def _getter(path: tuple[str, ...]) -> Callable[[Any], Any]:
             (last,) = rest
             return lambda profile: _step(head(profile), last)
         return lambda profile: resolve(head(profile), rest)
-    if len(path) == 1:
-        (first,) = path
-        return lambda profile: _step(profile, first)
-    if len(path) == 2:
-        first, second = path
-        return lambda profile: _step(_step(profile, first), second)
-
-    return lambda profile: resolve(profile, path)
+    return lambda profile: resolve(profile, path)  # validated rules always start at a profile field
 
 
 def _equals(operand: Any) -> Callable[[Any], bool]:
