@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from chalicelib.domain.events import iso
 from chalicelib.domain.profile import Transition
-from chalicelib.domain.segments import Predicate, compile_rule
+from chalicelib.domain.segments import IdentityCache, Predicate, compile_rule
 
 if TYPE_CHECKING:
     from chalicelib.domain.profile import Profile
@@ -61,14 +61,15 @@ class _Plan:
     names: frozenset[str]
 
 
-_PLANS: dict[int, tuple[ScoringConfig, _Plan]] = {}  # id(config) -> (config, plan), as `compile_rule` caches rules
+_PLANS = IdentityCache(limit=64)
 
 
 def _plan(config: ScoringConfig) -> _Plan:
-    cached = _PLANS.get(id(config))
-    if cached is not None and cached[0] is config:
-        return cached[1]
-    plan = _Plan(
+    return _PLANS.get(config, _build_plan)
+
+
+def _build_plan(config: ScoringConfig) -> _Plan:
+    return _Plan(
         half_life_days=config.engagement.half_life_days,
         fit=tuple((compile_rule(rule), rule.points) for rule in config.fit),
         fit_cuts=(config.grade.fit_cuts[0], config.grade.fit_cuts[1]),
@@ -76,10 +77,6 @@ def _plan(config: ScoringConfig) -> _Plan:
         thresholds=tuple((t.name, t.min_total) for t in config.thresholds),
         names=frozenset(t.name for t in config.thresholds),
     )
-    if len(_PLANS) >= 64:
-        _PLANS.clear()
-    _PLANS[id(config)] = (config, plan)
-    return plan
 
 
 def _fit(profile: Profile, plan: _Plan) -> float:

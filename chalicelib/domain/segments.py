@@ -292,23 +292,40 @@ def evaluate(rule: Any, profile: Profile, now: datetime) -> bool:
 # against a plain interpreter of those rules).
 
 Predicate = Callable[[Any, "datetime | None"], bool]
-_COMPILED: dict[int, tuple[Any, Predicate]] = {}  # id(rule) -> (rule, predicate); the rule is kept so ids stay unique
-_MAX_COMPILED = 4096
+
+
+class IdentityCache:
+    """Values derived once from configuration objects (rules, scoring configs), cached by the object's identity.
+
+    Configuration is not changed after validation, and pydantic models are neither hashable nor weak-referenceable,
+    so the key is `id(obj)`; the object is kept beside its value so an id cannot be reused while it is cached.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._entries: dict[int, tuple[Any, Any]] = {}
+
+    def get(self, key: Any, build: Callable[[Any], Any]) -> Any:
+        cached = self._entries.get(id(key))
+        if cached is not None and cached[0] is key:
+            return cached[1]
+        value = build(key)
+        if len(self._entries) >= self._limit:
+            self._entries.clear()
+        self._entries[id(key)] = (key, value)
+        return value
+
+
+_COMPILED = IdentityCache(limit=4096)
 
 
 def compile_rule(rule: Any) -> Predicate:
-    """The predicate `(profile, now) -> bool` of a rule node or SegmentDef, built once per rule object.
+    """The predicate `(profile, now) -> bool` of a rule node or SegmentDef, built once per rule object."""
+    return _COMPILED.get(rule, _compile_node)
 
-    Rules are configuration: they are not changed after validation, so the compiled form is cached by identity.
-    """
-    cached = _COMPILED.get(id(rule))
-    if cached is not None and cached[0] is rule:
-        return cached[1]
-    predicate = _compile(rule.rule if isinstance(rule, SegmentDef) else rule)
-    if len(_COMPILED) >= _MAX_COMPILED:
-        _COMPILED.clear()
-    _COMPILED[id(rule)] = (rule, predicate)
-    return predicate
+
+def _compile_node(rule: Any) -> Predicate:
+    return _compile(rule.rule if isinstance(rule, SegmentDef) else rule)
 
 
 def _compile(rule: Any) -> Predicate:
