@@ -72,7 +72,7 @@ class World:
 
 def warm_profiles(world: World, count: int, history_events: int = HISTORY_EVENTS) -> dict[int, tuple[int, int]]:
     """Store `count` profiles with a month of history; returns visitor number -> (JSON, stored) body size in bytes."""
-    from chalicelib.domain.profile import Profile, body_json
+    from chalicelib.domain.profile import Profile, body_dict, body_json
     from chalicelib.domain.traits import fold
 
     rng = random.Random(7)
@@ -89,7 +89,7 @@ def warm_profiles(world: World, count: int, history_events: int = HISTORY_EVENTS
             profile = fold(profile, events[0].profile_id, day_events, world.fold.config, now).profile
         assert profile is not None
         profile = fold(profile, profile.profile_id, [], world.fold.config, workload.NOW).profile
-        templates[n] = json.loads(body_json(profile.to_item()))
+        templates[n] = body_dict(profile.to_item())
     sizes = {}
     for n in range(count):
         body = json.loads(json.dumps(templates[n % len(templates)]))

@@ -424,7 +424,7 @@ def section_value(value: Any) -> Any:
 
 def as_dict(value: Struct) -> dict[str, Any]:
     """A small stored struct (e.g. `Rfm`) as plain JSON-able builtins. Not for structs with lazily decoded sections
-    (msgspec cannot turn a `Raw` into builtins): read those through `body_json`."""
+    (msgspec cannot turn a `Raw` into builtins): read those through `body_dict`."""
     return msgspec.to_builtins(value)
 
 

@@ -402,7 +402,7 @@ class _Folder:
             at=at,
         )
         newest = viewed[0] if viewed else None
-        if newest is None or (at, pid) > (newest.at, newest.product_id):
+        if newest is None or (at, pid) > _BY_AT_AND_PRODUCT(newest):
             viewed.insert(0, entry)  # in order (the usual case): the list stays sorted, most recent first
         else:
             viewed.append(entry)
@@ -629,12 +629,12 @@ def _prune_and_derive(
         if not cart_dirty:
             a.cart_expires = _cart_expiry(a.cart)
     if cart_dirty:
-        # Most recent first, ties by product id (ids are unique, so the line dicts themselves are never compared).
+        # Most recent first, ties by product id (ids are unique, so the lines themselves are never compared).
         lines = sorted([(-line.at, pid, line) for pid, line in a.cart.items() if line.at >= cart_cutoff])
         del lines[MAX_CART_LINES:]
         if len(lines) != len(a.cart):  # a line expired or over the cap (the order of the lines map means nothing)
             a.cart = {pid: line for _, pid, line in lines}
-        a.cart_expires = CART_TTL_DAYS * DAY - lines[-1][0] if lines else None  # the oldest line is the last
+        a.cart_expires = _cart_expiry(a.cart)
         cart = []
         quantity = value = 0.0  # an empty cart must give the float a re-read profile has (the output is reused)
         for _, pid, line in lines:
