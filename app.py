@@ -2,7 +2,6 @@
 
 from chalice import Chalice
 
-from chalicelib import observability
 from chalicelib.api import (
     admin,
     admin_privacy,
@@ -17,6 +16,7 @@ from chalicelib.api import (
     tracking,
 )
 from chalicelib.handlers import delivery, events_stream, profiles_stream, scenarios_stream, schedules, ses_feedback
+from chalicelib.shared import observability
 
 app = Chalice(app_name="one2one")
 # The pixel GIF is binary; browsers and mail clients ask for images with "image/*" or "*/*".

@@ -48,7 +48,7 @@ def outbox_messages(stack: Any) -> list[dict[str, Any]]:
     except urllib.error.HTTPError as error:
         if error.code != 404:
             raise
-    from chalicelib.adapters.moto_outbox import MotoOutbox
+    from chalicelib.delivery.adapters.moto_outbox import MotoOutbox
 
     return MotoOutbox(stack.moto_url).messages()
 
@@ -64,7 +64,7 @@ def _one_run(stack: Any, index: int, timeout: float) -> float | None:
             {"type": "track", "userId": user, "event": "Signed Up", "properties": {"method": "email"}},
         ]
     }
-    from chalicelib.domain.identity import profile_id_for
+    from chalicelib.tracking.identity import profile_id_for
 
     admin = {"Authorization": f"Bearer {os.environ.get('ONE2ONE_LOCAL_ADMIN_TOKEN', 'local-admin-token')}"}
     messages_url = f"{stack.api_url}/admin/profiles/{profile_id_for('user', user)}/messages"

@@ -1,13 +1,13 @@
-"""In-memory ports (chalicelib.ports) that count their read and write requests, so the fold is measured alone."""
+"""In-memory ports that count their read and write requests, so the fold is measured alone."""
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any
 
-from chalicelib.domain.events import TrackedEvent
-from chalicelib.domain.sources import Source, hash_write_key
-from chalicelib.ports import EventStore, FailedEventStore, IdentityStore, ProfileStore, SourceRegistry
+from chalicelib.tracking.events import TrackedEvent
+from chalicelib.tracking.ports import EventStore, FailedEventStore, IdentityStore, ProfileStore, SourceRegistry
+from chalicelib.tracking.sources import Source, hash_write_key
 
 
 class Requests(Counter):

@@ -72,7 +72,7 @@ def moto_app() -> Iterator[tuple[Any, Any, CallLog]]:
     from chalice.test import Client
 
     from chalicelib import bootstrap
-    from chalicelib.aws import client, reset_clients
+    from chalicelib.shared.aws import client, reset_clients
 
     try:
         with mock_aws():
@@ -118,7 +118,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     rounds = 3 if quick else 15
     size = 100
     with moto_app() as (http, ddb, log):
-        from chalicelib.settings import table_name
+        from chalicelib.shared.settings import table_name
 
         events_table = table_name("EventsTable")
         headers = _headers()

@@ -34,7 +34,7 @@ def _child(path: str, records: int) -> dict[str, float]:
         messages = [workload.message(n % 500, n, workload.NOW, rng) for n in range(records)]
         body = json.dumps({"batch": messages}).encode()
         baseline = _rss_mb()
-        from chalicelib.services.ingest import RequestMeta
+        from chalicelib.tracking.ingest import RequestMeta
 
         # One request body of `records` messages (over the 500 KB API limit at 1,000: an upper bound on a request).
         result = world.ingest.ingest(world.source, json.loads(body)["batch"], None, RequestMeta(headers={}), batch=True)

@@ -20,10 +20,10 @@ from bench.fakes import (
     MemorySourceRegistry,
     Requests,
 )
-from chalicelib.clock import FakeClock
-from chalicelib.domain.events import TrackedEvent
-from chalicelib.runtime import tune_gc_for_batches
-from chalicelib.services.ingest import IngestService, RequestMeta
+from chalicelib.shared.clock import FakeClock
+from chalicelib.shared.runtime import tune_gc_for_batches
+from chalicelib.tracking.events import TrackedEvent
+from chalicelib.tracking.ingest import IngestService, RequestMeta
 
 HISTORY_EVENTS = 120  # per warm profile, over the last 30 days (plus the identify that made half of them known)
 HISTORY_DAYS = 30
@@ -50,7 +50,7 @@ class World:
     """Fake ports, an ingest service to enrich messages exactly like the API does, and a fold service."""
 
     def __init__(self) -> None:
-        from chalicelib.services.fold import FoldService
+        from chalicelib.profiles.fold_batches import FoldService
 
         self.requests = Requests()
         self.clock = FakeClock(workload.NOW)
@@ -72,8 +72,8 @@ class World:
 
 def warm_profiles(world: World, count: int, history_events: int = HISTORY_EVENTS) -> dict[int, tuple[int, int]]:
     """Store `count` profiles with a month of history; returns visitor number -> (JSON, stored) body size in bytes."""
-    from chalicelib.domain.profile import Profile, body_dict, body_json
-    from chalicelib.domain.traits import fold
+    from chalicelib.profiles.fold import fold
+    from chalicelib.profiles.model import Profile, body_dict, body_json
 
     rng = random.Random(7)
     templates: dict[int, dict[str, Any]] = {}
@@ -160,10 +160,10 @@ def measure_steady_state(world: World, mix: Mix, rounds: int, seeded: dict[str, 
 
     Unlike `measure_mix` (every round starts from the seeded store, so every profile is parsed), each batch here
     carries new events for the profiles the previous batch wrote, so the fold service's warm-container profile cache
-    (chalicelib/services/profile_cache.py) is hit. This is the best case for the cache, not a replacement for the
+    (chalicelib/profiles/profile_cache.py) is hit. This is the best case for the cache, not a replacement for the
     figures above: a shard that interleaves more profiles than the cache holds falls back to those.
     """
-    from chalicelib.services.profile_cache import RECURRENCE_WEIGHT
+    from chalicelib.profiles.profile_cache import RECURRENCE_WEIGHT
 
     # The cache admits objects only once it has seen profiles recur (~140 reads): warm-up batches until it has, dropped.
     warmup = 1 + math.ceil(1 / RECURRENCE_WEIGHT / mix.profiles)

@@ -6,7 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.events import iso
+from chalicelib.tracking.events import iso
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SOURCE_ID = "web"

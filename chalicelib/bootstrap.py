@@ -5,28 +5,28 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.clock import get_clock
-from chalicelib.settings import get_settings
+from chalicelib.shared.clock import get_clock
+from chalicelib.shared.settings import get_settings
 
 if TYPE_CHECKING:
-    from chalicelib.adapters.dynamodb_events import DynamoEventStore, DynamoFailedEventStore
-    from chalicelib.adapters.dynamodb_identity import DynamoIdentityStore, DynamoProfileStore
-    from chalicelib.adapters.dynamodb_messages import DynamoMessageStore, DynamoRelatedProducts, DynamoRunStore
-    from chalicelib.adapters.dynamodb_segments import DynamoCutPointStore, DynamoSegmentStore
-    from chalicelib.adapters.dynamodb_sources import DynamoSourceRegistry
-    from chalicelib.adapters.sqs_queue import SqsDeliveryQueue
-    from chalicelib.services.delivery import DeliveryService
-    from chalicelib.services.fold import FoldService
-    from chalicelib.services.ingest import IngestService
-    from chalicelib.services.privacy import PrivacyService
-    from chalicelib.services.scenarios import ScenarioService
-    from chalicelib.services.segments import SegmentMembershipService
-    from chalicelib.services.sweeps import CutPointsService, LifecycleSweepService
+    from chalicelib.delivery.adapters.dynamodb_messages import DynamoMessageStore, DynamoRelatedProducts, DynamoRunStore
+    from chalicelib.delivery.adapters.sqs_queue import SqsDeliveryQueue
+    from chalicelib.delivery.steps import DeliveryService
+    from chalicelib.privacy.rights import PrivacyService
+    from chalicelib.profiles.fold_batches import FoldService
+    from chalicelib.profiles.sweeps import CutPointsService, LifecycleSweepService
+    from chalicelib.scenarios.triggers import ScenarioService
+    from chalicelib.segments.adapters.dynamodb_segments import DynamoCutPointStore, DynamoSegmentStore
+    from chalicelib.segments.membership import SegmentMembershipService
+    from chalicelib.tracking.adapters.dynamodb_events import DynamoEventStore, DynamoFailedEventStore
+    from chalicelib.tracking.adapters.dynamodb_identities import DynamoIdentityStore, DynamoProfileStore
+    from chalicelib.tracking.adapters.dynamodb_sources import DynamoSourceRegistry
+    from chalicelib.tracking.ingest import IngestService
 
 
 @cache
 def get_event_store() -> DynamoEventStore:
-    from chalicelib.adapters.dynamodb_events import DynamoEventStore
+    from chalicelib.tracking.adapters.dynamodb_events import DynamoEventStore
 
     s = get_settings()
     return DynamoEventStore(s.events_table, s.event_ttl_days)
@@ -34,7 +34,7 @@ def get_event_store() -> DynamoEventStore:
 
 @cache
 def get_failed_event_store() -> DynamoFailedEventStore:
-    from chalicelib.adapters.dynamodb_events import DynamoFailedEventStore
+    from chalicelib.tracking.adapters.dynamodb_events import DynamoFailedEventStore
 
     s = get_settings()
     return DynamoFailedEventStore(s.failed_events_table, s.failed_event_ttl_days)
@@ -42,28 +42,28 @@ def get_failed_event_store() -> DynamoFailedEventStore:
 
 @cache
 def get_identity_store() -> DynamoIdentityStore:
-    from chalicelib.adapters.dynamodb_identity import DynamoIdentityStore
+    from chalicelib.tracking.adapters.dynamodb_identities import DynamoIdentityStore
 
     return DynamoIdentityStore(get_settings().identities_table)
 
 
 @cache
 def get_profile_store() -> DynamoProfileStore:
-    from chalicelib.adapters.dynamodb_identity import DynamoProfileStore
+    from chalicelib.tracking.adapters.dynamodb_identities import DynamoProfileStore
 
     return DynamoProfileStore(get_settings().profiles_table)
 
 
 @cache
 def get_source_registry() -> DynamoSourceRegistry:
-    from chalicelib.adapters.dynamodb_sources import DynamoSourceRegistry
+    from chalicelib.tracking.adapters.dynamodb_sources import DynamoSourceRegistry
 
     return DynamoSourceRegistry(get_settings().state_table)
 
 
 @cache
 def get_ingest_service() -> IngestService:
-    from chalicelib.services.ingest import IngestService
+    from chalicelib.tracking.ingest import IngestService
 
     return IngestService(
         sources=get_source_registry(),
@@ -76,7 +76,7 @@ def get_ingest_service() -> IngestService:
 
 @cache
 def get_fold_service() -> FoldService:
-    from chalicelib.services.fold import FoldService
+    from chalicelib.profiles.fold_batches import FoldService
 
     return FoldService(
         events=get_event_store(),
@@ -91,11 +91,11 @@ def get_fold_service() -> FoldService:
 
 @cache
 def get_privacy_service() -> PrivacyService:
-    from chalicelib.services.privacy import PrivacyService, PrivacyTables
+    from chalicelib.privacy.rights import PrivacyService, PrivacyTables
 
     s = get_settings()
-    from chalicelib.adapters.dynamodb_engagement import erase_person_messages, export_person_messages
-    from chalicelib.services.privacy import PersonalDataStore
+    from chalicelib.engagement.adapters.dynamodb_engagement import erase_person_messages, export_person_messages
+    from chalicelib.privacy.rights import PersonalDataStore
 
     tables = PrivacyTables(s.events_table, s.identities_table, s.profiles_table, s.segment_members_table)
     # Runs, message records, send log, preferences, touches, suppression of their addresses and waiting steps.
@@ -111,7 +111,7 @@ def get_privacy_service() -> PrivacyService:
 
 @cache
 def get_segment_store() -> DynamoSegmentStore:
-    from chalicelib.adapters.dynamodb_segments import DynamoSegmentStore
+    from chalicelib.segments.adapters.dynamodb_segments import DynamoSegmentStore
 
     s = get_settings()
     return DynamoSegmentStore(s.segment_members_table, s.state_table)
@@ -119,22 +119,22 @@ def get_segment_store() -> DynamoSegmentStore:
 
 @cache
 def get_cut_point_store() -> DynamoCutPointStore:
-    from chalicelib.adapters.dynamodb_segments import DynamoCutPointStore
+    from chalicelib.segments.adapters.dynamodb_segments import DynamoCutPointStore
 
     return DynamoCutPointStore(get_settings().state_table)
 
 
 @cache
 def get_segment_membership_service() -> SegmentMembershipService:
-    from chalicelib.services.segments import SegmentMembershipService
+    from chalicelib.segments.membership import SegmentMembershipService
 
     return SegmentMembershipService(get_segment_store(), get_failed_event_store())
 
 
 @cache
 def get_lifecycle_sweep_service() -> LifecycleSweepService:
-    from chalicelib.adapters.dynamodb_segments import DynamoSweepStore
-    from chalicelib.services.sweeps import LifecycleSweepService
+    from chalicelib.profiles.sweeps import LifecycleSweepService
+    from chalicelib.segments.adapters.dynamodb_segments import DynamoSweepStore
 
     s = get_settings()
     return LifecycleSweepService(DynamoSweepStore(s.profiles_table, s.state_table), get_fold_service(), get_clock())
@@ -142,7 +142,7 @@ def get_lifecycle_sweep_service() -> LifecycleSweepService:
 
 @cache
 def get_cut_points_service() -> CutPointsService:
-    from chalicelib.services.sweeps import CutPointsService
+    from chalicelib.profiles.sweeps import CutPointsService
 
     return CutPointsService(get_segment_store(), get_cut_point_store(), get_fold_service(), get_clock())
 
@@ -152,21 +152,21 @@ def get_cut_points_service() -> CutPointsService:
 
 @cache
 def get_run_store() -> DynamoRunStore:
-    from chalicelib.adapters.dynamodb_messages import DynamoRunStore
+    from chalicelib.delivery.adapters.dynamodb_messages import DynamoRunStore
 
     return DynamoRunStore(get_settings().messages_table)
 
 
 @cache
 def get_message_store() -> DynamoMessageStore:
-    from chalicelib.adapters.dynamodb_messages import DynamoMessageStore
+    from chalicelib.delivery.adapters.dynamodb_messages import DynamoMessageStore
 
     return DynamoMessageStore(get_settings().messages_table)
 
 
 @cache
 def get_related_products() -> DynamoRelatedProducts:
-    from chalicelib.adapters.dynamodb_messages import DynamoRelatedProducts
+    from chalicelib.delivery.adapters.dynamodb_messages import DynamoRelatedProducts
 
     return DynamoRelatedProducts(get_settings().state_table)
 
@@ -175,7 +175,7 @@ def get_related_products() -> DynamoRelatedProducts:
 def get_delivery_queue() -> SqsDeliveryQueue:
     import os
 
-    from chalicelib.adapters.sqs_queue import SqsDeliveryQueue
+    from chalicelib.delivery.adapters.sqs_queue import SqsDeliveryQueue
 
     return SqsDeliveryQueue(get_settings().delivery_queue, os.environ.get("DELIVERY_QUEUE_URL") or None)
 
@@ -184,8 +184,8 @@ def get_delivery_queue() -> SqsDeliveryQueue:
 def get_scenario_service() -> ScenarioService:
     from functools import partial
 
-    from chalicelib.adapters.dynamodb_messages import batch_get_events
-    from chalicelib.services.scenarios import ScenarioService
+    from chalicelib.delivery.adapters.dynamodb_messages import batch_get_events
+    from chalicelib.scenarios.triggers import ScenarioService
 
     return ScenarioService(
         runs=get_run_store(),
@@ -199,12 +199,12 @@ def get_scenario_service() -> ScenarioService:
 
 @cache
 def get_delivery_service() -> DeliveryService:
-    from chalicelib.adapters.dynamodb_messages import DynamoDueStore
-    from chalicelib.adapters.ses_email import SesEmailSender
-    from chalicelib.adapters.sns_notify import SnsNotifier, topic_arn_by_name
-    from chalicelib.adapters.webhook import UrllibWebhookCaller
-    from chalicelib.secrets import lazy_link_settings
-    from chalicelib.services.delivery import DeliveryService
+    from chalicelib.delivery.adapters.dynamodb_messages import DynamoDueStore
+    from chalicelib.delivery.adapters.ses_email import SesEmailSender
+    from chalicelib.delivery.adapters.sns_notify import SnsNotifier, topic_arn_by_name
+    from chalicelib.delivery.adapters.webhook import UrllibWebhookCaller
+    from chalicelib.delivery.steps import DeliveryService
+    from chalicelib.shared.secrets import lazy_link_settings
 
     s = get_settings()
     sales = s.sales_alerts_topic_arn or cache(lambda: topic_arn_by_name(s.sales_alerts_topic))
@@ -238,8 +238,8 @@ def get_link_keyring() -> Any:
     import hashlib
     import hmac
 
-    from chalicelib.domain import link_tokens as lt
-    from chalicelib.secrets import signing_key
+    from chalicelib.engagement import tokens as lt
+    from chalicelib.shared.secrets import signing_key
 
     s = get_settings()
     if s.link_keys:
@@ -253,7 +253,7 @@ def get_link_keyring() -> Any:
 
 @cache
 def get_engagement_store() -> Any:
-    from chalicelib.adapters.dynamodb_engagement import DynamoEngagementStore
+    from chalicelib.engagement.adapters.dynamodb_engagement import DynamoEngagementStore
 
     s = get_settings()
     return DynamoEngagementStore(s.state_table, s.messages_table)
@@ -261,7 +261,7 @@ def get_engagement_store() -> Any:
 
 @cache
 def get_feedback_topic_arns() -> tuple[str, ...]:
-    from chalicelib.adapters.sns_notify import topic_arn_by_name
+    from chalicelib.delivery.adapters.sns_notify import topic_arn_by_name
 
     s = get_settings()
     arn = s.ses_feedback_topic_arn or topic_arn_by_name(s.ses_feedback_topic)
@@ -270,9 +270,9 @@ def get_feedback_topic_arns() -> tuple[str, ...]:
 
 @cache
 def get_engagement_service() -> Any:
-    from chalicelib.adapters.ses_email import SesEmailSender
-    from chalicelib.secrets import LazySigningKeys
-    from chalicelib.services.engagement import EngagementService
+    from chalicelib.delivery.adapters.ses_email import SesEmailSender
+    from chalicelib.engagement.recorder import EngagementService
+    from chalicelib.shared.secrets import LazySigningKeys
 
     s = get_settings()
     return EngagementService(
@@ -304,7 +304,7 @@ def _reset_delivery() -> None:
         get_engagement_service,
     ):
         factory.cache_clear()
-    for module in ("chalicelib.adapters.ses_email", "chalicelib.adapters.sns_notify"):
+    for module in ("chalicelib.delivery.adapters.ses_email", "chalicelib.delivery.adapters.sns_notify"):
         if module in sys.modules:
             sys.modules[module].reset_client()
 
@@ -329,6 +329,6 @@ def reset() -> None:
         factory.cache_clear()
     _reset_delivery()
     get_settings.cache_clear()
-    from chalicelib import secrets
+    from chalicelib.shared import secrets
 
     secrets.reset()

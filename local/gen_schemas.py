@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from chalicelib.domain.profile_config import CONFIG_DIR, FILE_MODELS  # noqa: E402
+from chalicelib.profiles.config import CONFIG_DIR, FILE_MODELS  # noqa: E402
 
 SCHEMA_DIR = CONFIG_DIR / "schemas"
 

@@ -3,13 +3,13 @@
 Chalice needs literal ARNs in its decorators and cannot set ReportBatchItemFailures, retries or failure destinations,
 so `make package` runs `python -m local.package build/package/sam.json` after `chalice package --merge-template`:
 
-* every DynamoDB event source's placeholder `Stream` ARN (see chalicelib/streams.py) becomes
+* every DynamoDB event source's placeholder `Stream` ARN (see chalicelib/shared/streams.py) becomes
   `{"Fn::GetAtt": [<Table>, "StreamArn"]}` of the table named in it, with partial batch responses, bisection, bounded
   retries and the `StreamFailuresQueue` as on-failure destination;
 * SQS event sources get partial batch responses and, for queues of the template, `{"Fn::GetAtt": [<Queue>, "Arn"]}`;
   SNS event sources on topics of the template subscribe to `{"Ref": <Topic>}`;
 * every function gets the physical names of the tables, queues, topics and configuration sets that
-  `chalicelib.settings` maps, under the environment variable names it reads (see `function_environment`).
+  `chalicelib.shared.settings` maps, under the environment variable names it reads (see `function_environment`).
   and the signing secret's ARN (`ONE2ONE_SIGNING_SECRET_ARN`).
 """
 
@@ -37,8 +37,8 @@ class PackageError(RuntimeError):
 
 
 def _mapped(template: dict[str, Any], resource_type: str) -> dict[str, str]:
-    """Logical id -> environment variable, for the template's resources that `chalicelib.settings` maps."""
-    from chalicelib import settings
+    """Logical id -> environment variable, for the template's resources that `chalicelib.shared.settings` maps."""
+    from chalicelib.shared import settings
 
     mapping = getattr(settings, SETTINGS_MAPPINGS[resource_type], None) or {}
     resources = template["Resources"]
@@ -59,7 +59,7 @@ def _by_local_name(template: dict[str, Any], resource_type: str) -> dict[str, st
 
 
 def function_environment(template: dict[str, Any]) -> dict[str, Any]:
-    """The variables `chalicelib.settings` reads, as CloudFormation values: physical names, plus URL/ARN companions.
+    """The variables `shared.settings` reads, as CloudFormation values: physical names, plus URL/ARN companions.
 
     Names everywhere (the app resolves names the same way locally and in AWS); a queue also gets `<VAR>_URL` and a
     topic `<VAR>_ARN`, which spare the function a GetQueueUrl / ListTopics call on a cold start.
@@ -76,7 +76,7 @@ def function_environment(template: dict[str, Any]) -> dict[str, Any]:
     for resource_type in ("AWS::SES::ConfigurationSet", "AWS::SESV2::ConfigurationSet"):
         for logical_id, env_var in _mapped(template, resource_type).items():
             environment[env_var] = {"Ref": logical_id}
-    # The link / unsubscribe signing key: functions read the secret lazily (chalicelib/secrets.py); Ref is its ARN.
+    # The link / unsubscribe signing key: functions read the secret lazily (shared/secrets.py); Ref is its ARN.
     if template["Resources"].get(SIGNING_SECRET, {}).get("Type") == "AWS::SecretsManager::Secret":
         environment[SIGNING_SECRET_ENV] = {"Ref": SIGNING_SECRET}
     return environment

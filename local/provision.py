@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESOURCES_FILE = ROOT / "infra" / "resources.json"
 ACCOUNT_ID = "123456789012"  # moto's default account
 
-# Resource type -> name of the optional `chalicelib.settings` mapping {logical id: (env var, default physical name)}.
+# Resource type -> name of the optional `shared.settings` mapping {logical id: (env var, default physical name)}.
 # TABLES exists today; the others are picked up as soon as the settings module grows them.
 SETTINGS_MAPPINGS = {
     "AWS::DynamoDB::Table": "TABLES",
@@ -86,7 +86,7 @@ def physical_name(logical_id: str, resource_type: str, properties: dict[str, Any
     """
     import os
 
-    from chalicelib import settings
+    from chalicelib.shared import settings
 
     mapping: dict[str, tuple[str, str]] = getattr(settings, SETTINGS_MAPPINGS.get(resource_type, ""), None) or {}
     if logical_id in mapping:

@@ -535,7 +535,7 @@ class StreamPump:
     app: the Chalice app whose `event_sources` and `handler_map` are pumped.
     endpoint_url: moto server URL; None means in-process `mock_aws` (or `AWS_ENDPOINT_URL`).
     region: defaults to `AWS_DEFAULT_REGION` or us-east-1.
-    clock: returns "now" for schedules; defaults to `chalicelib.clock.get_clock().now` read at each round.
+    clock: returns "now" for schedules; defaults to `chalicelib.shared.clock.get_clock().now` read at each round.
     max_retries: deliveries of a failing record after the first, before it becomes a `DeadLetter`.
     max_batches_per_round: per source and round, so that `pump_once` always returns.
 
@@ -595,7 +595,7 @@ class StreamPump:
     def now(self) -> datetime:
         if self._clock is not None:
             return self._clock()
-        from chalicelib.clock import get_clock
+        from chalicelib.shared.clock import get_clock
 
         return get_clock().now()
 

@@ -125,7 +125,7 @@ class Stack:
             thread.join(timeout=10)
         self._moto.stop()
         _restore_environ(self._saved_environ)
-        from chalicelib import clock
+        from chalicelib.shared import clock
 
         clock.set_clock(self._saved_clock)
         _reset_app_caches()
@@ -133,7 +133,8 @@ class Stack:
 
 
 def _reset_app_caches() -> None:
-    from chalicelib import aws, bootstrap, settings
+    from chalicelib import bootstrap
+    from chalicelib.shared import aws, settings
 
     aws.reset_clients()
     reset = getattr(bootstrap, "reset", None)
@@ -168,8 +169,8 @@ def _seed_source(write_key: str, origins: list[str]) -> None:
 
 def _verify_sender() -> None:
     """moto's SES refuses unverified senders, as SES in the sandbox does: verify the domain of the configured sender."""
-    from chalicelib.aws import client
-    from chalicelib.settings import get_settings
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import get_settings
 
     sender = getattr(get_settings(), "email_from", "") or ""
     domain = sender.rpartition("@")[2]
@@ -227,7 +228,7 @@ def start_stack(
             },
             saved,
         )
-        from chalicelib import clock
+        from chalicelib.shared import clock
 
         saved_clock = clock.get_clock()
         clock.set_clock(clock.FakeClock())  # real time until someone advances it (POST /local/clock/advance)

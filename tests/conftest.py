@@ -36,7 +36,8 @@ FAKE_AWS_ENV = {
 
 def _reset_app_caches() -> None:
     """Forget cached clients, settings and adapters so each test sees its own environment and moto backend."""
-    from chalicelib import aws, bootstrap, settings
+    from chalicelib import bootstrap
+    from chalicelib.shared import aws, settings
 
     aws.reset_clients()
     reset = getattr(bootstrap, "reset", None)
@@ -59,11 +60,11 @@ def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def aws() -> Iterator[dict[str, Any]]:
     """In-process moto with every resource of infra/resources.json provisioned; yields logical id -> `Provisioned`.
 
-    The real clock is restored afterwards, so a test may `chalicelib.clock.set_clock(FakeClock(...))` freely.
+    The real clock is restored afterwards, so a test may `chalicelib.shared.clock.set_clock(FakeClock(...))` freely.
     """
     from moto import mock_aws
 
-    from chalicelib import clock
+    from chalicelib.shared import clock
     from local.provision import provision
 
     previous_clock = clock.get_clock()
@@ -122,6 +123,6 @@ def moto_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
 @pytest.fixture
 def ddb(aws: dict[str, Any]) -> Any:
     """A low-level DynamoDB client on the moto backend (for GIVEN set-up and THEN checks)."""
-    from chalicelib.aws import client
+    from chalicelib.shared.aws import client
 
     return client("dynamodb")

@@ -9,7 +9,7 @@ Two layers, because botocore's own retries (standard mode, 5 attempts) sit betwe
   app as if botocore had given up: this layer tests the app's own handling (503 to the client, batchItemFailures to the
   stream, idempotent retries).
 
-Only the app's cached clients (`chalicelib.aws.client`) are hooked; the test's and the pump's clients stay healthy.
+Only the app's cached clients (`shared.aws.client`) are hooked; the test's and the pump's clients stay healthy.
 
     with FaultInjector(rate=0.1, seed=7, layer="call") as faults:
         ...  # exercise the app
@@ -124,7 +124,7 @@ class FaultInjector:
     # -- install / uninstall ---------------------------------------------------------------------------------------
 
     def install(self) -> FaultInjector:
-        from chalicelib.aws import client
+        from chalicelib.shared.aws import client
 
         for service in self.services:
             events = client(service).meta.events

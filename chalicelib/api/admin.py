@@ -16,7 +16,7 @@ iam = IAMAuthorizer()
 
 def local_token_error() -> Response | None:
     """In AWS the IAM authorizer has already run. Locally (where the env var is set) a bearer token stands in."""
-    from chalicelib.settings import get_settings
+    from chalicelib.shared.settings import get_settings
 
     token = get_settings().local_admin_token
     if not token:
@@ -43,7 +43,7 @@ def _int_param(name: str, default: int, low: int, high: int) -> int:
 
 def _admin_service() -> Any:
     from chalicelib.bootstrap import get_event_store, get_identity_store, get_profile_store
-    from chalicelib.services.admin import AdminService
+    from chalicelib.profiles.lookup import AdminService
 
     return AdminService(get_profile_store(), get_identity_store(), get_event_store())
 
@@ -51,7 +51,7 @@ def _admin_service() -> Any:
 @bp.route("/admin/profiles/{profile_id}", methods=["GET"], authorizer=iam)
 @aws_failures_as_503
 def get_profile(profile_id: str) -> Response:
-    from chalicelib.services.admin import NotFound
+    from chalicelib.profiles.lookup import NotFound
 
     if (denied := local_token_error()) is not None:
         return denied
@@ -67,7 +67,7 @@ def get_profile(profile_id: str) -> Response:
 @bp.route("/admin/profiles", methods=["GET"], authorizer=iam)
 @aws_failures_as_503
 def find_profile() -> Response:
-    from chalicelib.services.admin import NotFound
+    from chalicelib.profiles.lookup import NotFound
 
     if (denied := local_token_error()) is not None:
         return denied

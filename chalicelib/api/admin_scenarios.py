@@ -30,7 +30,7 @@ def _scenario_summary(scenario: Any) -> dict[str, Any]:
 
 @bp.route("/admin/scenarios", methods=["GET"], authorizer=iam)
 def list_scenarios() -> Response:
-    from chalicelib.services.scenarios import load_packaged_scenarios
+    from chalicelib.scenarios.triggers import load_packaged_scenarios
 
     if (denied := local_token_error()) is not None:
         return denied
@@ -42,8 +42,8 @@ def list_scenarios() -> Response:
 def preview_template(template_id: str) -> Response:
     """Render subject / html / text / sms of a template for one profile, as the delivery service would."""
     from chalicelib.bootstrap import get_delivery_service, get_profile_store
-    from chalicelib.domain import templating
-    from chalicelib.services.delivery import coupon_code
+    from chalicelib.delivery import templating
+    from chalicelib.delivery.steps import coupon_code
 
     if (denied := local_token_error()) is not None:
         return denied
@@ -55,7 +55,7 @@ def preview_template(template_id: str) -> Response:
     item = get_profile_store().get_many([profile_id]).get(profile_id)
     if item is None:
         return json_response(404, {"success": False, "error": "not_found", "message": f"profile {profile_id}"})
-    from chalicelib.domain.profile import body_dict  # lazy: the API's cold start does not load the profile model
+    from chalicelib.profiles.model import body_dict  # lazy: the API's cold start does not load the profile model
 
     profile = body_dict(item)
     service = get_delivery_service()

@@ -16,7 +16,7 @@ MAX_PAGE = 1000
 
 
 def _segments() -> list[Any] | Response:
-    from chalicelib.domain.profile_config import ConfigError, load_profile_config
+    from chalicelib.profiles.config import ConfigError, load_profile_config
 
     try:
         return list(load_profile_config().segments.segments)

@@ -12,7 +12,7 @@ from chalice import Response
 from chalice.app import Request
 
 if TYPE_CHECKING:
-    from chalicelib.services.ingest import RequestMeta
+    from chalicelib.tracking.ingest import RequestMeta
 
 log = logging.getLogger("one2one")
 
@@ -25,7 +25,7 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 
 def request_meta(request: Request) -> RequestMeta:
-    from chalicelib.services.ingest import RequestMeta  # lazy: keeps every route's cold start small
+    from chalicelib.tracking.ingest import RequestMeta  # lazy: keeps every route's cold start small
 
     headers = {k.lower(): v for k, v in (request.headers or {}).items()}
     source_ip = None

@@ -125,7 +125,7 @@ def unsubscribe(token: str) -> Response:
 
 
 def _topics() -> list[str]:
-    from chalicelib.services.scenarios import load_packaged_scenarios
+    from chalicelib.scenarios.triggers import load_packaged_scenarios
 
     return sorted({s.topic for s in load_packaged_scenarios() if s.topic})
 
@@ -178,8 +178,8 @@ def subscribe() -> Response:
     """`{email, userId | anonymousId, source}` with the write key: the person gets a confirmation mail; they are
     subscribed only when they follow its link (double opt-in, consent with provenance)."""
     from chalicelib.bootstrap import get_ingest_service
-    from chalicelib.domain.tracking import MessageError, parse_json_body
-    from chalicelib.services.ingest import cors_headers, write_key_from_header
+    from chalicelib.tracking.ingest import cors_headers, write_key_from_header
+    from chalicelib.tracking.validation import MessageError, parse_json_body
 
     request = bp.current_request
     meta = request_meta(request)
@@ -230,7 +230,7 @@ def _confirm_form() -> str:
 def confirm_page(token: str) -> Response:
     """A person following the link is subscribed at once; a link scanner (classified like a click) only gets the
     page with a button, so a security gateway fetching every link cannot subscribe anyone."""
-    from chalicelib.domain.engagement import classify_click
+    from chalicelib.engagement.classification import classify_click
 
     service = _service()
     payload = service.confirm_payload(token)

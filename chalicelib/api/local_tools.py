@@ -24,14 +24,14 @@ def _not_found() -> Response:
 
 
 def _outbox() -> Any:
-    from chalicelib.adapters.moto_outbox import MotoOutbox
+    from chalicelib.delivery.adapters.moto_outbox import MotoOutbox
 
     return MotoOutbox(os.environ.get("ONE2ONE_MOTO_URL") or os.environ.get("AWS_ENDPOINT_URL"))
 
 
 @bp.route("/local/outbox", methods=["GET"])
 def outbox() -> Response:
-    from chalicelib.adapters.moto_outbox import OutboxUnavailable
+    from chalicelib.delivery.adapters.moto_outbox import OutboxUnavailable
 
     if not _enabled():
         return _not_found()
@@ -45,7 +45,7 @@ def outbox() -> Response:
 @bp.route("/local/outbox/{name}", methods=["GET"])
 def outbox_html(name: str) -> Response:
     """`/local/outbox/{id}.html`: the email's HTML body as a page (open it in a browser)."""
-    from chalicelib.adapters.moto_outbox import OutboxUnavailable
+    from chalicelib.delivery.adapters.moto_outbox import OutboxUnavailable
 
     if not _enabled() or not name.endswith(".html"):
         return _not_found()
@@ -62,7 +62,7 @@ def outbox_html(name: str) -> Response:
 
 def _fake_clock() -> Any:
     from chalicelib import bootstrap
-    from chalicelib.clock import FakeClock, get_clock, set_clock
+    from chalicelib.shared.clock import FakeClock, get_clock, set_clock
 
     clock = get_clock()
     if not isinstance(clock, FakeClock):

@@ -14,7 +14,7 @@ def openapi_text(app: object) -> str:
     """The document as JSON text, built on first use: generating it imports pydantic's schema machinery."""
     key = id(app)
     if key not in _cache:
-        from chalicelib.openapi_spec import build_openapi
+        from chalicelib.api.openapi_spec import build_openapi
 
         _cache[key] = json.dumps(build_openapi(app), separators=(",", ":"))
     return _cache[key]

@@ -24,8 +24,8 @@ TOP_LEVEL = {"userId", "anonymousId", "event", "name", "category", "messageId", 
 
 def message_from_query(query: dict[str, str], kind: str) -> tuple[str | None, Any]:
     """Plain parameters: ids and names at the top level, everything else as properties (traits for identify)."""
-    from chalicelib.domain.tracking import MessageError
-    from chalicelib.services.ingest import decode_pixel_data
+    from chalicelib.tracking.ingest import decode_pixel_data
+    from chalicelib.tracking.validation import MessageError
 
     write_key = query.get("writeKey") or query.get("write_key")
     if "data" in query:
@@ -60,7 +60,7 @@ def pixel(kind: str) -> Response:
 
 def record_pixel(kind: str) -> None:
     from chalicelib.bootstrap import get_ingest_service
-    from chalicelib.domain.tracking import TYPE_BY_PATH, MessageError
+    from chalicelib.tracking.validation import TYPE_BY_PATH, MessageError
 
     request = bp.current_request
     meta = request_meta(request)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from chalicelib.api.http import aws_failures_as_503, json_response, request_meta
-from chalicelib.observability import count_ingest
+from chalicelib.shared.observability import count_ingest
 
 bp = Blueprint(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 from chalice import Blueprint, Rate
 from chalice.app import CloudWatchEvent, SQSEvent
 
-from chalicelib.settings import resource_name
+from chalicelib.shared.settings import resource_name
 
 bp = Blueprint(__name__)
 log = logging.getLogger("one2one")

@@ -7,7 +7,7 @@ from typing import Any
 from chalice import Blueprint
 from chalice.app import DynamoDBEvent
 
-from chalicelib.streams import stream_arn
+from chalicelib.shared.streams import stream_arn
 
 bp = Blueprint(__name__)
 
@@ -21,8 +21,8 @@ bp = Blueprint(__name__)
 )
 def fold_events(event: DynamoDBEvent) -> dict[str, Any]:
     from chalicelib.bootstrap import get_fold_service
-    from chalicelib.observability import count
-    from chalicelib.runtime import tune_gc_for_batches
+    from chalicelib.shared.observability import count
+    from chalicelib.shared.runtime import tune_gc_for_batches
 
     service = get_fold_service()
     _ = service.config  # loaded (and validated) before the start-up heap is frozen

@@ -7,7 +7,7 @@ from typing import Any
 from chalice import Blueprint
 from chalice.app import DynamoDBEvent
 
-from chalicelib.streams import stream_arn
+from chalicelib.shared.streams import stream_arn
 
 bp = Blueprint(__name__)
 

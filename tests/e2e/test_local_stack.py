@@ -119,7 +119,7 @@ def test_the_admin_api_wants_the_local_bearer_token(stack):
 
 
 def test_the_local_tools_are_enabled_and_the_clock_drives_the_pump(stack):
-    from chalicelib.clock import get_clock
+    from chalicelib.shared.clock import get_clock
 
     status, _, body = call(stack, "POST", "/local/clock/advance", {"days": 2})
 

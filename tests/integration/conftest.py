@@ -40,14 +40,14 @@ class Harness:
 
     def scan_count(self, logical_id: str) -> int:
         """Test-only inspection (the product itself never scans)."""
-        from chalicelib.aws import client
-        from chalicelib.settings import table_name
+        from chalicelib.shared.aws import client
+        from chalicelib.shared.settings import table_name
 
         return client("dynamodb").scan(TableName=table_name(logical_id), Select="COUNT")["Count"]
 
     def failed_events(self) -> list[dict[str, Any]]:
         from chalicelib.bootstrap import get_failed_event_store
-        from chalicelib.clock import get_clock
+        from chalicelib.shared.clock import get_clock
 
         rows, _ = get_failed_event_store().list(get_clock().now().strftime("%Y-%m-%d"), limit=500)
         return rows
@@ -66,7 +66,7 @@ def moto_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     from chalicelib import bootstrap
-    from chalicelib.aws import reset_clients
+    from chalicelib.shared.aws import reset_clients
 
     with mock_aws():
         reset_clients()

@@ -94,14 +94,14 @@ class World:
 
 
 def user_profile_id(user_id: str) -> str:
-    from chalicelib.domain.identity import profile_id_for
+    from chalicelib.tracking.identity import profile_id_for
 
     return profile_id_for("user", user_id)
 
 
 def user_in(scenario_id: str, percent: float, *, holdout: bool, prefix: str = "user") -> str:
     """A user id whose profile is (or is not) in the scenario's holdout: assignment is a deterministic hash."""
-    from chalicelib.domain.assignment import in_holdout
+    from chalicelib.scenarios.assignment import in_holdout
 
     for n in range(10_000):
         candidate = f"{prefix}-{n}"
@@ -115,10 +115,11 @@ def world_fixture(moto_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[W
     from chalice.test import Client
 
     from app import app
-    from chalicelib import bootstrap, clock
-    from chalicelib.adapters import ses_email
-    from chalicelib.aws import client
+    from chalicelib import bootstrap
     from chalicelib.bootstrap import get_source_registry
+    from chalicelib.delivery.adapters import ses_email
+    from chalicelib.shared import clock
+    from chalicelib.shared.aws import client
     from local.pump import StreamPump
     from tests.integration.conftest import ORIGIN, WRITE_KEY
 

@@ -75,7 +75,7 @@ def test_a_crash_after_the_sending_record_is_not_resent_but_reported_as_unknown(
 
 def test_a_throttled_send_is_retried_because_the_provider_said_nothing_was_sent(world: World, monkeypatch) -> None:
     from chalicelib.bootstrap import get_delivery_service
-    from chalicelib.ports_delivery import ProviderRejected
+    from chalicelib.delivery.ports import ProviderRejected
 
     user = user_in(CART, 10, holdout=False)
     world.customer(user, email_address="throttled@example.com")

@@ -48,9 +48,9 @@ def test_quiet_hours_defer_the_reminder_to_the_morning_in_the_recipients_zone(wo
 
 
 def test_frequency_cap_reached_skips_with_the_reason(world: World) -> None:
-    from chalicelib.aws import client
-    from chalicelib.domain.events import iso
-    from chalicelib.settings import table_name
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import table_name
+    from chalicelib.tracking.events import iso
 
     # GIVEN a customer who already got the 2 marketing emails a day the config allows
     user = user_in(CART, 10, holdout=False)
@@ -107,8 +107,8 @@ def test_holdout_members_get_nothing_but_a_holdout_record(world: World) -> None:
 
 
 def test_profile_without_email_is_skipped_no_address(world: World) -> None:
-    from chalicelib.domain.assignment import in_holdout
-    from chalicelib.domain.identity import profile_id_for
+    from chalicelib.scenarios.assignment import in_holdout
+    from chalicelib.tracking.identity import profile_id_for
 
     # GIVEN an anonymous shopper (no email, not in the control group) who adds to cart
     anon = next(f"anon-{n}" for n in range(100) if not in_holdout(CART, profile_id_for("anon", f"anon-{n}"), 10))
@@ -123,7 +123,7 @@ def test_profile_without_email_is_skipped_no_address(world: World) -> None:
 
 def test_a_template_failing_for_one_profile_fails_only_that_send(world: World) -> None:
     from chalicelib.bootstrap import get_delivery_service
-    from chalicelib.domain import templating
+    from chalicelib.delivery import templating
 
     broken, fine = user_in(CART, 10, holdout=False, prefix="broken"), user_in(CART, 10, holdout=False, prefix="fine")
 
@@ -150,7 +150,7 @@ def test_a_template_failing_for_one_profile_fails_only_that_send(world: World) -
 def test_mql_crossing_alerts_sales_once_on_the_sns_topic(world: World) -> None:
     import json
 
-    from chalicelib.aws import client
+    from chalicelib.shared.aws import client
 
     # GIVEN a queue subscribed to the sales topic (as a sales tool would be)
     sns, sqs = client("sns"), client("sqs")

@@ -27,7 +27,7 @@ CART_URL = "https://shop.example/cart?from=mail&x=1"
 
 def _sent_reminder(world: World, user: str, address: str) -> dict[str, Any]:
     from chalicelib.bootstrap import get_delivery_service
-    from chalicelib.domain import templating
+    from chalicelib.delivery import templating
 
     # The packaged cart template links to `cart_url` (a shop setting, not configured in tests): give it one.
     def render(template: str, profile: Any, extra: dict[str, Any], **kwargs: Any) -> Any:
@@ -182,8 +182,8 @@ def _feedback(name: str, address: str, **tags: str) -> str:
 
 
 def _publish(message: str) -> None:
-    from chalicelib.adapters.sns_notify import topic_arn_by_name
-    from chalicelib.aws import client
+    from chalicelib.delivery.adapters.sns_notify import topic_arn_by_name
+    from chalicelib.shared.aws import client
 
     client("sns").publish(TopicArn=topic_arn_by_name("one2one-ses-feedback"), Message=message)
 
@@ -212,7 +212,7 @@ def test_permanent_bounce_suppresses_and_the_next_send_is_skipped(world: World) 
 def test_delivery_feedback_is_counted_once_per_notification(world: World) -> None:
     message = _feedback("delivery.json", "d@example.com", scenario=CART, step="reminder_1", variant="a")
     handler = world.h.app.handler_map["ses_feedback"]
-    from chalicelib.adapters.sns_notify import topic_arn_by_name
+    from chalicelib.delivery.adapters.sns_notify import topic_arn_by_name
 
     record = {
         "EventSource": "aws:sns",
@@ -232,8 +232,8 @@ def test_delivery_feedback_is_counted_once_per_notification(world: World) -> Non
 
 
 def test_feedback_from_another_topic_or_malformed_is_dropped_and_changes_nothing(world: World) -> None:
-    from chalicelib.adapters.sns_notify import topic_arn_by_name
     from chalicelib.bootstrap import get_message_store
+    from chalicelib.delivery.adapters.sns_notify import topic_arn_by_name
 
     handler = world.h.app.handler_map["ses_feedback"]
     bounce = _feedback("bounce_permanent.json", "victim@example.com", scenario=CART, step="reminder_1")
@@ -258,9 +258,9 @@ def test_feedback_from_another_topic_or_malformed_is_dropped_and_changes_nothing
 
 
 def test_erasure_removes_runs_messages_send_log_and_suppression(world: World) -> None:
-    from chalicelib.aws import client
     from chalicelib.bootstrap import get_message_store
-    from chalicelib.settings import table_name
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import table_name
 
     user = user_in(CART, 10, holdout=False)
     _sent_reminder(world, user, "erase@example.com")

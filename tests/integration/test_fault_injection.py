@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain.profile import body_json
+from chalicelib.profiles.model import body_json
 from tests.faults import FaultInjector
 from tests.integration.conftest import Harness
 
@@ -46,8 +46,8 @@ def send_until_accepted(h: Harness, path: str, body: dict[str, Any], answers: li
 
 
 def profiles_and_events() -> tuple[list[dict[str, Any]], set[str]]:
-    from chalicelib.aws import client
-    from chalicelib.settings import table_name
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import table_name
 
     ddb = client("dynamodb")
     profiles = [json.loads(body_json(item)) for item in scan(ddb, table_name("ProfilesTable"))]

@@ -1,7 +1,7 @@
 """Fault injection on delivery: with a tenth of the app's DynamoDB, SQS and SES calls failing, no welcome email is sent
 twice and every person's welcome message ends in a definite, recorded state.
 
-The app's DynamoDB and SQS clients (`chalicelib.aws.client`) are hooked by `tests.faults.FaultInjector` above botocore's
+The app's DynamoDB and SQS clients (`shared.aws.client`) are hooked by `tests.faults.FaultInjector` above botocore's
 retries (the app sees every fault). SES goes through its own client (`ses_email._client()`, retries off), so it is
 hooked here, at two stages of `SendEmail`:
 
@@ -82,7 +82,7 @@ class SesFaults:
             raise ReadTimeoutError(endpoint_url="https://email.injected")
 
     def __enter__(self) -> SesFaults:
-        from chalicelib.adapters.ses_email import _client
+        from chalicelib.delivery.adapters.ses_email import _client
 
         events = _client().meta.events
         for event, handler in (
@@ -96,7 +96,7 @@ class SesFaults:
         return self
 
     def __exit__(self, *_: Any) -> None:
-        from chalicelib.adapters.ses_email import _client
+        from chalicelib.delivery.adapters.ses_email import _client
 
         for event, unique_id in self._hooks:
             _client().meta.events.unregister(event, unique_id=unique_id)

@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.domain.profile import body_json
+from chalicelib.profiles.model import body_json
 from tests.integration.conftest import ORIGIN, WRITE_KEY, Harness
 
 
 def stored_events(h: Harness) -> list[dict]:
-    from chalicelib.aws import client
-    from chalicelib.settings import table_name
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import table_name
 
     items = client("dynamodb").scan(TableName=table_name("EventsTable"))["Items"]
     return [json.loads(body_json(i)) | {"_profile_id": i["profile_id"]["S"]} for i in items]
@@ -238,7 +238,7 @@ def test_unknown_tracking_path_is_404_json(harness: Harness) -> None:
 
 
 def test_single_event_costs_one_write_and_batch_uses_batchwriteitem(harness: Harness) -> None:
-    from chalicelib.aws import client
+    from chalicelib.shared.aws import client
 
     calls: list[str] = []
     ddb = client("dynamodb")

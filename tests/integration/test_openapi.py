@@ -12,7 +12,7 @@ from tests.integration.conftest import Harness
 
 def document() -> dict[str, Any]:
     from app import app
-    from chalicelib.openapi_spec import build_openapi
+    from chalicelib.api.openapi_spec import build_openapi
 
     return build_openapi(app)
 

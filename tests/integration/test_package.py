@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.settings import TABLES
+from chalicelib.shared.settings import TABLES
 from local.package import FAILURE_QUEUE, PackageError, patch_template
 from local.provision import load_template
 
@@ -64,7 +64,7 @@ def test_stream_events_point_at_the_template_tables_with_partial_failures_retrie
 
 
 def test_every_function_gets_the_resource_names_settings_reads_and_keeps_its_own_variables():
-    from chalicelib import settings
+    from chalicelib.shared import settings
 
     sam = patch_template(_sam({}))
 

@@ -234,13 +234,13 @@ def _reverse(mapping: dict[str, tuple[str, str]]) -> dict[str, str]:
 
 
 def _table_by_name(name: str) -> str:
-    from chalicelib.settings import TABLES
+    from chalicelib.shared.settings import TABLES
 
     return _reverse(TABLES)[name]
 
 
 def _queue_by_name(name: str) -> str:
-    from chalicelib.settings import QUEUES
+    from chalicelib.shared.settings import QUEUES
 
     return _reverse(QUEUES)[name]
 
@@ -259,7 +259,7 @@ _TRANSACT = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "
 
 def _required(service: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
     """(IAM action, symbolic resource) pairs one API call needs: a coarse operation -> action mapping."""
-    from chalicelib.settings import CONFIGURATION_SETS, TOPICS
+    from chalicelib.shared.settings import CONFIGURATION_SETS, TOPICS
 
     if service == "dynamodb":
         if operation in ("BatchGetItem", "BatchWriteItem"):
@@ -309,9 +309,9 @@ def recorded_calls(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[li
     from chalice import Chalice
 
     from chalicelib import bootstrap
-    from chalicelib.adapters.sns_notify import topic_arn_by_name
-    from chalicelib.aws import client
-    from chalicelib.settings import QUEUES, TOPICS
+    from chalicelib.delivery.adapters.sns_notify import topic_arn_by_name
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import QUEUES, TOPICS
 
     for logical_id, (env_var, name) in TOPICS.items():
         monkeypatch.setenv(f"{env_var}_ARN", topic_arn_by_name(name) or "")
@@ -363,7 +363,7 @@ def _get(world: World, path: str, **headers: str) -> Any:
 
 def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """One customer's whole life through every function: API, streams, queue, SNS feedback and every schedule."""
-    from chalicelib.domain import templating
+    from chalicelib.delivery import templating
 
     # The packaged cart template links to `cart_url` (a shop setting): give it one. Patched at module level so the
     # delivery service is built (and fetches the signing secret) inside the function that uses it.
@@ -405,7 +405,7 @@ def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
                 headers={"Content-Type": "application/x-www-form-urlencoded"},
             )
     # SES feedback through SNS (the pump delivers the topic to ses_feedback)
-    from chalicelib.aws import client
+    from chalicelib.shared.aws import client
 
     envelope = json.loads((ROOT / "events" / "ses" / "notification_bounce_permanent.json").read_text())
     client("sns").publish(TopicArn=_topic_arn("SesFeedbackTopic"), Message=envelope["Message"])
@@ -442,8 +442,8 @@ def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _topic_arn(logical_id: str) -> str:
-    from chalicelib.adapters.sns_notify import topic_arn_by_name
-    from chalicelib.settings import TOPICS
+    from chalicelib.delivery.adapters.sns_notify import topic_arn_by_name
+    from chalicelib.shared.settings import TOPICS
 
     return topic_arn_by_name(TOPICS[logical_id][1]) or ""
 
@@ -479,8 +479,8 @@ def test_signing_key_is_the_env_value_locally_and_read_once_from_secrets_manager
 ) -> None:
     import botocore.client
 
-    from chalicelib import secrets, settings
-    from chalicelib.aws import client
+    from chalicelib.shared import secrets, settings
+    from chalicelib.shared.aws import client
 
     arn = client("secretsmanager").create_secret(Name="one2one-signing", SecretString="from-the-secret")["ARN"]
     monkeypatch.setenv("ONE2ONE_SIGNING_SECRET_ARN", arn)

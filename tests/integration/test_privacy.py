@@ -35,8 +35,8 @@ def test_export_returns_everything_held_about_the_person(harness: Harness) -> No
 
 
 def test_erasure_removes_every_item_by_key_and_late_events_cannot_resurrect(harness: Harness) -> None:
-    from chalicelib.aws import client
-    from chalicelib.settings import table_name
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import table_name
 
     profile_id = known_customer(harness)
     response = delete(harness, f"/admin/profiles/{profile_id}")
@@ -66,8 +66,8 @@ def test_erasure_removes_every_item_by_key_and_late_events_cannot_resurrect(harn
 
 
 def test_events_in_flight_during_erasure_are_deleted_by_the_fold(harness: Harness) -> None:
-    from chalicelib.aws import client
-    from chalicelib.settings import table_name
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import table_name
 
     profile_id = known_customer(harness)
     send(harness, "/v1/track", {"userId": "priv-user", "event": "Cart Viewed", "messageId": "in-flight"})

@@ -121,8 +121,8 @@ def test_alias_links_the_previous_id(harness: Harness) -> None:
 
 
 def test_a_replayed_stream_batch_does_not_double_count(harness: Harness) -> None:
-    from chalicelib.aws import client
-    from chalicelib.settings import table_name
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import table_name
     from local.pump import lambda_dynamodb_record
 
     for n in range(4):
@@ -186,7 +186,7 @@ def test_anonymous_events_folded_with_the_identify_join_the_known_person(harness
     )
     harness.pump.drain()
     # THEN the person keeps their own profile id, and it holds everything
-    from chalicelib.domain.identity import profile_id_for
+    from chalicelib.tracking.identity import profile_id_for
 
     view = profile_by(harness, user_id="sb-user")
     assert view["profile_id"] == profile_id_for("user", "sb-user")
@@ -202,7 +202,7 @@ def test_late_anonymous_events_from_before_the_link_join_the_known_person(harnes
     send(harness, "/v1/track", {"anonymousId": "late-dev", "event": "Product Viewed", "messageId": "late-1"})
     send(harness, "/v1/identify", {"anonymousId": "late-dev", "userId": "late-user"})
     harness.pump.drain()
-    from chalicelib.domain.identity import profile_id_for
+    from chalicelib.tracking.identity import profile_id_for
 
     view = profile_by(harness, user_id="late-user")
     assert view["profile_id"] == profile_id_for("user", "late-user")

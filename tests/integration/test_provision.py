@@ -7,7 +7,7 @@ import logging
 import pytest
 from moto import mock_aws
 
-from chalicelib.settings import TABLES
+from chalicelib.shared.settings import TABLES
 from local.provision import kebab, load_template, make_client, physical_name, provision, table_kwargs
 
 TEMPLATE = load_template()

@@ -12,7 +12,7 @@ from chalice import Chalice, Rate
 from chalice.app import DynamoDBEvent, SNSEvent, SQSEvent
 from moto import mock_aws
 
-from chalicelib.clock import FakeClock
+from chalicelib.shared.clock import FakeClock
 from local.provision import make_client as _make_client
 from local.provision import provision
 from local.pump import PumpDidNotSettle, Schedule, StreamPump, table_from_stream_arn

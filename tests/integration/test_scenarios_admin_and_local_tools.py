@@ -17,7 +17,7 @@ CART = "cart_abandonment"
 
 
 def test_template_preview_renders_for_a_profile_and_reports_errors(world: World, monkeypatch) -> None:
-    from chalicelib.domain import templating
+    from chalicelib.delivery import templating
 
     # GIVEN a profile with a cart
     user = user_in(CART, 10, holdout=False)

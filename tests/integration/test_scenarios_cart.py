@@ -68,8 +68,8 @@ def test_order_before_the_wait_ends_cancels_the_reminder(world: World) -> None:
 
 
 def test_duplicated_stream_and_queue_deliveries_send_one_email(world: World) -> None:
-    from chalicelib.aws import client
-    from chalicelib.settings import table_name
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import table_name
     from local.pump import lambda_dynamodb_record
 
     user = user_in(CART, 10, holdout=False)

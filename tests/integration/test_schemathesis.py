@@ -48,7 +48,7 @@ def live_server() -> Iterator[str]:
 
     from app import app
     from chalicelib import bootstrap
-    from chalicelib.aws import reset_clients
+    from chalicelib.shared.aws import reset_clients
     from local.provision import provision
 
     saved = {key: os.environ.get(key) for key in [*ENV, "AWS_ENDPOINT_URL"]}
@@ -86,7 +86,7 @@ def live_server() -> Iterator[str]:
 def load_schema() -> Any:
     """The document the app serves, built at collection (importing the app touches no AWS)."""
     from app import app
-    from chalicelib.openapi_spec import build_openapi
+    from chalicelib.api.openapi_spec import build_openapi
 
     loaded = schemathesis.openapi.from_dict(build_openapi(app))
     loaded.config.generation.update(

@@ -92,7 +92,7 @@ def test_the_three_shipped_segments_can_be_entered_with_realistic_events(harness
 
 @pytest.fixture
 def broken_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    from chalicelib.domain import profile_config
+    from chalicelib.profiles import config as profile_config
 
     for name in ("scoring.json", "lifecycle.json", "segments.json"):
         shutil.copy(profile_config.CONFIG_DIR / name, tmp_path / name)
@@ -106,7 +106,7 @@ def broken_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def test_a_broken_config_fails_the_fold_loudly_instead_of_parking_events(harness: Harness, broken_config: Path) -> None:
-    from chalicelib.domain.profile_config import ConfigError, validate_all
+    from chalicelib.profiles.config import ConfigError, validate_all
 
     # GIVEN a typo in segments.json, which validation names by file and field
     problems = validate_all(broken_config)

@@ -62,8 +62,8 @@ def members(h: Harness, segment: str, query: str = "") -> dict[str, Any]:
 
 def profiles_stream_event(h: Harness) -> dict[str, Any]:
     """Every record of the profiles stream so far, shaped as Lambda delivers them (a whole-shard replay)."""
-    from chalicelib.aws import client
-    from chalicelib.settings import table_name
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import table_name
     from local.pump import lambda_dynamodb_record
 
     ddb, streams = client("dynamodb"), client("dynamodbstreams")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.clock import FakeClock
+from chalicelib.shared.clock import FakeClock
 from tests.integration.conftest import Harness
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -18,7 +18,7 @@ T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def clock(harness: Harness) -> Iterator[FakeClock]:
     from chalicelib import bootstrap
-    from chalicelib.clock import get_clock, set_clock
+    from chalicelib.shared.clock import get_clock, set_clock
 
     previous = get_clock()
     fake = FakeClock(T0)
@@ -32,7 +32,7 @@ def clock(harness: Harness) -> Iterator[FakeClock]:
 @pytest.fixture
 def dynamodb_calls() -> Iterator[list[str]]:
     """Names of the DynamoDB operations the app's client makes (botocore before-call hook)."""
-    from chalicelib.aws import client
+    from chalicelib.shared.aws import client
 
     calls: list[str] = []
 
@@ -133,7 +133,7 @@ def test_a_sweep_out_of_time_saves_its_place_and_the_next_run_finishes(
     harness: Harness, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from chalicelib.bootstrap import get_lifecycle_sweep_service
-    from chalicelib.services import sweeps
+    from chalicelib.profiles import sweeps
 
     # GIVEN three customers who all go dormant on the same day
     for n in range(3):
@@ -152,8 +152,8 @@ def test_a_sweep_out_of_time_saves_its_place_and_the_next_run_finishes(
 
 
 def stored_cut_points() -> dict[str, Any]:
-    from chalicelib.aws import client
-    from chalicelib.settings import table_name
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import table_name
 
     items = client("dynamodb").query(
         TableName=table_name("StateTable"),

@@ -9,9 +9,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain.link_tokens import PURPOSES, InvalidToken, Keyring, LinkPayload, issue, parse_keyring, verify
-from chalicelib.domain.profile_config import FILE_MODELS, ConfigError, parse_config_file
-from chalicelib.domain.scenarios import ScenarioConfigError, parse_cron, parse_duration, parse_scenario
+from chalicelib.engagement.tokens import PURPOSES, InvalidToken, Keyring, LinkPayload, issue, parse_keyring, verify
+from chalicelib.profiles.config import FILE_MODELS, ConfigError, parse_config_file
+from chalicelib.scenarios.definitions import ScenarioConfigError, parse_cron, parse_duration, parse_scenario
 
 settings.register_profile(
     "one2one-config", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True

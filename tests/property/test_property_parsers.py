@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.api.pixel import message_from_query
-from chalicelib.domain.enrich import (
+from chalicelib.tracking.enrichment import (
     MAX_FUTURE_SKEW,
     MAX_PAST_AGE,
     anonymize_ip,
@@ -24,8 +24,9 @@ from chalicelib.domain.enrich import (
     correct_timestamp,
     referrer_info,
 )
-from chalicelib.domain.identity import JUNK_IDS, clean_email, clean_id
-from chalicelib.domain.tracking import (
+from chalicelib.tracking.identity import JUNK_IDS, clean_email, clean_id
+from chalicelib.tracking.ingest import consent_messages, decode_pixel_data
+from chalicelib.tracking.validation import (
     KNOWN_FIELDS,
     MESSAGE_TYPES,
     TYPE_BY_PATH,
@@ -37,7 +38,6 @@ from chalicelib.domain.tracking import (
     split_batch,
     validate_message,
 )
-from chalicelib.services.ingest import consent_messages, decode_pixel_data
 
 settings.register_profile(
     "one2one", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True

@@ -13,8 +13,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain.profile import Profile
-from chalicelib.domain.segments import (
+from chalicelib.profiles.model import Profile
+from chalicelib.rules.language import (
     AllRule,
     AnyRule,
     FieldCondition,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain.assignment import assign, bucket, choose_variant, in_holdout, pick_weighted
+from chalicelib.scenarios.assignment import assign, bucket, choose_variant, in_holdout, pick_weighted
 
 N = 20_000
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain.attribution import Touch, attribute
+from chalicelib.engagement.attribution import Touch, attribute
 
 ORDER = datetime(2026, 5, 10, 12, 0, tzinfo=UTC)
 

@@ -10,10 +10,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from chalicelib.adapters.ses_email import build_mime, ses_tag
-from chalicelib.adapters.webhook import UrllibWebhookCaller
-from chalicelib.ports_delivery import OutgoingEmail, ProviderRejected
-from chalicelib.services.delivery import coupon_code, sign_token, verify_token
+from chalicelib.delivery.adapters.ses_email import build_mime, ses_tag
+from chalicelib.delivery.adapters.webhook import UrllibWebhookCaller
+from chalicelib.delivery.ports import OutgoingEmail, ProviderRejected
+from chalicelib.delivery.steps import coupon_code, sign_token, verify_token
 
 
 def test_a_signed_token_verifies_with_its_key_id_and_fails_when_tampered() -> None:

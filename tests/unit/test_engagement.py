@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain.engagement import (
+from chalicelib.engagement.classification import (
     APPLE_MPP,
     AUTOMATED_CLIENT,
     HEAD_REQUEST,

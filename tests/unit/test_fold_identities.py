@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from chalicelib.domain.profile import Profile
-from chalicelib.services.fold import _has_every_identity, event_identities, profile_has
+from chalicelib.profiles.fold_batches import _has_every_identity, event_identities, profile_has
+from chalicelib.profiles.model import Profile
 from tests.unit.test_profile_support import make_event
 
 

@@ -14,9 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from chalicelib.domain import guards
-from chalicelib.domain.events import TrackedEvent
-from chalicelib.domain.guards import (
+from chalicelib.delivery import guards
+from chalicelib.delivery.guards import (
     DeliveryConfig,
     QuietHours,
     SendContext,
@@ -25,7 +24,8 @@ from chalicelib.domain.guards import (
     quiet_until,
     run_guards,
 )
-from chalicelib.domain.scenarios import parse_scenario
+from chalicelib.scenarios.definitions import parse_scenario
+from chalicelib.tracking.events import TrackedEvent
 
 # 12:00 UTC = 21:00 in Tokyo: inside the default quiet hours. 03:00 UTC = 12:00 Tokyo: daytime.
 TOKYO_NOON = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
@@ -312,7 +312,7 @@ def test_guard_order_is_the_documented_one() -> None:
 
 
 def test_send_context_for_takes_flags_from_scenario_step_and_run() -> None:
-    from chalicelib.domain.scenario_engine import SendAction, plan_next, start_run
+    from chalicelib.scenarios.engine import SendAction, plan_next, start_run
 
     scenario = parse_scenario(
         {

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from chalicelib.domain.link_rewrite import rewrite_html
-from chalicelib.services.delivery import apply_preferences
+from chalicelib.delivery.steps import apply_preferences
+from chalicelib.engagement.link_rewrite import rewrite_html
 
 
 def test_absolute_links_are_rewritten_and_entities_decoded_but_unsubscribe_links_are_kept() -> None:

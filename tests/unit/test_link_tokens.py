@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain.link_tokens import (
+from chalicelib.engagement.tokens import (
     InvalidToken,
     Keyring,
     LinkPayload,

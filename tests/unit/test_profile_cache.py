@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 from bench.fakes import MemoryEventStore, MemoryFailedEventStore, MemoryIdentityStore, MemoryProfileStore, Requests
-from chalicelib.clock import FakeClock
-from chalicelib.domain.profile import Profile, body_json
-from chalicelib.services.fold import FoldService
-from chalicelib.services.profile_cache import MEMORY_PER_STORED_BYTE, ProfileCache
+from chalicelib.profiles.fold_batches import FoldService
+from chalicelib.profiles.model import Profile, body_json
+from chalicelib.profiles.profile_cache import MEMORY_PER_STORED_BYTE, ProfileCache
+from chalicelib.shared.clock import FakeClock
 from tests.unit.test_profile_support import NOW, PROFILE_ID, make_event, page
 
 

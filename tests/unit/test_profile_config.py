@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.domain.profile_config import (
+from chalicelib.profiles.config import (
     CONFIG_DIR,
     ConfigError,
     ProfileConfig,

@@ -10,8 +10,8 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain.profile import MAX_RECENT_TRANSITIONS, Profile, applied_tag, body_json
-from chalicelib.domain.traits import MAX_APPLIED, fold
+from chalicelib.profiles.fold import MAX_APPLIED, fold
+from chalicelib.profiles.model import MAX_RECENT_TRANSITIONS, Profile, applied_tag, body_json
 from tests.unit.test_profile_support import (
     NOW,
     PROFILE_ID,

@@ -8,8 +8,8 @@ import json
 
 import lz4.block
 
-from chalicelib.domain.profile import Profile, body_dict, body_json, stored_body
-from chalicelib.domain.traits import fold
+from chalicelib.profiles.fold import fold
+from chalicelib.profiles.model import Profile, body_dict, body_json, stored_body
 from tests.unit.test_profile_support import NOW, at, config, make_event, page, product
 
 
@@ -102,7 +102,7 @@ def test_a_compressed_json_body_of_2026_11_is_read_and_written_back_as_messagepa
 
 def test_applied_tags_are_pinned_because_stored_tags_must_keep_matching_replays():
     # A replay within 26 h is recognised only if the tag of its key is what an earlier version stored.
-    from chalicelib.domain.profile import applied_tag
+    from chalicelib.profiles.model import applied_tag
 
     assert applied_tag("web#m-00000102-010002-cdb7350d") == "eLIpD19qlm4"
     assert applied_tag("src#6f1c2a9e-3b4d-4c5e-9f60-7a8b9c0d1e2f") == "6LjuvtpGLVQ"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.domain.scoring import current_engagement
-from chalicelib.domain.traits import fold, merge_profiles
+from chalicelib.profiles.fold import fold, merge_profiles
+from chalicelib.profiles.scoring import current_engagement
 from tests.unit.test_profile_support import NOW, at, bare_config, identify, make_event, page, product
 
 SCORING = {"engagement": {"half_life_days": 10, "events": {"Page Viewed": {"points": 4}}}}

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
-from chalicelib.domain.events import TrackedEvent
-from chalicelib.domain.profile_config import ProfileConfig, load_profile_config
+from chalicelib.profiles.config import ProfileConfig, load_profile_config
+from chalicelib.tracking.events import TrackedEvent
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 PROFILE_ID = "p_test"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain.reports import (
+from chalicelib.engagement.reports import (
     Arm,
     Counters,
     ReportKey,

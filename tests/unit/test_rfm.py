@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.domain.profile import Profile
-from chalicelib.domain.rfm import (
+from chalicelib.profiles.fold import fold
+from chalicelib.profiles.model import Profile
+from chalicelib.profiles.rfm import (
     RFM_GROUPS,
     GroupCutPoints,
     RfmCutPoints,
@@ -16,7 +17,6 @@ from chalicelib.domain.rfm import (
     rfm_scores,
     rfm_values,
 )
-from chalicelib.domain.traits import fold
 from tests.unit.test_profile_support import NOW, PROFILE_ID, at, bare_config, make_event
 
 CUTS = RfmCutPoints(recency_days=[10, 30, 90, 180], frequency=[1, 2, 4, 8], monetary=[50, 100, 300, 1000])

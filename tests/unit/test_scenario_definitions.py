@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain import templating
-from chalicelib.domain.scenarios import (
+from chalicelib.delivery import templating
+from chalicelib.scenarios.definitions import (
     ReentryAfter,
     ScenarioConfigError,
     SendStep,

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain import templating
-from chalicelib.domain.events import TrackedEvent
-from chalicelib.domain.scenario_engine import (
+from chalicelib.delivery import templating
+from chalicelib.scenarios.definitions import Scenario, load_scenarios, parse_scenario
+from chalicelib.scenarios.engine import (
     EndAction,
     ScenarioRun,
     ScheduleTick,
@@ -32,7 +32,7 @@ from chalicelib.domain.scenario_engine import (
     start_run,
     trigger_context,
 )
-from chalicelib.domain.scenarios import Scenario, load_scenarios, parse_scenario
+from chalicelib.tracking.events import TrackedEvent
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 SHIPPED = load_scenarios(
@@ -491,7 +491,7 @@ def test_score_dropped_matches_a_downward_threshold_trigger() -> None:
 
 def test_transition_objects_from_the_profile_module_are_accepted() -> None:
     # The fold emits the profile module's Transition structs (stored with the key "from").
-    from chalicelib.domain.profile import Transition as FoldTransition
+    from chalicelib.profiles.model import Transition as FoldTransition
 
     t = FoldTransition(kind="stage_changed", name="loyal", from_="active", to="loyal", at="2026-03-02T12:00:00.000Z")
     assert [m.scenario.id for m in match_triggers(SHIPPED, t, profile())] == ["loyal_thanks"]

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.domain.profile import Profile
-from chalicelib.domain.profile_config import GradeConfig
-from chalicelib.domain.scoring import current_engagement, grade, next_score_drop
-from chalicelib.domain.traits import fold
+from chalicelib.profiles.config import GradeConfig
+from chalicelib.profiles.fold import fold
+from chalicelib.profiles.model import Profile
+from chalicelib.profiles.scoring import current_engagement, grade, next_score_drop
 from tests.unit.test_profile_support import NOW, PROFILE_ID, at, bare_config, identify, make_event, page
 
 SCORING = {

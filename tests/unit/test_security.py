@@ -10,17 +10,17 @@ from typing import Any
 
 import pytest
 
-from chalicelib.observability import PiiFilter, count, mask_text, masking_formatter, observe
+from chalicelib.shared.observability import PiiFilter, count, mask_text, masking_formatter, observe
 
 PII = ("jane.doe@example.com", "+33 6 12 34 56 78", "203.0.113.77", "2001:db8:85a3::8a2e:370:7334")
 
 
 def test_write_keys_are_stored_only_as_hashes(aws: dict[str, Any]) -> None:
     # GIVEN a source created with a write key
-    from chalicelib.adapters.dynamodb_sources import DynamoSourceRegistry
-    from chalicelib.aws import client
-    from chalicelib.domain.sources import hash_write_key
-    from chalicelib.settings import table_name
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import table_name
+    from chalicelib.tracking.adapters.dynamodb_sources import DynamoSourceRegistry
+    from chalicelib.tracking.sources import hash_write_key
 
     registry = DynamoSourceRegistry(table_name("StateTable"))
     write_key = "wk_Sup3rSecretPlaintextKey"
@@ -82,7 +82,7 @@ def test_log_records_are_masked_in_message_args_extra_and_exceptions() -> None:
 
 def test_app_logs_carry_the_request_id_and_no_personal_data() -> None:
     # GIVEN the app's logger, as the middleware sets it up for an API Gateway request
-    from chalicelib.observability import get_logger
+    from chalicelib.shared.observability import get_logger
 
     target = logging.getLogger("one2one")
     buffer = io.StringIO()

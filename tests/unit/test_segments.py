@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from chalicelib.domain.profile import Profile
-from chalicelib.domain.segments import Rule, SegmentDef, evaluate, update_memberships
-from chalicelib.domain.traits import fold
+from chalicelib.profiles.fold import fold
+from chalicelib.profiles.model import Profile
+from chalicelib.rules.language import Rule, SegmentDef, evaluate, update_memberships
 from tests.unit.test_profile_support import NOW, PROFILE_ID, at, bare_config, config, identify, make_event, product
 
 RULE = TypeAdapter(Rule)

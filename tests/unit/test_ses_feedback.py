@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain.ses_feedback import (
+from chalicelib.engagement.ses_feedback import (
     FeedbackError,
     canonical_string,
     is_sns_url,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from chalicelib.domain.events import StreamEvent, TrackedEvent
-from chalicelib.domain.traits import fold
+from chalicelib.profiles.fold import fold
+from chalicelib.tracking.events import StreamEvent, TrackedEvent
 from tests.unit.test_profile_support import NOW, at, config, identify, make_event, page, product
 
 RICH_CONTEXT = {

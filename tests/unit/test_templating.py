@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain import templating
-from chalicelib.domain.templating import TemplateRenderError, format_money, render
+from chalicelib.delivery import templating
+from chalicelib.delivery.templating import TemplateRenderError, format_money, render
 
 ROOT = Path(__file__).resolve().parents[2]
 LINKS = {"unsubscribe_url": "https://shop.example/u/abc?x=1&y=2", "preferences_url": "https://shop.example/prefs/abc"}
@@ -247,6 +247,6 @@ def test_odd_profile_values_never_break_rendering(first: Any, price: Any, qty: A
 
 
 def test_importing_templating_does_not_import_jinja2() -> None:
-    code = "import sys; import chalicelib.domain.templating; print('jinja2' in sys.modules)"
+    code = "import sys; import chalicelib.delivery.templating; print('jinja2' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -1,0 +1,368 @@
+"""OpenAPI 3.1 document generated from the Chalice route table, with bodies from the pydantic models in api/schemas.
+
+The route table (`app.routes`) is the source of truth for *which* operations exist, so a route added anywhere appears
+in the document at once (with a generic description until someone documents it in `KNOWN` below). What each known
+operation takes and answers is written here, next to the models, so that route modules stay thin.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+TITLE = "one2one HTTP API"
+VERSION = "0.1.0"
+JSON = "application/json"
+REF = "#/components/schemas/{model}"
+
+# Path parameters whose values are a closed set: `/v1/{kind}` is really thirteen Segment endpoints, each with its own
+# body, so the document lists them one by one (as Segment's own documentation does) instead of one vague operation.
+BATCH = "batch"
+CONSENT = "consent"
+
+
+@dataclass(frozen=True)
+class Doc:
+    """What the route table cannot tell: summary, bodies and answers of one operation."""
+
+    summary: str
+    tags: tuple[str, ...]
+    build: Callable[[str, dict[str, Any]], dict[str, Any]]  # (concrete path, path params) -> operation fields
+    expand: Callable[[], list[tuple[str, dict[str, Any]]]] | None = None  # concrete paths for a templated route
+    security: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# --- building blocks ------------------------------------------------------------------------------------------------
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": REF.format(model=name)}
+
+
+def json_answer(description: str, model: str | None, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": description}
+    out["content"] = {JSON: {"schema": ref(model) if model else {"type": "object"}}}
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "string"}}}
+UNAVAILABLE = json_answer("storage is temporarily unavailable; retry (SDKs retry 5xx)", "ErrorBody", RETRY_AFTER)
+UNSUPPORTED = json_answer(
+    "the Content-Type is not one this operation accepts (answered by the framework)", "ChaliceError"
+)
+
+
+def tracking_kinds() -> list[str]:
+    from chalicelib.tracking.validation import TYPE_BY_PATH
+
+    return [*TYPE_BY_PATH, BATCH, CONSENT]
+
+
+def pixel_kinds() -> list[str]:
+    from chalicelib.tracking.validation import TYPE_BY_PATH
+
+    return list(TYPE_BY_PATH)
+
+
+def expand_kinds() -> list[tuple[str, dict[str, Any]]]:
+    return [(f"/v1/{kind}", {"kind": kind}) for kind in tracking_kinds()]
+
+
+def post_message(path: str, params: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib.tracking.validation import TYPE_BY_PATH
+
+    kind = params["kind"]
+    special = {BATCH: ("BatchRequest", "Send a batch of messages"), CONSENT: ("ConsentRequest", "Record consent")}
+    model, summary = special.get(kind) or (type_model(TYPE_BY_PATH[kind]), f"Send a {TYPE_BY_PATH[kind]} message")
+    limit = "500 KB" if kind == BATCH else "32 KB"
+    accepted = "ConsentRecorded" if kind == CONSENT else "Accepted"
+    return {
+        "summary": summary,
+        "operationId": f"post_{kind}",
+        "description": (
+            f"Segment-compatible `{kind}` endpoint (body at most {limit}). The write key is the HTTP Basic username "
+            "(empty password), or `writeKey` in the body for `navigator.sendBeacon`, which posts `text/plain`."
+        ),
+        "requestBody": {
+            "required": True,
+            "content": {
+                JSON: {"schema": ref(model)},
+                # sendBeacon and some proxies send the same JSON as text; it is parsed all the same.
+                "text/plain": {"schema": {"type": "string", "description": "the same JSON document, as text"}},
+            },
+        },
+        "responses": {
+            "200": json_answer("stored (a batch lists the messages it did not store in `rejected`)", accepted),
+            "400": json_answer("invalid JSON, too large, or an invalid message (`field` names it)", "ErrorBody"),
+            "401": json_answer("missing or unknown write key", "ErrorBody"),
+            "403": json_answer("the browser Origin is not allowed for this source", "ErrorBody"),
+            "415": UNSUPPORTED,
+            "503": UNAVAILABLE,
+        },
+    }
+
+
+def type_model(message_type: str) -> str:
+    from chalicelib.api.schemas import MESSAGE_MODELS
+
+    return MESSAGE_MODELS[message_type].__name__
+
+
+def preflight(path: str, params: dict[str, Any]) -> dict[str, Any]:
+    cors = {
+        name: {"schema": {"type": "string"}}
+        for name in ("Access-Control-Allow-Origin", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers")
+    }
+    return {
+        "operationId": f"preflight_{params['kind']}",
+        "description": "CORS preflight: allowed when some source lists the `Origin`.",
+        "parameters": [
+            {"name": "Origin", "in": "header", "required": False, "schema": {"type": "string"}},
+            {"name": "Access-Control-Request-Headers", "in": "header", "required": False, "schema": {"type": "string"}},
+        ],
+        "responses": {
+            "204": {"description": "allowed", "headers": cors},
+            "403": json_answer("no source allows this origin", "ErrorBody"),
+            "503": UNAVAILABLE,
+        },
+    }
+
+
+def pixel(path: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "description": (
+            "No-JavaScript tracking (emails, `<noscript>`): `data` is base64 JSON of one message, or the message is "
+            "given as plain query parameters (ids and names at the top level, everything else as properties). "
+            "Always answers a 1x1 GIF, even when the message is refused (refusals are kept as failed events)."
+        ),
+        "parameters": [
+            {"name": "writeKey", "in": "query", "required": False, "schema": {"type": "string"}},
+            {"name": "data", "in": "query", "required": False, "schema": {"type": "string"}},
+            {"name": "anonymousId", "in": "query", "required": False, "schema": {"type": "string"}},
+            {"name": "userId", "in": "query", "required": False, "schema": {"type": "string"}},
+            {"name": "event", "in": "query", "required": False, "schema": {"type": "string"}},
+        ],
+        "responses": {
+            "200": {
+                "description": "a transparent 1x1 GIF",
+                "content": {"image/gif": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+    }
+
+
+def tracker_js(path: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "responses": {
+            "200": {
+                "description": "the first-party tracker script",
+                "content": {"application/javascript": {"schema": {"type": "string"}}},
+            }
+        }
+    }
+
+
+def openapi_json(path: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {"responses": {"200": json_answer("this document", None)}}
+
+
+def admin(answer: str, *, query: list[dict[str, Any]] | None = None, body: str | None = None, created: bool = False):
+    """Builder for an admin operation: the common refusals plus the given answer model."""
+
+    def build(path: str, params: dict[str, Any]) -> dict[str, Any]:
+        responses = {
+            "201" if created else "200": json_answer("ok", answer),
+            "400": json_answer("a parameter or the body is invalid", "ErrorBody"),
+            "401": json_answer("locally: missing or wrong bearer token (in AWS, IAM answers 403)", "ErrorBody"),
+            "503": UNAVAILABLE,
+        }
+        out: dict[str, Any] = {"responses": responses}
+        if "{profile_id}" in path or answer == "ProfileView":
+            responses["404"] = json_answer("no such profile", "ErrorBody")
+        if query:
+            out["parameters"] = query
+        if body:
+            out["requestBody"] = {"required": True, "content": {JSON: {"schema": ref(body)}}}
+            responses["415"] = UNSUPPORTED
+        return out
+
+    return build
+
+
+def query_param(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+EVENTS_PARAM = query_param("events", "how many recent events to include", type="integer", minimum=0, maximum=500)
+ADMIN = ("adminIam", "localAdminToken")
+
+KNOWN: dict[tuple[str, str], Doc] = {
+    ("/v1/{kind}", "POST"): Doc(
+        "Send one message, or a batch", ("tracking",), post_message, expand_kinds, ("writeKey",)
+    ),
+    ("/v1/{kind}", "OPTIONS"): Doc("CORS preflight", ("tracking",), preflight, expand_kinds),
+    ("/v1/pixel/{kind}", "GET"): Doc("Tracking pixel", ("tracking",), pixel),
+    ("/tracker.js", "GET"): Doc("The first-party tracker", ("assets",), tracker_js),
+    ("/openapi.json", "GET"): Doc("This OpenAPI document", ("meta",), openapi_json),
+    ("/admin/profiles/{profile_id}", "GET"): Doc(
+        "A profile by id (follows merges)", ("admin",), admin("ProfileView", query=[EVENTS_PARAM]), security=ADMIN
+    ),
+    ("/admin/profiles", "GET"): Doc(
+        "Find a profile by identity",
+        ("admin",),
+        admin(
+            "ProfileView",
+            query=[
+                query_param("anonymous_id", "an anonymous id"),
+                query_param("user_id", "a user id"),
+                query_param("email", "an email address"),
+                EVENTS_PARAM,
+            ],
+        ),
+        security=ADMIN,
+    ),
+    ("/admin/failed-events", "GET"): Doc(
+        "Failed events (bad rows) of one day, newest first",
+        ("admin",),
+        admin(
+            "FailedEventsPage",
+            query=[
+                query_param("day", "YYYY-MM-DD (UTC); default today", format="date"),
+                query_param("limit", "page size", type="integer", minimum=1, maximum=500),
+                query_param("cursor", "`next_cursor` of the previous page"),
+            ],
+        ),
+        security=ADMIN,
+    ),
+    ("/admin/sources", "POST"): Doc(
+        "Create a source or rotate its write key",
+        ("admin",),
+        admin("SourceCreated", body="SourceRequest", created=True),
+        security=ADMIN,
+    ),
+}
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    "writeKey": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "the source's write key as the username, empty password (or `writeKey` in the body)",
+    },
+    "adminIam": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "AWS SigV4 (IAM authorizer) in a deployed stage",
+        "x-amazon-apigateway-authtype": "awsSigv4",
+    },
+    "localAdminToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "the local stack only: `ONE2ONE_LOCAL_ADMIN_TOKEN`",
+    },
+}
+
+
+# --- the generic path for routes nobody documented yet --------------------------------------------------------------
+
+
+def generic(entry: Any) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
+    def build(path: str, params: dict[str, Any]) -> dict[str, Any]:
+        # `default` promises nothing about status or content type (pages, redirects, GIFs...), so the fuzzer still
+        # checks these routes for 5xx without failing on what nobody has described yet.
+        out: dict[str, Any] = {
+            "x-undocumented": True,
+            "responses": {"default": {"description": "not described yet: see the route's module"}},
+        }
+        if entry.method in {"POST", "PUT", "PATCH"}:
+            out["requestBody"] = {"content": {ct: {"schema": {}} for ct in entry.content_types or [JSON]}}
+        return out
+
+    return build
+
+
+def describe(entry: Any) -> Doc:
+    doc = inspect.getdoc(inspect.unwrap(entry.view_function)) or f"{entry.method} {entry.uri_pattern}"
+    tag = entry.uri_pattern.strip("/").split("/")[0] or "root"
+    security = ADMIN if entry.authorizer is not None else ()
+    return Doc(doc.splitlines()[0], (tag,), generic(entry), security=security)
+
+
+# --- assembling the document ----------------------------------------------------------------------------------------
+
+
+def component_schemas() -> dict[str, Any]:
+    from pydantic.json_schema import models_json_schema
+
+    from chalicelib.api.schemas import ALL_MODELS
+
+    _, top = models_json_schema([(m, "validation") for m in ALL_MODELS], ref_template=REF)
+    return dict(sorted(top.get("$defs", {}).items()))
+
+
+def operation(entry: Any, doc: Doc, path: str, params: dict[str, Any]) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": doc.summary, "tags": list(doc.tags), "operationId": entry.view_name}
+    op.update(doc.build(path, params))
+    templated = [name for name in entry.view_args if name not in params]
+    if templated:
+        kinds = pixel_kinds() if entry.uri_pattern == "/v1/pixel/{kind}" else None
+        path_params = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "enum": kinds}}
+            if kinds and name == "kind"
+            else {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+            for name in templated
+        ]
+        op["parameters"] = path_params + op.get("parameters", [])
+    if doc.security:
+        op["security"] = [{name: []} for name in doc.security]
+    if doc.security == ("writeKey",):
+        op["security"].append({})  # or `writeKey` in the body: the header is optional
+    op["x-chalice-route"] = entry.uri_pattern
+    return op
+
+
+def build_openapi(app: Any) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for every HTTP route of `app` (a Chalice app).
+
+    Example
+    -------
+    >>> from app import app
+    >>> sorted(build_openapi(app)["paths"])[:2]
+    ['/admin/failed-events', '/admin/profiles']
+    """
+    paths: dict[str, dict[str, Any]] = {}
+    used_ids: set[str] = set()
+    for uri, methods in app.routes.items():
+        for method, entry in methods.items():
+            doc = KNOWN.get((uri, method)) or describe(entry)
+            targets = doc.expand() if doc.expand else [(uri, {})]
+            for path, params in targets:
+                op = operation(entry, doc, path, params)
+                if op["operationId"] in used_ids:  # one view serving two methods (GET and HEAD)
+                    op["operationId"] = f"{op['operationId']}_{method.lower()}"
+                used_ids.add(op["operationId"])
+                paths.setdefault(path, {})[method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": TITLE,
+            "version": VERSION,
+            "description": (
+                "Segment-compatible tracking API (`/v1/*`, the pixel and the tracker) and the admin API. "
+                "Every refusal is JSON with a machine code in `error`; storage outages answer 503 with Retry-After."
+            ),
+        },
+        "paths": dict(sorted(paths.items())),
+        "components": {"schemas": component_schemas(), "securitySchemes": SECURITY_SCHEMES},
+    }

@@ -1,0 +1,383 @@
+"""Delivery guards: pure checks that decide whether one message may go now (allow), never (skip) or later (defer).
+
+`run_guards` applies them in a fixed order and returns the first non-allow decision; every reason is a stable code.
+Order and why:
+
+1. `holdout`                 the person is in the control group: nothing else matters.
+2. `trigger_no_longer_holds` an exit condition fired (bought, cart emptied, left the segment).
+3. `no_address`              no email / phone for the channel.
+4. `suppressed`              bounce / complaint list; applies to transactional mail too.
+5. `no_consent`              marketing needs an explicit opt-in on the channel (permission marketing).
+6. `cap_day`, 7. `cap_week`  frequency caps per channel per person (marketing only).
+8. `budget`                  per-customer marketing spend, capped by customer value (marketing only).
+9. `quiet_hours`             defer (never drop) to the end of the recipient's local quiet window.
+
+Permanent skips come before the deferral so a message is never deferred only to be skipped when it comes due; the
+service re-runs all guards when a deferred send comes due. Internal channels (`sales_alert`, `webhook`) reach no
+customer, so only guards 1-2 apply to them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from chalicelib.scenarios import definitions as sc
+from chalicelib.tracking.events import TrackedEvent
+
+if TYPE_CHECKING:  # the engine is imported lazily at run time (it imports nothing from here; keep it one-way)
+    from chalicelib.scenarios.engine import ScenarioRun, SendAction
+
+HOLDOUT = "holdout"
+TRIGGER_NO_LONGER_HOLDS = "trigger_no_longer_holds"
+NO_ADDRESS = "no_address"
+SUPPRESSED = "suppressed"
+NO_CONSENT = "no_consent"
+CAP_DAY = "cap_day"
+CAP_WEEK = "cap_week"
+BUDGET = "budget"
+QUIET_HOURS = "quiet_hours"
+REASON_CODES: tuple[str, ...] = (
+    HOLDOUT,
+    TRIGGER_NO_LONGER_HOLDS,
+    NO_ADDRESS,
+    SUPPRESSED,
+    NO_CONSENT,
+    CAP_DAY,
+    CAP_WEEK,
+    BUDGET,
+    QUIET_HOURS,
+)
+
+DEFAULT_DELIVERY_CONFIG = Path(__file__).resolve().parent.parent / "config" / "delivery.json"
+
+# --------------------------------------------------------------------------------------------------------------------
+# Configuration (chalicelib/config/delivery.json)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FrequencyCap(_Config):
+    """Maximum marketing messages per person on one channel in the last 24 h / 7 days (None = no cap)."""
+
+    per_day: int | None = Field(default=None, ge=0)
+    per_week: int | None = Field(default=None, ge=0)
+
+
+class QuietHours(_Config):
+    """Local-time window with no sends, e.g. 21:00-08:00 (may wrap midnight); `start == end` disables it."""
+
+    start: time = time(21, 0)
+    end: time = time(8, 0)
+    channels: list[sc.Channel] = Field(default_factory=lambda: ["email", "sms"])
+    apply_to_transactional: list[sc.Channel] = Field(
+        default_factory=lambda: ["sms"],
+        description="Channels where even transactional messages wait (a text at 3 am wakes people up).",
+    )
+
+
+class Budget(_Config):
+    """Per-customer marketing budget for the period: `max(min_budget, ltv * ltv_share)`.
+
+    A message is allowed while `spent_so_far + cost(channel) <= budget`. `min_budget` lets prospects with no revenue
+    still get a few messages; `ltv_share` makes valuable customers worth more touches. The caller sums the spend over
+    `period`."""
+
+    min_budget: float = Field(ge=0)
+    ltv_share: float = Field(ge=0, le=1)
+    period: Literal["month", "quarter", "year"] = "month"
+
+
+class DeliveryConfig(_Config):
+    """Guard settings a marketer may change."""
+
+    schema_: str | None = Field(default=None, alias="$schema", exclude=True)
+    default_timezone: str = "UTC"
+    currency: str = "USD"
+    caps: dict[sc.Channel, FrequencyCap] = Field(default_factory=dict)
+    quiet_hours: QuietHours | None = None
+    costs: dict[sc.Channel, float] = Field(default_factory=dict, description="Cost per message, in `currency`.")
+    budget: Budget | None = None
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _valid_tz(cls, value: str) -> str:
+        return sc.valid_timezone(value)
+
+    @model_validator(mode="after")
+    def _non_negative_costs(self) -> DeliveryConfig:
+        if any(cost < 0 for cost in self.costs.values()):
+            raise ValueError("costs must be >= 0")
+        return self
+
+
+def load_delivery_config(path: str | Path = DEFAULT_DELIVERY_CONFIG) -> DeliveryConfig:
+    """Read and validate a delivery config file (pydantic ValidationError on bad values)."""
+    return DeliveryConfig.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+@lru_cache(maxsize=1)
+def default_delivery_config() -> DeliveryConfig:
+    """The packaged `chalicelib/config/delivery.json`, read once per container."""
+    return load_delivery_config()
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Decisions and input
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GuardDecision:
+    """allow / skip(reason) / defer(until, reason). `detail` is human-readable and not for matching."""
+
+    outcome: Literal["allow", "skip", "defer"]
+    reason: str | None = None
+    until: datetime | None = None
+    detail: str = ""
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome == "allow"
+
+
+ALLOW = GuardDecision("allow")
+
+
+def skip(reason: str, detail: str = "") -> GuardDecision:
+    """A permanent no for this message."""
+    return GuardDecision("skip", reason, None, detail)
+
+
+def defer(until: datetime, reason: str, detail: str = "") -> GuardDecision:
+    """Not now; try again at `until` (UTC)."""
+    return GuardDecision("defer", reason, until, detail)
+
+
+@dataclass(frozen=True)
+class SendContext:
+    """Everything the guards look at for one message. Counts and spend are the caller's (rolling 24 h / 7 days on
+    this channel; spend in the budget period), so the guards stay pure.
+
+    Trigger check: pass `exit_reason` (already computed) or `scenario` + `events_since` (+ `run_context`,
+    `run_since`, `audience_member`) and the guard calls `scenario_engine.should_exit`.
+    """
+
+    channel: str
+    marketing: bool
+    profile: Mapping[str, Any]
+    now: datetime
+    suppressed: bool = False
+    holdout: bool = False
+    sent_today: int = 0
+    sent_this_week: int = 0
+    spend_so_far: float = 0.0
+    topic: str | None = None
+    exit_reason: str | None = None
+    scenario: sc.Scenario | None = None
+    events_since: tuple[TrackedEvent, ...] = ()
+    run_context: Mapping[str, Any] = field(default_factory=dict)
+    run_since: datetime | None = None
+    audience_member: bool | None = None
+
+    @property
+    def to_customer(self) -> bool:
+        return self.channel in sc.CUSTOMER_CHANNELS
+
+
+Guard = Callable[[SendContext, DeliveryConfig], GuardDecision]
+
+
+def send_context_for(
+    scenario: sc.Scenario,
+    run: ScenarioRun,
+    action: SendAction,
+    profile: Mapping[str, Any],
+    now: datetime,
+    **caller_facts: Any,
+) -> SendContext:
+    """The SendContext for executing `action` of `run`: channel, marketing flag (step override, else scenario),
+    preference topic, holdout and the exit-condition inputs come from the scenario and run; `caller_facts` adds what
+    only the caller knows (`suppressed`, `sent_today`, `sent_this_week`, `spend_so_far`, `events_since`,
+    `audience_member`)."""
+    step = action.step
+    if "events_since" in caller_facts:
+        caller_facts["events_since"] = tuple(caller_facts["events_since"])
+    return SendContext(
+        channel=step.channel,
+        marketing=scenario.marketing if step.marketing is None else step.marketing,
+        profile=profile,
+        now=now,
+        holdout=run.holdout,
+        topic=scenario.topic,
+        scenario=scenario,
+        run_context=run.context,
+        run_since=run.entered_at,
+        **caller_facts,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The guards
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def check_holdout(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
+    """Skip everything for the control group (the run still records what would have been sent)."""
+    return skip(HOLDOUT, "profile is in the scenario holdout") if ctx.holdout else ALLOW
+
+
+def check_trigger_holds(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
+    """Skip when an exit condition fired since the run started (e.g. bought, cart emptied)."""
+    reason = ctx.exit_reason
+    if reason is None and ctx.scenario is not None:
+        from chalicelib.scenarios.engine import should_exit
+
+        reason = should_exit(
+            ctx.scenario,
+            ctx.profile,
+            ctx.events_since,
+            context=ctx.run_context,
+            since=ctx.run_since,
+            audience_member=ctx.audience_member,
+        )
+    return skip(TRIGGER_NO_LONGER_HOLDS, reason) if reason else ALLOW
+
+
+def check_address(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
+    """Skip when the profile has no email (email channel) or phone (sms channel)."""
+    if ctx.channel == "email" and sc.email_address(ctx.profile) is None:
+        return skip(NO_ADDRESS, "no email address")
+    if ctx.channel == "sms" and sc.phone_number(ctx.profile) is None:
+        return skip(NO_ADDRESS, "no phone number")
+    return ALLOW
+
+
+def check_suppression(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
+    """Skip suppressed addresses (hard bounce, complaint), transactional or not."""
+    return skip(SUPPRESSED, f"{ctx.channel} address is suppressed") if ctx.suppressed and ctx.to_customer else ALLOW
+
+
+def check_consent(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
+    """Marketing needs `consent.<channel>.status == "opted_in"`; unknown counts as no (opt-in, not opt-out, law:
+    e.g. Japan's Act on Specified Electronic Mail, GDPR). An opted-out preference-centre topic
+    (`consent.topics.<topic>.status == "opted_out"`) also blocks. Transactional messages are exempt."""
+    if not ctx.marketing or not ctx.to_customer:
+        return ALLOW
+    status = sc.consent_status(ctx.profile, ctx.channel)
+    if status != "opted_in":
+        return skip(NO_CONSENT, f"{ctx.channel} consent is {status or 'unknown'}")
+    if ctx.topic:
+        topics = ctx.profile.get("consent", {}).get("topics") if isinstance(ctx.profile.get("consent"), dict) else None
+        topic_status = topics.get(ctx.topic) if isinstance(topics, dict) else None
+        if isinstance(topic_status, dict) and topic_status.get("status") == "opted_out":
+            return skip(NO_CONSENT, f"opted out of topic {ctx.topic!r}")
+    return ALLOW
+
+
+def check_frequency(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
+    """Skip marketing beyond the per-channel daily / weekly caps (counts exclude this message)."""
+    cap = config.caps.get(ctx.channel)  # type: ignore[call-overload]
+    if cap is None or not ctx.marketing or not ctx.to_customer:
+        return ALLOW
+    if cap.per_day is not None and ctx.sent_today >= cap.per_day:
+        return skip(CAP_DAY, f"{ctx.sent_today} {ctx.channel} sent in 24h, cap {cap.per_day}")
+    if cap.per_week is not None and ctx.sent_this_week >= cap.per_week:
+        return skip(CAP_WEEK, f"{ctx.sent_this_week} {ctx.channel} sent in 7d, cap {cap.per_week}")
+    return ALLOW
+
+
+def customer_budget(profile: Mapping[str, Any], budget: Budget) -> float:
+    """The period budget for this customer: `max(min_budget, ltv * ltv_share)`."""
+    return max(budget.min_budget, sc.lifetime_value(profile) * budget.ltv_share)
+
+
+def check_budget(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
+    """Skip marketing whose cost would take the customer's spend over `customer_budget`."""
+    if config.budget is None or not ctx.marketing or not ctx.to_customer:
+        return ALLOW
+    cost = config.costs.get(ctx.channel, 0.0)  # type: ignore[call-overload]
+    limit = customer_budget(ctx.profile, config.budget)
+    if ctx.spend_so_far + cost > limit + 1e-9:  # tolerance: float sums of per-message costs
+        return skip(BUDGET, f"spent {ctx.spend_so_far:.4f} + {cost:.4f} > budget {limit:.4f} {config.currency}")
+    return ALLOW
+
+
+def recipient_timezone(profile: Mapping[str, Any], config: DeliveryConfig) -> Any:
+    """The profile's IANA zone, or the configured default when missing or unknown."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = sc.timezone_name(profile)
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return ZoneInfo(config.default_timezone)
+
+
+def quiet_until(now: datetime, tz: Any, quiet: QuietHours) -> datetime | None:
+    """When `now` falls in the local quiet window, the UTC instant the window ends; else None."""
+    if quiet.start == quiet.end:
+        return None
+    local = now.astimezone(tz)
+    t = local.time().replace(tzinfo=None)
+    if quiet.start < quiet.end:
+        inside, end_day = quiet.start <= t < quiet.end, local.date()
+    else:  # wraps midnight: 21:00-08:00
+        inside = t >= quiet.start or t < quiet.end
+        end_day = local.date() if t < quiet.end else local.date() + timedelta(days=1)
+    if not inside:
+        return None
+    until = datetime.combine(end_day, quiet.end, tzinfo=tz)
+    # A DST gap can map the wall-clock end onto an instant we have already passed; never defer into the past.
+    return until if until > now else now + timedelta(minutes=1)
+
+
+def check_quiet_hours(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
+    """Defer (never drop) a send that falls in the recipient's local quiet hours to the end of the window."""
+    quiet = config.quiet_hours
+    if quiet is None or ctx.channel not in quiet.channels:
+        return ALLOW
+    if not ctx.marketing and ctx.channel not in quiet.apply_to_transactional:
+        return ALLOW
+    until = quiet_until(ctx.now, recipient_timezone(ctx.profile, config), quiet)
+    if until is None:
+        return ALLOW
+    return defer(until, QUIET_HOURS, f"local quiet hours {quiet.start:%H:%M}-{quiet.end:%H:%M}")
+
+
+GUARDS: tuple[Guard, ...] = (
+    check_holdout,
+    check_trigger_holds,
+    check_address,
+    check_suppression,
+    check_consent,
+    check_frequency,
+    check_budget,
+    check_quiet_hours,
+)
+
+
+def run_guards(ctx: SendContext, config: DeliveryConfig, guards: Iterable[Guard] = GUARDS) -> GuardDecision:
+    """The first non-allow decision of `guards` (in the documented order), or ALLOW.
+
+    Example:
+        decision = run_guards(SendContext(channel="email", marketing=True, profile=p, now=now), config)
+        if decision.outcome == "defer": reschedule(decision.until)
+    """
+    for guard in guards:
+        decision = guard(ctx, config)
+        if not decision.allowed:
+            return decision
+    return ALLOW

@@ -1,0 +1,295 @@
+"""Message templating: Jinja2 in an immutable sandbox, personalised from the profile dict, with safe fallbacks.
+
+Templates live in `chalicelib/templates/`: `<id>.html.j2` (autoescaped), `<id>.txt.j2` and `<id>.sms.j2` (plain), and
+`templates.json`, the catalogue of ids with their subject line (itself a Jinja string) and marketing flag. Files whose
+name starts with `_` are partials (layout, macros). Jinja2 is imported on first render, not at module import, because
+import time is Lambda cold-start time.
+
+Missing data never breaks a render: undefined values are `ChainableUndefined` (`{{ traits.a.b }}` renders ""),
+None renders "", and the `money` filter renders "" for non-numbers. Only real template faults (syntax, sandbox
+violations, a marketing email without an unsubscribe URL) raise `TemplateRenderError`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.scenarios import definitions as sc
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+CATALOGUE_FILE = "templates.json"
+BODY_SUFFIXES = {"html": ".html.j2", "text": ".txt.j2", "sms": ".sms.j2"}
+MAX_LISTED_PRODUCTS = 4
+_ZERO_DECIMAL = {"JPY", "KRW", "VND", "CLP", "ISK"}
+_SYMBOLS = {"JPY": "¥", "USD": "$", "EUR": "€", "GBP": "£", "KRW": "₩", "CNY": "CN¥", "AUD": "A$", "CAD": "CA$"}
+
+
+class TemplateRenderError(Exception):
+    """Rendering one message failed; the caller records a failed send for that profile only."""
+
+    def __init__(self, template_id: str, detail: str) -> None:
+        self.template_id = template_id
+        self.detail = detail
+        super().__init__(f"template {template_id!r}: {detail}")
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    """The rendered bodies; a body is None when the template has no file for it (or it was not requested)."""
+
+    subject: str
+    html: str | None
+    text: str | None
+    sms: str | None
+
+
+class TemplateSpec(BaseModel):
+    """One catalogue entry."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subject: str = Field(default="", description="Jinja string; rendered without autoescape, on one line.")
+    description: str = ""
+    marketing: bool = Field(default=True, description="Marketing bodies must get unsubscribe_url and preferences_url.")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Catalogue
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _catalogue(directory: str) -> dict[str, TemplateSpec]:
+    raw = json.loads((Path(directory) / CATALOGUE_FILE).read_text(encoding="utf-8"))
+    return {tid: TemplateSpec.model_validate(spec) for tid, spec in raw.items() if not tid.startswith("$")}
+
+
+def load_catalogue(directory: str | Path = TEMPLATES_DIR) -> dict[str, TemplateSpec]:
+    """Template id -> spec from `templates.json` (cached per directory)."""
+    return dict(_catalogue(str(directory)))
+
+
+def template_bodies(template_id: str, directory: str | Path = TEMPLATES_DIR) -> set[str]:
+    """Which bodies exist on disk for the id: a subset of {'html', 'text', 'sms'}."""
+    base = Path(directory)
+    return {kind for kind, suffix in BODY_SUFFIXES.items() if (base / f"{template_id}{suffix}").is_file()}
+
+
+def template_channels(directory: str | Path = TEMPLATES_DIR) -> dict[str, set[str]]:
+    """Template id -> channels it can serve: `email` (html + text), `sms` (sms), `sales_alert` (text).
+
+    Feed it to `load_scenarios(..., template_channels=...)` to catch an sms step pointing at an email-only template."""
+    out: dict[str, set[str]] = {}
+    for tid in _catalogue(str(directory)):
+        bodies = template_bodies(tid, directory)
+        channels: set[str] = set()
+        if {"html", "text"} <= bodies:
+            channels.add("email")
+        if "sms" in bodies:
+            channels.add("sms")
+        if "text" in bodies:
+            channels.add("sales_alert")
+        out[tid] = channels
+    return out
+
+
+def known_templates(directory: str | Path = TEMPLATES_DIR) -> set[str]:
+    """Ids in the catalogue (what scenarios may reference)."""
+    return set(_catalogue(str(directory)))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Context
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def format_money(value: Any, currency: str | None = "USD") -> str:
+    """`1200, "JPY"` -> `¥1,200`; `12.5, "USD"` -> `$12.50`; unknown codes -> `12.50 CHF`; non-numbers -> ""."""
+    number = sc.to_number(value)
+    if number is None:
+        return ""
+    code = (currency or "USD").upper()
+    decimals = 0 if code in _ZERO_DECIMAL else 2
+    sign = "-" if number < 0 else ""
+    amount = f"{abs(number):,.{decimals}f}"
+    symbol = _SYMBOLS.get(code)
+    return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {code}"
+
+
+def safe_url(value: Any) -> str:
+    """The URL when it is http(s), else "" (product URLs come from tracked events, i.e. from the browser)."""
+    if isinstance(value, str) and value.strip().lower().startswith(("https://", "http://")):
+        return value.strip()
+    return ""
+
+
+def _product(item: Mapping[str, Any]) -> dict[str, Any]:
+    price = sc.to_number(item.get("price"))
+    qty = sc.to_number(item.get("quantity"))
+    quantity = int(qty) if qty is not None and qty > 0 else 1
+    return {
+        **item,
+        "product_id": item.get("product_id"),
+        "name": item.get("name") or item.get("title") or "",
+        "price": price,
+        "quantity": quantity,
+        "url": item.get("url") or "",
+        "image_url": item.get("image_url") or "",
+        "line_total": price * quantity if price is not None else None,
+    }
+
+
+def build_context(profile: Mapping[str, Any], extra_context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The variables templates see. From the profile: `first_name` (fallback "there"), `last_name`, `email`,
+    `traits`, `stage`, `scores`, `cart` (items with `line_total`), `cart_total`, `viewed_products` (recent first, not
+    in the cart, at most 4), `profile`. From the caller (`extra_context`, which wins on clashes): `related_products`,
+    `coupon_code`, `unsubscribe_url`, `preferences_url`, `currency`, step `params`, anything else."""
+    extra = dict(extra_context or {})
+    traits = sc.traits(profile)
+    cart = [_product(i) for i in sc.cart_items(profile)]
+    in_cart = {str(i["product_id"]) for i in cart}
+    seen: set[str] = set()
+    viewed: list[dict[str, Any]] = []
+    for item in sc.viewed_products(profile):
+        pid = str(item.get("product_id"))
+        if pid in in_cart or pid in seen or not (item.get("name") or item.get("title")):
+            continue  # a product we cannot name is worse than no product in a personal email
+        seen.add(pid)
+        viewed.append(_product(item))
+    last = traits.get("lastName") or traits.get("last_name") or sc.demographics(profile).get("last_name")
+    context: dict[str, Any] = {
+        "profile": dict(profile),
+        "traits": traits,
+        "first_name": sc.first_name(profile),
+        "last_name": last if isinstance(last, str) else "",
+        "email": sc.email_address(profile) or "",
+        "stage": sc.stage(profile) or "",
+        "scores": profile.get("scores") if isinstance(profile.get("scores"), dict) else {},
+        "cart": cart,
+        "cart_total": sum(i["line_total"] or 0 for i in cart),
+        "viewed_products": viewed[:MAX_LISTED_PRODUCTS],
+        "related_products": [],
+        "coupon_code": "",
+        "currency": traits.get("currency") if isinstance(traits.get("currency"), str) else "USD",
+        "unsubscribe_url": "",
+        "preferences_url": "",
+    }
+    if isinstance(extra.get("related_products"), list):
+        extra["related_products"] = [
+            _product(p) for p in extra["related_products"][:MAX_LISTED_PRODUCTS] if isinstance(p, Mapping)
+        ]
+    context.update(extra)
+    return context
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _environment(directory: str) -> Any:
+    """One sandboxed environment per templates directory, built on first use (jinja2 import is deferred to here)."""
+    from jinja2 import ChainableUndefined, FileSystemLoader, Undefined, pass_context, select_autoescape
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    @pass_context
+    def money(ctx: Any, value: Any, currency: str | None = None) -> str:
+        if isinstance(value, Undefined):  # float(Undefined) raises; a missing price renders as nothing
+            return ""
+        return format_money(value, currency or ctx.get("currency") or "USD")
+
+    env = ImmutableSandboxedEnvironment(
+        loader=FileSystemLoader(directory),
+        # Only HTML bodies are escaped; text/SMS/subject must keep "&" and "<" as typed.
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False, default=False),
+        undefined=ChainableUndefined,
+        finalize=lambda value: "" if value is None else value,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters["money"] = money
+    env.filters["safe_url"] = safe_url
+    return env
+
+
+_WS = re.compile(r"\s+")
+
+
+def render(
+    template_id: str,
+    profile: Mapping[str, Any],
+    extra_context: Mapping[str, Any] | None = None,
+    *,
+    channel: str | None = None,
+    marketing: bool | None = None,
+    templates_dir: str | Path = TEMPLATES_DIR,
+) -> RenderedMessage:
+    """Render the subject and bodies of `template_id` for one profile.
+
+    Parameters
+    ----------
+    channel: `email` renders subject + html + text, `sms` the sms body, `sales_alert` subject + text; None renders
+        every body that exists.
+    marketing: overrides the catalogue flag; marketing email needs non-empty `unsubscribe_url` and `preferences_url`
+        in `extra_context` (the List-Unsubscribe header and the footer link come from them).
+
+    Raises
+    ------
+    TemplateRenderError for an unknown template, a missing requested body, a template fault or a marketing email
+    without unsubscribe links.
+
+    Example:
+        msg = render("cart_reminder", profile, {"unsubscribe_url": u, "preferences_url": p, "currency": "JPY"},
+                     channel="email")
+    """
+    directory = str(templates_dir)
+    catalogue = _catalogue(directory)
+    spec = catalogue.get(template_id)
+    if spec is None:
+        raise TemplateRenderError(template_id, "unknown template")
+    bodies = template_bodies(template_id, directory)
+    wanted = {"email": {"html", "text"}, "sms": {"sms"}, "sales_alert": {"text"}}.get(channel or "", bodies)
+    missing = wanted - bodies
+    if missing:
+        raise TemplateRenderError(template_id, f"no {'/'.join(sorted(missing))} body for channel {channel!r}")
+    is_marketing = spec.marketing if marketing is None else marketing
+    context = build_context(profile, extra_context)
+    if is_marketing and channel in (None, "email") and wanted & {"html", "text"}:
+        for key in ("unsubscribe_url", "preferences_url"):
+            if not context.get(key):
+                raise TemplateRenderError(template_id, f"marketing message needs {key}")
+    context["marketing"] = is_marketing
+
+    from jinja2 import TemplateError  # already imported by _environment; cheap
+
+    env = _environment(directory)
+    try:
+        subject = ""
+        if spec.subject and channel != "sms":
+            subject = _WS.sub(" ", env.from_string(spec.subject).render(context)).strip()
+        out: dict[str, str | None] = {"html": None, "text": None, "sms": None}
+        for kind in sorted(wanted):
+            out[kind] = env.get_template(f"{template_id}{BODY_SUFFIXES[kind]}").render(context).strip() + "\n"
+        if out["sms"] is not None:
+            out["sms"] = out["sms"].strip()
+    except TemplateError as exc:
+        raise TemplateRenderError(template_id, f"{type(exc).__name__}: {exc}") from exc
+    except Exception as exc:  # a filter or a value's __str__ blew up: still only this profile's message fails
+        raise TemplateRenderError(template_id, f"{type(exc).__name__}: {exc}") from exc
+    return RenderedMessage(subject=subject, html=out["html"], text=out["text"], sms=out["sms"])
+
+
+def clear_caches() -> None:
+    """Forget cached catalogues and environments (tests, local hot reload)."""
+    _catalogue.cache_clear()
+    _environment.cache_clear()

@@ -1,0 +1,320 @@
+"""Report counters, engagement touches and direct preference overrides (StateTable and MessagesTable).
+
+StateTable:
+
+| pk                    | sk                              | what                                                    |
+|-----------------------|---------------------------------|---------------------------------------------------------|
+| `report#{scenario}`   | `{step}#{variant}#{channel}`    | ADD counters (sent, delivered, human_opens, ...)        |
+| `reports`             | `{scenario}`                    | index of scenarios that have counters (list endpoint)   |
+| `fact#{fact id}`      | `-`                             | an increment already applied (idempotency marker, TTL)  |
+
+MessagesTable (the person's partition, so erasure by key removes it with the rest):
+
+| pk            | sk                                 | what                                                       |
+|---------------|------------------------------------|------------------------------------------------------------|
+| `p#{profile}` | `pref#{channel}` / `pref#{ch}#{t}` | opt-in / opt-out written synchronously by the link pages   |
+| `p#{profile}` | `touch#{at}#{message_id}#{kind}`   | a human open or click, for conversion attribution          |
+| `p#{profile}` | `pending#email`                    | the latest double opt-in request (source, time)            |
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.shared.aws import client
+from chalicelib.shared.dynamodb import query_all
+from chalicelib.tracking.events import iso
+
+FACT_TTL_DAYS = 400
+TOUCH_TTL_DAYS = 30
+MAX_DUE_BUCKETS = 24 * 120  # a run waits at most ~4 months in the packaged scenarios
+COUNTER_FIELDS = (
+    "sent",
+    "delivered",
+    "bounced",
+    "human_opens",
+    "machine_opens",
+    "clicks",
+    "unsubscribes",
+    "complaints",
+    "conversions",
+    "revenue",
+    "rejected",
+    "delayed",
+    "assigned",
+    "run_conversions",
+)
+
+
+def _epoch(dt: datetime, days: int) -> str:
+    return str(int((dt + timedelta(days=days)).timestamp()))
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+class DynamoEngagementStore:
+    def __init__(self, state_table: str, messages_table: str) -> None:
+        self.state = state_table
+        self.messages = messages_table
+
+    # -- counters -----------------------------------------------------------------------------------------------------
+    def count(
+        self,
+        fact_id: str,
+        scenario_id: str,
+        row: str,
+        increments: dict[str, float],
+        now: datetime,
+        *,
+        listed: bool = True,
+    ) -> bool:
+        """ADD `increments` to one report row once per `fact_id` (marker and ADD in one transaction, like segment
+        sizes): a replayed stream record, SNS redelivery or reloaded pixel adds nothing. False when already counted."""
+        ddb = client("dynamodb")
+        names = {f"#c{n}": name for n, name in enumerate(increments)}
+        values = {f":c{n}": {"N": _number(v)} for n, v in enumerate(increments.values())}
+        adds = ", ".join(f"#c{n} :c{n}" for n in range(len(increments)))
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.state,
+                    "Item": {
+                        "pk": {"S": f"fact#{fact_id}"},
+                        "sk": {"S": "-"},
+                        "expires_at": {"N": _epoch(now, FACT_TTL_DAYS)},
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self.state,
+                    "Key": {"pk": {"S": f"report#{scenario_id}"}, "sk": {"S": row}},
+                    "UpdateExpression": f"ADD {adds} SET updated_at = :now",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": {**values, ":now": {"S": iso(now)}},
+                }
+            },
+        ]
+        if listed:  # operational rows (dropped feedback) stay out of the scenario list
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self.state,
+                        "Key": {"pk": {"S": "reports"}, "sk": {"S": scenario_id}},
+                        "UpdateExpression": "SET updated_at = :now",
+                        "ExpressionAttributeValues": {":now": {"S": iso(now)}},
+                    }
+                }
+            )
+        try:
+            ddb.transact_write_items(TransactItems=items)
+        except ddb.exceptions.TransactionCanceledException as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return False
+            raise
+        return True
+
+    def rows(self, scenario_id: str) -> dict[str, dict[str, float]]:
+        """Row key -> counters of one scenario (one Query; a scenario has a handful of rows)."""
+        ddb = client("dynamodb")
+        kwargs: dict[str, Any] = {
+            "TableName": self.state,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"report#{scenario_id}"}},
+        }
+        out: dict[str, dict[str, float]] = {}
+        while True:
+            page = ddb.query(**kwargs)
+            for item in page.get("Items", []):
+                out[item["sk"]["S"]] = {k: float(v["N"]) for k, v in item.items() if k in COUNTER_FIELDS and "N" in v}
+            if "LastEvaluatedKey" not in page:
+                return out
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def scenario_ids(self, limit: int, after: str | None) -> tuple[list[str], str | None]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.state,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": "reports"}},
+            "Limit": limit,
+        }
+        if after:
+            kwargs["ExclusiveStartKey"] = {"pk": {"S": "reports"}, "sk": {"S": after}}
+        page = client("dynamodb").query(**kwargs)
+        ids = [i["sk"]["S"] for i in page.get("Items", [])]
+        return ids, (page["LastEvaluatedKey"]["sk"]["S"] if "LastEvaluatedKey" in page else None)
+
+    def mark_message(self, profile_id: str, sk: str, field: str, at: datetime) -> None:
+        """First time of one provider fact on the message record (`delivered_at`, `bounced_at`...); only an existing
+        record is touched, and a redelivered notification keeps the first time."""
+        ddb = client("dynamodb")
+        with contextlib.suppress(ddb.exceptions.ConditionalCheckFailedException):  # erased meanwhile: nothing to mark
+            ddb.update_item(
+                TableName=self.messages,
+                Key={"pk": {"S": f"p#{profile_id}"}, "sk": {"S": sk}},
+                UpdateExpression="SET #f = if_not_exists(#f, :at)",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#f": field},
+                ExpressionAttributeValues={":at": {"S": iso(at)}},
+            )
+
+    # -- preference overrides -------------------------------------------------------------------------------------
+    def set_preference(
+        self, profile_id: str, channel: str, topic: str | None, status: str, now: datetime, source: str
+    ) -> None:
+        sk = f"pref#{channel}" + (f"#{topic}" if topic else "")
+        client("dynamodb").put_item(
+            TableName=self.messages,
+            Item={
+                "pk": {"S": f"p#{profile_id}"},
+                "sk": {"S": sk},
+                "status": {"S": status},
+                "at": {"S": iso(now)},
+                "source": {"S": source},
+            },
+        )
+
+    def preferences(self, profile_id: str) -> dict[str, dict[str, str]]:
+        """`channel` or `channel#topic` -> {status, at, source} (one Query of the person's partition)."""
+        page = client("dynamodb").query(
+            TableName=self.messages,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": f"p#{profile_id}"}, ":prefix": {"S": "pref#"}},
+            ConsistentRead=True,
+        )
+        return {
+            i["sk"]["S"].removeprefix("pref#"): {k: i[k]["S"] for k in ("status", "at", "source") if k in i}
+            for i in page.get("Items", [])
+        }
+
+    # -- double opt-in requests -----------------------------------------------------------------------------------
+    def put_pending(self, profile_id: str, request: dict[str, Any], now: datetime) -> None:
+        """The latest subscription request (a newer one replaces it, so only its link confirms)."""
+        client("dynamodb").put_item(
+            TableName=self.messages,
+            Item={
+                "pk": {"S": f"p#{profile_id}"},
+                "sk": {"S": "pending#email"},
+                "body": {"S": json.dumps({**request, "requested_at": iso(now)})},
+                "expires_at": {"N": _epoch(now, 30)},
+            },
+        )
+
+    def pending(self, profile_id: str) -> dict[str, Any] | None:
+        item = (
+            client("dynamodb")
+            .get_item(
+                TableName=self.messages,
+                Key={"pk": {"S": f"p#{profile_id}"}, "sk": {"S": "pending#email"}},
+                ConsistentRead=True,
+            )
+            .get("Item")
+        )
+        return json.loads(item["body"]["S"]) if item else None
+
+    # -- touches --------------------------------------------------------------------------------------------------
+    def add_touch(self, profile_id: str, touch: dict[str, Any], at: datetime) -> None:
+        client("dynamodb").put_item(
+            TableName=self.messages,
+            Item={
+                "pk": {"S": f"p#{profile_id}"},
+                "sk": {"S": f"touch#{iso(at)}#{touch['message_id']}#{touch['kind']}"},
+                "body": {"S": json.dumps({**touch, "at": iso(at)})},
+                "expires_at": {"N": _epoch(at, TOUCH_TTL_DAYS)},
+            },
+        )
+
+    def touches(self, profile_id: str, since: datetime) -> list[dict[str, Any]]:
+        page = client("dynamodb").query(
+            TableName=self.messages,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"p#{profile_id}"},
+                ":lo": {"S": f"touch#{iso(since)}"},
+                ":hi": {"S": "touch#\uffff"},
+            },
+            ConsistentRead=True,
+        )
+        return [json.loads(i["body"]["S"]) for i in page.get("Items", [])]
+
+
+def _person_items(messages_table: str, profile_id: str) -> list[dict[str, Any]]:
+    return query_all(
+        TableName=messages_table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"p#{profile_id}"}},
+    )
+
+
+def export_person_messages(messages_table: str, keys: Any) -> list[dict[str, Any]]:
+    """Access request: the person's runs, message records, send log, preferences and touches, as stored."""
+    from chalicelib.delivery.adapters.dynamodb_messages import _plain
+
+    out = []
+    for pid in keys.profile_ids:
+        for item in _person_items(messages_table, pid):
+            out.append(_plain({k: v for k, v in item.items() if k != "history"}))
+    return out
+
+
+def erase_person_messages(messages_table: str, due_table: str, keys: Any) -> int:
+    """Erasure hook: every item in the person's MessagesTable partitions (runs, message records, send log,
+    preferences, touches), the suppression items of their addresses, and their DueTable items (found from the due
+    times of their active runs: DueTable is keyed by hour, so the run tells us where to look)."""
+    from chalicelib.scenarios.engine import ScenarioRun
+    from chalicelib.tracking.adapters.dynamodb_events import batch_write
+
+    deletes: list[dict[str, Any]] = []
+    due_deletes: list[dict[str, Any]] = []
+    for pid in keys.profile_ids:
+        for item in _person_items(messages_table, pid):
+            deletes.append({"pk": item["pk"], "sk": item["sk"]})
+            if item["sk"]["S"].startswith("run#") and "body" in item:
+                due_deletes += _due_keys(due_table, ScenarioRun.model_validate_json(item["body"]["S"]))
+    for key in keys.identity_keys:
+        if key.startswith("email:"):
+            deletes.append({"pk": {"S": f"s#email:{key.removeprefix('email:').lower()}"}, "sk": {"S": "-"}})
+    # Two runs of one person look through overlapping hour buckets (and find each other's items): BatchWriteItem
+    # rejects a request naming one key twice, so keep each key once.
+    deletes = list({json.dumps(k, sort_keys=True): k for k in deletes}.values())
+    due_deletes = list({json.dumps(k, sort_keys=True): k for k in due_deletes}.values())
+    if deletes:
+        batch_write(messages_table, [{"DeleteRequest": {"Key": k}} for k in deletes])
+    if due_deletes:
+        batch_write(due_table, [{"DeleteRequest": {"Key": k}} for k in due_deletes])
+    return len(deletes) + len(due_deletes)
+
+
+def _due_keys(due_table: str, run: Any) -> list[dict[str, Any]]:
+    """Due items of one run: every hour bucket from its entry to its current due time (released items stay until
+    their TTL, and they name the person), filtered to this person's refs. Erasure is rare; runs last days to weeks."""
+    from chalicelib.delivery.adapters.dynamodb_messages import due_bucket
+
+    ddb = client("dynamodb")
+    found: list[dict[str, Any]] = []
+    bucket = run.entered_at.replace(minute=0, second=0, microsecond=0)
+    end = max(run.due_at, run.updated_at or run.due_at)
+    for _ in range(MAX_DUE_BUCKETS):
+        if bucket > end:
+            break
+        kwargs: dict[str, Any] = {
+            "TableName": due_table,
+            "KeyConditionExpression": "pk = :pk",
+            "FilterExpression": "contains(sk, :ref)",
+            "ExpressionAttributeValues": {":pk": {"S": due_bucket(bucket)}, ":ref": {"S": f"#{run.profile_id}#"}},
+        }
+        while True:
+            page = ddb.query(**kwargs)
+            found += [{"pk": i["pk"], "sk": i["sk"]} for i in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        bucket += timedelta(hours=1)
+    return found

@@ -1,0 +1,397 @@
+"""Fold use case: events-stream batches become profiles (identity links and merges, traits, scores, segments).
+
+Per batch: group new events by profile, read each profile once, fold in memory, write each changed profile once with a
+version condition. A replayed or overlapping batch changes nothing (the profile remembers applied event keys), a
+poison record goes to the failed-events store, and only transient failures are reported back for a retry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.profiles.model import Profile, stored_body
+from chalicelib.profiles.profile_cache import ProfileCache
+from chalicelib.shared.clock import Clock
+from chalicelib.tracking.events import StreamEvent, TrackedEvent
+from chalicelib.tracking.identity import IdentityKind, LinkDecision, decide_link, identity_key, profile_id_for
+from chalicelib.tracking.ports import EventStore, FailedEventStore, IdentityStore, ProfileStore
+
+if TYPE_CHECKING:
+    from chalicelib.profiles.sweeps import CutPointStore
+
+log = logging.getLogger("one2one")
+
+MAX_ATTEMPTS = 4
+MAX_REDIRECTS = 5
+
+
+class TransientFoldError(Exception):
+    """The group could not be written now (lost races, throttling): report its records for a retry."""
+
+
+@dataclass
+class LinkPlan:
+    """Identity work decided before the profile write and carried out after it succeeds."""
+
+    links: list[tuple[str, bool]] = field(default_factory=list)  # (identity key, only_if_absent)
+    merges: list[Profile] = field(default_factory=list)  # losers folded into this profile
+    refused_anon: set[str] = field(default_factory=set)
+    defer_to: str | None = None  # a known person's profile this anonymous group belongs to
+
+
+@dataclass
+class FoldStats:
+    records: int = 0
+    folded_events: int = 0
+    profiles_written: int = 0
+    merges: int = 0
+    poison: int = 0
+    failed_records: int = 0
+
+
+def event_identities(event: TrackedEvent) -> list[tuple[IdentityKind, str]]:
+    out: list[tuple[IdentityKind, str]] = []
+    if event.user_id:
+        out.append(("user", event.user_id))
+    if event.email:
+        out.append(("email", event.email))
+    if event.anonymous_id:
+        out.append(("anon", event.anonymous_id))
+    if event.type == "alias" and event.previous_id:
+        # previousId is usually the anonymous id a user had before; a previous userId resolves through its record.
+        out.append(("anon", event.previous_id))
+    return out
+
+
+def _has_every_identity(profile: Profile, events: list[TrackedEvent]) -> bool:
+    """`profile_has` of every identity in `event_identities` of every event, without building them (once per fold)."""
+    anonymous_ids = profile.anonymous_ids
+    for event in events:
+        if event.user_id and event.user_id != profile.user_id:
+            return False
+        if event.anonymous_id and event.anonymous_id not in anonymous_ids:
+            return False
+        if event.traits or event.context.get("traits"):  # only then can an event carry an email
+            email = event.email
+            if email and email != profile.email:
+                return False
+        if event.type == "alias" and event.previous_id and event.previous_id not in anonymous_ids:
+            return False
+    return True
+
+
+def profile_has(profile: Profile, kind: IdentityKind, value: str) -> bool:
+    if kind == "user":
+        return profile.user_id == value
+    if kind == "email":
+        return profile.email == value
+    return value in profile.anonymous_ids
+
+
+class FoldService:
+    def __init__(
+        self,
+        events: EventStore,
+        identities: IdentityStore,
+        profiles: ProfileStore,
+        failed: FailedEventStore,
+        clock: Clock,
+        max_anonymous_ids: int = 25,
+        config: Any = None,
+        cut_points: CutPointStore | None = None,
+        profile_cache: ProfileCache | None = None,
+    ) -> None:
+        self.events = events
+        self.identities = identities
+        self.profiles = profiles
+        self.failed = failed
+        self.clock = clock
+        self.max_anonymous_ids = max_anonymous_ids
+        self._config = config
+        self.cut_points = cut_points
+        self.last_stats = FoldStats()
+        # The service lives as long as the warm container (bootstrap caches it), and so does this cache.
+        self.profile_cache = profile_cache if profile_cache is not None else ProfileCache()
+
+    @property
+    def config(self) -> Any:
+        if self._config is None:
+            from chalicelib.profiles.config import load_profile_config
+
+            self._config = load_profile_config()
+        return self._config
+
+    # -- entry point -------------------------------------------------------------------------------------------------
+    def handle_stream_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Lambda DynamoDB-stream event in, `{"batchItemFailures": [...]}` out."""
+        _ = self.config  # a broken config must fail the batch loudly (ConfigError), not park every event as poison
+        stats = FoldStats()
+        records = event.get("Records") or []
+        stats.records = len(records)
+        by_profile: dict[str, list[tuple[str, TrackedEvent]]] = defaultdict(list)
+        for record in records:
+            if record.get("eventName") != "INSERT":
+                continue  # MODIFY = a duplicate overwrote itself or history was re-pointed: already folded
+            sequence = record.get("dynamodb", {}).get("SequenceNumber", "")
+            try:
+                tracked = StreamEvent.from_stream_image(record["dynamodb"]["NewImage"])
+            except Exception as exc:  # noqa: BLE001 - anything unreadable is poison, kept and skipped
+                stats.poison += 1
+                self.failed.record(None, {"error": "poison_record", "message": str(exc)[:500]}, record)
+                continue
+            if tracked.profile_id.startswith("unlinked#"):
+                continue  # Global Privacy Control: stored for aggregate counts, tied to no one, never folded
+            by_profile[tracked.profile_id].append((sequence, tracked))
+        failures: list[str] = []
+        fetched: dict[str, dict[str, Any]] = {}
+        groups = self._redirect(by_profile, fetched)
+        for profile_id, entries in groups.items():
+            events = [e for _, e in entries]
+            try:
+                written = self.fold_profile(profile_id, events, fetched.get(profile_id))
+                stats.profiles_written += int(written)
+                stats.folded_events += len(events)
+            except TransientFoldError as exc:
+                log.warning("fold of %s deferred: %s", profile_id, exc)
+                failures.extend(seq for seq, _ in entries)
+            except Exception as exc:
+                if _is_transient(exc):
+                    log.warning("fold of %s deferred: %s", profile_id, type(exc).__name__)
+                    failures.extend(seq for seq, _ in entries)
+                else:
+                    # A deterministic failure would fail on every retry and block the shard: park it instead.
+                    log.exception("fold of %s failed; events parked in failed-events", profile_id)
+                    stats.poison += len(entries)
+                    for _, tracked in entries:
+                        reason = {"error": "fold_failed", "message": f"{type(exc).__name__}: {str(exc)[:300]}"}
+                        self.failed.record(tracked.source_id, reason, tracked.to_json())
+        stats.failed_records = len(failures)
+        self.last_stats = stats
+        return {"batchItemFailures": [{"itemIdentifier": seq} for seq in sorted(set(failures))]}
+
+    def _redirect(
+        self, groups: dict[str, list[tuple[str, TrackedEvent]]], fetched: dict[str, dict[str, Any]] | None = None
+    ) -> dict[str, list[tuple[str, TrackedEvent]]]:
+        """Events resolved (at ingest) to a profile that has since been merged away belong to the winner.
+
+        The profiles read on the way are put in `fetched` (target id -> item), so the fold need not read them again.
+        """
+        items = self.profiles.get_many(list(groups)) if groups else {}
+        out: dict[str, list[tuple[str, TrackedEvent]]] = defaultdict(list)
+        moved: list[tuple[TrackedEvent, str]] = []
+        for profile_id, entries in groups.items():
+            target = profile_id
+            item = items.get(profile_id)
+            hops = 0
+            while item is not None and "merged_into" in item and hops < MAX_REDIRECTS:
+                target = item["merged_into"]["S"]
+                item = self.profiles.get_many([target]).get(target)
+                hops += 1
+            if fetched is not None and item is not None:
+                fetched[target] = item
+            for seq, tracked in entries:
+                if target != profile_id:
+                    moved.append((tracked, target))
+                    tracked.profile_id = target
+                out[target].append((seq, tracked))
+        if moved:
+            self.events.put_many([e for e, _ in moved])  # re-point their stored copies (MODIFY: not folded again)
+        return out
+
+    # -- one profile ---------------------------------------------------------------------------------------------
+    def fold_profile(
+        self,
+        profile_id: str,
+        events: list[TrackedEvent],
+        prefetched: dict[str, Any] | None = None,
+        absorb: str | None = None,
+    ) -> bool:
+        """Fold events into one profile; returns whether the profile was written.
+
+        `prefetched` is the item the batch already read: the first attempt uses it (the version condition on the write
+        still catches a concurrent change, and the retry reads again), which halves the read units of a fold.
+        """
+        from chalicelib.profiles.fold import fold, merge_profiles  # lazy: the module pulls in the fold's rules
+
+        now = self.clock.now()
+        for attempt in range(MAX_ATTEMPTS):
+            item = prefetched if attempt == 0 and prefetched is not None else None
+            if item is None:
+                item = self.profiles.get_many([profile_id]).get(profile_id)
+            if item is not None and "erased_at" in item:
+                # Erased person: events that were in flight when the erasure ran are deleted, never folded.
+                self.events.delete([e.key for e in events])
+                return False
+            current = self._load(profile_id, item) if item else None
+            expected = current.version if current else None
+            base = current or Profile(profile_id=profile_id)
+            plan = self._plan_links(base, events)
+            if plan.defer_to and absorb is None:
+                for tracked in events:
+                    tracked.profile_id = plan.defer_to
+                self.events.put_many(events)  # their stored copies follow (a MODIFY: never folded twice)
+                return self.fold_profile(plan.defer_to, events, absorb=profile_id if current else "")
+            if absorb:
+                absorbed = self.profiles.get_many([absorb]).get(absorb)
+                if absorbed is not None and "merged_into" not in absorbed and "erased_at" not in absorbed:
+                    plan.merges.append(Profile.from_item(absorbed))
+            for loser in plan.merges:
+                if loser.profile_id not in base.merged_from:
+                    base = merge_profiles(base, loser)
+            rfm_cut_points, group_cut_points = self.cut_points.current() if self.cut_points else (None, None)
+            # In place: `base` was just read (or built) for this attempt, so fold need not copy it (a JSON round trip).
+            result = fold(
+                base if (current or plan.merges) else None,
+                profile_id,
+                events,
+                self.config,
+                now,
+                rfm_cut_points,
+                group_cut_points,
+                in_place=True,
+            )
+            profile = result.profile
+            if plan.refused_anon:
+                profile.anonymous_ids = [a for a in profile.anonymous_ids if a not in plan.refused_anon]
+            if not result.changed and not plan.merges and not plan.links:
+                return False
+            if expected is not None and profile.version == expected:
+                profile.version = expected + 1  # merges or links alone still need a new version
+            written = profile.to_item()
+            if self.profiles.put(written, expected):
+                self.profile_cache.put(profile_id, stored_body(written), profile)
+                self._carry_out(profile, plan, now)
+                return True
+        raise TransientFoldError(f"lost {MAX_ATTEMPTS} write races")
+
+    def _load(self, profile_id: str, item: dict[str, Any]) -> Profile:
+        """The stored profile: the object this container last wrote when the stored body is still exactly that one
+        (see `profile_cache`), else parsed from the item. The result is the caller's to mutate."""
+        cached = self.profile_cache.take(profile_id, stored_body(item))
+        if cached is None:
+            return Profile.from_item(item)
+        if "version" in item:  # as `Profile.from_item` does: the top-level attribute is what writes check
+            cached.version = int(item["version"]["N"])
+        return cached
+
+    def refold(self, profile_id: str) -> bool:
+        """Re-evaluate with no events (the due-day sweep, new cut points): time-based state only.
+
+        A profile that is gone, merged away or erased is skipped, so a stale index entry never creates or revives one.
+        """
+        item = self.profiles.get_many([profile_id]).get(profile_id)
+        if item is None or "merged_into" in item or "erased_at" in item:
+            return False
+        return self.fold_profile(profile_id, [])
+
+    def _plan_links(self, profile: Profile, events: list[TrackedEvent]) -> LinkPlan:
+        plan = LinkPlan()
+        if _has_every_identity(profile, events):
+            return plan  # the usual case: every identity the events carry is already this profile's
+        wanted: dict[str, tuple[IdentityKind, str]] = {}
+        for tracked in sorted(events, key=lambda e: e.timestamp):
+            for kind, value in event_identities(tracked):
+                if not profile_has(profile, kind, value):
+                    wanted.setdefault(identity_key(kind, value), (kind, value))
+        if not wanted:
+            return plan
+        records = self.identities.lookup(list(wanted))
+        candidates = {key: records.get(key) or profile_id_for(kind, value) for key, (kind, value) in wanted.items()}
+        others = self.profiles.get_many([pid for pid in candidates.values() if pid != profile.profile_id])
+        anon_count = len(profile.anonymous_ids)
+        user_id = profile.user_id or next((v for k, v in wanted.values() if k == "user"), None)
+        for key, (kind, value) in wanted.items():
+            other_id = candidates[key]
+            other_item = others.get(other_id) if other_id != profile.profile_id else None
+            other = Profile.from_item(other_item) if other_item else None
+            hops = 0
+            while other is not None and other.merged_into and hops < MAX_REDIRECTS:
+                other_id = other.merged_into
+                nxt = self.profiles.get_many([other_id]).get(other_id) if other_id != profile.profile_id else None
+                other = Profile.from_item(nxt) if nxt else None
+                hops += 1
+            needs_record = key not in records or records[key] != profile.profile_id
+            cap = self.max_anonymous_ids
+            if other_id == profile.profile_id:
+                decision = LinkDecision("none")
+            elif other is None:
+                decision = decide_link(kind, user_id, anon_count, None, None, profile.profile_id, cap)
+            else:
+                decision = decide_link(kind, user_id, anon_count, other_id, other.user_id, profile.profile_id, cap)
+            if decision.action == "refuse":
+                log.info("identity %s not linked to %s: %s", kind, profile.profile_id, decision.reason)
+                if kind == "anon":
+                    plan.refused_anon.add(value)
+                continue
+            if decision.action == "merge" and other is not None and other.user_id and not user_id:
+                # An anonymous group meeting a known person's profile joins it, never the reverse: the person keeps
+                # their profile id (events ingested before the device was linked arrive here).
+                plan.defer_to = other_id
+                return plan
+            if decision.action == "merge" and other is not None:
+                plan.merges.append(other)
+            if needs_record and (kind != "anon" or profile_id_for("anon", value) != profile.profile_id):
+                # Only "attach" may lose a race to another profile; a merge or a device re-point takes the key over.
+                plan.links.append((key, decision.action == "attach"))
+            if kind == "anon":
+                anon_count += 1
+        return plan
+
+    def _carry_out(self, profile: Profile, plan: LinkPlan, now: datetime) -> None:
+        """After the winner is safely written: point identities at it, retire the losers, move their history."""
+        for key, only_if_absent in plan.links:
+            if not self.identities.link(key, profile.profile_id, only_if_absent=only_if_absent):
+                log.info("identity %s was claimed by another profile first", key.split(":", 1)[0])
+        for loser in plan.merges:
+            for key in self.identities.for_profile(loser.profile_id):
+                self.identities.link(key, profile.profile_id, only_if_absent=False)
+            for anon in loser.anonymous_ids:
+                self.identities.link(identity_key("anon", anon), profile.profile_id, only_if_absent=False)
+            self._retire(loser, profile.profile_id)
+            moved = self.events.repoint(loser.profile_id, profile.profile_id)
+            self._audit_merge(profile, loser, moved, now)
+
+    def _retire(self, loser: Profile, winner_id: str) -> None:
+        for _ in range(MAX_ATTEMPTS):
+            item = self.profiles.get_many([loser.profile_id]).get(loser.profile_id)
+            if item is None or "merged_into" in item:
+                return
+            current = Profile.from_item(item)
+            expected = current.version
+            current.merged_into = winner_id
+            current.version = expected + 1
+            if self.profiles.put(current.to_item(), expected):
+                return
+        raise TransientFoldError(f"could not retire merged profile {loser.profile_id}")
+
+    def _audit_merge(self, winner: Profile, loser: Profile, moved: int, now: datetime) -> None:
+        """Every merge is an event on the winner with both ids, so it can be audited (and later undone)."""
+        audit = TrackedEvent(
+            message_id=f"merge-{loser.profile_id}-into-{winner.profile_id}",
+            source_id="system",
+            type="track",
+            profile_id=winner.profile_id,
+            timestamp=now,
+            received_at=now,
+            event="Profiles Merged",
+            properties={
+                "winner_profile_id": winner.profile_id,
+                "loser_profile_id": loser.profile_id,
+                "loser_user_id": loser.user_id,
+                "loser_email": loser.email,
+                "loser_anonymous_ids": loser.anonymous_ids,
+                "events_moved": moved,
+            },
+            flags=["system"],
+        )
+        self.events.put_new(audit)
+
+
+def _is_transient(exc: Exception) -> bool:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return isinstance(exc, (BotoCoreError, ClientError, TransientFoldError))

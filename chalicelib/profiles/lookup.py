@@ -1,0 +1,101 @@
+"""Admin read model: a resolved profile with its identities and recent events, and the failed-events list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.tracking.identity import clean_email, clean_id, identity_key, profile_id_for
+from chalicelib.tracking.ports import EventStore, IdentityStore, ProfileStore
+
+MAX_REDIRECTS = 5
+
+
+class NotFound(Exception):
+    pass
+
+
+class AdminService:
+    def __init__(self, profiles: ProfileStore, identities: IdentityStore, events: EventStore) -> None:
+        self.profiles = profiles
+        self.identities = identities
+        self.events = events
+
+    def resolve(self, anonymous_id: str | None, user_id: str | None, email: str | None) -> str:
+        """Identity -> profile id with GetItem-class reads only (never a scan)."""
+        candidates: list[tuple[str, str]] = []
+        if (user := clean_id(user_id)) is not None:
+            candidates.append(("user", user))
+        if (mail := clean_email(email)) is not None:
+            candidates.append(("email", mail))
+        if (anon := clean_id(anonymous_id)) is not None:
+            candidates.append(("anon", anon))
+        if not candidates:
+            raise ValueError("give one of anonymous_id, user_id or email")
+        keys = [identity_key(kind, value) for kind, value in candidates]  # type: ignore[arg-type]
+        records = self.identities.lookup(keys)
+        for (kind, value), key in zip(candidates, keys, strict=True):
+            profile_id = records.get(key) or profile_id_for(kind, value)  # type: ignore[arg-type]
+            if self.profiles.get_many([profile_id]):
+                return profile_id
+        raise NotFound("no profile for that identity")
+
+    def profile_view(self, profile_id: str, events_limit: int = 50) -> dict[str, Any]:
+        requested = profile_id
+        item = None
+        for _ in range(MAX_REDIRECTS + 1):
+            item = self.profiles.get_many([profile_id]).get(profile_id)
+            if item is None or "merged_into" not in item:
+                break
+            profile_id = item["merged_into"]["S"]
+        if item is None or "erased_at" in item:
+            raise NotFound(f"profile {requested} not found")
+        from chalicelib.profiles.model import body_dict
+
+        body = body_dict(item)
+        body.pop("applied", None)  # replay bookkeeping, not information about the person
+        body.pop("folded", None)
+        body["version"] = int(item["version"]["N"])
+        view: dict[str, Any] = {
+            "profile_id": profile_id,
+            "profile": body,
+            "identities": self.identities.for_profile(profile_id),
+            "recent_events": [e.summary() for e in self.events.history(profile_id, limit=events_limit)],
+        }
+        if requested != profile_id:
+            view["redirected_from"] = requested
+        view["summary"] = read_time_summary(item)
+        return view
+
+
+def read_time_summary(item: dict[str, Any]) -> dict[str, Any]:
+    """Stage, scores, RFM, needs group and segments at a glance; engagement and grade as of now (they decay)."""
+    from chalicelib.profiles.config import ConfigError, load_profile_config
+    from chalicelib.profiles.model import Profile, as_dict
+    from chalicelib.profiles.scoring import current_engagement, grade
+    from chalicelib.shared.clock import get_clock
+    from chalicelib.tracking.events import iso
+
+    profile = Profile.from_item(item)
+    now = get_clock().now()
+    engagement = current_engagement(profile, now)
+    try:
+        grade_now: str | None = grade(profile.scores.fit, engagement, load_profile_config().scoring.grade)
+    except ConfigError:
+        grade_now = profile.scores.grade  # the stored one; the config problem is reported by the handlers
+    return {
+        "as_of": iso(now),
+        "stage": profile.stage,
+        "stage_since": profile.stage_since,
+        "scores": {
+            "engagement": round(engagement, 3),
+            "fit": profile.scores.fit,
+            "total": round(engagement + profile.scores.fit, 3),
+            "grade": grade_now,
+            "crossed": profile.scores.crossed,
+        },
+        "rfm": as_dict(profile.rfm) if profile.rfm else None,
+        "needs_group": profile.needs_group,
+        "group_value_percentile": profile.group_value_percentile,
+        "segments": profile.segments,
+        "top_categories": profile.computed.top_categories,
+    }

@@ -1,0 +1,686 @@
+"""Pure scenario decisions: which scenarios a trigger starts, what a run does next, when it exits, when it may re-enter.
+
+Inputs are plain data: the profile JSON dict (after the triggering event was folded into it), `TrackedEvent`s, and
+transitions `{kind, name, from_, to, at}` emitted by the profile fold. Outputs are values (`TriggerMatch`, actions,
+`ScenarioRun`) that the service layer persists and executes. No clock: callers pass `now`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, NamedTuple
+
+import msgspec
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chalicelib.scenarios import assignment
+from chalicelib.scenarios.definitions import (
+    Condition,
+    EndStep,
+    EventTrigger,
+    RandomSplitStep,
+    ReentryAfter,
+    Scenario,
+    ScheduleTrigger,
+    ScoreTrigger,
+    SegmentTrigger,
+    SendStep,
+    SplitStep,
+    StageTrigger,
+    WaitStep,
+    cart_items,
+    cron_sets_match,
+    parse_cron,
+    parse_duration,
+    profile_id,
+    segments,
+    to_number,
+    viewed_products,
+)
+from chalicelib.tracking.events import TrackedEvent, iso
+
+RuleMatcher = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
+"""(inline rule dict, profile) -> member? Supplied by the segment module; used for inline `who.rule` audiences."""
+
+# --------------------------------------------------------------------------------------------------------------------
+# Trigger inputs
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _aware(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if not isinstance(value, datetime):
+        raise ValueError("expected an ISO-8601 timestamp")
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class Transition(BaseModel):
+    """A profile change detected by the fold: `segment_entered`/`segment_exited` (name = segment id),
+    `stage_changed` (from_/to = stages), `score_crossed` (name = threshold, e.g. `mql`), `cart_changed`."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    kind: str
+    name: str | None = None
+    from_: Any = Field(default=None, alias="from")
+    to: Any = None
+    at: datetime
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _parse_at(cls, value: Any) -> datetime:
+        return _aware(value)
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any] | BaseModel) -> Transition:
+        """Accept the dict form with either `from_` or `from`, or a pydantic transition object."""
+        if isinstance(data, Transition):
+            return data
+        # The profile module's own Transition (a msgspec struct) or any pydantic model arrives as an object.
+        if isinstance(data, BaseModel):
+            payload = data.model_dump()
+        elif isinstance(data, Mapping):
+            payload = dict(data)
+        else:
+            payload = msgspec.to_builtins(data)
+        if "from_" in payload and "from" not in payload:
+            payload["from"] = payload.pop("from_")
+        return cls.model_validate(payload)
+
+    @property
+    def crossed_up(self) -> bool:
+        """Direction of a score crossing. `to` may be 'above'/'up'/True, or from_/to may be the scores. Unknown
+        shapes count as upward: the fold only emits a crossing when a threshold is passed, and upward is the norm."""
+        if self.to in ("below", "down", False):
+            return False
+        if self.to in ("above", "up", True):
+            return True
+        before, after = to_number(self.from_), to_number(self.to)
+        if before is not None and after is not None:
+            return after > before
+        return True
+
+
+@dataclass(frozen=True)
+class ScheduleTick:
+    """The scheduler's heartbeat for one minute: schedule triggers whose cron matches `at` fire."""
+
+    at: datetime
+
+
+TriggerInput = TrackedEvent | Transition | ScheduleTick | Mapping[str, Any] | BaseModel
+
+
+class TriggerMatch(NamedTuple):
+    """A scenario to start, with the deterministic id of this trigger instance (duplicates collapse on it)."""
+
+    scenario: Scenario
+    trigger_id: str
+
+
+def _normalize(trigger: TriggerInput) -> TrackedEvent | Transition | ScheduleTick:
+    if isinstance(trigger, TrackedEvent | Transition | ScheduleTick):
+        return trigger
+    return Transition.parse(trigger)  # type: ignore[arg-type]
+
+
+def _minute(dt: datetime) -> datetime:
+    return _aware(dt).astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def trigger_instance_id(scenario: Scenario, trigger: TriggerInput) -> str:
+    """Deterministic id: `{scenario}:evt:{source}#{message}` for events (a replayed message collapses),
+    `{scenario}:{kind}:{name}:{to}:{at}` for transitions, `{scenario}:schedule:{minute}` for ticks.
+    Unique per profile; the run key is (profile_id, trigger_id)."""
+    item = _normalize(trigger)
+    if isinstance(item, TrackedEvent):
+        return f"{scenario.id}:evt:{item.key}"
+    if isinstance(item, ScheduleTick):
+        return f"{scenario.id}:schedule:{iso(_minute(item.at))}"
+    return f"{scenario.id}:{item.kind}:{item.name or ''}:{item.to if item.to is not None else ''}:{iso(item.at)}"
+
+
+def trigger_context(trigger: TriggerInput) -> tuple[datetime, dict[str, Any]]:
+    """(when it happened, what the run should remember): the event's scalar properties (e.g. product_id) so later
+    steps, splits and exit conditions can refer to `context.*` and product facts."""
+    item = _normalize(trigger)
+    if isinstance(item, TrackedEvent):
+        scalars = {
+            k: v for k, v in item.properties.items() if isinstance(v, str | int | float | bool) and len(str(v)) <= 512
+        }
+        return _aware(item.timestamp), {"event": item.event, **scalars}
+    if isinstance(item, ScheduleTick):
+        return _minute(item.at), {}
+    return item.at, {"kind": item.kind, "name": item.name, "from": item.from_, "to": item.to}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Conditions
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _product_id(event: TrackedEvent | None, context: Mapping[str, Any]) -> str | None:
+    value = event.properties.get("product_id") if event is not None else None
+    if value is None:
+        value = context.get("product_id")
+    return str(value) if value is not None and value != "" else None
+
+
+def _quantity(item: Mapping[str, Any]) -> float:
+    qty = to_number(item.get("quantity"))
+    return 1.0 if qty is None else qty
+
+
+def fact_value(
+    name: str, profile: Mapping[str, Any], event: TrackedEvent | None = None, context: Mapping[str, Any] | None = None
+) -> Any:
+    """Derived values for conditions (product = the event's `product_id`, else the run context's):
+
+    - `product_view_count`: views of that product in `computed.viewed_products` (entries' `views`/`view_count`/`count`,
+      else one per entry); None without a product;
+    - `product_in_cart`: that product is in `computed.cart` with quantity > 0; None without a product;
+    - `cart_item_count`: total quantity in the cart; `cart_value`: sum of price x quantity.
+    """
+    ctx = context or {}
+    if name in ("product_view_count", "product_in_cart"):
+        pid = _product_id(event, ctx)
+        if pid is None:
+            return None
+        if name == "product_in_cart":
+            return any(str(i.get("product_id")) == pid and _quantity(i) > 0 for i in cart_items(profile))
+        total = 0.0
+        for entry in viewed_products(profile):
+            if str(entry.get("product_id")) != pid:
+                continue
+            counted = next((to_number(entry.get(k)) for k in ("views", "view_count", "count") if k in entry), None)
+            total += counted if counted is not None else 1
+        return total
+    if name == "cart_item_count":
+        return sum(max(_quantity(i), 0.0) for i in cart_items(profile))
+    if name == "cart_value":
+        return sum((to_number(i.get("price")) or 0.0) * max(_quantity(i), 0.0) for i in cart_items(profile))
+    raise KeyError(name)
+
+
+def _dig(value: Any, parts: Sequence[str]) -> Any:
+    for part in parts:
+        if isinstance(value, BaseModel):
+            extra = value.model_extra or {}
+            if part in type(value).model_fields:
+                value = getattr(value, part)
+            elif part in extra:
+                value = extra[part]
+            else:
+                return None
+        elif isinstance(value, msgspec.Struct):  # a TrackedEvent
+            value = getattr(value, part, None) if part in value.__struct_fields__ else None
+        elif isinstance(value, Mapping):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit():
+            index = int(part)
+            value = value[index] if index < len(value) else None
+        else:
+            return None
+        if value is None:
+            return None
+    return value
+
+
+def resolve_field(
+    field_path: str,
+    *,
+    profile: Mapping[str, Any],
+    event: TrackedEvent | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> Any:
+    """The value a condition's `field` points at (None when missing)."""
+    root, _, rest = field_path.partition(".")
+    parts = rest.split(".")
+    if root == "fact":
+        return fact_value(rest, profile, event, context)
+    if root == "profile":
+        return _dig(profile, parts)
+    if root == "context":
+        return _dig(context or {}, parts)
+    if root == "event":
+        return _dig(event, parts) if event is not None else None
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool) and to_number(value) is not None and not isinstance(value, str)
+
+
+def _eq(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) != isinstance(b, bool):
+        return False  # Python says True == 1; a marketer writing `value: 1` does not mean "true"
+    if _is_number(a) and _is_number(b):
+        return to_number(a) == to_number(b)
+    return a == b
+
+
+def _contains(container: Any, item: Any) -> bool:
+    if isinstance(container, list | tuple | set | frozenset):
+        return any(_eq(x, item) for x in container)
+    if isinstance(container, str):
+        return isinstance(item, str) and item in container
+    if isinstance(container, Mapping):
+        return item in container
+    return False
+
+
+def _order(op: str, a: Any, b: Any) -> bool:
+    x, y = to_number(a), to_number(b)
+    if x is None or y is None:
+        # Strings compare lexicographically, which is also correct for ISO-8601 timestamps.
+        if isinstance(a, str) and isinstance(b, str):
+            x, y = a, b  # type: ignore[assignment]
+        else:
+            return False
+    return {"gt": x > y, "gte": x >= y, "lt": x < y, "lte": x <= y}[op]  # type: ignore[operator]
+
+
+def compare(op: str, actual: Any, expected: Any) -> bool:
+    """Apply a condition operator. A missing (None) actual value only satisfies the negative operators."""
+    if op == "exists":
+        return actual is not None
+    if op == "not_exists":
+        return actual is None
+    if op == "eq":
+        return actual is not None and _eq(actual, expected)
+    if op == "ne":
+        return not _eq(actual, expected)
+    if op in ("gt", "gte", "lt", "lte"):
+        return actual is not None and _order(op, actual, expected)
+    if op == "in":
+        return actual is not None and any(_eq(actual, v) for v in expected)
+    if op == "not_in":
+        return not any(_eq(actual, v) for v in expected)
+    if op == "contains":
+        return _contains(actual, expected)
+    if op == "not_contains":
+        return not _contains(actual, expected)
+    raise ValueError(f"unknown operator {op!r}")
+
+
+def evaluate(
+    condition: Condition,
+    *,
+    profile: Mapping[str, Any],
+    event: TrackedEvent | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> bool:
+    """True when the condition holds for this profile / event / run context."""
+    actual = resolve_field(condition.field, profile=profile, event=event, context=context)
+    return compare(condition.op, actual, condition.value)
+
+
+def evaluate_all(conditions: Iterable[Condition], **kwargs: Any) -> bool:
+    """True when every condition holds (an empty list holds)."""
+    return all(evaluate(c, **kwargs) for c in conditions)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Matching triggers
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def in_audience(scenario: Scenario, profile: Mapping[str, Any], rule_matcher: RuleMatcher | None = None) -> bool | None:
+    """Whether the profile is in the scenario's `who`: True without `who`; segment membership from
+    `profile.segments`; an inline rule through `rule_matcher`, or None (unknown) when none is given."""
+    who = scenario.who
+    if who is None:
+        return True
+    if who.segment is not None:
+        return who.segment in segments(profile)
+    if rule_matcher is None or who.rule is None:
+        return None
+    return bool(rule_matcher(who.rule, profile))
+
+
+def _trigger_fires(
+    scenario: Scenario, item: TrackedEvent | Transition | ScheduleTick, profile: Mapping[str, Any]
+) -> bool:
+    when = scenario.when
+    if isinstance(when, EventTrigger):
+        return (
+            isinstance(item, TrackedEvent)
+            and not item.is_bot
+            and item.type == "track"
+            and item.event == when.event
+            and evaluate_all(when.conditions, profile=profile, event=item)
+        )
+    if isinstance(when, ScheduleTrigger):
+        if not isinstance(item, ScheduleTick):
+            return False
+        from zoneinfo import ZoneInfo
+
+        return cron_sets_match(parse_cron(when.cron), _minute(item.at).astimezone(ZoneInfo(when.timezone)))
+    if not isinstance(item, Transition):
+        return False
+    if isinstance(when, SegmentTrigger):
+        return item.kind == when.type and item.name == when.segment
+    if isinstance(when, StageTrigger):
+        return item.kind == "stage_changed" and item.to == when.to and (when.from_ is None or item.from_ == when.from_)
+    if isinstance(when, ScoreTrigger):
+        # The fold records an upward crossing as `score_crossed` and falling back as `score_dropped`.
+        if item.name != when.threshold or item.kind not in ("score_crossed", "score_dropped"):
+            return False
+        upward = item.kind == "score_crossed" and item.crossed_up
+        return upward == (when.direction == "up")
+    return False
+
+
+def match_triggers(
+    scenarios: Iterable[Scenario],
+    event_or_transition: TriggerInput,
+    profile: Mapping[str, Any],
+    *,
+    rule_matcher: RuleMatcher | None = None,
+) -> list[TriggerMatch]:
+    """The enabled scenarios this event / transition / schedule tick starts for this profile.
+
+    The profile must already include the trigger (the engine runs after the fold), so e.g. a 3rd Product Viewed is
+    counted in `fact.product_view_count`. Re-entry is NOT checked here (it needs the run history): call
+    `reentry_allowed` before starting a run. An inline-rule audience without `rule_matcher` never matches: we do not
+    message people we cannot place in the audience.
+
+    Example:
+        for scenario, trigger_id in match_triggers(scenarios, event, profile):
+            ...
+    """
+    item = _normalize(event_or_transition)
+    matches: list[TriggerMatch] = []
+    for scenario in scenarios:
+        if not scenario.enabled or not _trigger_fires(scenario, item, profile):
+            continue
+        if in_audience(scenario, profile, rule_matcher) is not True:
+            continue
+        matches.append(TriggerMatch(scenario, trigger_instance_id(scenario, item)))
+    return matches
+
+
+def due_schedule_times(scenario: Scenario, after: datetime, until: datetime) -> list[datetime]:
+    """UTC minutes in (after, until] at which a schedule scenario fires (at most 7 days are scanned), so a scheduler
+    that runs late or irregularly still fires each cron time exactly once. Empty for other triggers."""
+    when = scenario.when
+    if not isinstance(when, ScheduleTrigger) or not scenario.enabled:
+        return []
+    from zoneinfo import ZoneInfo
+
+    tz, sets = ZoneInfo(when.timezone), parse_cron(when.cron)
+    start = _minute(after) + timedelta(minutes=1)
+    end = min(_minute(until), start + timedelta(days=7))
+    out: list[datetime] = []
+    current = start
+    while current <= end:
+        if cron_sets_match(sets, current.astimezone(tz)):
+            out.append(current)
+        current += timedelta(minutes=1)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Runs and the next action
+# --------------------------------------------------------------------------------------------------------------------
+
+RunStatus = Literal["active", "completed", "exited", "failed"]
+
+
+class ScenarioRun(BaseModel):
+    """One profile's journey through one scenario, as adapters persist it (key: profile_id + trigger_id).
+
+    `step_index` is the next step to execute, `due_at` when to execute it. Holdout runs walk the same steps (so the
+    control group is measured over the same window) but their sends are skipped by the `holdout` guard.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    scenario_id: str
+    profile_id: str
+    trigger_id: str
+    step_index: int = Field(default=0, ge=0)
+    due_at: datetime
+    status: RunStatus = "active"
+    variant: str | None = None
+    holdout: bool = False
+    entered_at: datetime
+    updated_at: datetime | None = None
+    exit_reason: str | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        """Unique per profile and trigger instance; a duplicate trigger maps onto the same run."""
+        return f"{self.profile_id}#{self.trigger_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+
+def start_run(
+    scenario: Scenario,
+    profile: Mapping[str, Any],
+    trigger_id: str,
+    now: datetime,
+    *,
+    entered_at: datetime | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> ScenarioRun:
+    """A new active run at step 0, due now, with holdout and variant assigned deterministically.
+
+    `entered_at` defaults to `now`; pass the trigger time (from `trigger_context`) so exit events are looked for
+    from the moment the trigger happened."""
+    variants = next((s.effective_variants for _, s in scenario.send_steps() if s.effective_variants), [])
+    pid = profile_id(profile)
+    decided = assignment.assign(scenario.id, pid, scenario.holdout_percent, variants)
+    return ScenarioRun(
+        scenario_id=scenario.id,
+        profile_id=pid,
+        trigger_id=trigger_id,
+        due_at=now,
+        variant=decided.variant,
+        holdout=decided.holdout,
+        entered_at=entered_at or now,
+        updated_at=now,
+        context=dict(context or {}),
+    )
+
+
+@dataclass(frozen=True)
+class SendAction:
+    """Send `template_id` (variant `variant_id`) via `step.channel` now, then continue at `next_index` immediately."""
+
+    step_index: int
+    step: SendStep
+    variant_id: str | None
+    template_id: str | None
+    next_index: int
+    branches: tuple[str, ...] = ()
+    kind: Literal["send"] = "send"
+
+
+@dataclass(frozen=True)
+class WaitAction:
+    """Sleep until `until`, then continue at `next_index`."""
+
+    step_index: int
+    until: datetime
+    next_index: int
+    branches: tuple[str, ...] = ()
+    kind: Literal["wait"] = "wait"
+
+
+@dataclass(frozen=True)
+class EndAction:
+    """The run is finished (`completed`: ran off the end or reached an `end` step)."""
+
+    step_index: int
+    branches: tuple[str, ...] = ()
+    reason: str = "completed"
+    kind: Literal["end"] = "end"
+
+
+Action = SendAction | WaitAction | EndAction
+
+
+def _following(scenario: Scenario, i: int) -> int:
+    step = scenario.steps[i]
+    return scenario.step_index(step.next) if step.next is not None else i + 1
+
+
+def plan_next(
+    scenario: Scenario,
+    step_index: int,
+    profile: Mapping[str, Any],
+    now: datetime,
+    *,
+    context: Mapping[str, Any] | None = None,
+    variant: str | None = None,
+    event: TrackedEvent | None = None,
+) -> Action:
+    """What the run at `step_index` does now. Splits are resolved on the spot (recorded in `branches`, e.g.
+    `has_sms:yes`, `ab:1`), so the answer is always a send, a wait or the end.
+
+    `variant` is the run's sticky variant: used when the send step offers it, otherwise the step's own weighted
+    deterministic choice. Waits are measured from `now` (the time the step is reached), so a send deferred by quiet
+    hours pushes the next reminder back too.
+    """
+    branches: list[str] = []
+    pid = profile_id(profile)
+    i = step_index
+    for _ in range(len(scenario.steps) + 1):  # the flow is acyclic, so this bound is never the exit in practice
+        if i >= len(scenario.steps):
+            return EndAction(step_index=i, branches=tuple(branches))
+        step = scenario.steps[i]
+        name = step.id or str(i)
+        if isinstance(step, EndStep):
+            return EndAction(step_index=i, branches=tuple(branches))
+        if isinstance(step, WaitStep):
+            until = now + parse_duration(step.duration)
+            return WaitAction(step_index=i, until=until, next_index=_following(scenario, i), branches=tuple(branches))
+        if isinstance(step, SendStep):
+            options = step.effective_variants
+            chosen: str | None = None
+            if options:
+                ids = [v.id for v in options]
+                chosen = variant if variant in ids else assignment.choose_variant(scenario.id, pid, options)
+            template = next((v.template for v in options if v.id == chosen), None)
+            return SendAction(
+                step_index=i,
+                step=step,
+                variant_id=chosen,
+                template_id=template,
+                next_index=_following(scenario, i),
+                branches=tuple(branches),
+            )
+        if isinstance(step, SplitStep):
+            yes = evaluate_all(step.conditions, profile=profile, event=event, context=context)
+            branches.append(f"{name}:{'yes' if yes else 'no'}")
+            target = step.yes if yes else step.no
+            i = scenario.step_index(target) if target is not None else _following(scenario, i)
+            continue
+        if isinstance(step, RandomSplitStep):
+            u = assignment.bucket(scenario.id, pid, "split", name)
+            options_pct = [_Pct(str(n), b.percent) for n, b in enumerate(step.branches)]
+            picked = int(assignment.pick_weighted(u, options_pct))
+            branches.append(f"{name}:{picked}")
+            target = step.branches[picked].goto
+            i = scenario.step_index(target) if target is not None else _following(scenario, i)
+            continue
+        raise TypeError(f"unknown step type {type(step).__name__}")  # pragma: no cover - the union is closed
+    raise RuntimeError(f"scenario {scenario.id!r}: flow did not terminate")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class _Pct:
+    id: str
+    weight: float
+
+
+def advance(run: ScenarioRun, action: Action, now: datetime) -> ScenarioRun:
+    """The run after executing `action` (send done / wait scheduled / end reached). Pure: returns a copy."""
+    update: dict[str, Any] = {"updated_at": now}
+    if isinstance(action, SendAction):
+        update |= {"step_index": action.next_index, "due_at": now}
+        if run.variant is None and action.variant_id is not None:
+            update["variant"] = action.variant_id
+    elif isinstance(action, WaitAction):
+        update |= {"step_index": action.next_index, "due_at": action.until}
+    else:
+        update |= {"status": "completed", "step_index": action.step_index}
+    return run.model_copy(update=update)
+
+
+def exit_run(run: ScenarioRun, reason: str, now: datetime) -> ScenarioRun:
+    """The run ended early (exit condition, left audience...)."""
+    return run.model_copy(update={"status": "exited", "exit_reason": reason, "updated_at": now})
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Exit and re-entry
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def should_exit(
+    scenario: Scenario,
+    profile: Mapping[str, Any],
+    events_since: Iterable[TrackedEvent],
+    *,
+    context: Mapping[str, Any] | None = None,
+    since: datetime | None = None,
+    audience_member: bool | None = None,
+    rule_matcher: RuleMatcher | None = None,
+) -> str | None:
+    """The reason the run must stop now, or None to carry on. Reasons: `event:<name>`, `left_segment:<id>`,
+    `left_audience`, `condition:exit[<n>]`.
+
+    `events_since` are the profile's events after the run started (`since`, when given, filters them strictly
+    after). `audience_member` overrides the `who` check (e.g. the caller already evaluated an inline rule); when the
+    membership is unknown, `left_audience` does not fire.
+    """
+    ctx = context or {}
+    events = [e for e in events_since if since is None or _aware(e.timestamp) > _aware(since)]
+    for n, rule in enumerate(scenario.exit):
+        if rule.event is not None:
+            for ev in events:
+                if (
+                    ev.type == "track"
+                    and ev.event == rule.event
+                    and not ev.is_bot
+                    and evaluate_all(rule.conditions, profile=profile, event=ev, context=ctx)
+                ):
+                    return f"event:{rule.event}"
+        elif rule.left_segment is not None:
+            if rule.left_segment not in segments(profile):
+                return f"left_segment:{rule.left_segment}"
+        elif rule.left_audience:
+            member = audience_member if audience_member is not None else in_audience(scenario, profile, rule_matcher)
+            if member is False:
+                return "left_audience"
+        elif rule.profile is not None and evaluate_all(rule.profile, profile=profile, context=ctx):
+            return f"condition:exit[{n}]"
+    return None
+
+
+def reentry_allowed(scenario: Scenario, history: Iterable[ScenarioRun], now: datetime) -> bool:
+    """Whether a new run may start, given this profile's earlier runs (any scenario; others are ignored).
+
+    Never while a run of the scenario is active (a second Product Added does not start a parallel cart reminder).
+    `once`: only if there was no earlier run (holdout runs count: the person was assigned). `always`: yes.
+    `{after: D}`: when the latest entry started at least D ago.
+    """
+    runs = [r for r in history if r.scenario_id == scenario.id]
+    if any(r.is_active for r in runs):
+        return False
+    if not runs or scenario.reentry == "always":
+        return True
+    if scenario.reentry == "once":
+        return False
+    assert isinstance(scenario.reentry, ReentryAfter)
+    latest = max(_aware(r.entered_at) for r in runs)
+    return _aware(now) - latest >= parse_duration(scenario.reentry.after)

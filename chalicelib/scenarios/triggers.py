@@ -1,0 +1,225 @@
+"""Scenario use case: profiles-stream records become started runs (triggers) and cancelled runs (exit conditions).
+
+Per record: the transitions recorded by this profile version and the events newly folded into it (the fold's
+`folded` keys, read back with one BatchGetItem) are matched against the enabled scenarios. A run is created
+conditionally on (profile, trigger instance), so a duplicated stream delivery starts nothing twice; its first step is
+put on the delivery queue at once. Runs whose exit condition a new event or change satisfies are exited now, so a
+waiting reminder is cancelled before it comes due (the delivery guards re-check it at send time anyway).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from chalicelib.delivery.ports import RelatedProducts, RunStore, StepQueue
+from chalicelib.profiles.model import Profile, body_dict
+from chalicelib.scenarios import definitions as sc
+from chalicelib.scenarios.engine import (
+    ScenarioRun,
+    exit_run,
+    match_triggers,
+    reentry_allowed,
+    should_exit,
+    start_run,
+    trigger_context,
+)
+from chalicelib.shared.clock import Clock
+from chalicelib.tracking.events import TrackedEvent
+
+log = logging.getLogger("one2one")
+
+
+@cache
+def _packaged() -> tuple[sc.Scenario, ...]:
+    from chalicelib.delivery import templating
+    from chalicelib.profiles.config import load_profile_config
+    from chalicelib.scenarios.definitions import load_scenarios
+
+    config_dir = templating.TEMPLATES_DIR.parent / "config" / "scenarios"
+    segments = {s.name for s in load_profile_config().segments.segments}
+    return tuple(
+        load_scenarios(
+            config_dir,
+            segments,
+            templating.known_templates(),
+            template_channels=templating.template_channels(),
+        )
+    )
+
+
+def load_packaged_scenarios() -> list[sc.Scenario]:
+    """The scenarios of `chalicelib/config/scenarios/`, validated against segments and templates (cached)."""
+    return list(_packaged())
+
+
+@dataclass
+class ScenarioStats:
+    records: int = 0
+    events: int = 0
+    transitions: int = 0
+    started: int = 0
+    duplicates: int = 0
+    exited: int = 0
+    failed_records: int = 0
+
+
+EventReader = Callable[[list[str]], dict[str, TrackedEvent]]
+
+
+class ScenarioService:
+    def __init__(
+        self,
+        *,
+        runs: RunStore,
+        read_events: EventReader,
+        queue: StepQueue,
+        related: RelatedProducts | None,
+        clock: Clock,
+        scenarios: list[sc.Scenario] | None = None,
+        engagement: Any = None,
+    ) -> None:
+        # Issue 5: conversions are attributed here, where newly folded events are already read (no third reader of
+        # the profiles stream); optional so the service can be built without reports.
+        self.engagement = engagement
+        self.runs = runs
+        self.read_events = read_events
+        self.queue = queue
+        self.related = related
+        self.clock = clock
+        self._scenarios = scenarios
+        self.last_stats = ScenarioStats()
+
+    @property
+    def scenarios(self) -> list[sc.Scenario]:
+        if self._scenarios is None:
+            self._scenarios = load_packaged_scenarios()
+        return self._scenarios
+
+    def handle_stream_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Lambda profiles-stream event in, `{"batchItemFailures": [...]}` out."""
+        stats = ScenarioStats()
+        records = [r for r in event.get("Records") or [] if r.get("eventName") in ("INSERT", "MODIFY")]
+        stats.records = len(records)
+        parsed = [(r, *self._diff(r)) for r in records]
+        wanted = sorted({key for _, _, _, keys in parsed if keys for key in keys})
+        failures: list[str] = []
+        try:
+            events = self.read_events(wanted) if wanted else {}
+        except Exception:
+            log.exception("scenarios: could not read %d new events; batch retried", len(wanted))
+            return {"batchItemFailures": [{"itemIdentifier": r["dynamodb"]["SequenceNumber"]} for r in records]}
+        failed_profiles: set[str] = set()
+        for record, profile, transitions, keys in parsed:
+            sequence = record["dynamodb"].get("SequenceNumber", "")
+            if profile is None:
+                continue
+            if profile["profile_id"] in failed_profiles:
+                failures.append(sequence)  # keep a person's records in order: retry the later ones too
+                continue
+            new_events = sorted((events[k] for k in keys if k in events), key=lambda e: (e.timestamp, e.key))
+            stats.events += len(new_events)
+            stats.transitions += len(transitions)
+            try:
+                self.process(profile, new_events, transitions, stats)
+            except Exception:
+                log.exception("scenarios: profile %s record %s failed; retried", profile["profile_id"], sequence)
+                failed_profiles.add(profile["profile_id"])
+                failures.append(sequence)
+        stats.failed_records = len(failures)
+        self.last_stats = stats
+        return {"batchItemFailures": [{"itemIdentifier": s} for s in failures]}
+
+    @staticmethod
+    def _diff(record: Mapping[str, Any]) -> tuple[dict[str, Any] | None, list[Any], list[str]]:
+        """(profile JSON, transitions of this version, newly applied event keys) of one stream record."""
+        data = record.get("dynamodb") or {}
+        new, old = data.get("NewImage"), data.get("OldImage") or {}
+        if not new or "body" not in new or "merged_into" in new or "erased_at" in new:
+            return None, [], []
+        body = body_dict(new)
+        body["version"] = int(new["version"]["N"]) if "version" in new else body.get("version", 0)
+        old_body = body_dict(old) if "body" in old else {}
+        old_version = int(old["version"]["N"]) if "version" in old else -1
+        transitions: list[Any] = []
+        if body["version"] != old_version:
+            transitions = Profile.from_item(new).new_transitions()
+        if "folded" in body:
+            # The fold lists the keys it folded into this version. A writer that copies the body without folding
+            # (retiring a merged profile) keeps the previous list: nothing new then.
+            old_folded = set(old_body.get("folded") or ())
+            keys = [k for k in body["folded"] if k not in old_folded]
+        else:  # written before `folded` existed: the applied map held full keys
+            old_applied = old_body.get("applied") or {}
+            keys = [k for k in body.get("applied") or {} if k not in old_applied]
+        return body, transitions, keys
+
+    def process(
+        self, profile: dict[str, Any], events: list[TrackedEvent], transitions: list[Any], stats: ScenarioStats
+    ) -> None:
+        """Record co-purchases, exit what must stop, start what triggers."""
+        now = self.clock.now()
+        profile_id = profile["profile_id"]
+        if self.related is not None:
+            for event in events:
+                products = event.properties.get("products")
+                if event.event == "Order Completed" and isinstance(products, list):
+                    self.related.record_order(event.key, [p for p in products if isinstance(p, dict)], now)
+        if self.engagement is not None and any(e.event == "Order Completed" for e in events):
+            self.engagement.orders(profile_id, events, self.runs.for_profile(profile_id))
+        matches: list[tuple[Any, Any]] = []
+        for item in [*events, *transitions]:
+            for match in match_triggers(self.scenarios, item, profile):
+                matches.append((match, item))
+        if not matches and not transitions and not self._may_exit(events):
+            return
+        history = self.runs.for_profile(profile_id)
+        by_id = {s.id: s for s in self.scenarios}
+        for run in [r for r in history if r.is_active]:
+            scenario = by_id.get(run.scenario_id)
+            if scenario is None:
+                continue
+            reason = should_exit(scenario, profile, events, context=run.context, since=run.entered_at)
+            if reason and self.runs.save(exit_run(run, reason, now), run.step_index):
+                stats.exited += 1
+                history = [exit_run(r, reason, now) if r.trigger_id == run.trigger_id else r for r in history]
+        to_enqueue: list[dict[str, Any]] = []
+        for (scenario, trigger_id), item in matches:
+            existing = next((r for r in history if r.trigger_id == trigger_id), None)
+            if existing is not None:
+                stats.duplicates += 1
+                if existing.is_active and existing.step_index == 0:
+                    to_enqueue.append(_first_step(existing))  # a crash may have lost the first enqueue
+                continue
+            if not reentry_allowed(scenario, history, now):
+                continue
+            entered_at, context = trigger_context(item)
+            run = start_run(scenario, profile, trigger_id, now, entered_at=entered_at, context=context)
+            if self.runs.create(run):
+                stats.started += 1
+                if self.engagement is not None:
+                    self.engagement.run_started(run)
+                history.append(run)
+                to_enqueue.append(_first_step(run))
+            else:  # created by an earlier delivery of this record
+                stats.duplicates += 1
+                stored = self.runs.get(profile_id, trigger_id)
+                if stored is not None:
+                    if self.engagement is not None:  # idempotent: heals a count lost when that delivery failed
+                        self.engagement.run_started(stored)
+                    history.append(stored)
+                    if stored.is_active and stored.step_index == 0:
+                        to_enqueue.append(_first_step(stored))
+        if to_enqueue:
+            self.queue.enqueue(to_enqueue)
+
+    def _may_exit(self, events: list[TrackedEvent]) -> bool:
+        names = {rule.event for s in self.scenarios for rule in s.exit if rule.event}
+        return any(e.event in names for e in events)
+
+
+def _first_step(run: ScenarioRun) -> dict[str, Any]:
+    return {"p": run.profile_id, "t": run.trigger_id, "s": run.step_index}

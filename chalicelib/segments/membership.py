@@ -1,0 +1,234 @@
+"""Segment membership use cases: profiles-stream records become membership items and sizes; who is in a segment.
+
+Replay safety. The profile body's `segments` list is the truth; this consumer copies it into the members table. For each
+record it diffs the OLD and NEW image and applies "profile P is in / out of S" as a conditional write that is done
+together with the size counter in one transaction (see `DynamoSegmentStore.enter`), so:
+- a replayed record finds the item already there (or already gone) and changes neither the item nor the size;
+- a crash between the two writes is impossible (one transaction), so `size` always equals the number of items;
+- Lambda retries a shard from the first failed record onwards, in order, so a replayed suffix converges on the NEW
+  image of the last record per profile (items may briefly show an older state while the suffix is re-applied).
+The cost is two write units per membership change (transactions write twice), paid only on an actual change.
+
+The same pass keeps the compact customer population (`$customers#n` rows: recency, orders, revenue, needs group and
+the RFM/percentile the profile currently carries) that the daily cut-point job reads with Queries instead of scanning
+the profiles table, whose items are whole profiles (Scan is billed on item size, whatever the projection).
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.profiles.model import body_dict
+from chalicelib.tracking.ports import FailedEventStore
+
+log = logging.getLogger("one2one")
+
+
+@dataclass(frozen=True)
+class CustomerRow:
+    """One buyer as the cut-point job needs them. `rfm` is "RFM" digits (e.g. "534") as stored on the profile."""
+
+    profile_id: str
+    version: int
+    last_order_ts: float
+    orders: int
+    revenue: float
+    needs_group: str | None = None
+    rfm: str | None = None
+    percentile: float | None = None
+
+    def metrics(self) -> tuple[Any, ...]:
+        """Everything but the version: a new profile version that changed none of this needs no write."""
+        return (self.last_order_ts, self.orders, self.revenue, self.needs_group, self.rfm, self.percentile)
+
+
+class SegmentStore(ABC):
+    """Membership items, segment sizes and the customer population."""
+
+    @abstractmethod
+    def enter(self, segment_id: str, profile_id: str, entered_at: str, version: int) -> bool:
+        """Add a member and bump the size, atomically. False when it was already a member (nothing changed)."""
+
+    @abstractmethod
+    def leave(self, segment_id: str, profile_id: str) -> bool:
+        """Remove a member and decrement the size, atomically. False when it was not a member."""
+
+    @abstractmethod
+    def leave_erased(self, segment_id: str, profile_id: str, version: int) -> bool:
+        """Count the exit of an erased profile once (its items may already be deleted by the erasure)."""
+
+    @abstractmethod
+    def sizes(self) -> dict[str, int]: ...
+
+    @abstractmethod
+    def members(
+        self, segment_id: str, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of members (a Query). ValueError for a cursor we did not issue."""
+
+    @abstractmethod
+    def put_customer(self, row: CustomerRow) -> None: ...
+
+    @abstractmethod
+    def remove_customer(self, profile_id: str) -> None: ...
+
+    @abstractmethod
+    def customers(self) -> Iterator[CustomerRow]: ...
+
+
+@dataclass
+class MembershipStats:
+    records: int = 0
+    entered: int = 0
+    left: int = 0
+    unchanged: int = 0  # conditional writes that found the work already done (replays)
+    customers_written: int = 0
+    poison: int = 0
+    failed_records: int = 0
+
+
+def _body(image: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not image or "body" not in image:
+        return None
+    return body_dict(image)
+
+
+def _gone(image: dict[str, Any] | None, body: dict[str, Any] | None) -> bool:
+    """Deleted, merged away, or erased (a tombstone): a profile that is in no segment and in no population."""
+    if image is None or body is None:
+        return True
+    return "merged_into" in image or "erased_at" in image or bool(body.get("merged_into"))
+
+
+def target_segments(image: dict[str, Any] | None, body: dict[str, Any] | None) -> set[str]:
+    """The memberships an image stands for: none for a deleted, merged-away or erased profile."""
+    if _gone(image, body):
+        return set()
+    return set((body or {}).get("segments") or [])
+
+
+def customer_row(image: dict[str, Any] | None, body: dict[str, Any] | None) -> CustomerRow | None:
+    """The population row of a buyer (same definition as `rfm.rfm_values`); None for non-buyers and merged profiles."""
+    if _gone(image, body) or body is None:
+        return None
+    computed = body.get("computed") or {}
+    last_order_ts = (body.get("activity") or {}).get("last_order_ts")
+    orders = int(computed.get("orders") or 0)
+    if orders <= 0 or last_order_ts is None:
+        return None
+    rfm = body.get("rfm")
+    return CustomerRow(
+        profile_id=body["profile_id"],
+        version=int(image["version"]["N"]) if "version" in image else int(body.get("version") or 0),
+        last_order_ts=float(last_order_ts),
+        orders=orders,
+        revenue=float(computed.get("revenue") or 0.0),
+        needs_group=body.get("needs_group"),
+        rfm=f"{rfm['r']}{rfm['f']}{rfm['m']}" if rfm else None,
+        percentile=body.get("group_value_percentile"),
+    )
+
+
+class SegmentMembershipService:
+    """Profiles-stream consumer: membership items, sizes and the customer population follow the profile bodies."""
+
+    def __init__(self, store: SegmentStore, failed: FailedEventStore | None = None) -> None:
+        self.store = store
+        self.failed = failed
+        self.last_stats = MembershipStats()
+
+    def handle_stream_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Lambda DynamoDB-stream event in, `{"batchItemFailures": [...]}` out.
+
+        On a transient failure the record and every later one are reported: Lambda resumes from the lowest reported
+        sequence number anyway, and stopping keeps each profile's records applied in stream order.
+        """
+        stats = MembershipStats()
+        records = event.get("Records") or []
+        stats.records = len(records)
+        failures: list[str] = []
+        for index, record in enumerate(records):
+            sequence = record.get("dynamodb", {}).get("SequenceNumber", "")
+            try:
+                self._apply(record, stats)
+            except Exception as exc:
+                if _is_transient(exc):
+                    log.warning("segment membership deferred at %s: %s", sequence, type(exc).__name__)
+                    failures = [r.get("dynamodb", {}).get("SequenceNumber", "") for r in records[index:]]
+                    break
+                # Deterministic (unreadable image, a bug): retrying would block the shard for 24 h. Park and go on.
+                log.exception("segment membership record %s parked", sequence)
+                stats.poison += 1
+                if self.failed is not None:
+                    reason = {"error": "segment_record_failed", "message": f"{type(exc).__name__}: {str(exc)[:300]}"}
+                    self.failed.record("profiles-stream", reason, record)
+        stats.failed_records = len(failures)
+        self.last_stats = stats
+        return {"batchItemFailures": [{"itemIdentifier": seq} for seq in failures]}
+
+    def _apply(self, record: dict[str, Any], stats: MembershipStats) -> None:
+        data = record.get("dynamodb") or {}
+        old_image, new_image = data.get("OldImage"), data.get("NewImage")
+        if (
+            old_image is not None
+            and new_image is not None
+            and old_image.get("body") == new_image.get("body")
+            and all((name in old_image) == (name in new_image) for name in ("merged_into", "erased_at"))
+        ):
+            return  # only top-level bookkeeping changed
+        old, new = _body(old_image), _body(new_image)
+        profile_id = (new or old or {}).get("profile_id") or (new_image or old_image or {})["profile_id"]["S"]
+        before, after = target_segments(old_image, old), target_segments(new_image, new)
+        version = int(new_image["version"]["N"]) if new_image and "version" in new_image else 0
+        entered_at = (new or {}).get("updated_at") or _approximate_time(data)
+        for segment_id in sorted(after - before):
+            if self.store.enter(segment_id, profile_id, entered_at, version):
+                stats.entered += 1
+            else:
+                stats.unchanged += 1
+        erased = bool(new_image and "erased_at" in new_image) and not (old_image and "erased_at" in old_image)
+        for segment_id in sorted(before - after):
+            # An erasure deletes the items itself; if ours is gone, count the exit once by a marker instead. Trying the
+            # item first keeps a replay of the whole shard (which re-creates it on the way) converging.
+            left = self.store.leave(segment_id, profile_id) or (
+                erased and self.store.leave_erased(segment_id, profile_id, version)
+            )
+            if left:
+                stats.left += 1
+            else:
+                stats.unchanged += 1
+
+        old_row, new_row = customer_row(old_image, old), customer_row(new_image, new)
+        if new_row is not None and (old_row is None or old_row.metrics() != new_row.metrics()):
+            self.store.put_customer(new_row)
+            stats.customers_written += 1
+        elif new_row is None and old_row is not None:
+            self.store.remove_customer(profile_id)
+            stats.customers_written += 1
+
+    # -- reads for the admin API -------------------------------------------------------------------------------------
+    def members(self, segment_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        return self.store.members(segment_id, limit, cursor)
+
+    def sizes(self) -> dict[str, int]:
+        return self.store.sizes()
+
+
+def _approximate_time(data: dict[str, Any]) -> str:
+    from datetime import UTC, datetime
+
+    from chalicelib.tracking.events import iso
+
+    seconds = data.get("ApproximateCreationDateTime")
+    when = datetime.fromtimestamp(float(seconds), UTC) if seconds else datetime.now(UTC)
+    return iso(when)
+
+
+def _is_transient(exc: Exception) -> bool:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return isinstance(exc, (BotoCoreError, ClientError))

@@ -1,0 +1,21 @@
+"""Stream ARNs for event-source decorators.
+
+Chalice needs a literal ARN when the decorator runs, but our streams are created by the merged CloudFormation template.
+The deployed value is patched in the package template (see local/package.py); locally the pump matches handlers to
+tables by the table name inside the ARN, so a placeholder that names the table is enough.
+"""
+
+from __future__ import annotations
+
+import os
+
+from chalicelib.shared.settings import table_name
+
+PLACEHOLDER_STREAM_LABEL = "2026-01-01T00:00:00.000"
+
+
+def stream_arn(logical_id: str, env_var: str) -> str:
+    region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    return os.environ.get(env_var) or (
+        f"arn:aws:dynamodb:{region}:123456789012:table/{table_name(logical_id)}/stream/{PLACEHOLDER_STREAM_LABEL}"
+    )

@@ -1,0 +1,72 @@
+"""Sources (write keys, stored hashed, and origin allow-lists) in the state table, cached briefly in memory."""
+
+from __future__ import annotations
+
+import time
+
+from chalicelib.shared.aws import client
+from chalicelib.tracking.ports import SourceRegistry
+from chalicelib.tracking.sources import Source, hash_write_key
+
+SOURCE_PK = "source"
+CACHE_SECONDS = 60.0
+
+
+class DynamoSourceRegistry(SourceRegistry):
+    """Every tracking request needs its source; a warm Lambda answers from memory for a minute (a revoked key
+    stops working within that minute)."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self._by_hash: dict[str, tuple[float, Source | None]] = {}
+        self._all: tuple[float, list[Source]] | None = None
+
+    def by_write_key(self, write_key: str) -> Source | None:
+        key_hash = hash_write_key(write_key)
+        cached = self._by_hash.get(key_hash)
+        now = time.monotonic()
+        if cached and now - cached[0] < CACHE_SECONDS:
+            source = cached[1]
+        else:
+            item = (
+                client("dynamodb")
+                .get_item(TableName=self.table, Key={"pk": {"S": SOURCE_PK}, "sk": {"S": f"key#{key_hash}"}})
+                .get("Item")
+            )
+            source = Source.model_validate_json(item["body"]["S"]) if item else None
+            self._by_hash[key_hash] = (now, source)
+        if source is None or not source.key_matches(write_key):
+            return None
+        return source
+
+    def all_sources(self) -> list[Source]:
+        now = time.monotonic()
+        if self._all and now - self._all[0] < CACHE_SECONDS:
+            return self._all[1]
+        response = client("dynamodb").query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": SOURCE_PK}},
+        )
+        sources = [Source.model_validate_json(item["body"]["S"]) for item in response.get("Items", [])]
+        self._all = (now, sources)
+        return sources
+
+    def any_allows_origin(self, origin: str) -> bool:
+        return any(source.origin_allowed(origin) for source in self.all_sources())
+
+    def upsert_source(self, source_id: str, write_key: str, allowed_origins: list[str], name: str = "") -> Source:
+        key_hash = hash_write_key(write_key)
+        source = Source(source_id=source_id, name=name or source_id, key_hash=key_hash, allowed_origins=allowed_origins)
+        client("dynamodb").put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": SOURCE_PK},
+                "sk": {"S": f"key#{source.key_hash}"},
+                "source_id": {"S": source_id},
+                "body": {"S": source.model_dump_json()},
+            },
+        )
+        self._by_hash.clear()
+        self._all = None
+        return source

@@ -1,0 +1,336 @@
+"""Ingest use case: authenticate the source, validate and enrich messages, resolve profiles, store each event once."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.shared.clock import Clock
+from chalicelib.tracking.enrichment import correct_timestamp, enrich_context
+from chalicelib.tracking.events import TrackedEvent
+from chalicelib.tracking.identity import MessageIds, resolve_profile_id
+from chalicelib.tracking.ports import EventStore, FailedEventStore, IdentityStore, SourceRegistry
+from chalicelib.tracking.sources import Source
+from chalicelib.tracking.validation import (
+    MAX_BATCH_BYTES,
+    MAX_MESSAGE_BYTES,
+    TYPE_BY_PATH,
+    MessageError,
+    ValidMessage,
+    apply_shared,
+    parse_json_body,
+    split_batch,
+    validate_message,
+)
+
+
+@dataclass
+class RequestMeta:
+    """What the HTTP layer knows about the request besides the body."""
+
+    headers: dict[str, str]  # lower-cased names
+    query: dict[str, str] = field(default_factory=dict)
+    source_ip: str | None = None
+    browser: bool = False  # the pixel: the HTTP client is the person's browser or mail client
+
+    @property
+    def origin(self) -> str | None:
+        return self.headers.get("origin")
+
+    @property
+    def client_user_agent(self) -> str | None:
+        """The request's User-Agent only when it is the person's own agent. Server-side SDKs post from HTTP libraries
+        (python-requests, okhttp, curl) whose agents would otherwise mark every server-side event as a bot."""
+        if self.browser or self.headers.get("origin") or self.headers.get("referer"):
+            return self.headers.get("user-agent")
+        return None
+
+
+@dataclass
+class IngestResult:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    accepted: list[TrackedEvent] = field(default_factory=list)
+
+
+def write_key_from_header(authorization: str | None) -> str | None:
+    """Segment's HTTP API: Basic auth with the write key as username and an empty password."""
+    if not authorization or not authorization.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.split(":", 1)[0] or None
+
+
+def cors_headers(origin: str | None) -> dict[str, str]:
+    if not origin:
+        return {}
+    # sendBeacon sends credentials, so the allowed origin must be echoed (not "*") with Allow-Credentials.
+    return {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true", "Vary": "Origin"}
+
+
+def error_result(status: int, error: MessageError, headers: dict[str, str] | None = None) -> IngestResult:
+    return IngestResult(status, {"success": False, **error.to_dict()}, headers or {})
+
+
+class IngestService:
+    def __init__(
+        self,
+        sources: SourceRegistry,
+        events: EventStore,
+        identities: IdentityStore,
+        failed: FailedEventStore,
+        clock: Clock,
+    ) -> None:
+        self.sources = sources
+        self.events = events
+        self.identities = identities
+        self.failed = failed
+        self.clock = clock
+
+    # -- the HTTP tracking API ---------------------------------------------------------------------------------------
+    def handle_post(self, kind: str, raw_body: bytes | None, meta: RequestMeta) -> IngestResult:
+        """`POST /v1/{kind}`: one message (`track`, `t`, ...) or a `batch`."""
+        if kind not in ("batch", "consent") and kind not in TYPE_BY_PATH:
+            return error_result(404, MessageError("unknown_endpoint", f"unknown tracking endpoint /v1/{kind}"))
+        limit = MAX_BATCH_BYTES if kind == "batch" else MAX_MESSAGE_BYTES
+        header_key = write_key_from_header(meta.headers.get("authorization"))
+        try:
+            body = parse_json_body(raw_body, limit)
+        except MessageError as exc:
+            if header_key and exc.code == "invalid_json":
+                source = self.sources.by_write_key(header_key)
+                if source is not None:
+                    # Passed auth but unreadable: keep it as a bad row so nothing accepted for inspection is lost.
+                    self.failed.record(source.source_id, exc.to_dict(), (raw_body or b"").decode("utf-8", "replace"))
+            return error_result(400, exc)
+        body_key = body.get("writeKey") if isinstance(body, dict) else None
+        write_key = header_key or body_key or meta.query.get("writeKey")
+        source, auth_error = self.authenticate(write_key)
+        if source is None:
+            return error_result(401, auth_error)
+        if not source.origin_allowed(meta.origin):
+            return error_result(403, MessageError("origin_not_allowed", f"origin {meta.origin} is not allowed"))
+        headers = cors_headers(meta.origin)
+        if kind == "consent":
+            try:
+                messages = consent_messages(body)
+            except MessageError as exc:
+                self.failed.record(source.source_id, exc.to_dict(), body)
+                return error_result(400, exc, headers)
+            accepted, rejected = self.ingest(source, messages, "track", meta, batch=True)
+            if rejected:
+                first = {k: v for k, v in rejected[0].items() if k != "index"}
+                if isinstance(first.get("field"), str):
+                    first["field"] = first["field"].split(".", 1)[-1]  # the batch is ours, not the caller's
+                return IngestResult(400, {"success": False, **first}, headers)
+            return IngestResult(200, {"success": True, "recorded": [e.event for e in accepted]}, headers, accepted)
+        if kind == "batch":
+            try:
+                raw_messages, shared = split_batch(body)
+            except MessageError as exc:
+                self.failed.record(source.source_id, exc.to_dict(), body)
+                return error_result(400, exc, headers)
+            messages = [apply_shared(m, shared) for m in raw_messages]
+            accepted, rejected = self.ingest(source, messages, None, meta, batch=True)
+            if not accepted and rejected:
+                return IngestResult(400, {"success": False, "error": "invalid_batch", "rejected": rejected}, headers)
+            body_out: dict[str, Any] = {"success": True}
+            if rejected:
+                # The valid messages are stored; SDKs only retry on 5xx/429, so a 400 here would hide that.
+                body_out["rejected"] = rejected
+            return IngestResult(200, body_out, headers, accepted)
+        accepted, rejected = self.ingest(source, [body], TYPE_BY_PATH[kind], meta, batch=False)
+        if rejected:
+            return IngestResult(400, {"success": False, **rejected[0]}, headers)
+        return IngestResult(200, {"success": True}, headers, accepted)
+
+    def handle_preflight(self, meta: RequestMeta) -> IngestResult:
+        """A preflight carries no write key, so it is answered for any origin some source allows; the real request
+        is then checked against its own source's list."""
+        origin = meta.origin
+        if not origin or not self.sources.any_allows_origin(origin):
+            return IngestResult(403, {"success": False, "error": "origin_not_allowed"})
+        headers = cors_headers(origin)
+        headers.update(
+            {
+                "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
+                "Access-Control-Allow-Headers": meta.headers.get("access-control-request-headers")
+                or "Content-Type, Authorization",
+                "Access-Control-Max-Age": "86400",
+            }
+        )
+        return IngestResult(204, {}, headers)
+
+    def authenticate(self, write_key: Any) -> tuple[Source | None, MessageError]:
+        if not isinstance(write_key, str) or not write_key:
+            return None, MessageError("unauthorized", "missing write key (HTTP Basic username or writeKey in body)")
+        source = self.sources.by_write_key(write_key)
+        if source is None:
+            return None, MessageError("unauthorized", "unknown write key")
+        return source, MessageError("ok", "")
+
+    # -- shared by the HTTP API and the pixel ---------------------------------------------------------------------
+    def ingest(
+        self,
+        source: Source,
+        messages: list[Any],
+        default_type: str | None,
+        meta: RequestMeta,
+        *,
+        batch: bool,
+    ) -> tuple[list[TrackedEvent], list[dict[str, Any]]]:
+        """Validate, enrich, resolve and store. Returns (stored events, rejections with their index and field)."""
+        received_at = self.clock.now()
+        valid: list[tuple[int, ValidMessage]] = []
+        rejected: list[dict[str, Any]] = []
+        for index, message in enumerate(messages):
+            try:
+                valid.append((index, validate_message(message, default_type, index if batch else None)))
+            except MessageError as exc:
+                reason = exc.to_dict()
+                self.failed.record(source.source_id, reason, message)
+                rejected.append({"index": index, **reason} if batch else reason)
+        if not valid:
+            return [], rejected
+        ids = [MessageIds(v.user_id, v.email, v.anonymous_id) for _, v in valid]
+        records = self.identities.lookup([key for i in ids for key in i.identity_keys()])
+        gpc = meta.headers.get("sec-gpc") == "1" and source.honour_gpc
+        events: dict[str, TrackedEvent] = {}
+        for (_, message), message_ids in zip(valid, ids, strict=True):
+            if gpc and not site_consented(message.context):
+                event = self._to_event(source, unlink(message), unlinked_profile_id(message), received_at, meta, gpc)
+                event.context.pop("ip", None)
+                event.context.pop("userAgent", None)
+                event.flags.append("unlinked")
+                events.setdefault(event.key, event)
+                continue
+            profile_id = resolve_profile_id(message_ids, records)
+            if profile_id == ERASED_PROFILE:
+                continue  # the person exercised their right to erasure: their identities must not come back
+            event = self._to_event(source, message, profile_id, received_at, meta, gpc)
+            events.setdefault(event.key, event)  # a batch repeating a messageId stores it once
+        stored = list(events.values())
+        if batch:
+            self.events.put_many(stored)
+        else:
+            stored = [e for e in stored if self.events.put_new(e)]
+        return stored, rejected
+
+    def _to_event(
+        self,
+        source: Source,
+        message: ValidMessage,
+        profile_id: str,
+        received_at: Any,
+        meta: RequestMeta,
+        gpc: bool,
+    ) -> TrackedEvent:
+        timestamp, flags = correct_timestamp(
+            received_at, message.timestamp, message.original_timestamp, message.sent_at
+        )
+        context, is_bot = enrich_context(message.context, message.properties, meta.source_ip, meta.client_user_agent)
+        if is_bot:
+            flags.append("bot")
+        if gpc:
+            flags.append("gpc")
+        return TrackedEvent(
+            message_id=message.message_id,
+            source_id=source.source_id,
+            type=message.type,  # type: ignore[arg-type]
+            profile_id=profile_id,
+            timestamp=timestamp,
+            received_at=received_at,
+            sent_at=message.sent_at,
+            original_timestamp=message.original_timestamp or message.timestamp,
+            anonymous_id=message.anonymous_id,
+            user_id=message.user_id,
+            event=message.event,
+            name=message.name,
+            category=message.category,
+            previous_id=message.previous_id,
+            group_id=message.group_id,
+            properties=message.properties,
+            traits=message.traits,
+            context=context,
+            integrations=message.integrations,
+            extra=message.extra,
+            flags=flags,
+            is_bot=is_bot,
+        )
+
+
+UNLINKED_PREFIX = "unlinked#"
+ERASED_PROFILE = "erased"  # see services/privacy.py
+CONSENT_EVENTS = {("email", True): "Email Subscribed", ("email", False): "Email Unsubscribed",
+                  ("sms", True): "SMS Subscribed", ("sms", False): "SMS Unsubscribed"}  # fmt: skip
+
+
+def consent_messages(body: Any) -> list[dict[str, Any]]:
+    """`POST /v1/consent` {"userId"|"anonymousId", "consent": {"email": true, "sms": false}, "source": "..."}:
+    each channel's choice becomes an event, so consent has the same history, audit and ordering as everything else."""
+    if not isinstance(body, dict):
+        raise MessageError("invalid_message", "request body must be a JSON object")
+    choices = body.get("consent")
+    if not isinstance(choices, dict) or not choices:
+        raise MessageError("missing_field", 'consent must be an object like {"email": true}', "consent")
+    messages = []
+    for channel, granted in choices.items():
+        if not isinstance(granted, bool) or (channel, granted) not in CONSENT_EVENTS:  # `[]` is unhashable: 500
+            raise MessageError(
+                "invalid_field", "consent channels are email and sms, with true or false", f"consent.{channel}"
+            )
+        message = {k: body[k] for k in ("userId", "anonymousId", "context", "timestamp", "sentAt") if k in body}
+        base_id = body.get("messageId")
+        if isinstance(base_id, str) and base_id:
+            message["messageId"] = f"{base_id}:{channel}"
+        message["event"] = CONSENT_EVENTS[(channel, granted)]
+        message["properties"] = {"channel": channel, "source": str(body.get("source") or "consent_api")[:200]}
+        messages.append(message)
+    return messages
+
+
+def site_consented(context: dict[str, Any]) -> bool:
+    """The site recorded consent: our tracker's `context.consent.granted`, or Segment's consent categories."""
+    consent = context.get("consent")
+    if not isinstance(consent, dict):
+        return False
+    if consent.get("granted") is True:
+        return True
+    categories = consent.get("categoryPreferences")
+    return isinstance(categories, dict) and any(v is True for v in categories.values())
+
+
+def unlink(message: ValidMessage) -> ValidMessage:
+    """Global Privacy Control without the site's consent: keep what happened, drop who it was."""
+    from dataclasses import replace
+
+    context = {k: v for k, v in message.context.items() if k not in {"traits", "ip", "userAgent"}}
+    return replace(message, user_id=None, anonymous_id=None, email=None, traits={}, context=context, previous_id=None)
+
+
+def unlinked_profile_id(message: ValidMessage) -> str:
+    """Unlinked events are never folded; they are spread over a few index partitions so none runs hot."""
+    import hashlib
+
+    return f"{UNLINKED_PREFIX}{hashlib.sha256(message.message_id.encode()).digest()[0] % 32}"
+
+
+def decode_pixel_data(data: str | None) -> Any:
+    """`?data=` is base64 (standard or URL-safe, padding optional) JSON, as Segment's pixel API takes it."""
+    if not data:
+        return None
+    text = data.strip().replace(" ", "+")
+    text += "=" * (-len(text) % 4)
+    for decoder in (base64.urlsafe_b64decode, base64.b64decode):
+        try:
+            return json.loads(decoder(text.encode()))
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            continue
+    raise MessageError("invalid_pixel_data", "data is not base64-encoded JSON", "data")
