@@ -1,4 +1,4 @@
-"""`python -m bench [--quick]`: run every benchmark, print one table, write it to bench/results/ as JSON."""
+"""`python -m bench [--quick] [--out DIR]`: run every benchmark, print one table, write it as JSON (bench/results/)."""
 
 from __future__ import annotations
 
@@ -230,8 +230,10 @@ def machine() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny N for CI: seconds in total, same table shape")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes (default: bench/results)")
     args = parser.parse_args(argv)
     quick: bool = args.quick
+    out: Path = args.out
 
     from bench import cold_start, cost, e2e, ingest, instructions, memory, scoring
 
@@ -258,11 +260,11 @@ def main(argv: list[str] | None = None) -> int:
         "table_text": table,
         "results": results,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(document, indent=2, default=str)
     stamp = now.strftime("%Y%m%dT%H%M%SZ") + ("-quick" if quick else "")
-    (RESULTS / f"{stamp}.json").write_text(text)
-    (RESULTS / "latest.json").write_text(text)
+    (out / f"{stamp}.json").write_text(text)
+    (out / "latest.json").write_text(text)
 
     info = document["machine"]
     print(f"one2one benchmarks {'(quick) ' if quick else ''}{document['date']}")
@@ -277,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             " emails; Pinpoint $1/M events, $0.0012 per monthly targeted endpoint beyond 5,000 free."
         )
         print("Cost assumptions: " + json.dumps(results["cost"]["assumptions"]))
-    print(f"written: {RESULTS / 'latest.json'}")
+    print(f"written: {out / 'latest.json'}")
     return 0
 
 

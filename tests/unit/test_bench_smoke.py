@@ -10,15 +10,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_quick_benchmark_prints_the_table_and_writes_latest_json():
-    # WHEN the benchmarks run in quick mode (tiny N, as CI runs them)
+def test_quick_benchmark_prints_the_table_and_writes_latest_json(tmp_path):
+    # WHEN the benchmarks run in quick mode (tiny N, as CI runs them), writing outside the repository
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     # THEN they finish, print one table with a result for every figure, and write it as JSON
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| figure" in done.stdout and "Prices as of" in done.stdout
-    document = json.loads((ROOT / "bench" / "results" / "latest.json").read_text())
+    document = json.loads((tmp_path / "latest.json").read_text())
     assert document["quick"] is True
     assert set(document["machine"]) >= {"nproc", "cpu", "python"}
     assert set(document["results"]) == {
@@ -39,5 +43,9 @@ def test_quick_benchmark_prints_the_table_and_writes_latest_json():
     assert results["cold_start"]["ratio"] > 0
     assert results["ingest"]["write_requests_per_event_batched"] <= 0.05
     assert all(m["profile_writes_per_batch"] == m["distinct_profiles"] for m in results["scoring"]["mixes"])
-    assert results["end_to_end"]["status"] in {"ok", "n/a"}  # n/a (with its reason) until the pieces exist
+    end_to_end = results["end_to_end"]
+    if end_to_end["status"] == "ok":
+        assert 0 < end_to_end["p50_seconds"] <= end_to_end["max_seconds"]
+    else:  # measured and missed (the wall clock can put the recipient in quiet hours: issue 19), never a crash
+        assert end_to_end["status"] == "n/a" and "outbox" in end_to_end["reason"], end_to_end
     assert results["cost"]["prices_as_of"]
