@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import wraps
 from typing import Any
 
 from chalice import Blueprint, IAMAuthorizer, Response
@@ -21,15 +23,31 @@ def local_token_error() -> Response | None:
     token = get_settings().local_admin_token
     if not token:
         return None
-    header = (bp.current_request.headers or {}).get("authorization", "")
+    headers: dict[str, str] = dict(bp.current_request.headers or {})
+    header = headers.get("authorization", "")
     presented = header[7:].strip() if header.lower().startswith("bearer ") else ""
     if presented and hmac.compare_digest(presented.encode(), token.encode()):
         return None
     return json_response(401, {"error": "unauthorized", "message": "admin API needs Authorization: Bearer <token>"})
 
 
+def admin_only(view: Callable[..., Response]) -> Callable[..., Response]:
+    """The one guard of every admin route (register the route with `authorizer=iam`): the local bearer token where
+    it is configured, then the view, with a storage outage answered 503 (see `aws_failures_as_503`)."""
+    guarded_view = aws_failures_as_503(view)
+
+    @wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Response:
+        if (denied := local_token_error()) is not None:
+            return denied
+        return guarded_view(*args, **kwargs)
+
+    return guarded
+
+
 def _int_param(name: str, default: int, low: int, high: int) -> int:
-    raw = (bp.current_request.query_params or {}).get(name)
+    query: dict[str, str] = dict(bp.current_request.query_params or {})
+    raw = query.get(name)
     if raw is None:
         return default
     try:
@@ -49,12 +67,10 @@ def _admin_service() -> Any:
 
 
 @bp.route("/admin/profiles/{profile_id}", methods=["GET"], authorizer=iam)
-@aws_failures_as_503
+@admin_only
 def get_profile(profile_id: str) -> Response:
     from chalicelib.profiles.lookup import NotFound
 
-    if (denied := local_token_error()) is not None:
-        return denied
     try:
         limit = _int_param("events", 50, 0, 500)
         return json_response(200, _admin_service().profile_view(profile_id, limit))
@@ -65,13 +81,11 @@ def get_profile(profile_id: str) -> Response:
 
 
 @bp.route("/admin/profiles", methods=["GET"], authorizer=iam)
-@aws_failures_as_503
+@admin_only
 def find_profile() -> Response:
     from chalicelib.profiles.lookup import NotFound
 
-    if (denied := local_token_error()) is not None:
-        return denied
-    query = bp.current_request.query_params or {}
+    query: dict[str, str] = dict(bp.current_request.query_params or {})
     service = _admin_service()
     try:
         limit = _int_param("events", 50, 0, 500)
@@ -84,13 +98,11 @@ def find_profile() -> Response:
 
 
 @bp.route("/admin/failed-events", methods=["GET"], authorizer=iam)
-@aws_failures_as_503
+@admin_only
 def failed_events() -> Response:
     from chalicelib.bootstrap import get_failed_event_store
 
-    if (denied := local_token_error()) is not None:
-        return denied
-    query = bp.current_request.query_params or {}
+    query: dict[str, str] = dict(bp.current_request.query_params or {})
     day = query.get("day") or datetime.now(UTC).strftime("%Y-%m-%d")
     try:
         datetime.strptime(day, "%Y-%m-%d")
@@ -105,15 +117,13 @@ def failed_events() -> Response:
 
 
 @bp.route("/admin/sources", methods=["POST"], authorizer=iam)
-@aws_failures_as_503
+@admin_only
 def create_source() -> Response:
     """Create (or rotate) a source. The write key is returned once and stored only as a hash."""
     import secrets
 
     from chalicelib.bootstrap import get_source_registry
 
-    if (denied := local_token_error()) is not None:
-        return denied
     try:
         body = bp.current_request.json_body or {}
     except Exception:  # noqa: BLE001 - chalice raises its own BadRequestError on bad JSON

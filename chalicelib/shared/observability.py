@@ -17,9 +17,12 @@ import os
 import re
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 SERVICE = "one2one"
 NAMESPACE = "one2one"
@@ -126,7 +129,7 @@ class PiiFilter(logging.Filter):
         return True
 
 
-def masking_formatter() -> logging.Formatter:
+def masking_formatter() -> LambdaPowertoolsFormatter:
     """Powertools' JSON formatter, masking the whole structured line (appended keys included) before it is written."""
     from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
