@@ -12,12 +12,13 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCOUNT_ID_ENDPOINT_MODE ?= disabled
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap test lint format run package bench security clean
+.PHONY: help bootstrap test lint architecture format run package bench security clean
 
 help:
 	@echo "make run      - the whole product locally (moto + Chalice local + event pump) on http://127.0.0.1:$${PORT:-8000}"
 	@echo "make test     - ruff + the whole pytest suite (unit, integration, e2e)"
 	@echo "make lint     - ruff check, ruff format --check, cfn-lint infra/resources.json"
+	@echo "make architecture - import-linter contracts (pyproject.toml) and mypy on chalicelib/"
 	@echo "make format   - ruff format + ruff check --fix"
 	@echo "make package  - chalice package ($(STAGE)) + template patch + cfn-lint into $(PACKAGE_DIR)/"
 	@echo "make bench    - python -m bench"
@@ -39,6 +40,11 @@ lint: bootstrap
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/cfn-lint infra/resources.json
+
+# The house by capability, checked: wings layered, adapters composed only by bootstrap, no import circles; typed.
+architecture: bootstrap
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 format: bootstrap
 	$(BIN)/ruff format .
