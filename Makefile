@@ -68,8 +68,9 @@ run: bootstrap
 
 package: bootstrap
 	rm -rf $(PACKAGE_DIR)
-	$(BIN)/chalice package --stage $(STAGE) --merge-template infra/resources.json $(PACKAGE_DIR)
-	$(BIN)/python -m local.package $(PACKAGE_DIR)/sam.json
+	ONE2ONE_API=public $(BIN)/chalice package --stage $(STAGE) --merge-template infra/resources.json $(PACKAGE_DIR)
+	ONE2ONE_API=admin $(BIN)/chalice package --stage $(STAGE) $(PACKAGE_DIR)/admin
+	$(BIN)/python -m local.package $(PACKAGE_DIR)/sam.json $(PACKAGE_DIR)/admin/sam.json
 	$(BIN)/cfn-lint $(PACKAGE_DIR)/sam.json
 	@echo "deploy: aws cloudformation package --template-file $(PACKAGE_DIR)/sam.json --s3-bucket <bucket> \\"
 	@echo "          --output-template-file $(PACKAGE_DIR)/packaged.json && aws cloudformation deploy \\"

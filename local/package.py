@@ -1,5 +1,9 @@
 """Post-process `chalice package` output: wire event sources and environment to the resources of infra/resources.json.
 
+* the admin API (a second `chalice package` of the same code with `ONE2ONE_API=admin`, see app.py) is merged in as
+  its own REST API, function and role: `AdminRestAPI`, `AdminAPIHandler` (`ONE2ONE_API=admin`, the policy of
+  `lambda_functions.admin_api` in .chalice/config.json), so the public function's role cannot read or erase profiles;
+
 Chalice needs literal ARNs in its decorators and cannot set ReportBatchItemFailures, retries or failure destinations,
 so `make package` runs `python -m local.package build/package/sam.json` after `chalice package --merge-template`:
 
@@ -30,6 +34,16 @@ STREAM_RETRY_ATTEMPTS = 5
 # A record that keeps failing for a day is given up on (to the failure queue) rather than blocking its shard for the
 # stream's 24 h retention.
 STREAM_MAX_RECORD_AGE_SECONDS = 86_400
+
+
+# Resources of the admin packaging that make up its API, and the names they take in the merged template.
+ADMIN_RESOURCES = {
+    "RestAPI": "AdminRestAPI",
+    "APIHandler": "AdminAPIHandler",
+    "ApiHandlerRole": "AdminApiHandlerRole",
+    "APIHandlerInvokePermission": "AdminAPIHandlerInvokePermission",
+}
+ADMIN_FUNCTION = "admin_api"  # its key in .chalice/config.json lambda_functions (timeout, policy file)
 
 
 class PackageError(RuntimeError):
@@ -157,11 +171,77 @@ def _patch_topic_event(props: dict[str, Any], topics: dict[str, str]) -> None:
         props["Topic"] = {"Ref": topics[name]}
 
 
+def _renamed(value: Any, names: dict[str, str]) -> Any:
+    """`value` with every reference (Ref, Fn::GetAtt, ${Name} / ${Name.Attr} in Fn::Sub) to `names` renamed."""
+    if isinstance(value, list):
+        return [_renamed(v, names) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, inner in value.items():
+        if key == "Ref" and inner in names:
+            out[key] = names[inner]
+        elif key == "Fn::GetAtt" and isinstance(inner, list) and inner and inner[0] in names:
+            out[key] = [names[inner[0]], *inner[1:]]
+        elif key == "Fn::Sub":
+            pattern = re.compile(r"\$\{(" + "|".join(map(re.escape, names)) + r")([.}])")
+            rename = lambda m: "${" + names[m.group(1)] + m.group(2)  # noqa: E731
+            out[key] = (
+                pattern.sub(rename, inner)
+                if isinstance(inner, str)
+                else [pattern.sub(rename, inner[0]), *_renamed(inner[1:], names)]
+            )
+        else:
+            out[key] = _renamed(inner, names)
+    return out
+
+
+def merge_admin_api(
+    template: dict[str, Any], admin: dict[str, Any], admin_policy: dict[str, Any], admin_timeout: int
+) -> dict[str, Any]:
+    """Add the admin packaging's REST API, function, role and invoke permission to `template`, renamed (see
+    ADMIN_RESOURCES), with its role's policy replaced by `admin_policy`, its own timeout and `ONE2ONE_API=admin`
+    (the public function gets `ONE2ONE_API=public`). Idempotent."""
+    resources = template["Resources"]
+    for old, new in ADMIN_RESOURCES.items():
+        if old not in admin["Resources"]:
+            raise PackageError(f"the admin packaging has no {old}: was it packaged with ONE2ONE_API=admin?")
+        resources[new] = _renamed(admin["Resources"][old], ADMIN_RESOURCES)
+    paths = resources["AdminRestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    public_paths = resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    if not paths or not all(path.startswith("/admin") for path in paths):
+        raise PackageError(f"the admin API must serve /admin routes only: {sorted(paths)}")
+    if any(path.startswith("/admin") for path in public_paths):
+        raise PackageError("the public API serves /admin routes: package it with ONE2ONE_API=public")
+    for policy in resources["AdminApiHandlerRole"]["Properties"].get("Policies", []):
+        policy["PolicyDocument"] = admin_policy
+    resources["AdminAPIHandler"]["Properties"]["Timeout"] = admin_timeout
+    for logical_id, api in (("APIHandler", "public"), ("AdminAPIHandler", "admin")):
+        variables = resources[logical_id]["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
+        variables["ONE2ONE_API"] = api
+    template.setdefault("Outputs", {})["AdminEndpointURL"] = {
+        "Value": _renamed(admin["Outputs"]["EndpointURL"]["Value"], ADMIN_RESOURCES)
+    }
+    return template
+
+
+def admin_function_settings(project: Path) -> tuple[dict[str, Any], int]:
+    """The admin function's policy document and timeout, from `lambda_functions.admin_api` in .chalice/config.json."""
+    config = json.loads((project / ".chalice" / "config.json").read_text())
+    settings = config["lambda_functions"][ADMIN_FUNCTION]
+    policy = json.loads((project / ".chalice" / settings["iam_policy_file"]).read_text())
+    return policy, int(settings.get("lambda_timeout", config.get("lambda_timeout", 60)))
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m local.package build/package/sam.json`: patch the template file in place."""
+    """`python -m local.package build/package/sam.json [build/package/admin/sam.json]`: patch the template file in
+    place, merging the admin API from the second template when given."""
     args = argv if argv is not None else sys.argv[1:]
     path = Path(args[0] if args else "build/package/sam.json")
     template = json.loads(path.read_text())
+    if len(args) > 1:
+        project = Path(__file__).resolve().parent.parent
+        merge_admin_api(template, json.loads(Path(args[1]).read_text()), *admin_function_settings(project))
     patch_template(template)
     path.write_text(json.dumps(template, indent=2, sort_keys=False) + "\n")
     functions = [k for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"]

@@ -32,6 +32,7 @@ DEFAULT_WRITE_KEY = "local-dev-key"
 LOCAL_DEFAULTS = {
     "ONE2ONE_LOCAL_ADMIN_TOKEN": DEFAULT_ADMIN_TOKEN,
     "ONE2ONE_LOCAL_TOOLS": "1",  # /local/outbox and /local/clock/* routes
+    "ONE2ONE_API": "all",  # the public and the admin API on one port (deployed, they are two functions: see app.py)
     "ONE2ONE_SIGNING_KEY": "local-signing-key",  # noqa: S105 - signs unsubscribe links on this machine only
 }
 FAKE_CREDENTIALS = {

@@ -127,21 +127,20 @@ def test_a_stream_of_an_unknown_table_is_an_error_not_a_silent_placeholder():
 
 @pytest.mark.slow
 def test_chalice_package_patch_and_cfn_lint_end_to_end(tmp_path):
-    """The real `make package` pipeline (chalice downloads Lambda wheels once, then reuses .chalice/deployments)."""
+    """The real `make package` pipeline: the public API, the admin API packaged again with ONE2ONE_API=admin and
+    merged, the template patch and cfn-lint (chalice downloads Lambda wheels once, then reuses .chalice/deployments)."""
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
     out = tmp_path / "package"
-    subprocess.run(
-        [BIN / "chalice", "package", "--stage", "prod", "--merge-template", "infra/resources.json", out],
+    done = subprocess.run(
+        ["make", "--no-print-directory", "package", f"PACKAGE_DIR={out}"],
         cwd=ROOT,
         env=env,
-        check=True,
         capture_output=True,
-        timeout=300,
+        text=True,
+        timeout=600,
     )
-    subprocess.run([sys.executable, "-m", "local.package", out / "sam.json"], cwd=ROOT, env=env, check=True)
-    lint = subprocess.run([BIN / "cfn-lint", out / "sam.json"], capture_output=True, text=True, timeout=120)
 
-    assert lint.returncode == 0, lint.stdout + lint.stderr  # no errors, no warnings
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]  # cfn-lint: no errors, no warnings
     sam = json.loads((out / "sam.json").read_text())
     functions = {k: v for k, v in sam["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())["lambda_functions"]
@@ -153,7 +152,10 @@ def test_chalice_package_patch_and_cfn_lint_end_to_end(tmp_path):
         # one role per function, carrying exactly that function's hand-written policy
         role = sam["Resources"][function["Properties"]["Role"]["Fn::GetAtt"][0]]
         handler = function["Properties"]["Handler"]
-        name = "api_handler" if handler == "app.app" else handler.rsplit(".", 1)[-1]
+        api = function["Properties"]["Environment"]["Variables"].get("ONE2ONE_API")
+        name = (
+            {"public": "api_handler", "admin": "admin_api"}[api] if handler == "app.app" else handler.rsplit(".", 1)[-1]
+        )
         policy = json.loads((ROOT / ".chalice" / config[name]["iam_policy_file"]).read_text())
         assert role["Properties"]["Policies"][0]["PolicyDocument"] == policy, name
         for event in function["Properties"].get("Events", {}).values():
@@ -166,6 +168,19 @@ def test_chalice_package_patch_and_cfn_lint_end_to_end(tmp_path):
                 assert "Ref" in event["Properties"]["Topic"]
     roles = [v["Properties"]["Role"]["Fn::GetAtt"][0] for v in functions.values()]
     assert len(set(roles)) == len(functions)
+    # two REST APIs: the public one without a single /admin route, the admin one with nothing else, IAM-authorised
+    public_paths = sam["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    admin_paths = sam["Resources"]["AdminRestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    assert "/v1/{kind}" in public_paths and not [p for p in public_paths if p.startswith("/admin")]
+    assert "/admin/profiles/{profile_id}" in admin_paths and all(p.startswith("/admin") for p in admin_paths)
+    for path in admin_paths.values():
+        for operation in path.values():
+            assert operation["security"] == [{"sigv4": []}]
+            assert operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"].count("${AdminAPIHandler.Arn}") == 1
+    permission = sam["Resources"]["AdminAPIHandlerInvokePermission"]["Properties"]
+    assert permission["FunctionName"] == {"Ref": "AdminAPIHandler"}
+    assert permission["SourceArn"]["Fn::Sub"][1] == {"RestAPIId": {"Ref": "AdminRestAPI"}}
+    assert "AdminEndpointURL" in sam["Outputs"]
 
 
 # --- configuration and IAM (per-function policies: tests/integration/test_policies.py) ------------------------------

@@ -68,12 +68,14 @@ def _config() -> dict[str, Any]:
 def _function_names() -> list[str]:
     from app import app
 
-    return ["api_handler", *sorted(source.name for source in app.event_sources)]
+    # api_handler serves the public API, admin_api the /admin routes (the same app packaged twice: see app.py)
+    return ["api_handler", "admin_api", *sorted(source.name for source in app.event_sources)]
 
 
 def _logical_id(function: str) -> str:
-    """The logical id `chalice package` gives a function (`api_handler` is `APIHandler`)."""
-    return "APIHandler" if function == "api_handler" else "".join(p.title() for p in function.split("_"))
+    """The logical id a function has in the packaged template (`api_handler` is `APIHandler`)."""
+    special = {"api_handler": "APIHandler", "admin_api": "AdminAPIHandler"}
+    return special.get(function) or "".join(p.title() for p in function.split("_"))
 
 
 def _policy(function: str) -> dict[str, Any]:
@@ -353,7 +355,15 @@ def recorded_calls(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[li
     for name, handler in list(app.handler_map.items()):
         if name != "api_handler" and not isinstance(handler, Chalice):
             monkeypatch.setitem(app.handler_map, name, in_function(name, handler))
-    monkeypatch.setattr(Chalice, "__call__", in_function("api_handler", Chalice.__call__))
+    public_api, admin_api = in_function("api_handler", Chalice.__call__), in_function("admin_api", Chalice.__call__)
+
+    def by_api(self: Chalice, event: dict[str, Any], context: Any) -> Any:
+        # deployed, /admin routes are served by their own function (AdminAPIHandler) with its own role
+        route = str((event.get("requestContext") or {}).get("resourcePath", ""))
+        served_by = admin_api if route.startswith("/admin") else public_api
+        return served_by(self, event, context)
+
+    monkeypatch.setattr(Chalice, "__call__", by_api)
     yield calls
 
 
@@ -461,7 +471,14 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_own_policy(
                 missing.add(f"{function}: {action} on {resource}")
     assert not missing, "calls the function's policy does not allow:\n" + "\n".join(sorted(missing))
     # the drive reached the API and every event handler that touches AWS
-    assert {"api_handler", "fold_events", "run_scenarios", "deliver_steps", "ses_feedback"} <= seen_functions
+    assert {
+        "api_handler",
+        "admin_api",
+        "fold_events",
+        "run_scenarios",
+        "deliver_steps",
+        "ses_feedback",
+    } <= seen_functions
     assert {"lifecycle_sweep", "refresh_cut_points", "release_due_steps"} <= seen_functions
 
 
@@ -471,7 +488,23 @@ def test_only_functions_that_sign_or_verify_may_read_the_signing_secret() -> Non
         for function in _function_names()
         if _granted(function, "secretsmanager:GetSecretValue", "SigningSecret")
     }
-    assert readers == {"api_handler", "deliver_steps"}
+    # links in mail are verified by the public API, signed by delivery and by the admin API's template preview
+    assert readers == {"api_handler", "admin_api", "deliver_steps"}
+
+
+def test_the_public_api_cannot_read_export_or_erase_a_profile_and_the_admin_api_cannot_send_mail() -> None:
+    for action, resource in (
+        ("dynamodb:GetItem", "ProfilesTable"),
+        ("dynamodb:BatchGetItem", "ProfilesTable"),
+        ("dynamodb:Query", "EventsTable/index/by_profile"),
+        ("dynamodb:Query", "FailedEventsTable"),
+        ("dynamodb:BatchWriteItem", "SegmentMembersTable"),
+        ("dynamodb:Query", "MessagesTable/index/by_attention"),
+        ("sqs:SendMessage", "DeliveryQueue"),
+    ):
+        assert not _granted("api_handler", action, resource), (action, resource)
+        assert _granted("admin_api", action, resource), (action, resource)
+    assert not _granted("admin_api", "ses:SendRawEmail", f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/shop.example")
 
 
 def test_signing_key_is_the_env_value_locally_and_read_once_from_secrets_manager_in_aws(
