@@ -36,6 +36,81 @@ STREAM_RETRY_ATTEMPTS = 5
 STREAM_MAX_RECORD_AGE_SECONDS = 86_400
 
 
+ASYNC_FAILURE_QUEUE = "AsyncFailuresQueue"
+ASYNC_EVENT_TYPES = ("SNS", "Schedule")  # Lambda invokes these functions asynchronously
+ASYNC_RETRY_ATTEMPTS = 2
+ASYNC_MAX_EVENT_AGE_SECONDS = 6 * 3600
+# Deploy-time knobs of the edge (stack parameters), with the defaults a shop of moderate size needs.
+PARAMETERS: dict[str, dict[str, Any]] = {
+    "ApiRateLimit": {
+        "Type": "Number",
+        "Default": 1000,
+        "MinValue": 1,
+        "Description": "Public API stage throttle: steady requests per second (SDKs retry a 429)",
+    },
+    "ApiBurstLimit": {"Type": "Number", "Default": 2000, "MinValue": 1, "Description": "Public API burst"},
+    "AdminApiRateLimit": {"Type": "Number", "Default": 20, "MinValue": 1, "Description": "Admin API requests/s"},
+    "AdminApiBurstLimit": {"Type": "Number", "Default": 40, "MinValue": 1, "Description": "Admin API burst"},
+    "IngestReservedConcurrency": {
+        "Type": "Number",
+        "Default": 100,
+        "MinValue": 1,
+        "Description": "Concurrent executions reserved for (and capping) the public API function",
+    },
+    "AccessLogs": {
+        "Type": "String",
+        "AllowedValues": ["true", "false"],
+        "Default": "true",
+        "Description": "API Gateway access logs (JSON, one line per request) for both APIs",
+    },
+    "AccessLogRetentionDays": {"Type": "Number", "Default": 90, "Description": "Days access logs are kept"},
+    "CreateApiGatewayLoggingRole": {
+        "Type": "String",
+        "AllowedValues": ["true", "false"],
+        "Default": "true",
+        "Description": "Set API Gateway's account-wide CloudWatch role (needed once per account and region for access"
+        " logs); false when the account already has one",
+    },
+    "EnableWaf": {
+        "Type": "String",
+        "AllowedValues": ["true", "false"],
+        "Default": "false",
+        "Description": "Attach a WAF web ACL with a per-IP rate-based rule to the public API",
+    },
+    "WafRequestsPer5MinutesPerIp": {
+        "Type": "Number",
+        "Default": 3000,
+        "MinValue": 100,
+        "Description": "WAF rate-based rule: requests one IP may send in 5 minutes before it is blocked",
+    },
+}
+CONDITIONS: dict[str, Any] = {
+    "AccessLogsOn": {"Fn::Equals": [{"Ref": "AccessLogs"}, "true"]},
+    "CreateLoggingRole": {
+        "Fn::And": [{"Condition": "AccessLogsOn"}, {"Fn::Equals": [{"Ref": "CreateApiGatewayLoggingRole"}, "true"]}]
+    },
+    "AccessLogsWithExistingRole": {
+        "Fn::And": [{"Condition": "AccessLogsOn"}, {"Fn::Equals": [{"Ref": "CreateApiGatewayLoggingRole"}, "false"]}]
+    },
+    "WafOn": {"Fn::Equals": [{"Ref": "EnableWaf"}, "true"]},
+}
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "extendedRequestId": "$context.extendedRequestId",
+        "ip": "$context.identity.sourceIp",
+        "requestTime": "$context.requestTime",
+        "method": "$context.httpMethod",
+        "resourcePath": "$context.resourcePath",
+        "status": "$context.status",
+        "responseLength": "$context.responseLength",
+        "latencyMs": "$context.responseLatency",
+        "userAgent": "$context.identity.userAgent",
+        "caller": "$context.identity.caller",
+    },
+    separators=(",", ":"),
+)
+
 # Resources of the admin packaging that make up its API, and the names they take in the merged template.
 ADMIN_RESOURCES = {
     "RestAPI": "AdminRestAPI",
@@ -132,7 +207,157 @@ def patch_template(template: dict[str, Any]) -> dict[str, Any]:
                 _patch_queue_event(event["Properties"], queues)
             elif event.get("Type") == "SNS":
                 _patch_topic_event(event["Properties"], topics)
+        if any(event.get("Type") in ASYNC_EVENT_TYPES for event in props.get("Events", {}).values()):
+            _patch_async_function(props, resources)
+    harden_edge(template)
     return template
+
+
+def _patch_async_function(props: dict[str, Any], resources: dict[str, Any]) -> None:
+    """An asynchronously invoked function (SNS, schedules) retries twice, then hands the event to a queue: a bounce
+    notification that keeps failing is kept for replay instead of being dropped (and its address never suppressed)."""
+    if ASYNC_FAILURE_QUEUE not in resources:
+        raise PackageError(f"{ASYNC_FAILURE_QUEUE} (async functions' on-failure destination) is missing")
+    props["EventInvokeConfig"] = {
+        "MaximumRetryAttempts": ASYNC_RETRY_ATTEMPTS,
+        "MaximumEventAgeInSeconds": ASYNC_MAX_EVENT_AGE_SECONDS,
+        "DestinationConfig": {
+            "OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": [ASYNC_FAILURE_QUEUE, "Arn"]}},
+        },
+    }
+
+
+def _throttle(rate: str, burst: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "ResourcePath": "/*",
+            "HttpMethod": "*",
+            "ThrottlingRateLimit": {"Ref": rate},
+            "ThrottlingBurstLimit": {"Ref": burst},
+        }
+    ]
+
+
+def harden_edge(template: dict[str, Any]) -> None:
+    """Stage throttles on both APIs, JSON access logs, reserved concurrency for ingest and an optional WAF rate rule,
+    each a stack parameter (PARAMETERS). Idempotent."""
+    template.setdefault("Parameters", {}).update(PARAMETERS)
+    template.setdefault("Conditions", {}).update(CONDITIONS)
+    resources: dict[str, Any] = template["Resources"]
+    resources["ApiGatewayLoggingRole"] = {
+        "Type": "AWS::IAM::Role",
+        "Condition": "CreateLoggingRole",
+        "Properties": {
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "apigateway.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            },
+            "ManagedPolicyArns": [
+                {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"}
+            ],
+        },
+    }
+    resources["ApiGatewayAccount"] = {
+        "Type": "AWS::ApiGateway::Account",
+        "Condition": "CreateLoggingRole",
+        "Properties": {"CloudWatchRoleArn": {"Fn::GetAtt": ["ApiGatewayLoggingRole", "Arn"]}},
+    }
+    # Two log groups, so the one a stage writes to exists only after the account role (when the stack sets it).
+    log_group = {"RetentionInDays": {"Ref": "AccessLogRetentionDays"}}
+    resources["ApiAccessLogs"] = {
+        "Type": "AWS::Logs::LogGroup",
+        "Condition": "CreateLoggingRole",
+        "DependsOn": "ApiGatewayAccount",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": dict(log_group),
+    }
+    resources["ApiAccessLogsExistingRole"] = {
+        "Type": "AWS::Logs::LogGroup",
+        "Condition": "AccessLogsWithExistingRole",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": dict(log_group),
+    }
+    access_log = {
+        "Fn::If": [
+            "AccessLogsOn",
+            {
+                "DestinationArn": {
+                    "Fn::If": [
+                        "CreateLoggingRole",
+                        {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]},
+                        {"Fn::GetAtt": ["ApiAccessLogsExistingRole", "Arn"]},
+                    ]
+                },
+                "Format": ACCESS_LOG_FORMAT,
+            },
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    for api, (rate, burst) in (
+        ("RestAPI", ("ApiRateLimit", "ApiBurstLimit")),
+        ("AdminRestAPI", ("AdminApiRateLimit", "AdminApiBurstLimit")),
+    ):
+        if api in resources:
+            resources[api]["Properties"]["MethodSettings"] = _throttle(rate, burst)
+            resources[api]["Properties"]["AccessLogSetting"] = access_log
+    if "APIHandler" in resources:
+        resources["APIHandler"]["Properties"]["ReservedConcurrentExecutions"] = {"Ref": "IngestReservedConcurrency"}
+    if "RestAPI" in resources:
+        _add_waf(resources)
+
+
+def _add_waf(resources: dict[str, Any]) -> None:
+    resources["PublicApiWebAcl"] = {
+        "Type": "AWS::WAFv2::WebACL",
+        "Condition": "WafOn",
+        "Properties": {
+            "Scope": "REGIONAL",
+            "DefaultAction": {"Allow": {}},
+            "VisibilityConfig": {
+                "SampledRequestsEnabled": True,
+                "CloudWatchMetricsEnabled": True,
+                "MetricName": "one2one-public-api",
+            },
+            "Rules": [
+                {
+                    "Name": "rate-per-ip",
+                    "Priority": 0,
+                    "Action": {"Block": {}},
+                    "Statement": {
+                        "RateBasedStatement": {
+                            "Limit": {"Ref": "WafRequestsPer5MinutesPerIp"},
+                            "AggregateKeyType": "IP",
+                        }
+                    },
+                    "VisibilityConfig": {
+                        "SampledRequestsEnabled": True,
+                        "CloudWatchMetricsEnabled": True,
+                        "MetricName": "one2one-rate-per-ip",
+                    },
+                }
+            ],
+        },
+    }
+    stage = resources["RestAPI"]["Properties"].get("StageName", "api")
+    resources["PublicApiWebAclAssociation"] = {
+        "Type": "AWS::WAFv2::WebACLAssociation",
+        "Condition": "WafOn",
+        "DependsOn": f"RestAPI{stage}Stage",  # the stage SAM generates for the API
+        "Properties": {
+            "ResourceArn": {
+                "Fn::Sub": f"arn:${{AWS::Partition}}:apigateway:${{AWS::Region}}::/restapis/${{RestAPI}}/stages/{stage}"
+            },
+            "WebACLArn": {"Fn::GetAtt": ["PublicApiWebAcl", "Arn"]},
+        },
+    }
 
 
 def _patch_stream_event(props: dict[str, Any], tables: dict[str, str], resources: dict[str, Any]) -> None:

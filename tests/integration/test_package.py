@@ -112,6 +112,57 @@ def test_topic_events_of_template_topics_subscribe_to_the_real_topic():
     assert events["Feedback"]["Properties"]["Topic"] == {"Ref": "T1"}
 
 
+def test_async_functions_retry_twice_then_keep_the_event_on_the_failure_queue():
+    sam = _sam(
+        {
+            "Feedback": {"Type": "SNS", "Properties": {"Topic": "arn:aws:sns:us-east-1:123456789012:x"}},
+            "Nightly": {"Type": "Schedule", "Properties": {"Schedule": "rate(1 day)"}},
+        }
+    )
+
+    worker = patch_template(sam)["Resources"]["Worker"]["Properties"]
+
+    assert worker["EventInvokeConfig"]["MaximumRetryAttempts"] == 2
+    assert worker["EventInvokeConfig"]["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": ["AsyncFailuresQueue", "Arn"]},
+    }
+    assert "EventInvokeConfig" not in patch_template(_sam({}))["Resources"]["Worker"]["Properties"]
+
+
+def test_the_edge_is_throttled_logged_capped_and_optionally_behind_waf():
+    sam = _sam({})
+    sam["Resources"]["RestAPI"] = {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "api"}}
+
+    resources = patch_template(sam)["Resources"]
+
+    api = resources["RestAPI"]["Properties"]
+    assert api["MethodSettings"] == [
+        {
+            "ResourcePath": "/*",
+            "HttpMethod": "*",
+            "ThrottlingRateLimit": {"Ref": "ApiRateLimit"},
+            "ThrottlingBurstLimit": {"Ref": "ApiBurstLimit"},
+        }
+    ]
+    when_on, when_off = api["AccessLogSetting"]["Fn::If"][1:]
+    assert json.loads(when_on["Format"])["requestId"] == "$context.requestId" and when_off == {"Ref": "AWS::NoValue"}
+    assert resources["APIHandler"]["Properties"]["ReservedConcurrentExecutions"] == {"Ref": "IngestReservedConcurrency"}
+    waf = resources["PublicApiWebAcl"]
+    assert waf["Condition"] == "WafOn"
+    assert waf["Properties"]["Rules"][0]["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
+    assert (
+        "/restapis/${RestAPI}/stages/api"
+        in resources["PublicApiWebAclAssociation"]["Properties"]["ResourceArn"]["Fn::Sub"]
+    )
+
+
+def test_data_tables_and_the_signing_secret_survive_the_stack():
+    for logical_id, body in load_template()["Resources"].items():
+        if body["Type"] in ("AWS::DynamoDB::Table", "AWS::SecretsManager::Secret"):
+            assert body["DeletionPolicy"] == body["UpdateReplacePolicy"] == "Retain", logical_id
+
+
 def test_patching_twice_changes_nothing():
     once = patch_template(
         _sam({"Fold": {"Type": "DynamoDB", "Properties": {"Stream": PLACEHOLDER.format("one2one-events")}}})
@@ -181,6 +232,9 @@ def test_chalice_package_patch_and_cfn_lint_end_to_end(tmp_path):
     assert permission["FunctionName"] == {"Ref": "AdminAPIHandler"}
     assert permission["SourceArn"]["Fn::Sub"][1] == {"RestAPIId": {"Ref": "AdminRestAPI"}}
     assert "AdminEndpointURL" in sam["Outputs"]
+    assert sam["Resources"]["AdminRestAPI"]["Properties"]["MethodSettings"][0]["ThrottlingRateLimit"] == {
+        "Ref": "AdminApiRateLimit"
+    }
 
 
 # --- configuration and IAM (per-function policies: tests/integration/test_policies.py) ------------------------------

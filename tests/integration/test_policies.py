@@ -213,6 +213,9 @@ def _event_source_needs(function: str) -> set[tuple[str, str]]:
             queue = _queue_by_name(source.queue)
             for action in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes", "ChangeMessageVisibility"):
                 needs.add((f"sqs:{action}", queue))
+        elif kind in ("SNSEventConfig", "CloudWatchEventConfig", "ScheduledEventConfig"):
+            # invoked asynchronously: Lambda hands an event that keeps failing to the on-failure queue
+            needs.add(("sqs:SendMessage", "AsyncFailuresQueue"))
     return needs
 
 
