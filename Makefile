@@ -12,7 +12,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCOUNT_ID_ENDPOINT_MODE ?= disabled
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap test lint architecture format run package bench security clean
+.PHONY: help bootstrap test lint architecture format run package checkov bench security clean
 
 help:
 	@echo "make run      - the whole product locally (moto + Chalice local + event pump) on http://127.0.0.1:$${PORT:-8000}"
@@ -21,6 +21,7 @@ help:
 	@echo "make architecture - import-linter contracts (pyproject.toml) and mypy on chalicelib/"
 	@echo "make format   - ruff format + ruff check --fix"
 	@echo "make package  - chalice package ($(STAGE)) + template patch + cfn-lint into $(PACKAGE_DIR)/"
+	@echo "make checkov  - make package, then checkov on the template (its own virtualenv): no failed check allowed"
 	@echo "make bench    - python -m bench"
 	@echo "make security - bandit (no high findings) and pip-audit (when PyPI's advisory API is reachable)"
 
@@ -54,6 +55,7 @@ test: bootstrap
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(MAKE) --no-print-directory security
+	$(MAKE) --no-print-directory checkov
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 # bandit must find nothing of high severity; pip-audit needs PyPI's advisory API, which a mirror-only machine lacks.
@@ -76,9 +78,19 @@ package: bootstrap
 	@echo "          --output-template-file $(PACKAGE_DIR)/packaged.json && aws cloudformation deploy \\"
 	@echo "          --template-file $(PACKAGE_DIR)/packaged.json --stack-name one2one-$(STAGE) --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND"
 
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@touch $@
+
+# Every finding is fixed or skipped in the template with its reason (local/package.py CHECKOV_SKIPS).
+checkov: package $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/checkov -f $(PACKAGE_DIR)/sam.json --framework cloudformation --compact --quiet
+
 bench: bootstrap
 	@if [ -f bench/__main__.py ]; then $(BIN)/python -m bench; else echo "bench/__main__.py does not exist yet"; fi
 
 clean:
-	rm -rf build .pytest_cache .ruff_cache .hypothesis
+	rm -rf build .pytest_cache .ruff_cache .mypy_cache .hypothesis
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
