@@ -44,7 +44,7 @@ def _request(url: str, body: Any = None, headers: dict[str, str] | None = None) 
 def outbox_messages(stack: Any) -> list[dict[str, Any]]:
     """`GET /local/outbox` when the stack serves it, else the same view read straight from moto's SES/SNS store."""
     try:
-        return _request(f"{stack.api_url}/local/outbox").get("messages", [])
+        return _request(f"{stack.api_url}/local/outbox?token={stack.admin_token}").get("messages", [])
     except urllib.error.HTTPError as error:
         if error.code != 404:
             raise

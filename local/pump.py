@@ -587,6 +587,23 @@ class StreamPump:
 
     # -- helpers used by sources
 
+    def skip_existing_records(self) -> int:
+        """Treat every record already in the tables' streams as delivered (the local stack restored its tables from
+        a snapshot: those INSERTs are old news, folding or sending them again would double count). Returns how many
+        records were skipped."""
+        skipped = 0
+        for source in self.sources:
+            if not isinstance(source, _DynamoDBSource) or not source._refresh():
+                continue
+            for shard_id, shard in list(source.shards.items()):
+                while not shard.closed:
+                    source._fetch(shard_id, shard)
+                    if not shard.pending:
+                        break
+                    skipped += len(shard.pending)
+                    shard.pending.clear()
+        return skipped
+
     def client(self, service: str) -> Any:
         if service not in self._clients:
             self._clients[service] = make_client(service, self.endpoint_url, self.region)

@@ -2,6 +2,9 @@
 
     python -m local.stack          # PORT (8000), MOTO_PORT (free port), HOST (127.0.0.1); Ctrl-C stops
 
+Data survives a restart: the tables are saved to `.local-state/` (ONE2ONE_LOCAL_STATE: another directory, or `off`
+for a stack that starts empty and keeps nothing) every 30 s and on stop, and loaded on the next start (local/state.py).
+
 Tests use `start_stack(port=0)`, which returns a `Stack` to `.stop()`.
 """
 
@@ -13,6 +16,7 @@ import os
 import signal
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -20,12 +24,16 @@ from urllib.parse import unquote, urlsplit
 
 from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer
 
+from local import state
 from local.provision import ROOT, provision
 from local.pump import StreamPump
+from local.state import SNAPSHOT_SECONDS
 
 log = logging.getLogger(__name__)
 
 DEMO_DIR = ROOT / "local" / "demo"
+STATE_DIR = ROOT / ".local-state"
+STATE_FILE = "tables.json"
 DEFAULT_ADMIN_TOKEN = "local-admin-token"  # noqa: S105 - a documented local-only default, never deployed
 DEFAULT_WRITE_KEY = "local-dev-key"
 # Defaults for settings the app needs locally; a value already in the environment wins.
@@ -103,6 +111,8 @@ class Stack:
     _threads: list[threading.Thread]
     _saved_environ: dict[str, str | None] = field(default_factory=dict)
     _saved_clock: Any = None
+    state_path: Path | None = None  # where the tables are saved (None: in memory only)
+    restored_items: int = 0
 
     def urls(self) -> dict[str, str]:
         bearer = f'-H "Authorization: Bearer {self.admin_token}"'
@@ -112,11 +122,27 @@ class Stack:
             "demo shop": f"{self.api_url}/demo/",
             "admin API": f'curl {bearer} "{self.api_url}/admin/profiles?anonymous_id=<id>"',
             "failed events": f"curl {bearer} {self.api_url}/admin/failed-events",
-            "outbox": f"{self.api_url}/local/outbox  (emails and texts the app sent through moto)",
-            "clock": f"curl -X POST -d '{{\"days\": 1}}' {self.api_url}/local/clock/advance",
+            "outbox": f"{self.api_url}/local/outbox?token={self.admin_token}  (emails and texts sent through moto)",
+            "clock": f"curl {bearer} -X POST -d '{{\"days\": 1}}' {self.api_url}/local/clock/advance",
             "moto": f"{self.moto_url}  (dashboard: {self.moto_url}/moto-api/)",
             "write key": self.write_key,
+            "data": (
+                f"{self.state_path.parent}  ({self.restored_items} items restored; saved every"
+                f" {SNAPSHOT_SECONDS} s and on stop; ONE2ONE_LOCAL_STATE=off to keep nothing)"
+                if self.state_path
+                else "in memory only: everything is gone when the stack stops"
+            ),
         }
+
+    def save_state(self) -> int:
+        """Snapshot every table to `state_path` (no-op without one). Returns the number of items saved."""
+        if self.state_path is None:
+            return 0
+        from chalicelib.shared.aws import client
+        from chalicelib.shared.clock import get_clock
+
+        lead = get_clock().now() - datetime.now(UTC)
+        return state.save(client("dynamodb"), _table_names(), self.state_path, max(lead, timedelta(0)))
 
     def stop(self) -> None:
         self._stop.set()
@@ -124,6 +150,12 @@ class Stack:
         self._server.server.server_close()
         for thread in self._threads:
             thread.join(timeout=10)
+        try:
+            saved_items = self.save_state()
+            if self.state_path is not None:
+                log.info("local stack: %d items saved to %s", saved_items, self.state_path)
+        except Exception:  # noqa: BLE001 - stopping must not fail; the last periodic snapshot is still there
+            log.exception("local stack: the final snapshot failed")
         self._moto.stop()
         _restore_environ(self._saved_environ)
         from chalicelib.shared import clock
@@ -189,6 +221,7 @@ def start_stack(
     moto_port: int | None = None,
     stage: str = "dev",
     pump_interval: float = 0.1,
+    state_dir: Path | None = None,
 ) -> Stack:
     """Start moto, provision infra/resources.json, seed a source, serve the app and pump its events.
 
@@ -198,6 +231,7 @@ def start_stack(
     host: interface to bind (default `HOST` or 127.0.0.1).
     moto_port: port of the moto server (default `MOTO_PORT` or a free port).
     stage: the `.chalice/config.json` stage whose environment variables the app sees.
+    state_dir: where the tables are saved and restored from (None, the default for tests: in memory only).
 
     Example
     -------
@@ -257,6 +291,15 @@ def start_stack(
         raise
 
     pump = StreamPump(app, endpoint_url=moto_url, stage=stage)
+    state_path = state_dir / STATE_FILE if state_dir is not None else None
+    restored = 0
+    if state_path is not None:
+        from chalicelib.shared.aws import client
+
+        restored, clock_lead = state.load(client("dynamodb"), _table_names(), state_path)
+        pump.skip_existing_records()  # restored INSERTs were folded, counted and sent before the restart
+        if clock_lead > timedelta(0):
+            clock.get_clock().advance(clock_lead)  # type: ignore[attr-defined]  # the stack's FakeClock
     stop = threading.Event()
     threads = [
         threading.Thread(target=server.server.serve_forever, name="one2one-http", daemon=True),
@@ -264,7 +307,7 @@ def start_stack(
     ]
     for thread in threads:
         thread.start()
-    return Stack(
+    stack = Stack(
         api_url=api_url,
         moto_url=moto_url,
         write_key=write_key,
@@ -276,14 +319,43 @@ def start_stack(
         _threads=threads,
         _saved_environ=saved,
         _saved_clock=saved_clock,
+        state_path=state_path,
+        restored_items=restored,
     )
+    if state_path is not None:
+        snapshots = threading.Thread(target=_snapshot_forever, args=(stack, stop), name="one2one-state", daemon=True)
+        snapshots.start()
+        stack._threads.append(snapshots)
+    return stack
+
+
+def _table_names() -> list[str]:
+    from chalicelib.shared.settings import TABLES, table_name
+
+    return [table_name(logical_id) for logical_id in TABLES]
+
+
+def _snapshot_forever(stack: Stack, stop: threading.Event) -> None:
+    while not stop.wait(SNAPSHOT_SECONDS):
+        try:
+            stack.save_state()
+        except Exception:  # noqa: BLE001 - a failed snapshot is retried next time; the stack keeps serving
+            log.exception("local stack: snapshot failed")
+
+
+def state_dir_from_environment() -> Path | None:
+    """`.local-state/` unless ONE2ONE_LOCAL_STATE names another directory or is `off`."""
+    setting = os.environ.get("ONE2ONE_LOCAL_STATE", "").strip()
+    if setting.lower() in ("off", "0", "false", "none"):
+        return None
+    return Path(setting) if setting else STATE_DIR
 
 
 def main() -> None:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log would drown the app's
-    stack = start_stack()
+    stack = start_stack(state_dir=state_dir_from_environment())
     width = max(len(k) for k in stack.urls())
     print("\none2one local stack is up\n")
     for name, url in stack.urls().items():

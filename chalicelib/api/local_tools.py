@@ -1,8 +1,15 @@
-"""Local-only routes: the outbox of the embedded SES/SNS and clock controls. 404 unless ONE2ONE_LOCAL_TOOLS=1."""
+"""Local-only routes: the outbox of the embedded SES/SNS and clock controls. 404 unless ONE2ONE_LOCAL_TOOLS=1.
+
+They answer only with the local admin token, as a bearer header or (so an outbox page opens in a browser) as
+`?token=`. The clock routes read their JSON body whatever its content type, so `curl -d '{"days": 1}'` (which sends a
+form type) works as printed, and they name any key they do not know instead of ignoring it.
+"""
 
 from __future__ import annotations
 
+import hmac
 import json
+import math
 import os
 from datetime import timedelta
 from typing import Any
@@ -12,6 +19,11 @@ from chalice import Blueprint, Response
 from chalicelib.api.http import json_response
 
 bp = Blueprint(__name__)
+# curl -d sends application/x-www-form-urlencoded; a browser form or fetch may send text/plain.
+BODY_TYPES = ["application/json", "application/x-www-form-urlencoded", "text/plain"]
+ADVANCE_KEYS = ("days", "hours", "minutes", "seconds")
+UNIT_SECONDS = {"days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
+MAX_ADVANCE_DAYS = 3650
 
 
 def _enabled() -> bool:
@@ -21,6 +33,21 @@ def _enabled() -> bool:
 
 def _not_found() -> Response:
     return json_response(404, {"success": False, "error": "not_found", "message": "no such route"})
+
+
+def _refused() -> Response | None:
+    """404 when the tools are off; 401 without the local admin token (header or `?token=`); None when allowed."""
+    from chalicelib.api.admin import local_token_error
+    from chalicelib.shared.settings import get_settings
+
+    if not _enabled():
+        return _not_found()
+    token = get_settings().local_admin_token
+    query: dict[str, str] = dict(bp.current_request.query_params or {})
+    presented = query.get("token", "")
+    if token and presented and hmac.compare_digest(presented.encode(), token.encode()):
+        return None
+    return local_token_error()
 
 
 def _outbox() -> Any:
@@ -33,8 +60,8 @@ def _outbox() -> Any:
 def outbox() -> Response:
     from chalicelib.delivery.adapters.moto_outbox import OutboxUnavailable
 
-    if not _enabled():
-        return _not_found()
+    if (refused := _refused()) is not None:
+        return refused
     try:
         messages = _outbox().messages()
     except OutboxUnavailable as exc:
@@ -47,7 +74,9 @@ def outbox_html(name: str) -> Response:
     """`/local/outbox/{id}.html`: the email's HTML body as a page (open it in a browser)."""
     from chalicelib.delivery.adapters.moto_outbox import OutboxUnavailable
 
-    if not _enabled() or not name.endswith(".html"):
+    if (refused := _refused()) is not None:
+        return refused
+    if not name.endswith(".html"):
         return _not_found()
     message_id = name.removesuffix(".html")
     try:
@@ -72,22 +101,39 @@ def _fake_clock() -> Any:
     return clock
 
 
-def _body() -> dict[str, Any]:
+def _body(allowed: tuple[str, ...]) -> dict[str, float]:
+    """The JSON object of the request (any content type), its values finite numbers, its keys among `allowed`."""
     raw = bp.current_request.raw_body or b"{}"
-    data = json.loads(raw)
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise ValueError('body must be a JSON object, e.g. {"days": 1}') from None
     if not isinstance(data, dict):
         raise ValueError("body must be a JSON object")
-    return data
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(unknown)}; expected {', '.join(allowed)}")
+    values: dict[str, float] = {}
+    for key, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"{key} must be a finite number")
+        values[key] = float(value)
+    return values
 
 
-@bp.route("/local/clock/advance", methods=["POST"])
+@bp.route("/local/clock/advance", methods=["POST"], content_types=BODY_TYPES)
 def clock_advance() -> Response:
     """`{"seconds": N}` (also `minutes`, `hours`, `days`): move the clock forward; the next pump round sees it."""
-    if not _enabled():
-        return _not_found()
+    if (refused := _refused()) is not None:
+        return refused
     try:
-        body = _body()
-        delta = timedelta(**{k: float(body.get(k, 0)) for k in ("days", "hours", "minutes", "seconds")})
+        body = _body(ADVANCE_KEYS)
+        if not body:
+            raise ValueError(f"say how far: one or more of {', '.join(ADVANCE_KEYS)}")
+        seconds = sum(body[key] * UNIT_SECONDS[key] for key in body)
+        if abs(seconds) > MAX_ADVANCE_DAYS * 86400:
+            raise ValueError(f"days, hours, minutes and seconds add up to more than {MAX_ADVANCE_DAYS} days")
+        delta = timedelta(seconds=seconds)
     except (ValueError, TypeError) as exc:
         return json_response(400, {"success": False, "error": "invalid_body", "message": str(exc)})
     if delta < timedelta(0):
@@ -97,13 +143,16 @@ def clock_advance() -> Response:
     return json_response(200, {"now": clock.now().isoformat().replace("+00:00", "Z")})
 
 
-@bp.route("/local/clock/speed", methods=["POST"])
+@bp.route("/local/clock/speed", methods=["POST"], content_types=BODY_TYPES)
 def clock_speed() -> Response:
     """`{"speed": F}`: the clock runs F times as fast as real time (60 = a minute per second; 0 freezes it)."""
-    if not _enabled():
-        return _not_found()
+    if (refused := _refused()) is not None:
+        return refused
     try:
-        speed = float(_body().get("speed", 1))
+        body = _body(("speed",))
+        if "speed" not in body:
+            raise ValueError("speed is required")
+        speed = body["speed"]
         if not 0 <= speed <= 100_000:
             raise ValueError("speed must be between 0 and 100000")
     except (ValueError, TypeError) as exc:

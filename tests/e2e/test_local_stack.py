@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shlex
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -121,12 +123,65 @@ def test_the_admin_api_wants_the_local_bearer_token(stack):
 def test_the_local_tools_are_enabled_and_the_clock_drives_the_pump(stack):
     from chalicelib.shared.clock import get_clock
 
-    status, _, body = call(stack, "POST", "/local/clock/advance", {"days": 2})
+    assert call(stack, "POST", "/local/clock/advance", {"days": 2})[0] == 401  # the admin token is needed
 
-    assert status == 200, body
+    # the command `make run` prints, run as printed (curl -d sends a form content type)
+    command = shlex.split(stack.urls()["clock"].replace('{"days": 1}', '{"days": 2}'))
+    done = subprocess.run(command + ["-s", "-w", "\n%{http_code}"], capture_output=True, text=True, timeout=30)
+    body, status = done.stdout.rsplit("\n", 1)
+
+    assert status == "200", done.stdout + done.stderr
     assert json.loads(body)["now"][:10] == (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%d")
     assert stack.pump.now().date() == get_clock().now().date() > datetime.now(UTC).date()
-    assert call(stack, "GET", "/local/outbox")[0] == 200
+    outbox_url = stack.urls()["outbox"].split()[0]  # opened in a browser: the token is in the URL
+    with urllib.request.urlopen(outbox_url, timeout=10) as response:
+        assert response.status == 200 and "messages" in json.loads(response.read())
+
+
+def test_data_survives_a_restart_and_restored_events_are_not_folded_again(tmp_path):
+    # GIVEN a stack that keeps its data in a directory, and a visitor's three page views folded into a profile
+    first = start_stack(port=0, state_dir=tmp_path, pump_interval=0.02)
+    try:
+        ids = [f"persist-{i}" for i in range(3)]
+        batch = {"batch": [{"type": "page", "anonymousId": "persist-me", "messageId": i} for i in ids]}
+        status, _, body = call(first, "POST", "/v1/batch", batch, headers=_basic(first.write_key))
+        assert status == 200, body
+        profile = eventually(lambda: _page_views(first, "persist-me") == 3)
+        assert profile
+    finally:
+        first.stop()
+    assert (tmp_path / "tables.json").is_file()
+
+    # WHEN the stack starts again from the same directory
+    second = start_stack(port=0, state_dir=tmp_path, pump_interval=0.02)
+    try:
+        # THEN the profile is there, and the restored events were not folded a second time
+        assert second.restored_items > 0
+        assert "items restored" in second.urls()["data"]
+        time.sleep(0.5)  # several pump rounds
+        assert _page_views(second, "persist-me") == 3
+        # and new events still fold on top
+        more = {"batch": [{"type": "page", "anonymousId": "persist-me", "messageId": "persist-3"}]}
+        assert call(second, "POST", "/v1/batch", more, headers=_basic(second.write_key))[0] == 200
+        assert eventually(lambda: _page_views(second, "persist-me") == 4)
+    finally:
+        second.stop()
+
+
+def _basic(write_key: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()}
+
+
+def _page_views(stack: Stack, anonymous_id: str) -> int | None:
+    status, _, body = call(
+        stack,
+        "GET",
+        f"/admin/profiles?anonymous_id={anonymous_id}",
+        headers={"Authorization": f"Bearer {stack.admin_token}"},
+    )
+    if status != 200:
+        return None
+    return json.loads(body)["profile"]["computed"].get("page_views")
 
 
 def test_stop_releases_the_ports_and_restores_the_environment():

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tests.integration.conftest import ADMIN_TOKEN
 from tests.integration.scenario_support import (
     World,
     user_in,
@@ -14,6 +15,7 @@ from tests.integration.scenario_support import (
 )
 
 CART = "cart_abandonment"
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def test_template_preview_renders_for_a_profile_and_reports_errors(world: World, monkeypatch) -> None:
@@ -55,8 +57,41 @@ def test_scenario_list_names_every_packaged_scenario(world: World) -> None:
 )
 def test_local_tools_are_404_unless_enabled(world: World, monkeypatch, method: str, path: str) -> None:
     monkeypatch.delenv("ONE2ONE_LOCAL_TOOLS", raising=False)
-    response = world.h.client.http.request(method, path, body=b'{"seconds": 60}', headers={})
+    response = world.h.client.http.request(method, path, body=b'{"seconds": 60}', headers=AUTH)
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/local/outbox"), ("GET", "/local/outbox/x.html"), ("POST", "/local/clock/advance")],
+)
+def test_local_tools_want_the_admin_token_as_header_or_query(world: World, monkeypatch, method: str, path: str) -> None:
+    monkeypatch.setenv("ONE2ONE_LOCAL_TOOLS", "1")
+    for headers, query in (({}, ""), ({"Authorization": "Bearer wrong"}, ""), ({}, "?token=wrong")):
+        refused = world.h.client.http.request(method, path + query, body=b'{"seconds": 1}', headers=headers)
+        assert refused.status_code == 401, (headers, query)
+    allowed = world.h.client.http.request(method, f"{path}?token={ADMIN_TOKEN}", body=b'{"seconds": 1}', headers={})
+    assert allowed.status_code != 401
+
+
+def test_clock_routes_read_json_sent_as_a_form_type_and_name_unknown_keys(world: World, monkeypatch) -> None:
+    monkeypatch.setenv("ONE2ONE_LOCAL_TOOLS", "1")
+    form = {**AUTH, "Content-Type": "application/x-www-form-urlencoded"}  # what `curl -d` sends
+    before = world.clock.now()
+    moved = world.h.client.http.post("/local/clock/advance", body='{"days": 1}', headers=form)
+    assert moved.status_code == 200, moved.body
+    assert (world.clock.now() - before).total_seconds() >= 86400
+    for path, body, named in (
+        ("/local/clock/speed", '{"factor": 60}', "factor"),
+        ("/local/clock/advance", '{"day": 1}', "day"),
+        ("/local/clock/advance", "{}", "days"),
+        ("/local/clock/advance", '{"days": "NaN"}', "days"),
+        ("/local/clock/advance", "days=1", "JSON"),
+        ("/local/clock/advance", '{"days": 1e300}', "days"),
+    ):
+        refused = world.h.client.http.post(path, body=body, headers=form)
+        assert refused.status_code == 400, (path, body)
+        assert named in world.h.json(refused)["message"], world.h.json(refused)
 
 
 def test_clock_advance_makes_the_reminder_due_at_the_next_pump_round(world: World, monkeypatch) -> None:
@@ -66,7 +101,7 @@ def test_clock_advance_makes_the_reminder_due_at_the_next_pump_round(world: Worl
     world.add_to_cart(user)
     world.drain()
     before = world.clock.now()
-    response = world.h.client.http.post("/local/clock/advance", body=json.dumps({"seconds": 3660}), headers={})
+    response = world.h.client.http.post("/local/clock/advance", body=json.dumps({"seconds": 3660}), headers=AUTH)
     assert response.status_code == 200
     assert (world.clock.now() - before).total_seconds() == 3660
     world.drain()
@@ -75,14 +110,14 @@ def test_clock_advance_makes_the_reminder_due_at_the_next_pump_round(world: Worl
 
 def test_clock_speed_runs_the_fake_clock_faster(world: World, monkeypatch) -> None:
     monkeypatch.setenv("ONE2ONE_LOCAL_TOOLS", "1")
-    response = world.h.client.http.post("/local/clock/speed", body=json.dumps({"speed": 3600}), headers={})
+    response = world.h.client.http.post("/local/clock/speed", body=json.dumps({"speed": 3600}), headers=AUTH)
     assert response.status_code == 200
     first = world.clock.now()
     import time
 
     time.sleep(0.05)
     assert (world.clock.now() - first).total_seconds() > 60  # 50 ms at x3600 is three minutes
-    bad = world.h.client.http.post("/local/clock/speed", body=json.dumps({"speed": -1}), headers={})
+    bad = world.h.client.http.post("/local/clock/speed", body=json.dumps({"speed": -1}), headers=AUTH)
     assert bad.status_code == 400
 
 
@@ -99,13 +134,13 @@ def test_outbox_lists_what_the_embedded_ses_recorded_and_renders_the_html(
     world.advance(hours=1, minutes=1)
     world.drain()
     # WHEN the outbox is read
-    response = world.h.client.http.get("/local/outbox")
+    response = world.h.client.http.get("/local/outbox", headers=AUTH)
     assert response.status_code == 200, response.body
     [message] = [m for m in world.h.json(response)["messages"] if m["kind"] == "email"]
     # THEN it shows the email with its headers, and its HTML renders as a page
     assert "outbox@example.com" in message["to"]
     assert message["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    page = world.h.client.http.get(f"/local/outbox/{message['id']}.html")
+    page = world.h.client.http.get(f"/local/outbox/{message['id']}.html?token={ADMIN_TOKEN}")  # as a browser opens it
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     html = page.body.decode() if isinstance(page.body, bytes) else page.body
     assert "Mei" in html
@@ -114,4 +149,4 @@ def test_outbox_lists_what_the_embedded_ses_recorded_and_renders_the_html(
 def test_outbox_without_a_moto_server_is_503(world: World, monkeypatch) -> None:
     monkeypatch.setenv("ONE2ONE_LOCAL_TOOLS", "1")
     monkeypatch.delenv("ONE2ONE_MOTO_URL", raising=False)
-    assert world.h.client.http.get("/local/outbox").status_code == 503
+    assert world.h.client.http.get("/local/outbox", headers=AUTH).status_code == 503
