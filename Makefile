@@ -35,7 +35,13 @@ $(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $(STAMP)
 
-bootstrap: $(STAMP)
+# The Node SDKs the e2e tests drive (Node comes with the machine; .ci/run installs it where it is missing).
+SDK_DIR := tests/e2e/sdk
+$(SDK_DIR)/node_modules/.installed: $(SDK_DIR)/package.json $(SDK_DIR)/package-lock.json
+	cd $(SDK_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+bootstrap: $(STAMP) $(SDK_DIR)/node_modules/.installed
 
 lint: bootstrap
 	$(BIN)/ruff check .
