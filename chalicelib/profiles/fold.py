@@ -36,7 +36,7 @@ from chalicelib.profiles.model import (
     applied_tag,
     section_value,
 )
-from chalicelib.rules import language as segments
+from chalicelib.profiles import segmentation as segments
 from chalicelib.tracking.events import iso, utc_day
 
 if TYPE_CHECKING:
