@@ -30,11 +30,11 @@ def _scenario_summary(scenario: Any) -> dict[str, Any]:
 
 @bp.route("/admin/scenarios", methods=["GET"], authorizer=iam)
 def list_scenarios() -> Response:
-    from chalicelib.scenarios.triggers import load_packaged_scenarios
+    from chalicelib.bootstrap import get_scenarios
 
     if (denied := local_token_error()) is not None:
         return denied
-    return json_response(200, {"scenarios": [_scenario_summary(s) for s in load_packaged_scenarios()]})
+    return json_response(200, {"scenarios": [_scenario_summary(s) for s in get_scenarios()]})
 
 
 @bp.route("/admin/templates/{template_id}/preview", methods=["GET"], authorizer=iam)

@@ -186,7 +186,8 @@ def compile_rule(rule: Any) -> Predicate:
     built once per rule object.
 
     Example:
-        >>> compile_rule(FieldCondition(field="demographics.state", op="eq", value="ca"))(profile, None)  # doctest: +SKIP
+        >>> in_california = compile_rule(FieldCondition(field="demographics.state", op="eq", value="ca"))
+        >>> in_california(profile, None)  # doctest: +SKIP
     """
     return _COMPILED.get(rule, _compile_node)
 
