@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from chalice import Blueprint, Response
@@ -49,7 +50,8 @@ def preview_template(template_id: str) -> Response:
         return denied
     if template_id not in templating.known_templates():
         return json_response(400, {"success": False, "error": "unknown_template", "message": template_id})
-    profile_id = (bp.current_request.query_params or {}).get("profile_id")
+    params: Mapping[str, str] = bp.current_request.query_params or {}
+    profile_id = params.get("profile_id")
     if not profile_id:
         return json_response(400, {"success": False, "error": "invalid_parameter", "message": "profile_id is required"})
     item = get_profile_store().get_many([profile_id]).get(profile_id)

@@ -70,7 +70,7 @@ def target_segments(image: dict[str, Any] | None, body: dict[str, Any] | None) -
 
 def customer_row(image: dict[str, Any] | None, body: dict[str, Any] | None) -> CustomerRow | None:
     """The population row of a buyer (same definition as `rfm.rfm_values`); None for non-buyers and merged profiles."""
-    if _gone(image, body) or body is None:
+    if image is None or body is None or _gone(image, body):
         return None
     computed = body.get("computed") or {}
     last_order_ts = (body.get("activity") or {}).get("last_order_ts")
