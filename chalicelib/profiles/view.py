@@ -1,5 +1,8 @@
-"""Tolerant read-only views of a profile's JSON dict (every key may be missing or oddly typed), for scenarios,
-guards and templates that read the stored body as plain JSON."""
+"""Tolerant read-only views of a profile's JSON dict: every key may be missing or oddly typed.
+
+Scenarios, delivery guards and templates read the stored body as plain JSON (`model.body_dict`); these accessors are
+how they read it, so a malformed profile degrades to "unknown" rather than an exception.
+"""
 
 from __future__ import annotations
 
