@@ -14,10 +14,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.profiles.model import Profile, body_dict
+from chalicelib.profiles.model import Profile, Transition, body_dict
 from chalicelib.scenarios.definitions import Scenario
 from chalicelib.scenarios.engine import (
     ScenarioRun,
+    TriggerMatch,
     exit_run,
     match_triggers,
     reentry_allowed,
@@ -115,7 +116,7 @@ class ScenarioService:
         return failures
 
     @staticmethod
-    def _diff(record: Mapping[str, Any]) -> tuple[dict[str, Any] | None, list[Any], list[str]]:
+    def _diff(record: Mapping[str, Any]) -> tuple[dict[str, Any] | None, list[Transition], list[str]]:
         """(profile JSON, transitions of this version, newly applied event keys) of one stream record."""
         data = record.get("dynamodb") or {}
         new, old = data.get("NewImage"), data.get("OldImage") or {}
@@ -125,7 +126,7 @@ class ScenarioService:
         body["version"] = int(new["version"]["N"]) if "version" in new else body.get("version", 0)
         old_body = body_dict(old) if "body" in old else {}
         old_version = int(old["version"]["N"]) if "version" in old else -1
-        transitions: list[Any] = []
+        transitions: list[Transition] = []
         if body["version"] != old_version:
             transitions = Profile.from_item(new).new_transitions()
         if "folded" in body:
@@ -139,7 +140,7 @@ class ScenarioService:
         return body, transitions, keys
 
     def process(
-        self, profile: dict[str, Any], events: list[TrackedEvent], transitions: list[Any], stats: ScenarioStats
+        self, profile: dict[str, Any], events: list[TrackedEvent], transitions: list[Transition], stats: ScenarioStats
     ) -> None:
         """Record co-purchases, exit what must stop, start what triggers."""
         now = self.clock.now()
@@ -151,8 +152,9 @@ class ScenarioService:
                     self.related.record_order(event.key, [p for p in products if isinstance(p, dict)], now)
         if self.engagement is not None and any(e.event == "Order Completed" for e in events):
             self.engagement.orders(profile_id, events, self.runs.for_profile(profile_id))
-        matches: list[tuple[Any, Any]] = []
-        for item in [*events, *transitions]:
+        matches: list[tuple[TriggerMatch, TrackedEvent | Transition]] = []
+        items: list[TrackedEvent | Transition] = [*events, *transitions]
+        for item in items:
             for match in match_triggers(self.scenarios, item, profile):
                 matches.append((match, item))
         if not matches and not transitions and not self._may_exit(events):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,7 +49,9 @@ def event(name: str, message_id: str, profile_id: str = "p1", at: datetime = NOW
     )
 
 
-def image(profile_id: str, version: int, folded: list[str], transitions: list[dict[str, Any]] = ()) -> dict[str, Any]:
+def image(
+    profile_id: str, version: int, folded: list[str], transitions: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
     """A profiles-table stream image (low-level form, JSON body): the keys this version folded, its transitions."""
     body = {
         "profile_id": profile_id,

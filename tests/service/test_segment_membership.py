@@ -9,13 +9,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.segments.membership import SegmentMembershipService
+from chalicelib.tracking.ports import FailedEventStore
 from tests.fakes.segments import InMemorySegmentStore
 
 CART = "cart_abandoners"
 VIP = "vip"
 
 
-class FailedRecords:
+class FailedRecords(FailedEventStore):
     """A FailedEventStore that keeps what was parked."""
 
     def __init__(self) -> None:
