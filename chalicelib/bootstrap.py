@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from chalicelib.privacy.rights import PrivacyService
     from chalicelib.profiles.fold_batches import FoldService
     from chalicelib.profiles.sweeps import CutPointsService, LifecycleSweepService
+    from chalicelib.scenarios.definitions import Scenario
     from chalicelib.scenarios.triggers import ScenarioService
     from chalicelib.segments.adapters.dynamodb_segments import DynamoCutPointStore, DynamoSegmentStore
     from chalicelib.segments.membership import SegmentMembershipService
@@ -181,6 +182,18 @@ def get_delivery_queue() -> SqsDeliveryQueue:
 
 
 @cache
+def get_scenarios() -> list[Scenario]:
+    """The packaged scenarios, validated against the packaged segments and the template catalogue (once a process).
+
+    The cross-wing check lives here: scenarios name templates, which belong to the delivery wing above them."""
+    from chalicelib.delivery import templating
+    from chalicelib.scenarios.loader import TemplateCatalog, load_packaged_scenarios
+
+    catalog = TemplateCatalog(known=templating.known_templates(), channels=templating.template_channels())
+    return load_packaged_scenarios(catalog)
+
+
+@cache
 def get_scenario_service() -> ScenarioService:
     from functools import partial
 
@@ -193,6 +206,7 @@ def get_scenario_service() -> ScenarioService:
         queue=get_delivery_queue(),
         related=get_related_products(),
         clock=get_clock(),
+        scenarios=get_scenarios,
         engagement=get_engagement_service(),
     )
 
@@ -220,6 +234,7 @@ def get_delivery_service() -> DeliveryService:
         webhook=UrllibWebhookCaller(),
         related=get_related_products(),
         clock=get_clock(),
+        scenarios=get_scenarios(),
         links=lazy_link_settings(s.public_base_url, s.signing_key_id, s.unsubscribe_mailto),
         link_keyring=get_link_keyring,  # called at the first tracked link (reads the signing secret in AWS)
         on_sent=lambda record: get_engagement_service().message_sent(record),

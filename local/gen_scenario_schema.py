@@ -17,7 +17,7 @@ SCHEMA_PATH = ROOT / "chalicelib" / "config" / "schemas" / "scenario.schema.json
 def render_schema() -> str:
     """The schema file content, stable byte for byte (sorted keys, 2-space indent, trailing newline)."""
     sys.path.insert(0, str(ROOT))
-    from chalicelib.scenarios.definitions import scenario_json_schema
+    from chalicelib.scenarios.loader import scenario_json_schema
 
     return json.dumps(scenario_json_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 

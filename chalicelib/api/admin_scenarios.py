@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from chalice import Blueprint, Response
@@ -30,11 +31,11 @@ def _scenario_summary(scenario: Any) -> dict[str, Any]:
 
 @bp.route("/admin/scenarios", methods=["GET"], authorizer=iam)
 def list_scenarios() -> Response:
-    from chalicelib.scenarios.triggers import load_packaged_scenarios
+    from chalicelib.bootstrap import get_scenarios
 
     if (denied := local_token_error()) is not None:
         return denied
-    return json_response(200, {"scenarios": [_scenario_summary(s) for s in load_packaged_scenarios()]})
+    return json_response(200, {"scenarios": [_scenario_summary(s) for s in get_scenarios()]})
 
 
 @bp.route("/admin/templates/{template_id}/preview", methods=["GET"], authorizer=iam)
@@ -49,7 +50,8 @@ def preview_template(template_id: str) -> Response:
         return denied
     if template_id not in templating.known_templates():
         return json_response(400, {"success": False, "error": "unknown_template", "message": template_id})
-    profile_id = (bp.current_request.query_params or {}).get("profile_id")
+    params: Mapping[str, str] = bp.current_request.query_params or {}
+    profile_id = params.get("profile_id")
     if not profile_id:
         return json_response(400, {"success": False, "error": "invalid_parameter", "message": "profile_id is required"})
     item = get_profile_store().get_many([profile_id]).get(profile_id)

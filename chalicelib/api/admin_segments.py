@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from chalice import Blueprint, Response
@@ -61,7 +62,7 @@ def segment_members(segment_id: str) -> Response:
         return segments
     if segment_id not in {s.name for s in segments}:
         return json_response(404, {"success": False, "error": "not_found", "message": f"no segment {segment_id!r}"})
-    query = bp.current_request.query_params or {}
+    query: Mapping[str, str] = bp.current_request.query_params or {}
     raw_limit = query.get("limit", str(DEFAULT_PAGE))
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
         return json_response(

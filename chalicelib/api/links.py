@@ -125,9 +125,9 @@ def unsubscribe(token: str) -> Response:
 
 
 def _topics() -> list[str]:
-    from chalicelib.scenarios.triggers import load_packaged_scenarios
+    from chalicelib.bootstrap import get_scenarios
 
-    return sorted({s.topic for s in load_packaged_scenarios() if s.topic})
+    return sorted({s.topic for s in get_scenarios() if s.topic})
 
 
 @bp.route("/preferences/{token}", methods=["GET"])

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from chalicelib.profiles import view
 from chalicelib.scenarios import definitions as sc
 from chalicelib.tracking.events import TrackedEvent
 
@@ -256,9 +257,9 @@ def check_trigger_holds(ctx: SendContext, config: DeliveryConfig) -> GuardDecisi
 
 def check_address(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
     """Skip when the profile has no email (email channel) or phone (sms channel)."""
-    if ctx.channel == "email" and sc.email_address(ctx.profile) is None:
+    if ctx.channel == "email" and view.email_address(ctx.profile) is None:
         return skip(NO_ADDRESS, "no email address")
-    if ctx.channel == "sms" and sc.phone_number(ctx.profile) is None:
+    if ctx.channel == "sms" and view.phone_number(ctx.profile) is None:
         return skip(NO_ADDRESS, "no phone number")
     return ALLOW
 
@@ -274,7 +275,7 @@ def check_consent(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
     (`consent.topics.<topic>.status == "opted_out"`) also blocks. Transactional messages are exempt."""
     if not ctx.marketing or not ctx.to_customer:
         return ALLOW
-    status = sc.consent_status(ctx.profile, ctx.channel)
+    status = view.consent_status(ctx.profile, ctx.channel)
     if status != "opted_in":
         return skip(NO_CONSENT, f"{ctx.channel} consent is {status or 'unknown'}")
     if ctx.topic:
@@ -299,7 +300,7 @@ def check_frequency(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
 
 def customer_budget(profile: Mapping[str, Any], budget: Budget) -> float:
     """The period budget for this customer: `max(min_budget, ltv * ltv_share)`."""
-    return max(budget.min_budget, sc.lifetime_value(profile) * budget.ltv_share)
+    return max(budget.min_budget, view.lifetime_value(profile) * budget.ltv_share)
 
 
 def check_budget(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
@@ -317,7 +318,7 @@ def recipient_timezone(profile: Mapping[str, Any], config: DeliveryConfig) -> An
     """The profile's IANA zone, or the configured default when missing or unknown."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    name = sc.timezone_name(profile)
+    name = view.timezone_name(profile)
     if name:
         try:
             return ZoneInfo(name)

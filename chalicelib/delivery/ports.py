@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from chalicelib.scenarios.engine import ScenarioRun
+from chalicelib.scenarios.ports import RelatedProducts as RelatedProducts  # the scenario ports, re-exported
+from chalicelib.scenarios.ports import RunStore as RunStore
+from chalicelib.scenarios.ports import StepQueue as StepQueue
 
 
 class ProviderRejected(Exception):
@@ -40,13 +42,6 @@ class OutgoingEmail:
     message_id: str
     tags: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
-
-
-class RunStore(Protocol):
-    def create(self, run: ScenarioRun) -> bool: ...
-    def save(self, run: ScenarioRun, expected_step: int) -> bool: ...
-    def get(self, profile_id: str, trigger_id: str) -> ScenarioRun | None: ...
-    def for_profile(self, profile_id: str) -> list[ScenarioRun]: ...
 
 
 class MessageStore(Protocol):
@@ -76,15 +71,6 @@ class DueStore(Protocol):
     def due(self, after: datetime, until: datetime) -> Iterable[dict[str, Any]]: ...
     def cursor(self) -> datetime | None: ...
     def set_cursor(self, at: datetime) -> None: ...
-
-
-class StepQueue(Protocol):
-    def enqueue(self, messages: list[dict[str, Any]], delay_seconds: int = 0) -> None: ...
-
-
-class RelatedProducts(Protocol):
-    def record_order(self, order_key: str, products: list[dict[str, Any]], now: datetime) -> bool: ...
-    def related(self, product_ids: list[str], exclude: set[str], limit: int = 4) -> list[dict[str, Any]]: ...
 
 
 class EmailSender(Protocol):

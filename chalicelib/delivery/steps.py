@@ -51,6 +51,7 @@ from chalicelib.delivery.ports import (
     StepQueue,
     WebhookCaller,
 )
+from chalicelib.profiles import view
 from chalicelib.profiles.model import body_dict
 from chalicelib.scenarios import definitions as sc
 from chalicelib.scenarios.engine import (
@@ -233,9 +234,11 @@ class DeliveryService:
     @property
     def scenarios(self) -> dict[str, sc.Scenario]:
         if self._scenarios is None:
-            from chalicelib.scenarios.triggers import load_packaged_scenarios
+            from chalicelib.delivery import templating
+            from chalicelib.scenarios.loader import TemplateCatalog, load_packaged_scenarios
 
-            self._scenarios = load_packaged_scenarios()
+            catalog = TemplateCatalog(known=templating.known_templates(), channels=templating.template_channels())
+            self._scenarios = load_packaged_scenarios(catalog)
         return {s.id: s for s in self._scenarios}
 
     @property
@@ -544,7 +547,7 @@ class DeliveryService:
     ) -> g.SendContext:
         facts: dict[str, Any] = {}
         if channel in sc.CUSTOMER_CHANNELS and not run.holdout:
-            address = sc.email_address(profile) if channel == "email" else sc.phone_number(profile)
+            address = view.email_address(profile) if channel == "email" else view.phone_number(profile)
             facts["suppressed"] = bool(address) and self.messages.is_suppressed(channel, address or "")
             period = BUDGET_PERIODS.get(self.config.budget.period if self.config.budget else "month", timedelta(30))
             sends = self.messages.sends_since(run.profile_id, now - max(period, timedelta(days=7)))
@@ -626,8 +629,8 @@ class DeliveryService:
     def _related(self, profile: dict[str, Any], run: ScenarioRun) -> list[dict[str, Any]]:
         assert self.related is not None
         bought = [str(run.context.get("product_id"))] if run.context.get("product_id") else []
-        bought += [str(p.get("product_id")) for p in sc.viewed_products(profile)[:3]]
-        in_cart = {str(i.get("product_id")) for i in sc.cart_items(profile)}
+        bought += [str(p.get("product_id")) for p in view.viewed_products(profile)[:3]]
+        in_cart = {str(i.get("product_id")) for i in view.cart_items(profile)}
         return self.related.related([b for b in bought if b], exclude=set(bought) | in_cart)
 
     def _call_provider(
@@ -654,10 +657,10 @@ class DeliveryService:
                 "variant": action.variant_id or "none",
                 "message_id": message_id,
                 # SES feedback finds the message record by (profile, message id); a pseudonymous id, no address.
-                "profile": sc.profile_id(profile),
+                "profile": view.profile_id(profile),
             }
             email = OutgoingEmail(
-                to=sc.email_address(profile) or "",
+                to=view.email_address(profile) or "",
                 subject=content["subject"],
                 html=content["html"] or "",
                 text=content["text"] or "",
@@ -667,9 +670,9 @@ class DeliveryService:
             )
             return self.email.send(email)
         if channel == "sms":
-            return self.notifier.send_sms(sc.phone_number(profile) or "", content["sms"] or "", message_id)
+            return self.notifier.send_sms(view.phone_number(profile) or "", content["sms"] or "", message_id)
         if channel == "sales_alert":
-            attributes = {"scenario": scenario.id, "profile_id": sc.profile_id(profile), "message_id": message_id}
+            attributes = {"scenario": scenario.id, "profile_id": view.profile_id(profile), "message_id": message_id}
             return self.notifier.publish(step.topic or "", content["subject"], content["text"] or "", attributes)
         if channel == "webhook":
             return self.webhook.post(step.url or "", content["payload"], idempotency_key=message_id)

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.scenarios import definitions as sc
+from chalicelib.profiles import view as sc  # tolerant profile views (formerly in scenarios.definitions)
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 CATALOGUE_FILE = "templates.json"

@@ -22,5 +22,8 @@ bp = Blueprint(__name__)
 )
 def update_segment_members(event: DynamoDBEvent) -> dict[str, Any]:
     from chalicelib.bootstrap import get_segment_membership_service
+    from chalicelib.handlers.stream_batch import records_of, report_deferred
 
-    return get_segment_membership_service().handle_stream_event(event.to_dict())
+    raw = event.to_dict()
+    deferred = get_segment_membership_service().apply(records_of(raw))
+    return report_deferred(raw, set(deferred))

@@ -23,5 +23,8 @@ bp = Blueprint(__name__)
 )
 def run_scenarios(event: DynamoDBEvent) -> dict[str, Any]:
     from chalicelib.bootstrap import get_scenario_service
+    from chalicelib.handlers.stream_batch import records_of, report_deferred
 
-    return get_scenario_service().handle_stream_event(event.to_dict())
+    raw = event.to_dict()
+    deferred = get_scenario_service().process_records(records_of(raw))
+    return report_deferred(raw, set(deferred))

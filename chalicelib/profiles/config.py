@@ -10,7 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from chalicelib.rules.language import FieldCondition, SegmentDef
+from chalicelib.profiles.segmentation import SegmentDef
+from chalicelib.rules import FieldCondition
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 FILES = ("scoring", "lifecycle", "segments")

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from chalicelib.profiles import lifecycle, rfm, scoring
+from chalicelib.profiles import segmentation as segments
 from chalicelib.profiles.model import (
     CartLine,
     Consent,
@@ -36,7 +37,6 @@ from chalicelib.profiles.model import (
     applied_tag,
     section_value,
 )
-from chalicelib.rules import language as segments
 from chalicelib.tracking.events import iso, utc_day
 
 if TYPE_CHECKING:

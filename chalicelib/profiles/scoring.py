@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from chalicelib.profiles.model import Transition
-from chalicelib.rules.language import IdentityCache, Predicate, compile_rule
+from chalicelib.rules import IdentityCache, Predicate, compile_rule
 from chalicelib.tracking.events import iso
 
 if TYPE_CHECKING:

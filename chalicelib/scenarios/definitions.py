@@ -1,4 +1,4 @@
-"""Scenario definitions (who / when / what / how) as pydantic-validated data, their loader, tolerant profile accessors.
+"""Scenario definitions (who / when / what / how) as pydantic-validated data.
 
 A scenario file is one JSON (or YAML) object validated by `Scenario`. Steps are a FLAT list; control flow is by step id:
 
@@ -10,19 +10,63 @@ A scenario file is one JSON (or YAML) object validated by `Scenario`. Steps are 
 A flat list keeps the persisted run state a single integer (`ScenarioRun.step_index`) and still expresses branches and
 joins; the loader rejects unknown ids and cycles, so a run always finishes.
 
-Nothing here performs I/O except `load_scenarios`, which reads the packaged config directory.
+Nothing here performs I/O: `scenarios.loader` reads and cross-checks scenario files; `scenarios.schedule` holds the
+durations and cron expressions the models validate.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Collection, Iterable, Mapping
-from datetime import datetime, timedelta
-from pathlib import Path
+from collections.abc import Iterable
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from chalicelib.rules import Operator
+from chalicelib.scenarios.schedule import (
+    Duration,
+    cron_matches,
+    cron_sets_match,
+    duration_field,
+    parse_cron,
+    parse_duration,
+    valid_timezone,
+)
+
+__all__ = [
+    "CUSTOMER_CHANNELS",
+    "Audience",
+    "Channel",
+    "Condition",
+    "Duration",
+    "EndStep",
+    "EventTrigger",
+    "ExitCondition",
+    "Fact",
+    "Operator",
+    "RandomBranch",
+    "RandomSplitStep",
+    "Reentry",
+    "ReentryAfter",
+    "Scenario",
+    "ScheduleTrigger",
+    "ScoreTrigger",
+    "SegmentTrigger",
+    "SendStep",
+    "SplitStep",
+    "Stage",
+    "StageTrigger",
+    "Step",
+    "TemplateNeed",
+    "Trigger",
+    "Variant",
+    "WaitStep",
+    "cron_matches",
+    "cron_sets_match",
+    "parse_cron",
+    "parse_duration",
+    "valid_timezone",
+]
 
 # --------------------------------------------------------------------------------------------------------------------
 # Vocabulary
@@ -31,122 +75,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 Channel = Literal["email", "sms", "sales_alert", "webhook"]
 CUSTOMER_CHANNELS: frozenset[str] = frozenset({"email", "sms"})  # channels that reach the person (consent, caps...)
 Stage = Literal["prospect", "new", "active", "loyal", "at_risk", "dormant", "churned"]
-TransitionKind = Literal["segment_entered", "segment_exited", "stage_changed", "score_crossed", "cart_changed"]
-Operator = Literal[
-    "eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "not_contains", "exists", "not_exists"
-]
-# Derived values the engine computes from (profile, product of the trigger event); see scenario_engine.fact_value.
+# Derived values the engine computes from (profile, product of the trigger event); see scenarios.conditions.fact_value.
 Fact = Literal["product_view_count", "product_in_cart", "cart_item_count", "cart_value"]
 TemplateNeed = Literal["related_products", "coupon_code"]
 
 _ID = r"^[a-z0-9][a-z0-9_\-]*$"
-_DURATION_RE = re.compile(r"^(?:\d+[wdhms])+$")
-_DURATION_PART_RE = re.compile(r"(\d+)([wdhms])")
-_UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _FIELD_ROOTS = ("event.", "profile.", "context.", "fact.")
-
-
-def valid_timezone(value: str) -> str:
-    """`value` if it names an IANA time zone, else ValueError (shared by every config field holding a zone)."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r}") from None
-    return value
-
-
-class ScenarioConfigError(ValueError):
-    """A scenario file is invalid. The message names the file and the field path, e.g.
-    `cart_abandonment.json: steps[1].send.variants[0].template: unknown template 'cart_reminder_v9'`."""
-
-    def __init__(self, source: str, path: str, message: str) -> None:
-        self.source = source
-        self.path = path
-        self.detail = message
-        super().__init__(f"{source}: {path}: {message}" if path else f"{source}: {message}")
-
-
-def parse_duration(text: str) -> timedelta:
-    """Parse a duration such as `30m`, `1h`, `3d`, `2w` or a compound `1d12h` into a timedelta.
-
-    Raises ValueError on anything else (no months/years: their length is ambiguous)."""
-    if not isinstance(text, str) or not _DURATION_RE.match(text.strip()):
-        raise ValueError(f"invalid duration {text!r}; use e.g. '30m', '1h', '3d', '2w' or '1d12h'")
-    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART_RE.findall(text.strip()))
-    return timedelta(seconds=seconds)
-
-
-def _duration_field(value: str) -> str:
-    parse_duration(value)
-    return value.strip()
-
-
-Duration = Annotated[str, Field(pattern=r"^(?:\d+[wdhms])+$", examples=["30m", "1h", "3d", "1d12h"])]
-
-# --------------------------------------------------------------------------------------------------------------------
-# Cron (standard 5 fields, evaluated in the trigger's time zone)
-# --------------------------------------------------------------------------------------------------------------------
-
-_CRON_LIMITS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))  # minute hour day-of-month month day-of-week(0/7=Sun)
-
-
-def _parse_cron_field(text: str, lo: int, hi: int) -> frozenset[int]:
-    values: set[int] = set()
-    for part in text.split(","):
-        body, _, step_text = part.partition("/")
-        step = int(step_text) if step_text else 1
-        if step < 1:
-            raise ValueError(f"bad step in {part!r}")
-        if body == "*":
-            start, stop = lo, hi
-        elif "-" in body:
-            a, b = body.split("-", 1)
-            start, stop = int(a), int(b)
-        else:
-            start = int(body)
-            stop = hi if step_text else start
-        if not (lo <= start <= stop <= hi):
-            raise ValueError(f"{part!r} outside {lo}-{hi}")
-        values.update(range(start, stop + 1, step))
-    return frozenset(values)
-
-
-def parse_cron(expr: str) -> tuple[frozenset[int], ...]:
-    """Parse `minute hour day-of-month month day-of-week` (`*`, lists, ranges, `*/n`; numeric only).
-
-    Returns the five sets of allowed values. Raises ValueError with the offending field."""
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(f"cron {expr!r} must have 5 fields (minute hour day-of-month month day-of-week)")
-    try:
-        parsed = tuple(_parse_cron_field(f, lo, hi) for f, (lo, hi) in zip(fields, _CRON_LIMITS, strict=True))
-    except ValueError as exc:
-        raise ValueError(f"cron {expr!r}: {exc}") from None
-    dow = parsed[4]
-    if 7 in dow:  # 7 is Sunday too
-        parsed = (*parsed[:4], frozenset(dow - {7} | {0}))
-    return parsed
-
-
-def cron_sets_match(sets: tuple[frozenset[int], ...], local_dt: datetime) -> bool:
-    """True when the local minute `local_dt` is a fire time of the parsed cron `sets` (see `parse_cron`).
-
-    Follows Vixie cron: when both day-of-month and day-of-week are restricted, either may match."""
-    minute, hour, dom, month, dow = sets
-    if local_dt.minute not in minute or local_dt.hour not in hour or local_dt.month not in month:
-        return False
-    cron_dow = (local_dt.weekday() + 1) % 7  # Python Monday=0 -> cron Sunday=0
-    if len(dom) == 31 or len(dow) == 7:
-        return local_dt.day in dom and cron_dow in dow
-    return local_dt.day in dom or cron_dow in dow
-
-
-def cron_matches(expr: str, local_dt: datetime) -> bool:
-    """True when the (local, already converted) minute `local_dt` is a fire time of `expr`."""
-    return cron_sets_match(parse_cron(expr), local_dt)
-
 
 # --------------------------------------------------------------------------------------------------------------------
 # Models
@@ -167,6 +101,9 @@ class Condition(_Model):
     - `fact.` a derived value: `product_view_count`, `product_in_cart` (for the trigger's `product_id`),
       `cart_item_count`, `cart_value`.
 
+    Operators mean what they mean in segment rules: strings compare without case (`profile.demographics.state eq
+    "ca"` matches "CA"), numbers numerically (a numeric string too, against a number), two strings are ordered by
+    their case-folded text, true/false equals only true/false, and an empty text, list or map does not `exist`.
     A missing value never matches except with `not_exists` / `ne` / `not_in` / `not_contains`.
     """
 
@@ -283,7 +220,7 @@ class WaitStep(_StepBase):
     @field_validator("duration")
     @classmethod
     def _parse(cls, value: str) -> str:
-        return _duration_field(value)
+        return duration_field(value)
 
 
 class SendStep(_StepBase):
@@ -396,7 +333,7 @@ class ReentryAfter(_Model):
     @field_validator("after")
     @classmethod
     def _parse(cls, value: str) -> str:
-        return _duration_field(value)
+        return duration_field(value)
 
 
 Reentry = Literal["once", "always"] | ReentryAfter
@@ -491,268 +428,3 @@ def _check_flow(steps: list[Any]) -> None:
     for n in graph:
         if n not in state:
             visit(n)
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Loading and reference checks
-# --------------------------------------------------------------------------------------------------------------------
-
-SCENARIO_SUFFIXES = (".json", ".yaml", ".yml")
-
-
-def _loc_path(loc: Iterable[int | str]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
-    """Validate one scenario object. Raises ScenarioConfigError(source, field path, message) on the first error."""
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        message = err["msg"].removeprefix("Value error, ")
-        raise ScenarioConfigError(source, _loc_path(err["loc"]), message) from None
-
-
-def _conditions_segments(conditions: Iterable[Condition]) -> Iterable[tuple[str, str]]:
-    # Conditions like `profile.segments contains X` name a segment too; check them so a typo does not silently
-    # make a split always-false.
-    for n, c in enumerate(conditions):
-        if c.field == "profile.segments" and c.op in ("contains", "not_contains") and isinstance(c.value, str):
-            yield f"[{n}].value", c.value
-
-
-def check_references(
-    scenario: Scenario,
-    source: str,
-    known_segments: Collection[str],
-    known_templates: Collection[str],
-    template_channels: Mapping[str, Collection[str]] | None = None,
-) -> None:
-    """Raise ScenarioConfigError when the scenario names a segment or template that does not exist, or (when
-    `template_channels` maps template id -> channels it has a body for) a template lacking the step's channel."""
-
-    def fail(path: str, message: str) -> None:
-        raise ScenarioConfigError(source, path, message)
-
-    if scenario.who and scenario.who.segment is not None and scenario.who.segment not in known_segments:
-        fail("who.segment", f"unknown segment {scenario.who.segment!r}")
-    when = scenario.when
-    if isinstance(when, SegmentTrigger) and when.segment not in known_segments:
-        fail(f"when.{when.type}.segment", f"unknown segment {when.segment!r}")
-    for n, ex in enumerate(scenario.exit):
-        if ex.left_segment is not None and ex.left_segment not in known_segments:
-            fail(f"exit[{n}].left_segment", f"unknown segment {ex.left_segment!r}")
-        for sub, seg in _conditions_segments(ex.profile or []):
-            if seg not in known_segments:
-                fail(f"exit[{n}].profile{sub}", f"unknown segment {seg!r}")
-    for i, step in enumerate(scenario.steps):
-        if isinstance(step, SplitStep):
-            for sub, seg in _conditions_segments(step.conditions):
-                if seg not in known_segments:
-                    fail(f"steps[{i}].split.conditions{sub}", f"unknown segment {seg!r}")
-        if not isinstance(step, SendStep):
-            continue
-        targets = (
-            [(f"steps[{i}].send.template", step.template)]
-            if step.template
-            else [(f"steps[{i}].send.variants[{j}].template", v.template) for j, v in enumerate(step.variants)]
-        )
-        for path, template in targets:
-            if template not in known_templates:
-                fail(path, f"unknown template {template!r}")
-            if template_channels is not None:
-                have = template_channels.get(template, ())
-                if step.channel not in have:
-                    fail(path, f"template {template!r} has no {step.channel} body (has: {', '.join(sorted(have))})")
-
-
-def _read(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ScenarioConfigError(path.name, f"line {exc.lineno}", f"invalid JSON: {exc.msg}") from None
-    import yaml  # lazy: only when someone ships YAML scenarios
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ScenarioConfigError(path.name, "", f"invalid YAML: {exc}") from None
-
-
-def load_scenarios(
-    directory: str | Path,
-    known_segments: Collection[str],
-    known_templates: Collection[str],
-    *,
-    template_channels: Mapping[str, Collection[str]] | None = None,
-) -> list[Scenario]:
-    """Load and validate every `*.json` / `*.yaml` scenario in `directory` (sorted by file name).
-
-    Parameters
-    ----------
-    directory: folder of scenario files (one scenario per file).
-    known_segments: ids of defined segments; `who`, segment triggers and `left_segment` must name one.
-    known_templates: ids in the template catalogue; every send template must name one.
-    template_channels: optional template id -> channels with a body, to also check channel/template fit.
-
-    Returns
-    -------
-    The scenarios, enabled or not (callers filter on `enabled`).
-
-    Raises
-    ------
-    ScenarioConfigError naming the file and the field path of the first problem, or a duplicate scenario id.
-    """
-    seen: dict[str, str] = {}
-    scenarios: list[Scenario] = []
-    for path in sorted(Path(directory).iterdir()):
-        if path.suffix not in SCENARIO_SUFFIXES or not path.is_file():
-            continue
-        scenario = parse_scenario(_read(path), source=path.name)
-        check_references(scenario, path.name, known_segments, known_templates, template_channels)
-        if scenario.id in seen:
-            raise ScenarioConfigError(
-                path.name, "id", f"duplicate scenario id {scenario.id!r} (also in {seen[scenario.id]})"
-            )
-        seen[scenario.id] = path.name
-        scenarios.append(scenario)
-    return scenarios
-
-
-def scenario_json_schema() -> dict[str, Any]:
-    """The JSON Schema users read (and editors validate against) for one scenario file."""
-    schema = Scenario.model_json_schema(by_alias=True)
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "scenario.schema.json"  # same convention as local/gen_schemas.py
-    return schema
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Profile accessors: the profile arrives as its JSON dict; every key may be missing or oddly typed.
-# --------------------------------------------------------------------------------------------------------------------
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def to_number(value: Any) -> float | None:
-    """A float from int/float/Decimal/numeric string; None otherwise (bool is not a number here)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number == number and number not in (float("inf"), float("-inf")) else None
-
-
-def profile_id(profile: Mapping[str, Any]) -> str:
-    """The profile id ('' when missing)."""
-    return str(profile.get("profile_id") or "")
-
-
-def traits(profile: Mapping[str, Any]) -> dict[str, Any]:
-    """The traits dict ({} when missing)."""
-    return _dict(profile.get("traits"))
-
-
-def computed(profile: Mapping[str, Any]) -> dict[str, Any]:
-    """The computed dict ({} when missing)."""
-    return _dict(profile.get("computed"))
-
-
-def email_address(profile: Mapping[str, Any]) -> str | None:
-    """The deliverable-looking email (top-level `email`, else `traits.email`), lower-cased; None when absent."""
-    for value in (profile.get("email"), traits(profile).get("email")):
-        if isinstance(value, str) and "@" in value.strip() and " " not in value.strip():
-            return value.strip().lower()
-    return None
-
-
-def phone_number(profile: Mapping[str, Any]) -> str | None:
-    """The phone (top-level `phone`, else `traits.phone`) when it has at least 7 digits; None otherwise."""
-    for value in (profile.get("phone"), traits(profile).get("phone")):
-        if isinstance(value, str) and sum(ch.isdigit() for ch in value) >= 7:
-            return value.strip()
-    return None
-
-
-def demographics(profile: Mapping[str, Any]) -> dict[str, Any]:
-    """The normalized demographics dict ({} when missing)."""
-    return _dict(profile.get("demographics"))
-
-
-def first_name(profile: Mapping[str, Any], fallback: str = "there") -> str:
-    """`traits.firstName` (or `first_name`), else `demographics.first_name`, else the fallback."""
-    t = traits(profile)
-    for value in (t.get("firstName"), t.get("first_name"), demographics(profile).get("first_name")):
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return fallback
-
-
-def consent_status(profile: Mapping[str, Any], channel: str) -> str | None:
-    """`consent.<channel>.status` ('opted_in' / 'opted_out' / ...), or None when unknown."""
-    status = _dict(_dict(profile.get("consent")).get(channel)).get("status")
-    return status if isinstance(status, str) else None
-
-
-def timezone_name(profile: Mapping[str, Any]) -> str | None:
-    """The recipient's IANA time zone name from traits, demographics or the top level; None when absent."""
-    for value in (traits(profile).get("timezone"), demographics(profile).get("timezone"), profile.get("timezone")):
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return None
-
-
-def segments(profile: Mapping[str, Any]) -> set[str]:
-    """The segment ids the profile is currently in."""
-    return {s for s in _list(profile.get("segments")) if isinstance(s, str)}
-
-
-def stage(profile: Mapping[str, Any]) -> str | None:
-    """The lifecycle stage, or None."""
-    value = profile.get("stage")
-    return value if isinstance(value, str) else None
-
-
-def cart_items(profile: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """`computed.cart` items that are dicts (each has product_id, name, price, quantity, url, image_url)."""
-    return [item for item in _list(computed(profile).get("cart")) if isinstance(item, dict)]
-
-
-def viewed_products(profile: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """`computed.viewed_products` as dicts, most recent first as stored; bare ids become `{"product_id": id}`."""
-    raw = computed(profile).get("viewed_products")
-    if isinstance(raw, dict):  # tolerate a {product_id: view count} map
-        return [{"product_id": str(k), "views": v} for k, v in raw.items()]
-    out: list[dict[str, Any]] = []
-    for item in _list(raw):
-        if isinstance(item, dict):
-            out.append(item)
-        elif isinstance(item, str | int):
-            out.append({"product_id": str(item)})
-    return out
-
-
-def lifetime_value(profile: Mapping[str, Any]) -> float:
-    """Customer value for the budget guard: `ltv`, else `revenue`, else `computed.revenue`; 0 when unknown."""
-    for value in (profile.get("ltv"), profile.get("revenue"), computed(profile).get("revenue")):
-        number = to_number(value)
-        if number is not None:
-            return max(number, 0.0)
-    return 0.0

@@ -1,23 +1,26 @@
 """Pure scenario decisions: which scenarios a trigger starts, what a run does next, when it exits, when it may re-enter.
 
 Inputs are plain data: the profile JSON dict (after the triggering event was folded into it), `TrackedEvent`s, and
-transitions `{kind, name, from_, to, at}` emitted by the profile fold. Outputs are values (`TriggerMatch`, actions,
-`ScenarioRun`) that the service layer persists and executes. No clock: callers pass `now`.
+the profile's `Transition`s (`{kind, name, from, to, at}`, as the fold stores them). Outputs are values
+(`TriggerMatch`, actions, `ScenarioRun`) that the service layer persists and executes. No clock: callers pass `now`.
+Conditions are evaluated by `scenarios.conditions`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
 import msgspec
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.profiles.model import Transition
+from chalicelib.profiles.view import profile_id, segments, to_number
 from chalicelib.scenarios import assignment
+from chalicelib.scenarios.conditions import evaluate_all
 from chalicelib.scenarios.definitions import (
-    Condition,
     EndStep,
     EventTrigger,
     RandomSplitStep,
@@ -30,15 +33,8 @@ from chalicelib.scenarios.definitions import (
     SplitStep,
     StageTrigger,
     WaitStep,
-    cart_items,
-    cron_sets_match,
-    parse_cron,
-    parse_duration,
-    profile_id,
-    segments,
-    to_number,
-    viewed_products,
 )
+from chalicelib.scenarios.schedule import cron_sets_match, parse_cron, parse_duration
 from chalicelib.tracking.events import TrackedEvent, iso
 
 RuleMatcher = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
@@ -57,51 +53,34 @@ def _aware(value: Any) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-class Transition(BaseModel):
-    """A profile change detected by the fold: `segment_entered`/`segment_exited` (name = segment id),
-    `stage_changed` (from_/to = stages), `score_crossed` (name = threshold, e.g. `mql`), `cart_changed`."""
+def as_transition(data: Transition | Mapping[str, Any]) -> Transition:
+    """The profile's `Transition` from itself or its dict form (`from` or `from_`; `at` an ISO string or a datetime).
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    Example:
+        >>> as_transition({"kind": "stage_changed", "from": "new", "to": "active", "at": "2026-03-02T12:00:00.000Z"})
+        Transition(kind='stage_changed', name=None, from_='new', to='active', at='2026-03-02T12:00:00.000Z', version=0)
+    """
+    if isinstance(data, Transition):
+        return data
+    payload = dict(data)
+    if "from_" in payload and "from" not in payload:
+        payload["from"] = payload.pop("from_")
+    if isinstance(payload.get("at"), datetime):
+        payload["at"] = iso(_aware(payload["at"]))
+    return msgspec.convert(payload, Transition)
 
-    kind: str
-    name: str | None = None
-    from_: Any = Field(default=None, alias="from")
-    to: Any = None
-    at: datetime
 
-    @field_validator("at", mode="before")
-    @classmethod
-    def _parse_at(cls, value: Any) -> datetime:
-        return _aware(value)
-
-    @classmethod
-    def parse(cls, data: Mapping[str, Any] | BaseModel) -> Transition:
-        """Accept the dict form with either `from_` or `from`, or a pydantic transition object."""
-        if isinstance(data, Transition):
-            return data
-        # The profile module's own Transition (a msgspec struct) or any pydantic model arrives as an object.
-        if isinstance(data, BaseModel):
-            payload = data.model_dump()
-        elif isinstance(data, Mapping):
-            payload = dict(data)
-        else:
-            payload = msgspec.to_builtins(data)
-        if "from_" in payload and "from" not in payload:
-            payload["from"] = payload.pop("from_")
-        return cls.model_validate(payload)
-
-    @property
-    def crossed_up(self) -> bool:
-        """Direction of a score crossing. `to` may be 'above'/'up'/True, or from_/to may be the scores. Unknown
-        shapes count as upward: the fold only emits a crossing when a threshold is passed, and upward is the norm."""
-        if self.to in ("below", "down", False):
-            return False
-        if self.to in ("above", "up", True):
-            return True
-        before, after = to_number(self.from_), to_number(self.to)
-        if before is not None and after is not None:
-            return after > before
+def crossed_up(transition: Transition) -> bool:
+    """Direction of a score crossing. `to` may be 'above'/'up', or from_/to may be the scores. Unknown shapes count
+    as upward: the fold only emits a crossing when a threshold is passed, and upward is the norm."""
+    if transition.to in ("below", "down"):
+        return False
+    if transition.to in ("above", "up"):
         return True
+    before, after = to_number(transition.from_), to_number(transition.to)
+    if before is not None and after is not None:
+        return after > before
+    return True
 
 
 @dataclass(frozen=True)
@@ -111,7 +90,7 @@ class ScheduleTick:
     at: datetime
 
 
-TriggerInput = TrackedEvent | Transition | ScheduleTick | Mapping[str, Any] | BaseModel
+TriggerInput = TrackedEvent | Transition | ScheduleTick | Mapping[str, Any]
 
 
 class TriggerMatch(NamedTuple):
@@ -124,7 +103,7 @@ class TriggerMatch(NamedTuple):
 def _normalize(trigger: TriggerInput) -> TrackedEvent | Transition | ScheduleTick:
     if isinstance(trigger, TrackedEvent | Transition | ScheduleTick):
         return trigger
-    return Transition.parse(trigger)  # type: ignore[arg-type]
+    return as_transition(trigger)
 
 
 def _minute(dt: datetime) -> datetime:
@@ -140,7 +119,9 @@ def trigger_instance_id(scenario: Scenario, trigger: TriggerInput) -> str:
         return f"{scenario.id}:evt:{item.key}"
     if isinstance(item, ScheduleTick):
         return f"{scenario.id}:schedule:{iso(_minute(item.at))}"
-    return f"{scenario.id}:{item.kind}:{item.name or ''}:{item.to if item.to is not None else ''}:{iso(item.at)}"
+    return (
+        f"{scenario.id}:{item.kind}:{item.name or ''}:{item.to if item.to is not None else ''}:{iso(_aware(item.at))}"
+    )
 
 
 def trigger_context(trigger: TriggerInput) -> tuple[datetime, dict[str, Any]]:
@@ -154,173 +135,7 @@ def trigger_context(trigger: TriggerInput) -> tuple[datetime, dict[str, Any]]:
         return _aware(item.timestamp), {"event": item.event, **scalars}
     if isinstance(item, ScheduleTick):
         return _minute(item.at), {}
-    return item.at, {"kind": item.kind, "name": item.name, "from": item.from_, "to": item.to}
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Conditions
-# --------------------------------------------------------------------------------------------------------------------
-
-
-def _product_id(event: TrackedEvent | None, context: Mapping[str, Any]) -> str | None:
-    value = event.properties.get("product_id") if event is not None else None
-    if value is None:
-        value = context.get("product_id")
-    return str(value) if value is not None and value != "" else None
-
-
-def _quantity(item: Mapping[str, Any]) -> float:
-    qty = to_number(item.get("quantity"))
-    return 1.0 if qty is None else qty
-
-
-def fact_value(
-    name: str, profile: Mapping[str, Any], event: TrackedEvent | None = None, context: Mapping[str, Any] | None = None
-) -> Any:
-    """Derived values for conditions (product = the event's `product_id`, else the run context's):
-
-    - `product_view_count`: views of that product in `computed.viewed_products` (entries' `views`/`view_count`/`count`,
-      else one per entry); None without a product;
-    - `product_in_cart`: that product is in `computed.cart` with quantity > 0; None without a product;
-    - `cart_item_count`: total quantity in the cart; `cart_value`: sum of price x quantity.
-    """
-    ctx = context or {}
-    if name in ("product_view_count", "product_in_cart"):
-        pid = _product_id(event, ctx)
-        if pid is None:
-            return None
-        if name == "product_in_cart":
-            return any(str(i.get("product_id")) == pid and _quantity(i) > 0 for i in cart_items(profile))
-        total = 0.0
-        for entry in viewed_products(profile):
-            if str(entry.get("product_id")) != pid:
-                continue
-            counted = next((to_number(entry.get(k)) for k in ("views", "view_count", "count") if k in entry), None)
-            total += counted if counted is not None else 1
-        return total
-    if name == "cart_item_count":
-        return sum(max(_quantity(i), 0.0) for i in cart_items(profile))
-    if name == "cart_value":
-        return sum((to_number(i.get("price")) or 0.0) * max(_quantity(i), 0.0) for i in cart_items(profile))
-    raise KeyError(name)
-
-
-def _dig(value: Any, parts: Sequence[str]) -> Any:
-    for part in parts:
-        if isinstance(value, BaseModel):
-            extra = value.model_extra or {}
-            if part in type(value).model_fields:
-                value = getattr(value, part)
-            elif part in extra:
-                value = extra[part]
-            else:
-                return None
-        elif isinstance(value, msgspec.Struct):  # a TrackedEvent
-            value = getattr(value, part, None) if part in value.__struct_fields__ else None
-        elif isinstance(value, Mapping):
-            value = value.get(part)
-        elif isinstance(value, list) and part.isdigit():
-            index = int(part)
-            value = value[index] if index < len(value) else None
-        else:
-            return None
-        if value is None:
-            return None
-    return value
-
-
-def resolve_field(
-    field_path: str,
-    *,
-    profile: Mapping[str, Any],
-    event: TrackedEvent | None = None,
-    context: Mapping[str, Any] | None = None,
-) -> Any:
-    """The value a condition's `field` points at (None when missing)."""
-    root, _, rest = field_path.partition(".")
-    parts = rest.split(".")
-    if root == "fact":
-        return fact_value(rest, profile, event, context)
-    if root == "profile":
-        return _dig(profile, parts)
-    if root == "context":
-        return _dig(context or {}, parts)
-    if root == "event":
-        return _dig(event, parts) if event is not None else None
-    return None
-
-
-def _is_number(value: Any) -> bool:
-    return not isinstance(value, bool) and to_number(value) is not None and not isinstance(value, str)
-
-
-def _eq(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) != isinstance(b, bool):
-        return False  # Python says True == 1; a marketer writing `value: 1` does not mean "true"
-    if _is_number(a) and _is_number(b):
-        return to_number(a) == to_number(b)
-    return a == b
-
-
-def _contains(container: Any, item: Any) -> bool:
-    if isinstance(container, list | tuple | set | frozenset):
-        return any(_eq(x, item) for x in container)
-    if isinstance(container, str):
-        return isinstance(item, str) and item in container
-    if isinstance(container, Mapping):
-        return item in container
-    return False
-
-
-def _order(op: str, a: Any, b: Any) -> bool:
-    x, y = to_number(a), to_number(b)
-    if x is None or y is None:
-        # Strings compare lexicographically, which is also correct for ISO-8601 timestamps.
-        if isinstance(a, str) and isinstance(b, str):
-            x, y = a, b  # type: ignore[assignment]
-        else:
-            return False
-    return {"gt": x > y, "gte": x >= y, "lt": x < y, "lte": x <= y}[op]  # type: ignore[operator]
-
-
-def compare(op: str, actual: Any, expected: Any) -> bool:
-    """Apply a condition operator. A missing (None) actual value only satisfies the negative operators."""
-    if op == "exists":
-        return actual is not None
-    if op == "not_exists":
-        return actual is None
-    if op == "eq":
-        return actual is not None and _eq(actual, expected)
-    if op == "ne":
-        return not _eq(actual, expected)
-    if op in ("gt", "gte", "lt", "lte"):
-        return actual is not None and _order(op, actual, expected)
-    if op == "in":
-        return actual is not None and any(_eq(actual, v) for v in expected)
-    if op == "not_in":
-        return not any(_eq(actual, v) for v in expected)
-    if op == "contains":
-        return _contains(actual, expected)
-    if op == "not_contains":
-        return not _contains(actual, expected)
-    raise ValueError(f"unknown operator {op!r}")
-
-
-def evaluate(
-    condition: Condition,
-    *,
-    profile: Mapping[str, Any],
-    event: TrackedEvent | None = None,
-    context: Mapping[str, Any] | None = None,
-) -> bool:
-    """True when the condition holds for this profile / event / run context."""
-    actual = resolve_field(condition.field, profile=profile, event=event, context=context)
-    return compare(condition.op, actual, condition.value)
-
-
-def evaluate_all(conditions: Iterable[Condition], **kwargs: Any) -> bool:
-    """True when every condition holds (an empty list holds)."""
-    return all(evaluate(c, **kwargs) for c in conditions)
+    return _aware(item.at), {"kind": item.kind, "name": item.name, "from": item.from_, "to": item.to}
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -369,7 +184,7 @@ def _trigger_fires(
         # The fold records an upward crossing as `score_crossed` and falling back as `score_dropped`.
         if item.name != when.threshold or item.kind not in ("score_crossed", "score_dropped"):
             return False
-        upward = item.kind == "score_crossed" and item.crossed_up
+        upward = item.kind == "score_crossed" and crossed_up(item)
         return upward == (when.direction == "up")
     return False
 

@@ -10,16 +10,15 @@ waiting reminder is cancelled before it comes due (the delivery guards re-check 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-from chalicelib.delivery.ports import RelatedProducts, RunStore, StepQueue
-from chalicelib.profiles.model import Profile, body_dict
-from chalicelib.scenarios import definitions as sc
+from chalicelib.profiles.model import Profile, Transition, body_dict
+from chalicelib.scenarios.definitions import Scenario
 from chalicelib.scenarios.engine import (
     ScenarioRun,
+    TriggerMatch,
     exit_run,
     match_triggers,
     reentry_allowed,
@@ -27,33 +26,11 @@ from chalicelib.scenarios.engine import (
     start_run,
     trigger_context,
 )
+from chalicelib.scenarios.ports import RelatedProducts, RunStore, StepQueue
 from chalicelib.shared.clock import Clock
 from chalicelib.tracking.events import TrackedEvent
 
 log = logging.getLogger("one2one")
-
-
-@cache
-def _packaged() -> tuple[sc.Scenario, ...]:
-    from chalicelib.delivery import templating
-    from chalicelib.profiles.config import load_profile_config
-    from chalicelib.scenarios.definitions import load_scenarios
-
-    config_dir = templating.TEMPLATES_DIR.parent / "config" / "scenarios"
-    segments = {s.name for s in load_profile_config().segments.segments}
-    return tuple(
-        load_scenarios(
-            config_dir,
-            segments,
-            templating.known_templates(),
-            template_channels=templating.template_channels(),
-        )
-    )
-
-
-def load_packaged_scenarios() -> list[sc.Scenario]:
-    """The scenarios of `chalicelib/config/scenarios/`, validated against segments and templates (cached)."""
-    return list(_packaged())
 
 
 @dataclass
@@ -79,7 +56,7 @@ class ScenarioService:
         queue: StepQueue,
         related: RelatedProducts | None,
         clock: Clock,
-        scenarios: list[sc.Scenario] | None = None,
+        scenarios: Sequence[Scenario] | Callable[[], Sequence[Scenario]],
         engagement: Any = None,
     ) -> None:
         # Issue 5: conversions are attributed here, where newly folded events are already read (no third reader of
@@ -90,19 +67,24 @@ class ScenarioService:
         self.queue = queue
         self.related = related
         self.clock = clock
+        # A callable is called at first use (the composition root loads the packaged scenarios lazily).
         self._scenarios = scenarios
         self.last_stats = ScenarioStats()
 
     @property
-    def scenarios(self) -> list[sc.Scenario]:
-        if self._scenarios is None:
-            self._scenarios = load_packaged_scenarios()
-        return self._scenarios
+    def scenarios(self) -> list[Scenario]:
+        if callable(self._scenarios):
+            self._scenarios = self._scenarios()
+        return list(self._scenarios)
 
-    def handle_stream_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """Lambda profiles-stream event in, `{"batchItemFailures": [...]}` out."""
+    def process_records(self, stream_records: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Act on a batch of profiles-stream records; return the sequence numbers to retry.
+
+        The batch's new events are read at once; when that read fails every record is retried. A record that fails
+        is retried with the later records of the same profile, so each person's changes are acted on in order.
+        """
         stats = ScenarioStats()
-        records = [r for r in event.get("Records") or [] if r.get("eventName") in ("INSERT", "MODIFY")]
+        records = [r for r in stream_records if r.get("eventName") in ("INSERT", "MODIFY")]
         stats.records = len(records)
         parsed = [(r, *self._diff(r)) for r in records]
         wanted = sorted({key for _, _, _, keys in parsed if keys for key in keys})
@@ -111,7 +93,7 @@ class ScenarioService:
             events = self.read_events(wanted) if wanted else {}
         except Exception:
             log.exception("scenarios: could not read %d new events; batch retried", len(wanted))
-            return {"batchItemFailures": [{"itemIdentifier": r["dynamodb"]["SequenceNumber"]} for r in records]}
+            return [r["dynamodb"]["SequenceNumber"] for r in records]
         failed_profiles: set[str] = set()
         for record, profile, transitions, keys in parsed:
             sequence = record["dynamodb"].get("SequenceNumber", "")
@@ -131,10 +113,10 @@ class ScenarioService:
                 failures.append(sequence)
         stats.failed_records = len(failures)
         self.last_stats = stats
-        return {"batchItemFailures": [{"itemIdentifier": s} for s in failures]}
+        return failures
 
     @staticmethod
-    def _diff(record: Mapping[str, Any]) -> tuple[dict[str, Any] | None, list[Any], list[str]]:
+    def _diff(record: Mapping[str, Any]) -> tuple[dict[str, Any] | None, list[Transition], list[str]]:
         """(profile JSON, transitions of this version, newly applied event keys) of one stream record."""
         data = record.get("dynamodb") or {}
         new, old = data.get("NewImage"), data.get("OldImage") or {}
@@ -144,7 +126,7 @@ class ScenarioService:
         body["version"] = int(new["version"]["N"]) if "version" in new else body.get("version", 0)
         old_body = body_dict(old) if "body" in old else {}
         old_version = int(old["version"]["N"]) if "version" in old else -1
-        transitions: list[Any] = []
+        transitions: list[Transition] = []
         if body["version"] != old_version:
             transitions = Profile.from_item(new).new_transitions()
         if "folded" in body:
@@ -158,7 +140,7 @@ class ScenarioService:
         return body, transitions, keys
 
     def process(
-        self, profile: dict[str, Any], events: list[TrackedEvent], transitions: list[Any], stats: ScenarioStats
+        self, profile: dict[str, Any], events: list[TrackedEvent], transitions: list[Transition], stats: ScenarioStats
     ) -> None:
         """Record co-purchases, exit what must stop, start what triggers."""
         now = self.clock.now()
@@ -170,8 +152,9 @@ class ScenarioService:
                     self.related.record_order(event.key, [p for p in products if isinstance(p, dict)], now)
         if self.engagement is not None and any(e.event == "Order Completed" for e in events):
             self.engagement.orders(profile_id, events, self.runs.for_profile(profile_id))
-        matches: list[tuple[Any, Any]] = []
-        for item in [*events, *transitions]:
+        matches: list[tuple[TriggerMatch, TrackedEvent | Transition]] = []
+        items: list[TrackedEvent | Transition] = [*events, *transitions]
+        for item in items:
             for match in match_triggers(self.scenarios, item, profile):
                 matches.append((match, item))
         if not matches and not transitions and not self._may_exit(events):

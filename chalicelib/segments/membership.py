@@ -17,67 +17,24 @@ the profiles table, whose items are whole profiles (Scan is billed on item size,
 from __future__ import annotations
 
 import logging
-from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.profiles.model import body_dict
+from chalicelib.segments.ports import CustomerRow, SegmentStore
 from chalicelib.tracking.ports import FailedEventStore
 
+__all__ = [
+    "CustomerRow",
+    "MembershipStats",
+    "SegmentMembershipService",
+    "SegmentStore",
+    "customer_row",
+    "target_segments",
+]
+
 log = logging.getLogger("one2one")
-
-
-@dataclass(frozen=True)
-class CustomerRow:
-    """One buyer as the cut-point job needs them. `rfm` is "RFM" digits (e.g. "534") as stored on the profile."""
-
-    profile_id: str
-    version: int
-    last_order_ts: float
-    orders: int
-    revenue: float
-    needs_group: str | None = None
-    rfm: str | None = None
-    percentile: float | None = None
-
-    def metrics(self) -> tuple[Any, ...]:
-        """Everything but the version: a new profile version that changed none of this needs no write."""
-        return (self.last_order_ts, self.orders, self.revenue, self.needs_group, self.rfm, self.percentile)
-
-
-class SegmentStore(ABC):
-    """Membership items, segment sizes and the customer population."""
-
-    @abstractmethod
-    def enter(self, segment_id: str, profile_id: str, entered_at: str, version: int) -> bool:
-        """Add a member and bump the size, atomically. False when it was already a member (nothing changed)."""
-
-    @abstractmethod
-    def leave(self, segment_id: str, profile_id: str) -> bool:
-        """Remove a member and decrement the size, atomically. False when it was not a member."""
-
-    @abstractmethod
-    def leave_erased(self, segment_id: str, profile_id: str, version: int) -> bool:
-        """Count the exit of an erased profile once (its items may already be deleted by the erasure)."""
-
-    @abstractmethod
-    def sizes(self) -> dict[str, int]: ...
-
-    @abstractmethod
-    def members(
-        self, segment_id: str, limit: int = 100, cursor: str | None = None
-    ) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of members (a Query). ValueError for a cursor we did not issue."""
-
-    @abstractmethod
-    def put_customer(self, row: CustomerRow) -> None: ...
-
-    @abstractmethod
-    def remove_customer(self, profile_id: str) -> None: ...
-
-    @abstractmethod
-    def customers(self) -> Iterator[CustomerRow]: ...
 
 
 @dataclass
@@ -113,7 +70,7 @@ def target_segments(image: dict[str, Any] | None, body: dict[str, Any] | None) -
 
 def customer_row(image: dict[str, Any] | None, body: dict[str, Any] | None) -> CustomerRow | None:
     """The population row of a buyer (same definition as `rfm.rfm_values`); None for non-buyers and merged profiles."""
-    if _gone(image, body) or body is None:
+    if image is None or body is None or _gone(image, body):
         return None
     computed = body.get("computed") or {}
     last_order_ts = (body.get("activity") or {}).get("last_order_ts")
@@ -141,24 +98,24 @@ class SegmentMembershipService:
         self.failed = failed
         self.last_stats = MembershipStats()
 
-    def handle_stream_event(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Lambda DynamoDB-stream event in, `{"batchItemFailures": [...]}` out.
+    def apply(self, records: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Apply a batch of profiles-stream records in order; return the sequence numbers to retry.
 
-        On a transient failure the record and every later one are reported: Lambda resumes from the lowest reported
-        sequence number anyway, and stopping keeps each profile's records applied in stream order.
+        On a transient failure that record and every later one are returned: Lambda resumes from the lowest reported
+        sequence number anyway, and stopping keeps each profile's records applied in stream order. A record that
+        fails deterministically is parked in the failed-event store and not retried.
         """
         stats = MembershipStats()
-        records = event.get("Records") or []
         stats.records = len(records)
-        failures: list[str] = []
+        deferred: list[str] = []
         for index, record in enumerate(records):
-            sequence = record.get("dynamodb", {}).get("SequenceNumber", "")
+            sequence = _sequence(record)
             try:
                 self._apply(record, stats)
             except Exception as exc:
                 if _is_transient(exc):
                     log.warning("segment membership deferred at %s: %s", sequence, type(exc).__name__)
-                    failures = [r.get("dynamodb", {}).get("SequenceNumber", "") for r in records[index:]]
+                    deferred = [_sequence(r) for r in records[index:]]
                     break
                 # Deterministic (unreadable image, a bug): retrying would block the shard for 24 h. Park and go on.
                 log.exception("segment membership record %s parked", sequence)
@@ -166,11 +123,11 @@ class SegmentMembershipService:
                 if self.failed is not None:
                     reason = {"error": "segment_record_failed", "message": f"{type(exc).__name__}: {str(exc)[:300]}"}
                     self.failed.record("profiles-stream", reason, record)
-        stats.failed_records = len(failures)
+        stats.failed_records = len(deferred)
         self.last_stats = stats
-        return {"batchItemFailures": [{"itemIdentifier": seq} for seq in failures]}
+        return deferred
 
-    def _apply(self, record: dict[str, Any], stats: MembershipStats) -> None:
+    def _apply(self, record: Mapping[str, Any], stats: MembershipStats) -> None:
         data = record.get("dynamodb") or {}
         old_image, new_image = data.get("OldImage"), data.get("NewImage")
         if (
@@ -216,6 +173,10 @@ class SegmentMembershipService:
 
     def sizes(self) -> dict[str, int]:
         return self.store.sizes()
+
+
+def _sequence(record: Mapping[str, Any]) -> str:
+    return str((record.get("dynamodb") or {}).get("SequenceNumber", ""))
 
 
 def _approximate_time(data: dict[str, Any]) -> str:

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from chalicelib.engagement.tokens import PURPOSES, InvalidToken, Keyring, LinkPayload, issue, parse_keyring, verify
 from chalicelib.profiles.config import FILE_MODELS, ConfigError, parse_config_file
-from chalicelib.scenarios.definitions import ScenarioConfigError, parse_cron, parse_duration, parse_scenario
+from chalicelib.scenarios.loader import ScenarioConfigError, parse_scenario
+from chalicelib.scenarios.schedule import parse_cron, parse_duration
 
 settings.register_profile(
     "one2one-config", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True

@@ -1,6 +1,6 @@
 """Property test: compiled segment rules decide exactly what a plain reading of the rule language decides.
 
-`segments.compile_rule` turns each rule into closures once (the fold evaluates every segment and fit rule on every
+`rules.compile_rule` turns each rule into closures once (the fold evaluates every segment and fit rule on every
 batch). The reference below is the straightforward interpreter those closures replaced; hypothesis throws random
 rules and random profiles (odd types included) at both.
 """
@@ -14,20 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.profiles.model import Profile
-from chalicelib.rules.language import (
-    AllRule,
-    AnyRule,
-    FieldCondition,
-    NotRule,
-    SegmentDef,
-    _compare,
-    _eq,
-    _path,
-    _present,
-    compile_rule,
-    evaluate,
-    resolve,
-)
+from chalicelib.profiles.segmentation import SegmentDef
+from chalicelib.rules import AllRule, AnyRule, FieldCondition, NotRule, compile_rule, evaluate, resolve
+from chalicelib.rules import equal as _eq
+from chalicelib.rules import order as _compare
+from chalicelib.rules import path as _path
+from chalicelib.rules import present as _present
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

@@ -24,7 +24,7 @@ from chalicelib.delivery.guards import (
     quiet_until,
     run_guards,
 )
-from chalicelib.scenarios.definitions import parse_scenario
+from chalicelib.scenarios.loader import parse_scenario
 from chalicelib.tracking.events import TrackedEvent
 
 # 12:00 UTC = 21:00 in Tokyo: inside the default quiet hours. 03:00 UTC = 12:00 Tokyo: daytime.

@@ -13,16 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.delivery import templating
-from chalicelib.scenarios.definitions import (
-    ReentryAfter,
-    ScenarioConfigError,
-    SendStep,
-    cron_matches,
-    load_scenarios,
-    parse_cron,
-    parse_duration,
-    parse_scenario,
-)
+from chalicelib.scenarios.definitions import ReentryAfter, SendStep
+from chalicelib.scenarios.loader import ScenarioConfigError, load_scenarios, parse_scenario
+from chalicelib.scenarios.schedule import cron_matches, parse_cron, parse_duration
 
 SHIPPED = Path(__file__).resolve().parents[2] / "chalicelib" / "config" / "scenarios"
 TEMPLATES = {"cart_reminder", "cart_reminder_b", "cart_reminder_final"}

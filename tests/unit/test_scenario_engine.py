@@ -12,19 +12,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.delivery import templating
-from chalicelib.scenarios.definitions import Scenario, load_scenarios, parse_scenario
+from chalicelib.scenarios.conditions import compare, fact_value
+from chalicelib.scenarios.definitions import Scenario
 from chalicelib.scenarios.engine import (
     EndAction,
     ScenarioRun,
     ScheduleTick,
     SendAction,
-    Transition,
     WaitAction,
     advance,
-    compare,
+    as_transition,
     due_schedule_times,
     exit_run,
-    fact_value,
     match_triggers,
     plan_next,
     reentry_allowed,
@@ -32,6 +31,7 @@ from chalicelib.scenarios.engine import (
     start_run,
     trigger_context,
 )
+from chalicelib.scenarios.loader import load_scenarios, parse_scenario
 from chalicelib.tracking.events import TrackedEvent
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -498,5 +498,5 @@ def test_transition_objects_from_the_profile_module_are_accepted() -> None:
 
 
 def test_transition_accepts_from_or_from_underscore() -> None:
-    assert Transition.parse({"kind": "stage_changed", "from_": "new", "to": "active", "at": NOW}).from_ == "new"
-    assert Transition.parse({"kind": "stage_changed", "from": "new", "to": "active", "at": NOW}).from_ == "new"
+    assert as_transition({"kind": "stage_changed", "from_": "new", "to": "active", "at": NOW}).from_ == "new"
+    assert as_transition({"kind": "stage_changed", "from": "new", "to": "active", "at": NOW}).from_ == "new"

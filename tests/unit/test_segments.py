@@ -9,7 +9,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from chalicelib.profiles.fold import fold
 from chalicelib.profiles.model import Profile
-from chalicelib.rules.language import Rule, SegmentDef, evaluate, update_memberships
+from chalicelib.profiles.segmentation import SegmentDef, update_memberships
+from chalicelib.rules import Rule, evaluate
 from tests.unit.test_profile_support import NOW, PROFILE_ID, at, bare_config, config, identify, make_event, product
 
 RULE = TypeAdapter(Rule)

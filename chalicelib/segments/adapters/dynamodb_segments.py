@@ -24,7 +24,7 @@ from typing import Any
 
 from chalicelib.profiles.rfm import GroupCutPoints, RfmCutPoints
 from chalicelib.profiles.sweeps import CutPointStore, SweepState, SweepStore
-from chalicelib.segments.membership import CustomerRow, SegmentStore
+from chalicelib.segments.ports import CustomerRow, SegmentStore
 from chalicelib.shared.aws import client
 
 SIZE_PK = "segment_size"

@@ -1,0 +1,67 @@
+"""Segment ports: what the membership use case needs from storage (members, sizes, the customer population)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class CustomerRow:
+    """One buyer as the cut-point job needs them. `rfm` is "RFM" digits (e.g. "534") as stored on the profile."""
+
+    profile_id: str
+    version: int
+    last_order_ts: float
+    orders: int
+    revenue: float
+    needs_group: str | None = None
+    rfm: str | None = None
+    percentile: float | None = None
+
+    def metrics(self) -> tuple[Any, ...]:
+        """Everything but the version: a new profile version that changed none of this needs no write."""
+        return (self.last_order_ts, self.orders, self.revenue, self.needs_group, self.rfm, self.percentile)
+
+
+class SegmentStore(Protocol):
+    """Membership items, segment sizes and the customer population.
+
+    A write that finds its work already done reports False and changes nothing: a replayed stream record is a no-op.
+    """
+
+    def enter(self, segment_id: str, profile_id: str, entered_at: str, version: int) -> bool:
+        """Add a member and bump the size, atomically. False when it was already a member (nothing changed)."""
+        ...
+
+    def leave(self, segment_id: str, profile_id: str) -> bool:
+        """Remove a member and decrement the size, atomically. False when it was not a member."""
+        ...
+
+    def leave_erased(self, segment_id: str, profile_id: str, version: int) -> bool:
+        """Count the exit of an erased profile once (its items may already be deleted by the erasure)."""
+        ...
+
+    def sizes(self) -> dict[str, int]:
+        """Segment id -> member count (a segment that never had a member is absent; one emptied since shows 0)."""
+        ...
+
+    def members(
+        self, segment_id: str, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of members (`profile_id`, `entered_at`, `version`) in profile id order, and the cursor of the
+        next page (None at the end). ValueError for a cursor we did not issue."""
+        ...
+
+    def put_customer(self, row: CustomerRow) -> None:
+        """Insert or replace a buyer's population row."""
+        ...
+
+    def remove_customer(self, profile_id: str) -> None:
+        """Drop a profile from the population (no error when absent)."""
+        ...
+
+    def customers(self) -> Iterator[CustomerRow]:
+        """Every population row, in no particular order."""
+        ...

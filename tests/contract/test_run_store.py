@@ -1,0 +1,83 @@
+"""RunStore contract: one suite, run against the in-memory fake and (subclassed) the DynamoDB adapter on moto."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from chalicelib.scenarios.engine import ScenarioRun, exit_run
+from chalicelib.scenarios.ports import RunStore
+from tests.fakes.scenarios import InMemoryRunStore
+from tests.integration.conftest import moto_env  # noqa: F401 - the moto fixture, for the adapter's subclass
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def run(profile_id: str = "p1", trigger_id: str = "cart:evt:web#m1", **fields: Any) -> ScenarioRun:
+    data: dict[str, Any] = {
+        "scenario_id": "cart",
+        "profile_id": profile_id,
+        "trigger_id": trigger_id,
+        "due_at": NOW,
+        "entered_at": NOW,
+        "updated_at": NOW,
+        "context": {"product_id": "42"},
+        **fields,
+    }
+    return ScenarioRun(**data)
+
+
+class RunStoreContract:
+    """What the scenario and delivery use cases rely on, whatever the backend."""
+
+    @pytest.fixture
+    def runs(self) -> Iterator[RunStore]:
+        raise NotImplementedError
+
+    def test_a_run_is_created_once_per_trigger_instance(self, runs: RunStore) -> None:
+        assert runs.create(run()) is True
+        assert runs.create(run(variant="b")) is False  # a duplicated stream record starts nothing
+        assert runs.get("p1", "cart:evt:web#m1") == run()
+
+    def test_a_missing_run_is_none(self, runs: RunStore) -> None:
+        assert runs.get("p1", "nope") is None
+        assert runs.for_profile("nobody") == []
+
+    def test_save_moves_a_run_only_from_the_expected_step(self, runs: RunStore) -> None:
+        runs.create(run())
+        later = run(step_index=1, due_at=NOW + timedelta(hours=1))
+        assert runs.save(later, expected_step=0) is True
+        assert runs.save(run(step_index=2), expected_step=0) is False  # a duplicate step execution
+        assert runs.get("p1", "cart:evt:web#m1") == later
+
+    def test_an_ended_run_is_not_moved_again(self, runs: RunStore) -> None:
+        runs.create(run())
+        assert runs.save(exit_run(run(), "event:Order Completed", NOW), expected_step=0) is True
+        assert runs.save(run(step_index=1), expected_step=0) is False
+        stored = runs.get("p1", "cart:evt:web#m1")
+        assert stored is not None and (stored.status, stored.exit_reason) == ("exited", "event:Order Completed")
+
+    def test_for_profile_lists_every_run_of_that_profile_only(self, runs: RunStore) -> None:
+        runs.create(run(trigger_id="cart:evt:web#m1"))
+        runs.create(run(trigger_id="welcome:stage_changed:new:new:2026-03-02T12:00:00.000Z", scenario_id="welcome"))
+        runs.create(run(profile_id="p2"))
+        assert sorted(r.scenario_id for r in runs.for_profile("p1")) == ["cart", "welcome"]
+        assert [r.profile_id for r in runs.for_profile("p2")] == ["p2"]
+
+
+class TestInMemoryRunStore(RunStoreContract):
+    @pytest.fixture
+    def runs(self) -> Iterator[RunStore]:
+        yield InMemoryRunStore()
+
+
+@pytest.mark.usefixtures("moto_env")
+class TestDynamoRunStore(RunStoreContract):
+    @pytest.fixture
+    def runs(self) -> Iterator[RunStore]:
+        from chalicelib.bootstrap import get_run_store
+
+        yield get_run_store()

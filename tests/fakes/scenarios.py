@@ -1,0 +1,95 @@
+"""In-memory scenario ports: runs, the step queue, co-purchases, and a reader of newly folded events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from chalicelib.scenarios.engine import ScenarioRun
+from chalicelib.tracking.events import TrackedEvent
+
+
+class InMemoryRunStore:
+    """Satisfies `scenarios.ports.RunStore`; `tests/contract/test_run_store.py` holds it to the adapter's behaviour.
+    Runs are stored as JSON, as the adapter does, so a caller's later change to a run object is not seen."""
+
+    def __init__(self) -> None:
+        self.runs: dict[tuple[str, str], str] = {}
+
+    def create(self, run: ScenarioRun) -> bool:
+        key = (run.profile_id, run.trigger_id)
+        if key in self.runs:
+            return False
+        self.runs[key] = run.model_dump_json()
+        return True
+
+    def save(self, run: ScenarioRun, expected_step: int) -> bool:
+        stored = self.get(run.profile_id, run.trigger_id)
+        if stored is None or stored.status != "active" or stored.step_index != expected_step:
+            return False
+        self.runs[(run.profile_id, run.trigger_id)] = run.model_dump_json()
+        return True
+
+    def get(self, profile_id: str, trigger_id: str) -> ScenarioRun | None:
+        body = self.runs.get((profile_id, trigger_id))
+        return ScenarioRun.model_validate_json(body) if body is not None else None
+
+    def for_profile(self, profile_id: str) -> list[ScenarioRun]:
+        keys = sorted(k for k in self.runs if k[0] == profile_id)
+        return [ScenarioRun.model_validate_json(self.runs[k]) for k in keys]
+
+
+class RecordingStepQueue:
+    """Satisfies `scenarios.ports.StepQueue`: keeps what was enqueued."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    def enqueue(self, messages: list[dict[str, Any]], delay_seconds: int = 0) -> None:
+        self.messages.extend(messages)
+
+
+class InMemoryRelatedProducts:
+    """Satisfies `scenarios.ports.RelatedProducts`: counts products bought together, each order once."""
+
+    def __init__(self) -> None:
+        self.orders: set[str] = set()
+        self.pairs: dict[tuple[str, str], int] = {}
+
+    def record_order(self, order_key: str, products: list[dict[str, Any]], now: datetime) -> bool:
+        if order_key in self.orders:
+            return False
+        self.orders.add(order_key)
+        ids = sorted({str(p["product_id"]) for p in products if p.get("product_id") is not None})
+        for a in ids:
+            for b in ids:
+                if a != b:
+                    self.pairs[(a, b)] = self.pairs.get((a, b), 0) + 1
+        return True
+
+    def related(self, product_ids: list[str], exclude: set[str], limit: int = 4) -> list[dict[str, Any]]:
+        counts: dict[str, int] = {}
+        for (a, b), n in self.pairs.items():
+            if a in product_ids and b not in exclude:
+                counts[b] = counts.get(b, 0) + n
+        ranked = sorted(counts, key=lambda pid: (-counts[pid], pid))[:limit]
+        return [{"product_id": pid} for pid in ranked]
+
+
+class EventShelf:
+    """The scenario service's event reader (`keys -> {key: TrackedEvent}`) over a dict; `fail` makes reads raise."""
+
+    def __init__(self, events: Iterable[TrackedEvent] = ()) -> None:
+        self.events = {e.key: e for e in events}
+        self.fail: Exception | None = None
+        self.reads: list[list[str]] = []
+
+    def add(self, *events: TrackedEvent) -> None:
+        self.events.update({e.key: e for e in events})
+
+    def __call__(self, keys: list[str]) -> dict[str, TrackedEvent]:
+        self.reads.append(list(keys))
+        if self.fail is not None:
+            raise self.fail
+        return {k: self.events[k] for k in keys if k in self.events}

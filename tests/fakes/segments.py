@@ -1,0 +1,91 @@
+"""In-memory SegmentStore: membership items, sizes and the customer population as dicts (same contract as DynamoDB)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from chalicelib.segments.ports import CustomerRow
+
+
+class InMemorySegmentStore:
+    """Satisfies `segments.ports.SegmentStore`; `tests/contract/test_segment_store.py` holds it to the adapter's
+    behaviour. `fail_once[profile_id] = exc` makes the next write for that profile raise `exc` (a storage failure)."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        self.size: dict[str, int] = {}
+        self.exit_markers: set[tuple[str, str, int]] = set()
+        self.population: dict[str, CustomerRow] = {}
+        self.fail_once: dict[str, Exception] = {}
+
+    def _maybe_fail(self, profile_id: str) -> None:
+        failure = self.fail_once.pop(profile_id, None)
+        if failure is not None:
+            raise failure
+
+    def enter(self, segment_id: str, profile_id: str, entered_at: str, version: int) -> bool:
+        self._maybe_fail(profile_id)
+        if (segment_id, profile_id) in self.items:
+            return False
+        self.items[(segment_id, profile_id)] = {"profile_id": profile_id, "entered_at": entered_at, "version": version}
+        self.size[segment_id] = self.size.get(segment_id, 0) + 1
+        return True
+
+    def leave(self, segment_id: str, profile_id: str) -> bool:
+        self._maybe_fail(profile_id)
+        if self.items.pop((segment_id, profile_id), None) is None:
+            return False
+        self.size[segment_id] = self.size.get(segment_id, 0) - 1
+        return True
+
+    def leave_erased(self, segment_id: str, profile_id: str, version: int) -> bool:
+        self._maybe_fail(profile_id)
+        marker = (segment_id, profile_id, version)
+        if marker in self.exit_markers:
+            return False
+        self.exit_markers.add(marker)
+        self.items.pop((segment_id, profile_id), None)
+        self.size[segment_id] = self.size.get(segment_id, 0) - 1
+        return True
+
+    def sizes(self) -> dict[str, int]:
+        return dict(self.size)
+
+    def members(
+        self, segment_id: str, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        after = _decode(cursor) if cursor else None
+        ids = sorted(p for s, p in self.items if s == segment_id and (after is None or p > after))
+        page = [dict(self.items[(segment_id, p)]) for p in ids[:limit]]
+        return page, _encode(ids[limit - 1]) if len(ids) > limit else None
+
+    def put_customer(self, row: CustomerRow) -> None:
+        self._maybe_fail(row.profile_id)
+        current = self.population.get(row.profile_id)
+        if current is None or current.version <= row.version:  # a replayed older record never overwrites
+            self.population[row.profile_id] = row
+
+    def remove_customer(self, profile_id: str) -> None:
+        self._maybe_fail(profile_id)
+        self.population.pop(profile_id, None)
+
+    def customers(self) -> Iterator[CustomerRow]:
+        return iter(list(self.population.values()))
+
+
+def _encode(profile_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": profile_id}).encode()).decode()
+
+
+def _decode(cursor: str) -> str:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise ValueError("cursor is not valid") from None
+    if not isinstance(data, dict) or not isinstance(data.get("after"), str):
+        raise ValueError("cursor is not valid")
+    return data["after"]
