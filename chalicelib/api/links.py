@@ -137,7 +137,7 @@ def preferences_page(token: str) -> Response:
     payload = _service().unsubscribe_payload(token)
     if payload is None:
         return _not_found()
-    current = get_engagement_store().preferences(str(payload["p"]))
+    current = get_engagement_store().preferences(payload.profile_id)
 
     def box(name: str, label: str, checked: bool) -> str:
         state = " checked" if checked else ""
