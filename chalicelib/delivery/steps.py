@@ -236,7 +236,7 @@ class DeliveryService(SendPath):
         self.due.set_cursor(now)
         return count
 
-    def sweep_stuck(self) -> list[dict[str, Any]]:
+    def sweep_stuck(self) -> list[MessageRecord]:
         """`sending` older than STUCK_AFTER -> `unknown` (alert); returns every unknown record for the report."""
         now = self.clock.now()
         for profile_id, sk in self.messages.attention("sending", now - STUCK_AFTER):

@@ -32,8 +32,8 @@ class MessageRecord(TypedDict, total=False):
     template: str | None
     marketing: bool
     status: str
-    reason: str
-    detail: str
+    reason: str | None
+    detail: str | None
     until: str
     provider_id: str
     sent_at: str

@@ -392,9 +392,9 @@ class EngagementService:
         earliest = min(o.timestamp for o in orders) - ATTRIBUTION_LOOKBACK
         stored = self.store.touches(profile_id, earliest)
         touches = [
-            Touch(t["message_id"], t["scenario_id"], str(t["step"]), t.get("variant"), t["kind"], _parse_time(t["at"]))
+            Touch(t["message_id"], t["scenario_id"], str(t["step"]), t.get("variant"), t["kind"], at)
             for t in stored
-            if t.get("at")
+            if (at := _parse_time(t.get("at"))) is not None
         ]
         for order in orders:
             revenue = _revenue(order.properties)
