@@ -95,13 +95,14 @@ def get_fold_service() -> FoldService:
 
 @cache
 def get_privacy_service() -> PrivacyService:
+    from chalicelib.engagement.adapters.dynamodb_engagement import erase_person_messages, export_person_messages
+    from chalicelib.privacy.adapters.dynamodb_personal_data import DynamoPersonalData
+    from chalicelib.privacy.ports import PersonalDataStore
     from chalicelib.privacy.rights import PrivacyService, PrivacyTables
 
     s = get_settings()
-    from chalicelib.engagement.adapters.dynamodb_engagement import erase_person_messages, export_person_messages
-    from chalicelib.privacy.rights import PersonalDataStore
-
-    tables = PrivacyTables(s.events_table, s.identities_table, s.profiles_table, s.segment_members_table)
+    data = DynamoPersonalData(s.events_table, s.identities_table, s.profiles_table, s.segment_members_table)
+    tables = PrivacyTables(s.profiles_table)
     # Runs, message records, send log, preferences, touches, suppression of their addresses and waiting steps.
     tables.extra.append(
         PersonalDataStore(
@@ -110,7 +111,7 @@ def get_privacy_service() -> PrivacyService:
             erase=lambda keys: erase_person_messages(s.messages_table, s.due_table, keys),
         )
     )
-    return PrivacyService(tables, get_clock())
+    return PrivacyService(tables, data, get_clock())
 
 
 @cache
