@@ -20,7 +20,7 @@ ARM_ROWS = ("treated", "holdout")
 
 
 def scenario_report(scenario_id: str, rows: dict[str, dict[str, float]], mde: float = DEFAULT_MDE) -> dict[str, Any]:
-    """The report document of one scenario from its stored counter rows (pure; see `domain/reports`)."""
+    """The report document of one scenario from its stored counter rows (pure; see `engagement/reports`)."""
     from chalicelib.engagement import reports as r
 
     counters: dict[r.ReportKey, r.Counters] = {}
