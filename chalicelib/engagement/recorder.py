@@ -6,7 +6,7 @@ Every fact lands twice, on purpose:
 - as an idempotent ADD on a report row (`report#<scenario>`, `<step>#<variant>#<channel>`), keyed by a fact id, so
   reports are one Query and never double count.
 
-Human vs machine (`engagement/classification.py`): machine opens are stored as `Email Opened (Machine)`, which the scoring
+Human vs machine (`classification.py`): machine opens are stored as `Email Opened (Machine)`, which the scoring
 config does not know, so only human opens (`Email Opened`) can score; only human opens and clicks become touches for
 conversion attribution.
 """
@@ -381,7 +381,7 @@ class EngagementService:
         )
 
     def orders(self, profile_id: str, events: Iterable[TrackedEvent], runs: Iterable[Any]) -> None:
-        """Attribute each new Order Completed to the last human touch (last-touch rules in `engagement/attribution`), and
+        """Attribute each new Order Completed to the last human touch (rules in `attribution.py`), and
         count it for every run (treated or holdout) the person entered within the window before it (uplift)."""
         from chalicelib.engagement.attribution import DEFAULT_CLICK_WINDOW, Touch, attribute
 
