@@ -52,11 +52,13 @@ class ProviderOutcomeUnknown(Exception):
 class SendLogEntry(TypedDict, total=False):
     """One customer send (MessagesTable `log#{sent_at}#{message_id}`): what the caps and the budget count."""
 
-    sk: str
+    pk: str
+    sk: str  # `log#{sent_at}#{message_id}`: the send time is sk[4:]
     channel: str
     cost: float
     marketing: bool
     scenario_id: str
+    expires_at: int
 
 
 class RunStore(Protocol):

@@ -65,13 +65,12 @@ class EngagementStoreContract:
         ]
 
     def test_a_newer_subscription_request_replaces_the_pending_one(self, stores: Stores) -> None:
-        store = stores.engagement
+        store, pending_at = stores.engagement, "2026-03-02T01:00:00.000Z"
         assert store.pending("p_1") is None
         store.put_pending("p_1", {"request_id": "s1", "email": "a@example.com", "source": "footer"}, NOW)
         store.put_pending("p_1", {"request_id": "s2", "email": "a@example.com", "source": "footer"}, NOW)
-        assert store.pending("p_1") == {
-            "request_id": "s2", "email": "a@example.com", "source": "footer", "requested_at": "2026-03-02T01:00:00.000Z",
-        }  # fmt: skip
+        pending = store.pending("p_1")
+        assert pending == {"request_id": "s2", "email": "a@example.com", "source": "footer", "requested_at": pending_at}
 
     def test_mark_message_keeps_the_first_time_and_touches_only_existing_records(self, stores: Stores) -> None:
         stores.messages.claim(MESSAGE, NOW)

@@ -14,6 +14,8 @@ them for the stuck-send sweep without scanning.
 
 DueTable (pk=`due#{YYYY-MM-DDTHH}` hour bucket, sk=`{due_at}#{ref}`): run steps waiting for a time. The scheduled reader
 queries buckets from its cursor to now (Query only), so a waiting run costs one item and no compute.
+
+The key layout shared with engagement's adapter (same partitions) is in `engagement/adapters/messages_table.py`.
 """
 
 from __future__ import annotations
