@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalicelib.shared.clock import get_clock
 from chalicelib.shared.settings import get_settings
@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from chalicelib.delivery.adapters.dynamodb_messages import DynamoMessageStore, DynamoRelatedProducts, DynamoRunStore
     from chalicelib.delivery.adapters.sqs_queue import SqsDeliveryQueue
     from chalicelib.delivery.steps import DeliveryService
+    from chalicelib.engagement.adapters.dynamodb_engagement import DynamoEngagementStore
+    from chalicelib.engagement.links import LinkSettings
+    from chalicelib.engagement.recorder import EngagementService
+    from chalicelib.engagement.tokens import Keyring
     from chalicelib.privacy.rights import PrivacyService
     from chalicelib.profiles.fold_batches import FoldService
     from chalicelib.profiles.sweeps import CutPointsService, LifecycleSweepService
@@ -92,13 +96,14 @@ def get_fold_service() -> FoldService:
 
 @cache
 def get_privacy_service() -> PrivacyService:
+    from chalicelib.engagement.adapters.dynamodb_engagement import erase_person_messages, export_person_messages
+    from chalicelib.privacy.adapters.dynamodb_personal_data import DynamoPersonalData
+    from chalicelib.privacy.ports import PersonalDataStore
     from chalicelib.privacy.rights import PrivacyService, PrivacyTables
 
     s = get_settings()
-    from chalicelib.engagement.adapters.dynamodb_engagement import erase_person_messages, export_person_messages
-    from chalicelib.privacy.rights import PersonalDataStore
-
-    tables = PrivacyTables(s.events_table, s.identities_table, s.profiles_table, s.segment_members_table)
+    data = DynamoPersonalData(s.events_table, s.identities_table, s.profiles_table, s.segment_members_table)
+    tables = PrivacyTables(s.profiles_table)
     # Runs, message records, send log, preferences, touches, suppression of their addresses and waiting steps.
     tables.extra.append(
         PersonalDataStore(
@@ -107,7 +112,7 @@ def get_privacy_service() -> PrivacyService:
             erase=lambda keys: erase_person_messages(s.messages_table, s.due_table, keys),
         )
     )
-    return PrivacyService(tables, get_clock())
+    return PrivacyService(tables, data, get_clock())
 
 
 @cache
@@ -218,7 +223,6 @@ def get_delivery_service() -> DeliveryService:
     from chalicelib.delivery.adapters.sns_notify import SnsNotifier, topic_arn_by_name
     from chalicelib.delivery.adapters.webhook import UrllibWebhookCaller
     from chalicelib.delivery.steps import DeliveryService
-    from chalicelib.shared.secrets import lazy_link_settings
 
     s = get_settings()
     sales = s.sales_alerts_topic_arn or cache(lambda: topic_arn_by_name(s.sales_alerts_topic))
@@ -235,8 +239,7 @@ def get_delivery_service() -> DeliveryService:
         related=get_related_products(),
         clock=get_clock(),
         scenarios=get_scenarios(),
-        links=lazy_link_settings(s.public_base_url, s.signing_key_id, s.unsubscribe_mailto),
-        link_keyring=get_link_keyring,  # called at the first tracked link (reads the signing secret in AWS)
+        links=get_link_settings(),
         on_sent=lambda record: get_engagement_service().message_sent(record),
         preferences=get_engagement_store().preferences,
     )
@@ -246,28 +249,33 @@ def get_delivery_service() -> DeliveryService:
 
 
 @cache
-def get_link_keyring() -> Any:
-    """Keys for open / click / confirm links: `ONE2ONE_LINK_KEYS` ("kid:base64,...", first signs; keep retired keys
-    listed until their mail has aged out). Without it (local, tests) one key is derived from `ONE2ONE_SIGNING_KEY`
-    under the same key id, so a deployment with only the signing key still tracks. None when neither is set."""
-    import hashlib
-    import hmac
-
+def get_link_keyring() -> Keyring | None:
+    """Keys for every link in our mail (open, click, unsubscribe, confirm): `ONE2ONE_LINK_KEYS` ("kid:base64,...",
+    first signs; keep retired keys listed until their mail has aged out). Without it (local, tests) one key is derived
+    from `ONE2ONE_SIGNING_KEY` under the same key id, so a deployment with only the signing key still signs. None when
+    neither is set."""
     from chalicelib.engagement import tokens as lt
     from chalicelib.shared.secrets import signing_key
 
     s = get_settings()
     if s.link_keys:
         return lt.parse_keyring(s.link_keys)
-    key = signing_key()  # Secrets Manager in AWS: only called when a link is signed or verified
-    if not key:
-        return None
-    derived = hmac.new(key.encode(), b"one2one/link-keys/v1", hashlib.sha256).digest()
-    return lt.Keyring({s.signing_key_id: derived}, current=s.signing_key_id)
+    # Secrets Manager in AWS: only called when a link is signed or verified.
+    return lt.keyring_from_signing_key(signing_key(), s.signing_key_id)
 
 
 @cache
-def get_engagement_store() -> Any:
+def get_link_settings() -> LinkSettings:
+    """Where links point and what signs them, resolved at first use (the due reader and the sweep never sign)."""
+    from chalicelib.engagement.links import LinkSettings
+    from chalicelib.shared.secrets import signing_key
+
+    s = get_settings()
+    return LinkSettings(s.public_base_url, s.unsubscribe_mailto, keyring=get_link_keyring, signing_key=signing_key)
+
+
+@cache
+def get_engagement_store() -> DynamoEngagementStore:
     from chalicelib.engagement.adapters.dynamodb_engagement import DynamoEngagementStore
 
     s = get_settings()
@@ -284,7 +292,7 @@ def get_feedback_topic_arns() -> tuple[str, ...]:
 
 
 @cache
-def get_engagement_service() -> Any:
+def get_engagement_service() -> EngagementService:
     from chalicelib.delivery.adapters.ses_email import SesEmailSender
     from chalicelib.engagement.recorder import EngagementService
     from chalicelib.shared.secrets import LazySigningKeys
@@ -296,7 +304,8 @@ def get_engagement_service() -> Any:
         events=get_event_store(),
         clock=get_clock(),
         keyring=get_link_keyring,
-        unsubscribe_keys=LazySigningKeys(s.signing_key_id),  # fetched at the first unsubscribe, not at build
+        # Unsubscribe links of the retired token scheme: the signing key, fetched at the first one, not at build.
+        legacy_unsubscribe_keys=LazySigningKeys(s.signing_key_id),
         feedback_topic_arns=get_feedback_topic_arns,
         email=SesEmailSender(s.email_from, s.ses_configuration_set),
         public_base_url=s.public_base_url,
@@ -314,6 +323,7 @@ def _reset_delivery() -> None:
         get_scenario_service,
         get_delivery_service,
         get_link_keyring,
+        get_link_settings,
         get_engagement_store,
         get_feedback_topic_arns,
         get_engagement_service,

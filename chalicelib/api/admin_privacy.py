@@ -21,7 +21,7 @@ def _service() -> Any:
 @bp.route("/admin/profiles/{profile_id}/export", methods=["GET"], authorizer=iam)
 @aws_failures_as_503
 def export_profile(profile_id: str) -> Response:
-    from chalicelib.privacy.rights import NotFound
+    from chalicelib.privacy.exceptions import NotFound
 
     if (denied := local_token_error()) is not None:
         return denied
@@ -34,7 +34,7 @@ def export_profile(profile_id: str) -> Response:
 @bp.route("/admin/profiles/{profile_id}", methods=["DELETE"], authorizer=iam)
 @aws_failures_as_503
 def erase_profile(profile_id: str) -> Response:
-    from chalicelib.privacy.rights import NotFound
+    from chalicelib.privacy.exceptions import NotFound
 
     if (denied := local_token_error()) is not None:
         return denied

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -19,7 +20,7 @@ ARM_ROWS = ("treated", "holdout")
 
 
 def scenario_report(scenario_id: str, rows: dict[str, dict[str, float]], mde: float = DEFAULT_MDE) -> dict[str, Any]:
-    """The report document of one scenario from its stored counter rows (pure; see `domain/reports`)."""
+    """The report document of one scenario from its stored counter rows (pure; see `engagement/reports`)."""
     from chalicelib.engagement import reports as r
 
     counters: dict[r.ReportKey, r.Counters] = {}
@@ -31,7 +32,7 @@ def scenario_report(scenario_id: str, rows: dict[str, dict[str, float]], mde: fl
             continue
         known = {f: values.get(f, 0) for f in r.Counters.__dataclass_fields__}
         counters[r.ReportKey(scenario_id, step, None if variant == "none" else variant, channel)] = r.Counters(
-            **{k: (float(v) if k == "revenue" else int(v)) for k, v in known.items()}
+            **{k: (float(v) if k == "revenue" else int(v)) for k, v in known.items()}  # type: ignore[arg-type]
         )
 
     def row(item: r.ReportRow) -> dict[str, Any]:
@@ -85,9 +86,9 @@ def scenario_report(scenario_id: str, rows: dict[str, dict[str, float]], mde: fl
             trials = int(values.get("assigned", 0))
             return r.Arm(min(int(values.get("run_conversions", 0)), trials), trials)
 
-        result = r.holdout_uplift(arm(treated), arm(holdout))
-        if result is not None:
-            uplift = asdict(result) | {"relative": result.relative}
+        measured = r.holdout_uplift(arm(treated), arm(holdout))
+        if measured is not None:
+            uplift = asdict(measured) | {"relative": measured.relative}
     document["holdout"] = {
         "treated": {k: treated.get(k, 0) for k in ("assigned", "run_conversions")},
         "holdout": {k: holdout.get(k, 0) for k in ("assigned", "run_conversions", "revenue")},
@@ -103,7 +104,7 @@ def list_reports() -> Response:
 
     if (denied := local_token_error()) is not None:
         return denied
-    query = bp.current_request.query_params or {}
+    query: Mapping[str, str] = bp.current_request.query_params or {}
     try:
         limit = int(query.get("limit", "20"))
         if not 1 <= limit <= 100:

@@ -44,7 +44,6 @@ def preview_template(template_id: str) -> Response:
     """Render subject / html / text / sms of a template for one profile, as the delivery service would."""
     from chalicelib.bootstrap import get_delivery_service, get_profile_store
     from chalicelib.delivery import templating
-    from chalicelib.delivery.steps import coupon_code
 
     if (denied := local_token_error()) is not None:
         return denied
@@ -67,7 +66,7 @@ def preview_template(template_id: str) -> Response:
         "currency": service.config.currency,
         "unsubscribe_url": f"{base}/u/preview",
         "preferences_url": f"{base}/preferences/preview",
-        "coupon_code": coupon_code("preview", profile_id, links.signing_key),
+        "coupon_code": links.coupon_code("preview", profile_id),
     }
     try:
         rendered = templating.render(template_id, profile, extra)

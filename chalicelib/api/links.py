@@ -51,13 +51,14 @@ def _page(status: int, title: str, body: str) -> Response:
         '<body style="font-family:sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem">'
         f"<h1>{html.escape(title)}</h1>{body}</body></html>"
     )
-    return Response(body=document, status_code=status, headers=HTML_HEADERS)
+    return Response(body=document, status_code=status, headers=dict(HTML_HEADERS))
 
 
 def _form() -> dict[str, list[str]]:
     raw = bp.current_request.raw_body or b""
     try:
-        return parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=50)
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        return parse_qs(text, keep_blank_values=True, max_num_fields=50)
     except (UnicodeDecodeError, ValueError):
         return {}
 
@@ -72,7 +73,7 @@ def open_pixel(token: str) -> Response:
         _service().record_open(token.removesuffix(".gif"), meta.headers.get("user-agent"), meta.source_ip)
     except Exception:  # noqa: BLE001 - the image must always load; the failure is logged
         log.exception("open could not be recorded")
-    return Response(body=GIF, status_code=200, headers=GIF_HEADERS)
+    return Response(body=GIF, status_code=200, headers=dict(GIF_HEADERS))
 
 
 @bp.route("/t/c/{token}", methods=["GET", "HEAD"])
@@ -137,7 +138,7 @@ def preferences_page(token: str) -> Response:
     payload = _service().unsubscribe_payload(token)
     if payload is None:
         return _not_found()
-    current = get_engagement_store().preferences(str(payload["p"]))
+    current = get_engagement_store().preferences(payload.profile_id)
 
     def box(name: str, label: str, checked: bool) -> str:
         state = " checked" if checked else ""

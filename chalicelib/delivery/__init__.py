@@ -1,0 +1,25 @@
+"""Delivery: execute scenario run steps exactly once (guards, templating, providers, the step queue and due store).
+
+Names resolve on first use, so importing the package (or any module in it) loads nothing else (cold start).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_PUBLIC = {
+    "DeliveryService": "steps",
+    "MessageStore": "ports",
+    "ProviderOutcomeUnknown": "ports",
+    "ProviderRejected": "ports",
+    "RetryLater": "exceptions",
+    "SendLogEntry": "ports",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(import_module(f"{__name__}.{_PUBLIC[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

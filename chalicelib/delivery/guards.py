@@ -80,9 +80,9 @@ class QuietHours(_Config):
 
     start: time = time(21, 0)
     end: time = time(8, 0)
-    channels: list[sc.Channel] = Field(default_factory=lambda: ["email", "sms"])
+    channels: list[sc.Channel] = Field(default_factory=lambda: list[sc.Channel](["email", "sms"]))
     apply_to_transactional: list[sc.Channel] = Field(
-        default_factory=lambda: ["sms"],
+        default_factory=lambda: list[sc.Channel](["sms"]),
         description="Channels where even transactional messages wait (a text at 3 am wakes people up).",
     )
 

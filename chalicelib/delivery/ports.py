@@ -1,23 +1,39 @@
 """Delivery ports: what the scenario and delivery services need from storage, queues and providers.
 
-Kept beside `ports.py` (same role) so the services depend on these shapes, never on boto3; adapters satisfy them
-structurally. Provider errors are classified here because the exactly-once decision depends on them:
+The services depend on these shapes, never on boto3; adapters satisfy them structurally. Message records cross the
+MessageStore as `MessageRecord` and emails as `OutgoingEmail`, both defined by engagement (below delivery, and a reader
+of the records / a sender of the confirmation mail). Provider errors are classified here because the exactly-once
+decision depends on them:
 
 - `ProviderRejected`: the provider answered and sent nothing, so a retry cannot duplicate the message.
 - `ProviderOutcomeUnknown`: the request may have reached the provider (read timeout, connection reset after sending);
-  the message may or may not exist. This is the one crash window; see `services/delivery.py`.
+  the message may or may not exist. This is the one crash window; see `delivery/steps.py`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
-from chalicelib.scenarios.ports import RelatedProducts as RelatedProducts  # the scenario ports, re-exported
-from chalicelib.scenarios.ports import RunStore as RunStore
-from chalicelib.scenarios.ports import StepQueue as StepQueue
+from chalicelib.engagement.ports import EmailSender, MessageRecord, OutgoingEmail
+from chalicelib.scenarios.ports import RelatedProducts, RunStore, StepQueue  # the scenario ports, re-exported
+
+__all__ = [
+    "DueStore",
+    "EmailSender",
+    "MessageRecord",
+    "MessageStore",
+    "Notifier",
+    "OutgoingEmail",
+    "ProviderOutcomeUnknown",
+    "ProviderRejected",
+    "RelatedProducts",
+    "RunStore",
+    "SendLogEntry",
+    "StepQueue",
+    "WebhookCaller",
+]
 
 
 class ProviderRejected(Exception):
@@ -33,20 +49,21 @@ class ProviderOutcomeUnknown(Exception):
     """The request may have been accepted: never resend automatically."""
 
 
-@dataclass(frozen=True)
-class OutgoingEmail:
-    to: str
-    subject: str
-    html: str
-    text: str
-    message_id: str
-    tags: dict[str, str] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
+class SendLogEntry(TypedDict, total=False):
+    """One customer send (MessagesTable `log#{sent_at}#{message_id}`): what the caps and the budget count."""
+
+    pk: str
+    sk: str  # `log#{sent_at}#{message_id}`: the send time is sk[4:]
+    channel: str
+    cost: float
+    marketing: bool
+    scenario_id: str
+    expires_at: int
 
 
 class MessageStore(Protocol):
-    def get(self, profile_id: str, trigger_id: str, step_index: int) -> dict[str, Any] | None: ...
-    def claim(self, record: dict[str, Any], now: datetime) -> bool: ...
+    def get(self, profile_id: str, trigger_id: str, step_index: int) -> MessageRecord | None: ...
+    def claim(self, record: MessageRecord, now: datetime) -> bool: ...
     def finish(
         self,
         profile_id: str,
@@ -59,11 +76,12 @@ class MessageStore(Protocol):
         log: dict[str, Any] | None = None,
         **fields: Any,
     ) -> bool: ...
-    def for_profile(self, profile_id: str) -> list[dict[str, Any]]: ...
+    def for_profile(self, profile_id: str) -> list[MessageRecord]: ...
     def attention(self, status: str, older_than: datetime, limit: int = 100) -> list[tuple[str, str]]: ...
-    def get_by_key(self, profile_id: str, sk: str) -> dict[str, Any] | None: ...
-    def sends_since(self, profile_id: str, since: datetime) -> list[dict[str, Any]]: ...
+    def get_by_key(self, profile_id: str, sk: str) -> MessageRecord | None: ...
+    def sends_since(self, profile_id: str, since: datetime) -> list[SendLogEntry]: ...
     def is_suppressed(self, channel: str, address: str) -> bool: ...
+    def suppress(self, channel: str, address: str, reason: str, now: datetime) -> None: ...
 
 
 class DueStore(Protocol):
@@ -71,12 +89,6 @@ class DueStore(Protocol):
     def due(self, after: datetime, until: datetime) -> Iterable[dict[str, Any]]: ...
     def cursor(self) -> datetime | None: ...
     def set_cursor(self, at: datetime) -> None: ...
-
-
-class EmailSender(Protocol):
-    def send(self, email: OutgoingEmail) -> str:
-        """Send one email; returns the provider's message id. Raises ProviderRejected / ProviderOutcomeUnknown."""
-        ...
 
 
 class Notifier(Protocol):

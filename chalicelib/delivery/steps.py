@@ -26,37 +26,36 @@ Exactly once (the message record, key = profile + trigger instance + step):
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.delivery import guards as g
+from chalicelib.delivery.exceptions import RetryLater
 from chalicelib.delivery.ports import (
     DueStore,
     EmailSender,
+    MessageRecord,
     MessageStore,
     Notifier,
-    OutgoingEmail,
-    ProviderOutcomeUnknown,
-    ProviderRejected,
     RelatedProducts,
     RunStore,
     StepQueue,
     WebhookCaller,
 )
-from chalicelib.profiles import view
+from chalicelib.delivery.sending import (
+    DeliveryStats,
+    SendPath,
+    apply_preferences,
+    message_id_for,
+)
+from chalicelib.engagement.links import LinkSettings
 from chalicelib.profiles.model import body_dict
 from chalicelib.scenarios import definitions as sc
 from chalicelib.scenarios.engine import (
     EndAction,
-    ScenarioRun,
     SendAction,
     WaitAction,
     advance,
@@ -64,129 +63,40 @@ from chalicelib.scenarios.engine import (
     plan_next,
 )
 from chalicelib.shared.clock import Clock
-from chalicelib.tracking.events import iso
 from chalicelib.tracking.ports import EventStore, ProfileStore
+
+__all__ = ["DeliveryService", "DeliveryStats", "RetryLater", "apply_preferences", "message_id_for", "step_message"]
 
 log = logging.getLogger("one2one")
 
 STUCK_AFTER = timedelta(minutes=10)
-OUTCOME_WRITE_ATTEMPTS = 4  # the provider-accepted write: 3 retries, 0.1 + 0.2 + 0.4 s at most
-OUTCOME_WRITE_BACKOFF_SECONDS = 0.1
 # Waits shorter than this go to SQS with a delay; longer ones to the due store, whose reader runs every minute and
 # only ever reads items due after its cursor, so an item is always written well ahead of the cursor reaching it.
 DUE_STORE_MIN_WAIT = timedelta(seconds=60)
 EARLY_TOLERANCE = timedelta(seconds=5)
 MAX_STEPS_PER_MESSAGE = 20
 FIRST_READ_LOOKBACK = timedelta(hours=6)
-BUDGET_PERIODS = {"month": timedelta(days=30), "quarter": timedelta(days=91), "year": timedelta(days=365)}
 
 
-class RetryLater(Exception):
-    """The step must be executed again later (the provider was throttled or unreachable)."""
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Signed links and personal codes
-# --------------------------------------------------------------------------------------------------------------------
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def sign_token(payload: Mapping[str, Any], key: str, key_id: str) -> str:
-    """`{key_id}.{payload}.{signature}`, base64url, HMAC-SHA256 over `key_id.payload` (the key id allows rotation).
-
-    Example: `sign_token({"p": "p_1", "c": "email", "t": "cart_reminders"}, key, "k1")`."""
-    if not key:
-        raise ValueError("ONE2ONE_SIGNING_KEY is not set: unsubscribe links cannot be signed")
-    body = _b64(json.dumps(dict(payload), separators=(",", ":"), sort_keys=True).encode())
-    signed = f"{key_id}.{body}"
-    signature = _b64(hmac.new(key.encode(), signed.encode(), hashlib.sha256).digest()[:16])
-    return f"{signed}.{signature}"
-
-
-def verify_token(token: str, keys: Mapping[str, str]) -> dict[str, Any] | None:
-    """The payload of a token signed by one of `keys` (key id -> key), else None."""
-    try:
-        key_id, body, signature = token.split(".")
-        key = keys[key_id]
-    except (ValueError, KeyError):
-        return None
-    expected = _b64(hmac.new(key.encode(), f"{key_id}.{body}".encode(), hashlib.sha256).digest()[:16])
-    # Compare bytes: compare_digest raises TypeError on non-ASCII str, and a forged token must never be a 500.
-    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
-        return None
-    try:
-        return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    except ValueError:
-        return None
-
-
-def coupon_code(scenario_id: str, profile_id: str, key: str) -> str:
-    """A personal code, the same every time for (scenario, profile), unguessable without the key: `XXXX-XXXX-XXXX`."""
-    digest = hmac.new(key.encode() or b"-", f"coupon:{scenario_id}:{profile_id}".encode(), hashlib.sha256).digest()
-    code = base64.b32encode(digest).decode().replace("=", "")[:12]
-    return "-".join(code[i : i + 4] for i in range(0, 12, 4))
-
-
-@dataclass(frozen=True)
-class LinkSettings:
-    public_base_url: str
-    signing_key: str
-    signing_key_id: str
-    unsubscribe_mailto: str
-
-    def unsubscribe_token(self, profile_id: str, channel: str, topic: str | None, message_id: str | None = None) -> str:
-        payload = {"p": profile_id, "c": channel}
-        if topic:
-            payload["t"] = topic
-        if message_id:  # lets the unsubscribe be counted on the message's report row (older tokens lack it)
-            payload["m"] = message_id
-        return sign_token(payload, self.signing_key, self.signing_key_id)
-
-
-def apply_preferences(
-    profile: dict[str, Any], overrides: Mapping[str, Mapping[str, str]], channel: str
-) -> dict[str, Any]:
-    """The profile with the unsubscribe / preference pages' direct choices applied where they are newer than the
-    folded consent: the fold catches up through the stream, but the very next send must already respect them."""
-    if not overrides:
-        return profile
-    consent = dict(profile.get("consent") or {})
-    current = consent.get(channel) if isinstance(consent.get(channel), dict) else {}
-    choice = overrides.get(channel)
-    if choice and str(choice.get("at", "")) >= str((current or {}).get("at", "")):
-        consent[channel] = {**(current or {}), "status": choice["status"], "at": choice.get("at")}
-    topics = dict(consent.get("topics") or {}) if isinstance(consent.get("topics"), dict) else {}
-    for key, value in overrides.items():
-        if key.startswith(f"{channel}#"):
-            topics[key.split("#", 1)[1]] = {"status": value.get("status"), "at": value.get("at")}
-    if topics:
-        consent["topics"] = topics
-    return {**profile, "consent": consent}
+class UnreadableStep(ValueError):
+    """A queue message that is not a step (retrying cannot fix it: it is logged and dropped)."""
 
 
 def step_message(profile_id: str, trigger_id: str, step_index: int, **extra: Any) -> dict[str, Any]:
     return {"p": profile_id, "t": trigger_id, "s": step_index, **extra}
 
 
-# --------------------------------------------------------------------------------------------------------------------
-# The service
-# --------------------------------------------------------------------------------------------------------------------
+def parse_step(body: str) -> Any:
+    """The step message of one queue message body (JSON). Raises UnreadableStep."""
+    try:
+        return json.loads(body)
+    except (TypeError, ValueError) as exc:
+        raise UnreadableStep(str(exc)) from exc
 
 
-@dataclass
-class DeliveryStats:
-    executed: int = 0
-    sent: int = 0
-    skipped: int = 0
-    deferred: int = 0
-    failed: int = 0
-    stale: int = 0
+class DeliveryService(SendPath):
+    """Executes run steps from the queue, releases due waits, sweeps stuck sends (the send itself: `SendPath`)."""
 
-
-class DeliveryService:
     def __init__(
         self,
         *,
@@ -205,8 +115,7 @@ class DeliveryService:
         scenarios: list[sc.Scenario] | None = None,
         config: g.DeliveryConfig | None = None,
         renderer: Callable[..., Any] | None = None,
-        link_keyring: Any = None,
-        on_sent: Callable[[dict[str, Any]], None] | None = None,
+        on_sent: Callable[[MessageRecord], None] | None = None,
         preferences: Callable[[str], dict[str, dict[str, str]]] | None = None,
     ) -> None:
         self.runs = runs
@@ -224,9 +133,8 @@ class DeliveryService:
         self._scenarios = scenarios
         self._config = config
         self._renderer = renderer
-        # Issue 5 (optional so unit tests can build the service without them): open/click tracking keys, the report
-        # counter hook, and the direct opt-outs written by the unsubscribe / preference pages.
-        self.link_keyring = link_keyring
+        # Optional so tests can build the service without them: the report counter hook, and the direct opt-outs
+        # written by the unsubscribe / preference pages.
         self.on_sent = on_sent
         self.preferences = preferences
         self.last_stats = DeliveryStats()
@@ -241,39 +149,22 @@ class DeliveryService:
             self._scenarios = load_packaged_scenarios(catalog)
         return {s.id: s for s in self._scenarios}
 
-    @property
-    def config(self) -> g.DeliveryConfig:
-        if self._config is None:
-            self._config = g.default_delivery_config()
-        return self._config
-
-    def render(self, *args: Any, **kwargs: Any) -> Any:
-        if self._renderer is not None:
-            return self._renderer(*args, **kwargs)
-        from chalicelib.delivery import templating
-
-        return templating.render(*args, **kwargs)
-
-    # -- entry points ------------------------------------------------------------------------------------------------
-    def handle_queue_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """SQS batch in, `{"batchItemFailures": [...]}` out: a throttled step is retried, the others are deleted."""
+    def start_batch(self) -> DeliveryStats:
+        """Fresh counters for one queue batch (`last_stats`)."""
         self.last_stats = DeliveryStats()
-        failures: list[str] = []
-        for record in event.get("Records") or []:
-            try:
-                message = json.loads(record["body"])
-            except (KeyError, ValueError):
-                log.error("delivery: unreadable queue message dropped: %.200s", record.get("body"))
-                continue
-            try:
-                self.execute(message)
-            except RetryLater as exc:
-                log.warning("delivery: step %s will be retried: %s", message, exc)
-                failures.append(record["messageId"])
-            except Exception:
-                log.exception("delivery: step %s failed; the queue retries it, then its DLQ keeps it", message)
-                failures.append(record["messageId"])
-        return {"batchItemFailures": [{"itemIdentifier": i} for i in failures]}
+        return self.last_stats
+
+    def execute_step(self, body: str) -> None:
+        """One queue message: parse and execute it. Raises RetryLater when the provider was throttled (the queue
+        retries it); an unreadable message is logged and dropped (retrying cannot fix it).
+
+        Example (the queue handler, once per record): `service.execute_step(record.body)`."""
+        try:
+            message = parse_step(body)
+        except UnreadableStep:
+            log.error("delivery: unreadable queue message dropped: %.200s", body)
+            return
+        self.execute(message)
 
     def execute(self, message: Mapping[str, Any]) -> None:
         """Execute one step message (and the steps that follow it without a wait)."""
@@ -347,7 +238,7 @@ class DeliveryService:
         self.due.set_cursor(now)
         return count
 
-    def sweep_stuck(self) -> list[dict[str, Any]]:
+    def sweep_stuck(self) -> list[MessageRecord]:
         """`sending` older than STUCK_AFTER -> `unknown` (alert); returns every unknown record for the report."""
         now = self.clock.now()
         for profile_id, sk in self.messages.attention("sending", now - STUCK_AFTER):
@@ -402,298 +293,3 @@ class DeliveryService:
         action = plan_next(scenario, step_index, profile, now, context=run.context, variant=run.variant)
         if isinstance(action, SendAction):
             self.deliver(scenario, run, action, profile, now, resend=True)
-
-    def deliver(
-        self,
-        scenario: sc.Scenario,
-        run: ScenarioRun,
-        action: SendAction,
-        profile: dict[str, Any],
-        now: datetime,
-        *,
-        resend: bool = False,
-    ) -> datetime | None:
-        """Guards, render, send behind the message-record gate. Returns the time to try again when deferred."""
-        stats = self.last_stats
-        step = action.step
-        channel = step.channel
-        marketing = scenario.marketing if step.marketing is None else step.marketing
-        from chalicelib.delivery.adapters.dynamodb_messages import message_id_for  # pure helper, no AWS call
-
-        message_id = message_id_for(run.profile_id, run.trigger_id, action.step_index)
-        record: dict[str, Any] = {
-            "profile_id": run.profile_id,
-            "trigger_id": run.trigger_id,
-            "step_index": action.step_index,
-            "message_id": message_id,
-            "scenario_id": scenario.id,
-            "step_id": step.id or str(action.step_index),
-            "channel": channel,
-            "variant": action.variant_id,
-            "template": action.template_id,
-            "marketing": marketing,
-        }
-        existing = self.messages.get(run.profile_id, run.trigger_id, action.step_index)
-        if existing is not None and existing.get("status") not in ("deferred", "retry"):
-            return None  # already handled (sent, skipped, failed, or in the crash window): never twice
-
-        decision = g.run_guards(self._send_context(scenario, run, action, profile, now, channel), self.config)
-        if decision.outcome == "skip":
-            status = "holdout" if decision.reason == g.HOLDOUT else "skipped"
-            self.messages.claim({**record, "status": status, "reason": decision.reason, "detail": decision.detail}, now)
-            if decision.reason == g.SUPPRESSED:
-                log.info("delivery: %s skipped for %s: suppressed", scenario.id, run.profile_id)
-            stats.skipped += 1
-            return None
-        if decision.outcome == "defer" and decision.until is not None:
-            claimed = self.messages.claim(
-                {
-                    **record,
-                    "status": "deferred",
-                    "reason": decision.reason,
-                    "detail": decision.detail,
-                    "until": iso(decision.until),
-                },
-                now,
-            )
-            stats.deferred += int(claimed)
-            return decision.until if claimed else None
-
-        try:
-            content = self._content(scenario, run, action, profile, channel, marketing, message_id)
-        except Exception as exc:  # TemplateRenderError, a missing signing key...: this person's message only
-            self.messages.claim({**record, "status": "failed", "reason": "render_error", "detail": str(exc)[:500]}, now)
-            stats.failed += 1
-            log.warning("delivery: %s for %s not rendered: %s", scenario.id, run.profile_id, exc)
-            return None
-
-        if not self.messages.claim({**record, "status": "sending"}, now):
-            return None  # a concurrent or duplicate execution owns this message
-        try:
-            provider_id = self._call_provider(channel, step, profile, content, message_id, scenario, action)
-        except ProviderRejected as exc:
-            if exc.retryable:
-                self.messages.finish(*self._key(run, action), "retry", self.clock.now(), reason=exc.code)
-                raise RetryLater(str(exc)) from exc
-            self.messages.finish(
-                *self._key(run, action), "failed", self.clock.now(), reason=exc.code, detail=str(exc)[:500]
-            )
-            stats.failed += 1
-            return None
-        except ProviderOutcomeUnknown as exc:
-            if channel == "webhook":  # the receiver dedupes on Idempotency-Key: retrying is safe
-                self.messages.finish(*self._key(run, action), "retry", self.clock.now(), reason="timeout")
-                raise RetryLater(str(exc)) from exc
-            self.messages.finish(
-                *self._key(run, action), "unknown", self.clock.now(), reason="outcome_unknown", detail=str(exc)[:500]
-            )
-            log.error("ALERT delivery: message %s outcome unknown (%s); not resent", message_id, exc)
-            return None
-        sent_at = self.clock.now()
-        cost = self.config.costs.get(channel, 0.0)  # type: ignore[call-overload]
-        send_log = None
-        if channel in sc.CUSTOMER_CHANNELS:
-            send_log = {
-                "message_id": message_id,
-                "channel": channel,
-                "cost": cost,
-                "marketing": marketing,
-                "scenario_id": scenario.id,
-            }
-        marked = _persist(
-            lambda: self.messages.finish(
-                *self._key(run, action),
-                "sent",
-                sent_at,
-                log=send_log,
-                provider_id=provider_id,
-                sent_at=iso(sent_at),
-                subject=content.get("subject", "")[:200],
-            )
-        )
-        if not marked:  # the sweep called it unknown while the provider was slow: the provider has now answered
-            _persist(
-                lambda: self.messages.finish(
-                    *self._key(run, action),
-                    "sent",
-                    sent_at,
-                    expect="unknown",
-                    log=send_log,
-                    provider_id=provider_id,
-                    sent_at=iso(sent_at),
-                )
-            )
-        stats.sent += 1
-        if self.on_sent is not None:
-            on_sent = self.on_sent
-            try:
-                _persist(lambda: on_sent({**record, "sent_at": iso(sent_at)}) or True)
-            except Exception:  # the mail is out; a lost report increment must not make the queue retry the step
-                log.exception("delivery: sent counter for %s not recorded", message_id)
-        return None
-
-    @staticmethod
-    def _key(run: ScenarioRun, action: SendAction) -> tuple[str, str, int]:
-        return run.profile_id, run.trigger_id, action.step_index
-
-    def _send_context(
-        self,
-        scenario: sc.Scenario,
-        run: ScenarioRun,
-        action: SendAction,
-        profile: dict[str, Any],
-        now: datetime,
-        channel: str,
-    ) -> g.SendContext:
-        facts: dict[str, Any] = {}
-        if channel in sc.CUSTOMER_CHANNELS and not run.holdout:
-            address = view.email_address(profile) if channel == "email" else view.phone_number(profile)
-            facts["suppressed"] = bool(address) and self.messages.is_suppressed(channel, address or "")
-            period = BUDGET_PERIODS.get(self.config.budget.period if self.config.budget else "month", timedelta(30))
-            sends = self.messages.sends_since(run.profile_id, now - max(period, timedelta(days=7)))
-            day_ago, week_ago = iso(now - timedelta(days=1)), iso(now - timedelta(days=7))
-            counted = [s for s in sends if s.get("channel") == channel and s.get("marketing", True)]
-            facts["sent_today"] = sum(1 for s in counted if s["sk"][4:] >= day_ago)
-            facts["sent_this_week"] = sum(1 for s in counted if s["sk"][4:] >= week_ago)
-            facts["spend_so_far"] = float(sum(float(s.get("cost", 0)) for s in sends if s.get("marketing", True)))
-        if self.preferences is not None and channel in sc.CUSTOMER_CHANNELS and not run.holdout:
-            profile = apply_preferences(profile, self.preferences(run.profile_id), channel)
-        if scenario.exit and not run.holdout:
-            history = self.events.history(run.profile_id, limit=100)
-            facts["events_since"] = [e for e in history if e.timestamp > run.entered_at]
-        return g.send_context_for(scenario, run, action, profile, now, **facts)
-
-    def _content(
-        self,
-        scenario: sc.Scenario,
-        run: ScenarioRun,
-        action: SendAction,
-        profile: dict[str, Any],
-        channel: str,
-        marketing: bool,
-        message_id: str,
-    ) -> dict[str, Any]:
-        step = action.step
-        extra: dict[str, Any] = {"currency": self.config.currency, **step.params, "message_id": message_id}
-        if "coupon_code" in step.needs:
-            extra["coupon_code"] = coupon_code(scenario.id, run.profile_id, self.links.signing_key)
-        if "related_products" in step.needs and self.related is not None:
-            extra["related_products"] = self._related(profile, run)
-        token = ""
-        if marketing and channel in sc.CUSTOMER_CHANNELS:
-            token = self.links.unsubscribe_token(run.profile_id, channel, scenario.topic, message_id)
-            extra["unsubscribe_url"] = f"{self.links.public_base_url}/u/{token}"
-            extra["preferences_url"] = f"{self.links.public_base_url}/preferences/{token}"
-        if channel == "webhook":
-            return {
-                "token": token,
-                "payload": {
-                    "profile": profile,
-                    "scenario": scenario.id,
-                    "message_id": message_id,
-                    "step": step.id,
-                    "context": run.context,
-                },
-            }
-        rendered = self.render(action.template_id, profile, extra, channel=channel, marketing=marketing)
-        html = rendered.html
-        if html and channel == "email" and marketing and self._keyring() is not None:
-            html = self._track_links(html, run.profile_id, message_id)
-        return {
-            "token": token,
-            "subject": rendered.subject,
-            "html": html,
-            "text": rendered.text,
-            "sms": rendered.sms,
-        }
-
-    def _keyring(self) -> Any:
-        """The link keyring; a factory is called at first use (in AWS it reads the signing secret)."""
-        ring = self.link_keyring
-        return ring() if callable(ring) else ring
-
-    def _track_links(self, html: str, profile_id: str, message_id: str) -> str:
-        """Click links and the open pixel (ours, signed); unsubscribe and preference links stay direct."""
-        from chalicelib.engagement import tokens as lt
-        from chalicelib.engagement.link_rewrite import rewrite_html
-
-        base = self.links.public_base_url
-        ring = self._keyring()
-
-        def click(url: str) -> str:
-            return f"{base}/t/c/{lt.issue(ring, 'click', lt.LinkPayload(message_id, profile_id, url=url))}"
-
-        pixel = f"{base}/t/o/{lt.issue(ring, 'open', lt.LinkPayload(message_id, profile_id))}.gif"
-        return rewrite_html(html, click, pixel, keep_prefixes=(f"{base}/u/", f"{base}/preferences/"))
-
-    def _related(self, profile: dict[str, Any], run: ScenarioRun) -> list[dict[str, Any]]:
-        assert self.related is not None
-        bought = [str(run.context.get("product_id"))] if run.context.get("product_id") else []
-        bought += [str(p.get("product_id")) for p in view.viewed_products(profile)[:3]]
-        in_cart = {str(i.get("product_id")) for i in view.cart_items(profile)}
-        return self.related.related([b for b in bought if b], exclude=set(bought) | in_cart)
-
-    def _call_provider(
-        self,
-        channel: str,
-        step: Any,
-        profile: dict[str, Any],
-        content: dict[str, Any],
-        message_id: str,
-        scenario: sc.Scenario,
-        action: SendAction,
-    ) -> str:
-        if channel == "email":
-            headers = {"X-One2One-Message-Id": message_id}
-            if content["token"]:
-                headers["List-Unsubscribe"] = (
-                    f"<{self.links.public_base_url}/u/{content['token']}>, "
-                    f"<mailto:{self.links.unsubscribe_mailto}?subject={content['token']}>"
-                )
-                headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-            tags = {
-                "scenario": scenario.id,
-                "step": step.id or str(action.step_index),
-                "variant": action.variant_id or "none",
-                "message_id": message_id,
-                # SES feedback finds the message record by (profile, message id); a pseudonymous id, no address.
-                "profile": view.profile_id(profile),
-            }
-            email = OutgoingEmail(
-                to=view.email_address(profile) or "",
-                subject=content["subject"],
-                html=content["html"] or "",
-                text=content["text"] or "",
-                message_id=message_id,
-                tags=tags,
-                headers=headers,
-            )
-            return self.email.send(email)
-        if channel == "sms":
-            return self.notifier.send_sms(view.phone_number(profile) or "", content["sms"] or "", message_id)
-        if channel == "sales_alert":
-            attributes = {"scenario": scenario.id, "profile_id": view.profile_id(profile), "message_id": message_id}
-            return self.notifier.publish(step.topic or "", content["subject"], content["text"] or "", attributes)
-        if channel == "webhook":
-            return self.webhook.post(step.url or "", content["payload"], idempotency_key=message_id)
-        raise ProviderRejected("UnknownChannel", channel, retryable=False)
-
-
-def _persist(write: Callable[[], bool], attempts: int = OUTCOME_WRITE_ATTEMPTS) -> bool:
-    """Record what the provider answered, retrying a failed write in place.
-
-    Once SES or SNS has accepted a message this write is the only trace of it: if it fails, the step is retried from
-    the queue, finds the record still `sending`, sends nothing (never twice) and the sweep reports it `unknown`. A few
-    quick retries here close most of that window (botocore has already retried inside each attempt).
-    """
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    for attempt in range(attempts):
-        try:
-            return write()
-        except (BotoCoreError, ClientError) as exc:
-            if attempt == attempts - 1:
-                raise
-            log.warning("delivery: outcome write failed (%s); retrying", type(exc).__name__)
-            time.sleep(OUTCOME_WRITE_BACKOFF_SECONDS * 2**attempt)
-    raise AssertionError("unreachable")

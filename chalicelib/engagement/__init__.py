@@ -1,0 +1,31 @@
+"""Engagement: signed links and tokens, open/click classification, unsubscribe and preferences, SES feedback,
+attribution and reports. Sits below delivery: it defines the message record and outgoing email both use.
+
+Names resolve on first use, so importing the package (or any module in it) loads nothing else (cold start).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_PUBLIC = {
+    "EmailSender": "ports",
+    "EngagementService": "recorder",
+    "EngagementStore": "ports",
+    "EventWriter": "ports",
+    "InvalidToken": "tokens",
+    "Keyring": "tokens",
+    "LinkPayload": "tokens",
+    "LinkSettings": "links",
+    "MessageRecord": "ports",
+    "MessageRecords": "ports",
+    "OutgoingEmail": "ports",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(import_module(f"{__name__}.{_PUBLIC[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,7 +6,7 @@ Every fact lands twice, on purpose:
 - as an idempotent ADD on a report row (`report#<scenario>`, `<step>#<variant>#<channel>`), keyed by a fact id, so
   reports are one Query and never double count.
 
-Human vs machine (`domain/engagement.py`): machine opens are stored as `Email Opened (Machine)`, which the scoring
+Human vs machine (`classification.py`): machine opens are stored as `Email Opened (Machine)`, which the scoring
 config does not know, so only human opens (`Email Opened`) can score; only human opens and clicks become touches for
 conversion attribution.
 """
@@ -17,9 +17,17 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from chalicelib.engagement import tokens as lt
+from chalicelib.engagement.ports import (
+    EmailSender,
+    EngagementStore,
+    EventWriter,
+    MessageRecord,
+    MessageRecords,
+    OutgoingEmail,
+)
 from chalicelib.shared.clock import Clock
 from chalicelib.tracking.events import TrackedEvent, iso
 
@@ -38,28 +46,6 @@ CONFIRM_TTL = timedelta(days=7)
 HOLDOUT = "holdout"
 
 
-class EngagementStorePort(Protocol):
-    def count(
-        self,
-        fact_id: str,
-        scenario_id: str,
-        row: str,
-        increments: dict[str, float],
-        now: datetime,
-        *,
-        listed: bool = True,
-    ) -> bool: ...
-    def set_preference(
-        self, profile_id: str, channel: str, topic: str | None, status: str, now: datetime, source: str
-    ) -> None: ...
-    def preferences(self, profile_id: str) -> dict[str, dict[str, str]]: ...
-    def mark_message(self, profile_id: str, sk: str, field: str, at: datetime) -> None: ...
-    def add_touch(self, profile_id: str, touch: dict[str, Any], at: datetime) -> None: ...
-    def touches(self, profile_id: str, since: datetime) -> list[dict[str, Any]]: ...
-    def put_pending(self, profile_id: str, request: dict[str, Any], now: datetime) -> None: ...
-    def pending(self, profile_id: str) -> dict[str, Any] | None: ...
-
-
 def row_key(step: str, variant: str | None, channel: str) -> str:
     return f"{step}#{variant or 'none'}#{channel}"
 
@@ -74,14 +60,14 @@ class EngagementService:
     def __init__(
         self,
         *,
-        store: EngagementStorePort,
-        messages: Any,
-        events: Any,
+        store: EngagementStore,
+        messages: MessageRecords,
+        events: EventWriter,
         clock: Clock,
         keyring: Callable[[], lt.Keyring | None],
-        unsubscribe_keys: Mapping[str, str],
+        legacy_unsubscribe_keys: Mapping[str, str] | None = None,
         feedback_topic_arns: Callable[[], Iterable[str]] = tuple,
-        email: Any = None,
+        email: EmailSender | None = None,
         public_base_url: str = "",
     ) -> None:
         self.email = email
@@ -91,21 +77,26 @@ class EngagementService:
         self.events = events
         self.clock = clock
         self._keyring = keyring
-        self.unsubscribe_keys = unsubscribe_keys  # may resolve lazily (the signing secret in AWS)
+        # Unsubscribe links mailed before the one token scheme (key id -> signing key; may resolve lazily in AWS).
+        self.legacy_unsubscribe_keys: Mapping[str, str] = (
+            {} if legacy_unsubscribe_keys is None else legacy_unsubscribe_keys
+        )
         self._feedback_topic_arns = feedback_topic_arns
 
     # -- helpers ------------------------------------------------------------------------------------------------------
     def verify(self, token: str, purpose: lt.Purpose) -> lt.LinkPayload | None:
+        """The payload of a genuine `purpose` token, else None (the reason is logged, never shown)."""
         ring = self._keyring()
         if ring is None:
             return None
+        legacy = self.legacy_unsubscribe_keys if purpose == "unsub" else None
         try:
-            return lt.verify(ring, token, purpose, now=self.clock.now())
+            return lt.verify(ring, token, purpose, now=self.clock.now(), legacy_keys=legacy)
         except lt.InvalidToken as exc:
             log.info("link token rejected (%s, %s)", purpose, exc.reason)
             return None
 
-    def _record(self, profile_id: str, message_id: str) -> dict[str, Any] | None:
+    def _record(self, profile_id: str, message_id: str) -> MessageRecord | None:
         """The message record of `message_id` in the person's partition (one Query; the token carries no run key)."""
         return next((r for r in self.messages.for_profile(profile_id) if r.get("message_id") == message_id), None)
 
@@ -135,7 +126,7 @@ class EngagementService:
             "variant": record.get("variant"),
         }
 
-    def message_sent(self, record: Mapping[str, Any]) -> None:
+    def message_sent(self, record: MessageRecord) -> None:
         """Delivery's hook after the provider accepted a message."""
         self._count(f"sent#{record['message_id']}", record, {"sent": 1})
 
@@ -208,35 +199,30 @@ class EngagementService:
             self.store.add_touch(payload.profile_id, {**self._dims(record), "kind": "click"}, now)
 
     # -- unsubscribe --------------------------------------------------------------------------------------------------
-    def unsubscribe_payload(self, token: str) -> dict[str, Any] | None:
-        from chalicelib.delivery.steps import verify_token
+    def unsubscribe_payload(self, token: str) -> lt.LinkPayload | None:
+        """The verified payload of an unsubscribe / preference link (either token scheme), else None."""
+        return self.verify(token, "unsub")
 
-        payload = verify_token(token, self.unsubscribe_keys) if self.unsubscribe_keys else None
-        if not isinstance(payload, dict) or not isinstance(payload.get("p"), str):
-            return None
-        return payload
-
-    def unsubscribe(self, payload: Mapping[str, Any], source: str) -> None:
+    def unsubscribe(self, payload: lt.LinkPayload, source: str) -> None:
         """Opt the person out of the channel now (direct override the delivery guard reads synchronously), and record
         the event so the profile's consent follows through the stream. One-click from the mail header opts out of
         the whole channel: RFC 8058 means "stop this kind of mail", and a narrower reading risks mailing someone
         who asked us to stop."""
         now = self.clock.now()
-        profile_id, channel = str(payload["p"]), str(payload.get("c") or "email")
+        profile_id, channel, message_id = payload.profile_id, payload.channel or "email", payload.message_id or None
         self.store.set_preference(profile_id, channel, None, "opted_out", now, source)
-        properties = {"channel": channel, "topic": payload.get("t"), "source": source, "message_id": payload.get("m")}
+        properties = {"channel": channel, "topic": payload.topic, "source": source, "message_id": message_id}
         name = UNSUBSCRIBE_EVENTS.get(channel, "Email Unsubscribed")
         self._event(profile_id, f"unsub-{channel}-{now:%Y%m%d%H%M%S}", name, properties, now)
-        message_id = payload.get("m")
-        if isinstance(message_id, str):
+        if message_id is not None:
             record = self._record(profile_id, message_id)
             if record is not None:
                 self._count(f"unsubscribes#{message_id}", record, {"unsubscribes": 1})
 
-    def set_preferences(self, payload: Mapping[str, Any], channels: dict[str, bool], topics: dict[str, bool]) -> None:
+    def set_preferences(self, payload: lt.LinkPayload, channels: dict[str, bool], topics: dict[str, bool]) -> None:
         """The preference page: per-channel and per-topic choices, effective at once and recorded as events."""
         now = self.clock.now()
-        profile_id = str(payload["p"])
+        profile_id = payload.profile_id
         current = self.store.preferences(profile_id)
         for channel, wanted in channels.items():
             status = "opted_in" if wanted else "opted_out"
@@ -270,8 +256,6 @@ class EngagementService:
     def request_subscription(self, profile_id: str, address: str, source: str) -> str:
         """Store the pending request (its provenance) and send the transactional confirmation mail; returns the
         message id. The link expires after CONFIRM_TTL; the person is subscribed only when they follow it."""
-        from chalicelib.delivery.ports import OutgoingEmail
-
         now = self.clock.now()
         ring = self._keyring()
         if ring is None or self.email is None:
@@ -397,7 +381,7 @@ class EngagementService:
         )
 
     def orders(self, profile_id: str, events: Iterable[TrackedEvent], runs: Iterable[Any]) -> None:
-        """Attribute each new Order Completed to the last human touch (last-touch rules in `domain/attribution`), and
+        """Attribute each new Order Completed to the last human touch (rules in `attribution.py`), and
         count it for every run (treated or holdout) the person entered within the window before it (uplift)."""
         from chalicelib.engagement.attribution import DEFAULT_CLICK_WINDOW, Touch, attribute
 
@@ -408,9 +392,9 @@ class EngagementService:
         earliest = min(o.timestamp for o in orders) - ATTRIBUTION_LOOKBACK
         stored = self.store.touches(profile_id, earliest)
         touches = [
-            Touch(t["message_id"], t["scenario_id"], str(t["step"]), t.get("variant"), t["kind"], _parse_time(t["at"]))
+            Touch(t["message_id"], t["scenario_id"], str(t["step"]), t.get("variant"), t["kind"], at)
             for t in stored
-            if t.get("at")
+            if (at := _parse_time(t.get("at"))) is not None
         ]
         for order in orders:
             revenue = _revenue(order.properties)

@@ -119,9 +119,8 @@ def sns_envelope(raw: Mapping[str, Any] | str | bytes) -> dict[str, Any]:
             raise FeedbackError("body", "not JSON") from None
     if not isinstance(raw, Mapping):
         raise FeedbackError("body", "expected a JSON object")
-    if isinstance(raw.get("Sns"), Mapping):
-        raw = raw["Sns"]
-    return {_LAMBDA_SPELLING.get(key, key): value for key, value in raw.items()}
+    envelope: Mapping[str, Any] = raw["Sns"] if isinstance(raw.get("Sns"), Mapping) else raw
+    return {_LAMBDA_SPELLING.get(key, key): value for key, value in envelope.items()}
 
 
 def parse_feedback(
@@ -149,7 +148,7 @@ def parse_feedback(
     notification_id = _text(envelope, "MessageId", "MessageId")
     sent = _time(envelope.get("Timestamp"), "Timestamp")
     if sns_type != "Notification":
-        return _handshake(envelope, sns_type, notification_id, sent, topic_arn)
+        return _handshake(envelope, sns_type, notification_id, _required(sent), topic_arn)
 
     message = envelope.get("Message")
     if not isinstance(message, str):
@@ -181,11 +180,11 @@ def _handshake(envelope: dict[str, Any], sns_type: str, notification_id: str, at
 
 
 def _ses_event(
-    event: dict[str, Any], notification_id: str, sent: datetime, topic: str, tag_name: str, header_name: str
+    event: dict[str, Any], notification_id: str, sent: datetime | None, topic: str, tag_name: str, header_name: str
 ) -> Feedback:
     name = event.get("eventType", event.get("notificationType"))
     if name == "AmazonSnsSubscriptionSucceeded":  # SES's hello after the topic is configured; no mail involved
-        return Feedback("subscription", notification_id, sent, topic_arn=topic, detail={"ses": name})
+        return Feedback("subscription", notification_id, _required(sent), topic_arn=topic, detail={"ses": name})
     if name not in SES_EVENTS:
         raise FeedbackError("eventType", f"unknown SES event {str(name)[:40]!r}")
     kind, key = SES_EVENTS[name]
@@ -196,7 +195,9 @@ def _ses_event(
     if not isinstance(body, dict):
         raise FeedbackError(key)
     tags = _tags(mail)
-    at = _time(body.get("timestamp"), f"{key}.timestamp") or _time(mail.get("timestamp"), "mail.timestamp") or sent
+    at = _required(
+        _time(body.get("timestamp"), f"{key}.timestamp") or _time(mail.get("timestamp"), "mail.timestamp") or sent
+    )
     recipients, detail = _specifics(kind, key, body, mail)
     permanent = kind == "bounce" and body.get("bounceType") == "Permanent"
     complaint = kind == "complaint" and str(body.get("complaintFeedbackType") or "").lower() != NOT_SPAM
@@ -304,6 +305,13 @@ def _text(source: Mapping[str, Any], key: str, name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise FeedbackError(name)
     return value
+
+
+def _required(at: datetime | None) -> datetime:
+    """The time of a notification: SNS signs and always sends `Timestamp`, so a message without any time is forged."""
+    if at is None:
+        raise FeedbackError("Timestamp")
+    return at
 
 
 def _time(value: Any, name: str) -> datetime | None:

@@ -1,4 +1,4 @@
-"""Signed link tokens for tracking pixels, click redirects, unsubscribe and confirm links (HMAC-SHA256, rotating keys).
+"""Signed link tokens, the one scheme for every link in our mail (open pixel, click, unsubscribe, confirm), and coupons.
 
 Token format (URL-safe, no padding, three dot-separated parts):
 
@@ -17,6 +17,13 @@ change to any character fails, including base64 spellings that would decode to t
 
 Tokens are signed, not encrypted: anyone holding the link can read the message and profile ids. Never put an email
 address or other personal data in a payload.
+
+Links already sent keep working. Unsubscribe and preference links used to be signed by a second scheme (delivery's
+`sign_token`: `<kid>.<base64url JSON object {"p","c","t","m"}>.<HMAC-SHA256(signing key, kid "." body)[:16]>`, the raw
+signing key, no domain prefix). `verify(..., legacy_keys=...)` still accepts those for `unsub` only, and only when the
+signing key that made them is configured; nothing issues them any more. Drop `legacy_keys` once that mail has aged out.
+Since the switch, unsubscribe tokens follow the keyring like every other link: keep a retired key listed as long as
+its unsubscribe links must work.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, get_args
@@ -173,13 +181,41 @@ def issue(keyring: Keyring, purpose: Purpose, payload: LinkPayload) -> str:
     return f"{kid}.{body}.{_mac(keyring.keys[kid], kid, body)}"
 
 
-def verify(keyring: Keyring, token: str, purpose: Purpose, *, now: datetime | None = None) -> LinkPayload:
+def keyring_from_signing_key(signing_key: str, key_id: str) -> Keyring | None:
+    """The keyring of a deployment configured with the signing key only: one link key derived from it (never the
+    signing key itself) under `key_id`. None when there is no signing key (links cannot be signed)."""
+    if not signing_key:
+        return None
+    derived = hmac.new(signing_key.encode(), b"one2one/link-keys/v1", hashlib.sha256).digest()
+    return Keyring({key_id: derived}, current=key_id)
+
+
+def verify(
+    keyring: Keyring,
+    token: str,
+    purpose: Purpose,
+    *,
+    now: datetime | None = None,
+    legacy_keys: Mapping[str, str] | None = None,
+) -> LinkPayload:
     """The payload of a genuine, unexpired `purpose` token; anything else raises InvalidToken (and only InvalidToken).
 
     `now` is needed only for tokens that carry an expiry; such a token is rejected when `now` is missing (fail closed).
+    `legacy_keys` (key id -> signing key) also accepts unsubscribe tokens of the retired scheme (see the module doc).
     Example:
         payload = verify(ring, token, "click", now=clock.now())
     """
+    try:
+        return _verify(keyring, token, purpose, now)
+    except InvalidToken:
+        if purpose == "unsub" and legacy_keys:
+            payload = _verify_legacy_unsubscribe(token, legacy_keys)
+            if payload is not None:
+                return payload
+        raise
+
+
+def _verify(keyring: Keyring, token: str, purpose: Purpose, now: datetime | None) -> LinkPayload:
     if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
         raise InvalidToken("malformed")
     match = _TOKEN.fullmatch(token)
@@ -220,3 +256,38 @@ def _decode_body(body: str) -> list[Any]:
     if not (texts_ok and optional_ok and expiry_ok):
         raise InvalidToken("malformed")
     return fields
+
+
+def _verify_legacy_unsubscribe(token: str, keys: Mapping[str, str]) -> LinkPayload | None:
+    """An unsubscribe token of the retired scheme, checked exactly as it was signed; None when it is not one."""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    try:
+        kid, body, mac = token.split(".")
+        key = keys[kid]
+    except (ValueError, KeyError):
+        return None
+    expected = _b64(hmac.new(key.encode(), f"{kid}.{body}".encode(), hashlib.sha256).digest()[:_MAC_BYTES])
+    if not key or not hmac.compare_digest(expected.encode(), mac.encode("utf-8", "replace")):
+        return None
+    try:
+        fields = json.loads(_unb64(body))
+    except (ValueError, binascii.Error):
+        return None
+    if not isinstance(fields, dict):
+        return None
+    profile_id, channel, topic, message_id = (fields.get(k) for k in ("p", "c", "t", "m"))
+    optional_ok = all(v is None or isinstance(v, str) for v in (channel, topic, message_id))
+    if not isinstance(profile_id, str) or not optional_ok:
+        return None
+    # Tokens older than the message id field carry none: "" (no report row to count the unsubscribe on).
+    return LinkPayload(message_id or "", profile_id, topic=topic, channel=channel)
+
+
+def coupon_code(scenario_id: str, profile_id: str, key: str) -> str:
+    """A personal code, the same every time for (scenario, profile), unguessable without the key: `XXXX-XXXX-XXXX`.
+
+    Codes already mailed must stay valid, so the derivation never changes (`tests/unit/test_link_tokens.py` pins it)."""
+    digest = hmac.new(key.encode() or b"-", f"coupon:{scenario_id}:{profile_id}".encode(), hashlib.sha256).digest()
+    code = base64.b32encode(digest).decode().replace("=", "")[:12]
+    return "-".join(code[i : i + 4] for i in range(0, 12, 4))

@@ -16,9 +16,29 @@ log = logging.getLogger("one2one")
 
 @bp.on_sqs_message(queue=resource_name("DeliveryQueue"), batch_size=10, name="deliver_steps")
 def deliver_steps(event: SQSEvent) -> dict[str, Any]:
-    from chalicelib.bootstrap import get_delivery_service
+    """One step per record; a throttled or failed step is reported back to the queue (retried, then its DLQ keeps
+    it), the others are deleted."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-    return get_delivery_service().handle_queue_event(event.to_dict())
+    from chalicelib.bootstrap import get_delivery_service
+    from chalicelib.delivery.exceptions import RetryLater
+
+    service = get_delivery_service()
+    service.start_batch()
+
+    def step(record: SQSRecord) -> None:
+        try:
+            service.execute_step(record.body)
+        except RetryLater as exc:
+            log.warning("delivery: step %.200s will be retried: %s", record.body, exc)
+            raise
+        except Exception:
+            log.exception("delivery: step %.200s failed; the queue retries it, then its DLQ keeps it", record.body)
+            raise
+
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return dict(process_partial_response(event=event.to_dict(), record_handler=step, processor=processor))
 
 
 # Every minute: waits cost one item in the due store and no compute until they come due; this reads only the hour

@@ -2,65 +2,34 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib.privacy.exceptions import NotFound
+from chalicelib.privacy.ports import PersonalData, PersonalDataStore, PersonKeys
 from chalicelib.profiles.model import body_dict
-from chalicelib.shared.aws import client
+from chalicelib.shared.aws import client  # the profile read only; it moves behind the ProfileStore port
 from chalicelib.shared.clock import Clock
-from chalicelib.shared.dynamodb import query_all
-from chalicelib.tracking.events import TrackedEvent
 from chalicelib.tracking.identity import identity_key
+
+__all__ = ["ERASED", "NotFound", "PersonKeys", "PersonalDataStore", "PrivacyService", "PrivacyTables"]
 
 ERASED = "erased"  # the profile id an erased identity resolves to: ingest drops its events
 MAX_REDIRECTS = 5
 
 
-class NotFound(Exception):
-    pass
-
-
-@dataclass
-class PersonKeys:
-    """Every key under which something about one person is stored."""
-
-    profile_id: str
-    profile_ids: list[str]  # the profile and every profile merged into it
-    identity_keys: list[str]
-
-
-@dataclass
-class PersonalDataStore:
-    """A table holding data about people, exported and erased by key (never by scan). Later features register theirs
-    (messages, scenario runs, schedules) so erasure stays complete as the product grows."""
-
-    name: str
-    export: Callable[[PersonKeys], list[dict[str, Any]]]
-    erase: Callable[[PersonKeys], int]
-
-
 @dataclass
 class PrivacyTables:
-    events: str
-    identities: str
+    """The profiles table (read by `keys_for`) and the stores features registered beside the core tables."""
+
     profiles: str
-    segment_members: str
     extra: list[PersonalDataStore] = field(default_factory=list)
 
 
-def _delete_keys(table: str, keys: list[dict[str, Any]]) -> int:
-    from chalicelib.tracking.adapters.dynamodb_events import batch_write
-
-    if keys:
-        batch_write(table, [{"DeleteRequest": {"Key": k}} for k in keys])
-    return len(keys)
-
-
 class PrivacyService:
-    def __init__(self, tables: PrivacyTables, clock: Clock) -> None:
+    def __init__(self, tables: PrivacyTables, data: PersonalData, clock: Clock) -> None:
         self.t = tables
+        self.data = data
         self.clock = clock
 
     def keys_for(self, profile_id: str) -> tuple[PersonKeys, dict[str, Any]]:
@@ -78,7 +47,7 @@ class PrivacyService:
         body = body_dict(item)
         body["version"] = int(item["version"]["N"])
         profile_ids = [profile_id, *body.get("merged_from", [])]
-        keys = {row["key"]["S"] for row in self._by_profile(self.t.identities, profile_ids)}
+        keys = self.data.identity_keys(profile_ids)
         if body.get("user_id"):
             keys.add(identity_key("user", body["user_id"]))
         if body.get("email"):
@@ -87,36 +56,12 @@ class PrivacyService:
             keys.add(identity_key("anon", anon))
         return PersonKeys(profile_id, profile_ids, sorted(keys)), body
 
-    @staticmethod
-    def _by_profile(table: str, profile_ids: list[str]) -> list[dict[str, Any]]:
-        """Every item of `table` for these profiles, through its `by_profile` index (a Query per profile, no scan)."""
-        items = []
-        for pid in profile_ids:
-            items.extend(
-                query_all(
-                    TableName=table,
-                    IndexName="by_profile",
-                    KeyConditionExpression="profile_id = :p",
-                    ExpressionAttributeValues={":p": {"S": pid}},
-                )
-            )
-        return items
-
-    def _events(self, profile_ids: list[str]) -> list[dict[str, Any]]:
-        return self._by_profile(self.t.events, profile_ids)
-
-    def _memberships(self, profile_ids: list[str]) -> list[dict[str, Any]]:
-        return self._by_profile(self.t.segment_members, profile_ids)
-
     def export(self, profile_id: str) -> dict[str, Any]:
         """Right of access: everything we hold about the person, as JSON."""
         keys, body = self.keys_for(profile_id)
         body.pop("applied", None)
         body.pop("folded", None)
-        events = sorted(
-            (TrackedEvent.from_item(i).summary() for i in self._events(keys.profile_ids)),
-            key=lambda e: e["timestamp"],
-        )
+        events = sorted((e.summary() for e in self.data.events(keys.profile_ids)), key=lambda e: e["timestamp"])
         out: dict[str, Any] = {
             "profile_id": keys.profile_id,
             "exported_at": self.clock.now().isoformat(),
@@ -124,7 +69,7 @@ class PrivacyService:
             "merged_profile_ids": keys.profile_ids[1:],
             "identities": keys.identity_keys,
             "events": events,
-            "segments": sorted({i["segment_id"]["S"] for i in self._memberships(keys.profile_ids)}),
+            "segments": sorted(set(self.data.segment_ids(keys.profile_ids))),
         }
         for store in self.t.extra:
             out[store.name] = store.export(keys)
@@ -136,32 +81,14 @@ class PrivacyService:
         keys, body = self.keys_for(profile_id)
         now = self.clock.now().isoformat()
         counts: dict[str, int] = {}
-        counts["events"] = _delete_keys(self.t.events, [{"pk": i["pk"]} for i in self._events(keys.profile_ids)])
-        memberships = self._memberships(keys.profile_ids)
-        counts["segment_memberships"] = _delete_keys(
-            self.t.segment_members,
-            [{"segment_id": i["segment_id"], "profile_id": i["profile_id"]} for i in memberships],
-        )
+        counts["events"] = self.data.erase_events(keys.profile_ids)
+        counts["segment_memberships"] = self.data.erase_memberships(keys.profile_ids)
         for store in self.t.extra:
             counts[store.name] = store.erase(keys)
-        ddb = client("dynamodb")
         for key in keys.identity_keys:
-            ddb.put_item(
-                TableName=self.t.identities,
-                Item={"key": {"S": key}, "profile_id": {"S": ERASED}, "erased_at": {"S": now}},
-            )
+            self.data.tombstone_identity(key, now)
         counts["identities"] = len(keys.identity_keys)
         for pid in keys.profile_ids:
-            # The tombstone keeps no personal data: an id, a version (so stream consumers see an exit) and the date.
-            ddb.put_item(
-                TableName=self.t.profiles,
-                Item={
-                    "profile_id": {"S": pid},
-                    "version": {"N": str(body["version"] + 1 if pid == keys.profile_id else 1)},
-                    "body": {"S": json.dumps({"profile_id": pid, "erased": True})},
-                    "stage": {"S": "erased"},
-                    "erased_at": {"S": now},
-                },
-            )
+            self.data.tombstone_profile(pid, body["version"] + 1 if pid == keys.profile_id else 1, now)
         counts["profiles"] = len(keys.profile_ids)
         return {"profile_id": keys.profile_id, "erased_at": now, "deleted": counts}

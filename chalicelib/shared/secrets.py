@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from functools import cache
-from typing import Any
 
 SECRET_ARN_ENV = "ONE2ONE_SIGNING_SECRET_ARN"  # noqa: S105 - the name of the variable holding the ARN
 
@@ -39,7 +38,8 @@ def reset() -> None:
 
 
 class LazySigningKeys(Mapping[str, str]):
-    """`{key id: signing key}` resolved at first use, so building a service that may verify costs no AWS call."""
+    """`{key id: signing key}` resolved at first use, so building a service that may verify costs no AWS call
+    (engagement verifies unsubscribe links of the retired token scheme with it)."""
 
     def __init__(self, key_id: str) -> None:
         self._key_id = key_id
@@ -56,23 +56,3 @@ class LazySigningKeys(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self._keys())
-
-
-def lazy_link_settings(public_base_url: str, key_id: str, unsubscribe_mailto: str) -> Any:
-    """`LinkSettings` whose `signing_key` is read when a link is first signed, not when the delivery service is built
-    (release_due_steps and sweep_stuck_messages build it but never sign, so they need no access to the secret)."""
-    from chalicelib.delivery.steps import LinkSettings
-
-    class _SecretLinkSettings(LinkSettings):
-        @property  # type: ignore[misc]  # a data descriptor: the frozen dataclass __init__ goes through the setter
-        def signing_key(self) -> str:  # type: ignore[override]
-            return signing_key()
-
-        @signing_key.setter
-        def signing_key(self, _value: str) -> None:
-            pass
-
-        def __repr__(self) -> str:  # never print the key
-            return f"LinkSettings({self.public_base_url!r}, signing_key=<secret>, key_id={self.signing_key_id!r})"
-
-    return _SecretLinkSettings(public_base_url, "", key_id, unsubscribe_mailto)

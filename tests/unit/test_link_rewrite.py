@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.delivery.steps import apply_preferences
+from chalicelib.delivery.sending import apply_preferences
 from chalicelib.engagement.link_rewrite import rewrite_html
 
 

@@ -1,4 +1,5 @@
-"""Signed link tokens: round trip, tamper and truncation resistance, key rotation, purpose binding and expiry."""
+"""Signed link tokens: round trip, tamper and truncation resistance, key rotation, purpose binding, expiry, links
+already sent under either former scheme, and coupon codes."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from chalicelib.engagement.tokens import (
     InvalidToken,
     Keyring,
     LinkPayload,
+    coupon_code,
     issue,
+    keyring_from_signing_key,
     parse_keyring,
     verify,
 )
@@ -182,3 +185,103 @@ def test_duplicate_kid_is_refused_and_secret_never_echoed() -> None:
         parse_keyring(f"k1:{secret},k1:{secret}")
     assert secret not in str(err.value)
     assert K1.decode() not in repr(RING)
+
+
+# ------------------------------------------------------------------------------------------------ links already sent
+# Written down from the code before the two schemes became one (commit 4e0a30b): delivery's `sign_token` made the
+# unsubscribe / preference tokens, engagement's `issue` the open / click / confirm tokens. Both must keep verifying.
+
+SIGNING_KEY = "test-signing-key"
+LEGACY = {"k1": SIGNING_KEY}
+# sign_token({"p": "p_1", "c": "email", "t": "cart_reminders", "m": "m0123456789abcdef01234567"}, SIGNING_KEY, "k1")
+LEGACY_UNSUB = (
+    "k1.eyJjIjoiZW1haWwiLCJtIjoibTAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2NyIsInAiOiJwXzEiLCJ0IjoiY2FydF9yZW1pbmRlcnMifQ"
+    ".47nPr5Zqemh-0AVhgPnAAQ"
+)
+# sign_token({"p": "p_1", "c": "sms"}, SIGNING_KEY, "k1"): older tokens carry no message id
+LEGACY_UNSUB_NO_MESSAGE = "k1.eyJjIjoic21zIiwicCI6InBfMSJ9.9cRDoIp-lYXVr8JAvGCEUQ"
+# issue(<ring derived from SIGNING_KEY under k1>, ...)
+SENT_OPEN = "k1.WyJvIiwibTAxMjMiLCJwXzEiXQ.0vEcgcSm7KfkNnlWr_bYFQ"
+SENT_CLICK = "k1.WyJjIiwibTAxMjMiLCJwXzEiLCJodHRwczovL3Nob3AuZXhhbXBsZS9wLzQyP3g9MSJd.w2paS2Qg7TJYTtOoagKT0Q"
+SENT_CONFIRM = "k1.WyJmIiwiczAxMjMiLCJwXzEiLG51bGwsbnVsbCwxODAwMDAwMDAwLCJlbWFpbCJd.xmJQ6MdyFyV0ZsoFBR9oHw"
+
+
+def derived_ring() -> Keyring:
+    ring = keyring_from_signing_key(SIGNING_KEY, "k1")
+    assert ring is not None
+    return ring
+
+
+def test_unsubscribe_links_signed_by_the_retired_scheme_still_verify() -> None:
+    # GIVEN unsubscribe tokens minted exactly as delivery's old sign_token did
+    # WHEN verified for `unsub` with the signing key as legacy key  THEN their payload comes back
+    payload = verify(derived_ring(), LEGACY_UNSUB, "unsub", legacy_keys=LEGACY)
+    assert payload == LinkPayload("m0123456789abcdef01234567", "p_1", topic="cart_reminders", channel="email")
+    older = verify(derived_ring(), LEGACY_UNSUB_NO_MESSAGE, "unsub", legacy_keys=LEGACY)
+    assert older == LinkPayload("", "p_1", channel="sms")
+
+
+def test_retired_scheme_tokens_verify_whatever_keyring_is_current() -> None:
+    # Setting ONE2ONE_LINK_KEYS later does not break unsubscribe links mailed under the signing key alone.
+    assert verify(RING, LEGACY_UNSUB, "unsub", legacy_keys=LEGACY).profile_id == "p_1"
+
+
+def test_retired_scheme_tokens_are_refused_for_other_purposes_without_the_key_and_when_tampered() -> None:
+    for purpose in ("open", "click", "confirm"):
+        with pytest.raises(InvalidToken):
+            verify(derived_ring(), LEGACY_UNSUB, purpose, legacy_keys=LEGACY)  # type: ignore[arg-type]
+    with pytest.raises(InvalidToken):
+        verify(derived_ring(), LEGACY_UNSUB, "unsub")  # no legacy keys configured
+    with pytest.raises(InvalidToken):
+        verify(derived_ring(), LEGACY_UNSUB, "unsub", legacy_keys={"k1": "other"})
+    with pytest.raises(InvalidToken):
+        verify(derived_ring(), LEGACY_UNSUB, "unsub", legacy_keys={"k2": SIGNING_KEY})  # unknown key id
+    kid, body, mac = LEGACY_UNSUB.split(".")
+    forged_body = LEGACY_UNSUB_NO_MESSAGE.split(".")[1]
+    for forged in (f"{kid}.{forged_body}.{mac}", f"{kid}.{body}.ünïcødé", f"{kid}.{body}", LEGACY_UNSUB[:-1]):
+        with pytest.raises(InvalidToken):
+            verify(derived_ring(), forged, "unsub", legacy_keys=LEGACY)
+
+
+def test_every_single_alphabet_substitution_of_a_retired_scheme_token_fails() -> None:
+    for index, original in enumerate(LEGACY_UNSUB):
+        for char in B64_ALPHABET:
+            if char != original:
+                with pytest.raises(InvalidToken):
+                    verify(RING, LEGACY_UNSUB[:index] + char + LEGACY_UNSUB[index + 1 :], "unsub", legacy_keys=LEGACY)
+
+
+def test_open_click_and_confirm_links_already_sent_still_verify() -> None:
+    ring = derived_ring()
+    assert verify(ring, SENT_OPEN, "open") == LinkPayload("m0123", "p_1")
+    assert verify(ring, SENT_CLICK, "click").url == "https://shop.example/p/42?x=1"
+    confirm = verify(ring, SENT_CONFIRM, "confirm", now=NOW)
+    assert confirm == LinkPayload("s0123", "p_1", expires_at=1800000000, channel="email")
+
+
+def test_the_one_scheme_still_issues_exactly_the_tokens_it_issued_before() -> None:
+    ring = derived_ring()
+    assert issue(ring, "open", LinkPayload("m0123", "p_1")) == SENT_OPEN
+    assert issue(ring, "click", LinkPayload("m0123", "p_1", url="https://shop.example/p/42?x=1")) == SENT_CLICK
+
+
+def test_unsubscribe_tokens_are_now_issued_by_the_one_scheme() -> None:
+    # GIVEN the payload an unsubscribe link carries  WHEN issued  THEN it is a keyring token bound to `unsub`
+    token = issue(RING, "unsub", LinkPayload("m_1", "p_1", topic="offers", channel="email"))
+    assert token.startswith("k2.")
+    assert verify(RING, token, "unsub") == LinkPayload("m_1", "p_1", topic="offers", channel="email")
+    with pytest.raises(InvalidToken):
+        verify(RING, token, "click")
+
+
+def test_no_signing_key_means_no_keyring() -> None:
+    assert keyring_from_signing_key("", "k1") is None
+
+
+def test_coupon_codes_are_personal_stable_and_unchanged() -> None:
+    code = coupon_code("loyal_thanks", "p_1", SIGNING_KEY)
+    assert code == "5FRQ-AR4W-ORKI"  # codes already mailed stay valid: the derivation never changes
+    assert code == coupon_code("loyal_thanks", "p_1", SIGNING_KEY)
+    assert code != coupon_code("loyal_thanks", "p_2", SIGNING_KEY)
+    assert coupon_code("loyal_thanks", "p_1", "") == "GXQA-EC5P-4EVF"
+    assert len(code) == 14 and code.count("-") == 2

@@ -187,8 +187,15 @@ def test_marketing_email_without_unsubscribe_url_is_an_error() -> None:
 
 
 def test_transactional_and_sales_templates_need_no_unsubscribe() -> None:
-    render("mql_alert", rich_profile(), {}, channel="sales_alert")
-    render("welcome", rich_profile(), {}, channel="email", marketing=False)
+    # GIVEN no unsubscribe_url  WHEN a sales alert and a transactional email render  THEN they render, without a footer
+    alert = render("mql_alert", rich_profile(), {}, channel="sales_alert")
+    assert alert.subject == "MQL: Acme & Co (grade A)" and "Name:       Ann Lee" in (alert.text or "")
+    welcome = render("welcome", rich_profile(), {}, channel="email", marketing=False)
+    assert welcome.subject == "Welcome, Ann!" and "Thanks for signing up" in (welcome.text or "")
+    assert "nsubscribe" not in (welcome.html or "") + (welcome.text or "")
+    # (the same template as marketing carries the unsubscribe link in both bodies)
+    marketing = render("welcome", rich_profile(), extra(), channel="email")
+    assert "nsubscribe" in (marketing.html or "") and "nsubscribe" in (marketing.text or "")
 
 
 def test_unknown_template_and_missing_channel_body_are_errors() -> None:

@@ -1,0 +1,1 @@
+"""DynamoDB, SES, SNS, SQS and webhook adapters of the delivery ports."""

@@ -14,16 +14,19 @@ them for the stuck-send sweep without scanning.
 
 DueTable (pk=`due#{YYYY-MM-DDTHH}` hour bucket, sk=`{due_at}#{ref}`): run steps waiting for a time. The scheduled reader
 queries buckets from its cursor to now (Query only), so a waiting run costs one item and no compute.
+
+The key layout shared with engagement's adapter (same partitions) is in `engagement/adapters/messages_table.py`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
+from chalicelib.delivery.ports import MessageRecord, SendLogEntry
+from chalicelib.engagement.adapters.messages_table import due_bucket, message_sk, person_pk, plain, suppression_pk
 from chalicelib.scenarios.engine import ScenarioRun
 from chalicelib.shared.aws import client
 from chalicelib.shared.dynamodb import query_all
@@ -39,36 +42,6 @@ ATTENTION = ("sending", "unknown")
 
 def _epoch(dt: datetime, days: int) -> str:
     return str(int((dt + timedelta(days=days)).timestamp()))
-
-
-def person_pk(profile_id: str) -> str:
-    return f"p#{profile_id}"
-
-
-def message_sk(trigger_id: str, step_index: int) -> str:
-    return f"msg#{trigger_id}#{step_index}"
-
-
-def message_id_for(profile_id: str, trigger_id: str, step_index: int) -> str:
-    """Short stable id of one message (tags, outbox, logs): the same step of the same run always gets the same id."""
-    digest = hashlib.sha256(f"{profile_id}\x1f{trigger_id}\x1f{step_index}".encode()).hexdigest()
-    return f"m{digest[:24]}"
-
-
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    """Low-level attribute values -> plain Python (only the types this table uses)."""
-    out: dict[str, Any] = {}
-    for key, value in item.items():
-        ((kind, raw),) = value.items()
-        if kind == "N":
-            out[key] = float(raw) if "." in raw else int(raw)
-        elif kind == "BOOL":
-            out[key] = raw
-        elif kind == "NULL":
-            out[key] = None
-        else:
-            out[key] = raw
-    return out
 
 
 class DynamoRunStore:
@@ -146,7 +119,7 @@ class DynamoMessageStore:
         self.table = table
 
     # -- message records ------------------------------------------------------------------------------------------
-    def get(self, profile_id: str, trigger_id: str, step_index: int) -> dict[str, Any] | None:
+    def get(self, profile_id: str, trigger_id: str, step_index: int) -> MessageRecord | None:
         item = (
             client("dynamodb")
             .get_item(
@@ -158,7 +131,7 @@ class DynamoMessageStore:
         )
         return _decode_message(item) if item else None
 
-    def claim(self, record: dict[str, Any], now: datetime) -> bool:
+    def claim(self, record: MessageRecord, now: datetime) -> bool:
         """Write the record unless one exists that is not reopenable (deferred / retry); a reopened record keeps its
         history, so a deferral stays visible after the send.
 
@@ -276,7 +249,7 @@ class DynamoMessageStore:
             raise
         return True
 
-    def for_profile(self, profile_id: str) -> list[dict[str, Any]]:
+    def for_profile(self, profile_id: str) -> list[MessageRecord]:
         return [_decode_message(i) for i in _query_prefix(self.table, profile_id, "msg#")]
 
     def attention(self, status: str, older_than: datetime, limit: int = 100) -> list[tuple[str, str]]:
@@ -290,7 +263,7 @@ class DynamoMessageStore:
         )
         return [(i["pk"]["S"].removeprefix("p#"), i["sk"]["S"]) for i in page.get("Items", [])]
 
-    def get_by_key(self, profile_id: str, sk: str) -> dict[str, Any] | None:
+    def get_by_key(self, profile_id: str, sk: str) -> MessageRecord | None:
         item = (
             client("dynamodb")
             .get_item(
@@ -301,9 +274,9 @@ class DynamoMessageStore:
         return _decode_message(item) if item else None
 
     # -- send log ---------------------------------------------------------------------------------------------------
-    def sends_since(self, profile_id: str, since: datetime) -> list[dict[str, Any]]:
+    def sends_since(self, profile_id: str, since: datetime) -> list[SendLogEntry]:
         """Send-log entries at or after `since` (channel, cost, marketing), oldest first."""
-        page_items: list[dict[str, Any]] = []
+        page_items: list[SendLogEntry] = []
         ddb = client("dynamodb")
         kwargs: dict[str, Any] = {
             "TableName": self.table,
@@ -317,7 +290,7 @@ class DynamoMessageStore:
         }
         while True:
             page = ddb.query(**kwargs)
-            page_items.extend(_plain(i) for i in page.get("Items", []))
+            page_items.extend(cast(SendLogEntry, plain(i)) for i in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 return page_items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -326,7 +299,7 @@ class DynamoMessageStore:
     def is_suppressed(self, channel: str, address: str) -> bool:
         item = (
             client("dynamodb")
-            .get_item(TableName=self.table, Key={"pk": {"S": f"s#{channel}:{address.lower()}"}, "sk": {"S": "-"}})
+            .get_item(TableName=self.table, Key={"pk": {"S": suppression_pk(channel, address)}, "sk": {"S": "-"}})
             .get("Item")
         )
         return item is not None
@@ -335,7 +308,7 @@ class DynamoMessageStore:
         client("dynamodb").put_item(
             TableName=self.table,
             Item={
-                "pk": {"S": f"s#{channel}:{address.lower()}"},
+                "pk": {"S": suppression_pk(channel, address)},
                 "sk": {"S": "-"},
                 "reason": {"S": reason},
                 "at": {"S": iso(now)},
@@ -355,26 +328,22 @@ def _attr(value: Any) -> dict[str, Any]:
     return {"S": str(value)}
 
 
-def _small(fields: dict[str, Any]) -> dict[str, Any]:
+def _small(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if k in ("reason", "detail", "until", "provider_id")}
 
 
-def _decode_message(item: dict[str, Any]) -> dict[str, Any]:
-    out = _plain({k: v for k, v in item.items() if k != "history"})
+def _decode_message(item: dict[str, Any]) -> MessageRecord:
+    out = plain({k: v for k, v in item.items() if k != "history"})
     out["history"] = [json.loads(h["S"]) for h in item.get("history", {}).get("L", [])]
     out.pop("pk", None)
     out.pop("attention", None)
     out.pop("attention_at", None)
-    return out
+    return cast(MessageRecord, out)
 
 
 # --------------------------------------------------------------------------------------------------------------------
 # Due store
 # --------------------------------------------------------------------------------------------------------------------
-
-
-def due_bucket(when: datetime) -> str:
-    return "due#" + iso(when)[:13]  # YYYY-MM-DDTHH
 
 
 class DynamoDueStore:

@@ -19,7 +19,8 @@ class OutboxUnavailable(Exception):
 
 
 def _parts(message: Message) -> tuple[str | None, str | None]:
-    text = html = None
+    text: str | None = None
+    html: str | None = None
     for part in message.walk():
         if part.is_multipart():
             continue
@@ -27,6 +28,8 @@ def _parts(message: Message) -> tuple[str | None, str | None]:
         payload = part.get_content() if hasattr(part, "get_content") else part.get_payload(decode=True)
         if isinstance(payload, bytes):
             payload = payload.decode(part.get_content_charset() or "utf-8", "replace")
+        if not isinstance(payload, str):
+            continue  # an attached message, not a body
         if content_type == "text/plain" and text is None:
             text = payload
         elif content_type == "text/html" and html is None:

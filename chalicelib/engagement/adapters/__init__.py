@@ -1,0 +1,1 @@
+"""DynamoDB adapters of the engagement ports, and the MessagesTable / DueTable key layout."""

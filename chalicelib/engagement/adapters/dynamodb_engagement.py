@@ -24,6 +24,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.engagement.adapters.messages_table import due_bucket, person_pk, plain, suppression_pk
 from chalicelib.shared.aws import client
 from chalicelib.shared.dynamodb import query_all
 from chalicelib.tracking.events import iso
@@ -158,7 +159,7 @@ class DynamoEngagementStore:
         with contextlib.suppress(ddb.exceptions.ConditionalCheckFailedException):  # erased meanwhile: nothing to mark
             ddb.update_item(
                 TableName=self.messages,
-                Key={"pk": {"S": f"p#{profile_id}"}, "sk": {"S": sk}},
+                Key={"pk": {"S": person_pk(profile_id)}, "sk": {"S": sk}},
                 UpdateExpression="SET #f = if_not_exists(#f, :at)",
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeNames={"#f": field},
@@ -173,7 +174,7 @@ class DynamoEngagementStore:
         client("dynamodb").put_item(
             TableName=self.messages,
             Item={
-                "pk": {"S": f"p#{profile_id}"},
+                "pk": {"S": person_pk(profile_id)},
                 "sk": {"S": sk},
                 "status": {"S": status},
                 "at": {"S": iso(now)},
@@ -186,7 +187,7 @@ class DynamoEngagementStore:
         page = client("dynamodb").query(
             TableName=self.messages,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": f"p#{profile_id}"}, ":prefix": {"S": "pref#"}},
+            ExpressionAttributeValues={":pk": {"S": person_pk(profile_id)}, ":prefix": {"S": "pref#"}},
             ConsistentRead=True,
         )
         return {
@@ -200,7 +201,7 @@ class DynamoEngagementStore:
         client("dynamodb").put_item(
             TableName=self.messages,
             Item={
-                "pk": {"S": f"p#{profile_id}"},
+                "pk": {"S": person_pk(profile_id)},
                 "sk": {"S": "pending#email"},
                 "body": {"S": json.dumps({**request, "requested_at": iso(now)})},
                 "expires_at": {"N": _epoch(now, 30)},
@@ -212,7 +213,7 @@ class DynamoEngagementStore:
             client("dynamodb")
             .get_item(
                 TableName=self.messages,
-                Key={"pk": {"S": f"p#{profile_id}"}, "sk": {"S": "pending#email"}},
+                Key={"pk": {"S": person_pk(profile_id)}, "sk": {"S": "pending#email"}},
                 ConsistentRead=True,
             )
             .get("Item")
@@ -224,7 +225,7 @@ class DynamoEngagementStore:
         client("dynamodb").put_item(
             TableName=self.messages,
             Item={
-                "pk": {"S": f"p#{profile_id}"},
+                "pk": {"S": person_pk(profile_id)},
                 "sk": {"S": f"touch#{iso(at)}#{touch['message_id']}#{touch['kind']}"},
                 "body": {"S": json.dumps({**touch, "at": iso(at)})},
                 "expires_at": {"N": _epoch(at, TOUCH_TTL_DAYS)},
@@ -236,7 +237,7 @@ class DynamoEngagementStore:
             TableName=self.messages,
             KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
             ExpressionAttributeValues={
-                ":pk": {"S": f"p#{profile_id}"},
+                ":pk": {"S": person_pk(profile_id)},
                 ":lo": {"S": f"touch#{iso(since)}"},
                 ":hi": {"S": "touch#\uffff"},
             },
@@ -249,18 +250,16 @@ def _person_items(messages_table: str, profile_id: str) -> list[dict[str, Any]]:
     return query_all(
         TableName=messages_table,
         KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": f"p#{profile_id}"}},
+        ExpressionAttributeValues={":pk": {"S": person_pk(profile_id)}},
     )
 
 
 def export_person_messages(messages_table: str, keys: Any) -> list[dict[str, Any]]:
     """Access request: the person's runs, message records, send log, preferences and touches, as stored."""
-    from chalicelib.delivery.adapters.dynamodb_messages import _plain
-
     out = []
     for pid in keys.profile_ids:
         for item in _person_items(messages_table, pid):
-            out.append(_plain({k: v for k, v in item.items() if k != "history"}))
+            out.append(plain({k: v for k, v in item.items() if k != "history"}))
     return out
 
 
@@ -280,7 +279,7 @@ def erase_person_messages(messages_table: str, due_table: str, keys: Any) -> int
                 due_deletes += _due_keys(due_table, ScenarioRun.model_validate_json(item["body"]["S"]))
     for key in keys.identity_keys:
         if key.startswith("email:"):
-            deletes.append({"pk": {"S": f"s#email:{key.removeprefix('email:').lower()}"}, "sk": {"S": "-"}})
+            deletes.append({"pk": {"S": suppression_pk("email", key.removeprefix("email:"))}, "sk": {"S": "-"}})
     # Two runs of one person look through overlapping hour buckets (and find each other's items): BatchWriteItem
     # rejects a request naming one key twice, so keep each key once.
     deletes = list({json.dumps(k, sort_keys=True): k for k in deletes}.values())
@@ -295,8 +294,6 @@ def erase_person_messages(messages_table: str, due_table: str, keys: Any) -> int
 def _due_keys(due_table: str, run: Any) -> list[dict[str, Any]]:
     """Due items of one run: every hour bucket from its entry to its current due time (released items stay until
     their TTL, and they name the person), filtered to this person's refs. Erasure is rare; runs last days to weeks."""
-    from chalicelib.delivery.adapters.dynamodb_messages import due_bucket
-
     ddb = client("dynamodb")
     found: list[dict[str, Any]] = []
     bucket = run.entered_at.replace(minute=0, second=0, microsecond=0)

@@ -1,0 +1,381 @@
+"""The send path of one step: guards with real counts, render, the message-record gate and the provider call.
+
+`DeliveryService` (delivery/steps.py) executes run steps and inherits this; the exactly-once rules it enforces (the
+record is claimed `sending` before the provider call, `sent` with the send log in one transaction after, never resent
+automatically from the crash window) are told in full at the top of `delivery/steps.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.delivery import guards as g
+from chalicelib.delivery.exceptions import RetryLater
+from chalicelib.delivery.ports import (
+    EmailSender,
+    MessageRecord,
+    MessageStore,
+    Notifier,
+    OutgoingEmail,
+    ProviderOutcomeUnknown,
+    ProviderRejected,
+    RelatedProducts,
+    WebhookCaller,
+)
+from chalicelib.engagement.links import LinkSettings
+from chalicelib.profiles import view
+from chalicelib.scenarios import definitions as sc
+from chalicelib.scenarios.engine import ScenarioRun, SendAction
+from chalicelib.shared.clock import Clock
+from chalicelib.tracking.events import iso
+from chalicelib.tracking.ports import EventStore
+
+log = logging.getLogger("one2one")
+
+OUTCOME_WRITE_ATTEMPTS = 4  # the provider-accepted write: 3 retries, 0.1 + 0.2 + 0.4 s at most
+OUTCOME_WRITE_BACKOFF_SECONDS = 0.1
+BUDGET_PERIODS = {"month": timedelta(days=30), "quarter": timedelta(days=91), "year": timedelta(days=365)}
+
+
+def message_id_for(profile_id: str, trigger_id: str, step_index: int) -> str:
+    """Short stable id of one message (tags, outbox, logs): the same step of the same run always gets the same id."""
+    digest = hashlib.sha256(f"{profile_id}\x1f{trigger_id}\x1f{step_index}".encode()).hexdigest()
+    return f"m{digest[:24]}"
+
+
+def apply_preferences(
+    profile: dict[str, Any], overrides: Mapping[str, Mapping[str, str]], channel: str
+) -> dict[str, Any]:
+    """The profile with the unsubscribe / preference pages' direct choices applied where they are newer than the
+    folded consent: the fold catches up through the stream, but the very next send must already respect them."""
+    if not overrides:
+        return profile
+    consent = dict(profile.get("consent") or {})
+    current = consent.get(channel) if isinstance(consent.get(channel), dict) else {}
+    choice = overrides.get(channel)
+    if choice and str(choice.get("at", "")) >= str((current or {}).get("at", "")):
+        consent[channel] = {**(current or {}), "status": choice["status"], "at": choice.get("at")}
+    topics = dict(consent.get("topics") or {}) if isinstance(consent.get("topics"), dict) else {}
+    for key, value in overrides.items():
+        if key.startswith(f"{channel}#"):
+            topics[key.split("#", 1)[1]] = {"status": value.get("status"), "at": value.get("at")}
+    if topics:
+        consent["topics"] = topics
+    return {**profile, "consent": consent}
+
+
+@dataclass
+class DeliveryStats:
+    executed: int = 0
+    sent: int = 0
+    skipped: int = 0
+    deferred: int = 0
+    failed: int = 0
+    stale: int = 0
+
+
+class SendPath:
+    """Sends one planned step of one run. The ports are set by `DeliveryService.__init__`."""
+
+    messages: MessageStore
+    events: EventStore
+    email: EmailSender
+    notifier: Notifier
+    webhook: WebhookCaller
+    related: RelatedProducts | None
+    clock: Clock
+    links: LinkSettings
+    on_sent: Callable[[MessageRecord], None] | None
+    preferences: Callable[[str], dict[str, dict[str, str]]] | None
+    last_stats: DeliveryStats
+    _config: g.DeliveryConfig | None
+    _renderer: Callable[..., Any] | None
+
+    @property
+    def config(self) -> g.DeliveryConfig:
+        if self._config is None:
+            self._config = g.default_delivery_config()
+        return self._config
+
+    def render(self, *args: Any, **kwargs: Any) -> Any:
+        if self._renderer is not None:
+            return self._renderer(*args, **kwargs)
+        from chalicelib.delivery import templating
+
+        return templating.render(*args, **kwargs)
+
+    def deliver(
+        self,
+        scenario: sc.Scenario,
+        run: ScenarioRun,
+        action: SendAction,
+        profile: dict[str, Any],
+        now: datetime,
+        *,
+        resend: bool = False,
+    ) -> datetime | None:
+        """Guards, render, send behind the message-record gate. Returns the time to try again when deferred."""
+        stats = self.last_stats
+        step = action.step
+        channel = step.channel
+        marketing = scenario.marketing if step.marketing is None else step.marketing
+        message_id = message_id_for(run.profile_id, run.trigger_id, action.step_index)
+        record: MessageRecord = {
+            "profile_id": run.profile_id,
+            "trigger_id": run.trigger_id,
+            "step_index": action.step_index,
+            "message_id": message_id,
+            "scenario_id": scenario.id,
+            "step_id": step.id or str(action.step_index),
+            "channel": channel,
+            "variant": action.variant_id,
+            "template": action.template_id,
+            "marketing": marketing,
+        }
+        existing = self.messages.get(run.profile_id, run.trigger_id, action.step_index)
+        if existing is not None and existing.get("status") not in ("deferred", "retry"):
+            return None  # already handled (sent, skipped, failed, or in the crash window): never twice
+
+        decision = g.run_guards(self._send_context(scenario, run, action, profile, now, channel), self.config)
+        if decision.outcome == "skip":
+            status = "holdout" if decision.reason == g.HOLDOUT else "skipped"
+            self.messages.claim({**record, "status": status, "reason": decision.reason, "detail": decision.detail}, now)
+            if decision.reason == g.SUPPRESSED:
+                log.info("delivery: %s skipped for %s: suppressed", scenario.id, run.profile_id)
+            stats.skipped += 1
+            return None
+        if decision.outcome == "defer" and decision.until is not None:
+            claimed = self.messages.claim(
+                {
+                    **record,
+                    "status": "deferred",
+                    "reason": decision.reason,
+                    "detail": decision.detail,
+                    "until": iso(decision.until),
+                },
+                now,
+            )
+            stats.deferred += int(claimed)
+            return decision.until if claimed else None
+
+        try:
+            content = self._content(scenario, run, action, profile, channel, marketing, message_id)
+        except Exception as exc:  # TemplateRenderError, a missing signing key...: this person's message only
+            self.messages.claim({**record, "status": "failed", "reason": "render_error", "detail": str(exc)[:500]}, now)
+            stats.failed += 1
+            log.warning("delivery: %s for %s not rendered: %s", scenario.id, run.profile_id, exc)
+            return None
+
+        if not self.messages.claim({**record, "status": "sending"}, now):
+            return None  # a concurrent or duplicate execution owns this message
+        try:
+            provider_id = self._call_provider(channel, step, profile, content, message_id, scenario, action)
+        except ProviderRejected as exc:
+            if exc.retryable:
+                self.messages.finish(*self._key(run, action), "retry", self.clock.now(), reason=exc.code)
+                raise RetryLater(str(exc)) from exc
+            self.messages.finish(
+                *self._key(run, action), "failed", self.clock.now(), reason=exc.code, detail=str(exc)[:500]
+            )
+            stats.failed += 1
+            return None
+        except ProviderOutcomeUnknown as exc:
+            if channel == "webhook":  # the receiver dedupes on Idempotency-Key: retrying is safe
+                self.messages.finish(*self._key(run, action), "retry", self.clock.now(), reason="timeout")
+                raise RetryLater(str(exc)) from exc
+            self.messages.finish(
+                *self._key(run, action), "unknown", self.clock.now(), reason="outcome_unknown", detail=str(exc)[:500]
+            )
+            log.error("ALERT delivery: message %s outcome unknown (%s); not resent", message_id, exc)
+            return None
+        sent_at = self.clock.now()
+        cost = self.config.costs.get(channel, 0.0)  # type: ignore[call-overload]
+        send_log = None
+        if channel in sc.CUSTOMER_CHANNELS:
+            send_log = {
+                "message_id": message_id,
+                "channel": channel,
+                "cost": cost,
+                "marketing": marketing,
+                "scenario_id": scenario.id,
+            }
+        marked = _persist(
+            lambda: self.messages.finish(
+                *self._key(run, action),
+                "sent",
+                sent_at,
+                log=send_log,
+                provider_id=provider_id,
+                sent_at=iso(sent_at),
+                subject=content.get("subject", "")[:200],
+            )
+        )
+        if not marked:  # the sweep called it unknown while the provider was slow: the provider has now answered
+            _persist(
+                lambda: self.messages.finish(
+                    *self._key(run, action),
+                    "sent",
+                    sent_at,
+                    expect="unknown",
+                    log=send_log,
+                    provider_id=provider_id,
+                    sent_at=iso(sent_at),
+                )
+            )
+        stats.sent += 1
+        if self.on_sent is not None:
+            on_sent = self.on_sent
+            try:
+                _persist(lambda: on_sent({**record, "sent_at": iso(sent_at)}) or True)
+            except Exception:  # the mail is out; a lost report increment must not make the queue retry the step
+                log.exception("delivery: sent counter for %s not recorded", message_id)
+        return None
+
+    @staticmethod
+    def _key(run: ScenarioRun, action: SendAction) -> tuple[str, str, int]:
+        return run.profile_id, run.trigger_id, action.step_index
+
+    def _send_context(
+        self,
+        scenario: sc.Scenario,
+        run: ScenarioRun,
+        action: SendAction,
+        profile: dict[str, Any],
+        now: datetime,
+        channel: str,
+    ) -> g.SendContext:
+        facts: dict[str, Any] = {}
+        if channel in sc.CUSTOMER_CHANNELS and not run.holdout:
+            address = view.email_address(profile) if channel == "email" else view.phone_number(profile)
+            facts["suppressed"] = bool(address) and self.messages.is_suppressed(channel, address or "")
+            period = BUDGET_PERIODS.get(self.config.budget.period if self.config.budget else "month", timedelta(30))
+            sends = self.messages.sends_since(run.profile_id, now - max(period, timedelta(days=7)))
+            day_ago, week_ago = iso(now - timedelta(days=1)), iso(now - timedelta(days=7))
+            counted = [s for s in sends if s.get("channel") == channel and s.get("marketing", True)]
+            facts["sent_today"] = sum(1 for s in counted if s["sk"][4:] >= day_ago)
+            facts["sent_this_week"] = sum(1 for s in counted if s["sk"][4:] >= week_ago)
+            facts["spend_so_far"] = float(sum(float(s.get("cost", 0)) for s in sends if s.get("marketing", True)))
+        if self.preferences is not None and channel in sc.CUSTOMER_CHANNELS and not run.holdout:
+            profile = apply_preferences(profile, self.preferences(run.profile_id), channel)
+        if scenario.exit and not run.holdout:
+            history = self.events.history(run.profile_id, limit=100)
+            facts["events_since"] = [e for e in history if e.timestamp > run.entered_at]
+        return g.send_context_for(scenario, run, action, profile, now, **facts)
+
+    def _content(
+        self,
+        scenario: sc.Scenario,
+        run: ScenarioRun,
+        action: SendAction,
+        profile: dict[str, Any],
+        channel: str,
+        marketing: bool,
+        message_id: str,
+    ) -> dict[str, Any]:
+        step = action.step
+        extra: dict[str, Any] = {"currency": self.config.currency, **step.params, "message_id": message_id}
+        if "coupon_code" in step.needs:
+            extra["coupon_code"] = self.links.coupon_code(scenario.id, run.profile_id)
+        if "related_products" in step.needs and self.related is not None:
+            extra["related_products"] = self._related(profile, run)
+        token = ""
+        if marketing and channel in sc.CUSTOMER_CHANNELS:
+            token = self.links.unsubscribe_token(run.profile_id, channel, scenario.topic, message_id)
+            extra["unsubscribe_url"] = self.links.unsubscribe_url(token)
+            extra["preferences_url"] = self.links.preferences_url(token)
+        if channel == "webhook":
+            return {
+                "token": token,
+                "payload": {
+                    "profile": profile,
+                    "scenario": scenario.id,
+                    "message_id": message_id,
+                    "step": step.id,
+                    "context": run.context,
+                },
+            }
+        rendered = self.render(action.template_id, profile, extra, channel=channel, marketing=marketing)
+        html = rendered.html
+        if html and channel == "email" and marketing and self.links.tracking():
+            html = self.links.track_links(html, run.profile_id, message_id)
+        return {
+            "token": token,
+            "subject": rendered.subject,
+            "html": html,
+            "text": rendered.text,
+            "sms": rendered.sms,
+        }
+
+    def _related(self, profile: dict[str, Any], run: ScenarioRun) -> list[dict[str, Any]]:
+        assert self.related is not None
+        bought = [str(run.context.get("product_id"))] if run.context.get("product_id") else []
+        bought += [str(p.get("product_id")) for p in view.viewed_products(profile)[:3]]
+        in_cart = {str(i.get("product_id")) for i in view.cart_items(profile)}
+        return self.related.related([b for b in bought if b], exclude=set(bought) | in_cart)
+
+    def _call_provider(
+        self,
+        channel: str,
+        step: Any,
+        profile: dict[str, Any],
+        content: dict[str, Any],
+        message_id: str,
+        scenario: sc.Scenario,
+        action: SendAction,
+    ) -> str:
+        if channel == "email":
+            headers = {"X-One2One-Message-Id": message_id}
+            if content["token"]:
+                headers.update(self.links.list_unsubscribe_headers(content["token"]))
+            tags = {
+                "scenario": scenario.id,
+                "step": step.id or str(action.step_index),
+                "variant": action.variant_id or "none",
+                "message_id": message_id,
+                # SES feedback finds the message record by (profile, message id); a pseudonymous id, no address.
+                "profile": view.profile_id(profile),
+            }
+            email = OutgoingEmail(
+                to=view.email_address(profile) or "",
+                subject=content["subject"],
+                html=content["html"] or "",
+                text=content["text"] or "",
+                message_id=message_id,
+                tags=tags,
+                headers=headers,
+            )
+            return self.email.send(email)
+        if channel == "sms":
+            return self.notifier.send_sms(view.phone_number(profile) or "", content["sms"] or "", message_id)
+        if channel == "sales_alert":
+            attributes = {"scenario": scenario.id, "profile_id": view.profile_id(profile), "message_id": message_id}
+            return self.notifier.publish(step.topic or "", content["subject"], content["text"] or "", attributes)
+        if channel == "webhook":
+            return self.webhook.post(step.url or "", content["payload"], idempotency_key=message_id)
+        raise ProviderRejected("UnknownChannel", channel, retryable=False)
+
+
+def _persist(write: Callable[[], bool], attempts: int = OUTCOME_WRITE_ATTEMPTS) -> bool:
+    """Record what the provider answered, retrying a failed write in place.
+
+    Once SES or SNS has accepted a message this write is the only trace of it: if it fails, the step is retried from
+    the queue, finds the record still `sending`, sends nothing (never twice) and the sweep reports it `unknown`. A few
+    quick retries here close most of that window (botocore has already retried inside each attempt).
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    for attempt in range(attempts):
+        try:
+            return write()
+        except (BotoCoreError, ClientError) as exc:
+            if attempt == attempts - 1:
+                raise
+            log.warning("delivery: outcome write failed (%s); retrying", type(exc).__name__)
+            time.sleep(OUTCOME_WRITE_BACKOFF_SECONDS * 2**attempt)
+    raise AssertionError("unreachable")

@@ -1,0 +1,47 @@
+"""MessagesTable and DueTable key layout, and their low-level item decoding, for every adapter that reads them.
+
+Delivery's adapter (runs, message records, send log, suppression, due steps) and engagement's (preferences, touches,
+pending opt-ins, export and erasure of a person's partition) share one partition per person. Engagement is the lower
+wing, so the layout lives here and delivery's adapter imports it; see each adapter's docstring for its own items.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from chalicelib.tracking.events import iso
+
+
+def person_pk(profile_id: str) -> str:
+    """The partition of everything MessagesTable holds about one person."""
+    return f"p#{profile_id}"
+
+
+def message_sk(trigger_id: str, step_index: int) -> str:
+    return f"msg#{trigger_id}#{step_index}"
+
+
+def suppression_pk(channel: str, address: str) -> str:
+    return f"s#{channel}:{address.lower()}"
+
+
+def due_bucket(when: datetime) -> str:
+    """DueTable partition of one UTC hour."""
+    return "due#" + iso(when)[:13]  # YYYY-MM-DDTHH
+
+
+def plain(item: dict[str, Any]) -> dict[str, Any]:
+    """Low-level attribute values -> plain Python (only the types these tables use)."""
+    out: dict[str, Any] = {}
+    for key, value in item.items():
+        ((kind, raw),) = value.items()
+        if kind == "N":
+            out[key] = float(raw) if "." in raw else int(raw)
+        elif kind == "BOOL":
+            out[key] = raw
+        elif kind == "NULL":
+            out[key] = None
+        else:
+            out[key] = raw
+    return out

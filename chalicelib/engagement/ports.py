@@ -1,0 +1,110 @@
+"""Engagement ports: the message records it reads, the events and counters it writes, the mail it sends.
+
+Engagement sits below delivery, so the shapes both use live here and delivery imports them: the message record one
+send leaves behind (`MessageRecord`, written by delivery, read by engagement to attribute opens, clicks and feedback)
+and the outgoing email (delivery's sends and engagement's double opt-in confirmation). Adapters satisfy the
+Protocols structurally.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, TypedDict
+
+from chalicelib.tracking.events import TrackedEvent
+
+
+class MessageRecord(TypedDict, total=False):
+    """One step of one run, as stored (MessagesTable `msg#{trigger}#{step}`); the exactly-once gate of a send.
+
+    Written by delivery (claim, then finish), read by engagement (the token carries only message and profile ids).
+    The `*_at` provider facts (`delivered_at`, `bounced_at`...) are added by SES feedback."""
+
+    profile_id: str
+    trigger_id: str
+    step_index: int
+    message_id: str
+    scenario_id: str
+    step_id: str
+    channel: str
+    variant: str | None
+    template: str | None
+    marketing: bool
+    status: str
+    reason: str | None
+    detail: str | None
+    until: str
+    provider_id: str
+    sent_at: str
+    subject: str
+    created_at: str
+    updated_at: str
+    expires_at: int
+    sk: str
+    history: list[dict[str, Any]]
+    delivered_at: str
+    bounced_at: str
+    complaints_at: str
+    rejected_at: str
+    delayed_at: str
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    to: str
+    subject: str
+    html: str
+    text: str
+    message_id: str
+    tags: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class EmailSender(Protocol):
+    def send(self, email: OutgoingEmail) -> str:
+        """Send one email; returns the provider's message id. Raises ProviderRejected / ProviderOutcomeUnknown."""
+        ...
+
+
+class MessageRecords(Protocol):
+    """The read side of delivery's MessageStore that engagement needs."""
+
+    def for_profile(self, profile_id: str) -> list[MessageRecord]: ...
+
+
+class EventWriter(Protocol):
+    def put_new(self, event: TrackedEvent) -> bool:
+        """Store the event unless its key exists (a reloaded pixel, a redelivered notification); True when new."""
+        ...
+
+
+class EngagementStore(Protocol):
+    """Report counters, touches for attribution, direct preference overrides and pending double opt-in requests."""
+
+    def count(
+        self,
+        fact_id: str,
+        scenario_id: str,
+        row: str,
+        increments: dict[str, float],
+        now: datetime,
+        *,
+        listed: bool = True,
+    ) -> bool: ...
+    def set_preference(
+        self, profile_id: str, channel: str, topic: str | None, status: str, now: datetime, source: str
+    ) -> None: ...
+    def preferences(self, profile_id: str) -> dict[str, dict[str, str]]: ...
+    def mark_message(self, profile_id: str, sk: str, field: str, at: datetime) -> None: ...
+    def add_touch(self, profile_id: str, touch: dict[str, Any], at: datetime) -> None: ...
+    def touches(self, profile_id: str, since: datetime) -> list[dict[str, Any]]: ...
+    def put_pending(self, profile_id: str, request: dict[str, Any], now: datetime) -> None: ...
+    def pending(self, profile_id: str) -> dict[str, Any] | None: ...
+
+
+class ReportStore(Protocol):
+    """The read side of the counters (admin reports)."""
+
+    def rows(self, scenario_id: str) -> dict[str, dict[str, float]]: ...
+    def scenario_ids(self, limit: int, after: str | None) -> tuple[list[str], str | None]: ...

@@ -1,0 +1,80 @@
+"""`PersonalData` on DynamoDB: events, identities and segment memberships through their `by_profile` indexes (a Query
+per profile, no scan), and the identity and profile tombstones erasure leaves."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.privacy.rights import ERASED
+from chalicelib.shared.aws import client
+from chalicelib.shared.dynamodb import query_all
+from chalicelib.tracking.events import TrackedEvent
+
+
+class DynamoPersonalData:
+    def __init__(self, events: str, identities: str, profiles: str, segment_members: str) -> None:
+        self.events_table = events
+        self.identities_table = identities
+        self.profiles_table = profiles
+        self.segment_members_table = segment_members
+
+    @staticmethod
+    def _by_profile(table: str, profile_ids: list[str]) -> list[dict[str, Any]]:
+        """Every item of `table` for these profiles, through its `by_profile` index."""
+        items = []
+        for pid in profile_ids:
+            items.extend(
+                query_all(
+                    TableName=table,
+                    IndexName="by_profile",
+                    KeyConditionExpression="profile_id = :p",
+                    ExpressionAttributeValues={":p": {"S": pid}},
+                )
+            )
+        return items
+
+    def identity_keys(self, profile_ids: list[str]) -> set[str]:
+        return {row["key"]["S"] for row in self._by_profile(self.identities_table, profile_ids)}
+
+    def events(self, profile_ids: list[str]) -> list[TrackedEvent]:
+        return [TrackedEvent.from_item(i) for i in self._by_profile(self.events_table, profile_ids)]
+
+    def segment_ids(self, profile_ids: list[str]) -> list[str]:
+        return [i["segment_id"]["S"] for i in self._by_profile(self.segment_members_table, profile_ids)]
+
+    def erase_events(self, profile_ids: list[str]) -> int:
+        keys = [{"pk": i["pk"]} for i in self._by_profile(self.events_table, profile_ids)]
+        return _delete_keys(self.events_table, keys)
+
+    def erase_memberships(self, profile_ids: list[str]) -> int:
+        items = self._by_profile(self.segment_members_table, profile_ids)
+        keys = [{"segment_id": i["segment_id"], "profile_id": i["profile_id"]} for i in items]
+        return _delete_keys(self.segment_members_table, keys)
+
+    def tombstone_identity(self, key: str, at: str) -> None:
+        client("dynamodb").put_item(
+            TableName=self.identities_table,
+            Item={"key": {"S": key}, "profile_id": {"S": ERASED}, "erased_at": {"S": at}},
+        )
+
+    def tombstone_profile(self, profile_id: str, version: int, at: str) -> None:
+        # The tombstone keeps no personal data: an id, a version (so stream consumers see an exit) and the date.
+        client("dynamodb").put_item(
+            TableName=self.profiles_table,
+            Item={
+                "profile_id": {"S": profile_id},
+                "version": {"N": str(version)},
+                "body": {"S": json.dumps({"profile_id": profile_id, "erased": True})},
+                "stage": {"S": "erased"},
+                "erased_at": {"S": at},
+            },
+        )
+
+
+def _delete_keys(table: str, keys: list[dict[str, Any]]) -> int:
+    from chalicelib.tracking.adapters.dynamodb_events import batch_write
+
+    if keys:
+        batch_write(table, [{"DeleteRequest": {"Key": k}} for k in keys])
+    return len(keys)

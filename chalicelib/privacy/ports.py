@@ -1,0 +1,53 @@
+"""Privacy ports: every store that holds data about a person, read and erased by key (never by scan).
+
+`PersonalData` covers the person-indexed tables of tracking, profiles and segments (events, identities, segment
+memberships, profile tombstones); later features register a `PersonalDataStore` of their own (delivery: runs, message
+records, send log, preferences, touches, suppression, waiting steps) so erasure stays complete as the product grows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from chalicelib.tracking.events import TrackedEvent
+
+
+@dataclass
+class PersonKeys:
+    """Every key under which something about one person is stored."""
+
+    profile_id: str
+    profile_ids: list[str]  # the profile and every profile merged into it
+    identity_keys: list[str]
+
+
+@dataclass
+class PersonalDataStore:
+    """A feature's data about people: `export` returns it as JSON-ready rows, `erase` deletes it and counts items."""
+
+    name: str
+    export: Callable[[PersonKeys], list[dict[str, Any]]]
+    erase: Callable[[PersonKeys], int]
+
+
+class PersonalData(Protocol):
+    def identity_keys(self, profile_ids: list[str]) -> set[str]:
+        """Identity keys (`email:...`, `user:...`, `anon:...`) that resolve to these profiles."""
+        ...
+
+    def events(self, profile_ids: list[str]) -> list[TrackedEvent]: ...
+    def segment_ids(self, profile_ids: list[str]) -> list[str]:
+        """Segments these profiles are members of (duplicates possible, unordered)."""
+        ...
+
+    def erase_events(self, profile_ids: list[str]) -> int: ...
+    def erase_memberships(self, profile_ids: list[str]) -> int: ...
+    def tombstone_identity(self, key: str, at: str) -> None:
+        """The identity resolves to `erased` from now on (ingest drops its events)."""
+        ...
+
+    def tombstone_profile(self, profile_id: str, version: int, at: str) -> None:
+        """Replace the profile by a tombstone without personal data (stream consumers see an exit)."""
+        ...

@@ -1,0 +1,100 @@
+"""The EngagementStore contract: one suite against the in-memory fake and (subclassed) the DynamoDB adapter on moto."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.fakes.delivery import FakeMessageStore
+from tests.fakes.engagement import FakeEngagementStore
+
+NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+MESSAGE: Any = {"profile_id": "p_1", "trigger_id": "t", "step_index": 0, "message_id": "m0", "status": "sending"}
+
+
+@dataclass
+class Stores:
+    engagement: Any
+    messages: Any
+
+
+class EngagementStoreContract:
+    @pytest.fixture
+    def stores(self) -> Iterator[Stores]:
+        raise NotImplementedError
+
+    def test_a_fact_is_counted_once_and_listed(self, stores: Stores) -> None:
+        store = stores.engagement
+        assert store.count("open#m0", "cart", "r1#none#email", {"human_opens": 1}, NOW)
+        assert not store.count("open#m0", "cart", "r1#none#email", {"human_opens": 1}, NOW)  # a replay
+        assert store.count("conv#o1", "cart", "r1#none#email", {"conversions": 1, "revenue": 12.5}, NOW)
+        assert store.count("dropped#1", "$feedback", "dropped#none#-", {"rejected": 1}, NOW, listed=False)
+        assert store.rows("cart") == {"r1#none#email": {"human_opens": 1, "conversions": 1, "revenue": 12.5}}
+        assert store.scenario_ids(10, None) == (["cart"], None)
+
+    def test_scenario_ids_page_in_order(self, stores: Stores) -> None:
+        for n, scenario in enumerate(("c", "a", "b")):
+            stores.engagement.count(f"f{n}", scenario, "r#none#email", {"sent": 1}, NOW)
+        first, after = stores.engagement.scenario_ids(2, None)
+        assert first == ["a", "b"] and after == "b"
+        assert stores.engagement.scenario_ids(2, after)[0] == ["c"]
+
+    def test_preferences_are_per_channel_and_topic_and_the_latest_wins(self, stores: Stores) -> None:
+        store = stores.engagement
+        store.set_preference("p_1", "email", None, "opted_out", NOW, "one_click")
+        store.set_preference("p_1", "email", "offers", "opted_out", NOW, "preferences")
+        store.set_preference("p_1", "email", None, "opted_in", NOW + timedelta(minutes=1), "preferences")
+        assert store.preferences("p_1") == {
+            "email": {"status": "opted_in", "at": "2026-03-02T01:01:00.000Z", "source": "preferences"},
+            "email#offers": {"status": "opted_out", "at": "2026-03-02T01:00:00.000Z", "source": "preferences"},
+        }
+        assert store.preferences("p_2") == {}
+
+    def test_touches_are_read_from_a_time_on(self, stores: Stores) -> None:
+        store = stores.engagement
+        touch = {"message_id": "m0", "scenario_id": "cart", "step": "r1", "variant": None, "kind": "click"}
+        store.add_touch("p_1", touch, NOW)
+        store.add_touch("p_1", {**touch, "kind": "human_open"}, NOW + timedelta(hours=1))
+        assert [t["kind"] for t in store.touches("p_1", NOW)] == ["click", "human_open"]
+        assert store.touches("p_1", NOW + timedelta(minutes=1)) == [
+            {**touch, "kind": "human_open", "at": "2026-03-02T02:00:00.000Z"}
+        ]
+
+    def test_a_newer_subscription_request_replaces_the_pending_one(self, stores: Stores) -> None:
+        store, pending_at = stores.engagement, "2026-03-02T01:00:00.000Z"
+        assert store.pending("p_1") is None
+        store.put_pending("p_1", {"request_id": "s1", "email": "a@example.com", "source": "footer"}, NOW)
+        store.put_pending("p_1", {"request_id": "s2", "email": "a@example.com", "source": "footer"}, NOW)
+        pending = store.pending("p_1")
+        assert pending == {"request_id": "s2", "email": "a@example.com", "source": "footer", "requested_at": pending_at}
+
+    def test_mark_message_keeps_the_first_time_and_touches_only_existing_records(self, stores: Stores) -> None:
+        stores.messages.claim(MESSAGE, NOW)
+        sk = "msg#t#0"
+        stores.engagement.mark_message("p_1", sk, "delivered_at", NOW)
+        stores.engagement.mark_message("p_1", sk, "delivered_at", NOW + timedelta(hours=1))  # a redelivery
+        stores.engagement.mark_message("p_9", sk, "delivered_at", NOW)  # erased meanwhile: nothing
+        assert stores.messages.get("p_1", "t", 0)["delivered_at"] == "2026-03-02T01:00:00.000Z"
+        assert stores.messages.get("p_9", "t", 0) is None
+
+
+class TestFakeEngagementStore(EngagementStoreContract):
+    @pytest.fixture
+    def stores(self) -> Iterator[Stores]:
+        messages = FakeMessageStore()
+        yield Stores(FakeEngagementStore(messages=messages), messages)
+
+
+class TestDynamoEngagementStore(EngagementStoreContract):
+    @pytest.fixture
+    def stores(self, aws: dict[str, Any]) -> Iterator[Stores]:
+        from chalicelib.delivery.adapters.dynamodb_messages import DynamoMessageStore
+        from chalicelib.engagement.adapters.dynamodb_engagement import DynamoEngagementStore
+        from chalicelib.shared.settings import get_settings
+
+        s = get_settings()
+        yield Stores(DynamoEngagementStore(s.state_table, s.messages_table), DynamoMessageStore(s.messages_table))

@@ -1,0 +1,277 @@
+"""In-memory fakes of the delivery ports (message store, runs, due store, queue, providers) for service tests.
+
+`FakeMessageStore` keeps the adapter's semantics (tests/contract/test_message_store.py runs one suite against both).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.delivery.ports import MessageRecord, OutgoingEmail, SendLogEntry
+from chalicelib.engagement.adapters.messages_table import message_sk
+from chalicelib.scenarios.engine import ScenarioRun
+from chalicelib.tracking.events import TrackedEvent, iso
+
+REOPENABLE = ("deferred", "retry")
+ATTENTION = ("sending", "unknown")
+SMALL = ("reason", "detail", "until", "provider_id")
+TTL_DAYS = 400
+
+
+def _expires(now: datetime) -> int:
+    return int((now + timedelta(days=TTL_DAYS)).timestamp())
+
+
+class FakeMessageStore:
+    """Message records, the send log and suppression, as dicts keyed like the table (profile, sk)."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        self.suppressed: dict[str, dict[str, str]] = {}
+
+    @staticmethod
+    def _public(item: dict[str, Any]) -> MessageRecord:
+        out = {k: v for k, v in item.items() if k not in ("attention", "attention_at")}
+        out["history"] = [dict(h) for h in item.get("history", [])]
+        return out  # type: ignore[return-value]
+
+    def get(self, profile_id: str, trigger_id: str, step_index: int) -> MessageRecord | None:
+        return self.get_by_key(profile_id, message_sk(trigger_id, step_index))
+
+    def get_by_key(self, profile_id: str, sk: str) -> MessageRecord | None:
+        item = self.items.get((profile_id, sk))
+        return self._public(item) if item is not None and sk.startswith("msg#") else None
+
+    def claim(self, record: MessageRecord, now: datetime) -> bool:
+        key = (record["profile_id"], message_sk(record["trigger_id"], record["step_index"]))
+        current = self.items.get(key)
+        if current is not None and current.get("status") not in REOPENABLE:
+            return False
+        item = dict(current or {"sk": key[1], "created_at": iso(now), "history": []})
+        status = record["status"]
+        item["history"] = [*item["history"], {"at": iso(now), "status": status, **_small(record)}]
+        for name in ("reason", "detail", "until"):
+            item.pop(name, None)
+        item.update({k: v for k, v in record.items() if v is not None and k != "created_at"})
+        item["updated_at"], item["expires_at"] = iso(now), _expires(now)
+        self._attention(item, status, now)
+        self.items[key] = item
+        return True
+
+    def finish(
+        self,
+        profile_id: str,
+        trigger_id: str,
+        step_index: int,
+        status: str,
+        now: datetime,
+        *,
+        expect: str = "sending",
+        log: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> bool:
+        key = (profile_id, message_sk(trigger_id, step_index))
+        item = self.items.get(key)
+        if item is None or item.get("status") != expect:
+            return False
+        item["history"] = [*item["history"], {"at": iso(now), "status": status, **_small(fields)}]
+        item.update(fields, status=status, updated_at=iso(now))
+        self._attention(item, status, now)
+        if log is not None:
+            sk = f"log#{iso(now)}#{log['message_id']}"
+            self.items[(profile_id, sk)] = {
+                "pk": f"p#{profile_id}",
+                "sk": sk,
+                "channel": log["channel"],
+                "cost": float(log.get("cost", 0.0)),
+                "marketing": bool(log.get("marketing", True)),
+                "scenario_id": log.get("scenario_id", ""),
+                "expires_at": _expires(now),
+            }
+        return True
+
+    @staticmethod
+    def _attention(item: dict[str, Any], status: str, now: datetime) -> None:
+        if status in ATTENTION:
+            item["attention"], item["attention_at"] = status, iso(now)
+        else:
+            item.pop("attention", None)
+            item.pop("attention_at", None)
+
+    def for_profile(self, profile_id: str) -> list[MessageRecord]:
+        keys = sorted(sk for pid, sk in self.items if pid == profile_id and sk.startswith("msg#"))
+        return [self._public(self.items[(profile_id, sk)]) for sk in keys]
+
+    def attention(self, status: str, older_than: datetime, limit: int = 100) -> list[tuple[str, str]]:
+        waiting = [
+            (item["attention_at"], key)
+            for key, item in self.items.items()
+            if item.get("attention") == status and item["attention_at"] < iso(older_than)
+        ]
+        return [key for _, key in sorted(waiting)[:limit]]
+
+    def sends_since(self, profile_id: str, since: datetime) -> list[SendLogEntry]:
+        low = f"log#{iso(since)}"
+        keys = sorted(sk for pid, sk in self.items if pid == profile_id and low <= sk <= "log#\uffff")
+        return [dict(self.items[(profile_id, sk)]) for sk in keys]  # type: ignore[misc]
+
+    def is_suppressed(self, channel: str, address: str) -> bool:
+        return f"{channel}:{address.lower()}" in self.suppressed
+
+    def suppress(self, channel: str, address: str, reason: str, now: datetime) -> None:
+        self.suppressed[f"{channel}:{address.lower()}"] = {"reason": reason, "at": iso(now)}
+
+    # -- engagement's view of the same partition (FakeEngagementStore.mark_message) --------------------------------
+    def mark(self, profile_id: str, sk: str, name: str, at: datetime) -> None:
+        item = self.items.get((profile_id, sk))
+        if item is not None:
+            item.setdefault(name, iso(at))
+
+
+def _small(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if k in SMALL}
+
+
+class FakeRunStore:
+    """Scenario runs, stored as JSON like the adapter (so a test never shares a mutable run with the service)."""
+
+    def __init__(self) -> None:
+        self.runs: dict[tuple[str, str], str] = {}
+
+    def create(self, run: ScenarioRun) -> bool:
+        if (run.profile_id, run.trigger_id) in self.runs:
+            return False
+        self.runs[(run.profile_id, run.trigger_id)] = run.model_dump_json()
+        return True
+
+    def save(self, run: ScenarioRun, expected_step: int) -> bool:
+        current = self.get(run.profile_id, run.trigger_id)
+        if current is None or current.status != "active" or current.step_index != expected_step:
+            return False
+        self.runs[(run.profile_id, run.trigger_id)] = run.model_dump_json()
+        return True
+
+    def get(self, profile_id: str, trigger_id: str) -> ScenarioRun | None:
+        raw = self.runs.get((profile_id, trigger_id))
+        return ScenarioRun.model_validate_json(raw) if raw else None
+
+    def for_profile(self, profile_id: str) -> list[ScenarioRun]:
+        return [ScenarioRun.model_validate_json(v) for (pid, _), v in sorted(self.runs.items()) if pid == profile_id]
+
+
+class FakeDueStore:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        self.at: datetime | None = None
+
+    def put(self, due_at: datetime, ref: str, payload: dict[str, Any]) -> None:
+        self.items[(iso(due_at), ref)] = json.loads(json.dumps(payload))
+
+    def due(self, after: datetime, until: datetime) -> Iterable[dict[str, Any]]:
+        for (at, _), payload in sorted(self.items.items()):
+            if iso(after) < at <= iso(until):
+                yield payload
+
+    def cursor(self) -> datetime | None:
+        return self.at
+
+    def set_cursor(self, at: datetime) -> None:
+        self.at = at
+
+
+class FakeStepQueue:
+    def __init__(self) -> None:
+        self.sent: list[tuple[dict[str, Any], int]] = []
+
+    def enqueue(self, messages: list[dict[str, Any]], delay_seconds: int = 0) -> None:
+        self.sent += [(json.loads(json.dumps(m)), delay_seconds) for m in messages]
+
+    def take(self) -> list[dict[str, Any]]:
+        """The queued messages, emptying the queue."""
+        messages, self.sent = [m for m, _ in self.sent], []
+        return messages
+
+
+class FakeProfiles:
+    """Profiles as the stored item form the delivery service reads today (a JSON body and a version)."""
+
+    def __init__(self, *profiles: dict[str, Any]) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+        for profile in profiles:
+            self.add(profile)
+
+    def add(self, profile: dict[str, Any], version: int = 1, **attributes: Any) -> None:
+        item = {"profile_id": {"S": profile["profile_id"]}, "body": {"S": json.dumps(profile)}}
+        item["version"] = {"N": str(version)}
+        item.update({k: {"S": str(v)} for k, v in attributes.items()})
+        self.items[profile["profile_id"]] = item
+
+    def get_many(self, profile_ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {pid: self.items[pid] for pid in profile_ids if pid in self.items}
+
+    def put(self, item: dict[str, Any], expected_version: int | None) -> bool:
+        raise NotImplementedError("delivery never writes profiles")
+
+
+class FakeEvents:
+    """The part of the event store delivery and engagement use (put_new, history)."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, TrackedEvent] = {}
+
+    def put_new(self, event: TrackedEvent) -> bool:
+        if event.key in self.events:
+            return False
+        self.events[event.key] = event
+        return True
+
+    def put_many(self, events: list[TrackedEvent]) -> None:
+        self.events.update((e.key, e) for e in events)
+
+    def history(self, profile_id: str, limit: int = 50, newest_first: bool = True) -> list[TrackedEvent]:
+        mine = sorted((e for e in self.events.values() if e.profile_id == profile_id), key=lambda e: e.timestamp)
+        return (mine[::-1] if newest_first else mine)[:limit]
+
+    def named(self, name: str) -> list[TrackedEvent]:
+        return [e for e in self.events.values() if e.event == name]
+
+
+@dataclass
+class FakeEmail:
+    """Records every email; `failures` are raised, one per call, before anything is recorded."""
+
+    sent: list[OutgoingEmail] = field(default_factory=list)
+    failures: list[BaseException] = field(default_factory=list)
+
+    def send(self, email: OutgoingEmail) -> str:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append(email)
+        return f"ses-{len(self.sent)}"
+
+
+@dataclass
+class FakeNotifier:
+    texts: list[tuple[str, str, str]] = field(default_factory=list)
+    alerts: list[tuple[str, str, str, dict[str, str]]] = field(default_factory=list)
+
+    def send_sms(self, phone: str, text: str, message_id: str) -> str:
+        self.texts.append((phone, text, message_id))
+        return f"sns-{len(self.texts)}"
+
+    def publish(self, topic: str, subject: str, text: str, attributes: dict[str, str]) -> str:
+        self.alerts.append((topic, subject, text, attributes))
+        return f"sns-alert-{len(self.alerts)}"
+
+
+@dataclass
+class FakeWebhook:
+    calls: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
+
+    def post(self, url: str, payload: dict[str, Any], idempotency_key: str) -> str:
+        self.calls.append((url, payload, idempotency_key))
+        return "http-200"

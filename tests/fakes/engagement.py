@@ -1,0 +1,79 @@
+"""In-memory fake of the engagement store (report counters, touches, preferences, pending opt-ins)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from chalicelib.tracking.events import iso
+from tests.fakes.delivery import FakeMessageStore
+
+
+@dataclass
+class FakeEngagementStore:
+    """Counts once per fact id, like the adapter's marker + ADD transaction; marks message records in `messages`."""
+
+    messages: FakeMessageStore | None = None
+    rows_by_scenario: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    facts: set[str] = field(default_factory=set)
+    listed: set[str] = field(default_factory=set)
+    prefs: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    touch_items: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    pending_requests: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def count(
+        self,
+        fact_id: str,
+        scenario_id: str,
+        row: str,
+        increments: dict[str, float],
+        now: datetime,
+        *,
+        listed: bool = True,
+    ) -> bool:
+        if fact_id in self.facts:
+            return False
+        self.facts.add(fact_id)
+        counters = self.rows_by_scenario.setdefault(scenario_id, {}).setdefault(row, {})
+        for name, value in increments.items():
+            counters[name] = counters.get(name, 0) + value
+        if listed:
+            self.listed.add(scenario_id)
+        return True
+
+    def rows(self, scenario_id: str) -> dict[str, dict[str, float]]:
+        return {row: dict(values) for row, values in self.rows_by_scenario.get(scenario_id, {}).items()}
+
+    def scenario_ids(self, limit: int, after: str | None) -> tuple[list[str], str | None]:
+        ids = sorted(s for s in self.listed if after is None or s > after)
+        page = ids[:limit]
+        return page, (page[-1] if len(ids) > limit else None)
+
+    def mark_message(self, profile_id: str, sk: str, field: str, at: datetime) -> None:
+        if self.messages is not None:
+            self.messages.mark(profile_id, sk, field, at)
+
+    def set_preference(
+        self, profile_id: str, channel: str, topic: str | None, status: str, now: datetime, source: str
+    ) -> None:
+        key = channel + (f"#{topic}" if topic else "")
+        self.prefs.setdefault(profile_id, {})[key] = {"status": status, "at": iso(now), "source": source}
+
+    def preferences(self, profile_id: str) -> dict[str, dict[str, str]]:
+        return {k: dict(v) for k, v in self.prefs.get(profile_id, {}).items()}
+
+    def put_pending(self, profile_id: str, request: dict[str, Any], now: datetime) -> None:
+        self.pending_requests[profile_id] = json.loads(json.dumps({**request, "requested_at": iso(now)}))
+
+    def pending(self, profile_id: str) -> dict[str, Any] | None:
+        return self.pending_requests.get(profile_id)
+
+    def add_touch(self, profile_id: str, touch: dict[str, Any], at: datetime) -> None:
+        sk = f"touch#{iso(at)}#{touch['message_id']}#{touch['kind']}"
+        self.touch_items.setdefault(profile_id, {})[sk] = json.loads(json.dumps({**touch, "at": iso(at)}))
+
+    def touches(self, profile_id: str, since: datetime) -> list[dict[str, Any]]:
+        items = self.touch_items.get(profile_id, {})
+        return [items[sk] for sk in sorted(items) if sk >= f"touch#{iso(since)}"]
