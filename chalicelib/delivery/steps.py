@@ -51,7 +51,7 @@ from chalicelib.delivery.ports import (
     StepQueue,
     WebhookCaller,
 )
-from chalicelib.profiles.model import body_dict
+from chalicelib.profiles.codec import body_dict
 from chalicelib.scenarios import definitions as sc
 from chalicelib.scenarios.engine import (
     EndAction,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.profiles.model import body_dict
+from chalicelib.profiles.codec import body_dict
 from chalicelib.shared.aws import client
 from chalicelib.shared.clock import Clock
 from chalicelib.shared.dynamodb import query_all

@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any
 
 from chalicelib.delivery.ports import RelatedProducts, RunStore, StepQueue
-from chalicelib.profiles.model import Profile, body_dict
+from chalicelib.profiles.codec import body_dict, read_item
 from chalicelib.scenarios import definitions as sc
 from chalicelib.scenarios.engine import (
     ScenarioRun,
@@ -146,7 +146,7 @@ class ScenarioService:
         old_version = int(old["version"]["N"]) if "version" in old else -1
         transitions: list[Any] = []
         if body["version"] != old_version:
-            transitions = Profile.from_item(new).new_transitions()
+            transitions = read_item(new).new_transitions()
         if "folded" in body:
             # The fold lists the keys it folded into this version. A writer that copies the body without folding
             # (retiring a merged profile) keeps the previous list: nothing new then.

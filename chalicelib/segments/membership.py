@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.profiles.model import body_dict
+from chalicelib.profiles.codec import body_dict
 from chalicelib.tracking.ports import FailedEventStore
 
 log = logging.getLogger("one2one")
