@@ -169,11 +169,6 @@ def to_msgpack(profile: Profile) -> bytes:
     return _ENCODER.encode(profile)
 
 
-def from_msgpack(body: bytes) -> Profile:
-    """Inverse of `to_msgpack`: a profile whose sections are decoded on first read (see the module docstring)."""
-    return _LAZY_DECODER.decode(body)
-
-
 def decoded(profile: Profile) -> Profile:
     """A plain copy of `profile`: every section decoded, compared field by field like any model object."""
     return _DECODER.decode(_ENCODER.encode(profile))
@@ -187,7 +182,7 @@ def copy(profile: Profile) -> Profile:
 
 def to_json(profile: Profile) -> bytes:
     """The body as JSON, for readers and tests (what is stored is `to_msgpack`)."""
-    return _JSON_ENCODER.encode(decoded(profile) if isinstance(profile, _LazyProfile) else profile)
+    return _JSON_ENCODER.encode(decoded(profile))  # JSON cannot carry a MessagePack slice: every section decoded
 
 
 def from_json(body: bytes | str) -> Profile:
