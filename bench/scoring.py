@@ -72,8 +72,8 @@ class World:
 
 def warm_profiles(world: World, count: int, history_events: int = HISTORY_EVENTS) -> dict[int, tuple[int, int]]:
     """Store `count` profiles with a month of history; returns visitor number -> (JSON, stored) body size in bytes."""
+    from chalicelib.profiles.codec import body_dict, body_json, from_json, to_item
     from chalicelib.profiles.fold import fold
-    from chalicelib.profiles.model import Profile, body_dict, body_json
 
     rng = random.Random(7)
     templates: dict[int, dict[str, Any]] = {}
@@ -89,7 +89,7 @@ def warm_profiles(world: World, count: int, history_events: int = HISTORY_EVENTS
             profile = fold(profile, events[0].profile_id, day_events, world.fold.config, now).profile
         assert profile is not None
         profile = fold(profile, profile.profile_id, [], world.fold.config, workload.NOW).profile
-        templates[n] = body_dict(profile.to_item())
+        templates[n] = body_dict(to_item(profile))
     sizes = {}
     for n in range(count):
         body = json.loads(json.dumps(templates[n % len(templates)]))
@@ -100,7 +100,7 @@ def warm_profiles(world: World, count: int, history_events: int = HISTORY_EVENTS
             body["email"] = f"{workload.user_id(n)}@mail.example" if known else f"lead{n}@mail.example"
         probe = world.enrich([workload.message(n, 0, workload.NOW, rng, "page")])[0]
         body["profile_id"] = probe.profile_id
-        item = Profile.from_json(json.dumps(body)).to_item()  # stored exactly as the fold writes it (compressed)
+        item = to_item(from_json(json.dumps(body)))  # stored exactly as the fold writes it (compressed)
         world.profiles.items[probe.profile_id] = item
         sizes[n] = (len(body_json(item).encode()), len(item["body"]["B"]))
     world.events.items.clear()

@@ -56,7 +56,7 @@ def preview_template(template_id: str) -> Response:
     item = get_profile_store().get_many([profile_id]).get(profile_id)
     if item is None:
         return json_response(404, {"success": False, "error": "not_found", "message": f"profile {profile_id}"})
-    from chalicelib.profiles.model import body_dict  # lazy: the API's cold start does not load the profile model
+    from chalicelib.profiles.codec import body_dict  # lazy: the API's cold start does not load the profile model
 
     profile = body_dict(item)
     service = get_delivery_service()

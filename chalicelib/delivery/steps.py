@@ -52,7 +52,7 @@ from chalicelib.delivery.sending import (
     message_id_for,
 )
 from chalicelib.engagement.links import LinkSettings
-from chalicelib.profiles.model import body_dict
+from chalicelib.profiles.codec import body_dict
 from chalicelib.scenarios import definitions as sc
 from chalicelib.scenarios.engine import (
     EndAction,

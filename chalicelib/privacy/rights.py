@@ -7,7 +7,7 @@ from typing import Any
 
 from chalicelib.privacy.exceptions import NotFound
 from chalicelib.privacy.ports import PersonalData, PersonalDataStore, PersonKeys
-from chalicelib.profiles.model import body_dict
+from chalicelib.profiles.codec import body_dict
 from chalicelib.shared.aws import client  # the profile read only; it moves behind the ProfileStore port
 from chalicelib.shared.clock import Clock
 from chalicelib.tracking.identity import identity_key

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.profiles.model import Profile, stored_body
+from chalicelib.profiles.codec import read_item, stored_body, to_item
+from chalicelib.profiles.model import Profile
 from chalicelib.profiles.profile_cache import ProfileCache
 from chalicelib.shared.clock import Clock
 from chalicelib.tracking.events import StreamEvent, TrackedEvent
@@ -215,7 +216,8 @@ class FoldService:
         `prefetched` is the item the batch already read: the first attempt uses it (the version condition on the write
         still catches a concurrent change, and the retry reads again), which halves the read units of a fold.
         """
-        from chalicelib.profiles.fold import fold, merge_profiles  # lazy: the module pulls in the fold's rules
+        from chalicelib.profiles.fold import fold  # lazy: the module pulls in the fold's rules
+        from chalicelib.profiles.merge import merge_profiles
 
         now = self.clock.now()
         for attempt in range(MAX_ATTEMPTS):
@@ -238,7 +240,7 @@ class FoldService:
             if absorb:
                 absorbed = self.profiles.get_many([absorb]).get(absorb)
                 if absorbed is not None and "merged_into" not in absorbed and "erased_at" not in absorbed:
-                    plan.merges.append(Profile.from_item(absorbed))
+                    plan.merges.append(read_item(absorbed))
             for loser in plan.merges:
                 if loser.profile_id not in base.merged_from:
                     base = merge_profiles(base, loser)
@@ -261,7 +263,7 @@ class FoldService:
                 return False
             if expected is not None and profile.version == expected:
                 profile.version = expected + 1  # merges or links alone still need a new version
-            written = profile.to_item()
+            written = to_item(profile)
             if self.profiles.put(written, expected):
                 self.profile_cache.put(profile_id, stored_body(written), profile)
                 self._carry_out(profile, plan, now)
@@ -273,8 +275,8 @@ class FoldService:
         (see `profile_cache`), else parsed from the item. The result is the caller's to mutate."""
         cached = self.profile_cache.take(profile_id, stored_body(item))
         if cached is None:
-            return Profile.from_item(item)
-        if "version" in item:  # as `Profile.from_item` does: the top-level attribute is what writes check
+            return read_item(item)
+        if "version" in item:  # as `read_item` does: the top-level attribute is what writes check
             cached.version = int(item["version"]["N"])
         return cached
 
@@ -307,12 +309,12 @@ class FoldService:
         for key, (kind, value) in wanted.items():
             other_id = candidates[key]
             other_item = others.get(other_id) if other_id != profile.profile_id else None
-            other = Profile.from_item(other_item) if other_item else None
+            other = read_item(other_item) if other_item else None
             hops = 0
             while other is not None and other.merged_into and hops < MAX_REDIRECTS:
                 other_id = other.merged_into
                 nxt = self.profiles.get_many([other_id]).get(other_id) if other_id != profile.profile_id else None
-                other = Profile.from_item(nxt) if nxt else None
+                other = read_item(nxt) if nxt else None
                 hops += 1
             needs_record = key not in records or records[key] != profile.profile_id
             cap = self.max_anonymous_ids
@@ -360,11 +362,11 @@ class FoldService:
             item = self.profiles.get_many([loser.profile_id]).get(loser.profile_id)
             if item is None or "merged_into" in item:
                 return
-            current = Profile.from_item(item)
+            current = read_item(item)
             expected = current.version
             current.merged_into = winner_id
             current.version = expected + 1
-            if self.profiles.put(current.to_item(), expected):
+            if self.profiles.put(to_item(current), expected):
                 return
         raise TransientFoldError(f"could not retire merged profile {loser.profile_id}")
 

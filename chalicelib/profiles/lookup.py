@@ -49,7 +49,7 @@ class AdminService:
             profile_id = item["merged_into"]["S"]
         if item is None or "erased_at" in item:
             raise NotFound(f"profile {requested} not found")
-        from chalicelib.profiles.model import body_dict
+        from chalicelib.profiles.codec import body_dict
 
         body = body_dict(item)
         body.pop("applied", None)  # replay bookkeeping, not information about the person
@@ -69,13 +69,14 @@ class AdminService:
 
 def read_time_summary(item: dict[str, Any]) -> dict[str, Any]:
     """Stage, scores, RFM, needs group and segments at a glance; engagement and grade as of now (they decay)."""
+    from chalicelib.profiles.codec import read_item
     from chalicelib.profiles.config import ConfigError, load_profile_config
-    from chalicelib.profiles.model import Profile, as_dict
+    from chalicelib.profiles.model import as_dict
     from chalicelib.profiles.scoring import current_engagement, grade
     from chalicelib.shared.clock import get_clock
     from chalicelib.tracking.events import iso
 
-    profile = Profile.from_item(item)
+    profile = read_item(item)
     now = get_clock().now()
     engagement = current_engagement(profile, now)
     try:

@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.profiles.model import Profile, Transition, body_dict
+from chalicelib.profiles.codec import body_dict, read_item
+from chalicelib.profiles.model import Transition
 from chalicelib.scenarios.definitions import Scenario
 from chalicelib.scenarios.engine import (
     ScenarioRun,
@@ -128,7 +129,7 @@ class ScenarioService:
         old_version = int(old["version"]["N"]) if "version" in old else -1
         transitions: list[Transition] = []
         if body["version"] != old_version:
-            transitions = Profile.from_item(new).new_transitions()
+            transitions = read_item(new).new_transitions()
         if "folded" in body:
             # The fold lists the keys it folded into this version. A writer that copies the body without folding
             # (retiring a merged profile) keeps the previous list: nothing new then.

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.profiles.model import body_dict
+from chalicelib.profiles.codec import body_dict
 from chalicelib.segments.ports import CustomerRow, SegmentStore
 from chalicelib.tracking.ports import FailedEventStore
 

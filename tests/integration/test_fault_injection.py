@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.profiles.model import body_json
+from chalicelib.profiles.codec import body_json
 from tests.faults import FaultInjector
 from tests.integration.conftest import Harness
 

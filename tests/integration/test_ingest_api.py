@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.profiles.model import body_json
+from chalicelib.profiles.codec import body_json
 from tests.integration.conftest import ORIGIN, WRITE_KEY, Harness
 
 

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chalicelib.profiles import codec
 from chalicelib.profiles.config import ScoringConfig
 from chalicelib.profiles.model import Profile
 from chalicelib.profiles.scoring import update_scores
@@ -78,7 +79,7 @@ def scenario_decisions(condition: dict[str, Any], value: Any) -> dict[str, bool]
     """The scenario condition through each root that can hold the value."""
     profile = Profile(profile_id="p")
     profile.traits = {} if value is None else {"x": value}
-    profile_json = json.loads(profile.to_json())  # what the scenario engine reads: the stored body as JSON
+    profile_json = json.loads(codec.to_json(profile))  # what the scenario engine reads: the stored body as JSON
     properties = {} if value is None else {"x": json_value(value)}
     event = TrackedEvent(
         message_id="m", source_id="web", type="track", profile_id="p", timestamp=NOW, received_at=NOW,
@@ -131,4 +132,4 @@ def test_state_eq_ca_matches_california_in_a_segment_and_a_scenario() -> None:
     )
     condition = Condition.model_validate({"field": "profile.demographics.state", "op": "eq", "value": "ca"})
     assert compile_rule(segment)(profile, NOW)
-    assert evaluate(condition, profile=json.loads(profile.to_json()))
+    assert evaluate(condition, profile=json.loads(codec.to_json(profile)))

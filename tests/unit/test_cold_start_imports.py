@@ -12,7 +12,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-LAZY = ("pydantic", "msgspec", "boto3", "botocore", "chalicelib.profiles.model", "lz4", "jinja2", "yaml")
+LAZY = (
+    "pydantic",
+    "msgspec",
+    "boto3",
+    "botocore",
+    "chalicelib.profiles.model",
+    "chalicelib.profiles.codec",
+    "lz4",
+    "jinja2",
+    "yaml",
+)
 
 
 def test_importing_the_app_loads_no_heavy_library() -> None:

@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 from bench.fakes import MemoryEventStore, MemoryFailedEventStore, MemoryIdentityStore, MemoryProfileStore, Requests
+from chalicelib.profiles.codec import body_json, read_item, to_json
 from chalicelib.profiles.fold_batches import FoldService
-from chalicelib.profiles.model import Profile, body_json
+from chalicelib.profiles.model import Profile
 from chalicelib.profiles.profile_cache import MEMORY_PER_STORED_BYTE, ProfileCache
 from chalicelib.shared.clock import FakeClock
 from tests.unit.test_profile_support import NOW, PROFILE_ID, make_event, page
@@ -29,7 +30,7 @@ def _service(cache: ProfileCache | None = None) -> tuple[FoldService, MemoryProf
 
 
 def _parsed(item: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(Profile.from_item(item).to_json())
+    return json.loads(to_json(read_item(item)))
 
 
 def test_a_profile_written_by_this_container_is_reused_and_folds_like_a_parsed_one():

@@ -10,8 +10,10 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.profiles.fold import MAX_APPLIED, fold
-from chalicelib.profiles.model import MAX_RECENT_TRANSITIONS, Profile, applied_tag, body_json
+from chalicelib.profiles.codec import body_json, decoded, read_item, to_item, to_json
+from chalicelib.profiles.fold import applied_tag, fold
+from chalicelib.profiles.model import MAX_RECENT_TRANSITIONS, Profile
+from chalicelib.profiles.traits import MAX_APPLIED
 from tests.unit.test_profile_support import (
     NOW,
     PROFILE_ID,
@@ -55,9 +57,9 @@ def test_duplicate_messages_in_one_batch_count_once():
 
 def test_fold_does_not_modify_the_given_profile():
     stored = folded([page(at(2))]).profile
-    snapshot = stored.to_json()
+    snapshot = to_json(stored)
     folded([page(at(1))], profile=stored)
-    assert stored.to_json() == snapshot
+    assert to_json(stored) == snapshot
 
 
 def test_applied_keys_older_than_26_hours_are_pruned():
@@ -181,12 +183,12 @@ def test_cart_change_is_a_transition():
 def test_a_cart_line_untouched_for_30_days_leaves_the_open_cart_on_a_later_fold_without_cart_events():
     # GIVEN a stored profile with one line added 29 days before the next fold (the stored cart not yet decoded)
     added = [make_event(event="Product Added", when=at(29), properties=product("a"))]
-    stored = Profile.from_item(fold(None, PROFILE_ID, added, config(), at(29)).profile.to_item())
+    stored = read_item(to_item(fold(None, PROFILE_ID, added, config(), at(29)).profile))
     assert stored.activity.cart_expires == at(29).timestamp() + 30 * 86400
     # WHEN only page views arrive, one day before and one day after the line's 30 days are up
     kept = fold(stored, PROFILE_ID, [page(when=at(0.5))], config(), NOW - timedelta(days=1)).profile
     assert kept.computed.cart_quantity == 1
-    stored = Profile.from_item(kept.to_item())
+    stored = read_item(to_item(kept))
     result = fold(stored, PROFILE_ID, [page(when=at(0))], config(), NOW + timedelta(days=2))
     # THEN the line is gone, the cart view is empty and the change is a transition
     assert result.profile.computed.cart == [] and result.profile.computed.cart_quantity == 0
@@ -318,20 +320,20 @@ def test_item_layout_and_round_trip():
     cfg = bare_config()
     p = folded([make_event(event="Order Completed", properties={"revenue": 5})], cfg=cfg).profile
     p.merged_into = "p_other"
-    item = p.to_item()
+    item = to_item(p)
     assert set(item) == {"profile_id", "version", "body", "stage", "due_day", "merged_into"}
     assert item["profile_id"] == {"S": PROFILE_ID}
     assert item["version"] == {"N": "1"}
     assert item["stage"] == {"S": "new"}
     assert item["due_day"] == {"S": "2026-12-25"}  # first order + 30 days, swept the day after
     assert item["merged_into"] == {"S": "p_other"}
-    assert Profile.from_item(item) == p
+    assert decoded(read_item(item)) == p
     assert json.loads(body_json(item))["recent_transitions"][0]["from"] == "prospect"
 
 
 def test_item_without_due_day_or_merge_omits_those_attributes():
     p = Profile(profile_id="p")
-    assert set(p.to_item()) == {"profile_id", "version", "body", "stage"}
+    assert set(to_item(p)) == {"profile_id", "version", "body", "stage"}
 
 
 def test_a_profile_at_every_cap_stays_well_under_the_item_limit():
@@ -350,7 +352,7 @@ def test_a_profile_at_every_cap_stays_well_under_the_item_limit():
     # WHEN it is folded
     p = folded(events).profile
     # THEN the stored body stays far from DynamoDB's 400 KB
-    assert len(body_json(p.to_item()).encode()) < 300_000
+    assert len(body_json(to_item(p)).encode()) < 300_000
 
 
 # --- order independence (property) --------------------------------------------------------------------------------
@@ -388,7 +390,7 @@ def event_batches(draw):
 
 
 def _state(p: Profile) -> dict:
-    data = json.loads(p.to_json())
+    data = json.loads(to_json(p))
     scores = data.pop("scores")
     for volatile in ("version", "recent_transitions", "updated_at", "stage_since", "folded"):
         data.pop(volatile)

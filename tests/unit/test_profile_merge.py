@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.profiles.fold import fold, merge_profiles
+from chalicelib.profiles.codec import to_json
+from chalicelib.profiles.fold import fold
+from chalicelib.profiles.merge import merge_profiles
 from chalicelib.profiles.scoring import current_engagement
 from tests.unit.test_profile_support import NOW, at, bare_config, identify, make_event, page, product
 
@@ -75,9 +77,9 @@ def test_merge_adds_engagement_after_decaying_both(pair):
 
 def test_merge_does_not_modify_its_inputs_and_a_following_fold_re_evaluates(pair):
     winner, loser = pair
-    before = (winner.to_json(), loser.to_json())
+    before = (to_json(winner), to_json(loser))
     merged = merge_profiles(winner, loser, bare_config(scoring=SCORING), NOW)
-    assert (winner.to_json(), loser.to_json()) == before
+    assert (to_json(winner), to_json(loser)) == before
     # a replay of the loser's events after the merge is recognised as applied
     result = fold(merged, "p_win", [], bare_config(scoring=SCORING), NOW)
     assert result.profile.computed.orders == 2

@@ -10,7 +10,15 @@ import pytest
 from chalicelib.profiles.config import GradeConfig
 from chalicelib.profiles.fold import fold
 from chalicelib.profiles.model import Profile
-from chalicelib.profiles.scoring import current_engagement, grade, next_score_drop
+from chalicelib.profiles.scoring import (
+    DAY,
+    current_engagement,
+    decay,
+    decay_time,
+    grade,
+    next_score_drop,
+    ranked_by_decay,
+)
 from tests.unit.test_profile_support import NOW, PROFILE_ID, at, bare_config, identify, make_event, page
 
 SCORING = {
@@ -96,3 +104,22 @@ def test_decay_below_a_threshold_records_a_drop_and_schedules_the_sweep():
 
 def test_bots_never_earn_engagement():
     assert run([make_event(event="Demo", is_bot=True)]).profile.scores.engagement_raw == 0
+
+
+def test_ranking_by_decay_gives_every_value_what_decay_gives_it():
+    # GIVEN weights recorded at different times, one of them in the future (a late clock) and one at zero
+    now = NOW.timestamp()
+    values = {"tea": [8.0, now - 20 * DAY], "cups": [3.0, now - 1 * DAY], "pots": [5.0, now + DAY], "mugs": [0.0, now]}
+    # THEN the ranking holds exactly `decay` of each, heaviest first, ties by name
+    expected = sorted(
+        ((name, decay(raw, now - at, 10)) for name, (raw, at) in values.items()), key=lambda x: (-x[1], x[0])
+    )
+    assert ranked_by_decay(values, now, 10) == expected
+    assert [name for name, _ in expected] == ["pots", "cups", "tea", "mugs"]
+
+
+def test_decay_time_is_how_long_decay_takes_to_reach_a_target():
+    seconds = decay_time(40, 35, 10)
+    assert seconds == pytest.approx(10 * DAY * math.log2(40 / 35))
+    assert decay(40, seconds, 10) == pytest.approx(35)
+    assert decay_time(30, 35, 10) == 0.0  # already below
