@@ -13,13 +13,15 @@ if TYPE_CHECKING:
     from chalicelib.delivery.adapters.sqs_queue import SqsDeliveryQueue
     from chalicelib.delivery.steps import DeliveryService
     from chalicelib.privacy.rights import PrivacyService
+    from chalicelib.profiles.adapters.dynamodb_profiles import DynamoProfileStore
+    from chalicelib.profiles.adapters.dynamodb_sweeps import DynamoCutPointStore
     from chalicelib.profiles.fold_batches import FoldService
     from chalicelib.profiles.sweeps import CutPointsService, LifecycleSweepService
     from chalicelib.scenarios.triggers import ScenarioService
-    from chalicelib.segments.adapters.dynamodb_segments import DynamoCutPointStore, DynamoSegmentStore
+    from chalicelib.segments.adapters.dynamodb_segments import DynamoSegmentStore
     from chalicelib.segments.membership import SegmentMembershipService
     from chalicelib.tracking.adapters.dynamodb_events import DynamoEventStore, DynamoFailedEventStore
-    from chalicelib.tracking.adapters.dynamodb_identities import DynamoIdentityStore, DynamoProfileStore
+    from chalicelib.tracking.adapters.dynamodb_identities import DynamoIdentityStore
     from chalicelib.tracking.adapters.dynamodb_sources import DynamoSourceRegistry
     from chalicelib.tracking.ingest import IngestService
 
@@ -49,7 +51,7 @@ def get_identity_store() -> DynamoIdentityStore:
 
 @cache
 def get_profile_store() -> DynamoProfileStore:
-    from chalicelib.tracking.adapters.dynamodb_identities import DynamoProfileStore
+    from chalicelib.profiles.adapters.dynamodb_profiles import DynamoProfileStore
 
     return DynamoProfileStore(get_settings().profiles_table)
 
@@ -119,7 +121,7 @@ def get_segment_store() -> DynamoSegmentStore:
 
 @cache
 def get_cut_point_store() -> DynamoCutPointStore:
-    from chalicelib.segments.adapters.dynamodb_segments import DynamoCutPointStore
+    from chalicelib.profiles.adapters.dynamodb_sweeps import DynamoCutPointStore
 
     return DynamoCutPointStore(get_settings().state_table)
 
@@ -133,8 +135,8 @@ def get_segment_membership_service() -> SegmentMembershipService:
 
 @cache
 def get_lifecycle_sweep_service() -> LifecycleSweepService:
+    from chalicelib.profiles.adapters.dynamodb_sweeps import DynamoSweepStore
     from chalicelib.profiles.sweeps import LifecycleSweepService
-    from chalicelib.segments.adapters.dynamodb_segments import DynamoSweepStore
 
     s = get_settings()
     return LifecycleSweepService(DynamoSweepStore(s.profiles_table, s.state_table), get_fold_service(), get_clock())

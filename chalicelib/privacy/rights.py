@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.profiles.model import body_dict
 from chalicelib.shared.aws import client
 from chalicelib.shared.clock import Clock
 from chalicelib.shared.dynamodb import query_all
@@ -15,7 +14,6 @@ from chalicelib.tracking.events import TrackedEvent
 from chalicelib.tracking.identity import identity_key
 
 ERASED = "erased"  # the profile id an erased identity resolves to: ingest drops its events
-MAX_REDIRECTS = 5
 
 
 class NotFound(Exception):
@@ -64,19 +62,14 @@ class PrivacyService:
         self.clock = clock
 
     def keys_for(self, profile_id: str) -> tuple[PersonKeys, dict[str, Any]]:
-        ddb = client("dynamodb")
-        item = None
-        for _ in range(MAX_REDIRECTS + 1):
-            item = ddb.get_item(
-                TableName=self.t.profiles, Key={"profile_id": {"S": profile_id}}, ConsistentRead=True
-            ).get("Item")
-            if item is None or "merged_into" not in item:
-                break
-            profile_id = item["merged_into"]["S"]
-        if item is None or "erased_at" in item:
+        from chalicelib.profiles.adapters.dynamodb_profiles import DynamoProfileStore  # until privacy has its ports
+        from chalicelib.profiles.redirects import follow_merges
+
+        profile_id, stored = follow_merges(DynamoProfileStore(self.t.profiles), profile_id)
+        if stored is None or stored.erased:
             raise NotFound(f"profile {profile_id} not found")
-        body = body_dict(item)
-        body["version"] = int(item["version"]["N"])
+        body = stored.document()
+        body["version"] = stored.version
         profile_ids = [profile_id, *body.get("merged_from", [])]
         keys = {row["key"]["S"] for row in self._by_profile(self.t.identities, profile_ids)}
         if body.get("user_id"):

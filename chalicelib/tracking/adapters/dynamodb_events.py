@@ -11,7 +11,7 @@ from typing import Any
 
 from chalicelib.shared.aws import client
 from chalicelib.tracking.events import TrackedEvent
-from chalicelib.tracking.ports import EventStore, FailedEventStore
+from chalicelib.tracking.ports import FailedEvent
 
 
 def batch_write(table: str, requests: list[dict[str, Any]], max_rounds: int = 8) -> None:
@@ -29,7 +29,7 @@ def batch_write(table: str, requests: list[dict[str, Any]], max_rounds: int = 8)
             raise RuntimeError(f"{len(pending)} items still unprocessed after {max_rounds} rounds")
 
 
-class DynamoEventStore(EventStore):
+class DynamoEventStore:
     def __init__(self, table: str, ttl_days: int) -> None:
         self.table = table
         self.ttl_seconds = ttl_days * 86400
@@ -90,7 +90,7 @@ class DynamoEventStore(EventStore):
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-class DynamoFailedEventStore(FailedEventStore):
+class DynamoFailedEventStore:
     """Snowplow-style bad rows: what failed, why, and the raw input (truncated), kept for a while and listable."""
 
     MAX_RAW_CHARS = 16_000
@@ -116,7 +116,7 @@ class DynamoFailedEventStore(FailedEventStore):
             },
         )
 
-    def list(self, day: str, limit: int = 50, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    def list(self, day: str, limit: int = 50, cursor: str | None = None) -> tuple[list[FailedEvent], str | None]:
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "#d = :d",
@@ -128,7 +128,7 @@ class DynamoFailedEventStore(FailedEventStore):
         if cursor:
             kwargs["ExclusiveStartKey"] = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         page = client("dynamodb").query(**kwargs)
-        rows = [
+        rows: list[FailedEvent] = [
             {
                 "id": item["id"]["S"],
                 "day": item["day"]["S"],
