@@ -108,7 +108,7 @@ def get_privacy_service() -> PrivacyService:
             erase=lambda keys: erase_person_messages(s.messages_table, s.due_table, keys),
         )
     )
-    return PrivacyService(tables, get_clock())
+    return PrivacyService(tables, get_clock(), get_profile_store())
 
 
 @cache

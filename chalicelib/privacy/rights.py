@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib.profiles.ports import ProfileStore
+from chalicelib.profiles.redirects import follow_merges
 from chalicelib.shared.aws import client
 from chalicelib.shared.clock import Clock
 from chalicelib.shared.dynamodb import query_all
@@ -57,15 +59,13 @@ def _delete_keys(table: str, keys: list[dict[str, Any]]) -> int:
 
 
 class PrivacyService:
-    def __init__(self, tables: PrivacyTables, clock: Clock) -> None:
+    def __init__(self, tables: PrivacyTables, clock: Clock, profiles: ProfileStore) -> None:
         self.t = tables
         self.clock = clock
+        self.profiles = profiles
 
     def keys_for(self, profile_id: str) -> tuple[PersonKeys, dict[str, Any]]:
-        from chalicelib.profiles.adapters.dynamodb_profiles import DynamoProfileStore  # until privacy has its ports
-        from chalicelib.profiles.redirects import follow_merges
-
-        profile_id, stored = follow_merges(DynamoProfileStore(self.t.profiles), profile_id)
+        profile_id, stored = follow_merges(self.profiles, profile_id)
         if stored is None or stored.erased:
             raise NotFound(f"profile {profile_id} not found")
         body = stored.document()
