@@ -159,7 +159,7 @@ def measure_steady_state(world: World, mix: Mix, rounds: int, seeded: dict[str, 
 
     Unlike `measure_mix` (every round starts from the seeded store), each batch here carries new events for the
     profiles the previous batch wrote, so the profiles grow as they would on a live shard. (A warm-container cache of
-    the profiles written was measured on this mix and removed: 3 A/B runs, off was 12% faster, see git history.)
+    the profiles written was A/B-tested on this mix and removed: see docs/ARCHITECTURE.md, Streams.)
     """
     warmup = 3
     batches = [stream_batch(world, mix, seed=100 + r, start_seq=20_000 + r * 100) for r in range(warmup + rounds)]
