@@ -62,6 +62,7 @@ test: bootstrap
 	$(BIN)/ruff format --check .
 	$(MAKE) --no-print-directory security
 	$(MAKE) --no-print-directory checkov
+	$(MAKE) --no-print-directory architecture
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 # bandit must find nothing of high severity; pip-audit needs PyPI's advisory API, which a mirror-only machine lacks.

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
+from chalicelib.profiles.adapters.dynamodb_profiles import stored_profile
+from chalicelib.profiles.codec import to_item
+from chalicelib.profiles.model import Profile
+from chalicelib.profiles.ports import StoredProfile
 from chalicelib.tracking.events import TrackedEvent
-from chalicelib.tracking.ports import EventStore, FailedEventStore, IdentityStore, ProfileStore, SourceRegistry
+from chalicelib.tracking.ports import FailedEvent
 from chalicelib.tracking.sources import Source, hash_write_key
 
 
@@ -14,7 +19,7 @@ class Requests(Counter):
     """Request counts by kind, e.g. `profile_put`, `profile_get`, `event_write`."""
 
 
-class MemoryEventStore(EventStore):
+class MemoryEventStore:
     def __init__(self, requests: Requests) -> None:
         self.items: dict[str, TrackedEvent] = {}
         self.requests = requests
@@ -36,6 +41,11 @@ class MemoryEventStore(EventStore):
         found = sorted((e for e in self.items.values() if e.profile_id == profile_id), key=lambda e: e.timestamp)
         return (found[::-1] if newest_first else found)[:limit]
 
+    def delete(self, keys: list[str]) -> None:
+        self.requests["event_write"] += -(-len(keys) // 25)
+        for key in keys:
+            self.items.pop(key, None)
+
     def repoint(self, from_profile: str, to_profile: str) -> int:
         moved = [e for e in self.items.values() if e.profile_id == from_profile]
         for event in moved:
@@ -44,7 +54,7 @@ class MemoryEventStore(EventStore):
         return len(moved)
 
 
-class MemoryIdentityStore(IdentityStore):
+class MemoryIdentityStore:
     def __init__(self, requests: Requests) -> None:
         self.records: dict[str, str] = {}
         self.requests = requests
@@ -65,40 +75,46 @@ class MemoryIdentityStore(IdentityStore):
         return [k for k, p in self.records.items() if p == profile_id]
 
 
-class MemoryProfileStore(ProfileStore):
+class MemoryProfileStore:
+    """Items stored exactly as the DynamoDB adapter writes them (compressed bodies), so decoding is measured too."""
+
     def __init__(self, requests: Requests) -> None:
         self.items: dict[str, dict[str, Any]] = {}
         self.requests = requests
 
-    def get_many(self, profile_ids: list[str]) -> dict[str, dict[str, Any]]:
+    def get(self, profile_id: str) -> StoredProfile | None:
         self.requests["profile_get"] += 1
-        return {pid: self.items[pid] for pid in profile_ids if pid in self.items}
+        item = self.items.get(profile_id)
+        return stored_profile(item) if item is not None else None
 
-    def put(self, item: dict[str, Any], expected_version: int | None) -> bool:
+    def get_many(self, profile_ids: Iterable[str]) -> dict[str, StoredProfile]:
+        self.requests["profile_get"] += 1
+        return {pid: stored_profile(self.items[pid]) for pid in profile_ids if pid in self.items}
+
+    def put(self, profile: Profile, expected_version: int | None) -> bool:
         self.requests["profile_put"] += 1
-        pid = item["profile_id"]["S"]
-        current = self.items.get(pid)
+        current = self.items.get(profile.profile_id)
         stored_version = int(current["version"]["N"]) if current is not None else None
         if stored_version != expected_version:
             return False
-        self.items[pid] = item
+        self.items[profile.profile_id] = to_item(profile)
         return True
 
 
-class MemoryFailedEventStore(FailedEventStore):
+class MemoryFailedEventStore:
     def __init__(self, requests: Requests) -> None:
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[dict[str, Any]] = []  # as recorded: source_id, reason, raw
         self.requests = requests
 
     def record(self, source_id: str | None, reason: dict[str, Any], raw: Any) -> None:
         self.requests["failed_write"] += 1
         self.rows.append({"source_id": source_id, "reason": reason, "raw": raw})
 
-    def list(self, day: str, limit: int = 50, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
-        return self.rows[:limit], None
+    def list(self, day: str, limit: int = 50, cursor: str | None = None) -> tuple[list[FailedEvent], str | None]:
+        raise NotImplementedError("the bench never lists failed events (tests/fakes/tracking.py does)")
 
 
-class MemorySourceRegistry(SourceRegistry):
+class MemorySourceRegistry:
     def __init__(self) -> None:
         self.sources: dict[str, Source] = {}
 

@@ -27,7 +27,7 @@ world = World()
 world.fold.config
 for _ in range(int(sys.argv[2])):
     world.profiles.items = dict(seeded)
-    world.fold.handle_stream_event(event)
+    world.fold.fold_batch(event["Records"])
 """
 
 

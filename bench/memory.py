@@ -45,7 +45,7 @@ def _child(path: str, records: int) -> dict[str, float]:
         seeded = dict(world.profiles.items)
         baseline = _rss_mb()
         world.profiles.items = seeded
-        world.fold.handle_stream_event(event)
+        world.fold.fold_batch(event["Records"])
         assert world.fold.last_stats.profiles_written == records // 5
     return {"imports_mb": imports, "baseline_mb": baseline, "peak_mb": _rss_mb()}
 

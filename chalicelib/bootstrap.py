@@ -10,6 +10,7 @@ from chalicelib.shared.settings import get_settings
 
 if TYPE_CHECKING:
     from chalicelib.delivery.adapters.dynamodb_messages import DynamoMessageStore, DynamoRelatedProducts, DynamoRunStore
+    from chalicelib.delivery.adapters.moto_outbox import MotoOutbox
     from chalicelib.delivery.adapters.sqs_queue import SqsDeliveryQueue
     from chalicelib.delivery.steps import DeliveryService
     from chalicelib.engagement.adapters.dynamodb_engagement import DynamoEngagementStore
@@ -17,14 +18,16 @@ if TYPE_CHECKING:
     from chalicelib.engagement.recorder import EngagementService
     from chalicelib.engagement.tokens import Keyring
     from chalicelib.privacy.rights import PrivacyService
+    from chalicelib.profiles.adapters.dynamodb_profiles import DynamoProfileStore
+    from chalicelib.profiles.adapters.dynamodb_sweeps import DynamoCutPointStore
     from chalicelib.profiles.fold_batches import FoldService
     from chalicelib.profiles.sweeps import CutPointsService, LifecycleSweepService
     from chalicelib.scenarios.definitions import Scenario
     from chalicelib.scenarios.triggers import ScenarioService
-    from chalicelib.segments.adapters.dynamodb_segments import DynamoCutPointStore, DynamoSegmentStore
+    from chalicelib.segments.adapters.dynamodb_segments import DynamoSegmentStore
     from chalicelib.segments.membership import SegmentMembershipService
     from chalicelib.tracking.adapters.dynamodb_events import DynamoEventStore, DynamoFailedEventStore
-    from chalicelib.tracking.adapters.dynamodb_identities import DynamoIdentityStore, DynamoProfileStore
+    from chalicelib.tracking.adapters.dynamodb_identities import DynamoIdentityStore
     from chalicelib.tracking.adapters.dynamodb_sources import DynamoSourceRegistry
     from chalicelib.tracking.ingest import IngestService
 
@@ -54,7 +57,7 @@ def get_identity_store() -> DynamoIdentityStore:
 
 @cache
 def get_profile_store() -> DynamoProfileStore:
-    from chalicelib.tracking.adapters.dynamodb_identities import DynamoProfileStore
+    from chalicelib.profiles.adapters.dynamodb_profiles import DynamoProfileStore
 
     return DynamoProfileStore(get_settings().profiles_table)
 
@@ -112,7 +115,7 @@ def get_privacy_service() -> PrivacyService:
             erase=lambda keys: erase_person_messages(s.messages_table, s.due_table, keys),
         )
     )
-    return PrivacyService(tables, data, get_clock())
+    return PrivacyService(tables, data, get_clock(), get_profile_store())
 
 
 @cache
@@ -125,7 +128,7 @@ def get_segment_store() -> DynamoSegmentStore:
 
 @cache
 def get_cut_point_store() -> DynamoCutPointStore:
-    from chalicelib.segments.adapters.dynamodb_segments import DynamoCutPointStore
+    from chalicelib.profiles.adapters.dynamodb_sweeps import DynamoCutPointStore
 
     return DynamoCutPointStore(get_settings().state_table)
 
@@ -139,8 +142,8 @@ def get_segment_membership_service() -> SegmentMembershipService:
 
 @cache
 def get_lifecycle_sweep_service() -> LifecycleSweepService:
+    from chalicelib.profiles.adapters.dynamodb_sweeps import DynamoSweepStore
     from chalicelib.profiles.sweeps import LifecycleSweepService
-    from chalicelib.segments.adapters.dynamodb_segments import DynamoSweepStore
 
     s = get_settings()
     return LifecycleSweepService(DynamoSweepStore(s.profiles_table, s.state_table), get_fold_service(), get_clock())
@@ -357,3 +360,12 @@ def reset() -> None:
     from chalicelib.shared import secrets
 
     secrets.reset()
+
+
+def get_local_outbox() -> MotoOutbox:
+    """The embedded SES/SNS outbox of the local stack (not cached: the moto URL is read per call)."""
+    import os
+
+    from chalicelib.delivery.adapters.moto_outbox import MotoOutbox
+
+    return MotoOutbox(os.environ.get("ONE2ONE_MOTO_URL") or os.environ.get("AWS_ENDPOINT_URL"))

@@ -53,12 +53,10 @@ def preview_template(template_id: str) -> Response:
     profile_id = params.get("profile_id")
     if not profile_id:
         return json_response(400, {"success": False, "error": "invalid_parameter", "message": "profile_id is required"})
-    item = get_profile_store().get_many([profile_id]).get(profile_id)
-    if item is None:
+    stored = get_profile_store().get(profile_id)
+    if stored is None:
         return json_response(404, {"success": False, "error": "not_found", "message": f"profile {profile_id}"})
-    from chalicelib.profiles.codec import body_dict  # lazy: the API's cold start does not load the profile model
-
-    profile = body_dict(item)
+    profile = stored.document()
     service = get_delivery_service()
     links = service.links
     base = links.public_base_url

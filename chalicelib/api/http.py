@@ -1,4 +1,4 @@
-"""Small helpers shared by the HTTP blueprints: JSON responses, request metadata, and the AWS-failure guard."""
+"""Small helpers shared by the HTTP blueprints: JSON responses, CORS, request metadata, and the AWS-failure guard."""
 
 from __future__ import annotations
 
@@ -18,10 +18,34 @@ log = logging.getLogger("one2one")
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    out_headers = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+    out_headers: dict[str, str | list[str]] = {"Content-Type": "application/json", "Cache-Control": "no-store"}
     out_headers.update(headers or {})
     payload = "" if status == 204 else json.dumps(body, default=str, separators=(",", ":"))
     return Response(body=payload, status_code=status, headers=out_headers)
+
+
+def cors_headers(origin: str | None) -> dict[str, str]:
+    """Headers that let a browser page on `origin` read the response (none without an origin)."""
+    if not origin:
+        return {}
+    # sendBeacon sends credentials, so the allowed origin must be echoed (not "*") with Allow-Credentials.
+    return {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true", "Vary": "Origin"}
+
+
+def preflight_response(meta: RequestMeta, allowed: bool) -> Response:
+    """The answer to a CORS preflight: 204 with what the real request may carry, or 403."""
+    if not allowed:
+        return json_response(403, {"success": False, "error": "origin_not_allowed"})
+    headers = cors_headers(meta.origin)
+    headers.update(
+        {
+            "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
+            "Access-Control-Allow-Headers": meta.headers.get("access-control-request-headers")
+            or "Content-Type, Authorization",
+            "Access-Control-Max-Age": "86400",
+        }
+    )
+    return json_response(204, {}, headers)
 
 
 def request_meta(request: Request) -> RequestMeta:

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 
 from chalice import Blueprint, Response
 
-from chalicelib.api.http import aws_failures_as_503, json_response, request_meta
+from chalicelib.api.http import aws_failures_as_503, cors_headers, json_response, preflight_response, request_meta
 from chalicelib.api.pixel import GIF, GIF_HEADERS
 
 bp = Blueprint(__name__)
@@ -179,7 +179,8 @@ def subscribe() -> Response:
     """`{email, userId | anonymousId, source}` with the write key: the person gets a confirmation mail; they are
     subscribed only when they follow its link (double opt-in, consent with provenance)."""
     from chalicelib.bootstrap import get_ingest_service
-    from chalicelib.tracking.ingest import cors_headers, write_key_from_header
+    from chalicelib.tracking.identity import clean_email
+    from chalicelib.tracking.ingest import write_key_from_header
     from chalicelib.tracking.validation import MessageError, parse_json_body
 
     request = bp.current_request
@@ -196,8 +197,8 @@ def subscribe() -> Response:
     if not source.origin_allowed(meta.origin):
         return json_response(403, {"success": False, "error": "origin_not_allowed", "message": "origin not allowed"})
     headers = cors_headers(meta.origin)
-    address = body.get("email") if isinstance(body, dict) else None
-    if not isinstance(address, str) or "@" not in address or " " in address.strip() or len(address) > 254:
+    address = clean_email(body.get("email") if isinstance(body, dict) else None)
+    if address is None or " " in address:
         return json_response(400, {"success": False, "error": "invalid_field", "field": "email"}, headers)
     ids = {k: body[k] for k in ("userId", "anonymousId") if isinstance(body.get(k), str) and body[k]}
     if not ids:
@@ -205,13 +206,13 @@ def subscribe() -> Response:
     label = str(body.get("source") or source.source_id)[:100]
     # The address joins the profile like any identify; the request itself is an event (its provenance).
     messages = [
-        {"type": "identify", **ids, "traits": {"email": address.strip().lower()}},
+        {"type": "identify", **ids, "traits": {"email": address}},
         {"type": "track", **ids, "event": "Email Subscription Requested", "properties": {"source": label}},
     ]
     stored, rejected = ingest.ingest(source, messages, None, meta, batch=True)
     if rejected or not stored:
         return json_response(400, {"success": False, "error": "invalid_message", "rejected": rejected}, headers)
-    _service().request_subscription(stored[0].profile_id, address.strip().lower(), label)
+    _service().request_subscription(stored[0].profile_id, address, label)
     return json_response(200, {"success": True, "status": "confirmation_sent"}, headers)
 
 
@@ -219,8 +220,8 @@ def subscribe() -> Response:
 def subscribe_preflight() -> Response:
     from chalicelib.bootstrap import get_ingest_service
 
-    result = get_ingest_service().handle_preflight(request_meta(bp.current_request))
-    return json_response(result.status, result.body, result.headers)
+    meta = request_meta(bp.current_request)
+    return preflight_response(meta, get_ingest_service().origin_may_send(meta.origin))
 
 
 def _confirm_form() -> str:

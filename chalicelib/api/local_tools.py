@@ -51,14 +51,14 @@ def _refused() -> Response | None:
 
 
 def _outbox() -> Any:
-    from chalicelib.delivery.adapters.moto_outbox import MotoOutbox
+    from chalicelib.bootstrap import get_local_outbox
 
-    return MotoOutbox(os.environ.get("ONE2ONE_MOTO_URL") or os.environ.get("AWS_ENDPOINT_URL"))
+    return get_local_outbox()
 
 
 @bp.route("/local/outbox", methods=["GET"])
 def outbox() -> Response:
-    from chalicelib.delivery.adapters.moto_outbox import OutboxUnavailable
+    from chalicelib.delivery.exceptions import OutboxUnavailable
 
     if (refused := _refused()) is not None:
         return refused
@@ -72,7 +72,7 @@ def outbox() -> Response:
 @bp.route("/local/outbox/{name}", methods=["GET"])
 def outbox_html(name: str) -> Response:
     """`/local/outbox/{id}.html`: the email's HTML body as a page (open it in a browser)."""
-    from chalicelib.delivery.adapters.moto_outbox import OutboxUnavailable
+    from chalicelib.delivery.exceptions import OutboxUnavailable
 
     if (refused := _refused()) is not None:
         return refused

@@ -14,7 +14,7 @@ bp = Blueprint(__name__)
 log = logging.getLogger("one2one")
 
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
-GIF_HEADERS = {
+GIF_HEADERS: dict[str, str | list[str]] = {
     "Content-Type": "image/gif",
     "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0",
     "Pragma": "no-cache",

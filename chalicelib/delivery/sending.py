@@ -195,7 +195,7 @@ class SendPath:
             log.error("ALERT delivery: message %s outcome unknown (%s); not resent", message_id, exc)
             return None
         sent_at = self.clock.now()
-        cost = self.config.costs.get(channel, 0.0)  # type: ignore[call-overload]
+        cost = self.config.costs.get(channel, 0.0)
         send_log = None
         if channel in sc.CUSTOMER_CHANNELS:
             send_log = {
@@ -368,12 +368,12 @@ def _persist(write: Callable[[], bool], attempts: int = OUTCOME_WRITE_ATTEMPTS) 
     the queue, finds the record still `sending`, sends nothing (never twice) and the sweep reports it `unknown`. A few
     quick retries here close most of that window (botocore has already retried inside each attempt).
     """
-    from botocore.exceptions import BotoCoreError, ClientError
+    from chalicelib.shared.faults import storage_failure_types
 
     for attempt in range(attempts):
         try:
             return write()
-        except (BotoCoreError, ClientError) as exc:
+        except storage_failure_types() as exc:
             if attempt == attempts - 1:
                 raise
             log.warning("delivery: outcome write failed (%s); retrying", type(exc).__name__)

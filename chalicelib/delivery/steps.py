@@ -52,7 +52,7 @@ from chalicelib.delivery.sending import (
     message_id_for,
 )
 from chalicelib.engagement.links import LinkSettings
-from chalicelib.profiles.codec import body_dict
+from chalicelib.profiles.ports import ProfileStore
 from chalicelib.scenarios import definitions as sc
 from chalicelib.scenarios.engine import (
     EndAction,
@@ -63,7 +63,7 @@ from chalicelib.scenarios.engine import (
     plan_next,
 )
 from chalicelib.shared.clock import Clock
-from chalicelib.tracking.ports import EventStore, ProfileStore
+from chalicelib.tracking.ports import EventStore
 
 __all__ = ["DeliveryService", "DeliveryStats", "RetryLater", "apply_preferences", "message_id_for", "step_message"]
 
@@ -276,11 +276,11 @@ class DeliveryService(SendPath):
 
     # -- one send ---------------------------------------------------------------------------------------------------
     def _profile(self, profile_id: str) -> dict[str, Any] | None:
-        item = self.profiles.get_many([profile_id]).get(profile_id)
-        if item is None or "merged_into" in item or "erased_at" in item:
+        stored = self.profiles.get(profile_id)
+        if stored is None or not stored.live:
             return None
-        profile = body_dict(item)
-        profile["version"] = int(item["version"]["N"])
+        profile = stored.document()
+        profile["version"] = stored.version
         return profile
 
     def _resend(self, profile_id: str, trigger_id: str, step_index: int) -> None:

@@ -115,9 +115,7 @@ def build_report(
         raise ValueError(f"unknown report fields {sorted(unknown)}")
     grouped: dict[ReportKey, Counters] = {}
     for key, value in counters.items():
-        rolled = ReportKey(
-            **{f.name: (getattr(key, f.name) if f.name in by else "*") for f in fields(ReportKey)}  # type: ignore[arg-type]
-        )
+        rolled = ReportKey(**{f.name: (getattr(key, f.name) if f.name in by else "*") for f in fields(ReportKey)})
         grouped[rolled] = grouped.get(rolled, Counters()) + value
     ordered = sorted(grouped.items(), key=lambda kv: tuple(str(getattr(kv[0], f.name)) for f in fields(ReportKey)))
     return [ReportRow(key, value, rates(value, key.channel)) for key, value in ordered]

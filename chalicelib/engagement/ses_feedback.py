@@ -31,6 +31,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from chalicelib.tracking.identity import clean_email
+
 Kind = Literal[
     "delivery",
     "bounce",
@@ -265,10 +267,11 @@ def _addresses(values: Any, name: str) -> tuple[str, ...]:
 
 
 def _address(value: Any, name: str) -> str:
-    # Lower-cased like profile emails (events.TrackedEvent.email) so suppression keys match identity keys.
-    if not isinstance(value, str) or "@" not in value:
+    # Normalised like profile emails (`clean_email`) so suppression keys match identity keys.
+    address = clean_email(value)
+    if address is None:
         raise FeedbackError(name, "expected an email address")
-    return value.strip().lower()
+    return address
 
 
 def _tags(mail: dict[str, Any]) -> dict[str, str]:

@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
 from chalice.app import DynamoDBEvent
 
 from chalicelib.shared.streams import stream_arn
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
 bp = Blueprint(__name__)
+
+
+class RetryRecord(Exception):
+    """The fold could not finish this record's profile now (a lost write race, throttling): Lambda delivers it again."""
+
+
+_processor: BatchProcessor | None = None
+
+
+def _batch_processor() -> BatchProcessor:
+    """One processor per container, built at the first batch (powertools' batch module is imported only here)."""
+    global _processor
+    if _processor is None:
+        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+        # A batch that failed entirely is still a partial response: every record is reported and retried.
+        _processor = BatchProcessor(EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+    return _processor
 
 
 @bp.on_dynamodb_record(
@@ -27,6 +49,21 @@ def fold_events(event: DynamoDBEvent) -> dict[str, Any]:
     service = get_fold_service()
     _ = service.config  # loaded (and validated) before the start-up heap is frozen
     tune_gc_for_batches()
-    response = service.handle_stream_event(event.to_dict())
-    count("EventsScored", service.last_stats.folded_events)
-    return response
+    raw = event.to_dict()
+    records = raw.get("Records") or []
+    # The fold takes the whole batch at once (it groups events by profile, so each profile is read and written once)
+    # and names the records to retry; powertools then turns those into the partial-failure response.
+    outcome = service.fold_batch(records)
+    count("EventsScored", outcome.stats.folded_events)
+
+    def record_handler(record: DynamoDBRecord) -> None:
+        sequence_number = record.dynamodb.sequence_number if record.dynamodb else None
+        if sequence_number in outcome.retry:
+            raise RetryRecord(sequence_number)
+
+    processor = _batch_processor()
+    # The context-manager form of `process_partial_response`, which refuses an event without records; Lambda never
+    # sends one, but a hand-made (test or replayed) empty event still gets an empty response.
+    with processor(records, record_handler):
+        processor.process()
+    return dict(processor.response())

@@ -7,15 +7,14 @@ from typing import Any
 
 from chalicelib.privacy.exceptions import NotFound
 from chalicelib.privacy.ports import PersonalData, PersonalDataStore, PersonKeys
-from chalicelib.profiles.codec import body_dict
-from chalicelib.shared.aws import client  # the profile read only; it moves behind the ProfileStore port
+from chalicelib.profiles.ports import ProfileStore
+from chalicelib.profiles.redirects import follow_merges
 from chalicelib.shared.clock import Clock
 from chalicelib.tracking.identity import identity_key
 
 __all__ = ["ERASED", "NotFound", "PersonKeys", "PersonalDataStore", "PrivacyService", "PrivacyTables"]
 
 ERASED = "erased"  # the profile id an erased identity resolves to: ingest drops its events
-MAX_REDIRECTS = 5
 
 
 @dataclass
@@ -27,25 +26,18 @@ class PrivacyTables:
 
 
 class PrivacyService:
-    def __init__(self, tables: PrivacyTables, data: PersonalData, clock: Clock) -> None:
+    def __init__(self, tables: PrivacyTables, data: PersonalData, clock: Clock, profiles: ProfileStore) -> None:
         self.t = tables
         self.data = data
         self.clock = clock
+        self.profiles = profiles
 
     def keys_for(self, profile_id: str) -> tuple[PersonKeys, dict[str, Any]]:
-        ddb = client("dynamodb")
-        item = None
-        for _ in range(MAX_REDIRECTS + 1):
-            item = ddb.get_item(
-                TableName=self.t.profiles, Key={"profile_id": {"S": profile_id}}, ConsistentRead=True
-            ).get("Item")
-            if item is None or "merged_into" not in item:
-                break
-            profile_id = item["merged_into"]["S"]
-        if item is None or "erased_at" in item:
+        profile_id, stored = follow_merges(self.profiles, profile_id)
+        if stored is None or stored.erased:
             raise NotFound(f"profile {profile_id} not found")
-        body = body_dict(item)
-        body["version"] = int(item["version"]["N"])
+        body = stored.document()
+        body["version"] = stored.version
         profile_ids = [profile_id, *body.get("merged_from", [])]
         keys = self.data.identity_keys(profile_ids)
         if body.get("user_id"):

@@ -9,25 +9,24 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.profiles.codec import read_item, stored_body, to_item
 from chalicelib.profiles.model import Profile
-from chalicelib.profiles.profile_cache import ProfileCache
-from chalicelib.shared.clock import Clock
+from chalicelib.profiles.redirects import follow_merges
 from chalicelib.tracking.events import StreamEvent, TrackedEvent
 from chalicelib.tracking.identity import IdentityKind, LinkDecision, decide_link, identity_key, profile_id_for
-from chalicelib.tracking.ports import EventStore, FailedEventStore, IdentityStore, ProfileStore
 
 if TYPE_CHECKING:
-    from chalicelib.profiles.sweeps import CutPointStore
+    from chalicelib.profiles.ports import CutPointStore, ProfileStore, StoredProfile
+    from chalicelib.shared.clock import Clock
+    from chalicelib.tracking.ports import EventStore, FailedEventStore, IdentityStore
 
 log = logging.getLogger("one2one")
 
 MAX_ATTEMPTS = 4
-MAX_REDIRECTS = 5
 
 
 class TransientFoldError(Exception):
@@ -52,6 +51,15 @@ class FoldStats:
     merges: int = 0
     poison: int = 0
     failed_records: int = 0
+
+
+@dataclass(frozen=True)
+class FoldOutcome:
+    """What became of a batch: `retry` holds the sequence numbers of the records that failed transiently (lost write
+    races, throttling) and must be delivered again; every other record is folded, skipped or parked as poison."""
+
+    retry: frozenset[str]
+    stats: FoldStats
 
 
 def event_identities(event: TrackedEvent) -> list[tuple[IdentityKind, str]]:
@@ -104,7 +112,6 @@ class FoldService:
         max_anonymous_ids: int = 25,
         config: Any = None,
         cut_points: CutPointStore | None = None,
-        profile_cache: ProfileCache | None = None,
     ) -> None:
         self.events = events
         self.identities = identities
@@ -115,8 +122,6 @@ class FoldService:
         self._config = config
         self.cut_points = cut_points
         self.last_stats = FoldStats()
-        # The service lives as long as the warm container (bootstrap caches it), and so does this cache.
-        self.profile_cache = profile_cache if profile_cache is not None else ProfileCache()
 
     @property
     def config(self) -> Any:
@@ -127,11 +132,14 @@ class FoldService:
         return self._config
 
     # -- entry point -------------------------------------------------------------------------------------------------
-    def handle_stream_event(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Lambda DynamoDB-stream event in, `{"batchItemFailures": [...]}` out."""
+    def fold_batch(self, records: Sequence[Mapping[str, Any]]) -> FoldOutcome:
+        """Fold a batch of events-table change records (stream records: `eventName`, `dynamodb.NewImage`,
+        `dynamodb.SequenceNumber`); only INSERTs are new events.
+
+        The whole batch is folded at once, grouped by profile, so that each profile is read and written once.
+        """
         _ = self.config  # a broken config must fail the batch loudly (ConfigError), not park every event as poison
         stats = FoldStats()
-        records = event.get("Records") or []
         stats.records = len(records)
         by_profile: dict[str, list[tuple[str, TrackedEvent]]] = defaultdict(list)
         for record in records:
@@ -148,7 +156,7 @@ class FoldService:
                 continue  # Global Privacy Control: stored for aggregate counts, tied to no one, never folded
             by_profile[tracked.profile_id].append((sequence, tracked))
         failures: list[str] = []
-        fetched: dict[str, dict[str, Any]] = {}
+        fetched: dict[str, StoredProfile] = {}
         groups = self._redirect(by_profile, fetched)
         for profile_id, entries in groups.items():
             events = [e for _, e in entries]
@@ -167,33 +175,29 @@ class FoldService:
                     # A deterministic failure would fail on every retry and block the shard: park it instead.
                     log.exception("fold of %s failed; events parked in failed-events", profile_id)
                     stats.poison += len(entries)
-                    for _, tracked in entries:
+                    for _, event in entries:
                         reason = {"error": "fold_failed", "message": f"{type(exc).__name__}: {str(exc)[:300]}"}
-                        self.failed.record(tracked.source_id, reason, tracked.to_json())
-        stats.failed_records = len(failures)
+                        self.failed.record(event.source_id, reason, event.to_json())
+        retry = frozenset(failures)
+        stats.failed_records = len(retry)
         self.last_stats = stats
-        return {"batchItemFailures": [{"itemIdentifier": seq} for seq in sorted(set(failures))]}
+        return FoldOutcome(retry, stats)
 
     def _redirect(
-        self, groups: dict[str, list[tuple[str, TrackedEvent]]], fetched: dict[str, dict[str, Any]] | None = None
+        self, groups: dict[str, list[tuple[str, TrackedEvent]]], fetched: dict[str, StoredProfile] | None = None
     ) -> dict[str, list[tuple[str, TrackedEvent]]]:
         """Events resolved (at ingest) to a profile that has since been merged away belong to the winner.
 
-        The profiles read on the way are put in `fetched` (target id -> item), so the fold need not read them again.
+        The profiles read on the way are put in `fetched` (target id -> stored profile), so the fold need not read
+        them again.
         """
-        items = self.profiles.get_many(list(groups)) if groups else {}
+        stored = self.profiles.get_many(groups) if groups else {}
         out: dict[str, list[tuple[str, TrackedEvent]]] = defaultdict(list)
         moved: list[tuple[TrackedEvent, str]] = []
         for profile_id, entries in groups.items():
-            target = profile_id
-            item = items.get(profile_id)
-            hops = 0
-            while item is not None and "merged_into" in item and hops < MAX_REDIRECTS:
-                target = item["merged_into"]["S"]
-                item = self.profiles.get_many([target]).get(target)
-                hops += 1
-            if fetched is not None and item is not None:
-                fetched[target] = item
+            target, found = follow_merges(self.profiles, profile_id, stored.get(profile_id))
+            if fetched is not None and found is not None:
+                fetched[target] = found
             for seq, tracked in entries:
                 if target != profile_id:
                     moved.append((tracked, target))
@@ -208,27 +212,25 @@ class FoldService:
         self,
         profile_id: str,
         events: list[TrackedEvent],
-        prefetched: dict[str, Any] | None = None,
+        prefetched: StoredProfile | None = None,
         absorb: str | None = None,
     ) -> bool:
         """Fold events into one profile; returns whether the profile was written.
 
-        `prefetched` is the item the batch already read: the first attempt uses it (the version condition on the write
-        still catches a concurrent change, and the retry reads again), which halves the read units of a fold.
+        `prefetched` is the stored profile the batch already read: the first attempt uses it (the version condition on
+        the write still catches a concurrent change, and the retry reads again), which halves the read units of a fold.
         """
         from chalicelib.profiles.fold import fold  # lazy: the module pulls in the fold's rules
         from chalicelib.profiles.merge import merge_profiles
 
         now = self.clock.now()
         for attempt in range(MAX_ATTEMPTS):
-            item = prefetched if attempt == 0 and prefetched is not None else None
-            if item is None:
-                item = self.profiles.get_many([profile_id]).get(profile_id)
-            if item is not None and "erased_at" in item:
+            stored = prefetched if attempt == 0 and prefetched is not None else self.profiles.get(profile_id)
+            if stored is not None and stored.erased:
                 # Erased person: events that were in flight when the erasure ran are deleted, never folded.
                 self.events.delete([e.key for e in events])
                 return False
-            current = self._load(profile_id, item) if item else None
+            current = stored.profile() if stored is not None else None
             expected = current.version if current else None
             base = current or Profile(profile_id=profile_id)
             plan = self._plan_links(base, events)
@@ -238,9 +240,9 @@ class FoldService:
                 self.events.put_many(events)  # their stored copies follow (a MODIFY: never folded twice)
                 return self.fold_profile(plan.defer_to, events, absorb=profile_id if current else "")
             if absorb:
-                absorbed = self.profiles.get_many([absorb]).get(absorb)
-                if absorbed is not None and "merged_into" not in absorbed and "erased_at" not in absorbed:
-                    plan.merges.append(read_item(absorbed))
+                absorbed = self.profiles.get(absorb)
+                if absorbed is not None and absorbed.live:
+                    plan.merges.append(absorbed.profile())
             for loser in plan.merges:
                 if loser.profile_id not in base.merged_from:
                     base = merge_profiles(base, loser)
@@ -263,30 +265,18 @@ class FoldService:
                 return False
             if expected is not None and profile.version == expected:
                 profile.version = expected + 1  # merges or links alone still need a new version
-            written = to_item(profile)
-            if self.profiles.put(written, expected):
-                self.profile_cache.put(profile_id, stored_body(written), profile)
+            if self.profiles.put(profile, expected):
                 self._carry_out(profile, plan, now)
                 return True
         raise TransientFoldError(f"lost {MAX_ATTEMPTS} write races")
-
-    def _load(self, profile_id: str, item: dict[str, Any]) -> Profile:
-        """The stored profile: the object this container last wrote when the stored body is still exactly that one
-        (see `profile_cache`), else parsed from the item. The result is the caller's to mutate."""
-        cached = self.profile_cache.take(profile_id, stored_body(item))
-        if cached is None:
-            return read_item(item)
-        if "version" in item:  # as `read_item` does: the top-level attribute is what writes check
-            cached.version = int(item["version"]["N"])
-        return cached
 
     def refold(self, profile_id: str) -> bool:
         """Re-evaluate with no events (the due-day sweep, new cut points): time-based state only.
 
         A profile that is gone, merged away or erased is skipped, so a stale index entry never creates or revives one.
         """
-        item = self.profiles.get_many([profile_id]).get(profile_id)
-        if item is None or "merged_into" in item or "erased_at" in item:
+        stored = self.profiles.get(profile_id)
+        if stored is None or not stored.live:
             return False
         return self.fold_profile(profile_id, [])
 
@@ -303,19 +293,14 @@ class FoldService:
             return plan
         records = self.identities.lookup(list(wanted))
         candidates = {key: records.get(key) or profile_id_for(kind, value) for key, (kind, value) in wanted.items()}
-        others = self.profiles.get_many([pid for pid in candidates.values() if pid != profile.profile_id])
+        others = self.profiles.get_many(pid for pid in candidates.values() if pid != profile.profile_id)
         anon_count = len(profile.anonymous_ids)
         user_id = profile.user_id or next((v for k, v in wanted.values() if k == "user"), None)
         for key, (kind, value) in wanted.items():
             other_id = candidates[key]
-            other_item = others.get(other_id) if other_id != profile.profile_id else None
-            other = read_item(other_item) if other_item else None
-            hops = 0
-            while other is not None and other.merged_into and hops < MAX_REDIRECTS:
-                other_id = other.merged_into
-                nxt = self.profiles.get_many([other_id]).get(other_id) if other_id != profile.profile_id else None
-                other = read_item(nxt) if nxt else None
-                hops += 1
+            first = others.get(other_id) if other_id != profile.profile_id else None
+            other_id, found = follow_merges(self.profiles, other_id, first, stop_at=profile.profile_id)
+            other = found.profile() if found is not None else None
             needs_record = key not in records or records[key] != profile.profile_id
             cap = self.max_anonymous_ids
             if other_id == profile.profile_id:
@@ -359,14 +344,14 @@ class FoldService:
 
     def _retire(self, loser: Profile, winner_id: str) -> None:
         for _ in range(MAX_ATTEMPTS):
-            item = self.profiles.get_many([loser.profile_id]).get(loser.profile_id)
-            if item is None or "merged_into" in item:
+            stored = self.profiles.get(loser.profile_id)
+            if stored is None or stored.merged_into is not None:
                 return
-            current = read_item(item)
-            expected = current.version
+            current = stored.profile()
+            expected = stored.version
             current.merged_into = winner_id
             current.version = expected + 1
-            if self.profiles.put(to_item(current), expected):
+            if self.profiles.put(current, expected):
                 return
         raise TransientFoldError(f"could not retire merged profile {loser.profile_id}")
 
@@ -394,6 +379,6 @@ class FoldService:
 
 
 def _is_transient(exc: Exception) -> bool:
-    from botocore.exceptions import BotoCoreError, ClientError
+    from chalicelib.shared.faults import is_transient
 
-    return isinstance(exc, (BotoCoreError, ClientError, TransientFoldError))
+    return isinstance(exc, TransientFoldError) or is_transient(exc)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from chalicelib.profiles.redirects import follow_merges
 from chalicelib.tracking.identity import clean_email, clean_id, identity_key, profile_id_for
-from chalicelib.tracking.ports import EventStore, IdentityStore, ProfileStore
 
-MAX_REDIRECTS = 5
+if TYPE_CHECKING:
+    from chalicelib.profiles.ports import ProfileStore, StoredProfile
+    from chalicelib.tracking.ports import EventStore, IdentityStore
 
 
 class NotFound(Exception):
@@ -35,26 +37,19 @@ class AdminService:
         records = self.identities.lookup(keys)
         for (kind, value), key in zip(candidates, keys, strict=True):
             profile_id = records.get(key) or profile_id_for(kind, value)  # type: ignore[arg-type]
-            if self.profiles.get_many([profile_id]):
+            if self.profiles.get(profile_id) is not None:
                 return profile_id
         raise NotFound("no profile for that identity")
 
     def profile_view(self, profile_id: str, events_limit: int = 50) -> dict[str, Any]:
         requested = profile_id
-        item = None
-        for _ in range(MAX_REDIRECTS + 1):
-            item = self.profiles.get_many([profile_id]).get(profile_id)
-            if item is None or "merged_into" not in item:
-                break
-            profile_id = item["merged_into"]["S"]
-        if item is None or "erased_at" in item:
+        profile_id, stored = follow_merges(self.profiles, profile_id)
+        if stored is None or stored.erased:
             raise NotFound(f"profile {requested} not found")
-        from chalicelib.profiles.codec import body_dict
-
-        body = body_dict(item)
+        body = stored.document()
         body.pop("applied", None)  # replay bookkeeping, not information about the person
         body.pop("folded", None)
-        body["version"] = int(item["version"]["N"])
+        body["version"] = stored.version
         view: dict[str, Any] = {
             "profile_id": profile_id,
             "profile": body,
@@ -63,20 +58,19 @@ class AdminService:
         }
         if requested != profile_id:
             view["redirected_from"] = requested
-        view["summary"] = read_time_summary(item)
+        view["summary"] = read_time_summary(stored)
         return view
 
 
-def read_time_summary(item: dict[str, Any]) -> dict[str, Any]:
+def read_time_summary(stored: StoredProfile) -> dict[str, Any]:
     """Stage, scores, RFM, needs group and segments at a glance; engagement and grade as of now (they decay)."""
-    from chalicelib.profiles.codec import read_item
     from chalicelib.profiles.config import ConfigError, load_profile_config
     from chalicelib.profiles.model import as_dict
     from chalicelib.profiles.scoring import current_engagement, grade
     from chalicelib.shared.clock import get_clock
     from chalicelib.tracking.events import iso
 
-    profile = read_item(item)
+    profile = stored.profile()
     now = get_clock().now()
     engagement = current_engagement(profile, now)
     try:

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import logging
 import time
-from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.profiles import rfm
 from chalicelib.profiles.model import Activity, ComputedTraits, Profile
+from chalicelib.profiles.ports import SweepState
 from chalicelib.tracking.events import iso
 
 if TYPE_CHECKING:
-    from chalicelib.segments.membership import CustomerRow, SegmentStore
+    from chalicelib.profiles.ports import CustomerFigures, CustomerPopulation, CutPointStore, SweepStore
     from chalicelib.shared.clock import Clock
 
 log = logging.getLogger("one2one")
@@ -29,36 +29,6 @@ log = logging.getLogger("one2one")
 FIRST_LOOKBACK_DAYS = 30
 MAX_DAYS_PER_RUN = 400  # a sweep paused for longer than that has bigger problems; the rest waits for the next run
 PAGE_SIZE = 100
-
-
-class CutPointStore(ABC):
-    @abstractmethod
-    def current(self) -> tuple[rfm.RfmCutPoints | None, rfm.GroupCutPoints | None]:
-        """The stored cut points (cached briefly); None for a kind that was never computed."""
-
-    @abstractmethod
-    def save(self, rfm_cut_points: rfm.RfmCutPoints, group_cut_points: rfm.GroupCutPoints) -> None: ...
-
-
-@dataclass
-class SweepState:
-    """`swept_through`: the last day fully swept. `day`/`cursor`: a day in progress and the last profile done."""
-
-    swept_through: str | None = None
-    day: str | None = None
-    cursor: str | None = None
-
-
-class SweepStore(ABC):
-    @abstractmethod
-    def due_profiles(self, day: str, limit: int, start_after: str | None) -> tuple[list[str], str | None]:
-        """One page of profile ids whose `due_day` is `day` (a Query on the sparse index) and the page's last id."""
-
-    @abstractmethod
-    def load(self) -> SweepState: ...
-
-    @abstractmethod
-    def save(self, state: SweepState) -> None: ...
 
 
 class Refolder(Protocol):
@@ -151,7 +121,7 @@ class CutPointsReport:
         return asdict(self)
 
 
-def _as_profile(row: CustomerRow) -> Profile:
+def _as_profile(row: CustomerFigures) -> Profile:
     # Exactly the fields `rfm` reads, so the job and the fold share one definition of recency, frequency and value.
     return Profile(
         profile_id="",
@@ -161,7 +131,7 @@ def _as_profile(row: CustomerRow) -> Profile:
 
 
 def expected_scores(
-    row: CustomerRow, rfm_cut_points: rfm.RfmCutPoints, group_cut_points: rfm.GroupCutPoints, now: Any
+    row: CustomerFigures, rfm_cut_points: rfm.RfmCutPoints, group_cut_points: rfm.GroupCutPoints, now: Any
 ) -> tuple[str | None, float | None]:
     """The (RFM digits, group percentile) the fold would assign this customer now, by the domain's own functions."""
     scores = rfm.rfm_scores(_as_profile(row), rfm_cut_points, now)
@@ -180,7 +150,9 @@ class CutPointsService:
     Customers left when the deadline hits are picked up by their next fold, sweep, or tomorrow's run.
     """
 
-    def __init__(self, population: SegmentStore, cut_points: CutPointStore, refolder: Refolder, clock: Clock) -> None:
+    def __init__(
+        self, population: CustomerPopulation, cut_points: CutPointStore, refolder: Refolder, clock: Clock
+    ) -> None:
         self.population = population
         self.cut_points = cut_points
         self.refolder = refolder
@@ -196,7 +168,9 @@ class CutPointsService:
         computed_at = iso(now)
         values = [v for r in rows if (v := rfm.rfm_values(_as_profile(r), now)) is not None]
         rfm_cut_points = rfm.compute_cut_points(values, computed_at=computed_at)
-        group_cut_points = rfm.compute_group_cut_points(((r.needs_group, r.revenue) for r in rows), computed_at)
+        group_cut_points = rfm.compute_group_cut_points(
+            ((r.needs_group, r.revenue) for r in rows if r.needs_group), computed_at
+        )
         self.cut_points.save(rfm_cut_points, group_cut_points)
         report.groups = len(group_cut_points.groups)
         report.computed_at = computed_at

@@ -23,6 +23,7 @@ from typing import Any
 
 from chalicelib.profiles.codec import body_dict
 from chalicelib.segments.ports import CustomerRow, SegmentStore
+from chalicelib.shared.faults import is_transient
 from chalicelib.tracking.ports import FailedEventStore
 
 __all__ = [
@@ -113,7 +114,7 @@ class SegmentMembershipService:
             try:
                 self._apply(record, stats)
             except Exception as exc:
-                if _is_transient(exc):
+                if is_transient(exc):
                     log.warning("segment membership deferred at %s: %s", sequence, type(exc).__name__)
                     deferred = [_sequence(r) for r in records[index:]]
                     break
@@ -187,9 +188,3 @@ def _approximate_time(data: dict[str, Any]) -> str:
     seconds = data.get("ApproximateCreationDateTime")
     when = datetime.fromtimestamp(float(seconds), UTC) if seconds else datetime.now(UTC)
     return iso(when)
-
-
-def _is_transient(exc: Exception) -> bool:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    return isinstance(exc, (BotoCoreError, ClientError))

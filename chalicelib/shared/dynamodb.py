@@ -1,7 +1,8 @@
-"""Paginated DynamoDB reads shared by the adapters (a Query followed to its last page)."""
+"""DynamoDB helpers shared by the adapters: a Query followed to its last page, BatchWriteItem until nothing is left."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from chalicelib.shared.aws import client
@@ -18,3 +19,18 @@ def query_all(**kwargs: Any) -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def batch_write(table: str, requests: list[dict[str, Any]], max_rounds: int = 8) -> None:
+    """BatchWriteItem in chunks of 25, re-sending unprocessed items with backoff (throttling returns them to us)."""
+    ddb = client("dynamodb")
+    for start in range(0, len(requests), 25):
+        pending = requests[start : start + 25]
+        for attempt in range(max_rounds):
+            response = ddb.batch_write_item(RequestItems={table: pending})
+            pending = response.get("UnprocessedItems", {}).get(table, [])
+            if not pending:
+                break
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        else:
+            raise RuntimeError(f"{len(pending)} items still unprocessed after {max_rounds} rounds")

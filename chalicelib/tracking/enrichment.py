@@ -152,7 +152,8 @@ def enrich_context(
 ) -> tuple[dict[str, Any], bool]:
     """Return an enriched copy of `context` and whether the sender is a bot. Never keeps the full IP."""
     ctx = dict(context)
-    page = ctx.get("page") if isinstance(ctx.get("page"), dict) else {}
+    raw_page = ctx.get("page")
+    page = raw_page if isinstance(raw_page, dict) else {}
     url = page.get("url") or properties.get("url")
     if not isinstance(ctx.get("campaign"), dict) or not ctx.get("campaign"):
         campaign = campaign_from_url(url if isinstance(url, str) else None)

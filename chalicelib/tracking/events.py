@@ -9,6 +9,8 @@ from typing import Any, Literal, TypedDict
 import msgspec
 from msgspec import Struct, field
 
+from chalicelib.tracking.identity import clean_email
+
 MessageType = Literal["track", "page", "screen", "identify", "group", "alias"]
 
 
@@ -79,10 +81,8 @@ class TrackedEvent(Struct, kw_only=True):
 
     @property
     def email(self) -> str | None:
-        value = self.traits.get("email") or self.context.get("traits", {}).get("email")
-        if isinstance(value, str) and "@" in value:
-            return value.strip().lower()
-        return None
+        """The identify email (traits, else context traits), normalised as every email identity is."""
+        return clean_email(self.traits.get("email") or self.context.get("traits", {}).get("email"))
 
     def to_item(self, expires_at: int | None = None) -> dict[str, Any]:
         """DynamoDB item (low-level attribute-value form). The message body is one JSON string: cheap to write and

@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from chalicelib.shared.clock import Clock
 from chalicelib.tracking.enrichment import correct_timestamp, enrich_context
@@ -49,12 +49,24 @@ class RequestMeta:
         return None
 
 
+Outcome = Literal["accepted", "invalid", "unauthorized", "origin_not_allowed", "unknown_endpoint"]
+
+
 @dataclass
 class IngestResult:
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
+    """What became of a tracking request, whatever carried it.
+
+    `outcome`: "accepted" (some or all messages stored; `reply` lists any rejected ones), "invalid" (nothing stored:
+    unreadable body or every message rejected), "unauthorized" (no or unknown write key), "origin_not_allowed" (the
+    source does not accept the browser origin), "unknown_endpoint". `reply` is the Segment-compatible answer
+    (`success`, `error`, `message`, `field`, `rejected`); `cors_origin` is the origin that may read it (set once the
+    source allowed it).
+    """
+
+    outcome: Outcome
+    reply: dict[str, Any]
     accepted: list[TrackedEvent] = field(default_factory=list)
+    cors_origin: str | None = None
 
 
 def write_key_from_header(authorization: str | None) -> str | None:
@@ -68,15 +80,8 @@ def write_key_from_header(authorization: str | None) -> str | None:
     return decoded.split(":", 1)[0] or None
 
 
-def cors_headers(origin: str | None) -> dict[str, str]:
-    if not origin:
-        return {}
-    # sendBeacon sends credentials, so the allowed origin must be echoed (not "*") with Allow-Credentials.
-    return {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true", "Vary": "Origin"}
-
-
-def error_result(status: int, error: MessageError, headers: dict[str, str] | None = None) -> IngestResult:
-    return IngestResult(status, {"success": False, **error.to_dict()}, headers or {})
+def refused(outcome: Outcome, error: MessageError, cors_origin: str | None = None) -> IngestResult:
+    return IngestResult(outcome, {"success": False, **error.to_dict()}, cors_origin=cors_origin)
 
 
 class IngestService:
@@ -94,11 +99,20 @@ class IngestService:
         self.failed = failed
         self.clock = clock
 
-    # -- the HTTP tracking API ---------------------------------------------------------------------------------------
-    def handle_post(self, kind: str, raw_body: bytes | None, meta: RequestMeta) -> IngestResult:
-        """`POST /v1/{kind}`: one message (`track`, `t`, ...) or a `batch`."""
+    # -- the tracking API ------------------------------------------------------------------------------------------
+    def receive(self, kind: str, raw_body: bytes | str | None, meta: RequestMeta) -> IngestResult:
+        """`/v1/{kind}`: one message (`track`, `t`, ...), a `batch`, or a `consent` choice.
+
+        Example
+        -------
+        >>> result = service.receive("track", b'{"anonymousId": "a1", "event": "Signed Up"}', meta)
+        >>> result.outcome, [e.event for e in result.accepted]
+        ('accepted', ['Signed Up'])
+        """
         if kind not in ("batch", "consent") and kind not in TYPE_BY_PATH:
-            return error_result(404, MessageError("unknown_endpoint", f"unknown tracking endpoint /v1/{kind}"))
+            return refused(
+                "unknown_endpoint", MessageError("unknown_endpoint", f"unknown tracking endpoint /v1/{kind}")
+            )
         limit = MAX_BATCH_BYTES if kind == "batch" else MAX_MESSAGE_BYTES
         header_key = write_key_from_header(meta.headers.get("authorization"))
         try:
@@ -108,65 +122,60 @@ class IngestService:
                 source = self.sources.by_write_key(header_key)
                 if source is not None:
                     # Passed auth but unreadable: keep it as a bad row so nothing accepted for inspection is lost.
-                    self.failed.record(source.source_id, exc.to_dict(), (raw_body or b"").decode("utf-8", "replace"))
-            return error_result(400, exc)
+                    raw_text = raw_body.decode("utf-8", "replace") if isinstance(raw_body, bytes) else raw_body or ""
+                    self.failed.record(source.source_id, exc.to_dict(), raw_text)
+            return refused("invalid", exc)
         body_key = body.get("writeKey") if isinstance(body, dict) else None
         write_key = header_key or body_key or meta.query.get("writeKey")
         source, auth_error = self.authenticate(write_key)
         if source is None:
-            return error_result(401, auth_error)
+            return refused("unauthorized", auth_error)
         if not source.origin_allowed(meta.origin):
-            return error_result(403, MessageError("origin_not_allowed", f"origin {meta.origin} is not allowed"))
-        headers = cors_headers(meta.origin)
+            return refused(
+                "origin_not_allowed", MessageError("origin_not_allowed", f"origin {meta.origin} is not allowed")
+            )
+        origin = meta.origin
         if kind == "consent":
             try:
                 messages = consent_messages(body)
             except MessageError as exc:
                 self.failed.record(source.source_id, exc.to_dict(), body)
-                return error_result(400, exc, headers)
+                return refused("invalid", exc, origin)
             accepted, rejected = self.ingest(source, messages, "track", meta, batch=True)
             if rejected:
                 first = {k: v for k, v in rejected[0].items() if k != "index"}
                 if isinstance(first.get("field"), str):
                     first["field"] = first["field"].split(".", 1)[-1]  # the batch is ours, not the caller's
-                return IngestResult(400, {"success": False, **first}, headers)
-            return IngestResult(200, {"success": True, "recorded": [e.event for e in accepted]}, headers, accepted)
+                return IngestResult("invalid", {"success": False, **first}, cors_origin=origin)
+            reply = {"success": True, "recorded": [e.event for e in accepted]}
+            return IngestResult("accepted", reply, accepted, origin)
         if kind == "batch":
             try:
                 raw_messages, shared = split_batch(body)
             except MessageError as exc:
                 self.failed.record(source.source_id, exc.to_dict(), body)
-                return error_result(400, exc, headers)
+                return refused("invalid", exc, origin)
             messages = [apply_shared(m, shared) for m in raw_messages]
             accepted, rejected = self.ingest(source, messages, None, meta, batch=True)
             if not accepted and rejected:
-                return IngestResult(400, {"success": False, "error": "invalid_batch", "rejected": rejected}, headers)
-            body_out: dict[str, Any] = {"success": True}
+                reply = {"success": False, "error": "invalid_batch", "rejected": rejected}
+                return IngestResult("invalid", reply, cors_origin=origin)
+            reply = {"success": True}
             if rejected:
-                # The valid messages are stored; SDKs only retry on 5xx/429, so a 400 here would hide that.
-                body_out["rejected"] = rejected
-            return IngestResult(200, body_out, headers, accepted)
+                # The valid messages are stored; SDKs only retry on 5xx/429, so refusing the batch would hide that.
+                reply["rejected"] = rejected
+            return IngestResult("accepted", reply, accepted, origin)
         accepted, rejected = self.ingest(source, [body], TYPE_BY_PATH[kind], meta, batch=False)
         if rejected:
-            return IngestResult(400, {"success": False, **rejected[0]}, headers)
-        return IngestResult(200, {"success": True}, headers, accepted)
+            return IngestResult("invalid", {"success": False, **rejected[0]}, cors_origin=origin)
+        return IngestResult("accepted", {"success": True}, accepted, origin)
 
-    def handle_preflight(self, meta: RequestMeta) -> IngestResult:
-        """A preflight carries no write key, so it is answered for any origin some source allows; the real request
+    def origin_may_send(self, origin: str | None) -> bool:
+        """A CORS preflight carries no write key, so it is allowed for any origin some source allows; the real request
         is then checked against its own source's list."""
-        origin = meta.origin
-        if not origin or not self.sources.any_allows_origin(origin):
-            return IngestResult(403, {"success": False, "error": "origin_not_allowed"})
-        headers = cors_headers(origin)
-        headers.update(
-            {
-                "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
-                "Access-Control-Allow-Headers": meta.headers.get("access-control-request-headers")
-                or "Content-Type, Authorization",
-                "Access-Control-Max-Age": "86400",
-            }
-        )
-        return IngestResult(204, {}, headers)
+        if not origin:
+            return False
+        return self.sources.any_allows_origin(origin)
 
     def authenticate(self, write_key: Any) -> tuple[Source | None, MessageError]:
         if not isinstance(write_key, str) or not write_key:

@@ -1,73 +1,86 @@
-"""Ports: the storage and delivery interfaces the services use; adapters implement them, tests may fake them."""
+"""Ports of the tracking wing: where events, identities, failed events and sources are kept.
+
+Protocols speaking domain (`TrackedEvent`, `Source`, identity keys); the DynamoDB adapters in `tracking/adapters/`
+implement them structurally, and the in-memory fakes in `tests/fakes/tracking.py` honour the same contract
+(`tests/contract/`). The profile store is the profiles wing's (`profiles/ports.py`).
+"""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
-from chalicelib.tracking.events import TrackedEvent
-from chalicelib.tracking.sources import Source
+if TYPE_CHECKING:
+    from chalicelib.tracking.events import TrackedEvent
+    from chalicelib.tracking.sources import Source
 
 
-class EventStore(ABC):
-    @abstractmethod
+class EventStore(Protocol):
     def put_new(self, event: TrackedEvent) -> bool:
         """Store one event unless its key exists. Returns False for a duplicate. One write request."""
+        ...
 
-    @abstractmethod
     def put_many(self, events: list[TrackedEvent]) -> None:
         """Store events in as few write requests as possible (25 per request). A re-sent key overwrites itself."""
+        ...
 
-    @abstractmethod
-    def history(self, profile_id: str, limit: int = 50, newest_first: bool = True) -> list[TrackedEvent]: ...
+    def history(self, profile_id: str, limit: int = 50, newest_first: bool = True) -> list[TrackedEvent]:
+        """A profile's events by time (newest first unless asked otherwise), at most `limit`."""
+        ...
 
     def delete(self, keys: list[str]) -> None:
         """Delete events by key (erasure of a person's late events)."""
-        raise NotImplementedError
+        ...
 
-    @abstractmethod
     def repoint(self, from_profile: str, to_profile: str) -> int:
         """Move one profile's history to another (after a merge). Returns the number of events moved."""
+        ...
 
 
-class IdentityStore(ABC):
-    @abstractmethod
+class IdentityStore(Protocol):
     def lookup(self, keys: list[str]) -> dict[str, str]:
         """Identity key -> profile id for the keys that have a record (reads only)."""
+        ...
 
-    @abstractmethod
     def link(self, key: str, profile_id: str, *, only_if_absent: bool) -> bool:
-        """Point an identity at a profile. With only_if_absent, returns False when another record already exists."""
+        """Point an identity at a profile. With only_if_absent, returns False when another profile holds the key."""
+        ...
 
-    @abstractmethod
-    def for_profile(self, profile_id: str) -> list[str]: ...
-
-
-class ProfileStore(ABC):
-    @abstractmethod
-    def get_many(self, profile_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """Profile id -> stored item (low-level attribute-value form) for the profiles that exist."""
-
-    @abstractmethod
-    def put(self, item: dict[str, Any], expected_version: int | None) -> bool:
-        """Write a profile if its stored version still equals expected_version (None: must not exist yet).
-        Returns False on a lost race."""
+    def for_profile(self, profile_id: str) -> list[str]:
+        """The identity keys pointing at a profile, sorted."""
+        ...
 
 
-class FailedEventStore(ABC):
-    @abstractmethod
-    def record(self, source_id: str | None, reason: dict[str, Any], raw: Any) -> None: ...
+class FailedEvent(TypedDict):
+    """A bad row: what failed (`reason`: error code, message, field), its source, and the raw input (truncated)."""
 
-    @abstractmethod
-    def list(self, day: str, limit: int = 50, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]: ...
+    id: str
+    day: str
+    source_id: str
+    reason: dict[str, Any]
+    raw: str
+    truncated: bool
+    received_at: str
 
 
-class SourceRegistry(ABC):
-    @abstractmethod
-    def by_write_key(self, write_key: str) -> Source | None: ...
+class FailedEventStore(Protocol):
+    def record(self, source_id: str | None, reason: dict[str, Any], raw: Any) -> None:
+        """Keep a message that could not be accepted or folded, with why (`raw`: text or JSON-able)."""
+        ...
 
-    @abstractmethod
-    def any_allows_origin(self, origin: str) -> bool: ...
+    def list(self, day: str, limit: int = 50, cursor: str | None = None) -> tuple[list[FailedEvent], str | None]:
+        """One page of a UTC day's bad rows, newest first, and the cursor of the next page (None: no more)."""
+        ...
 
-    @abstractmethod
-    def upsert_source(self, source_id: str, write_key: str, allowed_origins: list[str], name: str = "") -> Source: ...
+
+class SourceRegistry(Protocol):
+    def by_write_key(self, write_key: str) -> Source | None:
+        """The source a write key authenticates (None for an unknown or revoked key)."""
+        ...
+
+    def any_allows_origin(self, origin: str) -> bool:
+        """Whether some source accepts browser requests from `origin` (answers a CORS preflight)."""
+        ...
+
+    def upsert_source(self, source_id: str, write_key: str, allowed_origins: list[str], name: str = "") -> Source:
+        """Create or replace the source a write key belongs to (only the key's hash is stored)."""
+        ...

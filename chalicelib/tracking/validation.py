@@ -182,7 +182,8 @@ def validate_message(msg: Any, default_type: str | None = None, index: int | Non
         group_id = _optional_str(msg, "groupId", 256)
         if mtype == "group" and not group_id:
             raise MessageError("missing_field", "group messages need groupId", "groupId")
-        ctx_traits = context.get("traits") if isinstance(context.get("traits"), dict) else {}
+        raw_traits = context.get("traits")
+        ctx_traits = raw_traits if isinstance(raw_traits, dict) else {}
         email = clean_email(traits.get("email")) or clean_email(ctx_traits.get("email"))
         return ValidMessage(
             type=mtype,

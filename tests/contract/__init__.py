@@ -1,0 +1,1 @@
+"""Contract tests: one suite per port, run against its in-memory fake and (subclassed) its DynamoDB adapter on moto."""

@@ -12,7 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.delivery.ports import MessageRecord, OutgoingEmail, SendLogEntry
-from chalicelib.engagement.adapters.messages_table import message_sk
+from chalicelib.engagement.messages_table import message_sk
+from chalicelib.profiles import codec
+from chalicelib.profiles.model import Profile
+from chalicelib.profiles.ports import StoredProfile
 from chalicelib.scenarios.engine import ScenarioRun
 from chalicelib.tracking.events import TrackedEvent, iso
 
@@ -197,23 +200,39 @@ class FakeStepQueue:
 
 
 class FakeProfiles:
-    """Profiles as the stored item form the delivery service reads today (a JSON body and a version)."""
+    """The ProfileStore port over profile documents (the JSON form delivery reads), with a version and the
+    merged/erased state a stored profile carries."""
 
     def __init__(self, *profiles: dict[str, Any]) -> None:
-        self.items: dict[str, dict[str, Any]] = {}
+        self.items: dict[str, StoredProfile] = {}
         for profile in profiles:
             self.add(profile)
 
-    def add(self, profile: dict[str, Any], version: int = 1, **attributes: Any) -> None:
-        item = {"profile_id": {"S": profile["profile_id"]}, "body": {"S": json.dumps(profile)}}
-        item["version"] = {"N": str(version)}
-        item.update({k: {"S": str(v)} for k, v in attributes.items()})
-        self.items[profile["profile_id"]] = item
+    def add(
+        self,
+        profile: dict[str, Any],
+        version: int = 1,
+        *,
+        merged_into: str | None = None,
+        erased_at: str | None = None,
+    ) -> None:
+        body = json.dumps(profile)
+        self.items[profile["profile_id"]] = StoredProfile(
+            profile["profile_id"],
+            version,
+            load=lambda: codec.from_json(body),
+            read=lambda: json.loads(body),
+            merged_into=merged_into,
+            erased_at=erased_at,
+        )
 
-    def get_many(self, profile_ids: list[str]) -> dict[str, dict[str, Any]]:
+    def get(self, profile_id: str) -> StoredProfile | None:
+        return self.items.get(profile_id)
+
+    def get_many(self, profile_ids: Iterable[str]) -> dict[str, StoredProfile]:
         return {pid: self.items[pid] for pid in profile_ids if pid in self.items}
 
-    def put(self, item: dict[str, Any], expected_version: int | None) -> bool:
+    def put(self, profile: Profile, expected_version: int | None) -> bool:
         raise NotImplementedError("delivery never writes profiles")
 
 

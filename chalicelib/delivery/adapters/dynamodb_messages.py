@@ -15,7 +15,7 @@ them for the stuck-send sweep without scanning.
 DueTable (pk=`due#{YYYY-MM-DDTHH}` hour bucket, sk=`{due_at}#{ref}`): run steps waiting for a time. The scheduled reader
 queries buckets from its cursor to now (Query only), so a waiting run costs one item and no compute.
 
-The key layout shared with engagement's adapter (same partitions) is in `engagement/adapters/messages_table.py`.
+The key layout shared with engagement's adapter (same partitions) is in `engagement/messages_table.py`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from chalicelib.delivery.ports import MessageRecord, SendLogEntry
-from chalicelib.engagement.adapters.messages_table import due_bucket, message_sk, person_pk, plain, suppression_pk
+from chalicelib.engagement.messages_table import due_bucket, message_sk, person_pk, plain, suppression_pk
 from chalicelib.scenarios.engine import ScenarioRun
 from chalicelib.shared.aws import client
 from chalicelib.shared.dynamodb import query_all

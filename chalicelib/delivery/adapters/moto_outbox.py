@@ -1,7 +1,8 @@
 """Local-only outbox: the emails and SMS the embedded SES/SNS (a moto server) recorded, read over its HTTP API.
 
 Nothing here imports moto: it reads `GET {moto}/moto-api/data.json` (every recorded model instance), so deployed code
-never depends on the test double. Only `api/local_tools.py` uses it, behind `ONE2ONE_LOCAL_TOOLS=1`.
+never depends on the test double. Only `api/local_tools.py` uses it (through `bootstrap.get_local_outbox`), behind
+`ONE2ONE_LOCAL_TOOLS=1`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from email.message import Message
 from email.policy import default as default_policy
 from typing import Any
 
+from chalicelib.delivery.exceptions import OutboxUnavailable
 
-class OutboxUnavailable(Exception):
-    """No moto server to read from (not the local stack), or it did not answer."""
+__all__ = ["MotoOutbox", "OutboxUnavailable", "parse_raw_email"]
 
 
 def _parts(message: Message) -> tuple[str | None, str | None]:

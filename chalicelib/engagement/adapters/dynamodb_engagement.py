@@ -24,7 +24,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.engagement.adapters.messages_table import due_bucket, person_pk, plain, suppression_pk
+from chalicelib.engagement.messages_table import due_bucket, person_pk, plain, suppression_pk
 from chalicelib.shared.aws import client
 from chalicelib.shared.dynamodb import query_all
 from chalicelib.tracking.events import iso
@@ -268,7 +268,7 @@ def erase_person_messages(messages_table: str, due_table: str, keys: Any) -> int
     preferences, touches), the suppression items of their addresses, and their DueTable items (found from the due
     times of their active runs: DueTable is keyed by hour, so the run tells us where to look)."""
     from chalicelib.scenarios.engine import ScenarioRun
-    from chalicelib.tracking.adapters.dynamodb_events import batch_write
+    from chalicelib.shared.dynamodb import batch_write
 
     deletes: list[dict[str, Any]] = []
     due_deletes: list[dict[str, Any]] = []

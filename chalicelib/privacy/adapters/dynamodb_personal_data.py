@@ -73,7 +73,7 @@ class DynamoPersonalData:
 
 
 def _delete_keys(table: str, keys: list[dict[str, Any]]) -> int:
-    from chalicelib.tracking.adapters.dynamodb_events import batch_write
+    from chalicelib.shared.dynamodb import batch_write
 
     if keys:
         batch_write(table, [{"DeleteRequest": {"Key": k}} for k in keys])

@@ -1,4 +1,4 @@
-"""Segment membership and sizes, the customer population, RFM cut points and lifecycle-sweep progress in DynamoDB.
+"""Segment membership and sizes and the customer population in DynamoDB.
 
 Items (see docs/ARCHITECTURE.md):
 - SegmentMembersTable `segment_id=<segment>, profile_id`: entered_at, version (the profile version that entered).
@@ -6,8 +6,8 @@ Items (see docs/ARCHITECTURE.md):
   orders, revenue, needs_group, rfm digits, gvp = group value percentile).
 - StateTable `pk=segment_size, sk=<segment>`: size (atomic counter), updated_at.
 - StateTable `pk=segment_exit, sk=<segment>#<profile>#<version>`: expires_at (TTL); an erasure exit was counted.
-- StateTable `pk=cut_points, sk=rfm|group`: body (JSON), computed_at.
-- StateTable `pk=sweep, sk=lifecycle`: swept_through, day, cursor, updated_at.
+(The cut points and the sweep's progress, also in the StateTable, are the profiles wing's: see
+`profiles/adapters/dynamodb_sweeps.py`.)
 """
 
 from __future__ import annotations
@@ -22,22 +22,17 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.profiles.rfm import GroupCutPoints, RfmCutPoints
-from chalicelib.profiles.sweeps import CutPointStore, SweepState, SweepStore
 from chalicelib.segments.ports import CustomerRow, SegmentStore
 from chalicelib.shared.aws import client
 
 SIZE_PK = "segment_size"
 EXIT_MARKER_PK = "segment_exit"
 EXIT_MARKER_TTL_SECONDS = 3 * 86400  # > the 24 h stream retention: any replay of the record still finds the marker
-CUT_POINTS_PK = "cut_points"
-SWEEP_PK, SWEEP_SK = "sweep", "lifecycle"
 # The customer population lives in the members table as a system "segment" (configured names cannot start with `$`).
 # Sharded so that a burst of orders does not land on one partition key (1,000 writes/s per key); reading it back is
 # POPULATION_SHARDS Queries, never a Scan.
 POPULATION_PREFIX = "$customers#"
 POPULATION_SHARDS = 4
-CUT_POINTS_CACHE_SECONDS = 300.0
 MAX_CURSOR_CHARS = 2048
 
 
@@ -246,95 +241,3 @@ class DynamoSegmentStore(SegmentStore):
                 if "LastEvaluatedKey" not in page:
                     break
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-class DynamoCutPointStore(CutPointStore):
-    """Cut points change once a day; every fold needs them, so a warm Lambda keeps them for five minutes."""
-
-    def __init__(self, state_table: str, cache_seconds: float = CUT_POINTS_CACHE_SECONDS) -> None:
-        self.state_table = state_table
-        self.cache_seconds = cache_seconds
-        self._cached: tuple[float, RfmCutPoints | None, GroupCutPoints | None] | None = None
-
-    def current(self) -> tuple[RfmCutPoints | None, GroupCutPoints | None]:
-        now = time.monotonic()
-        if self._cached is not None and now - self._cached[0] < self.cache_seconds:
-            return self._cached[1], self._cached[2]
-        page = client("dynamodb").query(
-            TableName=self.state_table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": CUT_POINTS_PK}},
-        )
-        bodies = {item["sk"]["S"]: item["body"]["S"] for item in page.get("Items", [])}
-        rfm = RfmCutPoints.model_validate_json(bodies["rfm"]) if "rfm" in bodies else None
-        group = GroupCutPoints.model_validate_json(bodies["group"]) if "group" in bodies else None
-        self._cached = (now, rfm, group)
-        return rfm, group
-
-    def save(self, rfm: RfmCutPoints, group: GroupCutPoints) -> None:
-        ddb = client("dynamodb")
-        for sk, model in (("rfm", rfm), ("group", group)):
-            ddb.put_item(
-                TableName=self.state_table,
-                Item={
-                    "pk": {"S": CUT_POINTS_PK},
-                    "sk": {"S": sk},
-                    "body": {"S": model.model_dump_json()},
-                    "computed_at": {"S": model.computed_at or _now_iso()},
-                },
-            )
-        # This container (the job's own refolds) sees the new values at once; others within the cache period.
-        self._cached = (time.monotonic(), rfm, group)
-
-    def forget(self) -> None:
-        self._cached = None
-
-
-class DynamoSweepStore(SweepStore):
-    """The sparse `by_due_day` index of the profiles table and the sweep's progress record."""
-
-    def __init__(self, profiles_table: str, state_table: str) -> None:
-        self.profiles_table = profiles_table
-        self.state_table = state_table
-
-    def due_profiles(self, day: str, limit: int, start_after: str | None) -> tuple[list[str], str | None]:
-        kwargs: dict[str, Any] = {
-            "TableName": self.profiles_table,
-            "IndexName": "by_due_day",
-            "KeyConditionExpression": "due_day = :d",
-            "ExpressionAttributeValues": {":d": {"S": day}},
-            "Limit": limit,
-        }
-        if start_after:
-            kwargs["ExclusiveStartKey"] = {
-                "due_day": {"S": day},
-                "profile_id": {"S": start_after},
-            }
-        page = client("dynamodb").query(**kwargs)
-        ids = [item["profile_id"]["S"] for item in page.get("Items", [])]
-        last = page.get("LastEvaluatedKey")
-        return ids, last["profile_id"]["S"] if last else None
-
-    def load(self) -> SweepState:
-        item = (
-            client("dynamodb")
-            .get_item(
-                TableName=self.state_table, Key={"pk": {"S": SWEEP_PK}, "sk": {"S": SWEEP_SK}}, ConsistentRead=True
-            )
-            .get("Item")
-        )
-        if not item:
-            return SweepState()
-        return SweepState(
-            swept_through=item.get("swept_through", {}).get("S"),
-            day=item.get("day", {}).get("S"),
-            cursor=item.get("cursor", {}).get("S"),
-        )
-
-    def save(self, state: SweepState) -> None:
-        item: dict[str, Any] = {"pk": {"S": SWEEP_PK}, "sk": {"S": SWEEP_SK}, "updated_at": {"S": _now_iso()}}
-        for name in ("swept_through", "day", "cursor"):
-            value = getattr(state, name)
-            if value:
-                item[name] = {"S": value}
-        client("dynamodb").put_item(TableName=self.state_table, Item=item)

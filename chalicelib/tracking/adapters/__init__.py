@@ -1,0 +1,1 @@
+"""DynamoDB adapters of the tracking ports: events, failed events, identity records and sources."""

@@ -4,32 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.shared.aws import client
+from chalicelib.shared.dynamodb import batch_write
 from chalicelib.tracking.events import TrackedEvent
-from chalicelib.tracking.ports import EventStore, FailedEventStore
+from chalicelib.tracking.ports import FailedEvent
 
 
-def batch_write(table: str, requests: list[dict[str, Any]], max_rounds: int = 8) -> None:
-    """BatchWriteItem in chunks of 25, re-sending unprocessed items with backoff (throttling returns them to us)."""
-    ddb = client("dynamodb")
-    for start in range(0, len(requests), 25):
-        pending = requests[start : start + 25]
-        for attempt in range(max_rounds):
-            response = ddb.batch_write_item(RequestItems={table: pending})
-            pending = response.get("UnprocessedItems", {}).get(table, [])
-            if not pending:
-                break
-            time.sleep(min(0.05 * 2**attempt, 1.0))
-        else:
-            raise RuntimeError(f"{len(pending)} items still unprocessed after {max_rounds} rounds")
-
-
-class DynamoEventStore(EventStore):
+class DynamoEventStore:
     def __init__(self, table: str, ttl_days: int) -> None:
         self.table = table
         self.ttl_seconds = ttl_days * 86400
@@ -90,7 +75,7 @@ class DynamoEventStore(EventStore):
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-class DynamoFailedEventStore(FailedEventStore):
+class DynamoFailedEventStore:
     """Snowplow-style bad rows: what failed, why, and the raw input (truncated), kept for a while and listable."""
 
     MAX_RAW_CHARS = 16_000
@@ -116,7 +101,7 @@ class DynamoFailedEventStore(FailedEventStore):
             },
         )
 
-    def list(self, day: str, limit: int = 50, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    def list(self, day: str, limit: int = 50, cursor: str | None = None) -> tuple[list[FailedEvent], str | None]:
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "#d = :d",
@@ -128,7 +113,7 @@ class DynamoFailedEventStore(FailedEventStore):
         if cursor:
             kwargs["ExclusiveStartKey"] = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         page = client("dynamodb").query(**kwargs)
-        rows = [
+        rows: list[FailedEvent] = [
             {
                 "id": item["id"]["S"],
                 "day": item["day"]["S"],

@@ -1,4 +1,4 @@
-"""Identity records and profiles in DynamoDB."""
+"""Identity records in DynamoDB: `IdentitiesTable` items (key, profile_id, linked_at; erased_at on tombstones)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.shared.aws import client
-from chalicelib.tracking.ports import IdentityStore, ProfileStore
 
 
-class DynamoIdentityStore(IdentityStore):
+class DynamoIdentityStore:
     def __init__(self, table: str) -> None:
         self.table = table
 
@@ -54,37 +53,3 @@ class DynamoIdentityStore(IdentityStore):
             ExpressionAttributeValues={":p": {"S": profile_id}},
         )
         return sorted(item["key"]["S"] for item in response.get("Items", []))
-
-
-class DynamoProfileStore(ProfileStore):
-    def __init__(self, table: str) -> None:
-        self.table = table
-
-    def get_many(self, profile_ids: list[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        unique = list(dict.fromkeys(profile_ids))
-        ddb = client("dynamodb")
-        for start in range(0, len(unique), 100):
-            keys = [{"profile_id": {"S": p}} for p in unique[start : start + 100]]
-            request = {self.table: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                response = ddb.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self.table, []):
-                    found[item["profile_id"]["S"]] = item
-                request = response.get("UnprocessedKeys") or {}
-        return found
-
-    def put(self, item: dict[str, Any], expected_version: int | None) -> bool:
-        ddb = client("dynamodb")
-        if expected_version is None:
-            condition = {"ConditionExpression": "attribute_not_exists(profile_id)"}
-        else:
-            condition = {
-                "ConditionExpression": "version = :v",
-                "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
-            }
-        try:
-            ddb.put_item(TableName=self.table, Item=item, **condition)
-        except ddb.exceptions.ConditionalCheckFailedException:
-            return False
-        return True

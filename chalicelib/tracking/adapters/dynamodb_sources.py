@@ -5,14 +5,13 @@ from __future__ import annotations
 import time
 
 from chalicelib.shared.aws import client
-from chalicelib.tracking.ports import SourceRegistry
 from chalicelib.tracking.sources import Source, hash_write_key
 
 SOURCE_PK = "source"
 CACHE_SECONDS = 60.0
 
 
-class DynamoSourceRegistry(SourceRegistry):
+class DynamoSourceRegistry:
     """Every tracking request needs its source; a warm Lambda answers from memory for a minute (a revoked key
     stops working within that minute)."""
 

@@ -1,0 +1,61 @@
+"""IdentityStore contract: identity key -> profile records, claimed first-come or taken over, listed per profile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chalicelib.tracking.ports import IdentityStore
+from tests.fakes.tracking import FakeIdentityStore
+
+
+class IdentityStoreContract:
+    @pytest.fixture
+    def store(self) -> IdentityStore:
+        raise NotImplementedError
+
+    def test_lookup_answers_only_the_keys_that_have_a_record(self, store: IdentityStore) -> None:
+        store.link("user:u1", "p_1", only_if_absent=False)
+        assert store.lookup(["user:u1", "anon:nobody", "user:u1"]) == {"user:u1": "p_1"}
+        assert store.lookup([]) == {}
+
+    def test_lookup_reads_more_keys_than_one_request_holds(self, store: IdentityStore) -> None:
+        keys = [f"anon:a{n}" for n in range(130)]
+        for n, key in enumerate(keys):
+            store.link(key, f"p_{n}", only_if_absent=False)
+        found = store.lookup(keys)
+        assert len(found) == 130
+        assert found["anon:a129"] == "p_129"
+
+    def test_a_claim_only_if_absent_loses_to_another_profiles_record(self, store: IdentityStore) -> None:
+        assert store.link("email:a@b.example", "p_1", only_if_absent=True) is True
+        assert store.link("email:a@b.example", "p_2", only_if_absent=True) is False
+        assert store.link("email:a@b.example", "p_1", only_if_absent=True) is True  # its own record: fine
+        assert store.lookup(["email:a@b.example"]) == {"email:a@b.example": "p_1"}
+
+    def test_a_takeover_repoints_the_record(self, store: IdentityStore) -> None:
+        store.link("anon:a1", "p_1", only_if_absent=True)
+        assert store.link("anon:a1", "p_2", only_if_absent=False) is True
+        assert store.lookup(["anon:a1"]) == {"anon:a1": "p_2"}
+
+    def test_for_profile_lists_its_keys_sorted(self, store: IdentityStore) -> None:
+        for key in ("user:u1", "anon:b", "anon:a"):
+            store.link(key, "p_1", only_if_absent=False)
+        store.link("anon:c", "p_2", only_if_absent=False)
+        assert store.for_profile("p_1") == ["anon:a", "anon:b", "user:u1"]
+        assert store.for_profile("p_nobody") == []
+
+
+class TestFakeIdentityStore(IdentityStoreContract):
+    @pytest.fixture
+    def store(self) -> IdentityStore:
+        return FakeIdentityStore()
+
+
+class TestDynamoIdentityStore(IdentityStoreContract):
+    @pytest.fixture
+    def store(self, dynamo: Any) -> IdentityStore:
+        from chalicelib.tracking.adapters.dynamodb_identities import DynamoIdentityStore
+
+        return DynamoIdentityStore(dynamo.identities_table)

@@ -1,0 +1,128 @@
+"""In-memory fakes of the tracking ports (`chalicelib/tracking/ports.py`)."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.tracking.events import TrackedEvent, iso
+from chalicelib.tracking.ports import FailedEvent
+from chalicelib.tracking.sources import Source, hash_write_key
+
+
+def _copy(event: TrackedEvent) -> TrackedEvent:
+    """The event as a store would hand it back: a new object (a stream event comes back whole)."""
+    return TrackedEvent.from_item(event.to_item())
+
+
+class FakeEventStore:
+    def __init__(self) -> None:
+        self.items: dict[str, TrackedEvent] = {}
+
+    def put_new(self, event: TrackedEvent) -> bool:
+        if event.key in self.items:
+            return False
+        self.items[event.key] = _copy(event)
+        return True
+
+    def put_many(self, events: list[TrackedEvent]) -> None:
+        for event in events:
+            self.items[event.key] = _copy(event)
+
+    def history(self, profile_id: str, limit: int = 50, newest_first: bool = True) -> list[TrackedEvent]:
+        # Ordered as the table's index orders them: by `ts_key` (event time, then message id).
+        found = sorted(
+            (e for e in self.items.values() if e.profile_id == profile_id),
+            key=lambda e: f"{iso(e.timestamp)}#{e.message_id}",
+            reverse=newest_first,
+        )
+        return [_copy(e) for e in found[:limit]]
+
+    def delete(self, keys: list[str]) -> None:
+        for key in keys:
+            self.items.pop(key, None)
+
+    def repoint(self, from_profile: str, to_profile: str) -> int:
+        moved = [e for e in self.items.values() if e.profile_id == from_profile]
+        for event in moved:
+            event.profile_id = to_profile
+        return len(moved)
+
+    def for_profile(self, profile_id: str) -> list[TrackedEvent]:
+        """Test helper: every stored event of a profile, oldest first."""
+        return self.history(profile_id, limit=10**6, newest_first=False)
+
+
+class FakeIdentityStore:
+    def __init__(self) -> None:
+        self.records: dict[str, str] = {}
+
+    def lookup(self, keys: list[str]) -> dict[str, str]:
+        return {k: self.records[k] for k in keys if k in self.records}
+
+    def link(self, key: str, profile_id: str, *, only_if_absent: bool) -> bool:
+        if only_if_absent and self.records.get(key, profile_id) != profile_id:
+            return False
+        self.records[key] = profile_id
+        return True
+
+    def for_profile(self, profile_id: str) -> list[str]:
+        return sorted(k for k, p in self.records.items() if p == profile_id)
+
+
+class FakeFailedEventStore:
+    MAX_RAW_CHARS = 16_000
+
+    def __init__(self) -> None:
+        self.rows: list[FailedEvent] = []
+
+    def record(self, source_id: str | None, reason: dict[str, Any], raw: Any) -> None:
+        now = datetime.now(UTC)
+        raw_text = raw if isinstance(raw, str) else json.dumps(raw, default=str)
+        self.rows.append(
+            {
+                "id": f"{now.strftime('%H:%M:%S.%f')}#{uuid.uuid4().hex[:12]}",
+                "day": now.strftime("%Y-%m-%d"),
+                "source_id": source_id or "-",
+                "reason": json.loads(json.dumps(reason)),
+                "raw": raw_text[: self.MAX_RAW_CHARS] or "-",
+                "truncated": len(raw_text) > self.MAX_RAW_CHARS,
+                "received_at": now.isoformat(),
+            }
+        )
+
+    def list(self, day: str, limit: int = 50, cursor: str | None = None) -> tuple[list[FailedEvent], str | None]:
+        rows = sorted((r for r in self.rows if r["day"] == day), key=lambda r: r["id"], reverse=True)
+        if cursor:
+            rows = [r for r in rows if r["id"] < cursor]
+        page = rows[:limit]
+        return page, page[-1]["id"] if len(rows) > limit else None
+
+    def errors(self) -> builtins.list[str]:  # `list` is this class's method
+        """Test helper: the error code of every row recorded, in order."""
+        return [row["reason"].get("error", "") for row in self.rows]
+
+
+class FakeSourceRegistry:
+    def __init__(self) -> None:
+        self.sources: dict[str, Source] = {}
+
+    def by_write_key(self, write_key: str) -> Source | None:
+        source = self.sources.get(hash_write_key(write_key))
+        return source if source is not None and source.key_matches(write_key) else None
+
+    def any_allows_origin(self, origin: str) -> bool:
+        return any(s.origin_allowed(origin) for s in self.sources.values())
+
+    def upsert_source(self, source_id: str, write_key: str, allowed_origins: list[str], name: str = "") -> Source:
+        source = Source(
+            source_id=source_id,
+            name=name or source_id,
+            key_hash=hash_write_key(write_key),
+            allowed_origins=allowed_origins,
+        )
+        self.sources[source.key_hash] = source
+        return source
