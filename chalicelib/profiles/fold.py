@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from chalicelib.profiles import codec, lifecycle, rfm, scoring
+from chalicelib.profiles import codec
 from chalicelib.profiles import segmentation as segments
 from chalicelib.profiles.model import CartLine, Consent, Profile, Rfm, Transition, ViewedProduct
 from chalicelib.profiles.traits import (
@@ -44,6 +44,8 @@ from chalicelib.profiles.traits import (
     prune_and_derive,
     wins,
 )
+from chalicelib.scoring import lead_score as scoring
+from chalicelib.scoring import lifecycle, rfm
 from chalicelib.tracking.events import iso, utc_day
 
 if TYPE_CHECKING:
@@ -404,7 +406,10 @@ def _evaluate(
 ) -> list[Transition]:
     """Scores, needs group, RFM, stage, segments and due day, in that order (each may read the previous ones)."""
     at = iso(now)
-    transitions = scoring.update_scores(p, config.scoring, now)
+    transitions = [
+        Transition(kind=c.kind, name=c.name, from_=c.from_, to=c.to, at=at)
+        for c in scoring.update_scores(p, config.scoring, now)
+    ]
 
     group = p.computed.top_categories[0] if p.computed.top_categories else None
     if group != p.needs_group:

@@ -66,7 +66,7 @@ def read_time_summary(stored: StoredProfile) -> dict[str, Any]:
     """Stage, scores, RFM, needs group and segments at a glance; engagement and grade as of now (they decay)."""
     from chalicelib.profiles.config import ConfigError, load_profile_config
     from chalicelib.profiles.model import as_dict
-    from chalicelib.profiles.scoring import current_engagement, grade
+    from chalicelib.scoring.lead_score import current_engagement, grade
     from chalicelib.shared.clock import get_clock
     from chalicelib.tracking.events import iso
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.profiles import codec, scoring
+from chalicelib.profiles import codec
 from chalicelib.profiles.traits import (
     MAX_ANONYMOUS_IDS,
     MAX_ORDER_IDS,
@@ -15,6 +15,7 @@ from chalicelib.profiles.traits import (
     prune_and_derive,
     wins,
 )
+from chalicelib.scoring import lead_score as scoring
 
 if TYPE_CHECKING:
     from chalicelib.profiles.config import ProfileConfig

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from chalicelib.profiles.model import Profile
-    from chalicelib.profiles.rfm import GroupCutPoints, RfmCutPoints
+    from chalicelib.scoring.rfm import GroupCutPoints, RfmCutPoints
 
 
 class StoredProfile:

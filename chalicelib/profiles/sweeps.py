@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from chalicelib.profiles import rfm
 from chalicelib.profiles.model import Activity, ComputedTraits, Profile
 from chalicelib.profiles.ports import SweepState
+from chalicelib.scoring import rfm
 from chalicelib.tracking.events import iso
 
 if TYPE_CHECKING:

@@ -10,12 +10,13 @@ from datetime import UTC, date, datetime
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.profiles import scoring
 from chalicelib.profiles.model import CartLine, Demographics, Profile
+from chalicelib.scoring import lead_score as scoring
 from chalicelib.tracking.events import iso, utc_day
 
 if TYPE_CHECKING:
-    from chalicelib.profiles.config import InterestConfig, ProfileConfig
+    from chalicelib.profiles.config import ProfileConfig
+    from chalicelib.scoring.config import InterestConfig
 
 DAY = 86400.0
 SESSION_GAP_SECONDS = 30 * 60

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.profiles import rfm
 from chalicelib.profiles.model import Profile
 from chalicelib.profiles.ports import CutPointStore, SweepState, SweepStore
+from chalicelib.scoring import rfm
 from tests.fakes.profiles import FakeCutPointStore, FakeSweepStore
 
 

@@ -10,7 +10,7 @@ import msgspec
 from chalicelib.profiles import codec
 from chalicelib.profiles.model import Profile
 from chalicelib.profiles.ports import StoredProfile, SweepState
-from chalicelib.profiles.rfm import GroupCutPoints, RfmCutPoints
+from chalicelib.scoring.rfm import GroupCutPoints, RfmCutPoints
 
 
 class FakeProfileStore:

@@ -16,13 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.profiles import codec
-from chalicelib.profiles.config import ScoringConfig
 from chalicelib.profiles.model import Profile
-from chalicelib.profiles.scoring import update_scores
 from chalicelib.profiles.segmentation import SegmentDef
 from chalicelib.rules import compile_rule
 from chalicelib.scenarios.conditions import evaluate
 from chalicelib.scenarios.definitions import Condition
+from chalicelib.scoring.config import ScoringConfig
+from chalicelib.scoring.lead_score import update_scores
 from chalicelib.tracking.events import TrackedEvent
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

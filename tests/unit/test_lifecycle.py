@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.profiles.config import LifecycleConfig
 from chalicelib.profiles.fold import fold
-from chalicelib.profiles.lifecycle import evaluate_stage, next_due_day
 from chalicelib.profiles.model import Rfm
+from chalicelib.scoring.config import LifecycleConfig
+from chalicelib.scoring.lifecycle import evaluate_stage, next_due_day
 from tests.unit.test_profile_support import NOW, PROFILE_ID, at, bare_config, make_event, page
 
 LIFECYCLE = LifecycleConfig(new_days=30, at_risk_days=90, dormant_days=180, churned_days=365)

@@ -6,7 +6,7 @@ import pytest
 
 from chalicelib.profiles.fold import fold
 from chalicelib.profiles.model import Profile
-from chalicelib.profiles.rfm import (
+from chalicelib.scoring.rfm import (
     RFM_GROUPS,
     GroupCutPoints,
     RfmCutPoints,

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.profiles.config import GradeConfig
 from chalicelib.profiles.fold import fold
 from chalicelib.profiles.model import Profile
-from chalicelib.profiles.scoring import (
+from chalicelib.scoring.config import GradeConfig
+from chalicelib.scoring.lead_score import (
     DAY,
     current_engagement,
     decay,

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.profiles.ports import SweepState
-from chalicelib.profiles.rfm import GroupCutPoints, RfmCutPoints
+from chalicelib.scoring.rfm import GroupCutPoints, RfmCutPoints
 from chalicelib.shared.aws import client
 
 CUT_POINTS_PK = "cut_points"

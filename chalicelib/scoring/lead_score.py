@@ -6,17 +6,25 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from chalicelib.profiles.model import Transition
 from chalicelib.rules import IdentityCache, Predicate, compile_rule
-from chalicelib.tracking.events import iso
 
 if TYPE_CHECKING:
-    from chalicelib.profiles.config import GradeConfig, ScoringConfig
     from chalicelib.profiles.model import Profile, Scores
+    from chalicelib.scoring.config import GradeConfig, ScoringConfig
 
 DAY = 86400.0
+
+
+class Crossing(NamedTuple):
+    """A threshold the total crossed upwards (`score_crossed`) or fell back below (`score_dropped`); the fold records
+    it on the profile as a transition."""
+
+    kind: Literal["score_crossed", "score_dropped"]
+    name: str
+    from_: float
+    to: float
 
 
 def decay(value: float, seconds: float, half_life_days: float) -> float:
@@ -124,7 +132,7 @@ def _grade(fit: float, engagement: float, fit_cuts: Sequence[float], engagement_
     return letter + digit
 
 
-def update_scores(profile: Profile, config: ScoringConfig, now: datetime) -> list[Transition]:
+def update_scores(profile: Profile, config: ScoringConfig, now: datetime) -> list[Crossing]:
     """Recompute fit, engagement-as-of-now, total and grade; return threshold crossings since the last evaluation.
 
     Only an upward crossing records `score_crossed`; falling back below records `score_dropped` (engagement decays,
@@ -145,19 +153,16 @@ def update_scores(profile: Profile, config: ScoringConfig, now: datetime) -> lis
     above = [name for name, min_total in plan.thresholds if total >= min_total]
     if above == scores.crossed:
         return []  # the usual case: nothing crossed either way
-    at = iso(now)
-    transitions = [
-        Transition(kind="score_crossed", name=name, from_=previous_total, to=scores.total, at=at)
-        for name in above
-        if name not in scores.crossed
+    crossings = [
+        Crossing("score_crossed", name, previous_total, scores.total) for name in above if name not in scores.crossed
     ]
-    transitions += [
-        Transition(kind="score_dropped", name=name, from_=previous_total, to=scores.total, at=at)
+    crossings += [
+        Crossing("score_dropped", name, previous_total, scores.total)
         for name in scores.crossed
         if name not in above and name in plan.names
     ]
     scores.crossed = above
-    return transitions
+    return crossings
 
 
 def next_score_drop(profile: Profile, config: ScoringConfig, now: datetime) -> datetime | None:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from chalicelib.tracking.events import utc_day
 
 if TYPE_CHECKING:
-    from chalicelib.profiles.config import LifecycleConfig
     from chalicelib.profiles.model import Profile, Stage
+    from chalicelib.scoring.config import LifecycleConfig
 
 DAY = 86400.0
 
