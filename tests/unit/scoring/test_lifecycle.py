@@ -10,7 +10,7 @@ from chalicelib.profiles.fold import fold
 from chalicelib.profiles.model import Rfm
 from chalicelib.scoring.config import LifecycleConfig
 from chalicelib.scoring.lifecycle import evaluate_stage, next_due_day
-from tests.unit.test_profile_support import NOW, PROFILE_ID, at, bare_config, make_event, page
+from tests.unit.profiles.support import NOW, PROFILE_ID, at, bare_config, make_event, page
 
 LIFECYCLE = LifecycleConfig(new_days=30, at_risk_days=90, dormant_days=180, churned_days=365)
 

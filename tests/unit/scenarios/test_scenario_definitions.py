@@ -17,7 +17,7 @@ from chalicelib.scenarios.definitions import ReentryAfter, SendStep
 from chalicelib.scenarios.loader import ScenarioConfigError, load_scenarios, parse_scenario
 from chalicelib.scenarios.schedule import cron_matches, parse_cron, parse_duration
 
-SHIPPED = Path(__file__).resolve().parents[2] / "chalicelib" / "config" / "scenarios"
+SHIPPED = Path(__file__).resolve().parents[3] / "chalicelib" / "config" / "scenarios"
 TEMPLATES = {"cart_reminder", "cart_reminder_b", "cart_reminder_final"}
 
 

@@ -14,7 +14,7 @@ from chalicelib.profiles.codec import body_json, decoded, read_item, to_item, to
 from chalicelib.profiles.fold import applied_tag, fold
 from chalicelib.profiles.model import MAX_RECENT_TRANSITIONS, Profile
 from chalicelib.profiles.traits import MAX_APPLIED
-from tests.unit.test_profile_support import (
+from tests.unit.profiles.support import (
     NOW,
     PROFILE_ID,
     at,

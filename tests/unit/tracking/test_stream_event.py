@@ -6,7 +6,7 @@ import json
 
 from chalicelib.profiles.fold import fold
 from chalicelib.tracking.events import StreamEvent, TrackedEvent
-from tests.unit.test_profile_support import NOW, at, config, identify, make_event, page, product
+from tests.unit.profiles.support import NOW, at, config, identify, make_event, page, product
 
 RICH_CONTEXT = {
     "locale": "ja-JP",

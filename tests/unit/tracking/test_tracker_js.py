@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 STATIC = ROOT / "chalicelib" / "static"
 HARNESS = Path(__file__).with_name("tracker_harness.js")
 NODE = shutil.which("node")

@@ -11,7 +11,7 @@ from chalicelib.profiles.fold import fold
 from chalicelib.profiles.model import Profile
 from chalicelib.profiles.segmentation import SegmentDef, update_memberships
 from chalicelib.rules import Rule, evaluate
-from tests.unit.test_profile_support import NOW, PROFILE_ID, at, bare_config, config, identify, make_event, product
+from tests.unit.profiles.support import NOW, PROFILE_ID, at, bare_config, config, identify, make_event, product
 
 RULE = TypeAdapter(Rule)
 

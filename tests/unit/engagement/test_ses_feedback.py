@@ -22,7 +22,7 @@ from chalicelib.engagement.ses_feedback import (
     verify_sns_signature,
 )
 
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "ses"
+EVENTS = Path(__file__).resolve().parents[3] / "events" / "ses"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:one2one-ses-feedback"
 OUR_ID = "m3f9a1c2b7d4e8f60a1b2c3d4"
 SES_ID = "0100019a1b2c3d4e-5f6a7b8c-9d0e-4f1a-8b2c-3d4e5f6a7b8c-000000"

@@ -6,7 +6,7 @@ import itertools
 
 from chalicelib.profiles.fold_batches import _has_every_identity, event_identities, profile_has
 from chalicelib.profiles.model import Profile
-from tests.unit.test_profile_support import make_event
+from tests.unit.profiles.support import make_event
 
 
 def _long_way(profile: Profile, events) -> bool:

@@ -17,7 +17,7 @@ from chalicelib.scoring.rfm import (
     rfm_scores,
     rfm_values,
 )
-from tests.unit.test_profile_support import NOW, PROFILE_ID, at, bare_config, make_event
+from tests.unit.profiles.support import NOW, PROFILE_ID, at, bare_config, make_event
 
 CUTS = RfmCutPoints(recency_days=[10, 30, 90, 180], frequency=[1, 2, 4, 8], monetary=[50, 100, 300, 1000])
 

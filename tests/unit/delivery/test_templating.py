@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from chalicelib.delivery import templating
 from chalicelib.delivery.templating import TemplateRenderError, format_money, render
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 LINKS = {"unsubscribe_url": "https://shop.example/u/abc?x=1&y=2", "preferences_url": "https://shop.example/prefs/abc"}
 
 

@@ -19,7 +19,7 @@ from chalicelib.scoring.lead_score import (
     next_score_drop,
     ranked_by_decay,
 )
-from tests.unit.test_profile_support import NOW, PROFILE_ID, at, bare_config, identify, make_event, page
+from tests.unit.profiles.support import NOW, PROFILE_ID, at, bare_config, identify, make_event, page
 
 SCORING = {
     "engagement": {

@@ -8,7 +8,7 @@ from chalicelib.profiles.codec import to_json
 from chalicelib.profiles.fold import fold
 from chalicelib.profiles.merge import merge_profiles
 from chalicelib.scoring.lead_score import current_engagement
-from tests.unit.test_profile_support import NOW, at, bare_config, identify, make_event, page, product
+from tests.unit.profiles.support import NOW, at, bare_config, identify, make_event, page, product
 
 SCORING = {"engagement": {"half_life_days": 10, "events": {"Page Viewed": {"points": 4}}}}
 

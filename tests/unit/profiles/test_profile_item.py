@@ -23,7 +23,7 @@ from chalicelib.profiles.codec import (
 )
 from chalicelib.profiles.fold import applied_tag, fold
 from chalicelib.profiles.model import Activity, CartLine, ComputedTraits, Profile, Transition, ViewedProduct
-from tests.unit.test_profile_support import NOW, at, config, make_event, page, product
+from tests.unit.profiles.support import NOW, at, config, make_event, page, product
 
 
 def folded(events):

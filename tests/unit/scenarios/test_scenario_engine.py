@@ -36,7 +36,7 @@ from chalicelib.tracking.events import TrackedEvent
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 SHIPPED = load_scenarios(
-    Path(__file__).resolve().parents[2] / "chalicelib" / "config" / "scenarios",
+    Path(__file__).resolve().parents[3] / "chalicelib" / "config" / "scenarios",
     set(),
     templating.known_templates(),
 )
