@@ -93,7 +93,7 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 
 # Every finding is fixed or skipped in the template with its reason (local/package.py CHECKOV_SKIPS).
 checkov: package $(CHECKOV_VENV)/.installed
-	$(CHECKOV_VENV)/bin/checkov -f $(PACKAGE_DIR)/sam.json --framework cloudformation --compact --quiet
+	$(CHECKOV_VENV)/bin/checkov -f $(PACKAGE_DIR)/sam.json --framework cloudformation --compact --quiet --skip-download
 
 bench: bootstrap
 	@if [ -f bench/__main__.py ]; then $(BIN)/python -m bench; else echo "bench/__main__.py does not exist yet"; fi

@@ -5,8 +5,7 @@ Names resolve on first use, so importing the package (or any module in it) loads
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from chalicelib.shared.exports import lazy_exports
 
 _PUBLIC = {
     "NotFound": "exceptions",
@@ -17,8 +16,4 @@ _PUBLIC = {
 }
 __all__ = sorted(_PUBLIC)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _PUBLIC:
-        return getattr(import_module(f"{__name__}.{_PUBLIC[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _PUBLIC)
