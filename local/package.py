@@ -36,6 +36,7 @@ STREAM_RETRY_ATTEMPTS = 5
 STREAM_MAX_RECORD_AGE_SECONDS = 86_400
 
 
+MINIMUM_COMPRESSION_BYTES = 1024
 ADMIN_RESERVED_CONCURRENCY = 10  # operators, not visitors: a runaway script cannot take the account's concurrency
 ASYNC_FAILURE_QUEUE = "AsyncFailuresQueue"
 ASYNC_EVENT_TYPES = ("SNS", "Schedule")  # Lambda invokes these functions asynchronously
@@ -369,6 +370,10 @@ def harden_edge(template: dict[str, Any]) -> None:
     for api in ("RestAPI", "AdminRestAPI"):
         if api in resources:
             resources[api]["Properties"]["TracingEnabled"] = True
+    if "RestAPI" in resources:
+        # API Gateway inflates gzip/deflate request bodies itself (and compresses large answers); the app's own
+        # decoder (api/http.decoded_body) covers the local stack and bodies that arrive still compressed.
+        resources["RestAPI"]["Properties"]["MinimumCompressionSize"] = MINIMUM_COMPRESSION_BYTES
     if "RestAPI" in resources:
         _add_waf(resources)
     _skip_checkov_decisions(resources)

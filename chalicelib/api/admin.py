@@ -72,7 +72,7 @@ def get_profile(profile_id: str) -> Response:
     from chalicelib.profiles.lookup import NotFound
 
     try:
-        limit = _int_param("events", 50, 0, 500)
+        limit = _int_param("events", 50, 1, 500)
         return json_response(200, _admin_service().profile_view(profile_id, limit))
     except ValueError as exc:
         return json_response(400, {"error": "invalid_parameter", "message": str(exc)})
@@ -88,7 +88,7 @@ def find_profile() -> Response:
     query: dict[str, str] = dict(bp.current_request.query_params or {})
     service = _admin_service()
     try:
-        limit = _int_param("events", 50, 0, 500)
+        limit = _int_param("events", 50, 1, 500)
         profile_id = service.resolve(query.get("anonymous_id"), query.get("user_id"), query.get("email"))
         return json_response(200, service.profile_view(profile_id, limit))
     except ValueError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zlib
 from collections.abc import Callable
 from functools import wraps
 from typing import TYPE_CHECKING, Any
@@ -80,3 +81,56 @@ def aws_failures_as_503(func: Callable[..., Response]) -> Callable[..., Response
             )
 
     return wrapper
+
+
+# A compressed body is refused once it inflates past this (the batch limit is 500 KB): a gzip bomb costs nothing.
+MAX_DECODED_BYTES = 1024 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class BodyError(Exception):
+    """A request body the API cannot read: `status` and a JSON error body naming what is wrong."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def response(self, headers: dict[str, str] | None = None) -> Response:
+        return json_response(self.status, {"success": False, "error": self.code, "message": self.message}, headers)
+
+
+def decoded_body(request: Request) -> bytes | str | None:
+    """The request body with `Content-Encoding` undone: gzip (RudderStack's SDKs' default), deflate (zlib or raw), or
+    none. Raises BodyError: 415 for another encoding, 413 past MAX_DECODED_BYTES, 400 for a body that is not what its
+    encoding says. A body API Gateway already inflated (payload compression on) arrives without the magic bytes and
+    is used as it is."""
+    headers = {k.lower(): v for k, v in (request.headers or {}).items()}
+    encoding = (headers.get("content-encoding") or "identity").strip().lower()
+    raw = request.raw_body
+    if encoding in ("", "identity") or not raw:
+        return raw
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise BodyError(
+            415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported: use gzip or deflate"
+        )
+    data = raw if isinstance(raw, bytes) else raw.encode("latin-1", "replace")
+    if encoding in ("gzip", "x-gzip"):
+        if not data.startswith(_GZIP_MAGIC):
+            return raw  # inflated upstream
+        wbits = 16 + zlib.MAX_WBITS
+    else:
+        wbits = zlib.MAX_WBITS if len(data) > 1 and data[0] & 0x0F == 8 and int.from_bytes(data[:2]) % 31 == 0 else -15
+    inflater = zlib.decompressobj(wbits)
+    try:
+        inflated = inflater.decompress(data, MAX_DECODED_BYTES + 1)
+    except zlib.error:
+        raise BodyError(400, "invalid_encoding", f"the body is not valid {encoding} data") from None
+    if len(inflated) > MAX_DECODED_BYTES or inflater.unconsumed_tail:
+        raise BodyError(
+            413,
+            "payload_too_large",
+            f"the body inflates past {MAX_DECODED_BYTES // 1024} KB; the batch limit is 500 KB",
+        )
+    return inflated

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -49,12 +51,32 @@ def clean_id(value: object) -> str | None:
 
 
 def clean_email(value: object) -> str | None:
+    """The one email normaliser: one address, lower-cased, or None.
+
+    Syntax is checked by `email-validator` (a maintained implementation of RFC 5321/5322 addresses, no DNS lookups),
+    after a cheap screen that refuses what can never be one address and could smuggle another recipient or a header
+    into a mail: CR/LF and other control characters, commas, semicolons, spaces, angle brackets, more than one `@`.
+    """
     if not isinstance(value, str):
         return None
     value = value.strip().lower()
-    if "@" not in value or len(value) > 254 or value.startswith("@") or value.endswith("@"):
+    if not 3 <= len(value) <= 254 or value.count("@") != 1 or _NOT_IN_AN_ADDRESS.search(value):
         return None
-    return value
+    return _valid_address(value)
+
+
+_NOT_IN_AN_ADDRESS = re.compile(r"[\s,;<>()\[\]\\\"]|[\x00-\x1f\x7f]")
+
+
+@functools.lru_cache(maxsize=4096)
+def _valid_address(value: str) -> str | None:
+    from email_validator import EmailNotValidError, validate_email  # lazy: only where an email arrives
+
+    try:
+        checked = validate_email(value, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError:
+        return None
+    return checked.normalized.lower()
 
 
 def identity_key(kind: IdentityKind, value: str) -> str:

@@ -26,6 +26,9 @@ from chalicelib.tracking.validation import (
     validate_message,
 )
 
+# analytics.js (analytics-next) posts its batches to /v1/b.
+BATCH_ALIASES = {"b": "batch"}
+
 
 @dataclass
 class RequestMeta:
@@ -109,6 +112,7 @@ class IngestService:
         >>> result.outcome, [e.event for e in result.accepted]
         ('accepted', ['Signed Up'])
         """
+        kind = BATCH_ALIASES.get(kind, kind)
         if kind not in ("batch", "consent") and kind not in TYPE_BY_PATH:
             return refused(
                 "unknown_endpoint", MessageError("unknown_endpoint", f"unknown tracking endpoint /v1/{kind}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +17,8 @@ MAX_BATCH_BYTES = 500 * 1024
 MAX_BATCH_MESSAGES = 2500
 
 # analytics.js short paths and the full names
+MAX_DEPTH = 32  # objects and arrays nested deeper than this are refused (no SDK sends more than a few levels)
+ID_FIELDS = ("anonymousId", "userId", "previousId", "groupId", "messageId")
 TYPE_BY_PATH = {
     "track": "track",
     "t": "track",
@@ -88,8 +92,54 @@ def parse_json_body(raw: bytes | str | None, limit: int) -> Any:
         raise MessageError("payload_too_large", f"request body is {len(raw)} bytes; the limit is {limit // 1024} KB")
     try:
         return json.loads(raw)
+    except RecursionError:
+        raise MessageError(
+            "nesting_too_deep", f"request body nests objects or arrays deeper than {MAX_DEPTH} levels"
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise MessageError("invalid_json", f"request body is not valid JSON: {exc}") from None
+
+
+def _text_problem(text: str) -> str | None:
+    """Why a string cannot be stored as it is: a NUL, or a lone UTF-16 surrogate (not encodable as UTF-8)."""
+    if "\x00" in text:
+        return "contains a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone surrogate (not valid Unicode)"
+    return None
+
+
+def check_values(msg: dict[str, Any]) -> MessageError | None:
+    """The first value of a message that cannot be stored or folded safely, named by its path: nesting deeper than
+    MAX_DEPTH, a NUL or lone surrogate in any key or string, a number that is not finite (NaN, 1e309)."""
+    stack: list[tuple[Any, str, int]] = [(msg, "", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if isinstance(value, dict):
+            if depth >= MAX_DEPTH:
+                return MessageError("nesting_too_deep", f"{where} nests deeper than {MAX_DEPTH} levels", where)
+            for key, inner in value.items():
+                path = f"{where}.{key}" if where else str(key)
+                if isinstance(key, str) and (problem := _text_problem(key)):
+                    return MessageError("invalid_field", f"a key of {where or 'the message'} {problem}", where or None)
+                stack.append((inner, path, depth + 1))
+        elif isinstance(value, list):
+            if depth >= MAX_DEPTH:
+                return MessageError("nesting_too_deep", f"{where} nests deeper than {MAX_DEPTH} levels", where)
+            stack.extend((inner, f"{where}[{i}]", depth + 1) for i, inner in enumerate(value))
+        elif isinstance(value, str):
+            if problem := _text_problem(value):
+                return MessageError("invalid_field", f"{where} {problem}", where)
+        elif isinstance(value, float) and not math.isfinite(value):
+            return MessageError("invalid_field", f"{where} must be a finite number (NaN and 1e309 are not)", where)
+    return None
+
+
+def _invisible(text: str) -> bool:
+    """Control or format characters (CR, LF, bidi overrides, zero-width marks): never part of a real id."""
+    return any(unicodedata.category(char) in ("Cc", "Cf") for char in text)
 
 
 def parse_time(value: Any, field: str) -> datetime | None:
@@ -154,6 +204,11 @@ def validate_message(msg: Any, default_type: str | None = None, index: int | Non
 
     if not isinstance(msg, dict):
         raise err("invalid_message", "message must be a JSON object", "" if index is None else None)
+    if (unsafe := check_values(msg)) is not None:
+        raise err(unsafe.code, unsafe.message, unsafe.field)
+    for id_field in ID_FIELDS:
+        if isinstance(msg.get(id_field), str) and _invisible(msg[id_field]):
+            raise err("invalid_field", f"{id_field} contains control or invisible characters", id_field)
     if len(json.dumps(msg, separators=(",", ":"), default=str)) > MAX_MESSAGE_BYTES:
         raise err("payload_too_large", f"message exceeds the per-event limit of {MAX_MESSAGE_BYTES // 1024} KB", None)
     try:
@@ -184,7 +239,13 @@ def validate_message(msg: Any, default_type: str | None = None, index: int | Non
             raise MessageError("missing_field", "group messages need groupId", "groupId")
         raw_traits = context.get("traits")
         ctx_traits = raw_traits if isinstance(raw_traits, dict) else {}
+        claims = (("traits.email", traits.get("email")), ("context.traits.email", ctx_traits.get("email")))
+        for where, claimed in claims:
+            if claimed not in (None, "") and clean_email(claimed) is None:
+                raise MessageError("invalid_field", f"{where} is not one valid email address", where)
         email = clean_email(traits.get("email")) or clean_email(ctx_traits.get("email"))
+        if mtype == "identify" and not traits and ctx_traits:
+            traits = dict(ctx_traits)  # RudderStack's SDKs send identify traits in context.traits only
         return ValidMessage(
             type=mtype,
             message_id=message_id,
