@@ -12,7 +12,7 @@ from chalicelib.profiles.model import Profile
 from chalicelib.profiles.ports import StoredProfile
 from chalicelib.tracking.events import TrackedEvent
 from chalicelib.tracking.ports import FailedEvent
-from chalicelib.tracking.sources import Source, hash_write_key
+from chalicelib.tracking.sources import Source, SourceKind, hash_write_key
 
 
 class Requests(Counter):
@@ -124,9 +124,23 @@ class MemorySourceRegistry:
     def any_allows_origin(self, origin: str) -> bool:
         return any(s.origin_allowed(origin) for s in self.sources.values())
 
-    def upsert_source(self, source_id: str, write_key: str, allowed_origins: list[str], name: str = "") -> Source:
+    def upsert_source(
+        self,
+        source_id: str,
+        write_key: str,
+        allowed_origins: list[str],
+        name: str = "",
+        *,
+        kind: SourceKind = "client",
+        identity_secret: str | None = None,
+    ) -> Source:
         source = Source(
-            source_id=source_id, name=name, key_hash=hash_write_key(write_key), allowed_origins=allowed_origins
+            source_id=source_id,
+            name=name,
+            key_hash=hash_write_key(write_key),
+            allowed_origins=allowed_origins,
+            kind=kind,
+            identity_secret=identity_secret,
         )
         self.sources[source.key_hash] = source
         return source

@@ -83,7 +83,9 @@ def moto_app() -> Iterator[tuple[Any, Any, CallLog]]:
             provision()
             from app import app
 
-            bootstrap.get_source_registry().upsert_source(workload.SOURCE_ID, workload.WRITE_KEY, [workload.ORIGIN])
+            bootstrap.get_source_registry().upsert_source(
+                workload.SOURCE_ID, workload.WRITE_KEY, [workload.ORIGIN], kind="server"
+            )
             log = CallLog()
             ddb = client("dynamodb")
             ddb.meta.events.register("before-call.dynamodb", log.count)

@@ -58,7 +58,7 @@ class World:
         self.profiles = MemoryProfileStore(self.requests)
         self.failed = MemoryFailedEventStore(self.requests)
         sources = MemorySourceRegistry()
-        self.source = sources.upsert_source(workload.SOURCE_ID, workload.WRITE_KEY, [workload.ORIGIN])
+        self.source = sources.upsert_source(workload.SOURCE_ID, workload.WRITE_KEY, [workload.ORIGIN], kind="server")
         self.ingest = IngestService(sources, self.events, self.identities, self.failed, self.clock)
         self.fold = FoldService(self.events, self.identities, self.profiles, self.failed, self.clock)
         self.meta = RequestMeta(headers={"user-agent": workload.USER_AGENT}, source_ip="198.51.100.7")

@@ -195,7 +195,11 @@ def _seed_source(write_key: str, origins: list[str]) -> None:
     try:
         from chalicelib.bootstrap import get_source_registry
 
-        get_source_registry().upsert_source(source_id="local", write_key=write_key, allowed_origins=origins)
+        # A server source, for now: the demo shop has no backend to mint identity tokens (tracking/trust.py), so its
+        # sign-ups and orders would otherwise stay unverified claims. A real shop's browser key is a client source.
+        get_source_registry().upsert_source(
+            source_id="local", write_key=write_key, allowed_origins=origins, kind="server"
+        )
     except (ImportError, AttributeError) as error:
         log.warning("could not seed the local source yet (%s): tracking calls will be refused", error)
 

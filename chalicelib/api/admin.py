@@ -119,7 +119,8 @@ def failed_events() -> Response:
 @bp.route("/admin/sources", methods=["POST"], authorizer=iam)
 @admin_only
 def create_source() -> Response:
-    """Create (or rotate) a source. The write key is returned once and stored only as a hash."""
+    """Create (or rotate) a source: `kind` client (default: a public key for browsers and apps) or server (a secret
+    key for the shop's backend). The write key (and a client source's identity secret) is returned once."""
     import secrets
 
     from chalicelib.bootstrap import get_source_registry
@@ -138,8 +139,29 @@ def create_source() -> Response:
         return json_response(
             400, {"error": "invalid_field", "field": "allowed_origins", "message": "must be a list of strings"}
         )
+    kind = body.get("kind", "client")
+    if kind not in ("client", "server"):
+        return json_response(
+            400,
+            {"error": "invalid_field", "field": "kind", "message": "kind must be client (browsers, apps) or server"},
+        )
     write_key = secrets.token_urlsafe(24)
-    source = get_source_registry().upsert_source(source_id.strip(), write_key, origins, str(body.get("name", "")))
-    return json_response(
-        201, {"source_id": source.source_id, "write_key": write_key, "allowed_origins": source.allowed_origins}
+    # A client source's userIds, addresses, consent and revenue need identity tokens signed with this secret.
+    identity_secret = secrets.token_urlsafe(32) if kind == "client" else None
+    source = get_source_registry().upsert_source(
+        source_id.strip(),
+        write_key,
+        origins,
+        str(body.get("name", "")),
+        kind=kind,
+        identity_secret=identity_secret,
     )
+    created = {
+        "source_id": source.source_id,
+        "kind": source.kind,
+        "write_key": write_key,
+        "allowed_origins": source.allowed_origins,
+    }
+    if identity_secret is not None:
+        created["identity_secret"] = identity_secret  # shown once: the shop's backend signs identity tokens with it
+    return json_response(201, created)

@@ -385,7 +385,7 @@ class EngagementService:
         count it for every run (treated or holdout) the person entered within the window before it (uplift)."""
         from chalicelib.engagement.attribution import DEFAULT_CLICK_WINDOW, Touch, attribute
 
-        orders = [e for e in events if e.event == "Order Completed"]
+        orders = [e for e in events if e.event == "Order Completed" and not e.is_bot and not e.unverified]
         if not orders:
             return
         runs = list(runs)

@@ -12,7 +12,8 @@ Design notes
 - Sessions are counted from the kept intervals of activity (30 min gap by event time); late events inside the kept
   window merge intervals exactly, events older than the kept window (`MAX_SESSIONS_KEPT`) are an approximation: they
   count as one more session when they lie outside the oldest kept interval.
-- Bot events only bump `bot_events` (and are marked applied): never scored, never traits.
+- Bot events only bump `bot_events` (and are marked applied): never scored, never traits. Unverified events (a
+  client source's order, consent or alias without an identity token, tracking/trust.py) are marked applied only.
 """
 
 from __future__ import annotations
@@ -131,6 +132,8 @@ class _Folder:
         if event.is_bot:
             p.bot_events += 1
             return
+        if event.flags and event.unverified:
+            return  # a browser's unproven order, consent or alias: kept in the event history, never applied
         first_ts, last_ts = a.first_ts, a.last_ts
         if first_ts is None or ts < first_ts:
             a.first_ts = ts

@@ -164,6 +164,7 @@ def _trigger_fires(
         return (
             isinstance(item, TrackedEvent)
             and not item.is_bot
+            and not item.unverified
             and item.type == "track"
             and item.event == when.event
             and evaluate_all(when.conditions, profile=profile, event=item)
@@ -467,6 +468,7 @@ def should_exit(
                     ev.type == "track"
                     and ev.event == rule.event
                     and not ev.is_bot
+                    and not ev.unverified
                     and evaluate_all(rule.conditions, profile=profile, event=ev, context=ctx)
                 ):
                     return f"event:{rule.event}"

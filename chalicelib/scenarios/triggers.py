@@ -149,7 +149,7 @@ class ScenarioService:
         if self.related is not None:
             for event in events:
                 products = event.properties.get("products")
-                if event.event == "Order Completed" and isinstance(products, list):
+                if event.event == "Order Completed" and not event.unverified and isinstance(products, list):
                     self.related.record_order(event.key, [p for p in products if isinstance(p, dict)], now)
         if self.engagement is not None and any(e.event == "Order Completed" for e in events):
             self.engagement.orders(profile_id, events, self.runs.for_profile(profile_id))

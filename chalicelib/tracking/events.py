@@ -80,6 +80,12 @@ class TrackedEvent(Struct, kw_only=True):
         return f"{self.source_id}#{self.message_id}"
 
     @property
+    def unverified(self) -> bool:
+        """A client source's order, refund, consent or alias without an identity token (tracking/trust.py): stored
+        for the record, never folded, counted or acted on."""
+        return "unverified" in self.flags
+
+    @property
     def email(self) -> str | None:
         """The identify email (traits, else context traits), normalised as every email identity is."""
         return clean_email(self.traits.get("email") or self.context.get("traits", {}).get("email"))

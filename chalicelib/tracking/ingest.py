@@ -14,6 +14,7 @@ from chalicelib.tracking.events import TrackedEvent
 from chalicelib.tracking.identity import MessageIds, resolve_profile_id
 from chalicelib.tracking.ports import EventStore, FailedEventStore, IdentityStore, SourceRegistry
 from chalicelib.tracking.sources import Source
+from chalicelib.tracking.trust import TOKEN_CONTEXT_KEY, TOKEN_HEADER, restrict, verified_user
 from chalicelib.tracking.validation import (
     MAX_BATCH_BYTES,
     MAX_MESSAGE_BYTES,
@@ -203,11 +204,20 @@ class IngestService:
         received_at = self.clock.now()
         valid: list[tuple[int, ValidMessage]] = []
         rejected: list[dict[str, Any]] = []
+        flags_by_message: dict[int, list[str]] = {}
+        header_token = meta.headers.get(TOKEN_HEADER)
         for index, message in enumerate(messages):
             try:
-                valid.append((index, validate_message(message, default_type, index if batch else None)))
+                checked = validate_message(message, default_type, index if batch else None)
+                if source.kind == "client":
+                    token = checked.context.get(TOKEN_CONTEXT_KEY) or header_token
+                    vouched = verified_user(token, source.identity_secret, source.source_id, received_at)
+                    checked, flags_by_message[index] = restrict(checked, vouched)
+                valid.append((index, checked))
             except MessageError as exc:
                 reason = exc.to_dict()
+                if batch and reason.get("field") and not str(reason["field"]).startswith("batch["):
+                    reason["field"] = f"batch[{index}].{reason['field']}"
                 self.failed.record(source.source_id, reason, message)
                 rejected.append({"index": index, **reason} if batch else reason)
         if not valid:
@@ -216,7 +226,7 @@ class IngestService:
         records = self.identities.lookup([key for i in ids for key in i.identity_keys()])
         gpc = meta.headers.get("sec-gpc") == "1" and source.honour_gpc
         events: dict[str, TrackedEvent] = {}
-        for (_, message), message_ids in zip(valid, ids, strict=True):
+        for (index, message), message_ids in zip(valid, ids, strict=True):
             if gpc and not site_consented(message.context):
                 event = self._to_event(source, unlink(message), unlinked_profile_id(message), received_at, meta, gpc)
                 event.context.pop("ip", None)
@@ -228,6 +238,7 @@ class IngestService:
             if profile_id == ERASED_PROFILE:
                 continue  # the person exercised their right to erasure: their identities must not come back
             event = self._to_event(source, message, profile_id, received_at, meta, gpc)
+            event.flags.extend(flags_by_message.get(index, ()))
             events.setdefault(event.key, event)  # a batch repeating a messageId stores it once
         stored = list(events.values())
         if batch:

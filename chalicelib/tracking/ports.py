@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 if TYPE_CHECKING:
     from chalicelib.tracking.events import TrackedEvent
-    from chalicelib.tracking.sources import Source
+    from chalicelib.tracking.sources import Source, SourceKind
 
 
 class EventStore(Protocol):
@@ -81,6 +81,16 @@ class SourceRegistry(Protocol):
         """Whether some source accepts browser requests from `origin` (answers a CORS preflight)."""
         ...
 
-    def upsert_source(self, source_id: str, write_key: str, allowed_origins: list[str], name: str = "") -> Source:
-        """Create or replace the source a write key belongs to (only the key's hash is stored)."""
+    def upsert_source(
+        self,
+        source_id: str,
+        write_key: str,
+        allowed_origins: list[str],
+        name: str = "",
+        *,
+        kind: SourceKind = "client",
+        identity_secret: str | None = None,
+    ) -> Source:
+        """Create or replace the source a write key belongs to (only the key's hash is stored). A `client` source's
+        identity secret signs the identity tokens of its userIds (tracking/trust.py)."""
         ...

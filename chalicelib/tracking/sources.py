@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Literal
 
 from pydantic import BaseModel, Field
+
+SourceKind = Literal["client", "server"]
 
 
 def hash_write_key(write_key: str) -> str:
@@ -20,6 +23,11 @@ class Source(BaseModel):
     allowed_origins: list[str] = Field(default_factory=list)  # exact origins, or "*" for any
     # Privacy (GPC / DNT): by default a browser signal means the event is not tied to a person.
     honour_gpc: bool = True
+    # `client`: a public key (browsers, apps) whose userIds, addresses, consent and revenue need an identity token;
+    # `server`: a secret key of the shop's backend, trusted as it is (tracking/trust.py). Sources stored before kinds
+    # existed read as `client`: the safe reading of a key that may sit in a browser.
+    kind: SourceKind = "client"
+    identity_secret: str | None = None  # HS256 key of the identity tokens the shop's backend mints (client sources)
 
     def key_matches(self, write_key: str) -> bool:
         return hmac.compare_digest(self.key_hash, hash_write_key(write_key))

@@ -10,7 +10,7 @@ from typing import Any
 
 from chalicelib.tracking.events import TrackedEvent, iso
 from chalicelib.tracking.ports import FailedEvent
-from chalicelib.tracking.sources import Source, hash_write_key
+from chalicelib.tracking.sources import Source, SourceKind, hash_write_key
 
 
 def _copy(event: TrackedEvent) -> TrackedEvent:
@@ -117,12 +117,23 @@ class FakeSourceRegistry:
     def any_allows_origin(self, origin: str) -> bool:
         return any(s.origin_allowed(origin) for s in self.sources.values())
 
-    def upsert_source(self, source_id: str, write_key: str, allowed_origins: list[str], name: str = "") -> Source:
+    def upsert_source(
+        self,
+        source_id: str,
+        write_key: str,
+        allowed_origins: list[str],
+        name: str = "",
+        *,
+        kind: SourceKind = "client",
+        identity_secret: str | None = None,
+    ) -> Source:
         source = Source(
             source_id=source_id,
             name=name or source_id,
             key_hash=hash_write_key(write_key),
             allowed_origins=allowed_origins,
+            kind=kind,
+            identity_secret=identity_secret,
         )
         self.sources[source.key_hash] = source
         return source

@@ -87,6 +87,8 @@ def harness(moto_env: None) -> Iterator[Harness]:
     from chalicelib.bootstrap import get_source_registry
     from local.pump import StreamPump
 
-    get_source_registry().upsert_source("web", WRITE_KEY, [ORIGIN])
+    # The shop's backend in most tests: a server source (trusted as sent). tests/integration/test_trust_boundary.py
+    # drives client sources, whose claims need identity tokens.
+    get_source_registry().upsert_source("web", WRITE_KEY, [ORIGIN], kind="server")
     with Client(app) as client:
         yield Harness(client=client, app=app, pump=StreamPump(app))

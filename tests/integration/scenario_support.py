@@ -135,7 +135,7 @@ def world_fixture(moto_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[W
     ses_email._client().meta.events.register(
         "provide-client-params.sesv2.SendEmail", lambda params, **_: calls.append(dict(params))
     )
-    get_source_registry().upsert_source("web", WRITE_KEY, [ORIGIN])
+    get_source_registry().upsert_source("web", WRITE_KEY, [ORIGIN], kind="server")
     try:
         with Client(app) as test_client:
             yield World(Harness(client=test_client, app=app, pump=StreamPump(app)), fake, calls)

@@ -22,7 +22,7 @@ def test_api_gateway_proxy_event_is_accepted_by_the_deployed_handler(harness: Ha
 
     from chalicelib.bootstrap import get_source_registry
 
-    get_source_registry().upsert_source("gw", "local-dev-key", ["https://shop.example"])
+    get_source_registry().upsert_source("gw", "local-dev-key", ["https://shop.example"], kind="server")
     response = harness.app(load("lambda/apigw_post_track.json"), LambdaContext("api", 256))
     assert response["statusCode"] == 200
     body = response["body"]

@@ -36,7 +36,7 @@ class Ingest:
 @pytest.fixture
 def ingest() -> Ingest:
     sources = FakeSourceRegistry()
-    sources.upsert_source("web", WRITE_KEY, [ORIGIN])
+    sources.upsert_source("web", WRITE_KEY, [ORIGIN], kind="server")
     events, identities, failed = FakeEventStore(), FakeIdentityStore(), FakeFailedEventStore()
     return Ingest(IngestService(sources, events, identities, failed, FakeClock(T0)), events, identities, failed)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from chalicelib.shared.aws import client
-from chalicelib.tracking.sources import Source, hash_write_key
+from chalicelib.tracking.sources import Source, SourceKind, hash_write_key
 
 SOURCE_PK = "source"
 CACHE_SECONDS = 60.0
@@ -54,9 +54,25 @@ class DynamoSourceRegistry:
     def any_allows_origin(self, origin: str) -> bool:
         return any(source.origin_allowed(origin) for source in self.all_sources())
 
-    def upsert_source(self, source_id: str, write_key: str, allowed_origins: list[str], name: str = "") -> Source:
+    def upsert_source(
+        self,
+        source_id: str,
+        write_key: str,
+        allowed_origins: list[str],
+        name: str = "",
+        *,
+        kind: SourceKind = "client",
+        identity_secret: str | None = None,
+    ) -> Source:
         key_hash = hash_write_key(write_key)
-        source = Source(source_id=source_id, name=name or source_id, key_hash=key_hash, allowed_origins=allowed_origins)
+        source = Source(
+            source_id=source_id,
+            name=name or source_id,
+            key_hash=key_hash,
+            allowed_origins=allowed_origins,
+            kind=kind,
+            identity_secret=identity_secret,
+        )
         client("dynamodb").put_item(
             TableName=self.table,
             Item={
