@@ -144,3 +144,9 @@ class MemorySourceRegistry:
         )
         self.sources[source.key_hash] = source
         return source
+
+    def keys(self, source_id: str | None = None) -> list[Source]:
+        return [s for s in self.sources.values() if source_id is None or s.source_id == source_id]
+
+    def save(self, source: Source) -> None:
+        self.sources[source.key_hash] = source

@@ -165,3 +165,74 @@ def create_source() -> Response:
     if identity_secret is not None:
         created["identity_secret"] = identity_secret  # shown once: the shop's backend signs identity tokens with it
     return json_response(201, created)
+
+
+def _key_view(source: Any, now: datetime) -> dict[str, Any]:
+    return {
+        "source_id": source.source_id,
+        "name": source.name,
+        "kind": source.kind,
+        "key_id": source.key_id,
+        "allowed_origins": source.allowed_origins,
+        "created_at": source.created_at,
+        "expires_at": source.expires_at,
+        "revoked_at": source.revoked_at,
+        "active": source.usable(now),
+    }
+
+
+@bp.route("/admin/sources", methods=["GET"], authorizer=iam)
+@admin_only
+def list_sources() -> Response:
+    """Every write key (by its key id: the key itself is never stored), active or not."""
+    from chalicelib.bootstrap import get_source_registry
+    from chalicelib.shared.clock import get_clock
+
+    now = get_clock().now()
+    keys = sorted(get_source_registry().keys(), key=lambda s: (s.source_id, s.created_at or ""))
+    return json_response(200, {"sources": [_key_view(s, now) for s in keys]})
+
+
+@bp.route("/admin/sources/{source_id}/rotate", methods=["POST"], authorizer=iam)
+@admin_only
+def rotate_source_key(source_id: str) -> Response:
+    """`{"grace_hours": 24}`: a new write key (returned once); the source's other keys stop after the grace period."""
+    from datetime import timedelta
+
+    from chalicelib.bootstrap import get_source_registry
+    from chalicelib.shared.clock import get_clock
+    from chalicelib.tracking.keys import UnknownSource, rotate
+
+    try:
+        body = bp.current_request.json_body or {}
+    except Exception:  # noqa: BLE001 - chalice raises its own BadRequestError on bad JSON
+        return json_response(400, {"error": "invalid_json", "message": "body must be a JSON object"})
+    grace_hours = body.get("grace_hours", 24) if isinstance(body, dict) else None
+    if isinstance(grace_hours, bool) or not isinstance(grace_hours, int | float):
+        return json_response(
+            400, {"error": "invalid_field", "field": "grace_hours", "message": "grace_hours must be a number"}
+        )
+    now = get_clock().now()
+    try:
+        write_key, source = rotate(get_source_registry(), source_id, timedelta(hours=grace_hours), now)
+    except ValueError as exc:
+        return json_response(400, {"error": "invalid_field", "field": "grace_hours", "message": str(exc)})
+    except UnknownSource as exc:
+        return json_response(404, {"error": "not_found", "message": str(exc)})
+    return json_response(201, {**_key_view(source, now), "write_key": write_key})
+
+
+@bp.route("/admin/sources/{source_id}/keys/{key_id}/revoke", methods=["POST"], authorizer=iam)
+@admin_only
+def revoke_source_key(source_id: str, key_id: str) -> Response:
+    """Stop one write key now (warm functions may accept it for up to a minute more: their cache)."""
+    from chalicelib.bootstrap import get_source_registry
+    from chalicelib.shared.clock import get_clock
+    from chalicelib.tracking.keys import UnknownSource, revoke
+
+    now = get_clock().now()
+    try:
+        source = revoke(get_source_registry(), source_id, key_id, now)
+    except UnknownSource as exc:
+        return json_response(404, {"error": "not_found", "message": str(exc)})
+    return json_response(200, _key_view(source, now))

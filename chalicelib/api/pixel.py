@@ -67,7 +67,7 @@ def record_pixel(kind: str) -> None:
     meta.browser = True
     service = get_ingest_service()
     write_key, message = message_from_query(meta.query, kind)
-    source, _ = service.authenticate(write_key)
+    source, _ = service.authenticate(write_key, meta.source_ip)
     if source is None:
         return
     if kind not in TYPE_BY_PATH:

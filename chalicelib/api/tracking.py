@@ -25,6 +25,7 @@ STATUS_BY_OUTCOME = {
     "accepted": 200,
     "invalid": 400,
     "unauthorized": 401,
+    "throttled": 429,
     "origin_not_allowed": 403,
     "unknown_endpoint": 404,
 }
@@ -70,9 +71,9 @@ def source_config() -> Response:
     request = bp.current_request
     meta = request_meta(request)
     write_key = write_key_from_header(meta.headers.get("authorization")) or meta.query.get("writeKey")
-    source, error = get_ingest_service().authenticate(write_key)
+    source, error = get_ingest_service().authenticate(write_key, meta.source_ip)
     if source is None:
-        return json_response(401, {"success": False, **error.to_dict()})
+        return json_response(429 if error.code == "too_many_bad_keys" else 401, {"success": False, **error.to_dict()})
     config = {
         "isHosted": False,
         "source": {

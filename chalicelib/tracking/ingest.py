@@ -12,6 +12,7 @@ from chalicelib.shared.clock import Clock
 from chalicelib.tracking.enrichment import correct_timestamp, enrich_context
 from chalicelib.tracking.events import TrackedEvent
 from chalicelib.tracking.identity import MessageIds, resolve_profile_id
+from chalicelib.tracking.keys import BadKeyThrottle
 from chalicelib.tracking.ports import EventStore, FailedEventStore, IdentityStore, SourceRegistry
 from chalicelib.tracking.sources import Source
 from chalicelib.tracking.trust import TOKEN_CONTEXT_KEY, TOKEN_HEADER, restrict, verified_user
@@ -53,7 +54,7 @@ class RequestMeta:
         return None
 
 
-Outcome = Literal["accepted", "invalid", "unauthorized", "origin_not_allowed", "unknown_endpoint"]
+Outcome = Literal["accepted", "invalid", "unauthorized", "throttled", "origin_not_allowed", "unknown_endpoint"]
 
 
 @dataclass
@@ -96,12 +97,14 @@ class IngestService:
         identities: IdentityStore,
         failed: FailedEventStore,
         clock: Clock,
+        bad_keys: BadKeyThrottle | None = None,
     ) -> None:
         self.sources = sources
         self.events = events
         self.identities = identities
         self.failed = failed
         self.clock = clock
+        self.bad_keys = bad_keys or BadKeyThrottle()
 
     # -- the tracking API ------------------------------------------------------------------------------------------
     def receive(self, kind: str, raw_body: bytes | str | None, meta: RequestMeta) -> IngestResult:
@@ -132,9 +135,9 @@ class IngestService:
             return refused("invalid", exc)
         body_key = body.get("writeKey") if isinstance(body, dict) else None
         write_key = header_key or body_key or meta.query.get("writeKey")
-        source, auth_error = self.authenticate(write_key)
+        source, auth_error = self.authenticate(write_key, meta.source_ip)
         if source is None:
-            return refused("unauthorized", auth_error)
+            return refused("throttled" if auth_error.code == "too_many_bad_keys" else "unauthorized", auth_error)
         if not source.origin_allowed(meta.origin):
             return refused(
                 "origin_not_allowed", MessageError("origin_not_allowed", f"origin {meta.origin} is not allowed")
@@ -182,12 +185,17 @@ class IngestService:
             return False
         return self.sources.any_allows_origin(origin)
 
-    def authenticate(self, write_key: Any) -> tuple[Source | None, MessageError]:
+    def authenticate(self, write_key: Any, client: str | None = None) -> tuple[Source | None, MessageError]:
+        """The source of a write key; `client` (the caller's address) is throttled after repeated unknown keys."""
         if not isinstance(write_key, str) or not write_key:
             return None, MessageError("unauthorized", "missing write key (HTTP Basic username or writeKey in body)")
+        if self.bad_keys.blocked(client):
+            return None, MessageError("too_many_bad_keys", "too many unknown write keys from this address; slow down")
         source = self.sources.by_write_key(write_key)
-        if source is None:
-            return None, MessageError("unauthorized", "unknown write key")
+        if source is None or not source.usable(self.clock.now()):
+            self.bad_keys.failed(client)
+            reason = "unknown write key" if source is None else "this write key was revoked or has expired"
+            return None, MessageError("unauthorized", reason)
         return source, MessageError("ok", "")
 
     # -- shared by the HTTP API and the pixel ---------------------------------------------------------------------

@@ -94,3 +94,11 @@ class SourceRegistry(Protocol):
         """Create or replace the source a write key belongs to (only the key's hash is stored). A `client` source's
         identity secret signs the identity tokens of its userIds (tracking/trust.py)."""
         ...
+
+    def keys(self, source_id: str | None = None) -> list[Source]:
+        """Every stored key (one `Source` record each), of one source or of all, revoked and expired ones included."""
+        ...
+
+    def save(self, source: Source) -> None:
+        """Replace one key's record (its expiry or revocation), found by its key hash."""
+        ...

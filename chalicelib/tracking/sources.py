@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -28,6 +29,21 @@ class Source(BaseModel):
     # existed read as `client`: the safe reading of a key that may sit in a browser.
     kind: SourceKind = "client"
     identity_secret: str | None = None  # HS256 key of the identity tokens the shop's backend mints (client sources)
+    # Key lifecycle (ISO times): a rotated-out key works until `expires_at`, a revoked one never again.
+    created_at: str | None = None
+    expires_at: str | None = None
+    revoked_at: str | None = None
+
+    @property
+    def key_id(self) -> str:
+        """A short, stable name for this write key (its hash's prefix: the key itself is never stored)."""
+        return self.key_hash[:12]
+
+    def usable(self, now: datetime) -> bool:
+        """Whether the key still authenticates: not revoked, and not past the grace period of a rotation."""
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or datetime.fromisoformat(self.expires_at) > now
 
     def key_matches(self, write_key: str) -> bool:
         return hmac.compare_digest(self.key_hash, hash_write_key(write_key))

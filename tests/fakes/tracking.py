@@ -134,6 +134,13 @@ class FakeSourceRegistry:
             allowed_origins=allowed_origins,
             kind=kind,
             identity_secret=identity_secret,
+            created_at=f"{len(self.sources):06d}",  # increasing, as creation times are
         )
         self.sources[source.key_hash] = source
         return source
+
+    def keys(self, source_id: str | None = None) -> list[Source]:
+        return [s for s in self.sources.values() if source_id is None or s.source_id == source_id]
+
+    def save(self, source: Source) -> None:
+        self.sources[source.key_hash] = source

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
+from datetime import UTC, datetime
 
 from chalicelib.shared.aws import client
+from chalicelib.shared.dynamodb import query_all
 from chalicelib.tracking.sources import Source, SourceKind, hash_write_key
 
 SOURCE_PK = "source"
 CACHE_SECONDS = 60.0
+MAX_CACHED_KEYS = 1024  # unknown keys are cached too (a miss is not looked up again), so the cache is bounded
 
 
 class DynamoSourceRegistry:
@@ -17,7 +21,7 @@ class DynamoSourceRegistry:
 
     def __init__(self, table: str) -> None:
         self.table = table
-        self._by_hash: dict[str, tuple[float, Source | None]] = {}
+        self._by_hash: OrderedDict[str, tuple[float, Source | None]] = OrderedDict()
         self._all: tuple[float, list[Source]] | None = None
 
     def by_write_key(self, write_key: str) -> Source | None:
@@ -34,6 +38,9 @@ class DynamoSourceRegistry:
             )
             source = Source.model_validate_json(item["body"]["S"]) if item else None
             self._by_hash[key_hash] = (now, source)
+            self._by_hash.move_to_end(key_hash)
+            while len(self._by_hash) > MAX_CACHED_KEYS:
+                self._by_hash.popitem(last=False)
         if source is None or not source.key_matches(write_key):
             return None
         return source
@@ -42,12 +49,12 @@ class DynamoSourceRegistry:
         now = time.monotonic()
         if self._all and now - self._all[0] < CACHE_SECONDS:
             return self._all[1]
-        response = client("dynamodb").query(
+        items = query_all(
             TableName=self.table,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": SOURCE_PK}},
         )
-        sources = [Source.model_validate_json(item["body"]["S"]) for item in response.get("Items", [])]
+        sources = [Source.model_validate_json(item["body"]["S"]) for item in items]
         self._all = (now, sources)
         return sources
 
@@ -72,16 +79,24 @@ class DynamoSourceRegistry:
             allowed_origins=allowed_origins,
             kind=kind,
             identity_secret=identity_secret,
+            created_at=datetime.now(UTC).isoformat(),
         )
+        self.save(source)
+        return source
+
+    def keys(self, source_id: str | None = None) -> list[Source]:
+        self._all = None  # an operator's view: always fresh
+        return [s for s in self.all_sources() if source_id is None or s.source_id == source_id]
+
+    def save(self, source: Source) -> None:
         client("dynamodb").put_item(
             TableName=self.table,
             Item={
                 "pk": {"S": SOURCE_PK},
                 "sk": {"S": f"key#{source.key_hash}"},
-                "source_id": {"S": source_id},
+                "source_id": {"S": source.source_id},
                 "body": {"S": source.model_dump_json()},
             },
         )
         self._by_hash.clear()
         self._all = None
-        return source
