@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -274,7 +275,13 @@ def get_link_settings() -> LinkSettings:
     from chalicelib.shared.secrets import signing_key
 
     s = get_settings()
-    return LinkSettings(s.public_base_url, s.unsubscribe_mailto, keyring=get_link_keyring, signing_key=signing_key)
+    return LinkSettings(
+        s.public_base_url,
+        s.unsubscribe_mailto,
+        keyring=get_link_keyring,
+        signing_key=signing_key,
+        tracked_link_ttl=timedelta(days=s.tracked_link_ttl_days),
+    )
 
 
 @cache

@@ -54,6 +54,16 @@ def _page(status: int, title: str, body: str) -> Response:
     return Response(body=document, status_code=status, headers=dict(HTML_HEADERS))
 
 
+def _expired_link() -> Response:
+    """A click link past its lifetime: a page that says so and leads to the shop, never a redirect to the old URL."""
+    from chalicelib.shared.settings import get_settings
+
+    home = html.escape(get_settings().public_base_url or "/", quote=True)
+    return _page(
+        410, "This link has expired", f'<p>This link has expired.</p><p><a href="{home}">Go to the shop</a></p>'
+    )
+
+
 def _form() -> dict[str, list[str]]:
     raw = bp.current_request.raw_body or b""
     try:
@@ -80,6 +90,8 @@ def open_pixel(token: str) -> Response:
 def click(token: str) -> Response:
     service = _service()
     payload = service.click_target(token)
+    if payload is None and service.expired(token, "click"):
+        return _expired_link()
     if payload is None or not (payload.url or "").startswith(("https://", "http://")):
         return _not_found()  # never redirect to anything we did not sign (no open redirect)
     try:

@@ -303,7 +303,7 @@ class SendPath:
         rendered = self.render(action.template_id, profile, extra, channel=channel, marketing=marketing)
         html = rendered.html
         if html and channel == "email" and marketing and self.links.tracking():
-            html = self.links.track_links(html, run.profile_id, message_id)
+            html = self.links.track_links(html, run.profile_id, message_id, self.clock.now())
         return {
             "token": token,
             "subject": rendered.subject,

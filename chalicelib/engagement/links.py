@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from chalicelib.engagement import tokens as lt
 from chalicelib.engagement.link_rewrite import rewrite_html
@@ -28,6 +29,8 @@ class LinkSettings:
     unsubscribe_mailto: str
     keyring: Callable[[], lt.Keyring | None] = field(repr=False)
     signing_key: Callable[[], str] = field(repr=False)  # only for coupon codes (their derivation never changes)
+    # Click and open links expire: a forwarded or leaked mail's links stop redirecting (and counting) after this.
+    tracked_link_ttl: timedelta = timedelta(days=90)
 
     def _ring(self) -> lt.Keyring:
         ring = self.keyring()
@@ -57,14 +60,18 @@ class LinkSettings:
         """Whether click and open links can be signed (a keyring is configured)."""
         return self.keyring() is not None
 
-    def track_links(self, html: str, profile_id: str, message_id: str) -> str:
-        """Click links and the open pixel (ours, signed); unsubscribe and preference links stay direct."""
+    def track_links(self, html: str, profile_id: str, message_id: str, now: datetime) -> str:
+        """Click links and the open pixel (ours, signed, valid for `tracked_link_ttl` from `now`); unsubscribe and
+        preference links stay direct and never expire."""
         ring, base = self._ring(), self.public_base_url
+        expires_at = int((now + self.tracked_link_ttl).timestamp())
 
         def click(url: str) -> str:
-            return f"{base}/t/c/{lt.issue(ring, 'click', lt.LinkPayload(message_id, profile_id, url=url))}"
+            payload = lt.LinkPayload(message_id, profile_id, url=url, expires_at=expires_at)
+            return f"{base}/t/c/{lt.issue(ring, 'click', payload)}"
 
-        pixel = f"{base}/t/o/{lt.issue(ring, 'open', lt.LinkPayload(message_id, profile_id))}.gif"
+        opened = lt.LinkPayload(message_id, profile_id, expires_at=expires_at)
+        pixel = f"{base}/t/o/{lt.issue(ring, 'open', opened)}.gif"
         return rewrite_html(html, click, pixel, keep_prefixes=(f"{base}/u/", f"{base}/preferences/"))
 
     def coupon_code(self, scenario_id: str, profile_id: str) -> str:

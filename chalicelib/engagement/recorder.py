@@ -96,6 +96,17 @@ class EngagementService:
             log.info("link token rejected (%s, %s)", purpose, exc.reason)
             return None
 
+    def expired(self, token: str, purpose: lt.Purpose) -> bool:
+        """Whether a token is genuine but past its expiry (the person gets an explanation, not a bare 404)."""
+        ring = self._keyring()
+        if ring is None:
+            return False
+        try:
+            lt.verify(ring, token, purpose, now=self.clock.now())
+        except lt.InvalidToken as exc:
+            return exc.reason == "expired"
+        return False
+
     def _record(self, profile_id: str, message_id: str) -> MessageRecord | None:
         """The message record of `message_id` in the person's partition (one Query; the token carries no run key)."""
         return next((r for r in self.messages.for_profile(profile_id) if r.get("message_id") == message_id), None)

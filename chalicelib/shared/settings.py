@@ -31,6 +31,15 @@ CONFIGURATION_SETS: dict[str, tuple[str, str]] = {
 }
 
 
+def _positive_int(raw: str | None, default: int) -> int:
+    """An environment value that must be a whole number above zero; anything else falls back to `default`."""
+    try:
+        value = int(raw) if raw not in (None, "") else default
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
 def table_name(logical_id: str) -> str:
     env, default = TABLES[logical_id]
     return os.environ.get(env, default)
@@ -69,6 +78,7 @@ class Settings:
     local_tools: bool = False
     # Open/click/confirm link keys, "kid:base64,kid:base64" (first signs). Empty: derived from the signing key.
     link_keys: str = ""
+    tracked_link_ttl_days: int = 90  # ONE2ONE_TRACKED_LINK_TTL_DAYS: how long click and open links work
     ses_feedback_topic: str = "one2one-ses-feedback"
     ses_feedback_topic_arn: str | None = None
 
@@ -100,6 +110,7 @@ def get_settings() -> Settings:
         signing_key_id=os.environ.get("ONE2ONE_SIGNING_KEY_ID", "k1"),
         local_tools=os.environ.get("ONE2ONE_LOCAL_TOOLS") == "1",
         link_keys=os.environ.get("ONE2ONE_LINK_KEYS", ""),
+        tracked_link_ttl_days=_positive_int(os.environ.get("ONE2ONE_TRACKED_LINK_TTL_DAYS"), 90),
         ses_feedback_topic=resource_name("SesFeedbackTopic"),
         ses_feedback_topic_arn=os.environ.get("SES_FEEDBACK_TOPIC_ARN") or None,
     )

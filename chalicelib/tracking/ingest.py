@@ -15,7 +15,7 @@ from chalicelib.tracking.identity import MessageIds, resolve_profile_id
 from chalicelib.tracking.keys import BadKeyThrottle
 from chalicelib.tracking.ports import EventStore, FailedEventStore, IdentityStore, SourceRegistry
 from chalicelib.tracking.sources import Source
-from chalicelib.tracking.trust import TOKEN_CONTEXT_KEY, TOKEN_HEADER, restrict, verified_user
+from chalicelib.tracking.trust import TOKEN_CONTEXT_KEY, TOKEN_HEADER, own_site_urls, restrict, verified_user
 from chalicelib.tracking.validation import (
     MAX_BATCH_BYTES,
     MAX_MESSAGE_BYTES,
@@ -221,6 +221,7 @@ class IngestService:
                     token = checked.context.get(TOKEN_CONTEXT_KEY) or header_token
                     vouched = verified_user(token, source.identity_secret, source.source_id, received_at)
                     checked, flags_by_message[index] = restrict(checked, vouched)
+                    checked.properties = own_site_urls(checked.properties, source.allowed_origins)
                 valid.append((index, checked))
             except MessageError as exc:
                 reason = exc.to_dict()

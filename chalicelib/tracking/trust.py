@@ -105,3 +105,42 @@ def restrict(message: ValidMessage, vouched_user: str | None) -> tuple[ValidMess
     previous_id = None if message.type == "alias" else message.previous_id
     restricted = replace(message, user_id=None, email=None, traits=traits, context=context, previous_id=previous_id)
     return restricted, flags
+
+
+URL_PROPERTIES = ("url", "image_url", "image")
+
+
+def _site_of(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return None
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
+
+
+def own_site_urls(properties: dict[str, Any], sites: list[str]) -> dict[str, Any]:
+    """`properties` with every product or link URL (`url`, `image_url`, `image`, also inside `products[]`) that is not
+    on one of the source's own sites (its allowed origins; `*` allows any) removed: mail built from a profile must never
+    link to a host a browser made up."""
+    if "*" in sites:
+        return properties
+    allowed = {site.rstrip("/").lower() for site in sites}
+
+    def clean(item: dict[str, Any]) -> dict[str, Any]:
+        kept = dict(item)
+        for name in URL_PROPERTIES:
+            value = kept.get(name)
+            if isinstance(value, str) and (_site_of(value) or "").lower() not in allowed:
+                del kept[name]
+        return kept
+
+    cleaned = clean(properties)
+    products = cleaned.get("products")
+    if isinstance(products, list):
+        cleaned["products"] = [clean(item) if isinstance(item, dict) else item for item in products]
+    return cleaned

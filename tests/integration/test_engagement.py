@@ -354,3 +354,21 @@ def test_ses_delivery_through_the_topic_marks_the_message_and_counts_the_row(wor
     [record] = world.messages(user_profile_id(user))
     assert record["delivered_at"]
     assert _report_row(world, CART, "reminder_1")["counters"]["delivered"] == 1
+
+
+def test_a_click_link_past_its_lifetime_lands_on_a_safe_page_not_the_old_url(world: World) -> None:
+    # GIVEN a reminder whose click links live 90 days (the default)
+    user = user_in(CART, 10, holdout=False)
+    sent = _sent_reminder(world, user, "expiry@example.com")
+    click = _click_paths(sent["html"])[0]
+    assert _get(world, click).status_code == 302
+    # WHEN the link is followed after its lifetime
+    world.advance(days=90)
+    expired = _get(world, click)
+    # THEN the person gets a page that says so, with a way to the shop, and no redirect to the signed URL
+    assert expired.status_code == 410
+    assert "Location" not in expired.headers
+    page = expired.body.decode() if isinstance(expired.body, bytes) else expired.body
+    assert "expired" in page and 'href="https://shop.example"' in page
+    # AND the unsubscribe link of the same mail still works
+    assert _get(world, _unsubscribe_path(sent)).status_code == 200

@@ -158,3 +158,27 @@ def test_a_forged_order_from_a_browser_is_kept_but_never_counted(harness: Harnes
     assert view["profile"]["computed"]["orders"] == 0 and view["profile"]["computed"]["revenue"] == 0
     [stored] = [e for e in view["recent_events"] if e.get("event") == "Order Completed"]
     assert "unverified" in stored["flags"]
+
+
+def test_product_urls_from_a_browser_are_kept_only_on_the_sources_own_sites(harness: Harness, browser) -> None:
+    viewed = {
+        "anonymousId": "shopper",
+        "event": "Product Viewed",
+        "properties": {
+            "product_id": "p1",
+            "url": "https://evil.example/p1",
+            "image_url": "https://shop.example/img/p1.png",
+            "products": [{"product_id": "p2", "url": "javascript:alert(1)"}, {"product_id": "p3"}],
+        },
+    }
+
+    response = _post(harness, browser, "/v1/track", viewed)
+    harness.pump.drain()
+
+    assert response.status_code == 200, response.body
+    view = harness.json(harness.admin("/admin/profiles?anonymous_id=shopper&events=5"))
+    [stored] = [e for e in view["recent_events"] if e.get("event") == "Product Viewed"]
+    assert "url" not in stored["properties"] and stored["properties"]["image_url"] == "https://shop.example/img/p1.png"
+    assert stored["properties"]["products"] == [{"product_id": "p2"}, {"product_id": "p3"}]
+    [product] = view["profile"]["computed"]["viewed_products"]
+    assert "evil.example" not in json.dumps(product)

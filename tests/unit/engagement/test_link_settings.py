@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from chalicelib.engagement import tokens as lt
 from chalicelib.engagement.links import LinkSettings
 
 RING = lt.Keyring({"k1": b"k1-secret-0123456789abcdef-32byt"}, current="k1")
+
+
+NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
 
 def settings(ring: lt.Keyring | None = RING, reads: list[str] | None = None) -> LinkSettings:
@@ -48,9 +53,27 @@ def test_no_signing_key_means_no_unsubscribe_link_and_no_tracking() -> None:
 def test_tracked_html_signs_clicks_and_adds_the_pixel_but_keeps_unsubscribe_direct() -> None:
     links = settings()
     html = '<a href="https://shop.example/p/1">x</a><a href="https://shop.example/u/t">u</a></body>'
-    out = links.track_links(html, "p_1", "m_1")
+    out = links.track_links(html, "p_1", "m_1", NOW)
     assert 'href="https://shop.example/u/t"' in out and "https://shop.example/t/c/k1." in out
     assert out.index("/t/o/k1.") < out.index("</body>")
+
+
+def test_click_and_open_links_expire_after_the_configured_lifetime_and_unsubscribe_never_does() -> None:
+    from datetime import timedelta
+
+    from chalicelib.engagement import tokens as lt
+
+    links = settings()
+    out = links.track_links('<a href="https://shop.example/p/1">x</a>', "p_1", "m_1", NOW)
+    click = out.split("/t/c/", 1)[1].split('"', 1)[0]
+    ring = links.keyring()
+    assert ring is not None
+    assert lt.verify(ring, click, "click", now=NOW + timedelta(days=89)).url == "https://shop.example/p/1"
+    with pytest.raises(lt.InvalidToken) as expired:
+        lt.verify(ring, click, "click", now=NOW + timedelta(days=90))
+    assert expired.value.reason == "expired"
+    unsubscribe = links.unsubscribe_token("p_1", "email", None, "m_1")
+    assert lt.verify(ring, unsubscribe, "unsub", now=NOW + timedelta(days=3650)).profile_id == "p_1"
 
 
 def test_coupon_codes_use_the_signing_key() -> None:
