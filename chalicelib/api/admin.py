@@ -236,3 +236,41 @@ def revoke_source_key(source_id: str, key_id: str) -> Response:
     except UnknownSource as exc:
         return json_response(404, {"error": "not_found", "message": str(exc)})
     return json_response(200, _key_view(source, now))
+
+
+@bp.route("/admin/failed-events/replay", methods=["POST"], authorizer=iam)
+@admin_only
+def replay_failed_events() -> Response:
+    """`{"day": "YYYY-MM-DD", "reason": "fold_failed"?, "profile_id": "p_..."?}`: re-drive one day's failed events
+    after a fix (tracking/replay.py); idempotent. Answers what was replayed and what could not be."""
+    from dataclasses import asdict
+
+    from chalicelib.bootstrap import get_event_store, get_failed_event_store, get_ingest_service, get_source_registry
+    from chalicelib.tracking.replay import replay_failed
+
+    try:
+        body = bp.current_request.json_body or {}
+    except Exception:  # noqa: BLE001 - chalice raises its own BadRequestError on bad JSON
+        return json_response(400, {"error": "invalid_json", "message": "body must be a JSON object"})
+    if not isinstance(body, dict):
+        return json_response(400, {"error": "invalid_json", "message": "body must be a JSON object"})
+    day = body.get("day")
+    try:
+        if not isinstance(day, str):
+            raise ValueError("day is required (YYYY-MM-DD)")
+        datetime.strptime(day, "%Y-%m-%d")
+    except ValueError as exc:
+        return json_response(400, {"error": "invalid_field", "field": "day", "message": str(exc)})
+    for name in ("reason", "profile_id"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            return json_response(400, {"error": "invalid_field", "field": name, "message": f"{name} must be a string"})
+    report = replay_failed(
+        day,
+        get_failed_event_store(),
+        get_event_store(),
+        get_source_registry(),
+        get_ingest_service(),
+        reason=body.get("reason"),
+        profile_id=body.get("profile_id"),
+    )
+    return json_response(200, asdict(report))

@@ -172,16 +172,35 @@ class FoldService:
                     log.warning("fold of %s deferred: %s", profile_id, type(exc).__name__)
                     failures.extend(seq for seq, _ in entries)
                 else:
-                    # A deterministic failure would fail on every retry and block the shard: park it instead.
-                    log.exception("fold of %s failed; events parked in failed-events", profile_id)
-                    stats.poison += len(entries)
-                    for _, event in entries:
-                        reason = {"error": "fold_failed", "message": f"{type(exc).__name__}: {str(exc)[:300]}"}
-                        self.failed.record(event.source_id, reason, event.to_json())
+                    # A deterministic failure would fail on every retry and block the shard: fold the person's
+                    # events one by one, so only the event that cannot be folded is parked.
+                    log.exception("fold of %s failed; folding its %d events one by one", profile_id, len(entries))
+                    parked, retried = self._fold_one_by_one(profile_id, entries, stats)
+                    failures.extend(retried)
+                    stats.poison += parked
         retry = frozenset(failures)
         stats.failed_records = len(retry)
         self.last_stats = stats
         return FoldOutcome(retry, stats)
+
+    def _fold_one_by_one(
+        self, profile_id: str, entries: list[tuple[str, TrackedEvent]], stats: FoldStats
+    ) -> tuple[int, list[str]]:
+        """Fold each event alone (reading the profile each time): park those that fail deterministically, report the
+        ones hit by a transient failure for a retry. Returns (parked, sequence numbers to retry)."""
+        parked, retry = 0, []
+        for sequence, event in entries:
+            try:
+                stats.profiles_written += int(self.fold_profile(profile_id, [event], None))
+                stats.folded_events += 1
+            except Exception as exc:  # noqa: BLE001 - sorted below: transient (retry) or this event's own fault (park)
+                if isinstance(exc, TransientFoldError) or _is_transient(exc):
+                    retry.append(sequence)
+                    continue
+                parked += 1
+                reason = {"error": "fold_failed", "message": f"{type(exc).__name__}: {str(exc)[:300]}"}
+                self.failed.record(event.source_id, reason, event.to_json())
+        return parked, retry
 
     def _redirect(
         self, groups: dict[str, list[tuple[str, TrackedEvent]]], fetched: dict[str, StoredProfile] | None = None

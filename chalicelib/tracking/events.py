@@ -88,7 +88,9 @@ class TrackedEvent(Struct, kw_only=True):
     @property
     def email(self) -> str | None:
         """The identify email (traits, else context traits), normalised as every email identity is."""
-        return clean_email(self.traits.get("email") or self.context.get("traits", {}).get("email"))
+        context_traits = self.context.get("traits")
+        from_context = context_traits.get("email") if isinstance(context_traits, dict) else None
+        return clean_email(self.traits.get("email") or from_context)
 
     def to_item(self, expires_at: int | None = None) -> dict[str, Any]:
         """DynamoDB item (low-level attribute-value form). The message body is one JSON string: cheap to write and
