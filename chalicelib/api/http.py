@@ -53,13 +53,30 @@ def request_meta(request: Request) -> RequestMeta:
     from chalicelib.tracking.ingest import RequestMeta  # lazy: keeps every route's cold start small
 
     headers = {k.lower(): v for k, v in (request.headers or {}).items()}
-    source_ip = None
+    peer = ((request.context or {}).get("identity") or {}).get("sourceIp")
     forwarded = headers.get("x-forwarded-for")
-    if forwarded:
+    # API Gateway's sourceIp is the caller as API Gateway saw it; X-Forwarded-For's first hop is whatever the client
+    # wrote. Trust that header only behind a proxy on this machine or network (the local stack, a test client).
+    source_ip = peer
+    if forwarded and (peer is None or _private(peer)):
         source_ip = forwarded.split(",")[0].strip()
-    else:
-        source_ip = ((request.context or {}).get("identity") or {}).get("sourceIp")
     return RequestMeta(headers=headers, query=dict(request.query_params or {}), source_ip=source_ip)
+
+
+_PROXY_NETWORKS = ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7")
+
+
+def _private(address: str) -> bool:
+    """A loopback or RFC 1918 / ULA peer: a proxy of ours, whose X-Forwarded-For can be believed."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(
+        ip in ipaddress.ip_network(network) for network in _PROXY_NETWORKS if ip.version == (6 if ":" in network else 4)
+    )
 
 
 def aws_failures_as_503(func: Callable[..., Response]) -> Callable[..., Response]:

@@ -333,15 +333,27 @@ def consent_messages(body: Any) -> list[dict[str, Any]]:
     return messages
 
 
+# Consent categories that mean "this person agreed to be measured or marketed to": only these override Global
+# Privacy Control. `necessary`, `essential`, `functional` or `preferences` (every consent manager sends them as
+# granted) never do.
+_TRACKING_CATEGORIES = ("marketing", "analytics", "advertising", "targeting", "personali", "statistic", "measurement")
+
+
 def site_consented(context: dict[str, Any]) -> bool:
-    """The site recorded consent: our tracker's `context.consent.granted`, or Segment's consent categories."""
+    """The site recorded consent to tracking: our tracker's `context.consent.granted`, or a Segment consent category
+    for marketing or analytics set to true (never a strictly-necessary one)."""
     consent = context.get("consent")
     if not isinstance(consent, dict):
         return False
     if consent.get("granted") is True:
         return True
     categories = consent.get("categoryPreferences")
-    return isinstance(categories, dict) and any(v is True for v in categories.values())
+    if not isinstance(categories, dict):
+        return False
+    return any(
+        granted is True and any(word in str(name).lower() for word in _TRACKING_CATEGORIES)
+        for name, granted in categories.items()
+    )
 
 
 def unlink(message: ValidMessage) -> ValidMessage:
