@@ -104,16 +104,18 @@ def get_privacy_service() -> PrivacyService:
     from chalicelib.privacy.adapters.dynamodb_personal_data import DynamoPersonalData
     from chalicelib.privacy.ports import PersonalDataStore
     from chalicelib.privacy.rights import PrivacyService, PrivacyTables
+    from chalicelib.shared.secrets import signing_key
 
     s = get_settings()
     data = DynamoPersonalData(s.events_table, s.identities_table, s.profiles_table, s.segment_members_table)
     tables = PrivacyTables(s.profiles_table)
-    # Runs, message records, send log, preferences, touches, suppression of their addresses and waiting steps.
+    # Runs, message records, send log, preferences, touches and waiting steps; a suppressed address stays suppressed
+    # under a keyed hash.
     tables.extra.append(
         PersonalDataStore(
             "messages",
             export=lambda keys: export_person_messages(s.messages_table, keys),
-            erase=lambda keys: erase_person_messages(s.messages_table, s.due_table, keys),
+            erase=lambda keys: erase_person_messages(s.messages_table, s.due_table, keys, signing_key()),
         )
     )
     return PrivacyService(tables, data, get_clock(), get_profile_store())
@@ -170,8 +172,9 @@ def get_run_store() -> DynamoRunStore:
 @cache
 def get_message_store() -> DynamoMessageStore:
     from chalicelib.delivery.adapters.dynamodb_messages import DynamoMessageStore
+    from chalicelib.shared.secrets import signing_key
 
-    return DynamoMessageStore(get_settings().messages_table)
+    return DynamoMessageStore(get_settings().messages_table, address_key=signing_key)
 
 
 @cache

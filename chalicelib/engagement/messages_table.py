@@ -7,6 +7,8 @@ wing, so the layout lives here and delivery's adapter imports it; see each adapt
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +26,13 @@ def message_sk(trigger_id: str, step_index: int) -> str:
 
 def suppression_pk(channel: str, address: str) -> str:
     return f"s#{channel}:{address.lower()}"
+
+
+def erased_suppression_pk(channel: str, address: str, key: str) -> str:
+    """The suppression of an erased person's address: a keyed hash (HMAC-SHA256 with the signing key), so the address
+    is still never mailed again but cannot be read back, nor found by hashing a guess without the key."""
+    digest = hmac.new(key.encode(), f"suppression:{channel}:{address.lower()}".encode(), hashlib.sha256).hexdigest()
+    return f"s#{channel}#h:{digest[:40]}"
 
 
 def due_bucket(when: datetime) -> str:

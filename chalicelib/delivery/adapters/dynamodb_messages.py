@@ -21,12 +21,19 @@ The key layout shared with engagement's adapter (same partitions) is in `engagem
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from chalicelib.delivery.ports import MessageRecord, SendLogEntry
-from chalicelib.engagement.messages_table import due_bucket, message_sk, person_pk, plain, suppression_pk
+from chalicelib.engagement.messages_table import (
+    due_bucket,
+    erased_suppression_pk,
+    message_sk,
+    person_pk,
+    plain,
+    suppression_pk,
+)
 from chalicelib.scenarios.engine import ScenarioRun
 from chalicelib.shared.aws import client
 from chalicelib.shared.dynamodb import query_all
@@ -113,10 +120,14 @@ def _query_prefix(table: str, profile_id: str, prefix: str, *, newest_first: boo
 
 
 class DynamoMessageStore:
-    """Message records (one per step of a run), the send log and the suppression list."""
+    """Message records (one per step of a run), the send log and the suppression list.
 
-    def __init__(self, table: str) -> None:
+    `address_key` gives the key of erased addresses' suppressions (the signing key; "" when none is configured).
+    """
+
+    def __init__(self, table: str, address_key: Callable[[], str] | None = None) -> None:
         self.table = table
+        self.address_key = address_key
 
     # -- message records ------------------------------------------------------------------------------------------
     def get(self, profile_id: str, trigger_id: str, step_index: int) -> MessageRecord | None:
@@ -297,12 +308,18 @@ class DynamoMessageStore:
 
     # -- suppression ------------------------------------------------------------------------------------------------
     def is_suppressed(self, channel: str, address: str) -> bool:
-        item = (
-            client("dynamodb")
-            .get_item(TableName=self.table, Key={"pk": {"S": suppression_pk(channel, address)}, "sk": {"S": "-"}})
-            .get("Item")
-        )
-        return item is not None
+        """Suppressed under the address itself, or under its keyed hash (kept when its owner was erased)."""
+        pks = [suppression_pk(channel, address)]
+        key = self.address_key() if self.address_key is not None else ""
+        if key:
+            pks.append(erased_suppression_pk(channel, address, key))
+        request = {self.table: {"Keys": [{"pk": {"S": pk}, "sk": {"S": "-"}} for pk in pks]}}
+        while request:
+            response = client("dynamodb").batch_get_item(RequestItems=request)
+            if response.get("Responses", {}).get(self.table):
+                return True
+            request = response.get("UnprocessedKeys") or {}
+        return False
 
     def suppress(self, channel: str, address: str, reason: str, now: datetime) -> None:
         client("dynamodb").put_item(

@@ -24,7 +24,13 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.engagement.messages_table import due_bucket, person_pk, plain, suppression_pk
+from chalicelib.engagement.messages_table import (
+    due_bucket,
+    erased_suppression_pk,
+    person_pk,
+    plain,
+    suppression_pk,
+)
 from chalicelib.shared.aws import client
 from chalicelib.shared.dynamodb import query_all
 from chalicelib.tracking.events import iso
@@ -263,10 +269,13 @@ def export_person_messages(messages_table: str, keys: Any) -> list[dict[str, Any
     return out
 
 
-def erase_person_messages(messages_table: str, due_table: str, keys: Any) -> int:
+def erase_person_messages(messages_table: str, due_table: str, keys: Any, address_key: str = "") -> int:
     """Erasure hook: every item in the person's MessagesTable partitions (runs, message records, send log,
     preferences, touches), the suppression items of their addresses, and their DueTable items (found from the due
-    times of their active runs: DueTable is keyed by hour, so the run tells us where to look)."""
+    times of their active runs: DueTable is keyed by hour, so the run tells us where to look).
+
+    A suppressed address (bounce, complaint, unsubscribe) stays suppressed: with `address_key` (the signing key) its
+    suppression is kept under a keyed hash of the address, never the address itself."""
     from chalicelib.scenarios.engine import ScenarioRun
     from chalicelib.shared.dynamodb import batch_write
 
@@ -279,7 +288,15 @@ def erase_person_messages(messages_table: str, due_table: str, keys: Any) -> int
                 due_deletes += _due_keys(due_table, ScenarioRun.model_validate_json(item["body"]["S"]))
     for key in keys.identity_keys:
         if key.startswith("email:"):
-            deletes.append({"pk": {"S": suppression_pk("email", key.removeprefix("email:"))}, "sk": {"S": "-"}})
+            address = key.removeprefix("email:")
+            raw = {"pk": {"S": suppression_pk("email", address)}, "sk": {"S": "-"}}
+            suppressed = client("dynamodb").get_item(TableName=messages_table, Key=raw).get("Item")
+            if suppressed is not None and address_key:
+                kept = {"pk": {"S": erased_suppression_pk("email", address, address_key)}, "sk": {"S": "-"}}
+                kept["reason"] = suppressed.get("reason", {"S": "suppressed"})
+                kept["at"] = suppressed.get("at", {"S": ""})
+                client("dynamodb").put_item(TableName=messages_table, Item=kept)
+            deletes.append(raw)
     # Two runs of one person look through overlapping hour buckets (and find each other's items): BatchWriteItem
     # rejects a request naming one key twice, so keep each key once.
     deletes = list({json.dumps(k, sort_keys=True): k for k in deletes}.values())
