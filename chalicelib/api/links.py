@@ -224,7 +224,7 @@ def subscribe() -> Response:
     stored, rejected = ingest.ingest(source, messages, None, meta, batch=True)
     if rejected or not stored:
         return json_response(400, {"success": False, "error": "invalid_message", "rejected": rejected}, headers)
-    _service().request_subscription(stored[0].profile_id, address, label)
+    _service().request_subscription(stored[0].profile_id, address, label, source.source_id)
     return json_response(200, {"success": True, "status": "confirmation_sent"}, headers)
 
 

@@ -31,6 +31,9 @@ from chalicelib.engagement.ports import (
 from chalicelib.shared.clock import Clock
 from chalicelib.tracking.events import TrackedEvent, iso
 
+CONFIRMATIONS_PER_ADDRESS = 3  # a day
+CONFIRMATIONS_PER_SOURCE = 500  # an hour
+
 log = logging.getLogger("one2one")
 
 SOURCE_ID = "email"
@@ -111,8 +114,17 @@ class EngagementService:
         """The message record of `message_id` in the person's partition (one Query; the token carries no run key)."""
         return next((r for r in self.messages.for_profile(profile_id) if r.get("message_id") == message_id), None)
 
-    def _event(self, profile_id: str, event_id: str, name: str, properties: dict[str, Any], at: datetime) -> bool:
+    def _event(
+        self,
+        profile_id: str,
+        event_id: str,
+        name: str,
+        properties: dict[str, Any],
+        at: datetime,
+        traits: dict[str, Any] | None = None,
+    ) -> bool:
         event = TrackedEvent(
+            traits=traits or {},
             message_id=event_id,
             source_id=SOURCE_ID,
             type="track",
@@ -264,13 +276,28 @@ class EngagementService:
             )
 
     # -- double opt-in ------------------------------------------------------------------------------------------------
-    def request_subscription(self, profile_id: str, address: str, source: str) -> str:
+    def request_subscription(
+        self, profile_id: str, address: str, source: str, source_id: str | None = None
+    ) -> str | None:
         """Store the pending request (its provenance) and send the transactional confirmation mail; returns the
-        message id. The link expires after CONFIRM_TTL; the person is subscribed only when they follow it."""
+        message id. The link expires after CONFIRM_TTL; the person is subscribed only when they follow it.
+
+        At most CONFIRMATIONS_PER_ADDRESS mails a day go to one address and CONFIRMATIONS_PER_SOURCE an hour from one
+        source (a form loop or a bot cannot mail-bomb anyone): past that nothing is sent and None is returned (the
+        API answers the same, so the limit reveals nothing about the address)."""
         now = self.clock.now()
         ring = self._keyring()
         if ring is None or self.email is None:
             raise RuntimeError("double opt-in needs link keys and an email sender")
+        address_tag = hashlib.sha256(address.encode()).hexdigest()[:20]
+        per_address = f"confirm#{address_tag}#{now:%Y%m%d}"
+        per_source = f"confirm-source#{source_id or source}#{now:%Y%m%d%H}"
+        if not self.store.take(per_address, CONFIRMATIONS_PER_ADDRESS, now + timedelta(days=2)):
+            log.warning("confirmation mail not sent: the address had %d today", CONFIRMATIONS_PER_ADDRESS)
+            return None
+        if not self.store.take(per_source, CONFIRMATIONS_PER_SOURCE, now + timedelta(hours=2)):
+            log.warning("confirmation mail not sent: source %s sent %d this hour", source, CONFIRMATIONS_PER_SOURCE)
+            return None
         request_id = "s" + hashlib.sha256(f"{profile_id}\x1f{address}\x1f{iso(now)}".encode()).hexdigest()[:24]
         self.store.put_pending(profile_id, {"request_id": request_id, "email": address, "source": source}, now)
         expires = int((now + CONFIRM_TTL).timestamp())
@@ -319,8 +346,10 @@ class EngagementService:
             "confirmed_at": iso(now),
             "request_id": payload.message_id,
         }
-        # One event per request: a second visit of the same link records nothing new.
-        self._event(payload.profile_id, f"confirm-{payload.message_id}", "Email Subscribed", properties, now)
+        # One event per request: a second visit of the same link records nothing new. The address is proven by the
+        # click: it becomes the person's address (even when a browser only claimed it, tracking/trust.py).
+        traits = {"email": pending["email"]} if pending.get("email") else None
+        self._event(payload.profile_id, f"confirm-{payload.message_id}", "Email Subscribed", properties, now, traits)
         self.store.set_preference(payload.profile_id, "email", None, "opted_in", now, "double_opt_in")
         return True
 

@@ -22,6 +22,7 @@ class FakeEngagementStore:
     prefs: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     touch_items: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     pending_requests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rate_buckets: dict[str, int] = field(default_factory=dict)
 
     def count(
         self,
@@ -69,6 +70,13 @@ class FakeEngagementStore:
 
     def pending(self, profile_id: str) -> dict[str, Any] | None:
         return self.pending_requests.get(profile_id)
+
+    def take(self, bucket: str, limit: int, expires: datetime) -> bool:
+        used = self.rate_buckets.get(bucket, 0)
+        if used >= limit:
+            return False
+        self.rate_buckets[bucket] = used + 1
+        return True
 
     def add_touch(self, profile_id: str, touch: dict[str, Any], at: datetime) -> None:
         sk = f"touch#{iso(at)}#{touch['message_id']}#{touch['kind']}"

@@ -375,3 +375,35 @@ def test_a_click_link_past_its_lifetime_lands_on_a_safe_page_not_the_old_url(wor
     assert "expired" in page and 'href="https://shop.example"' in page
     # AND the unsubscribe link of the same mail still works
     assert _get(world, _unsubscribe_path(sent)).status_code == 200
+
+
+def test_confirmation_mails_to_one_address_are_limited_to_three_a_day(world: World) -> None:
+    for attempt in range(20):
+        response = world.h.post("/v1/subscribe", {"email": "bomb@example.com", "anonymousId": f"a-{attempt}"})
+        assert response.status_code == 200, response.body  # the same answer: the limit reveals nothing
+    world.drain()
+
+    confirmations = [m for m in world.outbox() if m["subject"] == "Please confirm your subscription"]
+    assert len(confirmations) == 3
+
+
+def test_a_confirmed_address_becomes_the_persons_even_when_a_browser_only_claimed_it(world: World) -> None:
+    from chalicelib.bootstrap import get_source_registry
+
+    get_source_registry().upsert_source("footer-form", "public-key", ["https://shop.example"], kind="client")
+    auth = "Basic " + __import__("base64").b64encode(b"public-key:").decode()
+    body = {"email": "claimed@example.com", "anonymousId": "form-visitor", "source": "footer"}
+    response = world.h.post("/v1/subscribe", body, auth=False, headers={"Authorization": auth})
+    assert response.status_code == 200, response.body
+    world.drain()
+    before = world.h.json(world.h.admin("/admin/profiles?anonymous_id=form-visitor"))["profile"]
+    assert before["email"] is None and before["traits"]["claimed_email"] == "claimed@example.com"
+
+    [mail] = world.outbox()
+    [path] = re.findall(r"https://shop\.example(/confirm/[A-Za-z0-9._-]+)", mail["text"])
+    world.h.client.http.post(path, body="", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    world.drain()
+
+    after = world.h.json(world.h.admin("/admin/profiles?anonymous_id=form-visitor"))["profile"]
+    assert after["email"] == "claimed@example.com"
+    assert after["consent"]["email"]["status"] == "opted_in"

@@ -226,6 +226,25 @@ class DynamoEngagementStore:
         )
         return json.loads(item["body"]["S"]) if item else None
 
+    def take(self, bucket: str, limit: int, expires: datetime) -> bool:
+        """One conditional ADD on a StateTable counter: atomic across concurrent functions, a replay counts again."""
+        ddb = client("dynamodb")
+        try:
+            ddb.update_item(
+                TableName=self.state,
+                Key={"pk": {"S": "rate"}, "sk": {"S": bucket}},
+                UpdateExpression="ADD uses :one SET expires_at = if_not_exists(expires_at, :ttl)",
+                ConditionExpression="attribute_not_exists(uses) OR uses < :limit",
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":limit": {"N": str(limit)},
+                    ":ttl": {"N": str(int(expires.timestamp()))},
+                },
+            )
+        except ddb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     # -- touches --------------------------------------------------------------------------------------------------
     def add_touch(self, profile_id: str, touch: dict[str, Any], at: datetime) -> None:
         client("dynamodb").put_item(
