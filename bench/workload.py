@@ -97,7 +97,7 @@ def message(n: int, seq: int, when: datetime, rng: random.Random, kind: str | No
                 "email": f"{user_id(n)}@mail.example" if is_known(n) else f"lead{n}@mail.example",
                 "firstName": "Alex",
                 "lastName": f"Sample{n}",
-                "phone": "+1 555 0100",
+                "phone": "+1 415 555 2671",
                 "address": {"city": "Portland", "state": "Oregon", "country": "US", "postalCode": "97201"},
                 "plan": "free",
             },

@@ -5,7 +5,8 @@ Order and why:
 
 1. `holdout`                 the person is in the control group: nothing else matters.
 2. `trigger_no_longer_holds` an exit condition fired (bought, cart emptied, left the segment).
-3. `no_address`              no email / phone for the channel.
+3. `no_address`              no email / phone for the channel; `sms_destination_refused`: a text to a country
+                             outside `sms_countries` or to a premium, shared-cost or unknown range.
 4. `suppressed`              bounce / complaint list; applies to transactional mail too.
 5. `no_consent`              marketing needs an explicit opt-in on the channel (permission marketing).
 6. `cap_day`, 7. `cap_week`  frequency caps per channel per person (marketing only).
@@ -39,6 +40,7 @@ if TYPE_CHECKING:  # the engine is imported lazily at run time (it imports nothi
 HOLDOUT = "holdout"
 TRIGGER_NO_LONGER_HOLDS = "trigger_no_longer_holds"
 NO_ADDRESS = "no_address"
+SMS_DESTINATION_REFUSED = "sms_destination_refused"
 SUPPRESSED = "suppressed"
 NO_CONSENT = "no_consent"
 CAP_DAY = "cap_day"
@@ -49,6 +51,7 @@ REASON_CODES: tuple[str, ...] = (
     HOLDOUT,
     TRIGGER_NO_LONGER_HOLDS,
     NO_ADDRESS,
+    SMS_DESTINATION_REFUSED,
     SUPPRESSED,
     NO_CONSENT,
     CAP_DAY,
@@ -109,6 +112,10 @@ class DeliveryConfig(_Config):
     quiet_hours: QuietHours | None = None
     costs: dict[sc.Channel, float] = Field(default_factory=dict, description="Cost per message, in `currency`.")
     budget: Budget | None = None
+    sms_countries: list[str] = Field(
+        default_factory=lambda: ["US", "CA", "GB", "DE", "FR", "JP", "AU"],
+        description="ISO 3166 regions texts may go to; premium, shared-cost and unknown ranges are refused anywhere.",
+    )
 
     @field_validator("default_timezone")
     @classmethod
@@ -259,8 +266,15 @@ def check_address(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
     """Skip when the profile has no email (email channel) or phone (sms channel)."""
     if ctx.channel == "email" and view.email_address(ctx.profile) is None:
         return skip(NO_ADDRESS, "no email address")
-    if ctx.channel == "sms" and view.phone_number(ctx.profile) is None:
-        return skip(NO_ADDRESS, "no phone number")
+    if ctx.channel == "sms":
+        phone = view.phone_number(ctx.profile)
+        if phone is None:
+            return skip(NO_ADDRESS, "no phone number")
+        from chalicelib.tracking.identity import sms_destination_problem
+
+        problem = sms_destination_problem(phone, frozenset(config.sms_countries))
+        if problem is not None:
+            return skip(SMS_DESTINATION_REFUSED, problem)
     return ALLOW
 
 

@@ -48,6 +48,7 @@ from chalicelib.profiles.traits import (
 from chalicelib.scoring import lead_score as scoring
 from chalicelib.scoring import lifecycle, rfm
 from chalicelib.tracking.events import iso, utc_day
+from chalicelib.tracking.identity import clean_phone
 
 if TYPE_CHECKING:
     from chalicelib.profiles.config import ProfileConfig
@@ -236,7 +237,7 @@ class _Folder:
                 continue
             if wins(lww, "t:" + name, ts, key):
                 p.traits[name] = clip(value)
-        phone = clean_text(traits.get("phone"), 40)
+        phone = clean_phone(traits.get("phone"))
         if phone and wins(lww, "phone", ts, key):
             p.phone = phone
 

@@ -168,3 +168,47 @@ def decide_link(
     if kind == "anon" and profile_anon_count >= max_anonymous_ids:
         return LinkDecision("refuse", "anonymous_id_cap")
     return LinkDecision("merge")
+
+
+def clean_phone(value: object) -> str | None:
+    """The one phone normaliser: a valid number in E.164 (`+81...`), or None.
+
+    Parsed by `phonenumbers` (Google's libphonenumber metadata, the lite build: no geocoder or carrier data). Only
+    international form is accepted (a leading `+`): a browser's local number has no country we could trust.
+    """
+    if not isinstance(value, str) or not 5 <= len(value.strip()) <= 32:
+        return None
+    import phonenumbers  # lazy: only where a phone arrives or an SMS is about to go
+
+    try:
+        number = phonenumbers.parse(value.strip(), None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def sms_destination_problem(phone: str, allowed_countries: frozenset[str]) -> str | None:
+    """Why an SMS must not go to `phone` (E.164): not a valid number, a country outside the allow-list, or a premium,
+    shared-cost or personal/UAN/unknown range (the numbers that make a text cost its sender); None when it may."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        return "not a phone number"
+    if not phonenumbers.is_valid_number(number):
+        return "not a valid phone number"
+    region = phonenumbers.region_code_for_number(number)
+    if region not in allowed_countries:
+        return f"country {region} is not an allowed SMS destination"
+    kind = phonenumbers.number_type(number)
+    refused = {
+        phonenumbers.PhoneNumberType.PREMIUM_RATE: "premium-rate",
+        phonenumbers.PhoneNumberType.SHARED_COST: "shared-cost",
+        phonenumbers.PhoneNumberType.PERSONAL_NUMBER: "personal-number",
+        phonenumbers.PhoneNumberType.UAN: "universal-access",
+        phonenumbers.PhoneNumberType.UNKNOWN: "unknown-range",
+    }
+    return f"{refused[kind]} numbers are refused" if kind in refused else None

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from chalicelib.tracking.identity import clean_email, clean_id
+from chalicelib.tracking.identity import clean_email, clean_id, clean_phone
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -243,6 +243,12 @@ def validate_message(msg: Any, default_type: str | None = None, index: int | Non
         for where, claimed in claims:
             if claimed not in (None, "") and clean_email(claimed) is None:
                 raise MessageError("invalid_field", f"{where} is not one valid email address", where)
+        phones = (("traits.phone", traits.get("phone")), ("context.traits.phone", ctx_traits.get("phone")))
+        for where, claimed in phones:
+            if claimed not in (None, "") and clean_phone(claimed) is None:
+                raise MessageError(
+                    "invalid_field", f"{where} is not a valid phone number in international form (+country...)", where
+                )
         email = clean_email(traits.get("email")) or clean_email(ctx_traits.get("email"))
         if mtype == "identify" and not traits and ctx_traits:
             traits = dict(ctx_traits)  # RudderStack's SDKs send identify traits in context.traits only

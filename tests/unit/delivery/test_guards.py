@@ -308,7 +308,8 @@ def test_guard_order_is_the_documented_one() -> None:
         "budget",
         "quiet_hours",
     ]
-    assert set(seen) | {"holdout"} == set(guards.REASON_CODES)
+    # (an email fails no SMS-destination check: that reason has its own test below)
+    assert set(seen) | {"holdout", guards.SMS_DESTINATION_REFUSED} == set(guards.REASON_CODES)
 
 
 def test_send_context_for_takes_flags_from_scenario_step_and_run() -> None:
@@ -360,3 +361,21 @@ def test_invalid_delivery_config_is_rejected(tmp_path: Path, bad: dict[str, Any]
     path.write_text(json.dumps(bad), encoding="utf-8")
     with pytest.raises(ValidationError):
         load_delivery_config(path)
+
+
+@pytest.mark.parametrize(
+    ("phone", "allowed"),
+    [
+        ("+81 90 1234 5678", True),  # a Japanese mobile, Japan allowed
+        ("+1 900 555 0123", False),  # US premium rate
+        ("+33 6 12 34 56 78", False),  # a French mobile, France not in this allow-list
+        ("12", False),  # not a number
+    ],
+)
+def test_texts_go_only_to_allowed_countries_and_never_to_premium_ranges(phone: str, allowed: bool) -> None:
+    config = guards.DeliveryConfig(sms_countries=["JP", "US"])
+    decision = guards.check_address(ctx(profile=profile(phone=phone), channel="sms"), config)
+
+    assert (decision.outcome == "allow") is allowed, decision
+    if not allowed and phone != "12":
+        assert decision.reason == guards.SMS_DESTINATION_REFUSED

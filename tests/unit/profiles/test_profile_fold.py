@@ -240,7 +240,7 @@ def test_identify_traits_give_normalized_demographics():
         "gender": "F",
         "birthday": "1990-12-01",
         "address": {"city": "Irvine", "state": "California", "country": "US", "postalCode": "92618"},
-        "phone": "+15550100",
+        "phone": "+1 415 555 2671",
         "email": "Ada@Example.com",
     }
     p = folded([identify(traits, context={"locale": "en-US", "timezone": "America/Los_Angeles"})]).profile
@@ -254,7 +254,7 @@ def test_identify_traits_give_normalized_demographics():
         "92618",
     )
     assert (d.locale, d.timezone) == ("en-US", "America/Los_Angeles")
-    assert (p.email, p.phone) == ("ada@example.com", "+15550100")
+    assert (p.email, p.phone) == ("ada@example.com", "+14155552671")  # E.164
 
 
 def test_a_late_older_identify_does_not_overwrite_a_newer_trait():
