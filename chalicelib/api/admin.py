@@ -59,6 +59,15 @@ def _int_param(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def _json_object() -> dict[str, Any] | None:
+    """The request's JSON object body ({} when empty), or None when it is not JSON or not an object."""
+    try:
+        body = bp.current_request.json_body or {}
+    except Exception:  # noqa: BLE001 - chalice raises its own BadRequestError on bad JSON
+        return None
+    return body if isinstance(body, dict) else None
+
+
 def _admin_service() -> Any:
     from chalicelib.bootstrap import get_event_store, get_identity_store, get_profile_store
     from chalicelib.profiles.lookup import AdminService
@@ -125,11 +134,8 @@ def create_source() -> Response:
 
     from chalicelib.bootstrap import get_source_registry
 
-    try:
-        body = bp.current_request.json_body or {}
-    except Exception:  # noqa: BLE001 - chalice raises its own BadRequestError on bad JSON
-        return json_response(400, {"error": "invalid_json", "message": "body must be a JSON object"})
-    if not isinstance(body, dict):
+    body = _json_object()
+    if body is None:
         return json_response(400, {"error": "invalid_json", "message": "body must be a JSON object"})
     source_id = body.get("source_id")
     origins = body.get("allowed_origins", [])
@@ -203,11 +209,10 @@ def rotate_source_key(source_id: str) -> Response:
     from chalicelib.shared.clock import get_clock
     from chalicelib.tracking.keys import UnknownSource, rotate
 
-    try:
-        body = bp.current_request.json_body or {}
-    except Exception:  # noqa: BLE001 - chalice raises its own BadRequestError on bad JSON
+    body = _json_object()
+    if body is None:
         return json_response(400, {"error": "invalid_json", "message": "body must be a JSON object"})
-    grace_hours = body.get("grace_hours", 24) if isinstance(body, dict) else None
+    grace_hours = body.get("grace_hours", 24)
     if isinstance(grace_hours, bool) or not isinstance(grace_hours, int | float):
         return json_response(
             400, {"error": "invalid_field", "field": "grace_hours", "message": "grace_hours must be a number"}
@@ -248,11 +253,8 @@ def replay_failed_events() -> Response:
     from chalicelib.bootstrap import get_event_store, get_failed_event_store, get_ingest_service, get_source_registry
     from chalicelib.tracking.replay import replay_failed
 
-    try:
-        body = bp.current_request.json_body or {}
-    except Exception:  # noqa: BLE001 - chalice raises its own BadRequestError on bad JSON
-        return json_response(400, {"error": "invalid_json", "message": "body must be a JSON object"})
-    if not isinstance(body, dict):
+    body = _json_object()
+    if body is None:
         return json_response(400, {"error": "invalid_json", "message": "body must be a JSON object"})
     day = body.get("day")
     try:
