@@ -126,10 +126,11 @@ class IngestService:
         try:
             body = parse_json_body(raw_body, limit)
         except MessageError as exc:
-            if header_key and exc.code == "invalid_json":
+            if header_key:
                 source = self.sources.by_write_key(header_key)
                 if source is not None:
-                    # Passed auth but unreadable: keep it as a bad row so nothing accepted for inspection is lost.
+                    # Passed auth but unreadable, too large or too deep: keep it (truncated) as a bad row, so nothing
+                    # an authenticated sender sent is lost for inspection.
                     raw_text = raw_body.decode("utf-8", "replace") if isinstance(raw_body, bytes) else raw_body or ""
                     self.failed.record(source.source_id, exc.to_dict(), raw_text)
             return refused("invalid", exc)

@@ -176,3 +176,13 @@ def test_admin_parameters_out_of_range_are_400(harness: Harness, path: str) -> N
 
     assert response.status_code == 400, (path, response.body[:300])
     assert harness.json(response)["error"] == "invalid_parameter"
+
+
+def test_an_oversize_body_from_a_known_key_is_kept_as_a_truncated_failed_event(harness: Harness) -> None:
+    body = _batch(*[{"type": "track", "anonymousId": f"a{i}", "event": "e" * 100} for i in range(5_000)])
+
+    response = harness.post("/v1/batch", body)
+
+    assert response.status_code == 400 and harness.json(response)["error"] == "payload_too_large"
+    [kept] = harness.failed_events()
+    assert kept["reason"]["error"] == "payload_too_large" and kept["truncated"] is True
