@@ -56,7 +56,7 @@ def outbox_messages(stack: Any) -> list[dict[str, Any]]:
 def _one_run(stack: Any, index: int, timeout: float) -> float | None:
     email = f"bench-e2e-{index}-{uuid.uuid4().hex[:8]}@example.com"
     user = f"bench-e2e-{uuid.uuid4().hex[:12]}"
-    auth = {"Authorization": "Basic " + base64.b64encode(f"{stack.write_key}:".encode()).decode()}
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{stack.server_key}:".encode()).decode()}
     batch = {
         "batch": [
             {"type": "identify", "userId": user, "traits": {"email": email, "firstName": "Bench"}},

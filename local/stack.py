@@ -36,11 +36,15 @@ STATE_DIR = ROOT / ".local-state"
 STATE_FILE = "tables.json"
 DEFAULT_ADMIN_TOKEN = "local-admin-token"  # noqa: S105 - a documented local-only default, never deployed
 DEFAULT_WRITE_KEY = "local-dev-key"
+DEFAULT_SERVER_KEY = "local-server-key"  # noqa: S105 - a documented local-only default, never deployed
+DEMO_TOKEN_PATH = "/demo/api/identity-token"  # noqa: S105 - a path
 # Defaults for settings the app needs locally; a value already in the environment wins.
 LOCAL_DEFAULTS = {
     "ONE2ONE_LOCAL_ADMIN_TOKEN": DEFAULT_ADMIN_TOKEN,
     "ONE2ONE_LOCAL_TOOLS": "1",  # /local/outbox and /local/clock/* routes
     "ONE2ONE_API": "all",  # the public and the admin API on one port (deployed, they are two functions: see app.py)
+    # The demo source's identity secret: the demo backend (DEMO_TOKEN_PATH) signs identity tokens with it.
+    "ONE2ONE_LOCAL_IDENTITY_SECRET": "local-identity-secret-for-the-demo-shop-only",  # noqa: S105 - local only
     "ONE2ONE_SIGNING_KEY": "local-signing-key",  # noqa: S105 - signs unsubscribe links on this machine only
 }
 FAKE_CREDENTIALS = {
@@ -65,7 +69,9 @@ class LocalRequestHandler(ChaliceRequestHandler):
 
     def _generic_handle(self) -> None:
         path = unquote(urlsplit(self.path).path)
-        if path == "/demo" or path.startswith("/demo/"):
+        if path == DEMO_TOKEN_PATH and self.command == "POST":
+            self._mint_identity_token()
+        elif path == "/demo" or path.startswith("/demo/"):
             self._serve_demo(path)
         else:
             super()._generic_handle()
@@ -74,6 +80,30 @@ class LocalRequestHandler(ChaliceRequestHandler):
 
     def log_message(self, fmt: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), fmt % args)
+
+    def _mint_identity_token(self) -> None:
+        """The demo shop's backend: what a real shop does once a customer signs in — vouch for their userId with an
+        identity token signed with the source's identity secret (tracking/trust.py), for the page to hand the tracker.
+        """
+        import json
+
+        import jwt
+
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            user_id = json.loads(self.rfile.read(min(length, 4096)) or b"{}").get("userId")
+        except (ValueError, AttributeError):
+            user_id = None
+        if not isinstance(user_id, str) or not user_id or len(user_id) > 256:
+            error = b'{"error":"userId required"}'
+            return self._reply(HTTPStatus.BAD_REQUEST, error, {"Content-Type": "application/json"})
+        from chalicelib.shared.clock import get_clock
+
+        now = int(get_clock().now().timestamp())  # the stack's clock: tokens stay valid when it is moved forward
+        claims = {"sub": user_id, "aud": "local", "iat": now, "exp": now + 3600}
+        token = jwt.encode(claims, os.environ["ONE2ONE_LOCAL_IDENTITY_SECRET"], algorithm="HS256")
+        body = json.dumps({"identityToken": token}).encode()
+        self._reply(HTTPStatus.OK, body, {"Content-Type": "application/json", "Cache-Control": "no-store"})
 
     def _serve_demo(self, path: str) -> None:
         if path == "/demo":
@@ -104,6 +134,7 @@ class Stack:
     moto_url: str
     write_key: str
     admin_token: str
+    server_key: str
     pump: StreamPump
     _moto: Any
     _server: LocalDevServer
@@ -125,7 +156,8 @@ class Stack:
             "outbox": f"{self.api_url}/local/outbox?token={self.admin_token}  (emails and texts sent through moto)",
             "clock": f"curl {bearer} -X POST -d '{{\"days\": 1}}' {self.api_url}/local/clock/advance",
             "moto": f"{self.moto_url}  (dashboard: {self.moto_url}/moto-api/)",
-            "write key": self.write_key,
+            "write key": f"{self.write_key}  (browsers: a client source; the demo backend mints identity tokens)",
+            "server key": f"{self.server_key}  (backend SDKs and scripts: a server source)",
             "data": (
                 f"{self.state_path.parent}  ({self.restored_items} items restored; saved every"
                 f" {SNAPSHOT_SECONDS} s and on stop; ONE2ONE_LOCAL_STATE=off to keep nothing)"
@@ -191,17 +223,28 @@ def _restore_environ(saved: dict[str, str | None]) -> None:
 
 
 def _seed_source(write_key: str, origins: list[str]) -> None:
-    """The demo shop needs a source whose write key it knows and whose origins include the local server."""
+    """Two sources: `local`, the demo shop's browser key (a client source: its userIds, addresses, consent and orders
+    count only with an identity token, which the demo backend mints), and `local-server`, a server key for backend
+    SDKs and scripts (ONE2ONE_LOCAL_SERVER_KEY)."""
     try:
         from chalicelib.bootstrap import get_source_registry
 
-        # A server source, for now: the demo shop has no backend to mint identity tokens (tracking/trust.py), so its
-        # sign-ups and orders would otherwise stay unverified claims. A real shop's browser key is a client source.
-        get_source_registry().upsert_source(
-            source_id="local", write_key=write_key, allowed_origins=origins, kind="server"
+        registry = get_source_registry()
+        registry.upsert_source(
+            source_id="local",
+            write_key=write_key,
+            allowed_origins=origins,
+            kind="client",
+            identity_secret=os.environ["ONE2ONE_LOCAL_IDENTITY_SECRET"],
+        )
+        registry.upsert_source(
+            source_id="local-server",
+            write_key=os.environ.get("ONE2ONE_LOCAL_SERVER_KEY", DEFAULT_SERVER_KEY),
+            allowed_origins=[],
+            kind="server",
         )
     except (ImportError, AttributeError) as error:
-        log.warning("could not seed the local source yet (%s): tracking calls will be refused", error)
+        log.warning("could not seed the local sources yet (%s): tracking calls will be refused", error)
 
 
 def _verify_sender() -> None:
@@ -316,6 +359,7 @@ def start_stack(
         moto_url=moto_url,
         write_key=write_key,
         admin_token=os.environ["ONE2ONE_LOCAL_ADMIN_TOKEN"],
+        server_key=os.environ.get("ONE2ONE_LOCAL_SERVER_KEY", DEFAULT_SERVER_KEY),
         pump=pump,
         _moto=moto,
         _server=server,

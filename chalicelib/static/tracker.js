@@ -8,7 +8,7 @@
 (function (w, d) {
   'use strict';
   var VERSION = '0.1.0';
-  var AID = 'o2o_aid', UID = 'o2o_uid', CONSENT = 'o2o_consent';
+  var AID = 'o2o_aid', UID = 'o2o_uid', CONSENT = 'o2o_consent', ITOK = 'o2o_itok';
   var YEAR = 31536000; // cookie Max-Age in seconds
   var MAX_BATCH = 20; // messages per request; reaching it flushes at once
   var MAX_BYTES = 60000; // sendBeacon and keepalive fetch refuse bodies over 64 KB; keep room for the envelope
@@ -41,6 +41,16 @@
     try {
       if (value) w.localStorage.setItem(name, value); else w.localStorage.removeItem(name);
     } catch (e) { /* storage disabled: the cookie alone will do */ }
+  }
+
+  // The identity token the shop's backend signed for the signed-in userId: proof the server needs before a browser's
+  // userId, address, consent or order counts. Short-lived, so localStorage only (never a cookie sent to the shop).
+  function token(value) {
+    try {
+      if (value === undefined) return w.localStorage.getItem(ITOK);
+      if (value) w.localStorage.setItem(ITOK, value); else w.localStorage.removeItem(ITOK);
+    } catch (e) { /* storage disabled: messages go without proof and stay unverified claims */ }
+    return null;
   }
 
   function uuid() {
@@ -81,6 +91,7 @@
     aid = null;
     save(UID, null);
     save(AID, null);
+    token(null);
   }
 
   function pageInfo() {
@@ -129,6 +140,8 @@
     var uid = load(UID);
     if (uid) m.userId = uid;
     m.context = context();
+    var proof = token();
+    if (proof) m.context.identityToken = proof;
     for (var k in fields) if (fields[k] !== undefined) m[k] = fields[k];
     queue.push(m);
     if (queue.length >= MAX_BATCH) flush();
@@ -189,11 +202,16 @@
     if (event) enqueue('track', { event: String(event), properties: props(properties) });
   }
 
-  function identify(userId, traits) {
-    if (typeof userId === 'object' && userId) { traits = userId; userId = undefined; }
+  function identify(userId, traits, options) {
+    if (typeof userId === 'object' && userId) { options = traits; traits = userId; userId = undefined; }
     if (!allowed()) return;
+    if (options && options.identityToken) token(String(options.identityToken));
     if (userId != null && userId !== '') save(UID, String(userId)); // later messages carry it via enqueue()
     enqueue('identify', { traits: props(traits) });
+  }
+
+  function identityToken(value) {
+    if (allowed()) token(value ? String(value) : null);
   }
 
   function reset() {
@@ -240,7 +258,10 @@
     pending.splice(0).forEach(call);
   }
 
-  var methods = { page: page, track: track, identify: identify, reset: reset, consent: consent, flush: flush };
+  var methods = {
+    page: page, track: track, identify: identify, identityToken: identityToken, reset: reset, consent: consent,
+    flush: flush
+  };
 
   // Calls made before the write key is known wait in `pending`; they are judged against consent when replayed.
   function call(args) {

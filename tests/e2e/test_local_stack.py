@@ -197,3 +197,28 @@ def test_stop_releases_the_ports_and_restores_the_environment():
     assert os.environ.get("AWS_ENDPOINT_URL") == endpoint_before
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{second.api_url}/tracker.js", timeout=2)
+
+
+def test_the_demo_backend_mints_identity_tokens_the_browser_key_needs(stack):
+    # GIVEN the demo shop's browser key (a client source) and its backend's token for a signed-in customer
+    status, _, body = call(stack, "POST", "/demo/api/identity-token", {"userId": "cust_e2e"})
+    assert status == 200, body
+    token = json.loads(body)["identityToken"]
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{stack.write_key}:".encode()).decode()}
+    admin = {"Authorization": f"Bearer {stack.admin_token}"}
+
+    def identify(user_id: str, email: str, **context: Any) -> int:
+        message = {"userId": user_id, "anonymousId": f"a-{user_id}", "traits": {"email": email}, "context": context}
+        return call(stack, "POST", "/v1/identify", message, auth)[0]
+
+    # WHEN the browser identifies with the token, and another visitor claims a userId without one
+    assert identify("cust_e2e", "cust@example.com", identityToken=token) == 200
+    assert identify("cust_other", "other@example.com") == 200
+
+    # THEN the vouched customer is linked with their address, the unproven claim is not
+    linked = eventually(lambda: call(stack, "GET", "/admin/profiles?user_id=cust_e2e", headers=admin)[0] == 200)
+    assert linked
+    profile = json.loads(call(stack, "GET", "/admin/profiles?user_id=cust_e2e", headers=admin)[2])["profile"]
+    assert profile["email"] == "cust@example.com"
+    time.sleep(0.3)
+    assert call(stack, "GET", "/admin/profiles?user_id=cust_other", headers=admin)[0] == 404

@@ -78,7 +78,7 @@ def test_segment_python_sdk(stack: Stack) -> None:
 
     errors: list[Any] = []
     user_id = f"sdk-segment-py-{uuid.uuid4().hex[:8]}"
-    client = Client(stack.write_key, host=stack.api_url, sync_mode=True, on_error=lambda e, _: errors.append(e))
+    client = Client(stack.server_key, host=stack.api_url, sync_mode=True, on_error=lambda e, _: errors.append(e))
 
     _drive_python(client, user_id)
 
@@ -91,7 +91,7 @@ def test_rudderstack_python_sdk_with_its_default_gzip(stack: Stack) -> None:
 
     errors: list[Any] = []
     user_id = f"sdk-rudder-py-{uuid.uuid4().hex[:8]}"
-    client = Client(stack.write_key, host=stack.api_url, sync_mode=True, on_error=lambda e, _: errors.append(e))
+    client = Client(stack.server_key, host=stack.api_url, sync_mode=True, on_error=lambda e, _: errors.append(e))
     assert client.gzip is True  # what every RudderStack Python user sends
 
     _drive_python(client, user_id)
@@ -107,7 +107,7 @@ def test_node_sdks(stack: Stack, sdk: str) -> None:
     user_id = f"sdk-{sdk}-node-{uuid.uuid4().hex[:8]}"
 
     done = subprocess.run(
-        ["node", "drive.mjs", sdk, stack.api_url, stack.write_key, user_id],
+        ["node", "drive.mjs", sdk, stack.api_url, stack.server_key, user_id],
         cwd=NODE_DIR,
         capture_output=True,
         text=True,

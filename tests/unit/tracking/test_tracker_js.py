@@ -110,6 +110,18 @@ def test_only_window_one2one_becomes_a_global(runs):
     assert runs["auto_page"]["newGlobals"] == ["one2one"]
 
 
+def test_an_identity_token_from_the_backend_rides_on_every_message_until_sign_out(runs):
+    run = runs["identity_token"]
+    signed_in = messages(run["signedIn"])
+    later = messages(run["later"])
+
+    assert [m["context"].get("identityToken") for m in signed_in if m["type"] != "page"] == ["tok.from.backend"] * 2
+    by_event = {m.get("event"): m for m in later}
+    assert by_event["Cart Viewed"]["context"]["identityToken"] == "tok.from.backend"
+    assert "identityToken" not in by_event["After Sign-out"]["context"]
+    assert "o2o_itok" not in run["cookies"]  # localStorage only: never sent to the shop as a cookie
+
+
 # --- batching and transport ------------------------------------------------------------------------------------------
 
 

@@ -120,6 +120,21 @@ const scenarios = {
     return { first: await b.requests(), second: await next.requests(), storage: Object.fromEntries(b.storage) };
   },
 
+  async identity_token() {
+    const b = browser().load();
+    b.run("one2one.identify('user_7', {email: 'ada@example.com'}, {identityToken: 'tok.from.backend'})");
+    b.run("one2one.track('Order Completed', {order_id: 'o1'})");
+    b.tick();
+    const signedIn = await b.requests();
+    // a later page of the same session keeps the proof; reset (sign-out) forgets it
+    const next = browser({ cookies: Object.fromEntries(b.jar), storage: Object.fromEntries(b.storage) }).load();
+    next.run("one2one.track('Cart Viewed')");
+    next.run('one2one.reset()');
+    next.run("one2one.track('After Sign-out')");
+    next.tick();
+    return { signedIn, later: await next.requests(), cookies: [...b.jar.keys()] };
+  },
+
   async flush_at_twenty_and_on_hide() {
     const b = browser().load();
     for (let i = 0; i < 24; i++) b.run(`one2one.track('E${i}')`);
