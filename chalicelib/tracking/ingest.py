@@ -127,7 +127,7 @@ class IngestService:
             body = parse_json_body(raw_body, limit)
         except MessageError as exc:
             if header_key:
-                source = self.sources.by_write_key(header_key)
+                source, _ = self.authenticate(header_key, meta.source_ip)
                 if source is not None:
                     # Passed auth but unreadable, too large or too deep: keep it (truncated) as a bad row, so nothing
                     # an authenticated sender sent is lost for inspection.
@@ -216,13 +216,18 @@ class IngestService:
         rejected: list[dict[str, Any]] = []
         flags_by_message: dict[int, list[str]] = {}
         header_token = meta.headers.get(TOKEN_HEADER)
+        vouched_by_token: dict[str | None, str | None] = {}  # a batch repeats one token: verify it once
         for index, message in enumerate(messages):
             try:
                 checked = validate_message(message, default_type, index if batch else None)
                 if source.kind == "client":
                     token = checked.context.get(TOKEN_CONTEXT_KEY) or header_token
-                    vouched = verified_user(token, source.identity_secret, source.source_id, received_at)
-                    checked, flags_by_message[index] = restrict(checked, vouched)
+                    token = token if isinstance(token, str) else None
+                    if token not in vouched_by_token:
+                        vouched_by_token[token] = verified_user(
+                            token, source.identity_secret, source.source_id, received_at
+                        )
+                    checked, flags_by_message[index] = restrict(checked, vouched_by_token[token])
                     checked.properties = own_site_urls(checked.properties, source.allowed_origins)
                 valid.append((index, checked))
             except MessageError as exc:

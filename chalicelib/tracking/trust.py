@@ -81,17 +81,9 @@ def restrict(message: ValidMessage, vouched_user: str | None) -> tuple[ValidMess
     context = {k: v for k, v in message.context.items() if k != TOKEN_CONTEXT_KEY}
     if message.user_id is not None and vouched_user is not None and hmac.compare_digest(message.user_id, vouched_user):
         return replace(message, context=context), []
-    traits = dict(message.traits)
-    for name in ADDRESS_TRAITS:
-        if name in traits:
-            traits[f"claimed_{name}"] = traits.pop(name)
-    raw_context_traits = context.get("traits")
-    if isinstance(raw_context_traits, dict):
-        context_traits = dict(raw_context_traits)
-        for name in ADDRESS_TRAITS:
-            if name in context_traits:
-                context_traits[f"claimed_{name}"] = context_traits.pop(name)
-        context["traits"] = context_traits
+    traits = _addresses_as_claims(message.traits)
+    if isinstance(context.get("traits"), dict):
+        context["traits"] = _addresses_as_claims(context["traits"])
     user_id = message.user_id
     if user_id is not None:
         if message.anonymous_id is None:
@@ -107,6 +99,11 @@ def restrict(message: ValidMessage, vouched_user: str | None) -> tuple[ValidMess
     return restricted, flags
 
 
+def _addresses_as_claims(traits: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `traits` with `email` and `phone` renamed `claimed_*`: kept, never used as addresses."""
+    return {f"claimed_{k}" if k in ADDRESS_TRAITS else k: v for k, v in traits.items()}
+
+
 URL_PROPERTIES = ("url", "image_url", "image")
 
 
@@ -115,11 +112,11 @@ def _site_of(url: str) -> str | None:
 
     try:
         parts = urlsplit(url.strip())
+        port = f":{parts.port}" if parts.port else ""  # `.port` raises on an out-of-range port
     except ValueError:
         return None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         return None
-    port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{parts.hostname}{port}"
 
 

@@ -182,3 +182,15 @@ def test_product_urls_from_a_browser_are_kept_only_on_the_sources_own_sites(harn
     assert stored["properties"]["products"] == [{"product_id": "p2"}, {"product_id": "p3"}]
     [product] = view["profile"]["computed"]["viewed_products"]
     assert "evil.example" not in json.dumps(product)
+
+
+def test_a_product_url_with_an_impossible_port_is_dropped_not_a_5xx(harness: Harness, browser) -> None:
+    viewed = {
+        "anonymousId": "shopper-2",
+        "event": "Product Viewed",
+        "properties": {"product_id": "p1", "url": "https://shop.example:99999/p1"},
+    }
+
+    response = _post(harness, browser, "/v1/track", viewed)
+
+    assert response.status_code == 200, response.body
