@@ -250,7 +250,7 @@ def replay_failed_events() -> Response:
     after a fix (tracking/replay.py); idempotent. Answers what was replayed and what could not be."""
     from dataclasses import asdict
 
-    from chalicelib.bootstrap import get_event_store, get_failed_event_store, get_ingest_service, get_source_registry
+    from chalicelib.bootstrap import get_ingest_service
     from chalicelib.tracking.replay import replay_failed
 
     body = _json_object()
@@ -268,9 +268,6 @@ def replay_failed_events() -> Response:
             return json_response(400, {"error": "invalid_field", "field": name, "message": f"{name} must be a string"})
     report = replay_failed(
         day,
-        get_failed_event_store(),
-        get_event_store(),
-        get_source_registry(),
         get_ingest_service(),
         reason=body.get("reason"),
         profile_id=body.get("profile_id"),

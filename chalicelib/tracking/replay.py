@@ -17,7 +17,7 @@ from chalicelib.tracking.events import TrackedEvent
 
 if TYPE_CHECKING:
     from chalicelib.tracking.ingest import IngestService
-    from chalicelib.tracking.ports import EventStore, FailedEvent, FailedEventStore, SourceRegistry
+    from chalicelib.tracking.ports import EventStore, FailedEvent
 
 FOLD_FAILED = "fold_failed"
 PAGE = 500
@@ -38,19 +38,17 @@ class ReplayReport:
 
 def replay_failed(
     day: str,
-    failed: FailedEventStore,
-    events: EventStore,
-    sources: SourceRegistry,
     ingest: IngestService,
     *,
     reason: str | None = None,
     profile_id: str | None = None,
 ) -> ReplayReport:
-    """Replay one UTC day's failed events, optionally only those of one `reason` (error code) or one profile."""
+    """Replay one UTC day's failed events, optionally only those of one `reason` (error code) or one profile,
+    through the ingest service's own stores."""
     report = ReplayReport(day)
     cursor: str | None = None
     while True:
-        rows, cursor = failed.list(day, PAGE, cursor)
+        rows, cursor = ingest.failed.list(day, PAGE, cursor)
         for row in rows:
             code = str(row["reason"].get("error", ""))
             if reason is not None and code != reason:
@@ -59,9 +57,9 @@ def replay_failed(
             if row["truncated"]:
                 report.skip("truncated")
             elif code == FOLD_FAILED:
-                _refold(row, events, profile_id, report)
+                _refold(row, ingest.events, profile_id, report)
             elif profile_id is None:
-                _reingest(row, sources, ingest, report)
+                _reingest(row, ingest, report)
         if cursor is None:
             return report
 
@@ -79,7 +77,7 @@ def _refold(row: FailedEvent, events: EventStore, profile_id: str | None, report
     report.refolded += 1
 
 
-def _reingest(row: FailedEvent, sources: SourceRegistry, ingest: IngestService, report: ReplayReport) -> None:
+def _reingest(row: FailedEvent, ingest: IngestService, report: ReplayReport) -> None:
     from chalicelib.tracking.ingest import RequestMeta
 
     try:
@@ -90,7 +88,7 @@ def _reingest(row: FailedEvent, sources: SourceRegistry, ingest: IngestService, 
     if not isinstance(message, dict):
         report.skip("not_a_message")
         return
-    keys = sources.keys(row["source_id"])
+    keys = ingest.sources.keys(row["source_id"])
     if not keys:
         report.skip("unknown_source")
         return
