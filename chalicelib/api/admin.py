@@ -16,8 +16,9 @@ bp = Blueprint(__name__)
 iam = IAMAuthorizer()
 
 
-def local_token_error() -> Response | None:
-    """In AWS the IAM authorizer has already run. Locally (where the env var is set) a bearer token stands in."""
+def local_token_error(*, allow_query: bool = False) -> Response | None:
+    """In AWS the IAM authorizer has already run. Locally (where the env var is set) a bearer token stands in; with
+    `allow_query`, also `?token=` (a page of the local tools opened in a browser cannot send a header)."""
     from chalicelib.shared.settings import get_settings
 
     token = get_settings().local_admin_token
@@ -25,8 +26,11 @@ def local_token_error() -> Response | None:
         return None
     headers: dict[str, str] = dict(bp.current_request.headers or {})
     header = headers.get("authorization", "")
-    presented = header[7:].strip() if header.lower().startswith("bearer ") else ""
-    if presented and hmac.compare_digest(presented.encode(), token.encode()):
+    presented = [header[7:].strip() if header.lower().startswith("bearer ") else ""]
+    if allow_query:
+        query: dict[str, str] = dict(bp.current_request.query_params or {})
+        presented.append(query.get("token", ""))
+    if any(p and hmac.compare_digest(p.encode(), token.encode()) for p in presented):
         return None
     return json_response(401, {"error": "unauthorized", "message": "admin API needs Authorization: Bearer <token>"})
 

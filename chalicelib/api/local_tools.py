@@ -7,7 +7,6 @@ form type) works as printed, and they name any key they do not know instead of i
 
 from __future__ import annotations
 
-import hmac
 import json
 import math
 import os
@@ -38,16 +37,10 @@ def _not_found() -> Response:
 def _refused() -> Response | None:
     """404 when the tools are off; 401 without the local admin token (header or `?token=`); None when allowed."""
     from chalicelib.api.admin import local_token_error
-    from chalicelib.shared.settings import get_settings
 
     if not _enabled():
         return _not_found()
-    token = get_settings().local_admin_token
-    query: dict[str, str] = dict(bp.current_request.query_params or {})
-    presented = query.get("token", "")
-    if token and presented and hmac.compare_digest(presented.encode(), token.encode()):
-        return None
-    return local_token_error()
+    return local_token_error(allow_query=True)
 
 
 def _outbox() -> Any:
