@@ -85,11 +85,12 @@ def aws_failures_as_503(func: Callable[..., Response]) -> Callable[..., Response
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from chalicelib.shared.faults import storage_failure_types
 
+        unavailable: tuple[type[BaseException], ...] = (*storage_failure_types(), RuntimeError)
         try:
             return func(*args, **kwargs)
-        except (ClientError, BotoCoreError, RuntimeError) as exc:
+        except unavailable as exc:
             log.warning("storage unavailable: %s", type(exc).__name__)
             return json_response(
                 503,
