@@ -371,8 +371,9 @@ def harden_edge(template: dict[str, Any]) -> None:
         if api in resources:
             resources[api]["Properties"]["TracingEnabled"] = True
     if "RestAPI" in resources:
-        # API Gateway inflates gzip/deflate request bodies itself (and compresses large answers); the app's own
-        # decoder (api/http.decoded_body) covers the local stack and bodies that arrive still compressed.
+        # Per API Gateway's documentation it then inflates gzip/deflate request bodies itself (not tried: no AWS
+        # here); the app's own decoder (api/http.decoded_body) covers the local stack and bodies that arrive still
+        # compressed, and passes an already inflated body through.
         resources["RestAPI"]["Properties"]["MinimumCompressionSize"] = MINIMUM_COMPRESSION_BYTES
     if "RestAPI" in resources:
         _add_waf(resources)
