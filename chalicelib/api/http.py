@@ -87,7 +87,7 @@ def aws_failures_as_503(func: Callable[..., Response]) -> Callable[..., Response
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         from chalicelib.shared.faults import storage_failure_types
 
-        unavailable: tuple[type[BaseException], ...] = (*storage_failure_types(), RuntimeError)
+        unavailable = storage_failure_types()
         try:
             return func(*args, **kwargs)
         except unavailable as exc:

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from chalicelib.shared.aws import client
+from chalicelib.shared.faults import StorageUnavailable
 
 
 def query_all(**kwargs: Any) -> list[dict[str, Any]]:
@@ -33,4 +34,4 @@ def batch_write(table: str, requests: list[dict[str, Any]], max_rounds: int = 8)
                 break
             time.sleep(min(0.05 * 2**attempt, 1.0))
         else:
-            raise RuntimeError(f"{len(pending)} items still unprocessed after {max_rounds} rounds")
+            raise StorageUnavailable(f"{len(pending)} items still unprocessed after {max_rounds} rounds")

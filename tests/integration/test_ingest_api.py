@@ -266,6 +266,31 @@ def test_storage_outage_is_503_so_sdks_retry(harness: Harness, monkeypatch) -> N
     assert harness.json(response)["error"] == "unavailable"
 
 
+def test_a_batch_write_that_stays_unprocessed_is_503_but_a_bug_is_not_dressed_as_an_outage(
+    harness: Harness, monkeypatch
+) -> None:
+    from chalicelib.bootstrap import get_event_store
+    from chalicelib.shared.faults import StorageUnavailable
+
+    # GIVEN DynamoDB keeps handing the batch back (throttled past our own retries)
+    def unprocessed(*_a, **_k):
+        raise StorageUnavailable("25 items still unprocessed after 8 rounds")
+
+    monkeypatch.setattr(get_event_store(), "put_new", unprocessed)
+    # THEN the SDK is told to retry
+    response = harness.post("/v1/track", track())
+    assert response.status_code == 503 and harness.json(response)["error"] == "unavailable"
+
+    # GIVEN a programming error instead
+    def bug(*_a, **_k):
+        raise RuntimeError("unexpected state")
+
+    monkeypatch.setattr(get_event_store(), "put_new", bug)
+    # THEN it is not answered as "storage unavailable, retry" (SDKs would retry a bug forever)
+    response = harness.post("/v1/track", track(messageId="m-bug"))
+    assert response.status_code != 503
+
+
 def test_global_privacy_control_unlinks_the_event_from_the_person(harness: Harness) -> None:
     # GIVEN a browser sending Sec-GPC: 1 and a site that recorded no consent
     msg = track(userId="u-gpc", traits={"email": "x@example.com"}, context={"ip": "203.0.113.9"})

@@ -37,6 +37,7 @@ from chalicelib.engagement.messages_table import (
 from chalicelib.scenarios.engine import ScenarioRun
 from chalicelib.shared.aws import client
 from chalicelib.shared.dynamodb import query_all
+from chalicelib.shared.faults import StorageUnavailable
 from chalicelib.tracking.events import iso
 
 RUN_TTL_DAYS = 400
@@ -514,5 +515,5 @@ def batch_get_events(table: str, keys: list[str], max_rounds: int = 8) -> dict[s
                 break
             time.sleep(min(0.05 * 2**attempt, 1.0))
         else:
-            raise RuntimeError("events still unprocessed after retries")
+            raise StorageUnavailable("events still unprocessed after retries")
     return out

@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import Any
 
 from chalicelib.shared.aws import client
+from chalicelib.shared.faults import StorageUnavailable
 
 MAX_DELAY_SECONDS = 900  # SQS limit; longer waits go through the due store
 
@@ -32,4 +33,5 @@ class SqsDeliveryQueue:
             ]
             response = sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
             if response.get("Failed"):
-                raise RuntimeError(f"SQS refused {len(response['Failed'])} delivery messages: {response['Failed'][0]}")
+                failed = response["Failed"]
+                raise StorageUnavailable(f"SQS refused {len(failed)} delivery messages: {failed[0]}")
