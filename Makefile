@@ -12,7 +12,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCOUNT_ID_ENDPOINT_MODE ?= disabled
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap test lint architecture format run package checkov bench security clean
+.PHONY: clv-fit help bootstrap test lint architecture format run package checkov bench security clean
 
 help:
 	@echo "make run      - the whole product locally (moto + Chalice local + event pump) on http://127.0.0.1:$${PORT:-8000}"
@@ -23,6 +23,7 @@ help:
 	@echo "make package  - chalice package ($(STAGE)) + template patch + cfn-lint into $(PACKAGE_DIR)/"
 	@echo "make checkov  - make package, then checkov on the template (its own virtualenv): no failed check allowed"
 	@echo "make bench    - python -m bench"
+	@echo "make clv-fit FILE=summary.csv - fit the CLV models on a customer-summary CSV, print the parameters as JSON"
 	@echo "make security - bandit (no high findings) and pip-audit (when PyPI's advisory API is reachable)"
 
 # The virtualenv is (re)built when missing, and requirements are re-installed whenever a requirements file changes.
@@ -71,6 +72,11 @@ security: bootstrap
 	@if $(BIN)/python -c "import json,urllib.request; json.load(urllib.request.urlopen('https://pypi.org/pypi/PyYAML/6.0.4/json', timeout=5))" 2>/dev/null; then \
 	  $(BIN)/pip-audit -r requirements.txt --strict --progress-spinner off; \
 	else echo "pip-audit skipped: PyPI's per-version advisory API is not reachable from this machine (offline or mirror-only)"; fi
+
+# Fit BG/NBD + Gamma-Gamma on a customer-summary CSV (customer_id,frequency,recency,T,monetary_value); prints JSON.
+clv-fit: bootstrap
+	@test -n "$(FILE)" || { echo "usage: make clv-fit FILE=summary.csv" >&2; exit 2; }
+	$(BIN)/python -m chalicelib.predictions $(FILE)
 
 run: bootstrap
 	$(BIN)/python -m local.stack
