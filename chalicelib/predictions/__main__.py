@@ -40,7 +40,7 @@ def read_summary(path: Path) -> tuple[list[CustomerHistory], list[str]]:
             except (TypeError, ValueError):
                 problems.append(f"line {line}: not a number")
                 continue
-            if history.x < 0 or history.t_x < 0 or history.T < history.t_x:
+            if history.x < 0 or history.t_x < 0 or history.t_x > history.T:
                 problems.append(f"line {line}: needs frequency >= 0 and 0 <= recency <= T")
                 continue
             histories.append(history)

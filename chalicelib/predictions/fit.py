@@ -76,7 +76,7 @@ def fit_bgnbd(histories: Sequence[CustomerHistory]) -> tuple[BgNbdParams, FitRep
     x = np.array([h.x for h in histories], dtype=float)
     t_x = np.array([h.t_x for h in histories], dtype=float)
     T = np.array([h.T for h in histories], dtype=float)
-    if (x < 0).any() or (t_x < 0).any() or (T < t_x).any():
+    if (x < 0).any() or (t_x < 0).any() or (t_x > T).any():
         raise ValueError("each customer needs frequency >= 0 and 0 <= recency <= T")
     result = minimize(_bgnbd_negative_ll, np.zeros(4), args=(x, t_x, T), method="L-BFGS-B")
     r, alpha, a, b = (float(v) for v in np.exp(result.x))
