@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from chalicelib.engagement.links import LinkSettings
     from chalicelib.engagement.recorder import EngagementService
     from chalicelib.engagement.tokens import Keyring
+    from chalicelib.predictions.adapters.dynamodb_models import DynamoModelStore
+    from chalicelib.predictions.training import TrainingService
     from chalicelib.privacy.rights import PrivacyService
     from chalicelib.profiles.adapters.dynamodb_profiles import DynamoProfileStore
     from chalicelib.profiles.adapters.dynamodb_sweeps import DynamoCutPointStore
@@ -157,6 +159,23 @@ def get_cut_points_service() -> CutPointsService:
     from chalicelib.profiles.sweeps import CutPointsService
 
     return CutPointsService(get_segment_store(), get_cut_point_store(), get_fold_service(), get_clock())
+
+
+# -- predictions ------------------------------------------------------------------------------------------------------
+
+
+@cache
+def get_model_store() -> DynamoModelStore:
+    from chalicelib.predictions.adapters.dynamodb_models import DynamoModelStore
+
+    return DynamoModelStore(get_settings().state_table)
+
+
+@cache
+def get_training_service() -> TrainingService:
+    from chalicelib.predictions.training import TrainingService
+
+    return TrainingService(get_segment_store(), get_model_store(), get_clock())
 
 
 # -- scenarios and delivery -------------------------------------------------------------------------------------------
@@ -363,6 +382,8 @@ def reset() -> None:
         get_segment_membership_service,
         get_lifecycle_sweep_service,
         get_cut_points_service,
+        get_model_store,
+        get_training_service,
     ):
         factory.cache_clear()
     _reset_delivery()

@@ -48,3 +48,13 @@ def refresh_cut_points(event: CloudWatchEvent) -> dict[str, Any]:
     report = get_cut_points_service().run(_deadline(getattr(event, "context", None)))
     log.info("cut points: %s", report.as_dict())
     return report.as_dict()
+
+
+# Weekly: the parameters describe the buyer population, which moves slowly; each customer's predictions are refreshed
+# by the fold from the stored parameters whenever they order. `make package` gives this one function a layer with
+# numpy and scipy (local/package.py): no other function carries them.
+@bp.schedule(Cron(0, 3, "?", "*", "MON", "*"), name="fit_predictions")
+def fit_predictions(event: CloudWatchEvent) -> dict[str, Any]:
+    from chalicelib.bootstrap import get_training_service
+
+    return get_training_service().run().as_dict()

@@ -74,7 +74,9 @@ def customer_row(image: dict[str, Any] | None, body: dict[str, Any] | None) -> C
     if image is None or body is None or _gone(image, body):
         return None
     computed = body.get("computed") or {}
-    last_order_ts = (body.get("activity") or {}).get("last_order_ts")
+    activity = body.get("activity") or {}
+    last_order_ts = activity.get("last_order_ts")
+    first_order_ts = activity.get("first_order_ts")
     orders = int(computed.get("orders") or 0)
     if orders <= 0 or last_order_ts is None:
         return None
@@ -88,6 +90,7 @@ def customer_row(image: dict[str, Any] | None, body: dict[str, Any] | None) -> C
         needs_group=body.get("needs_group"),
         rfm=f"{rfm['r']}{rfm['f']}{rfm['m']}" if rfm else None,
         percentile=body.get("group_value_percentile"),
+        first_order_ts=float(first_order_ts) if first_order_ts is not None else None,
     )
 
 

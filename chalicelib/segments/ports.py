@@ -19,10 +19,19 @@ class CustomerRow:
     needs_group: str | None = None
     rfm: str | None = None
     percentile: float | None = None
+    first_order_ts: float | None = None  # the CLV models need the customer's age; None in rows written before it
 
     def metrics(self) -> tuple[Any, ...]:
         """Everything but the version: a new profile version that changed none of this needs no write."""
-        return (self.last_order_ts, self.orders, self.revenue, self.needs_group, self.rfm, self.percentile)
+        return (
+            self.last_order_ts,
+            self.orders,
+            self.revenue,
+            self.needs_group,
+            self.rfm,
+            self.percentile,
+            self.first_order_ts,
+        )
 
 
 class SegmentStore(Protocol):

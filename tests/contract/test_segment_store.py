@@ -75,11 +75,13 @@ class SegmentStoreContract:
             store.members(SEG, cursor=cursor)
 
     def test_the_customer_population_keeps_the_newest_row(self, store: SegmentStore) -> None:
-        store.put_customer(row("b1", 2, orders=3, needs_group="coffee", rfm="534", percentile=0.75))
+        store.put_customer(
+            row("b1", 2, orders=3, needs_group="coffee", rfm="534", percentile=0.75, first_order_ts=1.7e9)
+        )
         store.put_customer(row("b1", 1, orders=1))  # a replayed older record
         store.put_customer(row("b2", 1))
         assert sorted(store.customers(), key=lambda r: r.profile_id) == [
-            row("b1", 2, orders=3, needs_group="coffee", rfm="534", percentile=0.75),
+            row("b1", 2, orders=3, needs_group="coffee", rfm="534", percentile=0.75, first_order_ts=1.7e9),
             row("b2", 1),
         ]
         store.put_customer(row("b1", 3, orders=4))

@@ -3,7 +3,7 @@
 Items (see docs/ARCHITECTURE.md):
 - SegmentMembersTable `segment_id=<segment>, profile_id`: entered_at, version (the profile version that entered).
 - SegmentMembersTable `segment_id=$customers#<0..3>, profile_id`: the customer population (version, last_order_ts,
-  orders, revenue, needs_group, rfm digits, gvp = group value percentile).
+  orders, revenue, needs_group, rfm digits, gvp = group value percentile, first_order_ts).
 - StateTable `pk=segment_size, sk=<segment>`: size (atomic counter), updated_at.
 - StateTable `pk=segment_exit, sk=<segment>#<profile>#<version>`: expires_at (TTL); an erasure exit was counted.
 (The cut points and the sweep's progress, also in the StateTable, are the profiles wing's: see
@@ -201,6 +201,8 @@ class DynamoSegmentStore(SegmentStore):
             item["rfm"] = {"S": row.rfm}
         if row.percentile is not None:
             item["gvp"] = {"N": repr(float(row.percentile))}
+        if row.first_order_ts is not None:
+            item["first_order_ts"] = {"N": repr(float(row.first_order_ts))}
         ddb = client("dynamodb")
         # A replayed older record must not overwrite a newer row.
         with contextlib.suppress(ddb.exceptions.ConditionalCheckFailedException):
@@ -237,6 +239,7 @@ class DynamoSegmentStore(SegmentStore):
                         needs_group=item.get("needs_group", {}).get("S"),
                         rfm=item.get("rfm", {}).get("S"),
                         percentile=float(item["gvp"]["N"]) if "gvp" in item else None,
+                        first_order_ts=float(item["first_order_ts"]["N"]) if "first_order_ts" in item else None,
                     )
                 if "LastEvaluatedKey" not in page:
                     break

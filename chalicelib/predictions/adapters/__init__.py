@@ -1,0 +1,1 @@
+"""AWS adapters of the predictions wing (composed by bootstrap only)."""
