@@ -32,7 +32,7 @@ $(BIN)/python:
 		{ echo "one2one needs Python >= 3.11 (found $$($(PYTHON) -V)); set PYTHON=python3.11 or newer" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian/Ubuntu install python3-venv" >&2; exit 1; }
 
-$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
+$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt requirements-predictions.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $(STAMP)
 
@@ -81,10 +81,21 @@ clv-fit: bootstrap
 run: bootstrap
 	$(BIN)/python -m local.stack
 
-package: bootstrap
+# numpy + scipy for the fit_predictions function only, as a Lambda layer (manylinux wheels from PyPI, tests stripped).
+LAYER := build/scientific-layer.zip
+$(LAYER): requirements-predictions.txt | $(BIN)/python
+	rm -rf build/scientific-layer && mkdir -p build
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --target build/scientific-layer/python \
+		--platform manylinux2014_x86_64 --implementation cp --python-version 3.11 --only-binary=:all: \
+		-r requirements-predictions.txt
+	find build/scientific-layer -depth \( -name tests -o -name __pycache__ \) -type d -exec rm -rf {} +
+	cd build/scientific-layer && $(abspath $(BIN))/python -m zipfile -c ../scientific-layer.zip python
+
+package: bootstrap $(LAYER)
 	rm -rf $(PACKAGE_DIR)
 	ONE2ONE_API=public $(BIN)/chalice package --stage $(STAGE) --merge-template infra/resources.json $(PACKAGE_DIR)
 	ONE2ONE_API=admin $(BIN)/chalice package --stage $(STAGE) $(PACKAGE_DIR)/admin
+	cp $(LAYER) $(PACKAGE_DIR)/scientific-layer.zip
 	$(BIN)/python -m local.package $(PACKAGE_DIR)/sam.json $(PACKAGE_DIR)/admin/sam.json
 	$(BIN)/cfn-lint $(PACKAGE_DIR)/sam.json
 	@echo "deploy: aws cloudformation package --template-file $(PACKAGE_DIR)/sam.json --s3-bucket <bucket> \\"

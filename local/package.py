@@ -39,6 +39,11 @@ STREAM_MAX_RECORD_AGE_SECONDS = 86_400
 MINIMUM_COMPRESSION_BYTES = 1024
 ADMIN_RESERVED_CONCURRENCY = 10  # operators, not visitors: a runaway script cannot take the account's concurrency
 ASYNC_FAILURE_QUEUE = "AsyncFailuresQueue"
+# numpy + scipy ride in a layer of the one function that fits models: deployment.zip (every other function, the
+# tracking API and the fold included) stays as lean as before. `make package` builds the zip beside sam.json.
+SCIENTIFIC_LAYER = "ScientificPythonLayer"
+SCIENTIFIC_LAYER_ZIP = "./scientific-layer.zip"
+SCIENTIFIC_FUNCTIONS = ("FitPredictions",)
 ASYNC_EVENT_TYPES = ("SNS", "Schedule")  # Lambda invokes these functions asynchronously
 ASYNC_RETRY_ATTEMPTS = 2
 ASYNC_MAX_EVENT_AGE_SECONDS = 6 * 3600
@@ -264,8 +269,27 @@ def patch_template(template: dict[str, Any]) -> dict[str, Any]:
                 _patch_topic_event(event["Properties"], topics)
         if any(event.get("Type") in ASYNC_EVENT_TYPES for event in props.get("Events", {}).values()):
             _patch_async_function(props, resources)
+    _add_scientific_layer(resources)
     harden_edge(template)
     return template
+
+
+def _add_scientific_layer(resources: dict[str, Any]) -> None:
+    """Give the model-fitting function its numpy/scipy layer (and only it)."""
+    users = [name for name in SCIENTIFIC_FUNCTIONS if name in resources]
+    if not users:
+        return
+    resources[SCIENTIFIC_LAYER] = {
+        "Type": "AWS::Serverless::LayerVersion",
+        "Properties": {
+            "Description": "numpy and scipy for the CLV fitting job (requirements-predictions.txt)",
+            "ContentUri": SCIENTIFIC_LAYER_ZIP,
+            "CompatibleRuntimes": ["python3.11"],
+            "RetentionPolicy": "Delete",
+        },
+    }
+    for name in users:
+        resources[name]["Properties"]["Layers"] = [{"Ref": SCIENTIFIC_LAYER}]
 
 
 def _patch_async_function(props: dict[str, Any], resources: dict[str, Any]) -> None:

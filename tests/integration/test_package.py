@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -235,6 +236,15 @@ def test_chalice_package_patch_and_cfn_lint_end_to_end(tmp_path):
     assert sam["Resources"]["AdminRestAPI"]["Properties"]["MethodSettings"][0]["ThrottlingRateLimit"] == {
         "Ref": "AdminApiRateLimit"
     }
+    # numpy and scipy reach the model-fitting function as a layer, and no other function: deployment.zip, which
+    # every function (the tracking API and the fold included) loads, carries neither
+    with_layers = {name for name, f in functions.items() if f["Properties"].get("Layers")}
+    assert with_layers == {"FitPredictions"}
+    assert sam["Resources"]["ScientificPythonLayer"]["Properties"]["ContentUri"] == "./scientific-layer.zip"
+    with zipfile.ZipFile(out / "scientific-layer.zip") as layer:
+        assert {"python/numpy/__init__.py", "python/scipy/optimize/__init__.py"} <= set(layer.namelist())
+    with zipfile.ZipFile(out / "deployment.zip") as code:
+        assert not [n for n in code.namelist() if n.startswith(("numpy/", "scipy/"))]
 
 
 # --- configuration and IAM (per-function policies: tests/integration/test_policies.py) ------------------------------
