@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from chalicelib.engagement import sms_codes as rules
 from chalicelib.engagement import tokens as lt
@@ -116,7 +116,6 @@ class SmsConsentService:
             if left == 0:
                 self.store.drop_sms_code(tag, request_id)  # void: the next try finds nothing
             return Confirmation("wrong_code", left)
-        self.store.drop_sms_code(tag, request_id)  # single use; a parallel right answer records the same event id
         profile_id = str(pending["profile_id"])
         properties = {
             "channel": "sms",
@@ -126,17 +125,23 @@ class SmsConsentService:
             "confirmed_at": iso(now),
             "request_id": request_id,
         }
-        event = TrackedEvent(
-            traits={"phone": phone},  # proven by the code: the number becomes the person's
-            message_id=f"confirm-{request_id}",
-            source_id=SOURCE_ID,
-            type="track",
-            profile_id=profile_id,
-            timestamp=now,
-            received_at=now,
-            event=SUBSCRIBE_EVENTS["sms"],
-            properties=properties,
-        )
-        self.events.put_new(event)
+
+        def fact(suffix: str, kind: Literal["track", "identify"], **fields: Any) -> TrackedEvent:
+            return TrackedEvent(
+                message_id=f"confirm-{request_id}{suffix}",
+                source_id=SOURCE_ID,
+                type=kind,
+                profile_id=profile_id,
+                timestamp=now,
+                received_at=now,
+                **fields,
+            )
+
+        # Written before the code is used up, with ids fixed by the request: a retry after a failure here, or a
+        # parallel right answer, stores nothing twice, and a storage error never burns a code that was right.
+        # The number is proven by the code, so it becomes the person's (the fold reads phones from identify traits).
+        self.events.put_new(fact("-phone", "identify", traits={"phone": phone}))
+        self.events.put_new(fact("", "track", event=SUBSCRIBE_EVENTS["sms"], properties=properties))
         self.store.set_preference(profile_id, "sms", None, "opted_in", now, rules.METHOD)
+        self.store.drop_sms_code(tag, request_id)  # single use
         return Confirmation("subscribed", profile_id=profile_id)

@@ -59,7 +59,8 @@ def test_the_right_code_records_sms_subscribed_with_provenance_and_opts_in_now(w
     assert result.outcome == "subscribed" and result.profile_id == "p_anon"
     [event] = world.events.named("SMS Subscribed")
     assert event.profile_id == "p_anon" and event.source_id == "sms" and not event.flags
-    assert event.traits == {"phone": PHONE}
+    [phone] = [e for e in world.events.events.values() if e.type == "identify"]
+    assert phone.profile_id == "p_anon" and phone.traits == {"phone": PHONE}  # the number is proven: it is theirs
     assert event.properties == {
         "channel": "sms",
         "source": "checkout",
