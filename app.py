@@ -23,13 +23,14 @@ from chalicelib.api import (
     local_tools,
     openapi,
     pixel,
+    subscribe_sms,
     tracking,
 )
 from chalicelib.handlers import delivery, events_stream, profiles_stream, scenarios_stream, schedules, ses_feedback
 from chalicelib.shared import observability
 
 API = os.environ.get("ONE2ONE_API") or ("public" if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") else "all")
-PUBLIC_BLUEPRINTS = (tracking.bp, pixel.bp, assets.bp, openapi.bp, links.bp)
+PUBLIC_BLUEPRINTS = (tracking.bp, pixel.bp, assets.bp, openapi.bp, links.bp, subscribe_sms.bp)
 LOCAL_BLUEPRINTS = (local_tools.bp,)  # the embedded outbox and clock: never part of a deployed API
 ADMIN_BLUEPRINTS = (admin.bp, admin_privacy.bp, admin_segments.bp, admin_scenarios.bp, admin_reports.bp)
 EVENT_BLUEPRINTS = (

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from chalicelib.engagement.adapters.dynamodb_engagement import DynamoEngagementStore
     from chalicelib.engagement.links import LinkSettings
     from chalicelib.engagement.recorder import EngagementService
+    from chalicelib.engagement.sms_consent import SmsConsentService
     from chalicelib.engagement.tokens import Keyring
     from chalicelib.predictions.adapters.dynamodb_models import DynamoModelStore
     from chalicelib.predictions.training import TrainingService
@@ -344,6 +345,22 @@ def get_engagement_service() -> EngagementService:
     )
 
 
+@cache
+def get_sms_consent_service() -> SmsConsentService:
+    from chalicelib.delivery.adapters.sns_notify import SnsNotifier
+    from chalicelib.delivery.guards import default_delivery_config
+    from chalicelib.engagement.sms_consent import SmsConsentService
+
+    return SmsConsentService(
+        store=get_engagement_store(),
+        sender=SnsNotifier({}),
+        events=get_event_store(),
+        clock=get_clock(),
+        keyring=get_link_keyring,
+        allowed_countries=lambda: frozenset(default_delivery_config().sms_countries),
+    )
+
+
 def _reset_delivery() -> None:
     import sys
 
@@ -359,6 +376,7 @@ def _reset_delivery() -> None:
         get_engagement_store,
         get_feedback_topic_arns,
         get_engagement_service,
+        get_sms_consent_service,
     ):
         factory.cache_clear()
     for module in ("chalicelib.delivery.adapters.ses_email", "chalicelib.delivery.adapters.sns_notify"):

@@ -156,6 +156,27 @@ def pixel(path: str, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def sms_code(request: str, answer: str, refusals: str) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
+    def build(path: str, params: dict[str, Any]) -> dict[str, Any]:
+        text = {"type": "string", "description": "the same JSON document, as text"}
+        return {
+            "requestBody": {
+                "required": True,
+                "content": {JSON: {"schema": ref(request)}, "text/plain": {"schema": text}},
+            },
+            "responses": {
+                "200": json_answer(answer, "SmsCodeStatus"),
+                "400": json_answer(refusals, "ErrorBody"),
+                "401": json_answer("missing or unknown write key", "ErrorBody"),
+                "403": json_answer("the browser Origin is not allowed for this source", "ErrorBody"),
+                "415": UNSUPPORTED,
+                "503": UNAVAILABLE,
+            },
+        }
+
+    return build
+
+
 def tracker_js(path: str, params: dict[str, Any]) -> dict[str, Any]:
     return {
         "responses": {
@@ -213,6 +234,28 @@ KNOWN: dict[tuple[str, str], Doc] = {
     ),
     ("/v1/{kind}", "OPTIONS"): Doc("CORS preflight", ("tracking",), preflight, expand_kinds),
     ("/v1/pixel/{kind}", "GET"): Doc("Tracking pixel", ("tracking",), pixel),
+    ("/v1/subscribe/sms", "POST"): Doc(
+        "Text a confirmation code for SMS consent",
+        ("consent",),
+        sms_code(
+            "SmsCodeRequest",
+            "a transactional SMS with a 6-digit code (valid 10 minutes) was sent; at most 3 a day to one number",
+            "invalid JSON, a `phone` that is not a valid international number (`invalid_field`) or a refused "
+            "destination (`sms_destination_refused`), no id (`missing_id`), or SNS refused the number (`sms_not_sent`)",
+        ),
+        security=("writeKey",),
+    ),
+    ("/v1/subscribe/sms/confirm", "POST"): Doc(
+        "Confirm SMS consent with the texted code",
+        ("consent",),
+        sms_code(
+            "SmsCodeConfirm",
+            "the code was right: `SMS Subscribed` is recorded (method `sms_code`) and the number becomes the person's",
+            "a malformed `phone` or `code`; `wrong_code` (with `attempts_left`; after 5 the code is void); "
+            "`code_expired` (none pending, older than 10 minutes, used, or void)",
+        ),
+        security=("writeKey",),
+    ),
     ("/tracker.js", "GET"): Doc("The first-party tracker", ("assets",), tracker_js),
     ("/openapi.json", "GET"): Doc("This OpenAPI document", ("meta",), openapi_json),
     ("/admin/profiles/{profile_id}", "GET"): Doc(

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from chalice import Blueprint, Response
+from chalice.app import CaseInsensitiveMapping, Request
 
 from chalicelib.api.http import request_meta
 
@@ -19,6 +20,35 @@ GIF_HEADERS: dict[str, str | list[str]] = {
     "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0",
     "Pragma": "no-cache",
 }
+# Routes whose answer is always the GIF, whatever the client says it accepts (mail clients and proxies often send no
+# Accept header, or `text/html`).
+GIF_ROUTES = frozenset({"/v1/pixel/{kind}", "/t/o/{token}"})
+GIF_ACCEPT = "image/gif"
+
+
+@bp.middleware("http")
+def gif_whatever_the_accept(event: Request, get_response: Any) -> Response:
+    """Let the pixel routes answer the GIF to a request with no Accept header or one without an image type.
+
+    Chalice refuses (400 BadRequest) a binary answer unless the request's Accept matches `app.api.binary_types`, and
+    treats a missing Accept as matching nothing (`Chalice._validate_binary_response`, the same check in `chalice
+    local`, `chalice.test.Client` and Lambda). RFC 9110 12.5.1: no Accept means any type is acceptable, and an image
+    tag gets an image whatever it asked for; so for these routes only, the request is read as accepting the GIF.
+
+    API Gateway (REST, Lambda proxy) decodes our base64 body into bytes only when the request's *first* Accept type
+    matches the API's binaryMediaTypes; AWS's advice for clients whose Accept one cannot control (browsers) is to list
+    `*/*` (docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-payload-encodings.html and
+    .../api-gateway-payload-encodings-workflow.html). The docs do not say what a request without Accept gets. We did
+    not list `*/*`: every JSON and HTML answer would then be base64-encoded, and request bodies passed as binary, on
+    every route, which we could not try against a real API Gateway. Tried locally: `chalice.test.Client` and `chalice
+    local` (tests/integration/test_pixel_and_assets.py, tests/e2e/test_local_stack.py) get the GIF with no Accept,
+    `text/html` and `*/*`; a deployment is untried for those cases."""
+    accept = event.headers.get("accept") or ""
+    if (event.context or {}).get("resourcePath") in GIF_ROUTES and not any(t in accept for t in (GIF_ACCEPT, "*/*")):
+        event.headers = CaseInsensitiveMapping({**dict(event.headers.items()), "accept": GIF_ACCEPT})
+    return get_response(event)
+
+
 TOP_LEVEL = {"userId", "anonymousId", "event", "name", "category", "messageId", "timestamp", "groupId", "previousId"}
 
 

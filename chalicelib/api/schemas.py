@@ -119,6 +119,28 @@ class ConsentRequest(BaseModel):
     writeKey: str | None = None
 
 
+class SmsCodeRequest(BaseModel):
+    """`POST /v1/subscribe/sms`: text a 6-digit code to `phone` for the visitor (SMS consent needs its proof)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=NEEDS_AN_ID)
+
+    phone: str = Field(description="international form (`+1 415 555 0123`), an allowed country, no premium range")
+    anonymousId: Id = None
+    userId: Id = None
+    source: str | None = Field(None, description="where the request was made, e.g. `checkout`")
+    writeKey: str | None = None
+
+
+class SmsCodeConfirm(BaseModel):
+    """`POST /v1/subscribe/sms/confirm`: the code texted to `phone`, with the same write key. 5 tries per code."""
+
+    model_config = ConfigDict(extra="allow")
+
+    phone: str
+    code: str = Field(description="the 6 digits (spaces and dashes ignored); a JSON number is refused")
+    writeKey: str | None = None
+
+
 # --- answers --------------------------------------------------------------------------------------------------------
 
 
@@ -140,6 +162,13 @@ class Accepted(BaseModel):
 
 class ConsentRecorded(Accepted):
     recorded: list[str] = Field(description="the events recorded, one per channel")
+
+
+class SmsCodeStatus(BaseModel):
+    success: Literal[True] = True
+    status: Literal["code_sent", "subscribed"] = Field(
+        description="`code_sent` also past the per-number and per-source limits (the answer reveals nothing)"
+    )
 
 
 class ErrorBody(BaseModel):
@@ -211,6 +240,9 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Rejection,
     Accepted,
     ConsentRecorded,
+    SmsCodeRequest,
+    SmsCodeConfirm,
+    SmsCodeStatus,
     ErrorBody,
     ChaliceError,
     SourceRequest,

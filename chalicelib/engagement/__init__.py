@@ -20,6 +20,10 @@ _PUBLIC = {
     "MessageRecord": "ports",
     "MessageRecords": "ports",
     "OutgoingEmail": "ports",
+    "SmsCodeError": "sms_codes",
+    "SmsCodeStore": "ports",
+    "SmsConsentService": "sms_consent",
+    "SmsSender": "ports",
 }
 __all__ = sorted(_PUBLIC)
 

@@ -106,6 +106,36 @@ class EngagementStore(Protocol):
         ...
 
 
+class SmsSender(Protocol):
+    """Texts through SNS (delivery's `SnsNotifier` satisfies it). `transactional`: a code the person asked for, not
+    marketing (SNS routes and prices the two types apart)."""
+
+    def send_sms(self, phone: str, text: str, message_id: str, *, transactional: bool = False) -> str: ...
+
+
+class SmsCodeStore(Protocol):
+    """Pending SMS confirmation codes, keyed by a keyed hash of the number (`tag`), plus the shared rate limiter and
+    the direct preference the confirmation sets. The item holds a keyed hash of the code, never the code."""
+
+    def put_sms_code(self, tag: str, request: dict[str, Any], expires: datetime) -> None:
+        """Store the pending request (replacing the number's previous one: only the newest code confirms)."""
+        ...
+
+    def sms_code_attempt(self, tag: str, max_attempts: int, now: datetime) -> dict[str, Any] | None:
+        """Count one attempt atomically and return the request with its `attempts`, or None when there is none, it
+        expired, or it already had `max_attempts` (concurrent guesses cannot exceed the limit)."""
+        ...
+
+    def drop_sms_code(self, tag: str, request_id: str) -> bool:
+        """Delete the request if it is still `request_id`; True when this call deleted it (one winner)."""
+        ...
+
+    def take(self, bucket: str, limit: int, expires: datetime) -> bool: ...
+    def set_preference(
+        self, profile_id: str, channel: str, topic: str | None, status: str, now: datetime, source: str
+    ) -> None: ...
+
+
 class ReportStore(Protocol):
     """The read side of the counters (admin reports)."""
 

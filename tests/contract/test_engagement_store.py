@@ -72,6 +72,27 @@ class EngagementStoreContract:
         pending = store.pending("p_1")
         assert pending == {"request_id": "s2", "email": "a@example.com", "source": "footer", "requested_at": pending_at}
 
+    def test_sms_code_attempts_are_counted_up_to_the_limit_and_stop_at_expiry(self, stores: Stores) -> None:
+        store, request = stores.engagement, {"request_id": "v1", "profile_id": "p_1", "digest": "d"}
+        assert store.sms_code_attempt("tag", 5, NOW) is None  # none pending
+        store.put_sms_code("tag", request, NOW + timedelta(minutes=10))
+        assert [store.sms_code_attempt("tag", 2, NOW) for _ in range(3)] == [
+            {**request, "attempts": 1},
+            {**request, "attempts": 2},
+            None,  # the limit: the request is void
+        ]
+        store.put_sms_code("tag", {**request, "request_id": "v2"}, NOW + timedelta(minutes=10))  # a new request
+        assert store.sms_code_attempt("tag", 2, NOW) == {**request, "request_id": "v2", "attempts": 1}
+        assert store.sms_code_attempt("tag", 5, NOW + timedelta(minutes=10)) is None  # expired
+
+    def test_an_sms_code_is_dropped_once_and_only_for_its_request(self, stores: Stores) -> None:
+        store = stores.engagement
+        store.put_sms_code("tag", {"request_id": "v2", "profile_id": "p_1"}, NOW + timedelta(minutes=10))
+        assert not store.drop_sms_code("tag", "v1")  # an older request cannot drop the newer one
+        assert store.drop_sms_code("tag", "v2")
+        assert not store.drop_sms_code("tag", "v2")
+        assert store.sms_code_attempt("tag", 5, NOW) is None
+
     def test_mark_message_keeps_the_first_time_and_touches_only_existing_records(self, stores: Stores) -> None:
         stores.messages.claim(MESSAGE, NOW)
         sk = "msg#t#0"

@@ -222,3 +222,13 @@ def test_the_demo_backend_mints_identity_tokens_the_browser_key_needs(stack):
     assert profile["email"] == "cust@example.com"
     time.sleep(0.3)
     assert call(stack, "GET", "/admin/profiles?user_id=cust_other", headers=admin)[0] == 404
+
+
+@pytest.mark.parametrize("accept", [None, "text/html"])
+def test_the_open_pixel_answers_the_gif_over_http_without_an_image_accept(stack, accept):
+    # urllib sends no Accept header unless told: the request a bare mail proxy makes
+    headers = {} if accept is None else {"Accept": accept}
+    for path in ("/t/o/not-a-token.gif", "/v1/pixel/page?writeKey=local-dev-key&anonymousId=e2e-pixel"):
+        status, response_headers, body = call(stack, "GET", path, headers=headers)
+        assert status == 200, body
+        assert response_headers["Content-Type"] == "image/gif" and body.startswith(b"GIF89a")

@@ -277,9 +277,11 @@ class FakeEmail:
 class FakeNotifier:
     texts: list[tuple[str, str, str]] = field(default_factory=list)
     alerts: list[tuple[str, str, str, dict[str, str]]] = field(default_factory=list)
+    transactional: list[bool] = field(default_factory=list)  # per text: the SMS type asked of SNS
 
-    def send_sms(self, phone: str, text: str, message_id: str) -> str:
+    def send_sms(self, phone: str, text: str, message_id: str, *, transactional: bool = False) -> str:
         self.texts.append((phone, text, message_id))
+        self.transactional.append(transactional)
         return f"sns-{len(self.texts)}"
 
     def publish(self, topic: str, subject: str, text: str, attributes: dict[str, str]) -> str:

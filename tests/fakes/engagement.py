@@ -23,6 +23,7 @@ class FakeEngagementStore:
     touch_items: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     pending_requests: dict[str, dict[str, Any]] = field(default_factory=dict)
     rate_buckets: dict[str, int] = field(default_factory=dict)
+    sms_codes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def count(
         self,
@@ -76,6 +77,23 @@ class FakeEngagementStore:
         if used >= limit:
             return False
         self.rate_buckets[bucket] = used + 1
+        return True
+
+    def put_sms_code(self, tag: str, request: dict[str, Any], expires: datetime) -> None:
+        self.sms_codes[tag] = {"request": json.loads(json.dumps(request)), "attempts": 0, "valid_until": expires}
+
+    def sms_code_attempt(self, tag: str, max_attempts: int, now: datetime) -> dict[str, Any] | None:
+        item = self.sms_codes.get(tag)
+        if item is None or item["attempts"] >= max_attempts or item["valid_until"] <= now:
+            return None
+        item["attempts"] += 1
+        return {**item["request"], "attempts": item["attempts"]}
+
+    def drop_sms_code(self, tag: str, request_id: str) -> bool:
+        item = self.sms_codes.get(tag)
+        if item is None or item["request"].get("request_id") != request_id:
+            return False
+        del self.sms_codes[tag]
         return True
 
     def add_touch(self, profile_id: str, touch: dict[str, Any], at: datetime) -> None:

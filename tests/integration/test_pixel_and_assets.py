@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
+
 from tests.integration.conftest import WRITE_KEY, Harness
 from tests.integration.test_ingest_api import stored_events
 
@@ -76,3 +78,20 @@ def test_tracker_js_is_served_as_javascript(harness: Harness) -> None:
     assert response.headers["Content-Type"].startswith("application/javascript")
     assert b"one2one" in response.body
     assert len(response.body) < 6 * 1024
+
+
+@pytest.mark.parametrize("accept", [None, "text/html", "*/*"])
+@pytest.mark.parametrize("path", ["/t/o/not-a-token.gif", f"/v1/pixel/page?writeKey={WRITE_KEY}&anonymousId=a2"])
+def test_the_pixels_answer_the_gif_whatever_the_accept_header(harness: Harness, accept: str | None, path: str) -> None:
+    # GIVEN a mail client or proxy that sends no Accept header, or one without an image type
+    headers = {} if accept is None else {"Accept": accept}
+    # WHEN it loads a pixel
+    response = harness.client.http.get(path, headers=headers)
+    # THEN it gets the GIF, not Chalice's 400 for a binary answer the request did not accept
+    assert response.status_code == 200, response.body
+    assert response.headers["Content-Type"] == "image/gif" and response.body.startswith(b"GIF89a")
+
+
+def test_json_routes_keep_their_answers_without_an_accept_header(harness: Harness) -> None:
+    response = harness.client.http.get("/openapi.json")
+    assert response.status_code == 200 and response.headers["Content-Type"] == "application/json"

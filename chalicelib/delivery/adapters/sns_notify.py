@@ -35,12 +35,15 @@ class SnsNotifier:
 
         return provider_call(_client().publish, RETRYABLE_CODES, **kwargs)
 
-    def send_sms(self, phone: str, text: str, message_id: str) -> str:
+    def send_sms(self, phone: str, text: str, message_id: str, *, transactional: bool = False) -> str:
+        """`transactional`: a code or receipt the person asked for (SNS delivers Transactional with higher
+        reliability, at a higher price); scenario texts are Promotional."""
+        kind = "Transactional" if transactional else "Promotional"
         return self._call(
             PhoneNumber=phone,
             Message=text,
             MessageAttributes={
-                "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Promotional"},
+                "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": kind},
                 "one2one.message_id": {"DataType": "String", "StringValue": message_id},
             },
         )

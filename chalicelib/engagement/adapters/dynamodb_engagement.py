@@ -7,6 +7,8 @@ StateTable:
 | `report#{scenario}`   | `{step}#{variant}#{channel}`    | ADD counters (sent, delivered, human_opens, ...)        |
 | `reports`             | `{scenario}`                    | index of scenarios that have counters (list endpoint)   |
 | `fact#{fact id}`      | `-`                             | an increment already applied (idempotency marker, TTL)  |
+| `rate`                | `{bucket}`                      | rate-limit window counters (confirmation mails and SMS) |
+| `sms-code#{tag}`      | `pending`                       | a pending SMS code: keyed hash of the code, attempts    |
 
 MessagesTable (the person's partition, so erasure by key removes it with the rest):
 
@@ -240,6 +242,55 @@ class DynamoEngagementStore:
                     ":limit": {"N": str(limit)},
                     ":ttl": {"N": str(int(expires.timestamp()))},
                 },
+            )
+        except ddb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    # -- SMS confirmation codes ---------------------------------------------------------------------------------------
+    def put_sms_code(self, tag: str, request: dict[str, Any], expires: datetime) -> None:
+        """StateTable, keyed by the number's keyed hash: the confirm call knows the number, not the person."""
+        client("dynamodb").put_item(
+            TableName=self.state,
+            Item={
+                "pk": {"S": f"sms-code#{tag}"},
+                "sk": {"S": "pending"},
+                "body": {"S": json.dumps(request)},
+                "request_id": {"S": str(request["request_id"])},
+                "attempts": {"N": "0"},
+                "valid_until": {"N": str(int(expires.timestamp()))},
+                # TTL only tidies up (it may lag by days); validity is `valid_until`, checked on every attempt.
+                "expires_at": {"N": str(int(expires.timestamp()) + 86400)},
+            },
+        )
+
+    def sms_code_attempt(self, tag: str, max_attempts: int, now: datetime) -> dict[str, Any] | None:
+        ddb = client("dynamodb")
+        try:
+            item = ddb.update_item(
+                TableName=self.state,
+                Key={"pk": {"S": f"sms-code#{tag}"}, "sk": {"S": "pending"}},
+                UpdateExpression="ADD attempts :one",
+                ConditionExpression="attribute_exists(pk) AND attempts < :max AND valid_until > :now",
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":max": {"N": str(max_attempts)},
+                    ":now": {"N": str(int(now.timestamp()))},
+                },
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ddb.exceptions.ConditionalCheckFailedException:
+            return None
+        return {**json.loads(item["body"]["S"]), "attempts": int(item["attempts"]["N"])}
+
+    def drop_sms_code(self, tag: str, request_id: str) -> bool:
+        ddb = client("dynamodb")
+        try:
+            ddb.delete_item(
+                TableName=self.state,
+                Key={"pk": {"S": f"sms-code#{tag}"}, "sk": {"S": "pending"}},
+                ConditionExpression="request_id = :request",
+                ExpressionAttributeValues={":request": {"S": request_id}},
             )
         except ddb.exceptions.ConditionalCheckFailedException:
             return False
