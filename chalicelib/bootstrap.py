@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.privacy.rights import PrivacyService
     from chalicelib.profiles.adapters.dynamodb_profiles import DynamoProfileStore
     from chalicelib.profiles.adapters.dynamodb_sweeps import DynamoCutPointStore
+    from chalicelib.profiles.backfill import BackfillService
     from chalicelib.profiles.fold_batches import FoldService
     from chalicelib.profiles.sweeps import CutPointsService, LifecycleSweepService
     from chalicelib.scenarios.definitions import Scenario
@@ -157,6 +158,29 @@ def get_cut_points_service() -> CutPointsService:
     from chalicelib.profiles.sweeps import CutPointsService
 
     return CutPointsService(get_segment_store(), get_cut_point_store(), get_fold_service(), get_clock())
+
+
+@cache
+def get_backfill_service() -> BackfillService:
+    """The segment backfill: `start` is the `BackfillStarter` a segment definition change calls; `run` the worker."""
+    import os
+
+    from chalicelib.profiles.adapters.dynamodb_backfill import (
+        DynamoBackfillJobStore,
+        DynamoProfileScan,
+        SqsBackfillQueue,
+    )
+    from chalicelib.profiles.backfill import BackfillService
+
+    s = get_settings()
+    return BackfillService(
+        DynamoProfileScan(s.profiles_table),
+        DynamoBackfillJobStore(s.state_table),
+        SqsBackfillQueue(s.backfill_queue, os.environ.get("BACKFILL_QUEUE_URL") or None),
+        get_fold_service(),
+        get_clock(),
+        parallelism=s.backfill_parallelism,
+    )
 
 
 # -- scenarios and delivery -------------------------------------------------------------------------------------------
@@ -363,6 +387,7 @@ def reset() -> None:
         get_segment_membership_service,
         get_lifecycle_sweep_service,
         get_cut_points_service,
+        get_backfill_service,
     ):
         factory.cache_clear()
     _reset_delivery()
