@@ -4,7 +4,8 @@ Items (StateTable, kept 90 days through `expires_at`):
 - `pk=backfill, sk=<job id>`: segment_ids (JSON), reason, total_segments, started_at, segments_done,
   profiles_evaluated, profiles_written, profiles_skipped, finished_at. Job ids sort by start time: the recent jobs
   are one Query.
-- `pk=backfill#<job id>, sk=seg#<n>`: one cursor per scan segment: step, after (profile id), sent, done.
+- `pk=backfill#<job id>, sk=seg#<n>`: one cursor per scan segment: next_step, start_after (profile id),
+  sent_step, is_done.
 """
 
 from __future__ import annotations
@@ -85,9 +86,9 @@ class DynamoBackfillJobStore:
         cursors = [
             {
                 **_cursor_key(job.job_id, segment),
-                "step": {"N": "0"},
-                "sent": {"N": "0"},
-                "done": {"BOOL": False},
+                "next_step": {"N": "0"},
+                "sent_step": {"N": "0"},
+                "is_done": {"BOOL": False},
                 "expires_at": expires,
             }
             for segment in range(job.total_segments)
@@ -136,10 +137,10 @@ class DynamoBackfillJobStore:
         if not item:
             return None
         return BackfillCursor(
-            step=_n(item, "step"),
-            start_after=item.get("after", {}).get("S"),
-            sent=_n(item, "sent"),
-            done=bool(item.get("done", {}).get("BOOL")),
+            step=_n(item, "next_step"),
+            start_after=item.get("start_after", {}).get("S"),
+            sent=_n(item, "sent_step"),
+            done=bool(item.get("is_done", {}).get("BOOL")),
         )
 
     def commit(self, task: BackfillTask, next_start: str | None, evaluated: int, written: int, skipped: int) -> bool:
@@ -150,9 +151,9 @@ class DynamoBackfillJobStore:
             ":done": {"BOOL": done},
         }
         if done:
-            cursor_update = "SET step = :next, done = :done REMOVE after"
+            cursor_update = "SET next_step = :next, is_done = :done REMOVE start_after"
         else:
-            cursor_update = "SET step = :next, done = :done, after = :after"
+            cursor_update = "SET next_step = :next, is_done = :done, start_after = :after"
             values[":after"] = {"S": next_start}
         counts = {
             ":e": {"N": str(evaluated)},
@@ -169,7 +170,7 @@ class DynamoBackfillJobStore:
                             "TableName": self.state_table,
                             "Key": _cursor_key(task.job_id, task.segment),
                             "UpdateExpression": cursor_update,
-                            "ConditionExpression": "step = :step",
+                            "ConditionExpression": "next_step = :step",
                             "ExpressionAttributeValues": values,
                         }
                     },
@@ -198,8 +199,8 @@ class DynamoBackfillJobStore:
             ddb.update_item(
                 TableName=self.state_table,
                 Key=_cursor_key(job_id, segment),
-                UpdateExpression="SET sent = :n",
-                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(sent) OR sent < :n)",
+                UpdateExpression="SET sent_step = :n",
+                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(sent_step) OR sent_step < :n)",
                 ExpressionAttributeValues={":n": {"N": str(step)}},
             )
 
