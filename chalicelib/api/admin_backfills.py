@@ -31,8 +31,9 @@ def start_backfill(segment_id: str) -> Response:
     from chalicelib.profiles.backfill import job_view
     from chalicelib.profiles.config import ConfigError, load_profile_config
 
+    request = bp.current_request
     try:
-        body = bp.current_request.json_body or {}
+        body = request.json_body if (request.raw_body or b"").strip() else {}
     except Exception:  # noqa: BLE001 - chalice raises its own BadRequestError on bad JSON
         return _error(400, "invalid_json", "the body must be a JSON object")
     if not isinstance(body, dict):
