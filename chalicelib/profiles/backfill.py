@@ -36,9 +36,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("one2one")
 
-# 16 scan segments: measured (bench/backfill.py) one worker evaluates ~1,000-2,000 profiles/s on a full core, so 16
-# finish 1M profiles well inside 10 minutes even at Lambda's fraction of a core, while 16 concurrent functions and
-# ~16 profile writes in flight stay far below the account's concurrency and a table's on-demand start (4,000 WRU/s).
+# 16 scan segments. Measured (bench/backfill.py, 2,000 stored profiles of 4.7 KB on moto, one core): a worker
+# evaluates 670 profiles/s when half of them enter the segment (each written) and 1,500/s when nothing changes; at a
+# 1 GB Lambda's 0.58 vCPU plus 8 ms per profile write that models to ~145/s per worker, so 16 finish 1M profiles in
+# ~7 minutes in that write-heavy case. 16 workers write at most ~1,200 profiles/s (~7,000 WRU/s with the membership
+# transactions): about what an on-demand table that has served busy days absorbs without throttling, and the
+# profiles stream's consumers keep up. 10M profiles in 10 minutes needs ~115 (ONE2ONE_BACKFILL_PARALLELISM).
 DEFAULT_PARALLELISM = 16
 MAX_PARALLELISM = 1000  # DynamoDB allows 1,000,000 scan segments; beyond 1,000 functions the account limit binds
 # ~100 profiles of ~4.7 KB stored are ~470 KB: under the 1 MB a Scan request may return, so one request per page.

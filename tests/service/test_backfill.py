@@ -1,4 +1,4 @@
-"""BackfillService on fakes: every profile is visited once across scan segments, redelivery changes and counts nothing."""
+"""BackfillService on fakes: each profile visited once across scan segments; redelivery changes and counts nothing."""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ def test_a_continuation_is_the_next_step_of_the_same_chain_from_the_last_key() -
 
 
 @pytest.mark.parametrize(
-    "task", [BackfillTask("bf-1", 0, 1), BackfillTask("bf-1", 15, 16, step=9, start_after="p_\u00e9\"x")]
+    "task", [BackfillTask("bf-1", 0, 1), BackfillTask("bf-1", 15, 16, step=9, start_after='p_\u00e9"x')]
 )
 def test_a_task_survives_the_queue(task: BackfillTask) -> None:
     assert decode_task(encode_task(task)) == task

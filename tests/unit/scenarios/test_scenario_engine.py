@@ -233,9 +233,7 @@ def test_segment_entries_found_by_a_backfill_start_a_journey_only_when_the_scena
         "s",
         "s2",
     ]
-    assert [m.scenario.id for m in match_triggers([new_only, existing_too, left_too], by_backfill, profile())] == [
-        "s2"
-    ]
+    assert [m.scenario.id for m in match_triggers([new_only, existing_too, left_too], by_backfill, profile())] == ["s2"]
     exit_by_backfill = {"kind": "segment_exited", "name": "vip", "at": NOW, "by": "backfill"}
     assert [m.scenario.id for m in match_triggers([new_only, left_too], exit_by_backfill, profile())] == ["s3"]
     # and a backfill never changes which trigger instance an entry is (no second run for one entry)
