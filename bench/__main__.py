@@ -173,6 +173,8 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         else:
             rows.append(_row(f"Peak RSS, {path} path", _na(mem), f"fits {MB_LIMIT} MB", None))
 
+    rows += backfill_rows(results.get("backfill", {}))
+
     cost = results["cost"]
     if "per_million_events" in cost:
         pinpoint = cost["pinpoint_per_million_events"]
@@ -207,6 +209,45 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def backfill_rows(bf: dict[str, Any]) -> list[dict[str, Any]]:
+    """Segment backfill: one worker's rate on moto, and the modelled 1M / 10M wall time and cost."""
+    if "model" not in bf:
+        return [_row("Segment backfill", _na(bf), "1M in < 10 min", None)]
+    first, again, model = bf["first_pass"], bf["second_pass"], bf["model"]
+    million, ten = model["1000000"], model["10000000"]
+    share = f"{model['written_share']:.0%} enter"
+    return [
+        _row(
+            f"Segment backfill, 1 worker, AWS faked (moto): {bf['profiles']:,} profiles"
+            f" ({bf['profile_stored_bytes_median'] / 1024:.1f} KB stored), {share}",
+            f"{first['profiles_per_second']:,.0f} profiles/s ({first['written']} written)",
+            "measured",
+            None,
+        ),
+        _row(
+            "  the same segment again (nothing left to change: no writes)",
+            f"{again['profiles_per_second']:,.0f} profiles/s ({again['written']} written)",
+            "0 written",
+            again["written"] == 0,
+        ),
+        _row(
+            f"  modelled: 1M profiles, {model['parallelism']} workers x"
+            f" {model['worker_profiles_per_second_on_lambda']:,.0f}/s ({model['lambda_mb']} MB Lambda), {share}",
+            f"{million['wall_seconds'] / 60:.1f} min, ${million['cost']['total']:.2f}"
+            f" ({million['scan_rru'] / 1e6:.2f}M RRU, {million['write_wru'] / 1e6:.2f}M WRU)",
+            "< 10 min",
+            million["wall_seconds"] < 600,
+        ),
+        _row(
+            f"  modelled: 10M profiles, {model['parallelism']} workers"
+            f" ({model['parallelism_for_10m_in_10_minutes']} for 10 min)",
+            f"{ten['wall_seconds'] / 60:.0f} min, ${ten['cost']['total']:.2f}",
+            "measured",
+            None,
+        ),
+    ]
+
+
 def render(rows: list[dict[str, Any]]) -> str:
     headers = {"figure": "figure", "value": "value", "target": "target", "result": "result"}
     widths = {k: max(len(str(r[k])) for r in [headers, *rows]) for k in headers}
@@ -234,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     quick: bool = args.quick
     out: Path = args.out
 
-    from bench import cold_start, cost, e2e, ingest, instructions, memory, scoring
+    from bench import backfill, cold_start, cost, e2e, ingest, instructions, memory, scoring
 
     results: dict[str, Any] = {}
     results["cold_start"] = _section("cold start", lambda: cold_start.run(quick))
@@ -243,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     results["scoring_instructions"] = _section("scoring instructions", lambda: instructions.run(quick))
     results["end_to_end"] = _section("end to end", lambda: e2e.run(quick))
     results["memory"] = _section("memory", lambda: memory.run(quick))
+    results["backfill"] = _section("backfill", lambda: backfill.run(quick))
     if "ratio" in results["ingest"] and "mixes" in results["scoring"]:
         results["cost"] = _section("cost", lambda: cost.run(results["ingest"], results["scoring"]))
     else:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from chalicelib.privacy.rights import PrivacyService
     from chalicelib.profiles.adapters.dynamodb_profiles import DynamoProfileStore
     from chalicelib.profiles.adapters.dynamodb_sweeps import DynamoCutPointStore
+    from chalicelib.profiles.backfill import BackfillService
     from chalicelib.profiles.fold_batches import FoldService
     from chalicelib.profiles.sweeps import CutPointsService, LifecycleSweepService
     from chalicelib.scenarios.definitions import Scenario
@@ -177,6 +178,29 @@ def get_training_service() -> TrainingService:
     from chalicelib.predictions.training import TrainingService
 
     return TrainingService(get_segment_store(), get_model_store(), get_clock())
+
+
+@cache
+def get_backfill_service() -> BackfillService:
+    """The segment backfill: `start` is the `BackfillStarter` a segment definition change calls; `run` the worker."""
+    import os
+
+    from chalicelib.profiles.adapters.dynamodb_backfill import (
+        DynamoBackfillJobStore,
+        DynamoProfileScan,
+        SqsBackfillQueue,
+    )
+    from chalicelib.profiles.backfill import BackfillService
+
+    s = get_settings()
+    return BackfillService(
+        DynamoProfileScan(s.profiles_table),
+        DynamoBackfillJobStore(s.state_table),
+        SqsBackfillQueue(s.backfill_queue, os.environ.get("BACKFILL_QUEUE_URL") or None),
+        get_fold_service(),
+        get_clock(),
+        parallelism=s.backfill_parallelism,
+    )
 
 
 # -- scenarios and delivery -------------------------------------------------------------------------------------------
@@ -402,6 +426,7 @@ def reset() -> None:
         get_cut_points_service,
         get_model_store,
         get_training_service,
+        get_backfill_service,
     ):
         factory.cache_clear()
     _reset_delivery()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("one2one")
 
 MAX_ATTEMPTS = 4
+_SEGMENT_KINDS = ("segment_entered", "segment_exited")
 
 
 class TransientFoldError(Exception):
@@ -233,11 +234,13 @@ class FoldService:
         events: list[TrackedEvent],
         prefetched: StoredProfile | None = None,
         absorb: str | None = None,
+        backfill_of: Collection[str] = (),
     ) -> bool:
         """Fold events into one profile; returns whether the profile was written.
 
         `prefetched` is the stored profile the batch already read: the first attempt uses it (the version condition on
         the write still catches a concurrent change, and the retry reads again), which halves the read units of a fold.
+        `backfill_of`: segments a backfill re-evaluates; their entries and exits are recorded `by: "backfill"`.
         """
         from chalicelib.profiles.fold import fold  # lazy: the module pulls in the fold's rules
         from chalicelib.profiles.merge import merge_profiles
@@ -282,6 +285,10 @@ class FoldService:
                 profile.anonymous_ids = [a for a in profile.anonymous_ids if a not in plan.refused_anon]
             if not result.changed and not plan.merges and not plan.links:
                 return False
+            if backfill_of:
+                for transition in result.transitions:
+                    if transition.kind in _SEGMENT_KINDS and transition.name in backfill_of:
+                        transition.by = "backfill"
             if expected is not None and profile.version == expected:
                 profile.version = expected + 1  # merges or links alone still need a new version
             if self.profiles.put(profile, expected):
@@ -289,15 +296,20 @@ class FoldService:
                 return True
         raise TransientFoldError(f"lost {MAX_ATTEMPTS} write races")
 
-    def refold(self, profile_id: str) -> bool:
-        """Re-evaluate with no events (the due-day sweep, new cut points): time-based state only.
+    def refold(
+        self, profile_id: str, prefetched: StoredProfile | None = None, *, backfill_of: Collection[str] = ()
+    ) -> bool:
+        """Re-evaluate with no events (the due-day sweep, new cut points, a segment backfill): time-based state and
+        every segment. Returns whether the profile was written: a refold that changes nothing writes nothing.
 
         A profile that is gone, merged away or erased is skipped, so a stale index entry never creates or revives one.
+        `prefetched` (a scanned item, possibly stale) spares the read; the versioned write still catches a newer one.
+        `backfill_of`: the segments a backfill re-evaluates (see `fold_profile`).
         """
-        stored = self.profiles.get(profile_id)
+        stored = prefetched if prefetched is not None else self.profiles.get(profile_id)
         if stored is None or not stored.live:
             return False
-        return self.fold_profile(profile_id, [])
+        return self.fold_profile(profile_id, [], prefetched=stored, backfill_of=backfill_of)
 
     def _plan_links(self, profile: Profile, events: list[TrackedEvent]) -> LinkPlan:
         plan = LinkPlan()

@@ -40,6 +40,8 @@ class Transition(Struct, kw_only=True, omit_defaults=True):
 
     `version` is the profile version that recorded it, so a profiles-stream consumer takes the transitions whose
     version equals the NewImage version (the profile also keeps older ones in `recent_transitions`).
+    `by` says what recorded it when that was not the person: `"backfill"` for a segment entry or exit a backfill found
+    in an existing profile (segment triggers skip those unless the scenario says `include_existing`).
     """
 
     kind: TransitionKind
@@ -48,6 +50,7 @@ class Transition(Struct, kw_only=True, omit_defaults=True):
     to: str | float | None = None
     at: str
     version: int = 0
+    by: str | None = None
 
 
 class Consent(Struct, kw_only=True, omit_defaults=True):

@@ -144,3 +144,101 @@ class CustomerPopulation(Protocol):
     def customers(self) -> Iterable[CustomerFigures]:
         """Every buyer, read without scanning whole profiles."""
         ...
+
+
+# -- backfill: a new or changed segment evaluated over every existing profile ----------------------------------------
+
+
+class ProfileScan(Protocol):
+    def scan_page(
+        self, segment: int, total_segments: int, start_after: str | None, limit: int
+    ) -> tuple[list[StoredProfile], str | None]:
+        """One page of scan segment `segment` of `total_segments` (DynamoDB parallel Scan), starting after the
+        profile id `start_after`: the profiles (tombstones and merged-away ones included, the caller skips them) and
+        the id to continue after (None: the segment is done). Read eventually consistent: the fold's versioned write
+        catches a stale one."""
+        ...
+
+
+@dataclass(frozen=True)
+class BackfillTask:
+    """One step of one scan segment's chain: scan from after `start_after`; `step` numbers the chain's messages."""
+
+    job_id: str
+    segment: int
+    total_segments: int
+    step: int = 0
+    start_after: str | None = None
+
+
+@dataclass(frozen=True)
+class BackfillCursor:
+    """Where a scan segment's chain stands: `step` is the next step to run (steps below it are committed),
+    `start_after` where it scans from, `sent` the highest step whose message is known to be on the queue, `done`
+    whether the segment has been scanned to its end."""
+
+    step: int = 0
+    start_after: str | None = None
+    sent: int = 0
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class BackfillJob:
+    job_id: str
+    segment_ids: tuple[str, ...]
+    reason: str
+    total_segments: int
+    started_at: str
+    segments_done: int = 0
+    profiles_evaluated: int = 0
+    profiles_written: int = 0
+    profiles_skipped: int = 0  # merged away or erased
+    finished_at: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.segments_done >= self.total_segments
+
+
+class BackfillJobStore(Protocol):
+    def create(self, job: BackfillJob) -> None:
+        """Store the job and one cursor (step 0, `sent` 0) per scan segment."""
+        ...
+
+    def get(self, job_id: str) -> BackfillJob | None: ...
+
+    def recent(self, limit: int) -> list[BackfillJob]:
+        """The most recently started jobs, newest first."""
+        ...
+
+    def cursor(self, job_id: str, segment: int) -> BackfillCursor | None:
+        """The segment's cursor, read strongly consistent; None for an unknown job or segment."""
+        ...
+
+    def commit(
+        self,
+        task: BackfillTask,
+        next_start: str | None,
+        evaluated: int,
+        written: int,
+        skipped: int,
+    ) -> bool:
+        """Atomically: move the cursor from `task.step` to `task.step + 1` (scanning on after `next_start`; None marks
+        the segment done) and add the counts to the job (and one to `segments_done` when the segment is done).
+        False, and nothing changed, when the cursor is no longer at `task.step` (the step was committed already)."""
+        ...
+
+    def mark_sent(self, job_id: str, segment: int, step: int) -> None:
+        """Record that the message for `step` is on the queue (never lowers `sent`)."""
+        ...
+
+    def finish(self, job_id: str, at: str) -> bool:
+        """Set `finished_at` once every segment is done; False when not all are done or it is already set."""
+        ...
+
+
+class BackfillQueue(Protocol):
+    def send(self, tasks: list[BackfillTask]) -> None:
+        """Put the tasks on the backfill queue; raises when any is refused."""
+        ...

@@ -156,6 +156,11 @@ class SegmentTrigger(_Model):
 
     type: Literal["segment_entered", "segment_exited"]
     segment: str = Field(min_length=1)
+    include_existing: bool = Field(
+        default=False,
+        description="Also fire for the members (or leavers) a backfill finds among existing profiles when the segment"
+        " is created or changed; by default only people who enter or leave through their own activity or time",
+    )
 
 
 class StageTrigger(_Model):

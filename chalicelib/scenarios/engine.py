@@ -58,7 +58,7 @@ def as_transition(data: Transition | Mapping[str, Any]) -> Transition:
 
     Example:
         >>> as_transition({"kind": "stage_changed", "from": "new", "to": "active", "at": "2026-03-02T12:00:00.000Z"})
-        Transition(kind='stage_changed', name=None, from_='new', to='active', at='2026-03-02T12:00:00.000Z', version=0)
+        Transition(kind='stage_changed', name=None, from_='new', to='active', at='2026-03-02T12:00:00.000Z', ...)
     """
     if isinstance(data, Transition):
         return data
@@ -178,6 +178,10 @@ def _trigger_fires(
     if not isinstance(item, Transition):
         return False
     if isinstance(when, SegmentTrigger):
+        # An entry a backfill found is no act of the person's: a new segment must not start a journey for every
+        # existing member unless the scenario asks for them.
+        if item.by == "backfill" and not when.include_existing:
+            return False
         return item.kind == when.type and item.name == when.segment
     if isinstance(when, StageTrigger):
         return item.kind == "stage_changed" and item.to == when.to and (when.from_ is None or item.from_ == when.from_)

@@ -21,6 +21,8 @@ TABLES: dict[str, tuple[str, str]] = {
 QUEUES: dict[str, tuple[str, str]] = {
     "DeliveryQueue": ("DELIVERY_QUEUE", "one2one-delivery"),
     "DeliveryDeadLetterQueue": ("DELIVERY_DLQ", "one2one-delivery-dlq"),
+    "BackfillQueue": ("BACKFILL_QUEUE", "one2one-backfill"),
+    "BackfillDeadLetterQueue": ("BACKFILL_DLQ", "one2one-backfill-dlq"),
 }
 TOPICS: dict[str, tuple[str, str]] = {
     "SalesAlertsTopic": ("SALES_ALERTS_TOPIC", "one2one-sales-alerts"),
@@ -81,6 +83,8 @@ class Settings:
     tracked_link_ttl_days: int = 90  # ONE2ONE_TRACKED_LINK_TTL_DAYS: how long click and open links work
     ses_feedback_topic: str = "one2one-ses-feedback"
     ses_feedback_topic_arn: str | None = None
+    backfill_queue: str = "one2one-backfill"
+    backfill_parallelism: int = 16  # ONE2ONE_BACKFILL_PARALLELISM: scan segments (concurrent workers) per backfill
 
 
 @lru_cache(maxsize=1)
@@ -113,4 +117,6 @@ def get_settings() -> Settings:
         tracked_link_ttl_days=_positive_int(os.environ.get("ONE2ONE_TRACKED_LINK_TTL_DAYS"), 90),
         ses_feedback_topic=resource_name("SesFeedbackTopic"),
         ses_feedback_topic_arn=os.environ.get("SES_FEEDBACK_TOPIC_ARN") or None,
+        backfill_queue=resource_name("BackfillQueue"),
+        backfill_parallelism=min(_positive_int(os.environ.get("ONE2ONE_BACKFILL_PARALLELISM"), 16), 1000),
     )

@@ -32,11 +32,22 @@ def test_quick_benchmark_prints_the_table_and_writes_latest_json(tmp_path):
         "scoring_instructions",
         "end_to_end",
         "memory",
+        "backfill",
         "cost",
     }
+    assert "model" in document["results"]["backfill"], document["results"]["backfill"]
     assert document["results"]["scoring_instructions"]["status"] == "n/a"  # valgrind runs in the full benchmark only
     figures = " ".join(row["figure"] for row in document["table"])
-    for expected in ("Cold start", "Ingest", "write requests per event", "Scoring", "End to end", "Peak RSS", "cost"):
+    for expected in (
+        "Cold start",
+        "Ingest",
+        "write requests per event",
+        "Scoring",
+        "End to end",
+        "Peak RSS",
+        "cost",
+        "Segment backfill",
+    ):
         assert expected in figures
     assert all(row["result"] in {"pass", "MISS", "-"} for row in document["table"])
     results = document["results"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -9,7 +11,7 @@ import msgspec
 
 from chalicelib.profiles import codec
 from chalicelib.profiles.model import Profile
-from chalicelib.profiles.ports import StoredProfile, SweepState
+from chalicelib.profiles.ports import BackfillCursor, BackfillJob, BackfillTask, StoredProfile, SweepState
 from chalicelib.scoring.rfm import GroupCutPoints, RfmCutPoints
 
 
@@ -96,3 +98,82 @@ class FakeSweepStore:
 
     def save(self, state: SweepState) -> None:
         self.state = SweepState(state.swept_through, state.day, state.cursor)
+
+
+class FakeProfileScan:
+    """DynamoDB's parallel Scan over a `FakeProfileStore`: a profile belongs to one segment (by a hash of its key),
+    and a segment is read in key order, `limit` items a page."""
+
+    def __init__(self, store: FakeProfileStore) -> None:
+        self.store = store
+        self.pages = 0
+
+    def scan_page(
+        self, segment: int, total_segments: int, start_after: str | None, limit: int
+    ) -> tuple[list[StoredProfile], str | None]:
+        self.pages += 1
+        ids = sorted(
+            pid
+            for pid in self.store.profiles
+            if zlib.crc32(pid.encode()) % total_segments == segment and (start_after is None or pid > start_after)
+        )
+        page = [stored for pid in ids[:limit] if (stored := self.store.get(pid)) is not None]
+        return page, ids[limit - 1] if len(ids) > limit else None
+
+
+class FakeBackfillJobStore:
+    def __init__(self) -> None:
+        self.jobs: dict[str, BackfillJob] = {}
+        self.cursors: dict[tuple[str, int], BackfillCursor] = {}
+
+    def create(self, job: BackfillJob) -> None:
+        for segment in range(job.total_segments):
+            self.cursors[(job.job_id, segment)] = BackfillCursor()
+        self.jobs[job.job_id] = job
+
+    def get(self, job_id: str) -> BackfillJob | None:
+        return self.jobs.get(job_id)
+
+    def recent(self, limit: int) -> list[BackfillJob]:
+        return [self.jobs[k] for k in sorted(self.jobs, reverse=True)[:limit]]
+
+    def cursor(self, job_id: str, segment: int) -> BackfillCursor | None:
+        return self.cursors.get((job_id, segment))
+
+    def commit(self, task: BackfillTask, next_start: str | None, evaluated: int, written: int, skipped: int) -> bool:
+        key = (task.job_id, task.segment)
+        cursor = self.cursors[key]
+        if cursor.step != task.step:
+            return False
+        done = next_start is None
+        self.cursors[key] = dataclasses.replace(cursor, step=task.step + 1, start_after=next_start, done=done)
+        job = self.jobs[task.job_id]
+        self.jobs[task.job_id] = dataclasses.replace(
+            job,
+            segments_done=job.segments_done + int(done),
+            profiles_evaluated=job.profiles_evaluated + evaluated,
+            profiles_written=job.profiles_written + written,
+            profiles_skipped=job.profiles_skipped + skipped,
+        )
+        return True
+
+    def mark_sent(self, job_id: str, segment: int, step: int) -> None:
+        cursor = self.cursors[(job_id, segment)]
+        self.cursors[(job_id, segment)] = dataclasses.replace(cursor, sent=max(cursor.sent, step))
+
+    def finish(self, job_id: str, at: str) -> bool:
+        job = self.jobs[job_id]
+        if not job.finished or job.finished_at is not None:
+            return False
+        self.jobs[job_id] = dataclasses.replace(job, finished_at=at)
+        return True
+
+
+class FakeBackfillQueue:
+    def __init__(self) -> None:
+        self.tasks: list[BackfillTask] = []
+        self.sent = 0
+
+    def send(self, tasks: list[BackfillTask]) -> None:
+        self.sent += len(tasks)
+        self.tasks.extend(tasks)

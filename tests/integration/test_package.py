@@ -275,6 +275,10 @@ def test_timeouts_fit_each_job():
     # an SQS event source needs the queue's visibility timeout to be at least the function's timeout
     delivery = load_template()["Resources"]["DeliveryQueue"]["Properties"]
     assert delivery["VisibilityTimeout"] >= functions["deliver_steps"]["lambda_timeout"]
+    # the backfill worker: AWS advises a visibility timeout of six times the function's for SQS event sources
+    backfill = load_template()["Resources"]["BackfillQueue"]["Properties"]
+    assert backfill["VisibilityTimeout"] >= 6 * functions["backfill_profiles"]["lambda_timeout"]
+    assert backfill["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["BackfillDeadLetterQueue", "Arn"]}
 
 
 def test_functions_get_the_signing_secret_arn():

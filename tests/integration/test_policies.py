@@ -439,12 +439,17 @@ def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
         "/admin/messages/unknown",
         "/admin/reports/scenarios",
         "/admin/reports/scenarios/cart_abandonment",
+        "/admin/backfills",
         "/openapi.json",
         "/tracker.js",
     ):
         assert admin(path).status_code < 500, path  # a failed call would hide the calls after it
     auth = {"Authorization": "Bearer test-admin-token", "Content-Type": "application/json"}
-    for path, body in (("/admin/messages/retry", {}), ("/admin/sources", {"source_id": "app", "allowed_origins": []})):
+    for path, body in (
+        ("/admin/messages/retry", {}),
+        ("/admin/sources", {"source_id": "app", "allowed_origins": []}),
+        ("/admin/segments/cart_abandoners/backfill", {"reason": "policy check"}),
+    ):
         assert world.h.client.http.post(path, body=json.dumps(body), headers=auth).status_code < 500, path
     # days pass: lifecycle sweep, cut points and the stuck-message sweep run on their schedules
     for _ in range(3):
@@ -481,6 +486,7 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_own_policy(
         "run_scenarios",
         "deliver_steps",
         "ses_feedback",
+        "backfill_profiles",
     } <= seen_functions
     assert {"lifecycle_sweep", "refresh_cut_points", "release_due_steps"} <= seen_functions
 

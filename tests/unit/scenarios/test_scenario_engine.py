@@ -221,6 +221,27 @@ def test_segment_triggers_and_stage_from_filter() -> None:
     )
 
 
+def test_segment_entries_found_by_a_backfill_start_a_journey_only_when_the_scenario_includes_existing() -> None:
+    # GIVEN the same segment entry recorded by a person's fold and by a backfill over existing profiles
+    new_only = scenario(when={"type": "segment_entered", "segment": "vip"})
+    existing_too = scenario(id="s2", when={"type": "segment_entered", "segment": "vip", "include_existing": True})
+    left_too = scenario(id="s3", when={"type": "segment_exited", "segment": "vip", "include_existing": True})
+    by_person = {"kind": "segment_entered", "name": "vip", "at": NOW}
+    by_backfill = {**by_person, "by": "backfill"}
+    # THEN the person's entry starts both, the backfill's only the scenario that asked for existing members
+    assert [m.scenario.id for m in match_triggers([new_only, existing_too, left_too], by_person, profile())] == [
+        "s",
+        "s2",
+    ]
+    assert [m.scenario.id for m in match_triggers([new_only, existing_too, left_too], by_backfill, profile())] == ["s2"]
+    exit_by_backfill = {"kind": "segment_exited", "name": "vip", "at": NOW, "by": "backfill"}
+    assert [m.scenario.id for m in match_triggers([new_only, left_too], exit_by_backfill, profile())] == ["s3"]
+    # and a backfill never changes which trigger instance an entry is (no second run for one entry)
+    assert match_triggers([existing_too], by_backfill, profile()) == match_triggers(
+        [existing_too], by_person, profile()
+    )
+
+
 def test_audience_segment_must_contain_the_profile() -> None:
     sc = scenario(who={"segment": "vip"})
     assert not match_triggers([sc], event("E"), profile(segments=["other"]))
