@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
 
 from chalicelib.api.admin import iam, local_token_error
 from chalicelib.api.http import aws_failures_as_503, json_response
+
+if TYPE_CHECKING:
+    from chalicelib.engagement.reports import Counters
 
 bp = Blueprint(__name__)
 
@@ -25,15 +28,17 @@ def scenario_report(scenario_id: str, rows: dict[str, dict[str, float]], mde: fl
 
     counters: dict[r.ReportKey, r.Counters] = {}
     arms: dict[str, dict[str, float]] = {}
+    send_time: dict[tuple[str, str], dict[str, r.Counters]] = {}
     for sk, values in rows.items():
-        step, variant, channel = (sk.split("#") + ["", "", ""])[:3]
+        parts = sk.split("#")
+        if len(parts) == 4 and parts[0] == "sto" and parts[3] in r.SEND_TIME_ARMS:  # `sto#<step>#<channel>#<arm>`
+            send_time.setdefault((parts[1], parts[2]), {})[parts[3]] = _counters(values)
+            continue
+        step, variant, channel = (parts + ["", "", ""])[:3]
         if step == "*" and variant in ARM_ROWS:
             arms[variant] = values
             continue
-        known = {f: values.get(f, 0) for f in r.Counters.__dataclass_fields__}
-        counters[r.ReportKey(scenario_id, step, None if variant == "none" else variant, channel)] = r.Counters(
-            **{k: (float(v) if k == "revenue" else int(v)) for k, v in known.items()}  # type: ignore[arg-type]
-        )
+        counters[r.ReportKey(scenario_id, step, None if variant == "none" else variant, channel)] = _counters(values)
 
     def row(item: r.ReportRow) -> dict[str, Any]:
         return {**asdict(item.key), "counters": asdict(item.counters), "rates": asdict(item.rates)}
@@ -89,12 +94,24 @@ def scenario_report(scenario_id: str, rows: dict[str, dict[str, float]], mde: fl
         measured = r.holdout_uplift(arm(treated), arm(holdout))
         if measured is not None:
             uplift = asdict(measured) | {"relative": measured.relative}
+    document["send_time"] = [
+        {"step": step, "channel": channel, **r.send_time_comparison(by_arm, channel, mde=mde)}
+        for (step, channel), by_arm in sorted(send_time.items())
+    ]
     document["holdout"] = {
         "treated": {k: treated.get(k, 0) for k in ("assigned", "run_conversions")},
         "holdout": {k: holdout.get(k, 0) for k in ("assigned", "run_conversions", "revenue")},
         "uplift": uplift,
     }
     return document
+
+
+def _counters(values: dict[str, float]) -> Counters:
+    """One stored counter row as `Counters` (fields it lacks are 0; only revenue is a float)."""
+    from chalicelib.engagement.reports import Counters
+
+    known = {f: values.get(f, 0) for f in Counters.__dataclass_fields__}
+    return Counters(**{k: (float(v) if k == "revenue" else int(v)) for k, v in known.items()})  # type: ignore[arg-type]
 
 
 @bp.route("/admin/reports/scenarios", methods=["GET"], authorizer=iam)

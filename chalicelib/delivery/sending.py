@@ -7,6 +7,7 @@ automatically from the crash window) are told in full at the top of `delivery/st
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.delivery import guards as g
+from chalicelib.delivery import send_time as sto
 from chalicelib.delivery.exceptions import RetryLater
 from chalicelib.delivery.ports import (
     EmailSender,
@@ -142,7 +144,18 @@ class SendPath:
         if existing is not None and existing.get("status") not in ("deferred", "retry"):
             return None  # already handled (sent, skipped, failed, or in the crash window): never twice
 
-        decision = g.run_guards(self._send_context(scenario, run, action, profile, now, channel), self.config)
+        context = self._send_context(scenario, run, action, profile, now, channel)
+        timing = None if resend else self._send_time(scenario, run, step, context, existing)
+        if timing is not None:
+            record["sto"] = timing.arm
+        decision = g.run_guards(context, self.config)
+        if timing is not None and timing.until is not None and decision.outcome != "skip":
+            # The send-time step sits before quiet hours: the later of the two deferrals wins, and the message is
+            # marked as deferred for its send time (the next time it comes due it goes, guards permitting).
+            record["sto_until"] = iso(timing.until)
+            if decision.outcome == "allow" or (decision.until is not None and timing.until > decision.until):
+                local = timing.until.astimezone(g.recipient_timezone(context.profile, self.config))
+                decision = g.defer(timing.until, sto.SEND_TIME, f"best local hour {local:%H}:00 for this person")
         if decision.outcome == "skip":
             status = "holdout" if decision.reason == g.HOLDOUT else "skipped"
             self.messages.claim({**record, "status": status, "reason": decision.reason, "detail": decision.detail}, now)
@@ -236,6 +249,35 @@ class SendPath:
             except Exception:  # the mail is out; a lost report increment must not make the queue retry the step
                 log.exception("delivery: sent counter for %s not recorded", message_id)
         return None
+
+    def _send_time(
+        self,
+        scenario: sc.Scenario,
+        run: ScenarioRun,
+        step: sc.SendStep,
+        context: g.SendContext,
+        existing: MessageRecord | None,
+    ) -> sto.SendTimePlan | None:
+        """The step's send-time plan (None: not optimised). Holdout runs send nothing, so they have no arm."""
+        if step.send_time is None or run.holdout or step.channel not in sc.CUSTOMER_CHANNELS:
+            return None
+        config = self.config
+        tz = g.recipient_timezone(context.profile, config)
+
+        def outside_quiet_hours(at: datetime) -> bool:
+            return g.check_quiet_hours(dataclasses.replace(context, now=at), config).allowed
+
+        return sto.plan(
+            step.send_time,
+            scenario_id=scenario.id,
+            run_id=run.run_id,
+            profile=context.profile,
+            channel=step.channel,
+            now=context.now,
+            tz=tz,
+            deferred_before=existing is not None and bool(existing.get("sto_until")),
+            allowed=outside_quiet_hours,
+        )
 
     @staticmethod
     def _key(run: ScenarioRun, action: SendAction) -> tuple[str, str, int]:

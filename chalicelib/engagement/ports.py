@@ -48,6 +48,8 @@ class MessageRecord(TypedDict, total=False):
     complaints_at: str
     rejected_at: str
     delayed_at: str
+    sto: str  # send-time optimisation arm: "optimised" | "control" (absent: the step does not optimise)
+    sto_until: str  # when it was deferred for its send time (at most once)
 
 
 @dataclass(frozen=True)

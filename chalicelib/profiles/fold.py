@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from chalicelib.profiles import codec
+from chalicelib.profiles import engagement_hours as hours
 from chalicelib.profiles import segmentation as segments
 from chalicelib.profiles.model import CartLine, Consent, Profile, Rfm, Transition, ViewedProduct
 from chalicelib.profiles.traits import (
@@ -126,6 +127,7 @@ class _Folder:
         self.viewed_dirty = False  # viewed products changed: cap them
         self.viewed_unsorted = False  # ... and a view arrived out of order: re-sort them first
         self.searches_dirty = False  # the same for search terms
+        self.engagements: list[tuple[str, float]] = []  # (channel, time) of human opens and clicks
 
     def apply(self, event: TrackedEvent, ts: float, key: str) -> None:
         # The fold's innermost loop (once per event): locals instead of repeated attribute lookups.
@@ -353,6 +355,22 @@ class _Folder:
         if a.last_order_ts is None or ts > a.last_order_ts:
             a.last_order_ts = ts
 
+    def on_engagement(self, event: TrackedEvent, ts: float, key: str) -> None:
+        # A human open or click: when this person reads, for send-time optimisation (machine ones have other names).
+        # Counted after the batch (`record_engagements`), in the zone the whole batch leaves the profile with.
+        self.engagements.append((hours.ENGAGEMENT_EVENTS[event.event or ""], ts))
+
+    def record_engagements(self) -> None:
+        p = self.p
+        # The zone delivery will read (`view.timezone_name`): an identify trait first, else the browser's.
+        zone = p.traits.get("timezone")
+        if not isinstance(zone, str) or hours.zone_info(zone.strip()) is None:
+            zone = p.demographics.timezone
+        zone = zone.strip() if zone else None
+        histograms = p.engagement_hours
+        for channel, ts in self.engagements:
+            histograms[channel] = hours.record(histograms.get(channel), ts, zone)
+
     def on_consent(self, event: TrackedEvent, ts: float, key: str) -> None:
         channel, status = _CONSENT_EVENTS[event.event or ""]
         if wins(self.a.lww, "consent:" + channel, ts, key):
@@ -367,6 +385,7 @@ _TRACK_HANDLERS = {
     "Product Removed": _Folder.on_product_removed,
     "Order Completed": _Folder.on_order_completed,
     **dict.fromkeys(_CONSENT_EVENTS, _Folder.on_consent),
+    **dict.fromkeys(hours.ENGAGEMENT_EVENTS, _Folder.on_engagement),
 }
 
 
@@ -498,6 +517,8 @@ def fold(
     for ts, tag, _, event in batch:
         applied[tag] = applied_at
         folder.apply(event, ts, tag)
+    if folder.engagements:
+        folder.record_engagements()
 
     cart_before = prune_and_derive(
         working,

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.profiles import codec
+from chalicelib.profiles import engagement_hours as hours
 from chalicelib.profiles.traits import (
     MAX_ANONYMOUS_IDS,
     MAX_ORDER_IDS,
@@ -122,6 +123,10 @@ def merge_profiles(
             a.interests[category] = [raw, at]
         else:
             a.interests[category] = list(scoring.add_decaying(weight[0], weight[1], raw, at, half_life))
+
+    if other.engagement_hours:  # read only when the loser has any: an unread section is written back as stored
+        for channel, histogram in other.engagement_hours.items():
+            merged.engagement_hours[channel] = hours.merge(merged.engagement_hours.get(channel), histogram)
 
     seen = {v.product_id: v for v in c.viewed_products}
     for view in d.viewed_products:

@@ -101,6 +101,18 @@ class CartLine(Struct, kw_only=True, omit_defaults=True):
     price: float | None = None
 
 
+class EngagementHours(Struct, kw_only=True):
+    """One channel's human opens and clicks by hour of day, decaying: when this person tends to read
+    (`profiles/engagement_hours.py` keeps the rules; delivery's send-time optimisation reads it).
+
+    `hours[h]` is the weight of hour h, local to `zone` (None: UTC hours, the zone was unknown when they were counted),
+    as of `at` (epoch seconds, day start of the newest engagement)."""
+
+    zone: str | None = None
+    at: float = 0.0
+    hours: list[float] = field(default_factory=lambda: [0.0] * 24)
+
+
 class ComputedTraits(Struct, kw_only=True):
     """Segment-style computed traits (counters, first/last, most frequent, unique lists). Bots never change them."""
 
@@ -201,6 +213,7 @@ class Profile(Struct, kw_only=True):
     needs_group: str | None = None
     group_value_percentile: float | None = None
     bot_events: int = 0
+    engagement_hours: dict[str, EngagementHours] = field(default_factory=dict)  # channel -> histogram
 
     activity: Activity = field(default_factory=Activity)
     # Replay guard: `applied_tag(event key)` -> epoch seconds applied, oldest first (profiles written before tags

@@ -53,6 +53,7 @@ __all__ = [
     "ScoreTrigger",
     "SegmentTrigger",
     "SendStep",
+    "SendTime",
     "SplitStep",
     "Stage",
     "StageTrigger",
@@ -228,6 +229,33 @@ class WaitStep(_StepBase):
         return duration_field(value)
 
 
+class SendTime(_Model):
+    """Send-time optimisation: deliver at the local hour this person usually opens and clicks (human ones only),
+    at most `within` after the step comes due. With fewer than `min_events` recent engagements on the channel (older
+    ones count less: they fade with a 60-day half-life), at `fallback_hour` local time. A deterministic
+    `control_share` of runs is sent at once instead, so the report can tell whether the timing helped. Quiet hours,
+    caps and every other guard still apply when the deferred send comes due; a message is deferred for its send time
+    once at most."""
+
+    optimise: bool = Field(default=True, description="False keeps the setting but sends at once (no arms).")
+    within: Duration = Field(default="24h", description="Latest send time after the step comes due: 1h to 7d.")
+    fallback_hour: int = Field(default=10, ge=0, le=23, description="Local hour (0-23) when history is too thin.")
+    min_events: int = Field(default=3, ge=0, description="Engagements needed before the history is trusted.")
+    control_share: float = Field(default=0.1, ge=0, le=0.5, description="Share of runs sent at once (control arm).")
+
+    @field_validator("within")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        value = duration_field(value)
+        if not timedelta(hours=1) <= parse_duration(value) <= timedelta(days=7):
+            raise ValueError("'within' must be between 1h and 7d")
+        return value
+
+    @property
+    def window(self) -> timedelta:
+        return parse_duration(self.within)
+
+
 class SendStep(_StepBase):
     """Send one message. What: `template` or weighted `variants`. How: `channel` (+ `topic` for sales_alert, `url` for
     webhook). `needs` lists context the delivery service must supply; `params` are static template values."""
@@ -241,6 +269,7 @@ class SendStep(_StepBase):
     needs: list[TemplateNeed] = Field(default_factory=list)
     params: dict[str, Any] = Field(default_factory=dict)
     marketing: bool | None = Field(default=None, description="Overrides the scenario's `marketing` for this send.")
+    send_time: SendTime | None = Field(default=None, description="Send-time optimisation (email and sms only).")
 
     @model_validator(mode="after")
     def _what_and_how(self) -> SendStep:
@@ -259,6 +288,8 @@ class SendStep(_StepBase):
             raise ValueError("'topic' is only for channel 'sales_alert' (the preference topic is scenario-level)")
         if self.channel != "webhook" and self.url:
             raise ValueError("'url' is only for channel 'webhook'")
+        if self.send_time is not None and self.channel not in CUSTOMER_CHANNELS:
+            raise ValueError("'send_time' is only for channels that reach the person ('email', 'sms')")
         return self
 
     @property
