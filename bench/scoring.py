@@ -45,6 +45,24 @@ class Mix:
         return self.profiles * self.per_profile
 
 
+class FittedModelStore:
+    """The ModelStore of a deployment whose weekly fit has run (parameters of the order BG/NBD finds on shop data)."""
+
+    def __init__(self) -> None:
+        from chalicelib.predictions.clv import BgNbdParams, GammaGammaParams
+        from chalicelib.predictions.models import FittedModels
+
+        self.models = FittedModels(
+            bgnbd=BgNbdParams(r=0.5, alpha=20.0, a=1.5, b=6.0),
+            gamma_gamma=GammaGammaParams(p=6.25, q=3.74, v=15.44),
+            fitted_at="2026-11-23T03:00:00Z",
+            customers=5000,
+        )
+
+    def current(self) -> Any:
+        return self.models
+
+
 class World:
     """Fake ports, an ingest service to enrich messages exactly like the API does, and a fold service."""
 
@@ -60,7 +78,10 @@ class World:
         sources = MemorySourceRegistry()
         self.source = sources.upsert_source(workload.SOURCE_ID, workload.WRITE_KEY, [workload.ORIGIN], kind="server")
         self.ingest = IngestService(sources, self.events, self.identities, self.failed, self.clock)
-        self.fold = FoldService(self.events, self.identities, self.profiles, self.failed, self.clock)
+        # Fitted CLV models, as in production once the weekly job has run: every buyer's fold refreshes predictions.
+        self.fold = FoldService(
+            self.events, self.identities, self.profiles, self.failed, self.clock, models=FittedModelStore()
+        )
         self.meta = RequestMeta(headers={"user-agent": workload.USER_AGENT}, source_ip="198.51.100.7")
 
     def enrich(self, messages: list[dict[str, Any]]) -> list[TrackedEvent]:
@@ -87,7 +108,9 @@ def warm_profiles(world: World, count: int, history_events: int = HISTORY_EVENTS
             now = min(datetime.fromtimestamp((day + 1) * 86400, UTC), workload.NOW)
             profile = fold(profile, events[0].profile_id, day_events, world.fold.config, now).profile
         assert profile is not None
-        profile = fold(profile, profile.profile_id, [], world.fold.config, workload.NOW).profile
+        # the last fold of the day the measured batches happen on, with the fitted models, as the stream would have
+        models = world.fold.models.current() if world.fold.models else None
+        profile = fold(profile, profile.profile_id, [], world.fold.config, workload.NOW, clv_models=models).profile
         templates[n] = body_dict(to_item(profile))
     sizes = {}
     for n in range(count):

@@ -99,6 +99,7 @@ def get_fold_service() -> FoldService:
         clock=get_clock(),
         max_anonymous_ids=get_settings().max_anonymous_ids_per_profile,
         cut_points=get_cut_point_store(),
+        models=get_model_store(),
     )
 
 

@@ -313,8 +313,14 @@ def check_frequency(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
 
 
 def customer_budget(profile: Mapping[str, Any], budget: Budget) -> float:
-    """The period budget for this customer: `max(min_budget, ltv * ltv_share)`."""
-    return max(budget.min_budget, view.lifetime_value(profile) * budget.ltv_share)
+    """The period budget for this customer: `max(min_budget, value * ltv_share)`, the value being the predicted
+    12-month CLV when there is one, else the historical value (see `view.budget_value`)."""
+    return customer_budget_with_basis(profile, budget)[0]
+
+
+def customer_budget_with_basis(profile: Mapping[str, Any], budget: Budget) -> tuple[float, str]:
+    value, basis = view.budget_value(profile)
+    return max(budget.min_budget, value * budget.ltv_share), basis
 
 
 def check_budget(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
@@ -322,9 +328,13 @@ def check_budget(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
     if config.budget is None or not ctx.marketing or not ctx.to_customer:
         return ALLOW
     cost = config.costs.get(ctx.channel, 0.0)  # type: ignore[call-overload]
-    limit = customer_budget(ctx.profile, config.budget)
+    limit, basis = customer_budget_with_basis(ctx.profile, config.budget)
     if ctx.spend_so_far + cost > limit + 1e-9:  # tolerance: float sums of per-message costs
-        return skip(BUDGET, f"spent {ctx.spend_so_far:.4f} + {cost:.4f} > budget {limit:.4f} {config.currency}")
+        # the basis leads the detail, so a record shows whether predicted CLV or the historical fallback capped it
+        return skip(
+            BUDGET,
+            f"{basis}: spent {ctx.spend_so_far:.4f} + {cost:.4f} > budget {limit:.4f} {config.currency}",
+        )
     return ALLOW
 
 

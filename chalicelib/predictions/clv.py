@@ -24,13 +24,14 @@ __all__ = [
     "Prediction",
     "expected_purchases",
     "expected_spend",
+    "history_of",
     "hyp2f1",
     "predict",
     "probability_alive",
 ]
 
 _SERIES_MAX_TERMS = 100_000
-_SERIES_TOLERANCE = 1e-13
+_SERIES_TOLERANCE = 1e-7  # relative, tail included: a CLV estimate means nothing past its third digit
 _RESCALE_ABOVE = 1e200
 
 
@@ -82,22 +83,38 @@ def hyp2f1(a: float, b: float, c: float, z: float) -> float:
 
 
 def _log_hyp2f1(a: float, b: float, c: float, z: float) -> float:
-    """ln 2F1(a, b; c; z) for 0 <= z < 1 and positive a, b, c (all the models need). Terms are summed with a running
-    scale so a series whose terms grow for a while (many repeat orders over a long horizon) neither overflows nor
-    loses its tail. Raises ValueError outside that domain or when the series does not converge."""
+    """ln 2F1(a, b; c; z) for 0 <= z < 1 and c > 0, where the function is positive (all the models need).
+
+    Summed after Euler's transformation 2F1(a, b; c; z) = (1 - z)^(c - a - b) 2F1(c - a, c - b; c; z): in BG/NBD's
+    expectation a, b and c all grow with the customer's repeat orders x while c - a and c - b do not, so the
+    transformed terms shrink from the first one instead of rising for ~x z / (1 - z) terms first (a customer with 30
+    orders needs ~15x fewer terms). The sum stops once the remaining tail, bounded by a geometric series of ratio z,
+    is below the tolerance. Terms are rescaled so a long series neither overflows nor loses its tail.
+    Raises ValueError outside that domain or when the series does not converge."""
     if not 0.0 <= z < 1.0 or c <= 0:
         raise ValueError(f"hyp2f1 needs 0 <= z < 1 and c > 0 (z={z}, c={c})")
+    log_prefactor = (c - a - b) * math.log1p(-z) if z else 0.0
+    a, b = c - a, c - b
+    tail_factor = _SERIES_TOLERANCE * (1.0 - z)
     term, total, log_scale = 1.0, 1.0, 0.0
-    for k in range(_SERIES_MAX_TERMS):
-        term *= (a + k) * (b + k) / ((c + k) * (k + 1)) * z
+    ak, bk, ck, k1 = a, b, c, 1.0  # a + k, b + k, c + k, k + 1: additions, not multiplications, per term
+    for _ in range(_SERIES_MAX_TERMS):
+        ratio = ak * bk / (ck * k1) * z
+        term *= ratio
         total += term
-        if abs(term) <= _SERIES_TOLERANCE * abs(total) and k > (a + b) * z:
-            return log_scale + math.log(total)
-        if total > _RESCALE_ABOVE:
+        ak += 1.0
+        bk += 1.0
+        ck += 1.0
+        k1 += 1.0
+        if -1.0 < ratio < 1.0 and abs(term) <= tail_factor * abs(total):
+            if total <= 0:
+                break
+            return log_prefactor + log_scale + math.log(total)
+        if abs(total) > _RESCALE_ABOVE:
             term /= _RESCALE_ABOVE
             total /= _RESCALE_ABOVE
             log_scale += math.log(_RESCALE_ABOVE)
-    raise ValueError(f"hyp2f1({a}, {b}; {c}; {z}) did not converge")
+    raise ValueError(f"hyp2f1({c - a}, {c - b}; {c}; {z}) did not converge")
 
 
 def _dropout_odds(params: BgNbdParams, h: CustomerHistory) -> float:
@@ -139,6 +156,29 @@ def expected_spend(params: GammaGammaParams, h: CustomerHistory) -> float:
         raise ValueError(f"Gamma-Gamma parameter q must exceed 1 for a finite mean (q={q})")
     x = max(h.x, 0)
     return p * (v + x * h.mean_order_value) / (p * x + q - 1)
+
+
+DAY_SECONDS = 86400.0
+
+
+def history_of(row: Any, now_ts: float) -> CustomerHistory | None:
+    """The RFM summary of one buyer in days, from anything with `first_order_ts`, `last_order_ts` (epoch seconds),
+    `orders` and `revenue` (a population row, a profile's activity): repeat orders, first-to-last order, first order
+    to now, and the mean order value (over all orders: per-order values are not kept). None for a non-buyer, a row
+    written before `first_order_ts` was kept, or impossible values."""
+    first_ts, last_ts = getattr(row, "first_order_ts", None), getattr(row, "last_order_ts", None)
+    orders = int(getattr(row, "orders", 0) or 0)
+    if first_ts is None or last_ts is None or orders < 1:
+        return None
+    first, last = float(first_ts), float(last_ts)
+    if not (first <= last <= now_ts + DAY_SECONDS):
+        return None
+    return CustomerHistory(
+        x=orders - 1,
+        t_x=(last - first) / DAY_SECONDS,
+        T=max((now_ts - first) / DAY_SECONDS, (last - first) / DAY_SECONDS),
+        mean_order_value=max(float(getattr(row, "revenue", 0.0) or 0.0), 0.0) / orders,
+    )
 
 
 def predict(

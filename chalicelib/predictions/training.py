@@ -12,36 +12,18 @@ import logging
 import time
 from collections.abc import Iterable
 
-from chalicelib.predictions.clv import CustomerHistory
+from chalicelib.predictions.clv import CustomerHistory, history_of
 from chalicelib.predictions.models import FittedModels, TrainingReport
 from chalicelib.predictions.ports import BuyerFigures, BuyerPopulation, ModelStore
 from chalicelib.shared.clock import Clock
 
-__all__ = ["TrainingService", "history_of"]
+__all__ = ["TrainingService", "history_of"]  # history_of: re-exported for callers of the job
 
 log = logging.getLogger("one2one")
 
-DAY_SECONDS = 86400.0
 MIN_CUSTOMERS = 100  # BG/NBD's four parameters need a population, not a handful of buyers
 MIN_REPEAT_CUSTOMERS = 20  # ...and enough of them coming back to say anything about drop-out and spend
 DEFAULT_SAMPLE = 200_000
-
-
-def history_of(row: BuyerFigures, now_ts: float) -> CustomerHistory | None:
-    """The RFM summary of one buyer in days: repeat orders, first-to-last order, first order to now, and the mean
-    order value (all orders: the population rows keep no per-order values). None when the row predates
-    `first_order_ts` or holds impossible values."""
-    if row.first_order_ts is None or row.orders < 1:
-        return None
-    first, last = float(row.first_order_ts), float(row.last_order_ts)
-    if not (first <= last <= now_ts + DAY_SECONDS):
-        return None
-    return CustomerHistory(
-        x=row.orders - 1,
-        t_x=(last - first) / DAY_SECONDS,
-        T=max((now_ts - first) / DAY_SECONDS, (last - first) / DAY_SECONDS),
-        mean_order_value=max(row.revenue, 0.0) / row.orders,
-    )
 
 
 class TrainingService:

@@ -25,10 +25,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from chalicelib.predictions import clv
 from chalicelib.profiles import codec
 from chalicelib.profiles import engagement_hours as hours
 from chalicelib.profiles import segmentation as segments
-from chalicelib.profiles.model import CartLine, Consent, Profile, Rfm, Transition, ViewedProduct
+from chalicelib.profiles.model import CartLine, Consent, Predictions, Profile, Rfm, Transition, ViewedProduct
 from chalicelib.profiles.traits import (
     BY_AT_AND_PRODUCT,
     DAILY_RETENTION_DAYS,
@@ -52,6 +53,7 @@ from chalicelib.tracking.events import iso, utc_day
 from chalicelib.tracking.identity import clean_phone
 
 if TYPE_CHECKING:
+    from chalicelib.predictions.models import FittedModels
     from chalicelib.profiles.config import ProfileConfig
     from chalicelib.tracking.events import TrackedEvent
 
@@ -426,8 +428,10 @@ def _evaluate(
     now: datetime,
     rfm_cut_points: rfm.RfmCutPoints | None,
     group_cut_points: rfm.GroupCutPoints | None,
+    clv_models: FittedModels | None = None,
 ) -> list[Transition]:
-    """Scores, needs group, RFM, stage, segments and due day, in that order (each may read the previous ones)."""
+    """Scores, needs group, RFM, predictions, stage, segments and due day, in that order (each may read the previous
+    ones: a segment rule may name `predictions.clv_12m`)."""
     at = iso(now)
     transitions = [
         Transition(kind=c.kind, name=c.name, from_=c.from_, to=c.to, at=at)
@@ -443,6 +447,8 @@ def _evaluate(
     if rfm_cut_points is not None:
         scores = rfm.rfm_scores(p, rfm_cut_points, now)
         p.rfm = Rfm(r=scores[0], f=scores[1], m=scores[2], group=rfm.rfm_group(*scores)) if scores else None
+    if clv_models is not None and predictions_due(p, clv_models, now):
+        p.predictions = predictions_for(p, clv_models, now)
 
     stage = lifecycle.evaluate_stage(p, config.lifecycle, now)
     if stage != p.stage or p.stage_since is None:
@@ -460,6 +466,53 @@ def _evaluate(
     return transitions
 
 
+class _BuyerFigures:
+    """A profile's order history in the shape `predictions.clv.history_of` reads."""
+
+    __slots__ = ("first_order_ts", "last_order_ts", "orders", "revenue")
+
+    def __init__(self, p: Profile) -> None:
+        self.first_order_ts = p.activity.first_order_ts
+        self.last_order_ts = p.activity.last_order_ts
+        self.orders = p.computed.orders
+        self.revenue = p.computed.revenue
+
+
+def predictions_due(p: Profile, models: FittedModels, now: datetime) -> bool:
+    """Whether this fold must recompute the buyer's predictions (see `Predictions`)."""
+    current = p.predictions
+    if current is None:
+        return p.computed.orders > 0
+    return (
+        current.orders != p.computed.orders
+        or current.revenue != p.computed.revenue
+        or current.model_fitted_at != models.fitted_at
+        or current.computed_at[:10] != utc_day(int(now.timestamp() // 86400))
+    )
+
+
+def predictions_for(p: Profile, models: FittedModels, now: datetime) -> Predictions | None:
+    """The buyer's CLV predictions from the fitted models (closed forms, no I/O); None for a non-buyer."""
+    history = clv.history_of(_BuyerFigures(p), now.timestamp())
+    if history is None:
+        return None
+    try:
+        predicted = clv.predict(models.bgnbd, models.gamma_gamma, history)
+    except (ValueError, OverflowError):  # parameters this history cannot be evaluated with: no prediction, no failure
+        return None
+    return Predictions(
+        p_alive=round(predicted.p_alive, 4),
+        purchases_90d=round(predicted.purchases_90d, 4),
+        purchases_365d=round(predicted.purchases_365d, 4),
+        expected_order_value=round(predicted.expected_order_value, 2),
+        clv_12m=round(predicted.clv_12m, 2),
+        model_fitted_at=models.fitted_at,
+        computed_at=iso(now),
+        orders=p.computed.orders,
+        revenue=p.computed.revenue,
+    )
+
+
 def fold(
     profile: Profile | None,
     profile_id: str,
@@ -470,6 +523,7 @@ def fold(
     group_cut_points: rfm.GroupCutPoints | None = None,
     *,
     in_place: bool = False,
+    clv_models: FittedModels | None = None,
 ) -> FoldResult:
     """Fold a batch of events into a profile and re-evaluate scores, stage and segments.
 
@@ -482,6 +536,7 @@ def fold(
         now: the clock's time; used for decay, windows, pruning and transition timestamps, never for ordering.
         rfm_cut_points / group_cut_points: population cut points from the scheduled jobs. When None the previous
             RFM / group percentile on the profile is kept as is.
+        clv_models: the fitted CLV models (`predictions`); when None a buyer's previous predictions are kept.
         in_place: mutate and return `profile` itself instead of a copy. For the stream handler, which has just
             deserialized it and does not need the old state: saves a JSON round trip per batch (~40% of a small fold).
     Returns:
@@ -531,7 +586,7 @@ def fold(
         searches_dirty=folder.searches_dirty,
         viewed_sorted=not folder.viewed_unsorted,
     )
-    transitions = _evaluate(working, config, now, rfm_cut_points, group_cut_points)
+    transitions = _evaluate(working, config, now, rfm_cut_points, group_cut_points, clv_models)
     if cart_before is not None:
         view_before = _cart_view(cart_before)
         if _cart_view(working.computed.cart) != view_before:

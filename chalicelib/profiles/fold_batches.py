@@ -20,6 +20,7 @@ from chalicelib.tracking.events import StreamEvent, TrackedEvent
 from chalicelib.tracking.identity import IdentityKind, LinkDecision, decide_link, identity_key, profile_id_for
 
 if TYPE_CHECKING:
+    from chalicelib.predictions.ports import ModelStore
     from chalicelib.profiles.ports import CutPointStore, ProfileStore, StoredProfile
     from chalicelib.shared.clock import Clock
     from chalicelib.tracking.ports import EventStore, FailedEventStore, IdentityStore
@@ -113,6 +114,7 @@ class FoldService:
         max_anonymous_ids: int = 25,
         config: Any = None,
         cut_points: CutPointStore | None = None,
+        models: ModelStore | None = None,
     ) -> None:
         self.events = events
         self.identities = identities
@@ -122,6 +124,7 @@ class FoldService:
         self.max_anonymous_ids = max_anonymous_ids
         self._config = config
         self.cut_points = cut_points
+        self.models = models  # fitted CLV models: every fold of a buyer refreshes their predictions
         self.last_stats = FoldStats()
 
     @property
@@ -269,6 +272,7 @@ class FoldService:
                 if loser.profile_id not in base.merged_from:
                     base = merge_profiles(base, loser)
             rfm_cut_points, group_cut_points = self.cut_points.current() if self.cut_points else (None, None)
+            clv_models = self.models.current() if self.models else None
             # In place: `base` was just read (or built) for this attempt, so fold need not copy it (a JSON round trip).
             result = fold(
                 base if (current or plan.merges) else None,
@@ -279,6 +283,7 @@ class FoldService:
                 rfm_cut_points,
                 group_cut_points,
                 in_place=True,
+                clv_models=clv_models,
             )
             profile = result.profile
             if plan.refused_anon:

@@ -160,6 +160,23 @@ class Rfm(Struct, kw_only=True):
     group: str
 
 
+class Predictions(Struct, kw_only=True):
+    """A buyer's CLV predictions (BG/NBD + Gamma-Gamma, `chalicelib/predictions`) as of `computed_at`, from the
+    models fitted at `model_fitted_at`, for the order history `orders` / `revenue`. A fold recomputes them when that
+    history or the models changed, or on the first fold of a new UTC day (age moves them slowly): a page view does
+    not pay for two hypergeometric series."""
+
+    p_alive: float
+    purchases_90d: float
+    purchases_365d: float
+    expected_order_value: float
+    clv_12m: float
+    model_fitted_at: str
+    computed_at: str
+    orders: int = 0
+    revenue: float = 0.0
+
+
 class Activity(Struct, kw_only=True, omit_defaults=True):
     """Compact internal bookkeeping the computed traits are derived from. Not addressable by segment rules.
 
@@ -212,6 +229,7 @@ class Profile(Struct, kw_only=True):
     rfm: Rfm | None = None
     needs_group: str | None = None
     group_value_percentile: float | None = None
+    predictions: Predictions | None = None  # buyers only, once CLV models are fitted
     bot_events: int = 0
     engagement_hours: dict[str, EngagementHours] = field(default_factory=dict)  # channel -> histogram
 

@@ -118,6 +118,22 @@ def viewed_products(profile: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+PREDICTED_CLV = "predicted_clv"
+HISTORICAL_VALUE = "historical_value"
+
+
+def budget_value(profile: Mapping[str, Any]) -> tuple[float, str]:
+    """The customer value the marketing budget is a share of, and its basis: the predicted 12-month CLV once the
+    CLV models are fitted and the person has bought (`predicted_clv`), else what they spent so far
+    (`historical_value`: prospects, and every customer before the first fit)."""
+    predictions = profile.get("predictions")
+    if isinstance(predictions, Mapping):
+        clv_12m = to_number(predictions.get("clv_12m"))
+        if clv_12m is not None:
+            return max(clv_12m, 0.0), PREDICTED_CLV
+    return lifetime_value(profile), HISTORICAL_VALUE
+
+
 def lifetime_value(profile: Mapping[str, Any]) -> float:
     """Customer value for the budget guard: `ltv`, else `revenue`, else `computed.revenue`; 0 when unknown."""
     for value in (profile.get("ltv"), profile.get("revenue"), computed(profile).get("revenue")):
