@@ -10,6 +10,7 @@ from chalicelib.shared.clock import get_clock
 from chalicelib.shared.settings import get_settings
 
 if TYPE_CHECKING:
+    from chalicelib.definitions.adapters.dynamodb_definitions import DynamoDefinitionStore
     from chalicelib.delivery.adapters.dynamodb_messages import DynamoMessageStore, DynamoRelatedProducts, DynamoRunStore
     from chalicelib.delivery.adapters.moto_outbox import MotoOutbox
     from chalicelib.delivery.adapters.sqs_queue import SqsDeliveryQueue
@@ -31,6 +32,14 @@ if TYPE_CHECKING:
     from chalicelib.tracking.adapters.dynamodb_identities import DynamoIdentityStore
     from chalicelib.tracking.adapters.dynamodb_sources import DynamoSourceRegistry
     from chalicelib.tracking.ingest import IngestService
+
+
+@cache
+def get_definition_store() -> DynamoDefinitionStore:
+    """Segments, scenarios, templates and broadcasts saved at run time (versioned, audited; StateTable `def#...`)."""
+    from chalicelib.definitions.adapters.dynamodb_definitions import DynamoDefinitionStore
+
+    return DynamoDefinitionStore(get_settings().state_table)
 
 
 @cache
@@ -350,6 +359,7 @@ def _reset_delivery() -> None:
 def reset() -> None:
     """Drop every cached adapter and service (tests change environment between cases)."""
     for factory in (
+        get_definition_store,
         get_event_store,
         get_failed_event_store,
         get_identity_store,
