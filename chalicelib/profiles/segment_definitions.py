@@ -9,15 +9,19 @@ from pydantic import ValidationError
 
 from chalicelib.definitions.effective import Effective
 from chalicelib.definitions.exceptions import DefinitionInvalid
-from chalicelib.profiles.config import CONFIG_DIR, _find_file, _format_loc, _read
+from chalicelib.profiles import config
+from chalicelib.profiles.config import _find_file, _format_loc, _read
 from chalicelib.profiles.segmentation import SegmentDef
 
 log = logging.getLogger("one2one")
 
 
 def packaged_segment_bodies() -> dict[str, dict[str, Any]]:
-    """The segments of the packaged `segments.json` as JSON objects, by name, in file order."""
-    data = _read(_find_file(CONFIG_DIR, "segments"))
+    """The segments of the packaged `segments.json` as JSON objects, by name, in file order.
+
+    Raises ConfigError when the packaged files are invalid, as the fold does: a broken deploy must fail loudly."""
+    config.load_profile_config()
+    data = _read(_find_file(config.CONFIG_DIR, "segments"))
     return {s["name"]: s for s in data.get("segments", []) if isinstance(s, dict) and "name" in s}
 
 
