@@ -15,6 +15,7 @@ from chalice import Chalice
 from chalicelib.api import (
     admin,
     admin_backfills,
+    admin_definitions,
     admin_privacy,
     admin_reports,
     admin_scenarios,
@@ -48,6 +49,7 @@ ADMIN_BLUEPRINTS = (
     admin_scenarios.bp,
     admin_reports.bp,
     admin_backfills.bp,
+    admin_definitions.bp,
 )
 EVENT_BLUEPRINTS = (
     events_stream.bp,

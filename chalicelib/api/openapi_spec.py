@@ -225,6 +225,41 @@ def query_param(name: str, description: str, **schema: Any) -> dict[str, Any]:
     }
 
 
+def definitions_op(*, write: bool = False) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
+    """Builder for the run-time definitions routes (`api/admin_definitions.py`): a save may create (201) or conflict
+    (409, a stale `If-Match`); a read may find nothing (404, also for an unknown kind)."""
+
+    def build(path: str, params: dict[str, Any]) -> dict[str, Any]:
+        responses: dict[str, Any] = {
+            "200": json_answer("ok", None),
+            "400": json_answer("invalid body or parameter; `field` names the JSON path", "ErrorBody"),
+            "401": json_answer("locally: missing or wrong bearer token (in AWS, IAM answers 403)", "ErrorBody"),
+            "404": json_answer("unknown kind, id or version", "ErrorBody"),
+            "503": UNAVAILABLE,
+        }
+        out: dict[str, Any] = {"responses": responses}
+        if write:
+            responses["201"] = json_answer("first stored version of this id", None)
+            responses["409"] = json_answer("`If-Match` is not the head version: read again and re-apply", "ErrorBody")
+            out["parameters"] = [
+                {
+                    "name": "If-Match",
+                    "in": "header",
+                    "required": False,
+                    "description": "the version this change is based on (0: create only)",
+                    "schema": {"type": "string"},
+                },
+                query_param("expected_version", "same as If-Match", type="integer", minimum=0),
+            ]
+        if path.endswith("}") and not path.endswith("{version}") and write:
+            out["requestBody"] = {"required": True, "content": {JSON: {"schema": {"type": "object"}}}}
+            responses["415"] = UNSUPPORTED
+        return out
+
+    return build
+
+
+DEFINITIONS = "/admin/definitions/{kind}"
 EVENTS_PARAM = query_param("events", "how many recent events to include", type="integer", minimum=0, maximum=500)
 ADMIN = ("adminIam", "localAdminToken")
 
@@ -292,6 +327,42 @@ KNOWN: dict[tuple[str, str], Doc] = {
         "Create a source or rotate its write key",
         ("admin",),
         admin("SourceCreated", body="SourceRequest", created=True),
+        security=ADMIN,
+    ),
+    (DEFINITIONS, "GET"): Doc(
+        "Definitions of a kind in force: id, version, enabled, origin (file|stored)",
+        ("admin",),
+        definitions_op(),
+        security=ADMIN,
+    ),
+    (DEFINITIONS + "/{definition_id}", "GET"): Doc(
+        "One definition in force, with its body (ETag: its version)", ("admin",), definitions_op(), security=ADMIN
+    ),
+    (DEFINITIONS + "/{definition_id}", "PUT"): Doc(
+        "Save a new version (the same JSON as the packaged file)",
+        ("admin",),
+        definitions_op(write=True),
+        security=ADMIN,
+    ),
+    (DEFINITIONS + "/{definition_id}/enable", "POST"): Doc(
+        "Enable a definition", ("admin",), definitions_op(write=True), security=ADMIN
+    ),
+    (DEFINITIONS + "/{definition_id}/disable", "POST"): Doc(
+        "Disable a definition (a packaged one is stored disabled)",
+        ("admin",),
+        definitions_op(write=True),
+        security=ADMIN,
+    ),
+    (DEFINITIONS + "/{definition_id}/versions", "GET"): Doc(
+        "Stored versions of a definition, oldest first", ("admin",), definitions_op(), security=ADMIN
+    ),
+    (DEFINITIONS + "/{definition_id}/versions/{version}", "GET"): Doc(
+        "One stored version with its body", ("admin",), definitions_op(), security=ADMIN
+    ),
+    (DEFINITIONS + "/{definition_id}/audit", "GET"): Doc(
+        "Who changed a definition, when, to which version, and which JSON paths",
+        ("admin",),
+        definitions_op(),
         security=ADMIN,
     ),
 }

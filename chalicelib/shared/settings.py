@@ -85,6 +85,8 @@ class Settings:
     ses_feedback_topic_arn: str | None = None
     backfill_queue: str = "one2one-backfill"
     backfill_parallelism: int = 16  # ONE2ONE_BACKFILL_PARALLELISM: scan segments (concurrent workers) per backfill
+    # How often a warm container asks whether stored definitions changed (one GetItem per kind), in seconds.
+    definitions_check_seconds: float = 30.0
 
 
 @lru_cache(maxsize=1)
@@ -119,4 +121,5 @@ def get_settings() -> Settings:
         ses_feedback_topic_arn=os.environ.get("SES_FEEDBACK_TOPIC_ARN") or None,
         backfill_queue=resource_name("BackfillQueue"),
         backfill_parallelism=min(_positive_int(os.environ.get("ONE2ONE_BACKFILL_PARALLELISM"), 16), 1000),
+        definitions_check_seconds=float(_positive_int(os.environ.get("ONE2ONE_DEFINITIONS_CHECK_SECONDS"), 30)),
     )

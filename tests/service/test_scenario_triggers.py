@@ -215,7 +215,7 @@ def test_records_that_are_not_profile_versions_are_ignored(
     assert runs.runs == {} and queue.messages == []
 
 
-def test_scenarios_given_as_a_loader_are_loaded_at_first_use(
+def test_scenarios_given_as_a_loader_are_asked_at_each_use_never_at_construction(
     runs: InMemoryRunStore, queue: RecordingStepQueue, shelf: EventShelf
 ) -> None:
     calls: list[int] = []
@@ -228,4 +228,5 @@ def test_scenarios_given_as_a_loader_are_loaded_at_first_use(
     assert calls == []
     assert [s.id for s in service.scenarios] == ["cart"]
     assert [s.id for s in service.scenarios] == ["cart"]
-    assert calls == [1]
+    # Asked each time: the provider is the effective-definitions cache, which refreshes itself when they change.
+    assert calls == [1, 1]
