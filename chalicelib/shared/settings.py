@@ -81,6 +81,8 @@ class Settings:
     tracked_link_ttl_days: int = 90  # ONE2ONE_TRACKED_LINK_TTL_DAYS: how long click and open links work
     ses_feedback_topic: str = "one2one-ses-feedback"
     ses_feedback_topic_arn: str | None = None
+    # ONE2ONE_SEND_RATE_LIMIT=off: no shared sending rate (tests whose fake clock stands still; never in AWS).
+    send_rate_limit: bool = True
 
 
 @lru_cache(maxsize=1)
@@ -113,4 +115,5 @@ def get_settings() -> Settings:
         tracked_link_ttl_days=_positive_int(os.environ.get("ONE2ONE_TRACKED_LINK_TTL_DAYS"), 90),
         ses_feedback_topic=resource_name("SesFeedbackTopic"),
         ses_feedback_topic_arn=os.environ.get("SES_FEEDBACK_TOPIC_ARN") or None,
+        send_rate_limit=os.environ.get("ONE2ONE_SEND_RATE_LIMIT", "on").strip().lower() != "off",
     )
