@@ -203,7 +203,7 @@ def test_topic_caps_count_every_scenario_and_broadcast_of_the_topic_and_a_capped
 def test_a_calendar_day_cap_opens_again_at_local_midnight_but_a_rolling_one_does_not() -> None:
     def second_email_after_midnight(window: str) -> str | None:
         config = packaged(cap_window=window, caps={"email": {"per_day": 1}})
-            desk = Desk([scenario("a"), scenario("b")], config, pacer=False)
+        desk = Desk([scenario("a"), scenario("b")], config, pacer=False)
         desk.clock.set(datetime(2026, 3, 4, 11, 0, tzinfo=UTC))  # 20:00 Tokyo
         desk.service.execute(desk.start("a", "p1", trigger="a1"))
         desk.clock.set(datetime(2026, 3, 4, 23, 30, tzinfo=UTC))  # 08:30 Tokyo the next day
