@@ -152,7 +152,7 @@ class DeliveryConfig(_Config):
         default=300, ge=1, description="How long a container keeps the SES account's MaxSendRate it read."
     )
     max_pacing_delay_seconds: int = Field(
-        default=300,
+        default=60,
         ge=1,
         le=900,
         description="Longest wait of a send that found no sending slot (SQS delay, backoff with jitter up to this).",
