@@ -11,9 +11,9 @@ from chalicelib.shared.settings import get_settings
 
 if TYPE_CHECKING:
     from chalicelib.delivery.adapters.dynamodb_messages import DynamoMessageStore, DynamoRelatedProducts, DynamoRunStore
-    from chalicelib.delivery.pacing import SendPacer
     from chalicelib.delivery.adapters.moto_outbox import MotoOutbox
     from chalicelib.delivery.adapters.sqs_queue import SqsDeliveryQueue
+    from chalicelib.delivery.pacing import SendPacer
     from chalicelib.delivery.steps import DeliveryService
     from chalicelib.engagement.adapters.dynamodb_engagement import DynamoEngagementStore
     from chalicelib.engagement.links import LinkSettings
