@@ -174,6 +174,51 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append(_row(f"Peak RSS, {path} path", _na(mem), f"fits {MB_LIMIT} MB", None))
 
     rows += backfill_rows(results.get("backfill", {}))
+    rate = results.get("sending_rate", {})
+    if rate.get("status") == "ok":
+        both, alone = rate["rate_both_kinds"], rate["rate_marketing_only"]
+        rows += [
+            _row(
+                f"Sending rate, {rate['sends']:,} sends ({rate['broadcast']:,} broadcast + receipts), limiter at"
+                f" {rate['rate']:.0f}/s, {rate['containers']} containers, fake clock: per second, both kinds waiting",
+                f"median {both['median']}, min {both['min']}, max {both['max']}",
+                f"{rate['rate']:.0f} +-5%",
+                both["max"] <= rate["rate"] and both["median"] >= rate["rate"] * 0.95,
+            ),
+            _row(
+                f"  marketing alone (share {rate['marketing_limit']}/s)",
+                f"median {alone['median']}, max {alone['max']}",
+                f"<= {rate['marketing_limit']}",
+                alone["max"] <= rate["marketing_limit"],
+            ),
+            _row(
+                "  provider throttling errors / duplicates / lost",
+                f"{rate['throttled']} / {rate['duplicates']} / {rate['lost']}",
+                "0 / 0 / 0",
+                rate["throttled"] == rate["duplicates"] == rate["lost"] == 0,
+            ),
+            _row(
+                "  receipts' wait p50 / p95; limiter writes per send; executions per send",
+                f"{rate['transactional_wait_p50_p95'][0]:.1f} s / {rate['transactional_wait_p50_p95'][1]:.1f} s;"
+                f" {rate['limiter_writes_per_send']:.2f}; {rate['executions'] / rate['sends']:.1f}",
+                "measured",
+                None,
+            ),
+            _row(
+                "  tracemalloc peak by quarter of the sends (the fake stores keep every record and email)",
+                " / ".join(f"{mb} MB" for mb in rate["tracemalloc_peak_mb_by_quarter"]),
+                "linear in stored records",
+                None,
+            ),
+            _row(
+                "  modelled cost per 1,000 emails: limiter writes + SQS + Lambda",
+                f"${rate['cost_per_1000_emails']['total']:.4f}",
+                f"vs SES ${rate['ses_per_1000_emails']:.2f}",
+                rate["cost_per_1000_emails"]["total"] <= rate["ses_per_1000_emails"] * 0.1,
+            ),
+        ]
+    elif rate:
+        rows.append(_row("Sending rate", _na(rate), "max +-5%", None))
 
     cost = results["cost"]
     if "per_million_events" in cost:
@@ -275,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     quick: bool = args.quick
     out: Path = args.out
 
-    from bench import backfill, cold_start, cost, e2e, ingest, instructions, memory, scoring
+    from bench import backfill, cold_start, cost, e2e, ingest, instructions, memory, scoring, sending_rate
 
     results: dict[str, Any] = {}
     results["cold_start"] = _section("cold start", lambda: cold_start.run(quick))
@@ -285,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     results["end_to_end"] = _section("end to end", lambda: e2e.run(quick))
     results["memory"] = _section("memory", lambda: memory.run(quick))
     results["backfill"] = _section("backfill", lambda: backfill.run(quick))
+    results["sending_rate"] = _section("sending rate", lambda: sending_rate.run(quick))
     if "ratio" in results["ingest"] and "mixes" in results["scoring"]:
         results["cost"] = _section("cost", lambda: cost.run(results["ingest"], results["scoring"]))
     else:

@@ -15,6 +15,8 @@ PRICES: dict[str, float] = {
     "dynamodb_per_million_rru": 0.125,
     # DynamoDB Streams read requests; GetRecords made by a Lambda event-source mapping are free (not charged).
     "dynamodb_streams_per_100k_read_requests": 0.02,
+    # SQS standard queue requests (each up to 64 KB; a batch of 10 is one request).
+    "sqs_per_million_requests": 0.40,
     # SES outbound email (sending from Lambda/EC2 or not: same list price).
     "ses_per_1000_emails": 0.10,
     # Amazon Pinpoint, for comparison: events collected, and monthly targeted audience (endpoints).

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from chalicelib.delivery.adapters.dynamodb_messages import DynamoMessageStore, DynamoRelatedProducts, DynamoRunStore
     from chalicelib.delivery.adapters.moto_outbox import MotoOutbox
     from chalicelib.delivery.adapters.sqs_queue import SqsDeliveryQueue
+    from chalicelib.delivery.pacing import SendPacer
     from chalicelib.delivery.steps import DeliveryService
     from chalicelib.delivery.templating import TemplateSpec
     from chalicelib.engagement.adapters.dynamodb_engagement import DynamoEngagementStore
@@ -407,6 +408,23 @@ def get_delivery_service() -> DeliveryService:
         links=get_link_settings(),
         on_sent=lambda record: get_engagement_service().message_sent(record),
         preferences=get_engagement_store().preferences,
+        pacer=get_send_pacer() if s.send_rate_limit else None,
+    )
+
+
+@cache
+def get_send_pacer() -> SendPacer:
+    """The sending rate shared by every container: a StateTable counter per window, the SES account's rate."""
+    from chalicelib.delivery import guards
+    from chalicelib.delivery.adapters.rate_counter import DynamoSendRateCounter
+    from chalicelib.delivery.adapters.ses_quota import SesSendQuota
+    from chalicelib.delivery.pacing import SendPacer
+
+    return SendPacer(
+        DynamoSendRateCounter(get_settings().state_table),
+        get_clock(),
+        guards.default_delivery_config,
+        SesSendQuota(),
     )
 
 
@@ -509,6 +527,7 @@ def _reset_delivery() -> None:
         get_delivery_queue,
         get_scenario_service,
         get_delivery_service,
+        get_send_pacer,
         get_link_keyring,
         get_link_settings,
         get_engagement_store,

@@ -9,7 +9,8 @@ Order and why:
                              outside `sms_countries` or to a premium, shared-cost or unknown range.
 4. `suppressed`              bounce / complaint list; applies to transactional mail too.
 5. `no_consent`              marketing needs an explicit opt-in on the channel (permission marketing).
-6. `cap_day`, 7. `cap_week`  frequency caps per channel per person (marketing only).
+6. `cap_day`, 7. `cap_week`  frequency caps per channel per person (marketing only), then per topic and channel
+                             (`cap_topic_day`, `cap_topic_week`), over the recipient's calendar days (or rolling).
 8. `budget`                  per-customer marketing spend, capped by customer value (marketing only).
 9. `quiet_hours`             defer (never drop) to the end of the recipient's local quiet window.
 
@@ -32,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from chalicelib.profiles import view
 from chalicelib.scenarios import definitions as sc
-from chalicelib.tracking.events import TrackedEvent
+from chalicelib.tracking.events import TrackedEvent, iso
 
 if TYPE_CHECKING:  # the engine is imported lazily at run time (it imports nothing from here; keep it one-way)
     from chalicelib.scenarios.engine import ScenarioRun, SendAction
@@ -45,6 +46,8 @@ SUPPRESSED = "suppressed"
 NO_CONSENT = "no_consent"
 CAP_DAY = "cap_day"
 CAP_WEEK = "cap_week"
+CAP_TOPIC_DAY = "cap_topic_day"
+CAP_TOPIC_WEEK = "cap_topic_week"
 BUDGET = "budget"
 QUIET_HOURS = "quiet_hours"
 REASON_CODES: tuple[str, ...] = (
@@ -56,6 +59,8 @@ REASON_CODES: tuple[str, ...] = (
     NO_CONSENT,
     CAP_DAY,
     CAP_WEEK,
+    CAP_TOPIC_DAY,
+    CAP_TOPIC_WEEK,
     BUDGET,
     QUIET_HOURS,
 )
@@ -72,7 +77,8 @@ class _Config(BaseModel):
 
 
 class FrequencyCap(_Config):
-    """Maximum marketing messages per person on one channel in the last 24 h / 7 days (None = no cap)."""
+    """Maximum marketing messages per person on one channel a day / a week (None = no cap); what a day is comes from
+    `DeliveryConfig.cap_window`."""
 
     per_day: int | None = Field(default=None, ge=0)
     per_week: int | None = Field(default=None, ge=0)
@@ -102,6 +108,27 @@ class Budget(_Config):
     period: Literal["month", "quarter", "year"] = "month"
 
 
+class ChannelRate(_Config):
+    """How fast one channel may send, across every Lambda container (delivery/pacing.py)."""
+
+    max_send_rate: float | None = Field(
+        default=None,
+        gt=0,
+        description="Messages per second. Email: the lower of this and the SES account's MaxSendRate (None: the "
+        "account's). SMS: SNS has no per-account figure to read, so set it (default 20/s).",
+    )
+    marketing_share: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Share of each second marketing may take; transactional messages may take all of it.",
+    )
+
+
+def _default_rates() -> dict[sc.Channel, ChannelRate]:
+    return {"email": ChannelRate(), "sms": ChannelRate(max_send_rate=20.0)}
+
+
 class DeliveryConfig(_Config):
     """Guard settings a marketer may change."""
 
@@ -109,6 +136,27 @@ class DeliveryConfig(_Config):
     default_timezone: str = "UTC"
     currency: str = "USD"
     caps: dict[sc.Channel, FrequencyCap] = Field(default_factory=dict)
+    topic_caps: dict[str, dict[sc.Channel, FrequencyCap]] = Field(
+        default_factory=dict,
+        description="Caps per preference topic (a scenario's or broadcast's `topic`) and channel, counted over every "
+        'scenario and broadcast of that topic, e.g. {"promotions": {"email": {"per_week": 2}}}.',
+    )
+    cap_window: Literal["calendar", "rolling"] = Field(
+        default="calendar",
+        description="calendar: today and this week in the recipient's time zone (profile, else default_timezone); "
+        "rolling: the last 24 hours and 7 days.",
+    )
+    week_starts_on: Literal["monday", "sunday"] = "monday"
+    sending_rate: dict[sc.Channel, ChannelRate] = Field(default_factory=_default_rates)
+    account_rate_cache_seconds: int = Field(
+        default=300, ge=1, description="How long a container keeps the SES account's MaxSendRate it read."
+    )
+    max_pacing_delay_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=900,
+        description="Longest wait of a send that found no sending slot (SQS delay, backoff with jitter up to this).",
+    )
     quiet_hours: QuietHours | None = None
     costs: dict[sc.Channel, float] = Field(default_factory=dict, description="Cost per message, in `currency`.")
     budget: Budget | None = None
@@ -189,6 +237,8 @@ class SendContext:
     holdout: bool = False
     sent_today: int = 0
     sent_this_week: int = 0
+    topic_sent_today: int = 0
+    topic_sent_this_week: int = 0
     spend_so_far: float = 0.0
     topic: str | None = None
     exit_reason: str | None = None
@@ -216,7 +266,7 @@ def send_context_for(
 ) -> SendContext:
     """The SendContext for executing `action` of `run`: channel, marketing flag (step override, else scenario),
     preference topic, holdout and the exit-condition inputs come from the scenario and run; `caller_facts` adds what
-    only the caller knows (`suppressed`, `sent_today`, `sent_this_week`, `spend_so_far`, `events_since`,
+    only the caller knows (`suppressed`, the cap counts of `count_sends`, `spend_so_far`, `events_since`,
     `audience_member`)."""
     step = action.step
     if "events_since" in caller_facts:
@@ -301,15 +351,75 @@ def check_consent(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
 
 
 def check_frequency(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
-    """Skip marketing beyond the per-channel daily / weekly caps (counts exclude this message)."""
-    cap = config.caps.get(ctx.channel)  # type: ignore[call-overload]
-    if cap is None or not ctx.marketing or not ctx.to_customer:
+    """Skip marketing beyond the per-channel daily / weekly caps, then the caps of its topic on that channel (counts
+    exclude this message; `count_sends` makes them)."""
+    if not ctx.marketing or not ctx.to_customer:
         return ALLOW
-    if cap.per_day is not None and ctx.sent_today >= cap.per_day:
-        return skip(CAP_DAY, f"{ctx.sent_today} {ctx.channel} sent in 24h, cap {cap.per_day}")
-    if cap.per_week is not None and ctx.sent_this_week >= cap.per_week:
-        return skip(CAP_WEEK, f"{ctx.sent_this_week} {ctx.channel} sent in 7d, cap {cap.per_week}")
+    window = "today" if config.cap_window == "calendar" else "in 24h"
+    week = "this week" if config.cap_window == "calendar" else "in 7d"
+    cap = config.caps.get(ctx.channel)  # type: ignore[call-overload]
+    if cap is not None:
+        if cap.per_day is not None and ctx.sent_today >= cap.per_day:
+            return skip(CAP_DAY, f"{ctx.sent_today} {ctx.channel} sent {window}, cap {cap.per_day}")
+        if cap.per_week is not None and ctx.sent_this_week >= cap.per_week:
+            return skip(CAP_WEEK, f"{ctx.sent_this_week} {ctx.channel} sent {week}, cap {cap.per_week}")
+    topic_cap = config.topic_caps.get(ctx.topic or "", {}).get(ctx.channel)  # type: ignore[call-overload]
+    if topic_cap is not None:
+        if topic_cap.per_day is not None and ctx.topic_sent_today >= topic_cap.per_day:
+            return skip(
+                CAP_TOPIC_DAY,
+                f"{ctx.topic_sent_today} {ctx.topic} {ctx.channel} sent {window}, cap {topic_cap.per_day}",
+            )
+        if topic_cap.per_week is not None and ctx.topic_sent_this_week >= topic_cap.per_week:
+            return skip(
+                CAP_TOPIC_WEEK,
+                f"{ctx.topic_sent_this_week} {ctx.topic} {ctx.channel} sent {week}, cap {topic_cap.per_week}",
+            )
     return ALLOW
+
+
+def cap_window_starts(now: datetime, tz: Any, config: DeliveryConfig) -> tuple[datetime, datetime]:
+    """The UTC instants the cap day and week start at: the recipient's local midnight today and on the first day of
+    this week (`calendar`, DST-safe: midnight is resolved in the zone on that date), or 24 h / 7 days ago (`rolling`).
+    """
+    if config.cap_window == "rolling":
+        return now - timedelta(days=1), now - timedelta(days=7)
+    local_day = now.astimezone(tz).date()
+    first = 0 if config.week_starts_on == "monday" else 6  # date.weekday(): Monday 0 ... Sunday 6
+    week_day = local_day - timedelta(days=(local_day.weekday() - first) % 7)
+    midnight = time(0, 0)
+    return (
+        datetime.combine(local_day, midnight, tzinfo=tz).astimezone(now.tzinfo),
+        datetime.combine(week_day, midnight, tzinfo=tz).astimezone(now.tzinfo),
+    )
+
+
+def count_sends(
+    sends: Iterable[Mapping[str, Any]],
+    channel: str,
+    topic: str | None,
+    now: datetime,
+    tz: Any,
+    config: DeliveryConfig,
+) -> dict[str, int]:
+    """The cap counts for one message from the person's send log (every scenario and broadcast writes the same log):
+    marketing sends on `channel` today / this week, and those of them with `topic`. Entries are `SendLogEntry`s, their
+    send time in `sk` (`log#{iso}#{message_id}`); transactional sends are never counted."""
+    day_start, week_start = (iso(t) for t in cap_window_starts(now, tz, config))
+    counts = {"sent_today": 0, "sent_this_week": 0, "topic_sent_today": 0, "topic_sent_this_week": 0}
+    for entry in sends:
+        if entry.get("channel") != channel or not entry.get("marketing", True):
+            continue
+        at = str(entry.get("sk", ""))[4:]
+        if at < week_start:
+            continue
+        same_topic = bool(topic) and entry.get("topic") == topic
+        counts["sent_this_week"] += 1
+        counts["topic_sent_this_week"] += same_topic
+        if at >= day_start:
+            counts["sent_today"] += 1
+            counts["topic_sent_today"] += same_topic
+    return counts
 
 
 def customer_budget(profile: Mapping[str, Any], budget: Budget) -> float:

@@ -31,6 +31,8 @@ __all__ = [
     "RelatedProducts",
     "RunStore",
     "SendLogEntry",
+    "SendQuota",
+    "SendRateCounter",
     "StepQueue",
     "WebhookCaller",
 ]
@@ -58,6 +60,7 @@ class SendLogEntry(TypedDict, total=False):
     cost: float
     marketing: bool
     scenario_id: str
+    topic: str  # the scenario's or broadcast's preference topic (topic caps); absent when it has none
     expires_at: int
 
 
@@ -98,3 +101,20 @@ class Notifier(Protocol):
 
 class WebhookCaller(Protocol):
     def post(self, url: str, payload: dict[str, Any], idempotency_key: str) -> str: ...
+
+
+class SendRateCounter(Protocol):
+    """Sends counted per channel and window, shared by every Lambda container (StateTable `rate#<channel>#<window>`)."""
+
+    def take(self, channel: str, window: int, want: int, limit: int) -> int:
+        """Add up to `want` to the window's count without ever passing `limit`; returns how many were added (0: the
+        window is full). Atomic across concurrent callers."""
+        ...
+
+
+class SendQuota(Protocol):
+    """The provider account's own limit (SES `GetAccount` -> `SendQuota.MaxSendRate`)."""
+
+    def max_send_rate(self) -> float | None:
+        """Emails per second the account may send; None when it cannot be read."""
+        ...

@@ -19,6 +19,7 @@ from typing import Any
 from chalicelib.delivery import guards as g
 from chalicelib.delivery import send_time as sto
 from chalicelib.delivery.exceptions import RetryLater
+from chalicelib.delivery.pacing import SendPacer
 from chalicelib.delivery.ports import (
     EmailSender,
     MessageRecord,
@@ -80,6 +81,7 @@ class DeliveryStats:
     deferred: int = 0
     failed: int = 0
     stale: int = 0
+    paced: int = 0  # sent back to the queue for a later window (the sending rate)
 
 
 class SendPath:
@@ -95,6 +97,7 @@ class SendPath:
     links: LinkSettings
     on_sent: Callable[[MessageRecord], None] | None
     preferences: Callable[[str], dict[str, dict[str, str]]] | None
+    pacer: SendPacer | None
     last_stats: DeliveryStats
     _config: g.DeliveryConfig | None
     _renderer: Callable[..., Any] | None
@@ -177,6 +180,9 @@ class SendPath:
             stats.deferred += int(claimed)
             return decision.until if claimed else None
 
+        if self.pacer is not None:
+            # Before anything is written: a send with no slot goes back to the queue (SendRateExceeded) untouched.
+            self.pacer.acquire(channel, marketing)
         try:
             content = self._content(scenario, run, action, profile, channel, marketing, message_id)
         except Exception as exc:  # TemplateRenderError, a missing signing key...: this person's message only
@@ -217,6 +223,7 @@ class SendPath:
                 "cost": cost,
                 "marketing": marketing,
                 "scenario_id": scenario.id,
+                "topic": scenario.topic,
             }
         marked = _persist(
             lambda: self.messages.finish(
@@ -297,11 +304,10 @@ class SendPath:
             address = view.email_address(profile) if channel == "email" else view.phone_number(profile)
             facts["suppressed"] = bool(address) and self.messages.is_suppressed(channel, address or "")
             period = BUDGET_PERIODS.get(self.config.budget.period if self.config.budget else "month", timedelta(30))
-            sends = self.messages.sends_since(run.profile_id, now - max(period, timedelta(days=7)))
-            day_ago, week_ago = iso(now - timedelta(days=1)), iso(now - timedelta(days=7))
-            counted = [s for s in sends if s.get("channel") == channel and s.get("marketing", True)]
-            facts["sent_today"] = sum(1 for s in counted if s["sk"][4:] >= day_ago)
-            facts["sent_this_week"] = sum(1 for s in counted if s["sk"][4:] >= week_ago)
+            # 8 days: a calendar week starts at most 7 days before now, plus a day of time-zone offset.
+            sends = self.messages.sends_since(run.profile_id, now - max(period, timedelta(days=8)))
+            tz = g.recipient_timezone(profile, self.config)
+            facts.update(g.count_sends(sends, channel, scenario.topic, now, tz, self.config))
             facts["spend_so_far"] = float(sum(float(s.get("cost", 0)) for s in sends if s.get("marketing", True)))
         if self.preferences is not None and channel in sc.CUSTOMER_CHANNELS and not run.holdout:
             profile = apply_preferences(profile, self.preferences(run.profile_id), channel)

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.delivery import guards as g
 from chalicelib.delivery.exceptions import RetryLater
+from chalicelib.delivery.pacing import SendPacer, SendRateExceeded
 from chalicelib.delivery.ports import (
     DueStore,
     EmailSender,
@@ -119,6 +121,8 @@ class DeliveryService(SendPath):
         renderer: Callable[..., Any] | None = None,
         on_sent: Callable[[MessageRecord], None] | None = None,
         preferences: Callable[[str], dict[str, dict[str, str]]] | None = None,
+        pacer: SendPacer | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.runs = runs
         self.messages = messages
@@ -141,6 +145,9 @@ class DeliveryService(SendPath):
         # written by the unsubscribe / preference pages.
         self.on_sent = on_sent
         self.preferences = preferences
+        # The sending rate shared by every container (None: unlimited, e.g. a test that is not about the rate).
+        self.pacer = pacer
+        self._rng = rng or random.Random()  # noqa: S311 - jitter of paced retries
         self.last_stats = DeliveryStats()
 
     @property
@@ -188,8 +195,18 @@ class DeliveryService(SendPath):
         stats = self.last_stats
         stats.executed += 1
         profile_id, trigger_id, step_index = str(message["p"]), str(message["t"]), int(message["s"])
+        if self.pacer is not None and "c" in message:
+            # A step paced before names its channel: while this container knows that window is full, it goes back
+            # to the queue without a single read.
+            seconds_left = self.pacer.known_full(str(message["c"]), bool(message.get("k", 1)))
+            if seconds_left is not None:
+                self._pace(message, SendRateExceeded(str(message["c"]), bool(message.get("k", 1)), seconds_left))
+                return
         if message.get("resend"):
-            self._resend(profile_id, trigger_id, step_index)
+            try:
+                self._resend(profile_id, trigger_id, step_index)
+            except SendRateExceeded as exc:
+                self._pace(message, exc)
             return
         now = self.clock.now()
         run = self.runs.get(profile_id, trigger_id)
@@ -217,7 +234,12 @@ class DeliveryService(SendPath):
                 self.runs.save(nxt, run.step_index)
                 return
             assert isinstance(action, SendAction)
-            until = self.deliver(scenario, run, action, profile, now)
+            try:
+                until = self.deliver(scenario, run, action, profile, now)
+            except SendRateExceeded as exc:  # nothing written for this step: it comes back in a later window
+                attempt = {"w": message.get("w", 0)} if run.step_index == step_index else {}
+                self._pace(step_message(profile_id, trigger_id, run.step_index, **attempt), exc)
+                return
             if until is not None:  # deferred (quiet hours): same step again at `until`
                 self.schedule(step_message(profile_id, trigger_id, run.step_index), until, now)
                 self.runs.save(run.model_copy(update={"due_at": until, "updated_at": now}), run.step_index)
@@ -227,6 +249,16 @@ class DeliveryService(SendPath):
                 return  # another execution of this step moved the run first
             run = nxt
         log.error("delivery: run %s did more than %d steps in one go", run.run_id, MAX_STEPS_PER_MESSAGE)
+
+    def _pace(self, message: Mapping[str, Any], exc: SendRateExceeded) -> None:
+        """Send a step that found no sending slot back to the queue with a delay (not a queue retry: those count
+        towards the dead-letter queue's 5 receives, and a broadcast may wait many windows). Enqueued before this
+        queue message is deleted, so a crash leaves two copies at worst, and the message-record gate sends once."""
+        attempt = int(message.get("w", 0))
+        delay = exc.delay_seconds(attempt, self.config.max_pacing_delay_seconds, self._rng)
+        again = {**message, "w": attempt + 1, "c": exc.channel, "k": int(exc.marketing)}
+        self.queue.enqueue([again], delay_seconds=delay)
+        self.last_stats.paced += 1
 
     def schedule(self, message: dict[str, Any], until: datetime, now: datetime) -> None:
         if until - now < DUE_STORE_MIN_WAIT:

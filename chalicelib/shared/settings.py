@@ -87,6 +87,8 @@ class Settings:
     backfill_parallelism: int = 16  # ONE2ONE_BACKFILL_PARALLELISM: scan segments (concurrent workers) per backfill
     # How often a warm container asks whether stored definitions changed (one GetItem per kind), in seconds.
     definitions_check_seconds: float = 30.0
+    # ONE2ONE_SEND_RATE_LIMIT=off: no shared sending rate (tests whose fake clock stands still; never in AWS).
+    send_rate_limit: bool = True
 
 
 @lru_cache(maxsize=1)
@@ -122,4 +124,5 @@ def get_settings() -> Settings:
         backfill_queue=resource_name("BackfillQueue"),
         backfill_parallelism=min(_positive_int(os.environ.get("ONE2ONE_BACKFILL_PARALLELISM"), 16), 1000),
         definitions_check_seconds=float(_positive_int(os.environ.get("ONE2ONE_DEFINITIONS_CHECK_SECONDS"), 30)),
+        send_rate_limit=os.environ.get("ONE2ONE_SEND_RATE_LIMIT", "on").strip().lower() != "off",
     )

@@ -33,6 +33,7 @@ def test_quick_benchmark_prints_the_table_and_writes_latest_json(tmp_path):
         "end_to_end",
         "memory",
         "backfill",
+        "sending_rate",
         "cost",
     }
     assert "model" in document["results"]["backfill"], document["results"]["backfill"]
@@ -60,3 +61,7 @@ def test_quick_benchmark_prints_the_table_and_writes_latest_json(tmp_path):
     else:  # measured and missed (the wall clock can put the recipient in quiet hours: issue 19), never a crash
         assert end_to_end["status"] == "n/a" and "outbox" in end_to_end["reason"], end_to_end
     assert results["cost"]["prices_as_of"]
+    rate = results["sending_rate"]  # the shared sending rate on the real send path, fake clock
+    assert rate["status"] == "ok", rate
+    assert (rate["throttled"], rate["duplicates"], rate["lost"]) == (0, 0, 0)
+    assert rate["rate_both_kinds"]["max"] <= rate["rate"] and "Sending rate" in figures

@@ -6,17 +6,19 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.delivery.ports import MessageRecord, OutgoingEmail, SendLogEntry
+from chalicelib.delivery.ports import MessageRecord, OutgoingEmail, ProviderRejected, SendLogEntry
 from chalicelib.engagement.messages_table import message_sk
 from chalicelib.profiles import codec
 from chalicelib.profiles.model import Profile
 from chalicelib.profiles.ports import StoredProfile
 from chalicelib.scenarios.engine import ScenarioRun
+from chalicelib.shared.clock import Clock
 from chalicelib.tracking.events import TrackedEvent, iso
 
 REOPENABLE = ("deferred", "retry")
@@ -95,6 +97,8 @@ class FakeMessageStore:
                 "scenario_id": log.get("scenario_id", ""),
                 "expires_at": _expires(now),
             }
+            if log.get("topic"):
+                self.items[(profile_id, sk)]["topic"] = str(log["topic"])
         return True
 
     @staticmethod
@@ -261,16 +265,64 @@ class FakeEvents:
 
 @dataclass
 class FakeEmail:
-    """Records every email; `failures` are raised, one per call, before anything is recorded."""
+    """Records every email; `failures` are raised, one per call, before anything is recorded.
+
+    With `clock` and `max_send_rate`, it throttles like SES: a call that would make more than `max_send_rate` sends in
+    one second of the clock raises the retryable `Throttling` error SES answers (`Maximum sending rate exceeded.`)
+    and sends nothing; `throttled` counts them."""
 
     sent: list[OutgoingEmail] = field(default_factory=list)
     failures: list[BaseException] = field(default_factory=list)
+    clock: Clock | None = None
+    max_send_rate: float | None = None
+    throttled: int = 0
+    per_second: Counter[int] = field(default_factory=Counter)
 
     def send(self, email: OutgoingEmail) -> str:
         if self.failures:
             raise self.failures.pop(0)
+        if self.clock is not None:
+            second = int(self.clock.now().timestamp())
+            if self.max_send_rate is not None and self.per_second[second] + 1 > self.max_send_rate:
+                self.throttled += 1
+                raise ProviderRejected("Throttling", "Maximum sending rate exceeded.", retryable=True)
+            self.per_second[second] += 1
         self.sent.append(email)
         return f"ses-{len(self.sent)}"
+
+
+class FakeSendRateCounter:
+    """The shared per-window send counter (DynamoSendRateCounter's semantics: never past the limit, partial takes)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, int], int] = {}
+        self.writes = 0  # UpdateItem calls the adapter would make, refused ones included (they cost a write too)
+
+    def take(self, channel: str, window: int, want: int, limit: int) -> int:
+        used = self.counts.get((channel, window), 0)
+        self.writes += 1
+        granted = max(0, min(want, limit - used))
+        if 0 < granted < want:
+            self.writes += 1  # the adapter's first, refused write for the whole `want`
+        if granted:
+            self.counts[(channel, window)] = used + granted
+        return granted
+
+    def forget_before(self, window: int) -> None:
+        """Drop closed windows (the table's TTL does it there)."""
+        self.counts = {k: v for k, v in self.counts.items() if k[1] >= window}
+
+
+@dataclass
+class FakeSendQuota:
+    """The SES account's MaxSendRate; `reads` counts GetAccount calls."""
+
+    rate: float | None = 14.0
+    reads: int = 0
+
+    def max_send_rate(self) -> float | None:
+        self.reads += 1
+        return self.rate
 
 
 @dataclass

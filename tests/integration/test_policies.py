@@ -42,6 +42,8 @@ ALLOWED_WILDCARDS = {
     # <stack>-<LogicalId>-<random>: the random suffix is unknown to the policy (referencing the function would be a
     # circular dependency). Each function gets only its own <stack>-<LogicalId>- prefix.
     "OwnLogs": "the generated function name has a random suffix",
+    # The SES account's maximum send rate (the shared sending rate) is account-level: no resource type exists.
+    "SesAccountSendRate": "ses:GetAccount / ses:GetSendQuota have no resource ARN",
     # dynamodb:ListStreams is authorized on the table's `stream/*` (as in SAM's DynamoDBStreamReadPolicy): Lambda's
     # event source mapping lists the table's streams, whose labels are only known once the table exists.
     "EventsStreamList": "ListStreams is granted on <table>/stream/*, the stream label is not known in advance",
@@ -53,6 +55,7 @@ WILDCARD_ACTIONS = {
     "SmsToPhoneNumbers": {"sns:Publish"},
     "EmailFromVerifiedIdentities": {"ses:SendEmail", "ses:SendRawEmail"},
     "OwnLogs": {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"},
+    "SesAccountSendRate": {"ses:GetAccount", "ses:GetSendQuota"},
     "EventsStreamList": {"dynamodb:ListStreams"},
     "ProfilesStreamList": {"dynamodb:ListStreams"},
 }
@@ -186,11 +189,11 @@ def test_logs_are_limited_to_the_functions_own_log_group(function: str):
     assert [_symbolic(r) for r in _as_list(logs["Resource"])] == [prefix, f"{prefix}:log-stream:*"]
 
 
-def test_any_resource_is_only_used_by_xray_and_sms():
+def test_any_resource_is_only_used_by_xray_sms_and_the_ses_send_rate():
     for function in _function_names():
         for statement in _statements(function):
             if "*" in _as_list(statement["Resource"]):
-                assert statement["Sid"] in {"XRayTraceSegments", "SmsToPhoneNumbers"}, function
+                assert statement["Sid"] in {"XRayTraceSegments", "SmsToPhoneNumbers", "SesAccountSendRate"}, function
 
 
 def _event_source_needs(function: str) -> set[tuple[str, str]]:
@@ -290,6 +293,8 @@ def _required(service: str, operation: str, params: dict[str, Any]) -> list[tupl
         if operation == "Publish":
             return [("sns:Publish", _reverse(TOPICS)[params["TopicArn"].rsplit(":", 1)[-1]])]
         return [(f"sns:{operation}", "*")]
+    if service in ("ses", "sesv2") and operation in ("GetAccount", "GetSendQuota"):
+        return [(f"ses:{operation}", "*")]  # account-level: no resource type
     if service in ("ses", "sesv2"):
         identity = params.get("FromEmailAddress") or params.get("Source") or ""
         domain = identity.rsplit("@", 1)[-1].strip(">")
@@ -469,6 +474,11 @@ def _topic_arn(logical_id: str) -> str:
 def test_every_aws_call_a_function_makes_is_granted_by_its_own_policy(
     world: World, recorded_calls: list, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # with the shared sending rate on: its counter writes and the SES account-rate read are calls too
+    from chalicelib import bootstrap
+
+    monkeypatch.setenv("ONE2ONE_SEND_RATE_LIMIT", "on")
+    bootstrap.reset()
     _drive_everything(world, monkeypatch)
 
     seen_functions = {function for function, *_ in recorded_calls}
@@ -489,6 +499,8 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_own_policy(
         "backfill_profiles",
     } <= seen_functions
     assert {"lifecycle_sweep", "refresh_cut_points", "release_due_steps"} <= seen_functions
+    operations = {(function, operation) for function, _, operation, _ in recorded_calls}
+    assert ("deliver_steps", "GetSendQuota") in operations  # moto answers v1 only (see delivery/adapters/ses_quota)
 
 
 def test_only_functions_that_sign_or_verify_may_read_the_signing_secret() -> None:

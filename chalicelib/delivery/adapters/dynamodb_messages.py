@@ -249,6 +249,8 @@ class DynamoMessageStore:
                     "scenario_id": {"S": log.get("scenario_id", "")},
                     "expires_at": {"N": _epoch(now, MESSAGE_TTL_DAYS)},
                 }
+                if log.get("topic"):
+                    log_item["topic"] = {"S": str(log["topic"])}
                 ddb.transact_write_items(
                     TransactItems=[{"Update": update}, {"Put": {"TableName": self.table, "Item": log_item}}]
                 )

@@ -36,6 +36,7 @@ CONFIG = DeliveryConfig.model_validate(
         "default_timezone": "Asia/Tokyo",
         "currency": "JPY",
         "caps": {"email": {"per_day": 2, "per_week": 5}, "sms": {"per_day": 1}},
+        "topic_caps": {"promotions": {"email": {"per_day": 1, "per_week": 2}}},
         "quiet_hours": {
             "start": "21:00",
             "end": "08:00",
@@ -279,6 +280,9 @@ def test_guard_order_is_the_documented_one() -> None:
         suppressed=True,
         sent_today=9,
         sent_this_week=9,
+        topic="promotions",
+        topic_sent_today=9,
+        topic_sent_this_week=9,
         spend_so_far=1e9,
         now=TOKYO_NINE_PM,
     )
@@ -291,6 +295,8 @@ def test_guard_order_is_the_documented_one() -> None:
         {"profile": profile(computed={"cart": []}, ltv=0)},
         {"sent_today": 0},
         {"sent_this_week": 0},
+        {"topic_sent_today": 0},
+        {"topic_sent_this_week": 0},
         {"spend_so_far": 0},
     ]
     for fix in fixes:
@@ -305,6 +311,8 @@ def test_guard_order_is_the_documented_one() -> None:
         "no_consent",
         "cap_day",
         "cap_week",
+        "cap_topic_day",
+        "cap_topic_week",
         "budget",
         "quiet_hours",
     ]
