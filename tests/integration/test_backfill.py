@@ -65,7 +65,12 @@ def segment_added(world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     monkeypatch.setattr(profile_config, "CONFIG_DIR", tmp_path)
     profile_config.clear_config_cache()
     monkeypatch.setattr(bootstrap, "get_scenarios", lambda: journeys("big_spenders"))
-    for factory in (bootstrap.get_fold_service, bootstrap.get_backfill_service, bootstrap.get_scenario_service):
+    for factory in (
+        bootstrap.get_segment_definitions,
+        bootstrap.get_fold_service,
+        bootstrap.get_backfill_service,
+        bootstrap.get_scenario_service,
+    ):
         factory.cache_clear()
     yield world
     profile_config.clear_config_cache()
