@@ -14,11 +14,13 @@ from chalice import Chalice
 
 from chalicelib.api import (
     admin,
+    admin_catalog,
     admin_privacy,
     admin_reports,
     admin_scenarios,
     admin_segments,
     assets,
+    catalog,
     links,
     local_tools,
     openapi,
@@ -26,13 +28,21 @@ from chalicelib.api import (
     subscribe_sms,
     tracking,
 )
+from chalicelib.handlers import catalog as catalog_handlers
 from chalicelib.handlers import delivery, events_stream, profiles_stream, scenarios_stream, schedules, ses_feedback
 from chalicelib.shared import observability
 
 API = os.environ.get("ONE2ONE_API") or ("public" if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") else "all")
-PUBLIC_BLUEPRINTS = (tracking.bp, pixel.bp, assets.bp, openapi.bp, links.bp, subscribe_sms.bp)
+PUBLIC_BLUEPRINTS = (tracking.bp, pixel.bp, assets.bp, openapi.bp, links.bp, subscribe_sms.bp, catalog.bp)
 LOCAL_BLUEPRINTS = (local_tools.bp,)  # the embedded outbox and clock: never part of a deployed API
-ADMIN_BLUEPRINTS = (admin.bp, admin_privacy.bp, admin_segments.bp, admin_scenarios.bp, admin_reports.bp)
+ADMIN_BLUEPRINTS = (
+    admin.bp,
+    admin_privacy.bp,
+    admin_segments.bp,
+    admin_scenarios.bp,
+    admin_reports.bp,
+    admin_catalog.bp,
+)
 EVENT_BLUEPRINTS = (
     events_stream.bp,
     profiles_stream.bp,
@@ -40,6 +50,7 @@ EVENT_BLUEPRINTS = (
     scenarios_stream.bp,
     delivery.bp,
     ses_feedback.bp,
+    catalog_handlers.bp,
 )
 
 app = Chalice(app_name="one2one")

@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.catalog import CatalogStore
 from chalicelib.delivery import guards as g
 from chalicelib.delivery.exceptions import RetryLater
 from chalicelib.delivery.ports import (
@@ -117,6 +118,7 @@ class DeliveryService(SendPath):
         renderer: Callable[..., Any] | None = None,
         on_sent: Callable[[MessageRecord], None] | None = None,
         preferences: Callable[[str], dict[str, dict[str, str]]] | None = None,
+        catalog: CatalogStore | None = None,
     ) -> None:
         self.runs = runs
         self.messages = messages
@@ -137,6 +139,7 @@ class DeliveryService(SendPath):
         # written by the unsubscribe / preference pages.
         self.on_sent = on_sent
         self.preferences = preferences
+        self.catalog = catalog
         self.last_stats = DeliveryStats()
 
     @property

@@ -16,11 +16,14 @@ TABLES: dict[str, tuple[str, str]] = {
     "StateTable": ("STATE_TABLE", "one2one-state"),
     "MessagesTable": ("MESSAGES_TABLE", "one2one-messages"),
     "DueTable": ("DUE_TABLE", "one2one-due"),
+    "CatalogTable": ("CATALOG_TABLE", "one2one-catalog"),
 }
 # Queues, topics and SES configuration sets, same shape (read by local/provision.py too).
 QUEUES: dict[str, tuple[str, str]] = {
     "DeliveryQueue": ("DELIVERY_QUEUE", "one2one-delivery"),
     "DeliveryDeadLetterQueue": ("DELIVERY_DLQ", "one2one-delivery-dlq"),
+    "CatalogFanoutQueue": ("CATALOG_FANOUT_QUEUE", "one2one-catalog-fanout"),
+    "CatalogFanoutDeadLetterQueue": ("CATALOG_FANOUT_DLQ", "one2one-catalog-fanout-dlq"),
 }
 TOPICS: dict[str, tuple[str, str]] = {
     "SalesAlertsTopic": ("SALES_ALERTS_TOPIC", "one2one-sales-alerts"),
@@ -81,6 +84,13 @@ class Settings:
     tracked_link_ttl_days: int = 90  # ONE2ONE_TRACKED_LINK_TTL_DAYS: how long click and open links work
     ses_feedback_topic: str = "one2one-ses-feedback"
     ses_feedback_topic_arn: str | None = None
+    catalog_table: str = "one2one-catalog"
+    catalog_fanout_queue: str = "one2one-catalog-fanout"
+    # ONE2ONE_CATALOG_HOSTS: the shop's sites ("https://shop.example,https://img.shop.example") product and image URLs
+    # may point at; a server source's own allowed origins are added for what it writes.
+    catalog_hosts: tuple[str, ...] = ()
+    # ONE2ONE_CATALOG_FANOUT_PER_MINUTE: first steps one catalog change may release per minute (runs beyond wait).
+    catalog_fanout_per_minute: int = 600
 
 
 @lru_cache(maxsize=1)
@@ -113,4 +123,8 @@ def get_settings() -> Settings:
         tracked_link_ttl_days=_positive_int(os.environ.get("ONE2ONE_TRACKED_LINK_TTL_DAYS"), 90),
         ses_feedback_topic=resource_name("SesFeedbackTopic"),
         ses_feedback_topic_arn=os.environ.get("SES_FEEDBACK_TOPIC_ARN") or None,
+        catalog_table=table_name("CatalogTable"),
+        catalog_fanout_queue=resource_name("CatalogFanoutQueue"),
+        catalog_hosts=tuple(h.strip() for h in os.environ.get("ONE2ONE_CATALOG_HOSTS", "").split(",") if h.strip()),
+        catalog_fanout_per_minute=_positive_int(os.environ.get("ONE2ONE_CATALOG_FANOUT_PER_MINUTE"), 600),
     )

@@ -46,6 +46,7 @@ ALLOWED_WILDCARDS = {
     # event source mapping lists the table's streams, whose labels are only known once the table exists.
     "EventsStreamList": "ListStreams is granted on <table>/stream/*, the stream label is not known in advance",
     "ProfilesStreamList": "ListStreams is granted on <table>/stream/*, the stream label is not known in advance",
+    "CatalogStreamList": "ListStreams is granted on <table>/stream/*, the stream label is not known in advance",
 }
 # The only actions a wildcard resource may carry, per Sid.
 WILDCARD_ACTIONS = {
@@ -55,6 +56,7 @@ WILDCARD_ACTIONS = {
     "OwnLogs": {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"},
     "EventsStreamList": {"dynamodb:ListStreams"},
     "ProfilesStreamList": {"dynamodb:ListStreams"},
+    "CatalogStreamList": {"dynamodb:ListStreams"},
 }
 
 
