@@ -120,23 +120,25 @@ def run_context(scenario: Scenario, change: ProductChange) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _aware(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+def _aware(value: str | datetime) -> datetime:
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(value.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def interest_updates(events: Iterable[TrackedEvent]) -> tuple[list[InterestSignal], set[str]]:
     """(signals to record, products to forget) from one person's new events, in time order: a purchase after the
-    last interest forgets the product; interest after a purchase is interest again."""
+    last interest forgets the product; interest after a purchase is interest again. At the same instant the
+    purchase counts as later (a view stamped with the order's second is part of buying it)."""
     last: dict[str, InterestSignal | None] = {}
-    for event in sorted(events, key=lambda e: (e.timestamp, e.key)):
+    for event in sorted(events, key=lambda e: (e.timestamp, e.event == "Order Completed", e.key)):
         if event.type != "track" or event.is_bot:
             continue
         kind = INTEREST_EVENTS.get(event.event or "")
         if kind is not None:
             product_id = event.properties.get("product_id")
             if product_id not in (None, ""):
-                last[str(product_id)] = InterestSignal(str(product_id), kind, _aware(event.timestamp))  # type: ignore[arg-type]
+                signal = InterestSignal(str(product_id), kind, _aware(event.timestamp))  # type: ignore[arg-type]
+                last[str(product_id)] = signal
         elif event.event == "Order Completed" and not event.unverified:
             products = event.properties.get("products")
             for item in products if isinstance(products, list) else []:
