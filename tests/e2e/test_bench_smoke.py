@@ -33,10 +33,12 @@ def test_quick_benchmark_prints_the_table_and_writes_latest_json(tmp_path):
         "end_to_end",
         "memory",
         "cost",
+        "catalog",
     }
     assert document["results"]["scoring_instructions"]["status"] == "n/a"  # valgrind runs in the full benchmark only
     figures = " ".join(row["figure"] for row in document["table"])
-    for expected in ("Cold start", "Ingest", "write requests per event", "Scoring", "End to end", "Peak RSS", "cost"):
+    expected_figures = ("Cold start", "Ingest", "write requests per event", "Scoring", "End to end", "Peak RSS", "cost")
+    for expected in (*expected_figures, "fan-out", "Interest index"):
         assert expected in figures
     assert all(row["result"] in {"pass", "MISS", "-"} for row in document["table"])
     results = document["results"]
