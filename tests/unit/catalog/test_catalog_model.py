@@ -119,3 +119,28 @@ def test_a_write_older_than_the_stored_product_is_stale_and_price_changes_are_ke
     assert status == "updated" and [p.price for p in stored.price_history] == [19.5, 15]
     status, stored = service.upsert({**GOOD, "price": 99, "updated_at": "2026-03-01T00:00:00Z"})
     assert status == "stale" and stored.product.price == 15
+
+
+def test_templates_prefer_the_catalogs_name_price_and_url_over_what_events_said() -> None:
+    from chalicelib.delivery.templating import build_context, render
+
+    profile = {
+        "profile_id": "p",
+        "computed": {
+            "viewed_products": [{"product_id": "p1", "name": "Old name", "price": 99, "url": "https://x.example"}]
+        },
+    }
+    catalog = {
+        "p1": {"product_id": "p1", "name": "Tee", "price": 19.5, "currency": "EUR", "url": "https://shop.example/p1"}
+    }
+    context = build_context(profile, {"catalog": catalog, "product": {"product_id": "p1", "name": "Remembered"}})
+    assert context["viewed_products"][0]["name"] == "Tee" and context["viewed_products"][0]["price"] == 19.5
+    assert context["product"]["url"] == "https://shop.example/p1"
+    extra = {
+        "catalog": catalog,
+        "product": {"product_id": "p1", "stock": 2},
+        "unsubscribe_url": "u",
+        "preferences_url": "p",
+    }
+    text = render("low_stock", profile, {**extra, "currency": "JPY"}, channel="email").text or ""
+    assert "Tee: €19.50 https://shop.example/p1" in text  # the product's own currency, not the shop default
