@@ -16,6 +16,7 @@ UPLOAD_TYPES = ["text/csv", "application/x-ndjson", "application/jsonl", "text/p
 @bp.route("/admin/catalog/products/{product_id}", methods=["PUT"], authorizer=iam)
 @admin_only
 def put_product(product_id: str) -> Response:
+    """Write one product (replaces it); 201 when new."""
     from chalicelib.bootstrap import get_catalog_service
     from chalicelib.catalog import CatalogConflict, ProductError
 
@@ -34,6 +35,7 @@ def put_product(product_id: str) -> Response:
 @bp.route("/admin/catalog/products/{product_id}", methods=["GET"], authorizer=iam)
 @admin_only
 def get_product(product_id: str) -> Response:
+    """One product with its version, stock and price history."""
     from chalicelib.bootstrap import get_catalog_store
 
     stored = get_catalog_store().get(product_id)
@@ -45,6 +47,7 @@ def get_product(product_id: str) -> Response:
 @bp.route("/admin/catalog/products", methods=["GET"], authorizer=iam)
 @admin_only
 def list_products() -> Response:
+    """Products, a page at a time (`limit`, `cursor`)."""
     from chalicelib.bootstrap import get_catalog_store
 
     query: dict[str, str] = dict(bp.current_request.query_params or {})
@@ -59,7 +62,7 @@ def list_products() -> Response:
 @bp.route("/admin/catalog/import", methods=["POST"], authorizer=iam, content_types=UPLOAD_TYPES)
 @admin_only
 def import_products() -> Response:
-    """The upload is the body; `?format=csv|jsonl`, else from the Content-Type (text/csv -> csv, else jsonl)."""
+    """Bulk-load a CSV or JSONL upload (the body; `?format=csv|jsonl`, else text/csv -> csv, anything else jsonl)."""
     from chalicelib.bootstrap import get_catalog_service
     from chalicelib.catalog import UploadError
 

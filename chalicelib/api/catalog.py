@@ -24,6 +24,7 @@ MAX_BODY_BYTES = 512 * 1024
 @bp.route("/v1/catalog/products", methods=["POST"], content_types=["application/json", "text/plain"])
 @aws_failures_as_503
 def post_products() -> Response:
+    """Write products from the shop's backend (a server source's write key; at most 100 per request)."""
     from chalicelib.bootstrap import get_catalog_service, get_failed_event_store, get_ingest_service
     from chalicelib.catalog import CatalogConflict, ProductError
     from chalicelib.tracking.ingest import write_key_from_header
