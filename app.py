@@ -15,12 +15,14 @@ from chalice import Chalice
 from chalicelib.api import (
     admin,
     admin_backfills,
+    admin_catalog,
     admin_definitions,
     admin_privacy,
     admin_reports,
     admin_scenarios,
     admin_segments,
     assets,
+    catalog,
     links,
     local_tools,
     openapi,
@@ -37,10 +39,11 @@ from chalicelib.handlers import (
     schedules,
     ses_feedback,
 )
+from chalicelib.handlers import catalog as catalog_handlers
 from chalicelib.shared import observability
 
 API = os.environ.get("ONE2ONE_API") or ("public" if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") else "all")
-PUBLIC_BLUEPRINTS = (tracking.bp, pixel.bp, assets.bp, openapi.bp, links.bp, subscribe_sms.bp)
+PUBLIC_BLUEPRINTS = (tracking.bp, pixel.bp, assets.bp, openapi.bp, links.bp, subscribe_sms.bp, catalog.bp)
 LOCAL_BLUEPRINTS = (local_tools.bp,)  # the embedded outbox and clock: never part of a deployed API
 ADMIN_BLUEPRINTS = (
     admin.bp,
@@ -50,6 +53,7 @@ ADMIN_BLUEPRINTS = (
     admin_reports.bp,
     admin_backfills.bp,
     admin_definitions.bp,
+    admin_catalog.bp,
 )
 EVENT_BLUEPRINTS = (
     events_stream.bp,
@@ -59,6 +63,7 @@ EVENT_BLUEPRINTS = (
     delivery.bp,
     ses_feedback.bp,
     backfill.bp,
+    catalog_handlers.bp,
 )
 
 app = Chalice(app_name="one2one")

@@ -220,6 +220,33 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     elif rate:
         rows.append(_row("Sending rate", _na(rate), "max +-5%", None))
 
+    catalog = results.get("catalog", {})
+    if "fanout" in catalog:
+        fan, interest = catalog["fanout"], catalog["interest"]
+        held = (
+            fan["max_per_minute"] <= fan["cap_per_minute"]
+            and fan["runs_started"] == fan["interested"]
+            and fan["minutes"] == fan["expected_minutes"]
+        )
+        rows.append(
+            _row(
+                f"Catalog trigger fan-out: 1 change, {fan['interested']:,} interested, cap {fan['cap_per_minute']}/min",
+                f"max {fan['max_per_minute']}/min over {fan['minutes']} min, {fan['runs_started']:,} runs once",
+                "<= cap",
+                held,
+            )
+        )
+        rows.append(
+            _row(
+                "Interest index: write requests per tracked product event (200 profiles x 5 events, 3 on products)",
+                f"{interest['writes_per_product_event']:.2f} (1 WRU each, "
+                f"${interest['cost_per_million_product_events']:.2f}/1M product events)",
+                "<= 1",
+                interest["writes_per_product_event"] <= 1,
+            )
+        )
+    elif catalog:
+        rows.append(_row("Catalog trigger fan-out", _na(catalog), "<= cap", None))
     cost = results["cost"]
     if "per_million_events" in cost:
         pinpoint = cost["pinpoint_per_million_events"]
@@ -320,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     quick: bool = args.quick
     out: Path = args.out
 
-    from bench import backfill, cold_start, cost, e2e, ingest, instructions, memory, scoring, sending_rate
+    from bench import backfill, catalog, cold_start, cost, e2e, ingest, instructions, memory, scoring, sending_rate
 
     results: dict[str, Any] = {}
     results["cold_start"] = _section("cold start", lambda: cold_start.run(quick))
@@ -331,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     results["memory"] = _section("memory", lambda: memory.run(quick))
     results["backfill"] = _section("backfill", lambda: backfill.run(quick))
     results["sending_rate"] = _section("sending rate", lambda: sending_rate.run(quick))
+    results["catalog"] = _section("catalog", lambda: catalog.run(quick))
     if "ratio" in results["ingest"] and "mixes" in results["scoring"]:
         results["cost"] = _section("cost", lambda: cost.run(results["ingest"], results["scoring"]))
     else:

@@ -11,6 +11,8 @@ from chalicelib.shared.clock import get_clock
 from chalicelib.shared.settings import get_settings
 
 if TYPE_CHECKING:
+    from chalicelib.catalog.adapters.dynamodb_catalog import DynamoCatalogStore, DynamoInterestIndex
+    from chalicelib.catalog.service import CatalogService
     from chalicelib.definitions.adapters.dynamodb_definitions import DynamoDefinitionStore
     from chalicelib.definitions.effective import EffectiveCache
     from chalicelib.definitions.service import DefinitionsService
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from chalicelib.profiles.fold_batches import FoldService
     from chalicelib.profiles.segmentation import SegmentDef
     from chalicelib.profiles.sweeps import CutPointsService, LifecycleSweepService
+    from chalicelib.scenarios.catalog_triggers import CatalogTriggerService
     from chalicelib.scenarios.definitions import Scenario
     from chalicelib.scenarios.triggers import ScenarioService
     from chalicelib.segments.adapters.dynamodb_segments import DynamoSegmentStore
@@ -377,7 +380,66 @@ def get_scenario_service() -> ScenarioService:
         clock=get_clock(),
         scenarios=get_scenarios,
         engagement=get_engagement_service(),
+        interests=get_interest_index(),
     )
+
+
+# -- catalog ----------------------------------------------------------------------------------------------------------
+
+
+@cache
+def get_catalog_store() -> DynamoCatalogStore:
+    from chalicelib.catalog.adapters.dynamodb_catalog import DynamoCatalogStore
+
+    return DynamoCatalogStore(get_settings().catalog_table)
+
+
+@cache
+def get_interest_index() -> DynamoInterestIndex:
+    from chalicelib.catalog.adapters.dynamodb_catalog import DynamoInterestIndex
+
+    return DynamoInterestIndex(get_settings().state_table)
+
+
+@cache
+def get_catalog_service() -> CatalogService:
+    from chalicelib.catalog.service import CatalogService
+
+    return CatalogService(get_catalog_store(), get_clock(), lambda: get_settings().catalog_hosts)
+
+
+@cache
+def get_catalog_trigger_service() -> CatalogTriggerService:
+    import os
+
+    from chalicelib.delivery.adapters.dynamodb_messages import DynamoDueStore
+    from chalicelib.delivery.adapters.sqs_queue import SqsDeliveryQueue
+    from chalicelib.scenarios.catalog_triggers import CatalogTriggerService
+
+    s = get_settings()
+    fanout = SqsDeliveryQueue(s.catalog_fanout_queue, os.environ.get("CATALOG_FANOUT_QUEUE_URL") or None)
+    return CatalogTriggerService(
+        interests=get_interest_index(),
+        profiles=get_profile_store(),
+        runs=get_run_store(),
+        queue=get_delivery_queue(),
+        due=DynamoDueStore(s.due_table),
+        fanout=_FanoutQueue(fanout),
+        clock=get_clock(),
+        scenarios=get_scenarios,
+        per_minute=s.catalog_fanout_per_minute,
+        engagement=get_engagement_service(),
+    )
+
+
+class _FanoutQueue:
+    """The fan-out queue speaks the delivery queue's SQS shape: JSON messages, batches of 10."""
+
+    def __init__(self, queue: object) -> None:
+        self.queue = queue
+
+    def send(self, jobs: list[dict[str, object]]) -> None:
+        self.queue.enqueue(jobs)  # type: ignore[attr-defined]
 
 
 @cache
@@ -409,6 +471,7 @@ def get_delivery_service() -> DeliveryService:
         on_sent=lambda record: get_engagement_service().message_sent(record),
         preferences=get_engagement_store().preferences,
         pacer=get_send_pacer() if s.send_rate_limit else None,
+        catalog=get_catalog_store(),
     )
 
 
@@ -534,6 +597,10 @@ def _reset_delivery() -> None:
         get_feedback_topic_arns,
         get_engagement_service,
         get_sms_consent_service,
+        get_catalog_store,
+        get_interest_index,
+        get_catalog_service,
+        get_catalog_trigger_service,
     ):
         factory.cache_clear()
     for module in ("chalicelib.delivery.adapters.ses_email", "chalicelib.delivery.adapters.sns_notify"):

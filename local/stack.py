@@ -247,6 +247,31 @@ def _seed_source(write_key: str, origins: list[str]) -> None:
         log.warning("could not seed the local sources yet (%s): tracking calls will be refused", error)
 
 
+DEMO_CATALOG = (
+    ("p-100", "TEE-BLU-M", "Blue Tee", 19.0, "Apparel"),
+    ("p-101", "MUG-CER-01", "Ceramic Mug", 12.5, "Kitchen"),
+    ("p-102", "SHOE-TRL-42", "Trail Shoes", 89.0, "Footwear"),
+    ("p-103", "BAG-CNV-01", "Canvas Backpack", 54.0, "Bags"),
+    ("p-104", "PLT-DSK-01", "Desk Plant", 15.0, "Home"),
+    ("p-105", "SUN-POL-01", "Polarized Sunglasses", 39.0, "Accessories"),
+)
+
+
+def _seed_catalog(api_url: str) -> None:
+    """The demo shop's products, 10 of each in stock. Dated in the past, so a product the back office changed since
+    (a restored state) is left as it is: the seed is stale against it."""
+    try:
+        from chalicelib.bootstrap import get_catalog_service
+
+        service = get_catalog_service()
+        for product_id, sku, name, price, category in DEMO_CATALOG:
+            product = {"id": product_id, "sku": sku, "name": name, "price": price, "currency": "EUR"}
+            product |= {"category": category, "stock": 10, "url": f"{api_url}/demo/#{product_id}"}
+            service.upsert({**product, "updated_at": "2026-01-01T00:00:00Z"})
+    except Exception as error:  # noqa: BLE001 - the stack still runs without the demo catalog
+        log.warning("could not seed the demo catalog (%s)", error)
+
+
 def _verify_sender() -> None:
     """moto's SES refuses unverified senders, as SES in the sandbox does: verify the domain of the configured sender."""
     from chalicelib.shared.aws import client
@@ -327,11 +352,15 @@ def start_stack(
         api_url = f"http://{host}:{bound_port}"
         # Links in emails (unsubscribe, click tracking) must point at this server.
         _set_environ({"PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", api_url)}, saved)
+        # The demo shop's products link to its pages on this server: the catalog accepts URLs on these sites.
+        sites = f"{api_url},http://localhost:{bound_port}"
+        _set_environ({"ONE2ONE_CATALOG_HOSTS": os.environ.get("ONE2ONE_CATALOG_HOSTS", sites)}, saved)
         _reset_app_caches()
         _verify_sender()
 
         write_key = os.environ.get("ONE2ONE_LOCAL_WRITE_KEY", DEFAULT_WRITE_KEY)
         _seed_source(write_key, [f"http://127.0.0.1:{bound_port}", f"http://localhost:{bound_port}"])
+        _seed_catalog(api_url)
     except BaseException:
         moto.stop()
         _restore_environ(saved)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.catalog import CatalogStore
 from chalicelib.delivery import guards as g
 from chalicelib.delivery import send_time as sto
 from chalicelib.delivery.exceptions import RetryLater
@@ -101,6 +102,9 @@ class SendPath:
     last_stats: DeliveryStats
     _config: g.DeliveryConfig | None
     _renderer: Callable[..., Any] | None
+    # The catalog is authoritative for product name, price, URL, image and stock: read at send time (one
+    # BatchGetItem per message, only for products the message can show), never in the fold.
+    catalog: CatalogStore | None = None
 
     @property
     def config(self) -> g.DeliveryConfig:
@@ -332,6 +336,8 @@ class SendPath:
             extra["coupon_code"] = self.links.coupon_code(scenario.id, run.profile_id)
         if "related_products" in step.needs and self.related is not None:
             extra["related_products"] = self._related(profile, run)
+        if self.catalog is not None and channel != "webhook":
+            extra.update(self._catalog_context(profile, run, extra.get("related_products") or []))
         token = ""
         if marketing and channel in sc.CUSTOMER_CHANNELS:
             token = self.links.unsubscribe_token(run.profile_id, channel, scenario.topic, message_id)
@@ -359,6 +365,31 @@ class SendPath:
             "text": rendered.text,
             "sms": rendered.sms,
         }
+
+    def _catalog_context(
+        self, profile: dict[str, Any], run: ScenarioRun, related: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """`catalog` (product id -> the catalog's fields, which templates prefer over what events said) and `product`
+        (the run's product: the catalog's when it has it, else what the run remembered)."""
+        assert self.catalog is not None
+        from chalicelib.delivery.templating import MAX_LISTED_PRODUCTS, catalog_fields
+
+        wanted = [str(run.context["product_id"])] if run.context.get("product_id") else []
+        wanted += [str(i.get("product_id")) for i in view.cart_items(profile)]
+        wanted += [str(i.get("product_id")) for i in view.viewed_products(profile)[: MAX_LISTED_PRODUCTS * 2]]
+        wanted += [str(i.get("product_id")) for i in related if isinstance(i, dict)]
+        ids = [i for i in dict.fromkeys(wanted) if i and i != "None"]
+        products = {pid: catalog_fields(p) for pid, p in self.catalog.get_many(ids).items()} if ids else {}
+        out: dict[str, Any] = {"catalog": products}
+        pid = run.context.get("product_id")
+        if pid is not None:
+            remembered = {k: v for k, v in run.context.items() if k in ("product_id", "name", "price", "currency")}
+            if "url" in run.context:
+                remembered["url"] = run.context["url"]
+            if "image" in run.context:
+                remembered["image_url"] = run.context["image"]
+            out["product"] = {**remembered, **products.get(str(pid), {})}
+        return out
 
     def _related(self, profile: dict[str, Any], run: ScenarioRun) -> list[dict[str, Any]]:
         assert self.related is not None

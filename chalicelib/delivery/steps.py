@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.catalog import CatalogStore
 from chalicelib.delivery import guards as g
 from chalicelib.delivery.exceptions import RetryLater
 from chalicelib.delivery.pacing import SendPacer, SendRateExceeded
@@ -123,6 +124,7 @@ class DeliveryService(SendPath):
         preferences: Callable[[str], dict[str, dict[str, str]]] | None = None,
         pacer: SendPacer | None = None,
         rng: random.Random | None = None,
+        catalog: CatalogStore | None = None,
     ) -> None:
         self.runs = runs
         self.messages = messages
@@ -148,6 +150,7 @@ class DeliveryService(SendPath):
         # The sending rate shared by every container (None: unlimited, e.g. a test that is not about the rate).
         self.pacer = pacer
         self._rng = rng or random.Random()  # noqa: S311 - jitter of paced retries
+        self.catalog = catalog
         self.last_stats = DeliveryStats()
 
     @property

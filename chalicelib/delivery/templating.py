@@ -219,7 +219,28 @@ def safe_url(value: Any) -> str:
     return ""
 
 
-def _product(item: Mapping[str, Any]) -> dict[str, Any]:
+def catalog_fields(stored: Any) -> dict[str, Any]:
+    """What templates take from the catalog for one product (`catalog.StoredProduct`): the authoritative fields."""
+    product = stored.product
+    fields = {
+        "product_id": product.id,
+        "name": product.name,
+        "price": product.price,
+        "currency": product.currency,
+        "url": product.url,
+        "image_url": product.image,
+        "stock": product.stock,
+        "in_stock": product.available,
+        "brand": product.brand,
+        "category": product.category,
+    }
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _product(item: Mapping[str, Any], catalog: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    known = (catalog or {}).get(str(item.get("product_id")))
+    if isinstance(known, Mapping):  # the catalog wins over what an event said about the product
+        item = {**item, **known}
     price = sc.to_number(item.get("price"))
     qty = sc.to_number(item.get("quantity"))
     quantity = int(qty) if qty is not None and qty > 0 else 1
@@ -239,10 +260,13 @@ def build_context(profile: Mapping[str, Any], extra_context: Mapping[str, Any] |
     """The variables templates see. From the profile: `first_name` (fallback "there"), `last_name`, `email`,
     `traits`, `stage`, `scores`, `cart` (items with `line_total`), `cart_total`, `viewed_products` (recent first, not
     in the cart, at most 4), `profile`. From the caller (`extra_context`, which wins on clashes): `related_products`,
-    `coupon_code`, `unsubscribe_url`, `preferences_url`, `currency`, step `params`, anything else."""
+    `coupon_code`, `unsubscribe_url`, `preferences_url`, `currency`, step `params`, `product` (a catalog trigger's
+    product), anything else. Where `extra_context["catalog"]` (product id -> `catalog_fields`) has a product, its
+    name, price, URL and image win over what events said about it."""
     extra = dict(extra_context or {})
+    catalog = extra.get("catalog") if isinstance(extra.get("catalog"), Mapping) else None
     traits = sc.traits(profile)
-    cart = [_product(i) for i in sc.cart_items(profile)]
+    cart = [_product(i, catalog) for i in sc.cart_items(profile)]
     in_cart = {str(i["product_id"]) for i in cart}
     seen: set[str] = set()
     viewed: list[dict[str, Any]] = []
@@ -251,7 +275,7 @@ def build_context(profile: Mapping[str, Any], extra_context: Mapping[str, Any] |
         if pid in in_cart or pid in seen or not (item.get("name") or item.get("title")):
             continue  # a product we cannot name is worse than no product in a personal email
         seen.add(pid)
-        viewed.append(_product(item))
+        viewed.append(_product(item, catalog))
     last = traits.get("lastName") or traits.get("last_name") or sc.demographics(profile).get("last_name")
     context: dict[str, Any] = {
         "profile": dict(profile),
@@ -272,8 +296,10 @@ def build_context(profile: Mapping[str, Any], extra_context: Mapping[str, Any] |
     }
     if isinstance(extra.get("related_products"), list):
         extra["related_products"] = [
-            _product(p) for p in extra["related_products"][:MAX_LISTED_PRODUCTS] if isinstance(p, Mapping)
+            _product(p, catalog) for p in extra["related_products"][:MAX_LISTED_PRODUCTS] if isinstance(p, Mapping)
         ]
+    if isinstance(extra.get("product"), Mapping):
+        extra["product"] = _product(extra["product"], catalog)
     context.update(extra)
     return context
 

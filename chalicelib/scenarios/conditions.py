@@ -36,9 +36,19 @@ def fact_value(
     - `product_view_count`: views of that product in `computed.viewed_products` (entries' `views`/`view_count`/`count`,
       else one per entry); None without a product;
     - `product_in_cart`: that product is in `computed.cart` with quantity > 0; None without a product;
-    - `cart_item_count`: total quantity in the cart; `cart_value`: sum of price x quantity.
+    - `cart_item_count`: total quantity in the cart; `cart_value`: sum of price x quantity;
+    - `bought_product`: the event (an order) lists the run's `product_id` in `products[]` or as its `product_id`.
     """
     ctx = context or {}
+    if name == "bought_product":
+        wanted = ctx.get("product_id")
+        if event is None or wanted in (None, ""):
+            return False
+        listed = event.properties.get("products")
+        ids = {str(p.get("product_id")) for p in listed if isinstance(p, dict)} if isinstance(listed, list) else set()
+        if event.properties.get("product_id") is not None:
+            ids.add(str(event.properties["product_id"]))
+        return str(wanted) in ids
     if name in ("product_view_count", "product_in_cart"):
         pid = _product_id(event, ctx)
         if pid is None:

@@ -36,6 +36,8 @@ from chalicelib.scenarios.schedule import (
 __all__ = [
     "CUSTOMER_CHANNELS",
     "Audience",
+    "BackInStockTrigger",
+    "CATALOG_TRIGGER_TYPES",
     "Channel",
     "Condition",
     "Duration",
@@ -43,7 +45,10 @@ __all__ = [
     "EventTrigger",
     "ExitCondition",
     "Fact",
+    "Interest",
+    "LowStockTrigger",
     "Operator",
+    "PriceDropTrigger",
     "RandomBranch",
     "RandomSplitStep",
     "Reentry",
@@ -77,7 +82,7 @@ Channel = Literal["email", "sms", "sales_alert", "webhook"]
 CUSTOMER_CHANNELS: frozenset[str] = frozenset({"email", "sms"})  # channels that reach the person (consent, caps...)
 Stage = Literal["prospect", "new", "active", "loyal", "at_risk", "dormant", "churned"]
 # Derived values the engine computes from (profile, product of the trigger event); see scenarios.conditions.fact_value.
-Fact = Literal["product_view_count", "product_in_cart", "cart_item_count", "cart_value"]
+Fact = Literal["product_view_count", "product_in_cart", "cart_item_count", "cart_value", "bought_product"]
 TemplateNeed = Literal["related_products", "coupon_code"]
 
 _ID = r"^[a-z0-9][a-z0-9_\-]*$"
@@ -100,7 +105,7 @@ class Condition(_Model):
     - `profile.` the profile JSON (`profile.stage`, `profile.scores.engagement`, `profile.traits.country`...),
     - `context.` what the run remembered from its trigger (the trigger event's scalar properties),
     - `fact.` a derived value: `product_view_count`, `product_in_cart` (for the trigger's `product_id`),
-      `cart_item_count`, `cart_value`.
+      `cart_item_count`, `cart_value`, `bought_product` (the event, an order, lists the run's `product_id`).
 
     Operators mean what they mean in segment rules: strings compare without case (`profile.demographics.state eq
     "ca"` matches "CA"), numbers numerically (a numeric string too, against a number), two strings are ordered by
@@ -199,8 +204,85 @@ class ScheduleTrigger(_Model):
         return valid_timezone(value)
 
 
+Interest = Literal["viewed", "carted", "wishlisted"]
+CATALOG_TRIGGER_TYPES = frozenset({"back_in_stock", "price_drop", "low_stock"})
+
+
+def _every_interest() -> list[Interest]:
+    return ["viewed", "carted", "wishlisted"]
+
+
+class _CatalogTrigger(_Model):
+    """Fires for the people who showed `interest` in a product within `within` when the catalog changes it: one
+    run per person and change, started through the interest index (never a scan of profiles), paced by the catalog
+    fan-out cap. People who bought the product since are no longer in the index."""
+
+    interest: list[Interest] = Field(
+        default_factory=_every_interest,
+        min_length=1,
+        description="Which signs count: viewed (Product Viewed), carted (Product Added), wishlisted (Product Added "
+        "to Wishlist).",
+    )
+    within: Duration = Field(default="90d", description="How recent the interest must be (at most 365d).")
+
+    @field_validator("within")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        value = duration_field(value)
+        if parse_duration(value) > timedelta(days=365):
+            raise ValueError("within: at most 365d (interest is kept no longer)")
+        return value
+
+    @property
+    def window(self) -> timedelta:
+        return parse_duration(self.within)
+
+
+class BackInStockTrigger(_CatalogTrigger):
+    """A product that could not be bought can be again (stock from 0 to more, or availability back in stock)."""
+
+    type: Literal["back_in_stock"]
+
+
+class LowStockTrigger(_CatalogTrigger):
+    """ "Nearly gone": the stock falls under `below` (and is still above 0) from `below` or more."""
+
+    type: Literal["low_stock"]
+    below: int = Field(gt=0, examples=[5])
+
+
+class PriceDropTrigger(_CatalogTrigger):
+    """The price falls by at least `percent` and/or `amount` (both must hold when both are given) below the highest
+    price of the last `compared_to` (from the price history, so small steps add up); fires once, when a change first
+    crosses the threshold."""
+
+    type: Literal["price_drop"]
+    percent: float | None = Field(default=None, gt=0, lt=100)
+    amount: float | None = Field(default=None, gt=0, description="In the product's currency.")
+    compared_to: Duration = Field(default="30d", description="Window of the reference (highest) price.")
+
+    @field_validator("compared_to")
+    @classmethod
+    def _parse(cls, value: str) -> str:
+        return duration_field(value)
+
+    @model_validator(mode="after")
+    def _threshold(self) -> PriceDropTrigger:
+        if self.percent is None and self.amount is None:
+            raise ValueError("give 'percent' and/or 'amount'")
+        return self
+
+
 Trigger = Annotated[
-    EventTrigger | SegmentTrigger | StageTrigger | ScoreTrigger | ScheduleTrigger, Field(discriminator="type")
+    EventTrigger
+    | SegmentTrigger
+    | StageTrigger
+    | ScoreTrigger
+    | ScheduleTrigger
+    | BackInStockTrigger
+    | LowStockTrigger
+    | PriceDropTrigger,
+    Field(discriminator="type"),
 ]
 
 

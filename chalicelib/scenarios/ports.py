@@ -44,3 +44,15 @@ class RelatedProducts(Protocol):
     def related(self, product_ids: list[str], exclude: set[str], limit: int = 4) -> list[dict[str, Any]]:
         """Up to `limit` products most often bought with `product_ids`, none of `exclude`."""
         ...
+
+
+class CatalogFanoutQueue(Protocol):
+    """The catalog fan-out queue: one message per page of interested people still to start (see catalog_triggers)."""
+
+    def send(self, jobs: list[dict[str, Any]]) -> None: ...
+
+
+class DueSteps(Protocol):
+    """Delivery's due store, as the fan-out needs it: a run's first step released by the minute reader at `until`."""
+
+    def put(self, due_at: datetime, ref: str, payload: dict[str, Any]) -> None: ...

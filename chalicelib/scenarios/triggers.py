@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.catalog import InterestIndex
 from chalicelib.profiles.codec import body_dict, read_item
 from chalicelib.profiles.model import Transition
 from chalicelib.scenarios.definitions import Scenario
@@ -59,7 +60,11 @@ class ScenarioService:
         clock: Clock,
         scenarios: Sequence[Scenario] | Callable[[], Sequence[Scenario]],
         engagement: Any = None,
+        interests: InterestIndex | None = None,
     ) -> None:
+        # Catalog triggers: who showed interest in which product, written here where the new events are already
+        # read (the fold pays nothing); optional so the service can be built without a catalog.
+        self.interests = interests
         # Issue 5: conversions are attributed here, where newly folded events are already read (no third reader of
         # the profiles stream); optional so the service can be built without reports.
         self.engagement = engagement
@@ -151,6 +156,8 @@ class ScenarioService:
                 products = event.properties.get("products")
                 if event.event == "Order Completed" and not event.unverified and isinstance(products, list):
                     self.related.record_order(event.key, [p for p in products if isinstance(p, dict)], now)
+        if self.interests is not None and events:
+            self._note_interest(profile_id, events, now)
         if self.engagement is not None and any(e.event == "Order Completed" for e in events):
             self.engagement.orders(profile_id, events, self.runs.for_profile(profile_id))
         matches: list[tuple[TriggerMatch, TrackedEvent | Transition]] = []
@@ -199,6 +206,21 @@ class ScenarioService:
                         to_enqueue.append(_first_step(stored))
         if to_enqueue:
             self.queue.enqueue(to_enqueue)
+
+    def _note_interest(self, profile_id: str, events: list[TrackedEvent], now: Any) -> None:
+        """Product interest into the index, purchases out of it; nothing at all while no catalog scenario is enabled
+        (interest is kept as long as the longest `within` of those scenarios)."""
+        from chalicelib.scenarios.catalog_triggers import interest_retention, interest_updates
+
+        assert self.interests is not None
+        retention = interest_retention(self.scenarios)
+        if retention is None:
+            return
+        signals, bought = interest_updates(events)
+        if signals:
+            self.interests.record(profile_id, signals, now + retention)
+        if bought:
+            self.interests.forget(profile_id, bought)
 
     def _may_exit(self, events: list[TrackedEvent]) -> bool:
         names = {rule.event for s in self.scenarios for rule in s.exit if rule.event}

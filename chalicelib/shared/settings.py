@@ -16,6 +16,7 @@ TABLES: dict[str, tuple[str, str]] = {
     "StateTable": ("STATE_TABLE", "one2one-state"),
     "MessagesTable": ("MESSAGES_TABLE", "one2one-messages"),
     "DueTable": ("DUE_TABLE", "one2one-due"),
+    "CatalogTable": ("CATALOG_TABLE", "one2one-catalog"),
 }
 # Queues, topics and SES configuration sets, same shape (read by local/provision.py too).
 QUEUES: dict[str, tuple[str, str]] = {
@@ -23,6 +24,8 @@ QUEUES: dict[str, tuple[str, str]] = {
     "DeliveryDeadLetterQueue": ("DELIVERY_DLQ", "one2one-delivery-dlq"),
     "BackfillQueue": ("BACKFILL_QUEUE", "one2one-backfill"),
     "BackfillDeadLetterQueue": ("BACKFILL_DLQ", "one2one-backfill-dlq"),
+    "CatalogFanoutQueue": ("CATALOG_FANOUT_QUEUE", "one2one-catalog-fanout"),
+    "CatalogFanoutDeadLetterQueue": ("CATALOG_FANOUT_DLQ", "one2one-catalog-fanout-dlq"),
 }
 TOPICS: dict[str, tuple[str, str]] = {
     "SalesAlertsTopic": ("SALES_ALERTS_TOPIC", "one2one-sales-alerts"),
@@ -89,6 +92,13 @@ class Settings:
     definitions_check_seconds: float = 30.0
     # ONE2ONE_SEND_RATE_LIMIT=off: no shared sending rate (tests whose fake clock stands still; never in AWS).
     send_rate_limit: bool = True
+    catalog_table: str = "one2one-catalog"
+    catalog_fanout_queue: str = "one2one-catalog-fanout"
+    # ONE2ONE_CATALOG_HOSTS: the shop's sites ("https://shop.example,https://img.shop.example") product and image URLs
+    # may point at; a server source's own allowed origins are added for what it writes.
+    catalog_hosts: tuple[str, ...] = ()
+    # ONE2ONE_CATALOG_FANOUT_PER_MINUTE: first steps one catalog change may release per minute (runs beyond wait).
+    catalog_fanout_per_minute: int = 600
 
 
 @lru_cache(maxsize=1)
@@ -125,4 +135,8 @@ def get_settings() -> Settings:
         backfill_parallelism=min(_positive_int(os.environ.get("ONE2ONE_BACKFILL_PARALLELISM"), 16), 1000),
         definitions_check_seconds=float(_positive_int(os.environ.get("ONE2ONE_DEFINITIONS_CHECK_SECONDS"), 30)),
         send_rate_limit=os.environ.get("ONE2ONE_SEND_RATE_LIMIT", "on").strip().lower() != "off",
+        catalog_table=table_name("CatalogTable"),
+        catalog_fanout_queue=resource_name("CatalogFanoutQueue"),
+        catalog_hosts=tuple(h.strip() for h in os.environ.get("ONE2ONE_CATALOG_HOSTS", "").split(",") if h.strip()),
+        catalog_fanout_per_minute=_positive_int(os.environ.get("ONE2ONE_CATALOG_FANOUT_PER_MINUTE"), 600),
     )

@@ -35,6 +35,7 @@ def test_quick_benchmark_prints_the_table_and_writes_latest_json(tmp_path):
         "backfill",
         "sending_rate",
         "cost",
+        "catalog",
     }
     assert "model" in document["results"]["backfill"], document["results"]["backfill"]
     assert document["results"]["scoring_instructions"]["status"] == "n/a"  # valgrind runs in the full benchmark only
@@ -48,6 +49,8 @@ def test_quick_benchmark_prints_the_table_and_writes_latest_json(tmp_path):
         "Peak RSS",
         "cost",
         "Segment backfill",
+        "fan-out",
+        "Interest index",
     ):
         assert expected in figures
     assert all(row["result"] in {"pass", "MISS", "-"} for row in document["table"])

@@ -48,6 +48,7 @@ ALLOWED_WILDCARDS = {
     # event source mapping lists the table's streams, whose labels are only known once the table exists.
     "EventsStreamList": "ListStreams is granted on <table>/stream/*, the stream label is not known in advance",
     "ProfilesStreamList": "ListStreams is granted on <table>/stream/*, the stream label is not known in advance",
+    "CatalogStreamList": "ListStreams is granted on <table>/stream/*, the stream label is not known in advance",
 }
 # The only actions a wildcard resource may carry, per Sid.
 WILDCARD_ACTIONS = {
@@ -58,6 +59,7 @@ WILDCARD_ACTIONS = {
     "SesAccountSendRate": {"ses:GetAccount", "ses:GetSendQuota"},
     "EventsStreamList": {"dynamodb:ListStreams"},
     "ProfilesStreamList": {"dynamodb:ListStreams"},
+    "CatalogStreamList": {"dynamodb:ListStreams"},
 }
 
 
@@ -429,6 +431,16 @@ def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     client("sns").publish(TopicArn=_topic_arn("SesFeedbackTopic"), Message=envelope["Message"])
     world.h.post("/v1/track", {"userId": user, "event": "Order Completed", "properties": {"order_id": "o-1"}})
     world.drain()
+    # the catalog: the shop's backend and the admin API write products, a view notes interest, a stock change fans out
+    product = {"id": "cat-1", "name": "Tee", "price": 1900, "currency": "JPY", "stock": 20}
+    assert world.h.post("/v1/catalog/products", product).status_code == 200
+    world.h.post("/v1/track", {"userId": user, "event": "Product Viewed", "properties": {"product_id": "cat-1"}})
+    world.drain()
+    auth_json = {"Authorization": "Bearer test-admin-token", "Content-Type": "application/json"}
+    low = json.dumps({**product, "stock": 2})
+    assert world.h.client.http.put("/admin/catalog/products/cat-1", body=low, headers=auth_json).status_code == 200
+    assert world.h.admin("/admin/catalog/products?limit=5").status_code == 200
+    world.drain()
     # the admin API, read and write
     profile_id = user_profile_id(user)
     for path in (
@@ -497,6 +509,8 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_own_policy(
         "deliver_steps",
         "ses_feedback",
         "backfill_profiles",
+        "catalog_changes",
+        "catalog_fanout",
     } <= seen_functions
     assert {"lifecycle_sweep", "refresh_cut_points", "release_due_steps"} <= seen_functions
     operations = {(function, operation) for function, _, operation, _ in recorded_calls}

@@ -300,6 +300,8 @@ def test_shipped_scenarios_load_against_shipped_templates() -> None:
     )
     # THEN every example from the brief is there and enabled
     assert {s.id for s in scenarios} == {
+        "back_in_stock",
+        "low_stock_reminder",
         "welcome_series",
         "cart_abandonment",
         "browse_abandonment",

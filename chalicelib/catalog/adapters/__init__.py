@@ -1,0 +1,1 @@
+"""DynamoDB adapters of the catalog wing (composed only by `chalicelib.bootstrap`)."""

@@ -1,0 +1,121 @@
+"""Catalog trigger rules: which catalog changes fire which trigger, thresholds, and interest from events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from chalicelib.catalog import ProductChange, StoredProduct
+from chalicelib.catalog.model import PricePoint, Product
+from chalicelib.scenarios.catalog_triggers import fires, interest_updates
+from chalicelib.scenarios.exceptions import ScenarioConfigError
+from chalicelib.scenarios.loader import parse_scenario
+from chalicelib.tracking.events import TrackedEvent
+
+
+def product(
+    version: int, stock: int | None = 10, price: float = 100, history: list[float] | None = None, **kw: object
+) -> StoredProduct:
+    at = f"2026-03-{version:02d}T00:00:00.000Z"
+    prices = history if history is not None else [price]
+    points = tuple(
+        PricePoint(at=f"2026-03-{n + 1:02d}T00:00:00.000Z", price=p, currency="EUR") for n, p in enumerate(prices)
+    )
+    fields = {"id": "p1", "name": "Tee", "price": price, "currency": "EUR", "stock": stock, "updated_at": at, **kw}
+    return StoredProduct(Product.model_validate(fields), version, points)
+
+
+def when(**trigger: object) -> object:
+    steps = [{"type": "send", "channel": "email", "template": "t"}]
+    return parse_scenario({"id": "s", "name": "S", "when": trigger, "steps": steps}).when
+
+
+def test_back_in_stock_fires_on_the_way_back_only() -> None:
+    trigger = when(type="back_in_stock")
+    assert fires(trigger, ProductChange(product(1, stock=0), product(2, stock=4)))
+    assert not fires(trigger, ProductChange(product(1, stock=2), product(2, stock=4)))
+    assert not fires(trigger, ProductChange(product(1, stock=4), product(2, stock=0)))
+    assert not fires(trigger, ProductChange(None, product(1, stock=4)))  # a new product: nobody waited
+    out = product(1, stock=None, availability="out_of_stock")
+    assert fires(trigger, ProductChange(out, product(2, stock=None, availability="in_stock")))
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "fired"),
+    [(10, 4, True), (5, 4, True), (10, 5, False), (4, 3, False), (10, 0, False), (None, 2, True)],
+)
+def test_low_stock_fires_when_the_stock_crosses_under_the_threshold(
+    before: int | None, after: int, fired: bool
+) -> None:
+    assert (
+        fires(when(type="low_stock", below=5), ProductChange(product(1, stock=before), product(2, stock=after)))
+        is fired
+    )
+
+
+@pytest.mark.parametrize(
+    ("history", "new", "threshold", "fired"),
+    [
+        ([100], 90, {"percent": 10}, True),
+        ([100], 91, {"percent": 10}, False),
+        ([100], 95, {"amount": 5}, True),
+        ([100], 92, {"percent": 5, "amount": 10}, False),  # both must hold
+        ([100, 95], 90, {"percent": 10}, True),  # small steps add up against the 30-day high
+        ([100, 90], 85, {"percent": 10}, False),  # already announced at 90
+    ],
+)
+def test_price_drop_thresholds(history: list[float], new: float, threshold: dict, fired: bool) -> None:
+    old = product(len(history), price=history[-1], history=history)
+    after = product(len(history) + 1, price=new, history=[*history, new])
+    assert fires(when(type="price_drop", **threshold), ProductChange(old, after)) is fired
+
+
+def test_a_price_drop_of_an_unavailable_product_or_in_another_currency_does_not_fire() -> None:
+    trigger = when(type="price_drop", percent=10)
+    assert not fires(trigger, ProductChange(product(1, price=100), product(2, price=50, stock=0)))
+    assert not fires(trigger, ProductChange(product(1, price=100), product(2, price=50, currency="USD")))
+
+
+@pytest.mark.parametrize(
+    ("trigger", "message"),
+    [
+        ({"type": "price_drop"}, "percent"),
+        ({"type": "low_stock"}, "below"),
+        ({"type": "low_stock", "below": 0}, "greater than 0"),
+        ({"type": "back_in_stock", "within": "400d"}, "365d"),
+        ({"type": "back_in_stock", "interest": ["liked"]}, "viewed"),
+    ],
+)
+def test_bad_catalog_triggers_are_refused(trigger: dict, message: str) -> None:
+    with pytest.raises(ScenarioConfigError, match=message):
+        when(**trigger)
+
+
+def event(name: str, at: str, **properties: object) -> TrackedEvent:
+    when = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    return TrackedEvent(
+        message_id=f"{name}-{at}",
+        source_id="web",
+        type="track",
+        profile_id="p",
+        timestamp=when,
+        received_at=when,
+        event=name,
+        properties=dict(properties),
+    )
+
+
+def test_interest_from_views_carts_and_wishlists_and_a_purchase_forgets() -> None:
+    signals, bought = interest_updates(
+        [
+            event("Product Viewed", "2026-03-02T01:00:00Z", product_id="p1"),
+            event("Product Added", "2026-03-02T01:01:00Z", product_id="p2"),
+            event("Product Added to Wishlist", "2026-03-02T01:02:00Z", product_id="p3"),
+            event("Order Completed", "2026-03-02T01:03:00Z", products=[{"product_id": "p2"}]),
+            event("Product Viewed", "2026-03-02T01:04:00Z", product_id="p3"),
+            event("Page Viewed", "2026-03-02T01:05:00Z", product_id="p4"),
+        ]
+    )
+    assert sorted((s.product_id, s.kind) for s in signals) == [("p1", "viewed"), ("p3", "viewed")]
+    assert bought == {"p2"}
