@@ -16,6 +16,7 @@ from chalicelib.api import (
     admin,
     admin_backfills,
     admin_privacy,
+    admin_recommendations,
     admin_reports,
     admin_scenarios,
     admin_segments,
@@ -23,6 +24,7 @@ from chalicelib.api import (
     links,
     local_tools,
     openapi,
+    personalize,
     pixel,
     subscribe_sms,
     tracking,
@@ -39,7 +41,7 @@ from chalicelib.handlers import (
 from chalicelib.shared import observability
 
 API = os.environ.get("ONE2ONE_API") or ("public" if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") else "all")
-PUBLIC_BLUEPRINTS = (tracking.bp, pixel.bp, assets.bp, openapi.bp, links.bp, subscribe_sms.bp)
+PUBLIC_BLUEPRINTS = (tracking.bp, pixel.bp, assets.bp, openapi.bp, links.bp, subscribe_sms.bp, personalize.bp)
 LOCAL_BLUEPRINTS = (local_tools.bp,)  # the embedded outbox and clock: never part of a deployed API
 ADMIN_BLUEPRINTS = (
     admin.bp,
@@ -48,6 +50,7 @@ ADMIN_BLUEPRINTS = (
     admin_scenarios.bp,
     admin_reports.bp,
     admin_backfills.bp,
+    admin_recommendations.bp,
 )
 EVENT_BLUEPRINTS = (
     events_stream.bp,

@@ -16,6 +16,7 @@ from typing import Any
 
 from chalicelib.profiles.codec import body_dict, read_item
 from chalicelib.profiles.model import Transition
+from chalicelib.recommendations import RecommendationService
 from chalicelib.scenarios.definitions import Scenario
 from chalicelib.scenarios.engine import (
     ScenarioRun,
@@ -58,6 +59,7 @@ class ScenarioService:
         related: RelatedProducts | None,
         clock: Clock,
         scenarios: Sequence[Scenario] | Callable[[], Sequence[Scenario]],
+        learner: RecommendationService | None = None,
         engagement: Any = None,
     ) -> None:
         # Issue 5: conversions are attributed here, where newly folded events are already read (no third reader of
@@ -67,6 +69,8 @@ class ScenarioService:
         self.read_events = read_events
         self.queue = queue
         self.related = related
+        # Similar items learn here too, from the events already read: the fold pays nothing, no third stream reader.
+        self.learner = learner
         self.clock = clock
         # A callable is called at first use (the composition root loads the packaged scenarios lazily).
         self._scenarios = scenarios
@@ -146,6 +150,8 @@ class ScenarioService:
         """Record co-purchases, exit what must stop, start what triggers."""
         now = self.clock.now()
         profile_id = profile["profile_id"]
+        if self.learner is not None and events:
+            self.learner.learn(profile, events, now)
         if self.related is not None:
             for event in events:
                 products = event.properties.get("products")
