@@ -252,7 +252,7 @@ def rank(
     """The person's top `limit` products as cards with a `reason`: similar to their items first, then popular in
     their categories, then popular overall. Purchased, in-cart, already viewed, `exclude`d and out-of-stock
     products are never listed."""
-    excluded = {*person.purchased, *person.cart, *person.viewed, *exclude, *unavailable}
+    excluded = {*person.purchased, *person.cart, *person.viewed, *exclude, *unavailable, *sold_out(lists)}
     scores: dict[str, float] = {}
     cards: dict[str, Card] = {}
     for seed, weight in person.seeds():
@@ -276,6 +276,18 @@ def rank(
         out += popular(lists.get(popular_key(category)), limit - len(out), {*excluded, *chosen}, reason)
         chosen = [c["product_id"] for c in out]
     return out[:limit]
+
+
+def sold_out(lists: Mapping[str, Mapping[str, Any]]) -> set[str]:
+    """Products any card read says are out of stock. Cards are copies written when an event touched their list, so
+    one may be older than another: when they disagree, not recommending what may be sold out is the safer error."""
+    out = set()
+    for state in lists.values():
+        own = state.get("card") or {}
+        if own.get("in_stock") is False:
+            out.add(str(own.get("product_id")))
+        out.update(pid for pid, card in (state.get("c") or {}).items() if card.get("in_stock") is False)
+    return out
 
 
 def popular(state: Mapping[str, Any] | None, limit: int, exclude: Iterable[str], reason: str = "popular") -> list[Card]:
