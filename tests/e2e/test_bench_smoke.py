@@ -33,6 +33,7 @@ def test_quick_benchmark_prints_the_table_and_writes_latest_json(tmp_path):
         "end_to_end",
         "memory",
         "backfill",
+        "recommendations",
         "cost",
     }
     assert "model" in document["results"]["backfill"], document["results"]["backfill"]
