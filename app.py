@@ -18,6 +18,7 @@ from chalicelib.api import (
     admin_catalog,
     admin_definitions,
     admin_privacy,
+    admin_recommendations,
     admin_reports,
     admin_scenarios,
     admin_segments,
@@ -26,6 +27,7 @@ from chalicelib.api import (
     links,
     local_tools,
     openapi,
+    personalize,
     pixel,
     subscribe_sms,
     tracking,
@@ -43,7 +45,16 @@ from chalicelib.handlers import catalog as catalog_handlers
 from chalicelib.shared import observability
 
 API = os.environ.get("ONE2ONE_API") or ("public" if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") else "all")
-PUBLIC_BLUEPRINTS = (tracking.bp, pixel.bp, assets.bp, openapi.bp, links.bp, subscribe_sms.bp, catalog.bp)
+PUBLIC_BLUEPRINTS = (
+    tracking.bp,
+    pixel.bp,
+    assets.bp,
+    openapi.bp,
+    links.bp,
+    subscribe_sms.bp,
+    catalog.bp,
+    personalize.bp,
+)
 LOCAL_BLUEPRINTS = (local_tools.bp,)  # the embedded outbox and clock: never part of a deployed API
 ADMIN_BLUEPRINTS = (
     admin.bp,
@@ -54,6 +65,7 @@ ADMIN_BLUEPRINTS = (
     admin_backfills.bp,
     admin_definitions.bp,
     admin_catalog.bp,
+    admin_recommendations.bp,
 )
 EVENT_BLUEPRINTS = (
     events_stream.bp,

@@ -219,6 +219,7 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         ]
     elif rate:
         rows.append(_row("Sending rate", _na(rate), "max +-5%", None))
+    rows += recommendation_rows(results.get("recommendations", {}))
 
     catalog = results.get("catalog", {})
     if "fanout" in catalog:
@@ -320,6 +321,42 @@ def backfill_rows(bf: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def recommendation_rows(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    if "hit_rate_item_to_item" not in rec:
+        return [_row("Recommendations: hit-rate@10, item-to-item vs popularity", _na(rec), "beats popularity", None)]
+    i2i, pop = rec["hit_rate_item_to_item"], rec["hit_rate_popularity"]
+    rows = [
+        _row(
+            f"Recommendations: hit-rate@10 of the next purchase ({rec['test_shoppers']} shoppers, generated bundles)",
+            f"item-to-item {i2i:.3f} vs popularity {pop:.3f}",
+            "beats popularity",
+            i2i > pop,
+        )
+    ]
+    for kind in ("view", "order"):
+        cost = rec.get(f"writes_per_{kind}")
+        if cost:
+            rows.append(
+                _row(
+                    f"Recommendations: writes per {kind} (one TransactWriteItems)",
+                    f"{cost['items_per_event']} items, {cost['write_request_units_per_event']} WRU",
+                    "bounded",
+                    cost["max_items"] <= 25,
+                )
+            )
+    per = rec.get("personalize") or {}
+    if "p95_ms" in per:
+        rows.append(
+            _row(
+                "GET /v1/personalize (chalice test client on moto)",
+                f"p50 {per['p50_ms']} ms, p95 {per['p95_ms']} ms, {per['reads_per_call_max']} reads/call max",
+                "p95 < 50 ms, <= 2 reads",
+                per["p95_ms"] < 50 and per["reads_per_call_max"] <= 2,
+            )
+        )
+    return rows
+
+
 def render(rows: list[dict[str, Any]]) -> str:
     headers = {"figure": "figure", "value": "value", "target": "target", "result": "result"}
     widths = {k: max(len(str(r[k])) for r in [headers, *rows]) for k in headers}
@@ -347,7 +384,19 @@ def main(argv: list[str] | None = None) -> int:
     quick: bool = args.quick
     out: Path = args.out
 
-    from bench import backfill, catalog, cold_start, cost, e2e, ingest, instructions, memory, scoring, sending_rate
+    from bench import (
+        backfill,
+        catalog,
+        cold_start,
+        cost,
+        e2e,
+        ingest,
+        instructions,
+        memory,
+        recommendations,
+        scoring,
+        sending_rate,
+    )
 
     results: dict[str, Any] = {}
     results["cold_start"] = _section("cold start", lambda: cold_start.run(quick))
@@ -359,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     results["backfill"] = _section("backfill", lambda: backfill.run(quick))
     results["sending_rate"] = _section("sending rate", lambda: sending_rate.run(quick))
     results["catalog"] = _section("catalog", lambda: catalog.run(quick))
+    results["recommendations"] = _section("recommendations", lambda: recommendations.run(quick))
     if "ratio" in results["ingest"] and "mixes" in results["scoring"]:
         results["cost"] = _section("cost", lambda: cost.run(results["ingest"], results["scoring"]))
     else:

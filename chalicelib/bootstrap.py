@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from chalicelib.definitions.adapters.dynamodb_definitions import DynamoDefinitionStore
     from chalicelib.definitions.effective import EffectiveCache
     from chalicelib.definitions.service import DefinitionsService
-    from chalicelib.delivery.adapters.dynamodb_messages import DynamoMessageStore, DynamoRelatedProducts, DynamoRunStore
+    from chalicelib.delivery.adapters.dynamodb_messages import DynamoMessageStore, DynamoRunStore
     from chalicelib.delivery.adapters.moto_outbox import MotoOutbox
     from chalicelib.delivery.adapters.sqs_queue import SqsDeliveryQueue
     from chalicelib.delivery.pacing import SendPacer
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from chalicelib.engagement.recorder import EngagementService
     from chalicelib.engagement.sms_consent import SmsConsentService
     from chalicelib.engagement.tokens import Keyring
+    from chalicelib.personalization import PersonalizationService
     from chalicelib.predictions.adapters.dynamodb_models import DynamoModelStore
     from chalicelib.predictions.training import TrainingService
     from chalicelib.privacy.rights import PrivacyService
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from chalicelib.profiles.fold_batches import FoldService
     from chalicelib.profiles.segmentation import SegmentDef
     from chalicelib.profiles.sweeps import CutPointsService, LifecycleSweepService
+    from chalicelib.recommendations import RecommendationService
     from chalicelib.scenarios.catalog_triggers import CatalogTriggerService
     from chalicelib.scenarios.definitions import Scenario
     from chalicelib.scenarios.triggers import ScenarioService
@@ -331,10 +333,30 @@ def get_message_store() -> DynamoMessageStore:
 
 
 @cache
-def get_related_products() -> DynamoRelatedProducts:
-    from chalicelib.delivery.adapters.dynamodb_messages import DynamoRelatedProducts
+def get_related_products() -> RecommendationService:
+    """Templates' `related_products`: the similar-items lists (the co-purchase counters they replace stay unread)."""
+    return get_recommendation_service()
 
-    return DynamoRelatedProducts(get_settings().state_table)
+
+@cache
+def get_recommendation_service() -> RecommendationService:
+    from chalicelib.recommendations import RecommendationService
+    from chalicelib.recommendations.adapters.dynamodb_similar_items import DynamoSimilarItems
+
+    return RecommendationService(DynamoSimilarItems(get_settings().state_table))
+
+
+@cache
+def get_personalization_service() -> PersonalizationService:
+    from chalicelib.personalization import PersonalizationService, load_slots
+
+    return PersonalizationService(
+        profiles=get_profile_store(),
+        identities=get_identity_store(),
+        recommendations=get_recommendation_service(),
+        slots=load_slots,
+        clock=get_clock(),
+    )
 
 
 @cache
@@ -376,9 +398,10 @@ def get_scenario_service() -> ScenarioService:
         runs=get_run_store(),
         read_events=partial(batch_get_events, get_settings().events_table),
         queue=get_delivery_queue(),
-        related=get_related_products(),
+        related=None,  # orders are learnt by `learner` with the person's history
         clock=get_clock(),
         scenarios=get_scenarios,
+        learner=get_recommendation_service(),
         engagement=get_engagement_service(),
         interests=get_interest_index(),
     )
@@ -587,6 +610,8 @@ def _reset_delivery() -> None:
         get_run_store,
         get_message_store,
         get_related_products,
+        get_recommendation_service,
+        get_personalization_service,
         get_delivery_queue,
         get_scenario_service,
         get_delivery_service,

@@ -1,4 +1,4 @@
-"""Static assets served by the API: the first-party tracker."""
+"""Static assets served by the API: the first-party tracker, and the slot filler it loads on pages with slots."""
 
 from __future__ import annotations
 
@@ -22,6 +22,26 @@ def tracker_source() -> str:
 def tracker_js() -> Response:
     return Response(
         body=tracker_source(),
+        status_code=200,
+        headers={
+            "Content-Type": "application/javascript; charset=utf-8",
+            "Cache-Control": "public, max-age=3600",
+            "Access-Control-Allow-Origin": "*",
+        },
+    )
+
+
+@cache
+def slots_source() -> str:
+    minified = STATIC / "slots.min.js"
+    path = minified if minified.exists() else STATIC / "slots.js"
+    return path.read_text(encoding="utf-8")
+
+
+@bp.route("/slots.js", methods=["GET"])
+def slots_js() -> Response:
+    return Response(
+        body=slots_source(),
         status_code=200,
         headers={
             "Content-Type": "application/javascript; charset=utf-8",

@@ -215,6 +215,51 @@ def admin(answer: str, *, query: list[dict[str, Any]] | None = None, body: str |
     return build
 
 
+def page_preflight(path: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "responses": {
+            "204": {"description": "the origin may read this route"},
+            "403": json_answer("no source allows this origin", "ErrorBody"),
+        }
+    }
+
+
+def admin_read(query: list[dict[str, Any]] | None = None) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
+    def build(path: str, params: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "responses": {
+                "200": json_answer("ok", None),
+                "400": json_answer("a parameter is invalid", "ErrorBody"),
+                "401": json_answer("locally: missing or wrong bearer token (in AWS, IAM answers 403)", "ErrorBody"),
+                "404": json_answer("nothing learnt for it / no such profile", "ErrorBody"),
+                "503": UNAVAILABLE,
+            }
+        }
+        if query:
+            out["parameters"] = query
+        return out
+
+    return build
+
+
+def page_read(answer: str, query: list[dict[str, Any]]) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
+    """Builder for the public page reads (personalize, recommendations): write key, named 4xx, never a 5xx but 503."""
+
+    def build(path: str, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "parameters": [query_param("writeKey", "the source's write key (or HTTP Basic)"), *query],
+            "responses": {
+                "200": json_answer(answer, None),
+                "400": json_answer("a parameter is invalid (`field` names it)", "ErrorBody"),
+                "401": json_answer("missing or unknown write key", "ErrorBody"),
+                "403": json_answer("the Origin is not allowed for this source", "ErrorBody"),
+                "503": UNAVAILABLE,
+            },
+        }
+
+    return build
+
+
 def query_param(name: str, description: str, **schema: Any) -> dict[str, Any]:
     return {
         "name": name,
@@ -262,6 +307,7 @@ def definitions_op(*, write: bool = False) -> Callable[[str, dict[str, Any]], di
 DEFINITIONS = "/admin/definitions/{kind}"
 EVENTS_PARAM = query_param("events", "how many recent events to include", type="integer", minimum=0, maximum=500)
 ADMIN = ("adminIam", "localAdminToken")
+VISITOR_PARAMS = [query_param("anonymousId", "the visitor's anonymous id"), query_param("userId", "the user id")]
 
 KNOWN: dict[tuple[str, str], Doc] = {
     ("/v1/{kind}", "POST"): Doc(
@@ -292,6 +338,37 @@ KNOWN: dict[tuple[str, str], Doc] = {
         security=("writeKey",),
     ),
     ("/tracker.js", "GET"): Doc("The first-party tracker", ("assets",), tracker_js),
+    ("/slots.js", "GET"): Doc("The slot filler tracker.js loads on pages with data-o2o-slot", ("assets",), tracker_js),
+    ("/v1/personalize", "GET"): Doc(
+        "Content per page slot for this visitor, chosen by rules over their profile (slots.json)",
+        ("personalisation",),
+        page_read(
+            "per slot `{variant, content}` (+ `items` for a recommendations slot); `{}` for an unknown slot; an "
+            "unknown visitor gets the defaults. `Cache-Control: public, max-age=60` when no visitor id is given",
+            [query_param("slots", "comma-separated slot ids (1-10)"), *VISITOR_PARAMS],
+        ),
+        security=("writeKey",),
+    ),
+    ("/v1/personalize", "OPTIONS"): Doc("CORS preflight", ("personalisation",), page_preflight),
+    ("/v1/recommendations", "GET"): Doc(
+        "Products for this visitor: similar to their items, else popular in their categories or overall",
+        ("personalisation",),
+        page_read(
+            "`items`: product cards with a `reason` (similar, popular_in_category, popular)",
+            [query_param("limit", "1-20 (default 10)", type="integer", minimum=1, maximum=20), *VISITOR_PARAMS],
+        ),
+        security=("writeKey",),
+    ),
+    ("/v1/recommendations", "OPTIONS"): Doc("CORS preflight", ("personalisation",), page_preflight),
+    ("/admin/recommendations", "GET"): Doc(
+        "A person's recommendations (by profile_id, anonymousId or userId)",
+        ("admin",),
+        admin_read([query_param("profile_id", "the profile"), *VISITOR_PARAMS]),
+        security=ADMIN,
+    ),
+    ("/admin/recommendations/products/{product_id}", "GET"): Doc(
+        "A product's similar-items list as stored, and its similar products", ("admin",), admin_read(), security=ADMIN
+    ),
     ("/openapi.json", "GET"): Doc("This OpenAPI document", ("meta",), openapi_json),
     ("/admin/profiles/{profile_id}", "GET"): Doc(
         "A profile by id (follows merges)", ("admin",), admin("ProfileView", query=[EVENTS_PARAM]), security=ADMIN

@@ -39,6 +39,7 @@ from chalicelib.profiles.traits import (
     MAX_EVENT_NAMES,
     MAX_FOLDED,
     MAX_ORDER_IDS,
+    MAX_PURCHASED,
     MAX_TRAITS,
     add_session,
     clean_number,
@@ -344,6 +345,14 @@ class _Folder:
             a.order_ids[order_id] = ts
             if len(a.order_ids) > MAX_ORDER_IDS:
                 del a.order_ids[min(a.order_ids, key=lambda o: (a.order_ids[o], o))]
+        bought = [pid for item in products if (pid := _product(item)) is not None]
+        if bought:
+            # By order time, not arrival order, so any order of folding gives the same list.
+            for pid in bought:
+                a.purchased[pid] = max(ts, a.purchased.get(pid, ts))
+            while len(a.purchased) > MAX_PURCHASED:
+                del a.purchased[min(a.purchased, key=lambda p: (a.purchased[p], p))]
+            c.purchased_products = sorted(a.purchased, key=lambda p: (-a.purchased[p], p))
         revenue = clean_number(props.get("revenue"))
         if revenue is None:
             revenue = clean_number(props.get("total"))

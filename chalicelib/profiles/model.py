@@ -133,6 +133,8 @@ class ComputedTraits(Struct, kw_only=True):
     first_order_at: str | None = None
     last_order_at: str | None = None
     top_categories: list[str] = field(default_factory=list)  # by recency-decayed interest weight
+    # Products bought, most recent order first (recommendations leave them out); at most traits.MAX_PURCHASED.
+    purchased_products: list[str] = field(default_factory=list)
     first_touch: dict[str, Any] | None = None  # {"campaign": {...}, "referrer_host", "at"}
     last_touch: dict[str, Any] | None = None
 
@@ -199,6 +201,7 @@ class Activity(Struct, kw_only=True, omit_defaults=True):
     first_order_ts: float | None = None
     last_order_ts: float | None = None
     interests: dict[str, list[float]] = field(default_factory=dict)  # category -> [raw weight, epoch of raw]
+    purchased: dict[str, float] = field(default_factory=dict)  # product_id -> epoch of its latest order
     lww: dict[str, list[Any]] = field(default_factory=dict)  # field -> [event ts, applied_tag(event key)]
 
 

@@ -28,6 +28,7 @@ MAX_FOLDED = 1000  # full keys listed per version; only a bot-like burst folds m
 MAX_EVENT_NAMES = 200
 MAX_DAILY_NAMES = 60  # names with engagement points are always kept
 MAX_VIEWED = 20
+MAX_PURCHASED = 20
 MAX_SEARCH_TERMS = 20
 MAX_CART_LINES = 50
 CART_TTL_DAYS = 30  # a line not touched for this long is no longer in the open cart

@@ -17,6 +17,7 @@ from typing import Any
 from chalicelib.catalog import InterestIndex
 from chalicelib.profiles.codec import body_dict, read_item
 from chalicelib.profiles.model import Transition
+from chalicelib.recommendations import RecommendationService
 from chalicelib.scenarios.definitions import Scenario
 from chalicelib.scenarios.engine import (
     ScenarioRun,
@@ -59,6 +60,7 @@ class ScenarioService:
         related: RelatedProducts | None,
         clock: Clock,
         scenarios: Sequence[Scenario] | Callable[[], Sequence[Scenario]],
+        learner: RecommendationService | None = None,
         engagement: Any = None,
         interests: InterestIndex | None = None,
     ) -> None:
@@ -72,6 +74,8 @@ class ScenarioService:
         self.read_events = read_events
         self.queue = queue
         self.related = related
+        # Similar items learn here too, from the events already read: the fold pays nothing, no third stream reader.
+        self.learner = learner
         self.clock = clock
         # A callable is called at first use (the composition root loads the packaged scenarios lazily).
         self._scenarios = scenarios
@@ -151,6 +155,8 @@ class ScenarioService:
         """Record co-purchases, exit what must stop, start what triggers."""
         now = self.clock.now()
         profile_id = profile["profile_id"]
+        if self.learner is not None and events:
+            self.learner.learn(profile, events, now)
         if self.related is not None:
             for event in events:
                 products = event.properties.get("products")

@@ -16,7 +16,7 @@
   var cfg = { writeKey: null, apiHost: '', consent: undefined, page: true };
   var queue = []; // messages waiting for the next flush
   var pending = []; // calls made before a write key was known, replayed by start()
-  var ready = false, timer = null, missedPage = false, aid = null;
+  var ready = false, timer = null, missedPage = false, aid = null, fresh = 0;
 
   function cookie(name) {
     var m = d.cookie.match(new RegExp('(?:^|; )' + name + '=([^;]*)'));
@@ -81,7 +81,7 @@
 
   function anonymousId() {
     if (!aid) {
-      aid = load(AID) || uuid();
+      aid = load(AID) || (fresh = 1, uuid()); // fresh: this is the visitor's first page (slots.js asks for defaults)
       save(AID, aid); // rewritten once per page load: a rolling year rather than a year from the first visit
     }
     return aid;
@@ -256,6 +256,13 @@
       if (allowed()) page(); else missedPage = true;
     }
     pending.splice(0).forEach(call);
+    // Personalised slots are filled by a separate script, loaded only by pages that have some.
+    if (d.querySelector('[data-o2o-slot]')) {
+      var s = d.createElement('script');
+      s.src = cfg.apiHost + '/slots.js';
+      s.async = true;
+      d.head.appendChild(s);
+    }
   }
 
   var methods = {
@@ -277,6 +284,7 @@
     push: call, // so snippet-style one2one.push([...]) keeps working after load
     anonymousId: function () { return allowed() ? anonymousId() : null; },
     userId: function () { return allowed() ? load(UID) : null; },
+    config: function () { return { writeKey: cfg.writeKey, apiHost: cfg.apiHost, fresh: !!fresh }; },
     VERSION: VERSION
   };
   Object.keys(methods).forEach(function (name) {

@@ -34,6 +34,7 @@ def test_quick_benchmark_prints_the_table_and_writes_latest_json(tmp_path):
         "memory",
         "backfill",
         "sending_rate",
+        "recommendations",
         "cost",
         "catalog",
     }

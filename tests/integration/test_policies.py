@@ -430,6 +430,11 @@ def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     envelope = json.loads((ROOT / "events" / "ses" / "notification_bounce_permanent.json").read_text())
     client("sns").publish(TopicArn=_topic_arn("SesFeedbackTopic"), Message=envelope["Message"])
     world.h.post("/v1/track", {"userId": user, "event": "Order Completed", "properties": {"order_id": "o-1"}})
+    # product views and an order teach the similar-items lists; pages read them back (personalize, recommendations)
+    for pid in ("sku-1", "sku-2"):
+        world.h.post("/v1/track", {"userId": user, "event": "Product Viewed", "properties": {"product_id": pid}})
+    order = {"order_id": "o-2", "products": [{"product_id": "sku-2"}, {"product_id": "sku-3"}]}
+    world.h.post("/v1/track", {"userId": user, "event": "Order Completed", "properties": order})
     world.drain()
     # the catalog: the shop's backend and the admin API write products, a view notes interest, a stock change fans out
     product = {"id": "cat-1", "name": "Tee", "price": 1900, "currency": "JPY", "stock": 20}
@@ -441,6 +446,12 @@ def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     assert world.h.client.http.put("/admin/catalog/products/cat-1", body=low, headers=auth_json).status_code == 200
     assert world.h.admin("/admin/catalog/products?limit=5").status_code == 200
     world.drain()
+    for path in (
+        f"/v1/personalize?writeKey=test-write-key&slots=hero,recs&userId={user}",
+        "/v1/recommendations?writeKey=test-write-key&anonymousId=someone",
+        "/slots.js",
+    ):
+        assert _get(world, path).status_code < 500, path
     # the admin API, read and write
     profile_id = user_profile_id(user)
     for path in (
@@ -457,6 +468,8 @@ def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
         "/admin/reports/scenarios",
         "/admin/reports/scenarios/cart_abandonment",
         "/admin/backfills",
+        f"/admin/recommendations?profile_id={profile_id}",
+        "/admin/recommendations/products/sku-2",
         "/openapi.json",
         "/tracker.js",
     ):
@@ -527,10 +540,13 @@ def test_only_functions_that_sign_or_verify_may_read_the_signing_secret() -> Non
     assert readers == {"api_handler", "admin_api", "deliver_steps"}
 
 
-def test_the_public_api_cannot_read_export_or_erase_a_profile_and_the_admin_api_cannot_send_mail() -> None:
+def test_the_public_api_cannot_list_export_or_erase_a_profile_and_the_admin_api_cannot_send_mail() -> None:
+    # GET /v1/personalize chooses a page's content by rules over the visitor's profile, so the public function reads
+    # one profile by its id (Get/BatchGetItem) and answers only the chosen content and product cards, never a
+    # profile field; it still cannot list events, export, erase or reach the admin routes.
+    assert _granted("api_handler", "dynamodb:BatchGetItem", "ProfilesTable")
+    assert not _granted("api_handler", "dynamodb:PutItem", "ProfilesTable")
     for action, resource in (
-        ("dynamodb:GetItem", "ProfilesTable"),
-        ("dynamodb:BatchGetItem", "ProfilesTable"),
         ("dynamodb:Query", "EventsTable/index/by_profile"),
         ("dynamodb:Query", "FailedEventsTable"),
         ("dynamodb:BatchWriteItem", "SegmentMembersTable"),

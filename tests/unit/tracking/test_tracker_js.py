@@ -304,3 +304,13 @@ def test_source_stays_small_when_served_gzipped():
 def test_tracker_parses_as_a_classic_script():
     for name in ("tracker.js", "tracker.min.js"):
         subprocess.run([NODE, "--check", str(STATIC / name)], check=True, timeout=30)
+
+
+def test_the_slot_filler_is_a_separate_small_script_the_tracker_loads_only_on_pages_with_slots():
+    # tracker.js stays under its 6 KB goal: the slot filler (slots.js, served at /slots.js) is loaded lazily
+    tracker = (STATIC / "tracker.js").read_text(encoding="utf-8")
+    assert "'/slots.js'" in tracker and "[data-o2o-slot]" in tracker
+    assert len((STATIC / "tracker.min.js").read_bytes()) <= MAX_MIN_BYTES
+    slots = (STATIC / "slots.min.js").read_bytes()
+    assert len(slots) <= 3 * 1024
+    assert b"innerHTML" not in slots  # text only: nothing from the API is parsed as HTML

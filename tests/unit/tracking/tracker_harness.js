@@ -28,7 +28,7 @@ function browser(opts = {}) {
     referrer: 'https://search.example/?q=shoes',
     visibilityState: 'visible',
     currentScript: script,
-    querySelector: () => script,
+    querySelector: (selector) => (selector.includes('data-o2o-slot') ? null : script), // no slots on these pages
     addEventListener: on('document'),
     get cookie() { return [...jar].map(([k, v]) => `${k}=${v}`).join('; '); },
     set cookie(line) {

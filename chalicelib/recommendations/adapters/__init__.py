@@ -1,0 +1,1 @@
+"""DynamoDB adapters of the recommendation ports (composed only by `chalicelib.bootstrap`)."""

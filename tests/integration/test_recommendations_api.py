@@ -1,0 +1,187 @@
+"""Recommendations and personalisation over HTTP on moto: views and orders learnt on the profiles stream, read back
+through `GET /v1/recommendations` and `GET /v1/personalize` with at most two DynamoDB reads a call."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import ORIGIN, WRITE_KEY, Harness
+
+SHOP = {
+    "tea-1": "tea",
+    "tea-2": "tea",
+    "pot-1": "tea",
+    "cup-1": "tea",
+    "mug-1": "coffee",
+    "bean-1": "coffee",
+    "grinder-1": "coffee",
+}
+
+
+def product(pid: str, **extra: Any) -> dict[str, Any]:
+    return {"product_id": pid, "name": pid.title(), "price": 10, "category": SHOP[pid], **extra}
+
+
+def view(h: Harness, anon: str, pid: str, **extra: Any) -> None:
+    response = h.post(
+        "/v1/track", {"anonymousId": anon, "event": "Product Viewed", "properties": product(pid, **extra)}
+    )
+    assert response.status_code == 200, response.body
+
+
+def order(h: Harness, anon: str, order_id: str, pids: list[str]) -> None:
+    body = {
+        "anonymousId": anon,
+        "event": "Order Completed",
+        "properties": {"order_id": order_id, "products": [product(p) for p in pids]},
+    }
+    assert h.post("/v1/track", body).status_code == 200
+
+
+def get(h: Harness, path: str, origin: str | None = ORIGIN) -> Any:
+    headers = {"Origin": origin} if origin else {}
+    sep = "&" if "?" in path else "?"
+    return h.client.http.get(f"{path}{sep}writeKey={WRITE_KEY}", headers=headers)
+
+
+@pytest.fixture
+def reads() -> Iterator[list[str]]:
+    """DynamoDB read requests (operation names) made while the test runs, counted by a botocore event hook."""
+    from chalicelib.shared.aws import client
+
+    seen: list[str] = []
+
+    def count(event_name: str, **_: Any) -> None:
+        operation = event_name.rsplit(".", 1)[-1]
+        if operation in ("GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"):
+            seen.append(operation)
+
+    events = client("dynamodb").meta.events
+    events.register("before-call.dynamodb.*", count)
+    yield seen
+    events.unregister("before-call.dynamodb.*", count)
+
+
+def shoppers(h: Harness) -> None:
+    # GIVEN tea people view and buy tea things together, coffee people coffee things
+    for n in range(6):
+        view(h, f"tea-{n}", "tea-1")
+        view(h, f"tea-{n}", "pot-1")
+        view(h, f"tea-{n}", "cup-1")
+        order(h, f"tea-{n}", f"t{n}", ["tea-1", "pot-1"])
+        view(h, f"coffee-{n}", "mug-1")
+        view(h, f"coffee-{n}", "bean-1")
+        view(h, f"coffee-{n}", "grinder-1")
+    h.pump.drain()
+    assert not h.pump.errors, h.pump.errors
+
+
+def test_views_become_recommendations_of_similar_products_for_a_new_visitor_of_one_product(harness: Harness):
+    shoppers(harness)
+    view(harness, "newbie", "tea-1")
+    harness.pump.drain()
+    response = get(harness, "/v1/recommendations?anonymousId=newbie&limit=3")
+    assert response.status_code == 200, response.body
+    body = json.loads(response.body)
+    ids = [i["product_id"] for i in body["items"]]
+    assert ids[:2] == ["cup-1", "pot-1"] or ids[:2] == ["pot-1", "cup-1"], body
+    assert "tea-1" not in ids  # what they look at is not recommended back
+    assert body["items"][0]["reason"] == "similar" and body["items"][0]["name"]
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert response.headers["Cache-Control"] == "private, no-store"
+
+
+def test_purchased_and_out_of_stock_products_are_never_recommended(harness: Harness):
+    shoppers(harness)
+    view(harness, "buyer", "tea-1")
+    view(harness, "buyer", "cup-1", in_stock=False)  # the latest word on the cup: sold out
+    order(harness, "buyer", "b1", ["pot-1"])
+    harness.pump.drain()
+    ids = [i["product_id"] for i in json.loads(get(harness, "/v1/recommendations?anonymousId=buyer").body)["items"]]
+    assert "pot-1" not in ids and "cup-1" not in ids and "tea-1" not in ids
+    assert ids  # popular fallbacks fill the list
+
+
+def test_an_unknown_visitor_gets_popular_products_and_a_publicly_cacheable_first_visit(harness: Harness):
+    shoppers(harness)
+    response = get(harness, "/v1/personalize?slots=hero,recs,banner,nope")
+    assert response.status_code == 200, response.body
+    body = json.loads(response.body)
+    assert body["visitor"] == {"known": False, "first_visit": True}
+    assert body["slots"]["hero"]["variant"] == "first_visit"
+    assert body["slots"]["recs"]["variant"] == "popular" and len(body["slots"]["recs"]["items"]) == 4
+    assert body["slots"]["recs"]["items"][0]["reason"] == "popular"
+    assert body["slots"]["banner"]["variant"] == "newsletter"
+    assert body["slots"]["nope"] == {}
+    assert response.headers["Cache-Control"] == "public, max-age=60"
+    unknown = json.loads(get(harness, "/v1/personalize?anonymousId=never-seen&slots=hero").body)
+    assert unknown["slots"]["hero"]["variant"] == "first_visit" and unknown["visitor"]["known"] is False
+
+
+def test_a_returning_visitor_gets_another_hero_and_recommendations_for_them(harness: Harness):
+    shoppers(harness)
+    view(harness, "back", "mug-1")
+    harness.pump.drain()
+    body = json.loads(get(harness, "/v1/personalize?anonymousId=back&slots=hero,recs").body)
+    assert body["visitor"]["known"] is True
+    assert body["slots"]["hero"]["variant"] == "returning_visitor"
+    assert body["slots"]["recs"]["variant"] == "for_you"
+    assert {i["product_id"] for i in body["slots"]["recs"]["items"][:2]} == {"bean-1", "grinder-1"}
+
+
+def test_personalisation_reads_dynamodb_at_most_twice_a_call(harness: Harness, reads: list[str]):
+    shoppers(harness)
+    view(harness, "counted", "tea-1")
+    harness.pump.drain()
+    get(harness, "/v1/personalize?anonymousId=counted&slots=hero,recs,banner")  # warms the write-key cache
+    reads.clear()
+    response = get(harness, "/v1/personalize?anonymousId=counted&slots=hero,recs,banner")
+    assert response.status_code == 200
+    assert reads == ["BatchGetItem", "BatchGetItem"]  # the profile, then the lists of their items
+    reads.clear()
+    get(harness, "/v1/personalize?slots=hero,banner")  # no recommendations slot, no visitor: nothing to read
+    assert reads == []
+
+
+def test_bad_requests_are_named_4xx(harness: Harness):
+    assert get(harness, "/v1/personalize").status_code == 400
+    assert json.loads(get(harness, "/v1/personalize?slots=a;b").body)["field"] == "slots"
+    assert json.loads(get(harness, "/v1/recommendations?limit=0").body)["field"] == "limit"
+    assert json.loads(get(harness, "/v1/recommendations?limit=x").body)["field"] == "limit"
+    no_key = harness.client.http.get("/v1/personalize?slots=hero")
+    assert no_key.status_code == 401
+    assert get(harness, "/v1/personalize?slots=hero", origin="https://evil.example").status_code == 403
+
+
+def test_replayed_profile_stream_records_do_not_count_twice(harness: Harness):
+    from chalicelib.bootstrap import get_event_store, get_profile_store, get_recommendation_service
+    from chalicelib.shared.clock import get_clock
+    from chalicelib.tracking.identity import profile_id_for
+
+    shoppers(harness)
+    service = get_recommendation_service()
+    before = service.store.read(["sim#tea-1", "pop#tea"])
+    # WHEN the consumer is handed the same events again (a redelivered stream batch)
+    stored = get_profile_store().get(profile_id_for("anon", "tea-0"))
+    assert stored is not None
+    events = get_event_store().history(stored.profile_id, limit=50)
+    assert len(events) == 4
+    # THEN nothing is applied twice
+    assert service.learn(stored.document(), events, get_clock().now()) == 0
+    assert service.store.read(["sim#tea-1", "pop#tea"]) == before
+
+
+def test_admin_sees_a_persons_recommendations_and_a_products_list(harness: Harness):
+    shoppers(harness)
+    from chalicelib.tracking.identity import profile_id_for
+
+    response = harness.admin(f"/admin/recommendations?profile_id={profile_id_for('anon', 'tea-1')}&limit=5")
+    assert response.status_code == 200, response.body
+    product = harness.admin("/admin/recommendations/products/tea-1")
+    assert product.status_code == 200
+    assert set(json.loads(product.body)["list"]["n"]) >= {"pot-1", "cup-1"}
+    assert harness.admin("/admin/recommendations/products/none").status_code == 404
