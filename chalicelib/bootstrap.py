@@ -293,6 +293,7 @@ def get_delivery_service() -> DeliveryService:
         links=get_link_settings(),
         on_sent=lambda record: get_engagement_service().message_sent(record),
         preferences=get_engagement_store().preferences,
+        sources=get_source_registry().all_sources,  # cached a minute: where mail links back to the shop
     )
 
 

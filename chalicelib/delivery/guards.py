@@ -108,6 +108,8 @@ class DeliveryConfig(_Config):
     schema_: str | None = Field(default=None, alias="$schema", exclude=True)
     default_timezone: str = "UTC"
     currency: str = "USD"
+    default_locale: str = Field(default="en", description="Locale of mail to people whose locale is unknown (`ja`).")
+    shop_url: str = Field(default="", description="The shop's home page: mail links here when a source names none.")
     caps: dict[sc.Channel, FrequencyCap] = Field(default_factory=dict)
     quiet_hours: QuietHours | None = None
     costs: dict[sc.Channel, float] = Field(default_factory=dict, description="Cost per message, in `currency`.")

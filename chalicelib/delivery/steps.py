@@ -64,6 +64,7 @@ from chalicelib.scenarios.engine import (
 )
 from chalicelib.shared.clock import Clock
 from chalicelib.tracking.ports import EventStore
+from chalicelib.tracking.sources import Source
 
 __all__ = ["DeliveryService", "DeliveryStats", "RetryLater", "apply_preferences", "message_id_for", "step_message"]
 
@@ -117,6 +118,7 @@ class DeliveryService(SendPath):
         renderer: Callable[..., Any] | None = None,
         on_sent: Callable[[MessageRecord], None] | None = None,
         preferences: Callable[[str], dict[str, dict[str, str]]] | None = None,
+        sources: Callable[[], list[Source]] | None = None,
     ) -> None:
         self.runs = runs
         self.messages = messages
@@ -137,6 +139,7 @@ class DeliveryService(SendPath):
         # written by the unsubscribe / preference pages.
         self.on_sent = on_sent
         self.preferences = preferences
+        self.sources = sources
         self.last_stats = DeliveryStats()
 
     @property
