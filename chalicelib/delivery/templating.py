@@ -185,6 +185,9 @@ def build_context(profile: Mapping[str, Any], extra_context: Mapping[str, Any] |
         "preferences_url": "",
         "shop_url": "",
         "cart_url": "",
+        # Dates a template may show (formatted with the `date` filter in the recipient's locale); "" when unknown.
+        "last_seen": _text(sc.computed(profile).get("last_seen")),
+        "last_order_at": _text(sc.computed(profile).get("last_order_at")),
     }
     if isinstance(extra.get("related_products"), list):
         extra["related_products"] = [
@@ -196,6 +199,10 @@ def build_context(profile: Mapping[str, Any], extra_context: Mapping[str, Any] |
     context["lang"] = fmt.language(locale)
     context["greeting"] = fmt.greeting(first, locale)
     return context
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _finish_links_and_money(context: dict[str, Any]) -> None:
