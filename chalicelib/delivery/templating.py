@@ -33,7 +33,7 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 CATALOGUE_FILE = "templates.json"
 BODY_SUFFIXES = {"html": ".html.j2", "text": ".txt.j2", "sms": ".sms.j2"}
 MAX_LISTED_PRODUCTS = 4
-PRODUCT_LISTS = ("cart", "viewed_products", "related_products")
+PRODUCT_LISTS = ("cart", "viewed_products", "related_products", "product")
 
 
 class TemplateRenderError(Exception):
@@ -215,6 +215,8 @@ def _finish_links_and_money(context: dict[str, Any]) -> None:
     context["currency"] = default_currency
     for key in PRODUCT_LISTS:
         items = context.get(key)
+        if isinstance(items, dict):  # one product (a catalog trigger's `product`)
+            items = [items]
         if not isinstance(items, list):
             continue
         for item in items:

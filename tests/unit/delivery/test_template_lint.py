@@ -180,3 +180,8 @@ def test_without_any_shop_url_no_card_or_button_has_an_empty_href() -> None:
     profile = {"profile_id": "p", "computed": {"cart": [{"product_id": "x", "name": "Mug", "price": 5}]}}
     html = templating.render("cart_reminder", profile, bare, channel="email").html or ""
     assert 'href=""' not in html and "<strong>Mug</strong>" in html
+
+
+def test_a_single_product_from_the_caller_gets_a_currency_and_a_link_too() -> None:
+    context = templating.build_context({"profile_id": "p"}, {**extra("x"), "product": {"name": "Mug", "price": 5}})
+    assert context["product"]["link"] == SHOP and context["product"]["currency"] == "JPY"
