@@ -12,7 +12,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCOUNT_ID_ENDPOINT_MODE ?= disabled
 
 .DEFAULT_GOAL := help
-.PHONY: clv-fit help bootstrap test lint architecture format run package checkov bench security clean
+.PHONY: clv-fit help bootstrap test lint architecture format run package checkov bench security clean lint-templates
 
 help:
 	@echo "make run      - the whole product locally (moto + Chalice local + event pump) on http://127.0.0.1:$${PORT:-8000}"
@@ -23,6 +23,7 @@ help:
 	@echo "make package  - chalice package ($(STAGE)) + template patch + cfn-lint into $(PACKAGE_DIR)/"
 	@echo "make checkov  - make package, then checkov on the template (its own virtualenv): no failed check allowed"
 	@echo "make bench    - python -m bench"
+	@echo "make lint-templates - the template lint (also in make test); rendered mails saved to build/email-previews/"
 	@echo "make clv-fit FILE=summary.csv - fit the CLV models on a customer-summary CSV, print the parameters as JSON"
 	@echo "make security - bandit (no high findings) and pip-audit (when PyPI's advisory API is reachable)"
 
@@ -111,6 +112,10 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 # Every finding is fixed or skipped in the template with its reason (local/package.py CHECKOV_SKIPS).
 checkov: package $(CHECKOV_VENV)/.installed
 	$(CHECKOV_VENV)/bin/checkov -f $(PACKAGE_DIR)/sam.json --framework cloudformation --compact --quiet --skip-download
+
+# Every marketing template rendered for an empty, an en and a ja profile: open build/email-previews/*.html to look.
+lint-templates: bootstrap
+	ONE2ONE_EMAIL_PREVIEW_DIR=build/email-previews $(BIN)/python -m pytest -p no:cacheprovider -q tests/unit/delivery/test_template_lint.py
 
 bench: bootstrap
 	@if [ -f bench/__main__.py ]; then $(BIN)/python -m bench; else echo "bench/__main__.py does not exist yet"; fi

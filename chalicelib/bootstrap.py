@@ -495,6 +495,7 @@ def get_delivery_service() -> DeliveryService:
         preferences=get_engagement_store().preferences,
         pacer=get_send_pacer() if s.send_rate_limit else None,
         catalog=get_catalog_store(),
+        sources=get_source_registry().all_sources,  # cached a minute: where mail links back to the shop
     )
 
 

@@ -557,6 +557,41 @@ def admin_function_settings(project: Path) -> tuple[dict[str, Any], int]:
     return policy, int(settings.get("lambda_timeout", config.get("lambda_timeout", 60)))
 
 
+# Babel's CLDR data is ~10 MB zipped for ~1,000 locales; mail is written in a handful. The zip keeps these languages
+# (every region of each) and `root`; a recipient in another language gets the delivery.json `default_locale`
+# (delivery/formatting.py falls back on an unknown locale). Add a language here when the shop writes to it.
+BABEL_LANGUAGES = ("en", "ja", "de", "fr", "es", "it", "nl", "pt", "zh", "ko")
+BABEL_LOCALE_DATA = "babel/locale-data/"
+
+
+def prune_babel_locales(zip_path: Path, languages: tuple[str, ...] = BABEL_LANGUAGES) -> int:
+    """Rewrite the deployment zip without Babel locale data of other languages; returns the entries dropped."""
+    import shutil
+    import tempfile
+    import zipfile
+
+    def keep(name: str) -> bool:
+        if not name.startswith(BABEL_LOCALE_DATA) or not name.endswith(".dat"):
+            return True
+        stem = name.removeprefix(BABEL_LOCALE_DATA).removesuffix(".dat")
+        return stem == "root" or stem.split("_", 1)[0] in languages
+
+    dropped = 0
+    with (
+        tempfile.NamedTemporaryFile(dir=zip_path.parent, suffix=".zip", delete=False) as tmp,
+        zipfile.ZipFile(zip_path) as src,
+        zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
+        for info in src.infolist():
+            if keep(info.filename):
+                dst.writestr(info, src.read(info.filename))
+            else:
+                dropped += 1
+    Path(tmp.name).chmod(zip_path.stat().st_mode)  # the temporary file is 0600; keep the zip's own mode
+    shutil.move(tmp.name, zip_path)
+    return dropped
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m local.package build/package/sam.json [build/package/admin/sam.json]`: patch the template file in
     place, merging the admin API from the second template when given."""
@@ -570,6 +605,9 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(template, indent=2, sort_keys=False) + "\n")
     functions = [k for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"]
     print(f"patched {path}: {len(functions)} functions ({', '.join(functions)})")
+    deployment = path.parent / "deployment.zip"
+    if deployment.is_file():
+        print(f"{deployment}: dropped {prune_babel_locales(deployment)} Babel locale files of other languages")
     return 0
 
 

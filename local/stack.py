@@ -228,15 +228,19 @@ def _seed_source(write_key: str, origins: list[str]) -> None:
     SDKs and scripts (ONE2ONE_LOCAL_SERVER_KEY)."""
     try:
         from chalicelib.bootstrap import get_source_registry
+        from chalicelib.tracking.sources import SourceSettings
 
         registry = get_source_registry()
-        registry.upsert_source(
+        demo = registry.upsert_source(
             source_id="local",
             write_key=write_key,
             allowed_origins=origins,
             kind="client",
             identity_secret=os.environ["ONE2ONE_LOCAL_IDENTITY_SECRET"],
         )
+        # The demo shop lives under /demo/: mail cards and the cart reminder link back there (click-tracked).
+        shop = f"{origins[0]}/demo/"
+        registry.save(demo.model_copy(update={"settings": SourceSettings(shop_url=shop, cart_url=f"{shop}#cart")}))
         registry.upsert_source(
             source_id="local-server",
             write_key=os.environ.get("ONE2ONE_LOCAL_SERVER_KEY", DEFAULT_SERVER_KEY),

@@ -155,6 +155,16 @@ def create_source() -> Response:
             400,
             {"error": "invalid_field", "field": "kind", "message": "kind must be client (browsers, apps) or server"},
         )
+    from pydantic import ValidationError
+
+    from chalicelib.tracking.sources import SourceSettings
+
+    try:  # where mail built from this source's events links back to (shop home, cart page)
+        settings = SourceSettings.model_validate(body.get("settings") or {})
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        field = ".".join(["settings", *(str(part) for part in err["loc"])])
+        return json_response(400, {"error": "invalid_field", "field": field, "message": err["msg"]})
     write_key = secrets.token_urlsafe(24)
     # A client source's userIds, addresses, consent and revenue need identity tokens signed with this secret.
     identity_secret = secrets.token_urlsafe(32) if kind == "client" else None
@@ -166,11 +176,15 @@ def create_source() -> Response:
         kind=kind,
         identity_secret=identity_secret,
     )
+    if settings != SourceSettings():
+        source = source.model_copy(update={"settings": settings})
+        get_source_registry().save(source)
     created = {
         "source_id": source.source_id,
         "kind": source.kind,
         "write_key": write_key,
         "allowed_origins": source.allowed_origins,
+        "settings": source.settings.model_dump(),
     }
     if identity_secret is not None:
         created["identity_secret"] = identity_secret  # shown once: the shop's backend signs identity tokens with it
@@ -184,6 +198,7 @@ def _key_view(source: Any, now: datetime) -> dict[str, Any]:
         "kind": source.kind,
         "key_id": source.key_id,
         "allowed_origins": source.allowed_origins,
+        "settings": source.settings.model_dump(),
         "created_at": source.created_at,
         "expires_at": source.expires_at,
         "revoked_at": source.revoked_at,

@@ -44,6 +44,7 @@ def preview_template(template_id: str) -> Response:
     """Render subject / html / text / sms of a template for one profile, as the delivery service would."""
     from chalicelib.bootstrap import get_delivery_service, get_profile_store, get_template_definitions, render_template
     from chalicelib.delivery import templating
+    from chalicelib.delivery.shop_links import shop_links
 
     if (denied := local_token_error()) is not None:
         return denied
@@ -65,7 +66,12 @@ def preview_template(template_id: str) -> Response:
         "unsubscribe_url": f"{base}/u/preview",
         "preferences_url": f"{base}/preferences/preview",
         "coupon_code": links.coupon_code("preview", profile_id),
+        "default_locale": service.config.default_locale,
+        # The shop links a real send would carry (no trigger event here: the shop's home stands in for its cart).
+        **shop_links(service.sources() if service.sources else [], None, fallback_shop_url=service.config.shop_url),
     }
+    if params.get("locale"):  # preview in another language: ?locale=ja (an unknown one falls back, never a 5xx)
+        extra["locale"] = params["locale"]
     try:
         rendered = render_template(template_id, profile, extra)
     except templating.TemplateRenderError as exc:

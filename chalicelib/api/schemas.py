@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.tracking.sources import SourceSettings
+
 # --- Segment messages ---------------------------------------------------------------------------------------------
 
 IsoTime = Annotated[
@@ -196,6 +198,7 @@ class SourceRequest(BaseModel):
     source_id: str = Field(min_length=1, max_length=64)
     name: str | None = None
     allowed_origins: list[str] = Field(default_factory=list, description="exact browser origins, or `*`")
+    settings: SourceSettings | None = Field(default=None, description="where mail links back to: shop_url, cart_url")
 
 
 class SourceCreated(BaseModel):

@@ -135,6 +135,8 @@ class DeliveryConfig(_Config):
     schema_: str | None = Field(default=None, alias="$schema", exclude=True)
     default_timezone: str = "UTC"
     currency: str = "USD"
+    default_locale: str = Field(default="en", description="Locale of mail to people whose locale is unknown (`ja`).")
+    shop_url: str = Field(default="", description="The shop's home page: mail links here when a source names none.")
     caps: dict[sc.Channel, FrequencyCap] = Field(default_factory=dict)
     topic_caps: dict[str, dict[sc.Channel, FrequencyCap]] = Field(
         default_factory=dict,

@@ -39,6 +39,7 @@ from chalicelib.scenarios.engine import ScenarioRun, SendAction
 from chalicelib.shared.clock import Clock
 from chalicelib.tracking.events import iso
 from chalicelib.tracking.ports import EventStore
+from chalicelib.tracking.sources import Source
 
 log = logging.getLogger("one2one")
 
@@ -105,6 +106,8 @@ class SendPath:
     # The catalog is authoritative for product name, price, URL, image and stock: read at send time (one
     # BatchGetItem per message, only for products the message can show), never in the fold.
     catalog: CatalogStore | None = None
+    # Every source key record (cached by the adapter): where cards and buttons link back to (delivery/shop_links.py).
+    sources: Callable[[], list[Source]] | None = None
 
     @property
     def config(self) -> g.DeliveryConfig:
@@ -331,7 +334,21 @@ class SendPath:
         message_id: str,
     ) -> dict[str, Any]:
         step = action.step
-        extra: dict[str, Any] = {"currency": self.config.currency, **step.params, "message_id": message_id}
+        from chalicelib.delivery.shop_links import shop_links
+
+        site = shop_links(
+            self.sources() if self.sources is not None else [],
+            run.context.get("source_id"),
+            context=run.context,
+            fallback_shop_url=self.config.shop_url,
+        )
+        extra: dict[str, Any] = {
+            "currency": self.config.currency,
+            "default_locale": self.config.default_locale,
+            **site,
+            **step.params,
+            "message_id": message_id,
+        }
         if "coupon_code" in step.needs:
             extra["coupon_code"] = self.links.coupon_code(scenario.id, run.profile_id)
         if "related_products" in step.needs and self.related is not None:

@@ -68,6 +68,7 @@ from chalicelib.scenarios.engine import (
 )
 from chalicelib.shared.clock import Clock
 from chalicelib.tracking.ports import EventStore
+from chalicelib.tracking.sources import Source
 
 __all__ = ["DeliveryService", "DeliveryStats", "RetryLater", "apply_preferences", "message_id_for", "step_message"]
 
@@ -125,6 +126,7 @@ class DeliveryService(SendPath):
         pacer: SendPacer | None = None,
         rng: random.Random | None = None,
         catalog: CatalogStore | None = None,
+        sources: Callable[[], list[Source]] | None = None,
     ) -> None:
         self.runs = runs
         self.messages = messages
@@ -151,6 +153,7 @@ class DeliveryService(SendPath):
         self.pacer = pacer
         self._rng = rng or random.Random()  # noqa: S311 - jitter of paced retries
         self.catalog = catalog
+        self.sources = sources
         self.last_stats = DeliveryStats()
 
     @property

@@ -8,6 +8,10 @@ import time is Lambda cold-start time.
 Missing data never breaks a render: undefined values are `ChainableUndefined` (`{{ traits.a.b }}` renders ""),
 None renders "", and the `money` filter renders "" for non-numbers. Only real template faults (syntax, sandbox
 violations, a marketing email without an unsubscribe URL) raise `TemplateRenderError`.
+
+Money, numbers and dates are formatted by Babel (delivery/formatting.py) in the recipient's locale and each item's own
+currency. Every product carries a `link` (its own http(s) URL, else the shop's home) and the cart reminder a
+`cart_url` (else the shop's home): no card is ever an empty href, and link rewriting makes each one click-tracked.
 """
 
 from __future__ import annotations
@@ -22,14 +26,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.delivery import formatting as fmt
 from chalicelib.profiles import view as sc  # tolerant profile views (formerly in scenarios.definitions)
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 CATALOGUE_FILE = "templates.json"
 BODY_SUFFIXES = {"html": ".html.j2", "text": ".txt.j2", "sms": ".sms.j2"}
 MAX_LISTED_PRODUCTS = 4
-_ZERO_DECIMAL = {"JPY", "KRW", "VND", "CLP", "ISK"}
-_SYMBOLS = {"JPY": "¥", "USD": "$", "EUR": "€", "GBP": "£", "KRW": "₩", "CNY": "CN¥", "AUD": "A$", "CAD": "CA$"}
+PRODUCT_LISTS = ("cart", "viewed_products", "related_products", "product")
 
 
 class TemplateRenderError(Exception):
@@ -199,17 +203,10 @@ def known_templates(directory: str | Path = TEMPLATES_DIR) -> set[str]:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def format_money(value: Any, currency: str | None = "USD") -> str:
-    """`1200, "JPY"` -> `¥1,200`; `12.5, "USD"` -> `$12.50`; unknown codes -> `12.50 CHF`; non-numbers -> ""."""
-    number = sc.to_number(value)
-    if number is None:
-        return ""
-    code = (currency or "USD").upper()
-    decimals = 0 if code in _ZERO_DECIMAL else 2
-    sign = "-" if number < 0 else ""
-    amount = f"{abs(number):,.{decimals}f}"
-    symbol = _SYMBOLS.get(code)
-    return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {code}"
+def format_money(value: Any, currency: str | None = "USD", locale: str = fmt.DEFAULT_LOCALE) -> str:
+    """`1200, "JPY"` -> `¥1,200`; `12.5, "USD"` -> `$12.50`; `89, "EUR", "ja"` -> `€89.00`; non-numbers -> ""
+    (Babel: the locale's pattern, the currency's own symbol and minor units)."""
+    return fmt.format_money(value, currency, locale)
 
 
 def safe_url(value: Any) -> str:
@@ -257,12 +254,15 @@ def _product(item: Mapping[str, Any], catalog: Mapping[str, Any] | None = None) 
 
 
 def build_context(profile: Mapping[str, Any], extra_context: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The variables templates see. From the profile: `first_name` (fallback "there"), `last_name`, `email`,
-    `traits`, `stage`, `scores`, `cart` (items with `line_total`), `cart_total`, `viewed_products` (recent first, not
-    in the cart, at most 4), `profile`. From the caller (`extra_context`, which wins on clashes): `related_products`,
-    `coupon_code`, `unsubscribe_url`, `preferences_url`, `currency`, step `params`, `product` (a catalog trigger's
-    product), anything else. Where `extra_context["catalog"]` (product id -> `catalog_fields`) has a product, its
-    name, price, URL and image win over what events said about it."""
+    """The variables templates see. From the profile: `first_name` ("" when unknown: templates use `greeting`),
+    `last_name`, `email`, `traits`, `stage`, `scores`, `cart` (items with `line_total`), `cart_totals` (one per
+    currency), `cart_currency` (None for a mixed cart), `cart_total`, `viewed_products` (recent first, not in the cart,
+    at most 4), `profile`, `locale` / `lang` and `greeting` ("Hi Anna," / "Hi,"). From the caller (`extra_context`,
+    which wins on clashes): `related_products`, `coupon_code`, `unsubscribe_url`, `preferences_url`, `currency` (the
+    shop's, for items that name none), `locale`, `default_locale`, `shop_url`, `cart_url`, step `params`, anything
+    else. Every listed product gets `currency` and `link` (its URL, else `shop_url`); `cart_url` falls back to
+    `shop_url`. Where `extra_context["catalog"]` (product id -> `catalog_fields`) has a product, its name, price, URL
+    and image win over what events said about it; a catalog trigger's product is `product`."""
     extra = dict(extra_context or {})
     catalog = extra.get("catalog") if isinstance(extra.get("catalog"), Mapping) else None
     traits = sc.traits(profile)
@@ -277,22 +277,28 @@ def build_context(profile: Mapping[str, Any], extra_context: Mapping[str, Any] |
         seen.add(pid)
         viewed.append(_product(item, catalog))
     last = traits.get("lastName") or traits.get("last_name") or sc.demographics(profile).get("last_name")
+    locale = fmt.recipient_locale(profile, extra, str(extra.get("default_locale") or fmt.DEFAULT_LOCALE))
+    first = sc.first_name(profile, fallback="")
     context: dict[str, Any] = {
         "profile": dict(profile),
         "traits": traits,
-        "first_name": sc.first_name(profile),
+        "first_name": first,
         "last_name": last if isinstance(last, str) else "",
         "email": sc.email_address(profile) or "",
         "stage": sc.stage(profile) or "",
         "scores": profile.get("scores") if isinstance(profile.get("scores"), dict) else {},
         "cart": cart,
-        "cart_total": sum(i["line_total"] or 0 for i in cart),
         "viewed_products": viewed[:MAX_LISTED_PRODUCTS],
         "related_products": [],
         "coupon_code": "",
         "currency": traits.get("currency") if isinstance(traits.get("currency"), str) else "USD",
         "unsubscribe_url": "",
         "preferences_url": "",
+        "shop_url": "",
+        "cart_url": "",
+        # Dates a template may show (formatted with the `date` filter in the recipient's locale); "" when unknown.
+        "last_seen": _text(sc.computed(profile).get("last_seen")),
+        "last_order_at": _text(sc.computed(profile).get("last_order_at")),
     }
     if isinstance(extra.get("related_products"), list):
         extra["related_products"] = [
@@ -301,7 +307,44 @@ def build_context(profile: Mapping[str, Any], extra_context: Mapping[str, Any] |
     if isinstance(extra.get("product"), Mapping):
         extra["product"] = _product(extra["product"], catalog)
     context.update(extra)
+    _finish_links_and_money(context)
+    context["locale"] = locale
+    context["lang"] = fmt.language(locale)
+    context["greeting"] = fmt.greeting(first, locale)
     return context
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _finish_links_and_money(context: dict[str, Any]) -> None:
+    """Each product's currency (its own, else the shop's) and link (its URL, else the shop's home); the cart's
+    per-currency totals; `cart_url` falling back to the shop's home. Runs after the caller's values are in."""
+    shop_url = safe_url(context.get("shop_url"))
+    context["shop_url"] = shop_url
+    context["cart_url"] = safe_url(context.get("cart_url")) or shop_url
+    default_currency = fmt.currency_code(context.get("currency"), "USD")
+    context["currency"] = default_currency
+    for key in PRODUCT_LISTS:
+        items = context.get(key)
+        if isinstance(items, dict):  # one product (a catalog trigger's `product`)
+            items = [items]
+        if not isinstance(items, list):
+            continue
+        for item in items:
+            if isinstance(item, dict):
+                item["currency"] = fmt.currency_code(item.get("currency"), default_currency)
+                item["link"] = safe_url(item.get("url")) or shop_url
+    totals: dict[str, float] = {}
+    for item in context["cart"]:
+        if item.get("line_total") is not None:
+            totals[item["currency"]] = totals.get(item["currency"], 0.0) + item["line_total"]
+    context["cart_totals"] = [{"currency": code, "amount": amount} for code, amount in totals.items()]
+    currencies = {item["currency"] for item in context["cart"]}
+    mixed = len(currencies) > 1  # amounts in different currencies are never added up
+    context["cart_currency"] = None if mixed else next(iter(currencies), default_currency)
+    context["cart_total"] = None if mixed else sum(totals.values())
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -327,7 +370,25 @@ def _environment(directory: str) -> Any:
     def money(ctx: Any, value: Any, currency: str | None = None) -> str:
         if isinstance(value, Undefined):  # float(Undefined) raises; a missing price renders as nothing
             return ""
-        return format_money(value, currency or ctx.get("currency") or "USD")
+        code = currency if isinstance(currency, str) and currency else ctx.get("currency")
+        return format_money(value, code or "USD", _locale(ctx))
+
+    @pass_context
+    def number(ctx: Any, value: Any) -> str:
+        return "" if isinstance(value, Undefined) else fmt.format_number(value, _locale(ctx))
+
+    @pass_context
+    def date(ctx: Any, value: Any, style: str = "medium") -> str:
+        return "" if isinstance(value, Undefined) else fmt.format_date(value, _locale(ctx), style)
+
+    @pass_context
+    def totals(ctx: Any, value: Any) -> str:
+        rows = [t for t in value if isinstance(t, Mapping)] if isinstance(value, list) else []
+        return fmt.format_totals(rows, _locale(ctx))
+
+    @pass_context
+    def ui_text(ctx: Any, key: str, **values: Any) -> str:
+        return fmt.ui(_locale(ctx), key, **{k: str(v) for k, v in values.items()})
 
     env = ImmutableSandboxedEnvironment(
         # Stored templates' bodies first, under names made of their content hash (so a new body is a new name and
@@ -342,7 +403,11 @@ def _environment(directory: str) -> Any:
         keep_trailing_newline=False,
     )
     env.filters["money"] = money
+    env.filters["number"] = number
+    env.filters["date"] = date
+    env.filters["totals"] = totals
     env.filters["safe_url"] = safe_url
+    env.globals["t"] = ui_text  # the layout's words in the recipient's language: {{ t("unsubscribe") }}
     return env
 
 
@@ -360,6 +425,11 @@ def _stored_name(directory: str, kind: str, source: str) -> str:
     name = f"@stored/{hashlib.sha256(source.encode()).hexdigest()[:24]}{BODY_SUFFIXES[kind]}"
     _stored_sources(directory).setdefault(name, source)
     return name
+
+
+def _locale(ctx: Any) -> str:
+    value = ctx.get("locale")
+    return value if isinstance(value, str) and value else fmt.DEFAULT_LOCALE
 
 
 def render(

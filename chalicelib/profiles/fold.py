@@ -105,6 +105,14 @@ def _cart_add(activity: Any, pid: str, quantity: float, ts: float, props: dict[s
         line.info_at = ts
         line.name = clean_text(props.get("name"))
         line.price = clean_number(props.get("price"))
+        line.currency = _currency(props.get("currency"))
+        line.url = clean_text(props.get("url"), 500)
+        line.image_url = clean_text(props.get("image_url"), 500)
+
+
+def _currency(value: Any) -> str | None:
+    code = clean_text(value, 10)
+    return code.upper() if code is not None and len(code) == 3 and code.isalpha() else None
 
 
 def _quantity(props: dict[str, Any]) -> float:
@@ -305,6 +313,7 @@ class _Folder:
             category=clean_text(props.get("category"), 100),
             url=clean_text(props.get("url"), 500),
             image_url=clean_text(props.get("image_url"), 500),
+            currency=_currency(props.get("currency")),
             at=at,
         )
         newest = viewed[0] if viewed else None

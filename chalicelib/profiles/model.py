@@ -88,6 +88,7 @@ class ViewedProduct(Struct, kw_only=True, omit_defaults=True):
     category: str | None = None
     url: str | None = None
     image_url: str | None = None
+    currency: str | None = None  # the price's own currency (mail never shows a EUR price with the shop's symbol)
     at: str
 
 
@@ -99,6 +100,11 @@ class CartLine(Struct, kw_only=True, omit_defaults=True):
     info_at: float = -1.0  # epoch seconds of the add that `name` and `price` come from
     name: str | None = None
     price: float | None = None
+    # What mail needs to show and link the line: the price's own currency, and the product's page and image (URLs
+    # already limited to the source's own sites by tracking/trust.py).
+    currency: str | None = None
+    url: str | None = None
+    image_url: str | None = None
 
 
 class EngagementHours(Struct, kw_only=True):

@@ -290,7 +290,11 @@ def prune_and_derive(
         for _, pid, line in lines:
             if line.q > 0:
                 q, price = _whole(line.q), line.price
-                cart.append({"product_id": pid, "name": line.name, "price": price, "quantity": q})
+                row: dict[str, Any] = {"product_id": pid, "name": line.name, "price": price, "quantity": q}
+                for key in ("currency", "url", "image_url"):  # only when known: older lines have none
+                    if (known := getattr(line, key)) is not None:
+                        row[key] = known
+                cart.append(row)
                 quantity += q
                 value += (price or 0.0) * q
         cart_before = c.cart  # read only now: a fold that leaves the cart alone never decodes the stored view

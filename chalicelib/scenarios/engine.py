@@ -132,7 +132,8 @@ def trigger_context(trigger: TriggerInput) -> tuple[datetime, dict[str, Any]]:
         scalars = {
             k: v for k, v in item.properties.items() if isinstance(v, str | int | float | bool) and len(str(v)) <= 512
         }
-        return _aware(item.timestamp), {"event": item.event, **scalars}
+        # The source last: mail links back to that source's shop (its cart page), and a property cannot fake it.
+        return _aware(item.timestamp), {"event": item.event, **scalars, "source_id": item.source_id}
     if isinstance(item, ScheduleTick):
         return _minute(item.at), {}
     return _aware(item.at), {"kind": item.kind, "name": item.name, "from": item.from_, "to": item.to}

@@ -38,6 +38,9 @@ def rotate(registry: SourceRegistry, source_id: str, grace: timedelta, now: date
         kind=template.kind,
         identity_secret=template.identity_secret,
     )
+    if template.settings != created.settings:  # the shop links mail carries survive a key rotation
+        created = created.model_copy(update={"settings": template.settings})
+        registry.save(created)
     ends = (now + grace).isoformat()
     for old in current:
         if old.key_hash != created.key_hash and (old.expires_at is None or old.expires_at > ends):

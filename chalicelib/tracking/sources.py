@@ -7,7 +7,7 @@ import hmac
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 SourceKind = Literal["client", "server"]
 
@@ -15,6 +15,22 @@ SourceKind = Literal["client", "server"]
 def hash_write_key(write_key: str) -> str:
     """Write keys are stored as SHA-256: a leaked table does not leak keys. Keys are random, so no salt is needed."""
     return hashlib.sha256(write_key.encode()).hexdigest()
+
+
+class SourceSettings(BaseModel):
+    """What mail built from this source's events links back to (delivery/shop_links.py); absolute http(s) URLs."""
+
+    shop_url: str | None = Field(default=None, description="the shop's home: cards without a product page link here")
+    cart_url: str | None = Field(default=None, description="the cart page the cart reminders link to")
+
+    @field_validator("shop_url", "cart_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.lower().startswith(("https://", "http://")) or len(value) > 500 or any(c.isspace() for c in value):
+            raise ValueError("must be an absolute http(s) URL")
+        return value
 
 
 class Source(BaseModel):
@@ -33,6 +49,7 @@ class Source(BaseModel):
     created_at: str | None = None
     expires_at: str | None = None
     revoked_at: str | None = None
+    settings: SourceSettings = Field(default_factory=SourceSettings)
 
     @property
     def key_id(self) -> str:

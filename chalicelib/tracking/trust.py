@@ -104,7 +104,7 @@ def _addresses_as_claims(traits: dict[str, Any]) -> dict[str, Any]:
     return {f"claimed_{k}" if k in ADDRESS_TRAITS else k: v for k, v in traits.items()}
 
 
-URL_PROPERTIES = ("url", "image_url", "image")
+URL_PROPERTIES = ("url", "image_url", "image", "cart_url")
 
 
 def _site_of(url: str) -> str | None:

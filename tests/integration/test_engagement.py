@@ -85,9 +85,9 @@ def test_open_click_and_order_land_in_the_right_report_columns(world: World) -> 
     human = _get(world, pixel, Accept="image/*", **{"User-Agent": HUMAN_UA, "X-Forwarded-For": "203.0.113.9"})
     assert human.status_code == 200 and human.body.startswith(b"GIF89a")
     _get(world, pixel, Accept="image/*", **{"User-Agent": HUMAN_UA})  # a reload counts once
-    # AND clicks the product link a minute later
+    # AND clicks the cart button (the last tracked link: the shop name and product cards come first) a minute later
     world.advance(minutes=1)
-    response = _get(world, clicks[0], **{"User-Agent": HUMAN_UA})
+    response = _get(world, clicks[-1], **{"User-Agent": HUMAN_UA})
     assert response.status_code == 302
     assert response.headers["Location"] == CART_URL  # the original URL, HTML entities decoded
     world.drain()

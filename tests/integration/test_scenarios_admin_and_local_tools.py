@@ -32,6 +32,12 @@ def test_template_preview_renders_for_a_profile_and_reports_errors(world: World,
     assert ok.status_code == 200, ok.body
     body = world.h.json(ok)
     assert body["subject"].startswith("Aiko, your cart") and "Linen Shirt" in body["html"] and body["text"]
+    assert body["text"].startswith("Hi Aiko,\n") and 'href=""' not in body["html"]
+    # AND ?locale=ja frames it in Japanese; an unknown locale falls back instead of failing
+    ja = world.h.json(world.h.admin(f"/admin/templates/cart_reminder_b/preview?profile_id={pid}&locale=ja"))
+    assert ja["text"].startswith("Aiko 様\n") and '<html lang="ja">' in ja["html"]
+    odd = world.h.admin(f"/admin/templates/cart_reminder_b/preview?profile_id={pid}&locale=%3Cxx%3E")
+    assert odd.status_code == 200 and world.h.json(odd)["text"].startswith("Hi Aiko,")
     # AND unknown template -> 400, unknown profile -> 404, a template error -> 422 with the message
     assert world.h.admin(f"/admin/templates/nope/preview?profile_id={pid}").status_code == 400
     assert world.h.admin("/admin/templates/cart_reminder/preview?profile_id=p_nobody").status_code == 404

@@ -98,3 +98,28 @@ def test_the_unknown_key_cache_is_bounded(harness: Harness) -> None:
         assert registry.by_write_key(f"never-issued-{i}") is None
 
     assert len(registry._by_hash) <= MAX_CACHED_KEYS
+
+
+def test_a_sources_shop_links_are_stored_listed_and_survive_a_rotation(harness: Harness, clock: Any) -> None:
+    # GIVEN a source created with where its mail links back to
+    settings = {"shop_url": "https://shop.example/", "cart_url": "https://shop.example/cart"}
+    created = _post(harness, "/admin/sources", {"source_id": "shop", "allowed_origins": [], "settings": settings})
+    assert created.status_code == 201 and harness.json(created)["settings"] == settings
+    # WHEN its key is rotated
+    assert _post(harness, "/admin/sources/shop/rotate", {"grace_hours": 1}).status_code == 201
+    # THEN every key record of it still names the shop
+    listed = [s for s in harness.json(harness.admin("/admin/sources"))["sources"] if s["source_id"] == "shop"]
+    assert len(listed) == 2 and all(s["settings"] == settings for s in listed)
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"cart_url": "javascript:alert(1)"}, "settings.cart_url"),
+        ({"shop_url": "shop.example"}, "settings.shop_url"),
+        ({"shop_url": 5}, "settings.shop_url"),
+    ],
+)
+def test_a_bad_shop_link_is_a_400_naming_it(harness: Harness, settings: Any, field: str) -> None:
+    response = _post(harness, "/admin/sources", {"source_id": "shop", "settings": settings})
+    assert response.status_code == 400 and harness.json(response)["field"] == field

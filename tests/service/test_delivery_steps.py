@@ -330,3 +330,74 @@ def test_the_queue_handler_reports_only_the_failed_steps(world: World, monkeypat
     assert deliver_steps({"Records": records[:1]}, None) == {"batchItemFailures": [{"itemIdentifier": "throttled"}]}
     assert deliver_steps({"Records": records[:1]}, None) == {"batchItemFailures": []}
     assert len(world.email.sent) == 1
+
+
+def test_a_cart_reminder_from_the_demo_shop_links_every_card_and_the_cart_back_to_the_shop_click_tracked() -> None:
+    # GIVEN the real templates, a web source whose settings name the shop's home and cart page, and a ja recipient
+    # whose cart holds a EUR product with its page and one the event gave no URL
+    from chalicelib.tracking.sources import Source, SourceSettings
+
+    web = Source(
+        source_id="web",
+        key_hash="h",
+        allowed_origins=["https://shop.example"],
+        settings=SourceSettings(shop_url="https://shop.example/", cart_url="https://shop.example/cart"),
+    )
+    profile = {
+        **consenting(),
+        "traits": {"firstName": "Hana", "locale": "ja-JP"},
+        "computed": {
+            "cart": [
+                {
+                    "product_id": "p-102",
+                    "name": "Trail Shoes",
+                    "price": 89.0,
+                    "quantity": 1,
+                    "currency": "EUR",
+                    "url": "https://shop.example/p/102",
+                },
+                {"product_id": "p-101", "name": "Ceramic Mug", "price": 12.5, "quantity": 1, "currency": "EUR"},
+            ]
+        },
+    }
+    clock, messages, email = FakeClock(NOW), FakeMessageStore(), FakeEmail()
+    runs = FakeRunStore()
+    service = DeliveryService(
+        runs=runs,
+        messages=messages,
+        due=FakeDueStore(),
+        queue=FakeStepQueue(),
+        profiles=cast(Any, FakeProfiles(profile)),
+        events=cast(Any, FakeEvents()),
+        email=email,
+        notifier=FakeNotifier(),
+        webhook=FakeWebhook(),
+        related=None,
+        clock=clock,
+        links=LinkSettings(BASE, "unsubscribe@shop.example", keyring=lambda: RING, signing_key=lambda: "coupon-key"),
+        scenarios=[SCENARIO],
+        sources=lambda: [web],
+    )
+    assert runs.create(
+        ScenarioRun(
+            scenario_id=SCENARIO.id,
+            profile_id=PROFILE_ID,
+            trigger_id=TRIGGER,
+            step_index=0,
+            due_at=NOW,
+            entered_at=NOW,
+            context={"event": "Product Added", "product_id": "p-102", "source_id": "web"},
+        )
+    )
+    # WHEN the reminder step is executed
+    service.execute(step_message(PROFILE_ID, TRIGGER, 0))
+    # THEN every card and the cart button is a signed click link back to the shop (the URL-less card to its home)
+    [sent] = email.sent
+    targets = {
+        lt.verify(RING, token, "click", now=NOW).url for token in re.findall(rf'href="{BASE}/t/c/([^"]+)"', sent.html)
+    }
+    assert targets == {"https://shop.example/p/102", "https://shop.example/", "https://shop.example/cart"}
+    assert 'href=""' not in sent.html
+    # AND prices are in euros for a ja reader, greeted by name; the text part carries the same links
+    assert "€89.00" in sent.html and "¥" not in sent.html and "￥" not in sent.html
+    assert sent.text.startswith("Hana 様\n") and "https://shop.example/cart" in sent.text

@@ -175,6 +175,37 @@ def test_open_cart_is_added_minus_removed_minus_purchased():
     assert c.cart_quantity == 2 and c.cart_value == 20.0
 
 
+def test_cart_lines_keep_the_currency_page_and_image_the_latest_add_named_for_the_mail():
+    # GIVEN an add in EUR with its product page, then a later add of the same product with no currency
+    events = [
+        make_event(
+            event="Product Added",
+            when=at(0, 50),
+            properties=product("a", currency="eur", url="https://s/p/a", image_url="https://s/a.jpg"),
+        ),
+        make_event(event="Product Added", when=at(0, 40), properties=product("b", currency="EURO")),
+    ]
+    # WHEN folded (and read back from the stored body)
+    c = read_item(to_item(folded(events).profile)).computed
+    # THEN the mail can show the EUR price and link the product; a junk currency is left out, not guessed
+    by_id = {line["product_id"]: line for line in c.cart}
+    assert by_id["a"] == {
+        "product_id": "a",
+        "name": "Shoe",
+        "price": 10.0,
+        "quantity": 1,
+        "currency": "EUR",
+        "url": "https://s/p/a",
+        "image_url": "https://s/a.jpg",
+    }
+    assert "currency" not in by_id["b"]
+
+
+def test_a_viewed_product_keeps_its_currency():
+    viewed = folded([make_event(event="Product Viewed", properties=product("a", currency="JPY"))]).profile
+    assert viewed.computed.viewed_products[0].currency == "JPY"
+
+
 def test_cart_change_is_a_transition():
     result = folded([make_event(event="Product Added", properties=product("a"))])
     assert [(t.kind, t.from_, t.to) for t in result.transitions if t.kind == "cart_changed"] == [("cart_changed", 0, 1)]
