@@ -166,7 +166,9 @@ class IngestService:
                 return refused("invalid", exc, origin)
             messages = [apply_shared(m, shared) for m in raw_messages]
             accepted, rejected = self.ingest(source, messages, None, meta, batch=True)
-            if not accepted and rejected:
+            # Invalid only when every message was refused: a re-sent (already stored) message is not stored again
+            # but was accepted the first time.
+            if rejected and len(rejected) == len(messages):
                 reply = {"success": False, "error": "invalid_batch", "rejected": rejected}
                 return IngestResult("invalid", reply, cors_origin=origin)
             reply = {"success": True}
@@ -261,7 +263,7 @@ class IngestService:
             events.setdefault(event.key, event)  # a batch repeating a messageId stores it once
         stored = list(events.values())
         if batch:
-            self.events.put_many(stored)
+            stored = self.events.put_new_many(stored)  # a re-sent messageId never replaces the stored body
         else:
             stored = [e for e in stored if self.events.put_new(e)]
         return stored, rejected

@@ -20,7 +20,13 @@ class EventStore(Protocol):
         ...
 
     def put_many(self, events: list[TrackedEvent]) -> None:
-        """Store events in as few write requests as possible (25 per request). A re-sent key overwrites itself."""
+        """Store events in as few write requests as possible (25 per request), overwriting a stored key: for copies of
+        events already stored (re-pointing after a merge, a replay), never for what a sender sends."""
+        ...
+
+    def put_new_many(self, events: list[TrackedEvent]) -> list[TrackedEvent]:
+        """Store the events whose key is not stored yet (a batch's re-sent messageId never replaces the stored body),
+        in as few requests as possible. Returns the events it stored."""
         ...
 
     def history(self, profile_id: str, limit: int = 50, newest_first: bool = True) -> list[TrackedEvent]:

@@ -32,6 +32,9 @@ class FakeEventStore:
         for event in events:
             self.items[event.key] = _copy(event)
 
+    def put_new_many(self, events: list[TrackedEvent]) -> list[TrackedEvent]:
+        return [e for e in events if self.put_new(e)]
+
     def history(self, profile_id: str, limit: int = 50, newest_first: bool = True) -> list[TrackedEvent]:
         # Ordered as the table's index orders them: by `ts_key` (event time, then message id).
         found = sorted(
