@@ -262,11 +262,11 @@ class IngestService:
             event.flags.extend(flags_by_message.get(index, ()))
             events.setdefault(event.key, event)  # a batch repeating a messageId stores it once
         stored = list(events.values())
+        # Either way a re-sent messageId never replaces the stored body: a batch reads its keys first, one event is a
+        # conditional put.
         if batch:
-            stored = self.events.put_new_many(stored)  # a re-sent messageId never replaces the stored body
-        else:
-            stored = [e for e in stored if self.events.put_new(e)]
-        return stored, rejected
+            return self.events.put_new_many(stored), rejected
+        return [e for e in stored if self.events.put_new(e)], rejected
 
     def _to_event(
         self,
