@@ -45,7 +45,8 @@ class PersonalData(Protocol):
     def erase_events(self, profile_ids: list[str]) -> int: ...
     def erase_memberships(self, profile_ids: list[str]) -> int: ...
     def tombstone_identity(self, key: str, at: str) -> None:
-        """The identity resolves to `erased` from now on (ingest drops its events)."""
+        """The identity resolves to `erased` from now on (ingest drops its events): its record is replaced by a
+        tombstone under a keyed hash of the key (`identity.erased_identity_key`), so nothing is found by the raw id."""
         ...
 
     def tombstone_profile(self, profile_id: str, version: int, at: str) -> None:

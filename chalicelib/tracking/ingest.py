@@ -11,7 +11,7 @@ from typing import Any, Literal
 from chalicelib.shared.clock import Clock
 from chalicelib.tracking.enrichment import correct_timestamp, enrich_context
 from chalicelib.tracking.events import TrackedEvent
-from chalicelib.tracking.identity import MessageIds, resolve_profile_id
+from chalicelib.tracking.identity import ERASED, MessageIds, resolve_profile_id
 from chalicelib.tracking.keys import BadKeyThrottle
 from chalicelib.tracking.ports import EventStore, FailedEventStore, IdentityStore, SourceRegistry
 from chalicelib.tracking.sources import Source
@@ -256,7 +256,7 @@ class IngestService:
                 events.setdefault(event.key, event)
                 continue
             profile_id = resolve_profile_id(message_ids, records)
-            if profile_id == ERASED_PROFILE:
+            if profile_id == ERASED:
                 continue  # the person exercised their right to erasure: their identities must not come back
             event = self._to_event(source, message, profile_id, received_at, meta, gpc)
             event.flags.extend(flags_by_message.get(index, ()))
@@ -312,7 +312,6 @@ class IngestService:
 
 
 UNLINKED_PREFIX = "unlinked#"
-ERASED_PROFILE = "erased"  # see services/privacy.py
 CONSENT_EVENTS = {("email", True): "Email Subscribed", ("email", False): "Email Unsubscribed",
                   ("sms", True): "SMS Subscribed", ("sms", False): "SMS Unsubscribed"}  # fmt: skip
 

@@ -44,7 +44,8 @@ class EventStore(Protocol):
 
 class IdentityStore(Protocol):
     def lookup(self, keys: list[str]) -> dict[str, str]:
-        """Identity key -> profile id for the keys that have a record (reads only)."""
+        """Identity key -> profile id for the keys that have a record (reads only); `erased` (identity.ERASED) for a
+        userId or email whose person was erased (its tombstone is kept under a keyed hash, never the raw key)."""
         ...
 
     def link(self, key: str, profile_id: str, *, only_if_absent: bool) -> bool:
@@ -75,6 +76,15 @@ class FailedEventStore(Protocol):
 
     def list(self, day: str, limit: int = 50, cursor: str | None = None) -> tuple[list[FailedEvent], str | None]:
         """One page of a UTC day's bad rows, newest first, and the cursor of the next page (None: no more)."""
+        ...
+
+    def of_person(self, refs: list[str]) -> list[FailedEvent]:
+        """The bad rows that hold any of these refs (identity keys `user:`/`email:`/`anon:`, `profile:<id>`; see
+        `identity.person_refs`), found by key, never by reading whole days."""
+        ...
+
+    def erase_person(self, refs: list[str]) -> int:
+        """Delete the bad rows `of_person` finds, with everything that points at them. Returns the rows deleted."""
         ...
 
 
