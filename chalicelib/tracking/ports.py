@@ -7,6 +7,7 @@ implement them structurally, and the in-memory fakes in `tests/fakes/tracking.py
 
 from __future__ import annotations
 
+import builtins
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 if TYPE_CHECKING:
@@ -78,12 +79,12 @@ class FailedEventStore(Protocol):
         """One page of a UTC day's bad rows, newest first, and the cursor of the next page (None: no more)."""
         ...
 
-    def of_person(self, refs: list[str]) -> list[FailedEvent]:
+    def of_person(self, refs: builtins.list[str]) -> builtins.list[FailedEvent]:
         """The bad rows that hold any of these refs (identity keys `user:`/`email:`/`anon:`, `profile:<id>`; see
         `identity.person_refs`), found by key, never by reading whole days."""
         ...
 
-    def erase_person(self, refs: list[str]) -> int:
+    def erase_person(self, refs: builtins.list[str]) -> int:
         """Delete the bad rows `of_person` finds, with everything that points at them. Returns the rows deleted."""
         ...
 
