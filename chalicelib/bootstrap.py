@@ -75,6 +75,7 @@ def get_source_registry() -> DynamoSourceRegistry:
 
 @cache
 def get_ingest_service() -> IngestService:
+    from chalicelib.shared.secrets import signing_key
     from chalicelib.tracking.ingest import IngestService
 
     return IngestService(
@@ -83,6 +84,7 @@ def get_ingest_service() -> IngestService:
         identities=get_identity_store(),
         failed=get_failed_event_store(),
         clock=get_clock(),
+        secret=signing_key,
     )
 
 
@@ -128,7 +130,7 @@ def get_privacy_service() -> PrivacyService:
     tables.extra.append(
         PersonalDataStore(
             "messages",
-            export=lambda keys: export_person_messages(s.messages_table, keys),
+            export=lambda keys: export_person_messages(s.messages_table, keys, s.due_table),
             erase=lambda keys: erase_person_messages(s.messages_table, s.due_table, keys, signing_key()),
         )
     )

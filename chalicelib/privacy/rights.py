@@ -61,6 +61,12 @@ class PrivacyService:
             "events": events,
             "segments": sorted(set(self.data.segment_ids(keys.profile_ids))),
         }
+        # One section per kind of thing `erase` deletes, under the name it counts it by (`deleted`), so an access
+        # request shows everything an erasure would remove.
+        unlinked = self.data.unlinked_events(keys.identity_keys)
+        out["unlinked_events"] = sorted((e.summary() for e in unlinked), key=lambda e: e["timestamp"])
+        out["profiles"] = keys.profile_ids
+        out["segment_memberships"] = out["segments"]
         for store in self.t.extra:
             out[store.name] = store.export(keys)
         return out
@@ -72,6 +78,7 @@ class PrivacyService:
         now = self.clock.now().isoformat()
         counts: dict[str, int] = {}
         counts["events"] = self.data.erase_events(keys.profile_ids)
+        counts["unlinked_events"] = self.data.erase_unlinked_events(keys.identity_keys)
         counts["segment_memberships"] = self.data.erase_memberships(keys.profile_ids)
         for store in self.t.extra:
             counts[store.name] = store.erase(keys)

@@ -95,6 +95,26 @@ def erased_identity_key(key: str, secret: str) -> str:
     return ERASED_KEY_PREFIX + keyed_digest(secret, "identity", key)[:40]
 
 
+UNLINKED_BUCKETS_HEX = 3  # 4096 index partitions: erasure reads 1/4096 of the unlinked events per identity key
+
+
+def unlinked_bucket(key: str, secret: str) -> str:
+    """The index partition (`profile_id`) of an event unlinked for Global Privacy Control: a keyed hash of the
+    sender's identity key cut to 4096 values. Many visitors share one, so the table does not group a person's
+    unlinked events (they stay unlinked), yet erasure knows which partition to read for each of the person's keys."""
+    from chalicelib.shared.secrets import keyed_digest
+
+    return "unlinked#h" + keyed_digest(secret, "unlinked", key)[:UNLINKED_BUCKETS_HEX]
+
+
+def unlinked_tag(key: str, event_key: str, secret: str) -> str:
+    """The flag that tells erasure which events of a bucket are the person's: a keyed hash of identity key and event
+    key, different for every event, so it links nothing without the key and the identity."""
+    from chalicelib.shared.secrets import keyed_digest
+
+    return "ref:" + keyed_digest(secret, "unlinked-event", f"{key}#{event_key}")[:24]
+
+
 def tombstone_read_on_miss(key: str) -> bool:
     """Whether ingest looks for an erased tombstone of this key when no record holds it. userIds and emails: a record
     exists for every one the fold has seen, so a miss is a first sighting (rare) and costs one more read then. Not

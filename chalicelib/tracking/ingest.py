@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from chalicelib.shared.clock import Clock
 from chalicelib.tracking.enrichment import correct_timestamp, enrich_context
 from chalicelib.tracking.events import TrackedEvent
-from chalicelib.tracking.identity import ERASED, MessageIds, resolve_profile_id
+from chalicelib.tracking.identity import ERASED, MessageIds, resolve_profile_id, unlinked_bucket, unlinked_tag
 from chalicelib.tracking.keys import BadKeyThrottle
 from chalicelib.tracking.ports import EventStore, FailedEventStore, IdentityStore, SourceRegistry
 from chalicelib.tracking.sources import Source
@@ -98,7 +99,9 @@ class IngestService:
         failed: FailedEventStore,
         clock: Clock,
         bad_keys: BadKeyThrottle | None = None,
+        secret: Callable[[], str] = lambda: "",
     ) -> None:
+        self.secret = secret  # the signing key: where an unlinked (GPC) event goes, so erasure can find it
         self.sources = sources
         self.events = events
         self.identities = identities
@@ -249,10 +252,13 @@ class IngestService:
         events: dict[str, TrackedEvent] = {}
         for (index, message), message_ids in zip(valid, ids, strict=True):
             if gpc and not site_consented(message.context):
-                event = self._to_event(source, unlink(message), unlinked_profile_id(message), received_at, meta, gpc)
+                # Unlinked, but findable by erasure: a bucket shared by many senders and a per-event keyed tag, both
+                # from the sender's strongest identity key (the one their profile would be resolved by).
+                key, secret = message_ids.identity_keys()[0], self.secret()
+                event = self._to_event(source, unlink(message), unlinked_bucket(key, secret), received_at, meta, gpc)
                 event.context.pop("ip", None)
                 event.context.pop("userAgent", None)
-                event.flags.append("unlinked")
+                event.flags.extend(("unlinked", unlinked_tag(key, event.key, secret)))
                 events.setdefault(event.key, event)
                 continue
             profile_id = resolve_profile_id(message_ids, records)
@@ -369,13 +375,6 @@ def unlink(message: ValidMessage) -> ValidMessage:
 
     context = {k: v for k, v in message.context.items() if k not in {"traits", "ip", "userAgent"}}
     return replace(message, user_id=None, anonymous_id=None, email=None, traits={}, context=context, previous_id=None)
-
-
-def unlinked_profile_id(message: ValidMessage) -> str:
-    """Unlinked events are never folded; they are spread over a few index partitions so none runs hot."""
-    import hashlib
-
-    return f"{UNLINKED_PREFIX}{hashlib.sha256(message.message_id.encode()).digest()[0] % 32}"
 
 
 def decode_pixel_data(data: str | None) -> Any:

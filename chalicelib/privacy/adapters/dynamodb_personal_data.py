@@ -10,7 +10,7 @@ from typing import Any
 from chalicelib.shared.aws import client
 from chalicelib.shared.dynamodb import query_all
 from chalicelib.tracking.events import TrackedEvent
-from chalicelib.tracking.identity import ERASED, erased_identity_key
+from chalicelib.tracking.identity import ERASED, erased_identity_key, unlinked_bucket, unlinked_tag
 
 
 class DynamoPersonalData:
@@ -48,6 +48,23 @@ class DynamoPersonalData:
 
     def events(self, profile_ids: list[str]) -> list[TrackedEvent]:
         return [TrackedEvent.from_item(i) for i in self._by_profile(self.events_table, profile_ids)]
+
+    def _unlinked_items(self, identity_keys: list[str]) -> list[dict[str, Any]]:
+        secret = self.secret()
+        items = []
+        for key in identity_keys:
+            for item in self._by_profile(self.events_table, [unlinked_bucket(key, secret)]):
+                event = TrackedEvent.from_item(item)
+                if unlinked_tag(key, event.key, secret) in event.flags:
+                    items.append(item)
+        return items
+
+    def unlinked_events(self, identity_keys: list[str]) -> list[TrackedEvent]:
+        return [TrackedEvent.from_item(i) for i in self._unlinked_items(identity_keys)]
+
+    def erase_unlinked_events(self, identity_keys: list[str]) -> int:
+        keys = list({i["pk"]["S"]: {"pk": i["pk"]} for i in self._unlinked_items(identity_keys)}.values())
+        return _delete_keys(self.events_table, keys)
 
     def segment_ids(self, profile_ids: list[str]) -> list[str]:
         return [i["segment_id"]["S"] for i in self._by_profile(self.segment_members_table, profile_ids)]
