@@ -288,9 +288,10 @@ def _collect_refs(value: object, refs: set[str], depth: int) -> None:
             import json
 
             try:
-                _collect_refs(json.loads(text), refs, depth + 1)
-            except ValueError:
+                parsed = json.loads(text)
+            except (ValueError, RecursionError):  # a hostile body nested past the parser's recursion limit
                 return
+            _collect_refs(parsed, refs, depth + 1)
         return
     if isinstance(value, list):
         for item in value[:1000]:
