@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from chalicelib.personalization import PersonalizationService
     from chalicelib.predictions.adapters.dynamodb_models import DynamoModelStore
     from chalicelib.predictions.training import TrainingService
+    from chalicelib.privacy.ports import PersonKeys
     from chalicelib.privacy.rights import PrivacyService
     from chalicelib.profiles.adapters.dynamodb_profiles import DynamoProfileStore
     from chalicelib.profiles.adapters.dynamodb_sweeps import DynamoCutPointStore
@@ -156,17 +157,19 @@ def get_event_store() -> DynamoEventStore:
 
 @cache
 def get_failed_event_store() -> DynamoFailedEventStore:
+    from chalicelib.shared.secrets import signing_key
     from chalicelib.tracking.adapters.dynamodb_events import DynamoFailedEventStore
 
     s = get_settings()
-    return DynamoFailedEventStore(s.failed_events_table, s.failed_event_ttl_days)
+    return DynamoFailedEventStore(s.failed_events_table, s.failed_event_ttl_days, signing_key)
 
 
 @cache
 def get_identity_store() -> DynamoIdentityStore:
+    from chalicelib.shared.secrets import signing_key
     from chalicelib.tracking.adapters.dynamodb_identities import DynamoIdentityStore
 
-    return DynamoIdentityStore(get_settings().identities_table)
+    return DynamoIdentityStore(get_settings().identities_table, signing_key)
 
 
 @cache
@@ -185,6 +188,7 @@ def get_source_registry() -> DynamoSourceRegistry:
 
 @cache
 def get_ingest_service() -> IngestService:
+    from chalicelib.shared.secrets import signing_key
     from chalicelib.tracking.ingest import IngestService
 
     return IngestService(
@@ -193,6 +197,7 @@ def get_ingest_service() -> IngestService:
         identities=get_identity_store(),
         failed=get_failed_event_store(),
         clock=get_clock(),
+        secret=signing_key,
     )
 
 
@@ -222,18 +227,34 @@ def get_privacy_service() -> PrivacyService:
     from chalicelib.shared.secrets import signing_key
 
     s = get_settings()
-    data = DynamoPersonalData(s.events_table, s.identities_table, s.profiles_table, s.segment_members_table)
+    data = DynamoPersonalData(
+        s.events_table, s.identities_table, s.profiles_table, s.segment_members_table, secret=signing_key
+    )
     tables = PrivacyTables(s.profiles_table)
+    # Bad rows (refused messages, events that failed to fold) found through their per-person pointers.
+    failed = get_failed_event_store()
+    tables.extra.append(
+        PersonalDataStore(
+            "failed_events",
+            export=lambda keys: [dict(r) for r in failed.of_person(_person_refs(keys))],
+            erase=lambda keys: failed.erase_person(_person_refs(keys)),
+        )
+    )
     # Runs, message records, send log, preferences, touches and waiting steps; a suppressed address stays suppressed
     # under a keyed hash.
     tables.extra.append(
         PersonalDataStore(
             "messages",
-            export=lambda keys: export_person_messages(s.messages_table, keys),
+            export=lambda keys: export_person_messages(s.messages_table, keys, s.due_table),
             erase=lambda keys: erase_person_messages(s.messages_table, s.due_table, keys, signing_key()),
         )
     )
     return PrivacyService(tables, data, get_clock(), get_profile_store())
+
+
+def _person_refs(keys: PersonKeys) -> list[str]:
+    """The refs bad rows are found by (`tracking.identity.person_refs`): the person's identity keys and profile ids."""
+    return [*keys.identity_keys, *(f"profile:{pid}" for pid in keys.profile_ids)]
 
 
 @cache

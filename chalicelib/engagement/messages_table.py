@@ -7,11 +7,10 @@ wing, so the layout lives here and delivery's adapter imports it; see each adapt
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import datetime
 from typing import Any
 
+from chalicelib.shared.secrets import keyed_digest
 from chalicelib.tracking.events import iso
 
 
@@ -31,7 +30,7 @@ def suppression_pk(channel: str, address: str) -> str:
 def erased_suppression_pk(channel: str, address: str, key: str) -> str:
     """The suppression of an erased person's address: a keyed hash (HMAC-SHA256 with the signing key), so the address
     is still never mailed again but cannot be read back, nor found by hashing a guess without the key."""
-    digest = hmac.new(key.encode(), f"suppression:{channel}:{address.lower()}".encode(), hashlib.sha256).hexdigest()
+    digest = keyed_digest(key, "suppression", f"{channel}:{address.lower()}")
     return f"s#{channel}#h:{digest[:40]}"
 
 

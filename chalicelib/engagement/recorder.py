@@ -433,9 +433,15 @@ class EngagementService:
     # -- conversions and holdout --------------------------------------------------------------------------------------
     def run_started(self, run: Any) -> None:
         """Count one assignment (treated or holdout) for the uplift report."""
+        import hashlib
+
         arm = HOLDOUT if run.holdout else "treated"
+        # The marker outlives an erasure (TTL), so it must not name the person: a hash of profile and trigger instance
+        # (not a secret: the trigger instance holds an erased event's id, so the pair cannot be guessed). Markers of
+        # the earlier form only matter to a replay that spans the deploy (one assignment could count twice).
+        run_ref = hashlib.sha256(f"{run.profile_id}#{run.trigger_id}".encode()).hexdigest()[:32]
         self.store.count(
-            f"assigned#{run.profile_id}#{run.trigger_id}",
+            f"assigned#{run_ref}",
             run.scenario_id,
             f"*#{arm}#*",
             {"assigned": 1},

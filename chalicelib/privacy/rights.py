@@ -10,11 +10,9 @@ from chalicelib.privacy.ports import PersonalData, PersonalDataStore, PersonKeys
 from chalicelib.profiles.ports import ProfileStore
 from chalicelib.profiles.redirects import follow_merges
 from chalicelib.shared.clock import Clock
-from chalicelib.tracking.identity import identity_key
+from chalicelib.tracking.identity import ERASED, identity_key, profile_id_for
 
 __all__ = ["ERASED", "NotFound", "PersonKeys", "PersonalDataStore", "PrivacyService", "PrivacyTables"]
-
-ERASED = "erased"  # the profile id an erased identity resolves to: ingest drops its events
 
 
 @dataclass
@@ -63,6 +61,12 @@ class PrivacyService:
             "events": events,
             "segments": sorted(set(self.data.segment_ids(keys.profile_ids))),
         }
+        # One section per kind of thing `erase` deletes, under the name it counts it by (`deleted`), so an access
+        # request shows everything an erasure would remove.
+        unlinked = self.data.unlinked_events(keys.identity_keys)
+        out["unlinked_events"] = sorted((e.summary() for e in unlinked), key=lambda e: e["timestamp"])
+        out["profiles"] = keys.profile_ids
+        out["segment_memberships"] = out["segments"]
         for store in self.t.extra:
             out[store.name] = store.export(keys)
         return out
@@ -74,6 +78,7 @@ class PrivacyService:
         now = self.clock.now().isoformat()
         counts: dict[str, int] = {}
         counts["events"] = self.data.erase_events(keys.profile_ids)
+        counts["unlinked_events"] = self.data.erase_unlinked_events(keys.identity_keys)
         counts["segment_memberships"] = self.data.erase_memberships(keys.profile_ids)
         for store in self.t.extra:
             counts[store.name] = store.erase(keys)
@@ -82,5 +87,13 @@ class PrivacyService:
         counts["identities"] = len(keys.identity_keys)
         for pid in keys.profile_ids:
             self.data.tombstone_profile(pid, body["version"] + 1 if pid == keys.profile_id else 1, now)
-        counts["profiles"] = len(keys.profile_ids)
+        # An anonymous id has no hashed tombstone lookup at ingest (identity.tombstone_read_on_miss): a late event
+        # carrying only it resolves to the profile derived from it, so that profile is a tombstone too (the fold
+        # drops what arrives there). Only where no profile exists: a live one there is someone else's (a shared
+        # device that followed another login).
+        derived = [profile_id_for("anon", k.removeprefix("anon:")) for k in keys.identity_keys if k.startswith("anon:")]
+        absent = [pid for pid in derived if pid not in keys.profile_ids and self.profiles.get(pid) is None]
+        for pid in absent:
+            self.data.tombstone_profile(pid, 1, now)
+        counts["profiles"] = len(keys.profile_ids) + len(absent)
         return {"profile_id": keys.profile_id, "erased_at": now, "deleted": counts}

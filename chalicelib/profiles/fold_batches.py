@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.profiles.model import Profile
 from chalicelib.profiles.redirects import follow_merges
 from chalicelib.tracking.events import StreamEvent, TrackedEvent
-from chalicelib.tracking.identity import IdentityKind, LinkDecision, decide_link, identity_key, profile_id_for
+from chalicelib.tracking.identity import (
+    ERASED,
+    IdentityKind,
+    LinkDecision,
+    decide_link,
+    identity_key,
+    profile_id_for,
+)
 
 if TYPE_CHECKING:
     from chalicelib.predictions.ports import ModelStore
@@ -352,6 +359,13 @@ class FoldService:
             other_id = candidates[key]
             first = others.get(other_id) if other_id != profile.profile_id else None
             other_id, found = follow_merges(self.profiles, other_id, first, stop_at=profile.profile_id)
+            if records.get(key) == ERASED or (found is not None and found.erased):
+                # An erased person's identity never comes back: not linked, not merged (its tombstone has no raw
+                # key a conditional write could trip on, so the fold must ask).
+                log.info("identity %s not linked to %s: erased", kind, profile.profile_id)
+                if kind == "anon":
+                    plan.refused_anon.add(value)
+                continue
             other = found.profile() if found is not None else None
             needs_record = key not in records or records[key] != profile.profile_id
             cap = self.max_anonymous_ids

@@ -7,6 +7,8 @@ that sign or verify are allowed to read it (.chalice/policy-*.json), so nothing 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from collections.abc import Iterator, Mapping
 from functools import cache
@@ -23,6 +25,17 @@ def signing_key() -> str:
         return key
     arn = os.environ.get(SECRET_ARN_ENV, "")
     return _fetch(arn) if arn else ""
+
+
+def keyed_digest(key: str, purpose: str, value: str) -> str:
+    """The one keyed hash of personal data that must stay findable without being readable (erased suppressions,
+    identity tombstones, the erasure pointers of failed and unlinked events): HMAC-SHA256 with the signing key over
+    `purpose:value`, hex. Without the key a guessed address or id cannot be hashed and looked up; the purpose keeps
+    the digests of one value in different tables from matching each other.
+
+    Rotating the signing key makes every digest unfindable (erased people's identities would resolve again): the key
+    is long-lived by design (link keys rotate separately, `ONE2ONE_LINK_KEYS`)."""
+    return hmac.new(key.encode(), f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
 @cache

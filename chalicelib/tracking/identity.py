@@ -83,6 +83,47 @@ def identity_key(kind: IdentityKind, value: str) -> str:
     return f"{kind}:{value}"
 
 
+ERASED = "erased"  # the profile id an erased identity resolves to: ingest drops its events, the fold never links it
+ERASED_KEY_PREFIX = "h:"
+
+
+def erased_identity_key(key: str, secret: str) -> str:
+    """Where an erased identity's tombstone is kept: a keyed hash of its identity key (`user:...`, `email:...`), so a
+    late event with the same id still resolves to `erased` but nothing is found by the raw id (GDPR art. 17)."""
+    from chalicelib.shared.secrets import keyed_digest
+
+    return ERASED_KEY_PREFIX + keyed_digest(secret, "identity", key)[:40]
+
+
+UNLINKED_BUCKETS_HEX = 3  # 4096 index partitions: erasure reads 1/4096 of the unlinked events per identity key
+
+
+def unlinked_bucket(key: str, secret: str) -> str:
+    """The index partition (`profile_id`) of an event unlinked for Global Privacy Control: a keyed hash of the
+    sender's identity key cut to 4096 values. Many visitors share one, so the table does not group a person's
+    unlinked events (they stay unlinked), yet erasure knows which partition to read for each of the person's keys."""
+    from chalicelib.shared.secrets import keyed_digest
+
+    return "unlinked#h" + keyed_digest(secret, "unlinked", key)[:UNLINKED_BUCKETS_HEX]
+
+
+def unlinked_tag(key: str, event_key: str, secret: str) -> str:
+    """The flag that tells erasure which events of a bucket are the person's: a keyed hash of identity key and event
+    key, different for every event, so it links nothing without the key and the identity."""
+    from chalicelib.shared.secrets import keyed_digest
+
+    return "ref:" + keyed_digest(secret, "unlinked-event", f"{key}#{event_key}")[:24]
+
+
+def tombstone_read_on_miss(key: str) -> bool:
+    """Whether ingest looks for an erased tombstone of this key when no record holds it. userIds and emails: a record
+    exists for every one the fold has seen, so a miss is a first sighting (rare) and costs one more read then. Not
+    anonymous ids: most anonymous visitors have no record (their profile id is derived from the id), so every one
+    of their events would pay the read; erasure tombstones the profile `profile_id_for("anon", id)` instead, which
+    the fold reads anyway and where it drops the event."""
+    return not key.startswith("anon:")
+
+
 def profile_id_for(kind: IdentityKind, value: str) -> str:
     """Deterministic profile id for an identity seen for the first time.
 
@@ -212,3 +253,60 @@ def sms_destination_problem(phone: str, allowed_countries: frozenset[str]) -> st
         phonenumbers.PhoneNumberType.UNKNOWN: "unknown-range",
     }
     return f"{refused[kind]} numbers are refused" if kind in refused else None
+
+
+_ID_FIELDS: dict[str, IdentityKind] = {
+    "userId": "user",
+    "user_id": "user",
+    "anonymousId": "anon",
+    "anonymous_id": "anon",
+    "previousId": "anon",
+    "previous_id": "anon",
+}
+_MAX_REF_DEPTH = 8
+
+
+def person_refs(raw: object) -> set[str]:
+    """Whose data a bad row holds: the identity keys (`user:`, `email:`, `anon:`) and profile ids (`profile:`) found
+    anywhere in it, so erasure can find the row by the person's keys (`FailedEventStore.erase_person`).
+
+    Bad rows are messages that failed validation (Segment fields), stored events that failed to fold (JSON text of a
+    `TrackedEvent`: `user_id`, `profile_id`) and stream records (attribute-value maps `{"S": ...}`), so the walk
+    reads ids under either spelling, unwraps `{"S": text}` and parses JSON text that looks like an object. Emails are
+    taken from any `email` field (traits, context traits, properties)."""
+    refs: set[str] = set()
+    _collect_refs(raw, refs, 0)
+    return refs
+
+
+def _collect_refs(value: object, refs: set[str], depth: int) -> None:
+    if depth > _MAX_REF_DEPTH:
+        return
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{") and text.endswith("}"):
+            import json
+
+            try:
+                parsed = json.loads(text)
+            except (ValueError, RecursionError):  # a hostile body nested past the parser's recursion limit
+                return
+            _collect_refs(parsed, refs, depth + 1)
+        return
+    if isinstance(value, list):
+        for item in value[:1000]:
+            _collect_refs(item, refs, depth + 1)
+        return
+    if not isinstance(value, dict):
+        return
+    for name, inner in value.items():
+        if isinstance(inner, dict) and len(inner) == 1 and isinstance(inner.get("S"), str):
+            inner = inner["S"]  # a stream record's attribute value
+        if name in _ID_FIELDS and (cleaned := clean_id(inner)) is not None:
+            refs.add(identity_key(_ID_FIELDS[name], cleaned))
+        elif name == "email" and (address := clean_email(inner)) is not None:
+            refs.add(identity_key("email", address))
+        elif name == "profile_id" and isinstance(inner, str) and inner.startswith("p_"):
+            refs.add(f"profile:{inner}")
+        else:
+            _collect_refs(inner, refs, depth + 1)

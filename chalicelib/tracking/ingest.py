@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from chalicelib.shared.clock import Clock
 from chalicelib.tracking.enrichment import correct_timestamp, enrich_context
 from chalicelib.tracking.events import TrackedEvent
-from chalicelib.tracking.identity import MessageIds, resolve_profile_id
+from chalicelib.tracking.identity import ERASED, MessageIds, resolve_profile_id, unlinked_bucket, unlinked_tag
 from chalicelib.tracking.keys import BadKeyThrottle
 from chalicelib.tracking.ports import EventStore, FailedEventStore, IdentityStore, SourceRegistry
 from chalicelib.tracking.sources import Source
@@ -98,7 +99,9 @@ class IngestService:
         failed: FailedEventStore,
         clock: Clock,
         bad_keys: BadKeyThrottle | None = None,
+        secret: Callable[[], str] = lambda: "",
     ) -> None:
+        self.secret = secret  # the signing key: where an unlinked (GPC) event goes, so erasure can find it
         self.sources = sources
         self.events = events
         self.identities = identities
@@ -166,7 +169,9 @@ class IngestService:
                 return refused("invalid", exc, origin)
             messages = [apply_shared(m, shared) for m in raw_messages]
             accepted, rejected = self.ingest(source, messages, None, meta, batch=True)
-            if not accepted and rejected:
+            # Invalid only when every message was refused: a re-sent (already stored) message is not stored again
+            # but was accepted the first time.
+            if rejected and len(rejected) == len(messages):
                 reply = {"success": False, "error": "invalid_batch", "rejected": rejected}
                 return IngestResult("invalid", reply, cors_origin=origin)
             reply = {"success": True}
@@ -247,24 +252,27 @@ class IngestService:
         events: dict[str, TrackedEvent] = {}
         for (index, message), message_ids in zip(valid, ids, strict=True):
             if gpc and not site_consented(message.context):
-                event = self._to_event(source, unlink(message), unlinked_profile_id(message), received_at, meta, gpc)
+                # Unlinked, but findable by erasure: a bucket shared by many senders and a per-event keyed tag, both
+                # from the sender's strongest identity key (the one their profile would be resolved by).
+                key, secret = message_ids.identity_keys()[0], self.secret()
+                event = self._to_event(source, unlink(message), unlinked_bucket(key, secret), received_at, meta, gpc)
                 event.context.pop("ip", None)
                 event.context.pop("userAgent", None)
-                event.flags.append("unlinked")
+                event.flags.extend(("unlinked", unlinked_tag(key, event.key, secret)))
                 events.setdefault(event.key, event)
                 continue
             profile_id = resolve_profile_id(message_ids, records)
-            if profile_id == ERASED_PROFILE:
+            if profile_id == ERASED:
                 continue  # the person exercised their right to erasure: their identities must not come back
             event = self._to_event(source, message, profile_id, received_at, meta, gpc)
             event.flags.extend(flags_by_message.get(index, ()))
             events.setdefault(event.key, event)  # a batch repeating a messageId stores it once
         stored = list(events.values())
+        # Either way a re-sent messageId never replaces the stored body: a batch reads its keys first, one event is a
+        # conditional put.
         if batch:
-            self.events.put_many(stored)
-        else:
-            stored = [e for e in stored if self.events.put_new(e)]
-        return stored, rejected
+            return self.events.put_new_many(stored), rejected
+        return [e for e in stored if self.events.put_new(e)], rejected
 
     def _to_event(
         self,
@@ -310,7 +318,6 @@ class IngestService:
 
 
 UNLINKED_PREFIX = "unlinked#"
-ERASED_PROFILE = "erased"  # see services/privacy.py
 CONSENT_EVENTS = {("email", True): "Email Subscribed", ("email", False): "Email Unsubscribed",
                   ("sms", True): "SMS Subscribed", ("sms", False): "SMS Unsubscribed"}  # fmt: skip
 
@@ -368,13 +375,6 @@ def unlink(message: ValidMessage) -> ValidMessage:
 
     context = {k: v for k, v in message.context.items() if k not in {"traits", "ip", "userAgent"}}
     return replace(message, user_id=None, anonymous_id=None, email=None, traits={}, context=context, previous_id=None)
-
-
-def unlinked_profile_id(message: ValidMessage) -> str:
-    """Unlinked events are never folded; they are spread over a few index partitions so none runs hot."""
-    import hashlib
-
-    return f"{UNLINKED_PREFIX}{hashlib.sha256(message.message_id.encode()).digest()[0] % 32}"
 
 
 def decode_pixel_data(data: str | None) -> Any:

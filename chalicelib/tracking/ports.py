@@ -7,6 +7,7 @@ implement them structurally, and the in-memory fakes in `tests/fakes/tracking.py
 
 from __future__ import annotations
 
+import builtins
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 if TYPE_CHECKING:
@@ -20,7 +21,13 @@ class EventStore(Protocol):
         ...
 
     def put_many(self, events: list[TrackedEvent]) -> None:
-        """Store events in as few write requests as possible (25 per request). A re-sent key overwrites itself."""
+        """Store events in as few write requests as possible (25 per request), overwriting a stored key: for copies of
+        events already stored (re-pointing after a merge, a replay), never for what a sender sends."""
+        ...
+
+    def put_new_many(self, events: list[TrackedEvent]) -> list[TrackedEvent]:
+        """Store the events whose key is not stored yet (a batch's re-sent messageId never replaces the stored body),
+        in as few requests as possible. Returns the events it stored."""
         ...
 
     def history(self, profile_id: str, limit: int = 50, newest_first: bool = True) -> list[TrackedEvent]:
@@ -38,7 +45,8 @@ class EventStore(Protocol):
 
 class IdentityStore(Protocol):
     def lookup(self, keys: list[str]) -> dict[str, str]:
-        """Identity key -> profile id for the keys that have a record (reads only)."""
+        """Identity key -> profile id for the keys that have a record (reads only); `erased` (identity.ERASED) for a
+        userId or email whose person was erased (its tombstone is kept under a keyed hash, never the raw key)."""
         ...
 
     def link(self, key: str, profile_id: str, *, only_if_absent: bool) -> bool:
@@ -69,6 +77,15 @@ class FailedEventStore(Protocol):
 
     def list(self, day: str, limit: int = 50, cursor: str | None = None) -> tuple[list[FailedEvent], str | None]:
         """One page of a UTC day's bad rows, newest first, and the cursor of the next page (None: no more)."""
+        ...
+
+    def of_person(self, refs: builtins.list[str]) -> builtins.list[FailedEvent]:
+        """The bad rows that hold any of these refs (identity keys `user:`/`email:`/`anon:`, `profile:<id>`; see
+        `identity.person_refs`), found by key, never by reading whole days."""
+        ...
+
+    def erase_person(self, refs: builtins.list[str]) -> int:
+        """Delete the bad rows `of_person` finds, with everything that points at them. Returns the rows deleted."""
         ...
 
 

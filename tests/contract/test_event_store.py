@@ -29,6 +29,15 @@ class EventStoreContract:
         assert len(history) == 30
         assert [e.event for e in history if e.message_id == "m3"] == ["Resent"]
 
+    def test_put_new_many_stores_only_keys_not_stored_yet(self, store: EventStore) -> None:
+        store.put_new(tracked_event(3))
+        stored = store.put_new_many([tracked_event(n, event="Resent") for n in range(30)])  # > one request
+        assert sorted(e.message_id for e in stored) == sorted(f"m{n}" for n in range(30) if n != 3)
+        [original] = [e for e in store.history("p_one", limit=100) if e.message_id == "m3"]
+        assert original.event == "Product Viewed"
+        assert store.put_new_many([tracked_event(5, event="Forged")]) == []
+        assert {e.event for e in store.history("p_one", limit=100)} == {"Product Viewed", "Resent"}
+
     def test_history_is_by_event_time_newest_first_and_limited(self, store: EventStore) -> None:
         store.put_many([tracked_event(n) for n in (2, 0, 1)] + [tracked_event(9, "p_other")])
         assert [e.message_id for e in store.history("p_one")] == ["m2", "m1", "m0"]
@@ -68,3 +77,18 @@ class TestDynamoEventStore(EventStoreContract):
         from chalicelib.tracking.adapters.dynamodb_events import DynamoEventStore
 
         return DynamoEventStore(dynamo.events_table, dynamo.event_ttl_days)
+
+    def test_put_new_many_reads_the_keys_once_per_100_and_writes_once_per_25(self, store: EventStore) -> None:
+        from chalicelib.shared.aws import client
+
+        calls: list[str] = []
+        events = client("dynamodb").meta.events
+        events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name), unique_id="count-ops")
+        try:
+            store.put_many([tracked_event(n) for n in range(10)])
+            assert calls == ["BatchWriteItem"]
+            calls.clear()
+            store.put_new_many([tracked_event(n) for n in range(60)])  # 10 stored already, 50 new
+            assert calls == ["BatchGetItem", "BatchWriteItem", "BatchWriteItem"]
+        finally:
+            events.unregister("before-call.dynamodb.*", unique_id="count-ops")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -39,6 +40,24 @@ class IdentityStoreContract:
         assert store.link("anon:a1", "p_2", only_if_absent=False) is True
         assert store.lookup(["anon:a1"]) == {"anon:a1": "p_2"}
 
+    @pytest.fixture
+    def erase(self, store: IdentityStore) -> Callable[[str], None]:
+        """What erasure does to one identity (privacy's adapter writes the identities table)."""
+        raise NotImplementedError
+
+    def test_an_erased_user_or_email_resolves_to_erased_without_a_raw_keyed_record(
+        self, store: IdentityStore, erase: Callable[[str], None]
+    ) -> None:
+        for key in ("user:u1", "email:a@b.example", "anon:a1"):
+            store.link(key, "p_1", only_if_absent=False)
+        for key in ("user:u1", "email:a@b.example", "anon:a1"):
+            erase(key)
+        found = store.lookup(["user:u1", "email:a@b.example", "anon:a1", "user:u2"])
+        # anonymous ids are not looked up hashed: erasure tombstones their derived profile instead
+        assert found == {"user:u1": "erased", "email:a@b.example": "erased"}
+        assert store.for_profile("p_1") == []
+        assert all(not k.startswith(("user:", "email:", "anon:")) for k in store.for_profile("erased"))
+
     def test_for_profile_lists_its_keys_sorted(self, store: IdentityStore) -> None:
         for key in ("user:u1", "anon:b", "anon:a"):
             store.link(key, "p_1", only_if_absent=False)
@@ -52,10 +71,27 @@ class TestFakeIdentityStore(IdentityStoreContract):
     def store(self) -> IdentityStore:
         return FakeIdentityStore()
 
+    @pytest.fixture
+    def erase(self, store: FakeIdentityStore) -> Callable[[str], None]:  # type: ignore[override]
+        return store.erase
+
 
 class TestDynamoIdentityStore(IdentityStoreContract):
     @pytest.fixture
     def store(self, dynamo: Any) -> IdentityStore:
         from chalicelib.tracking.adapters.dynamodb_identities import DynamoIdentityStore
 
-        return DynamoIdentityStore(dynamo.identities_table)
+        return DynamoIdentityStore(dynamo.identities_table, lambda: "contract-secret")
+
+    @pytest.fixture
+    def erase(self, dynamo: Any) -> Callable[[str], None]:  # type: ignore[override]
+        from chalicelib.privacy.adapters.dynamodb_personal_data import DynamoPersonalData
+
+        data = DynamoPersonalData(
+            dynamo.events_table,
+            dynamo.identities_table,
+            dynamo.profiles_table,
+            dynamo.segment_members_table,
+            secret=lambda: "contract-secret",
+        )
+        return lambda key: data.tombstone_identity(key, "2026-01-01T00:00:00Z")

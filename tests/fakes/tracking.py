@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.tracking.events import TrackedEvent, iso
+from chalicelib.tracking.identity import ERASED, erased_identity_key, person_refs, tombstone_read_on_miss
 from chalicelib.tracking.ports import FailedEvent
 from chalicelib.tracking.sources import Source, SourceKind, hash_write_key
 
@@ -31,6 +32,9 @@ class FakeEventStore:
     def put_many(self, events: list[TrackedEvent]) -> None:
         for event in events:
             self.items[event.key] = _copy(event)
+
+    def put_new_many(self, events: list[TrackedEvent]) -> list[TrackedEvent]:
+        return [e for e in events if self.put_new(e)]
 
     def history(self, profile_id: str, limit: int = 50, newest_first: bool = True) -> list[TrackedEvent]:
         # Ordered as the table's index orders them: by `ts_key` (event time, then message id).
@@ -57,11 +61,22 @@ class FakeEventStore:
 
 
 class FakeIdentityStore:
-    def __init__(self) -> None:
+    def __init__(self, secret: str = "") -> None:
         self.records: dict[str, str] = {}
+        self.secret = secret
 
     def lookup(self, keys: list[str]) -> dict[str, str]:
-        return {k: self.records[k] for k in keys if k in self.records}
+        found = {k: self.records[k] for k in keys if k in self.records}
+        for key in keys:
+            hashed = erased_identity_key(key, self.secret)
+            if key not in found and tombstone_read_on_miss(key) and self.records.get(hashed) == ERASED:
+                found[key] = ERASED
+        return found
+
+    def erase(self, key: str) -> None:
+        """What erasure does to the identities table (privacy's adapter): the record goes, a hashed tombstone stays."""
+        self.records.pop(key, None)
+        self.records[erased_identity_key(key, self.secret)] = ERASED
 
     def link(self, key: str, profile_id: str, *, only_if_absent: bool) -> bool:
         if only_if_absent and self.records.get(key, profile_id) != profile_id:
@@ -78,13 +93,16 @@ class FakeFailedEventStore:
 
     def __init__(self) -> None:
         self.rows: list[FailedEvent] = []
+        self.refs: dict[str, set[str]] = {}  # row id -> the person refs in it
 
     def record(self, source_id: str | None, reason: dict[str, Any], raw: Any) -> None:
         now = datetime.now(UTC)
         raw_text = raw if isinstance(raw, str) else json.dumps(raw, default=str)
+        row_id = f"{now.strftime('%H:%M:%S.%f')}#{uuid.uuid4().hex[:12]}"
+        self.refs[row_id] = person_refs(raw)
         self.rows.append(
             {
-                "id": f"{now.strftime('%H:%M:%S.%f')}#{uuid.uuid4().hex[:12]}",
+                "id": row_id,
                 "day": now.strftime("%Y-%m-%d"),
                 "source_id": source_id or "-",
                 "reason": json.loads(json.dumps(reason)),
@@ -100,6 +118,14 @@ class FakeFailedEventStore:
             rows = [r for r in rows if r["id"] < cursor]
         page = rows[:limit]
         return page, page[-1]["id"] if len(rows) > limit else None
+
+    def of_person(self, refs: builtins.list[str]) -> builtins.list[FailedEvent]:
+        return [r for r in self.rows if self.refs.get(r["id"], set()) & set(refs)]
+
+    def erase_person(self, refs: builtins.list[str]) -> int:
+        found = {r["id"] for r in self.of_person(refs)}
+        self.rows = [r for r in self.rows if r["id"] not in found]
+        return len(found)
 
     def errors(self) -> builtins.list[str]:  # `list` is this class's method
         """Test helper: the error code of every row recorded, in order."""

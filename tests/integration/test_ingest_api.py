@@ -134,6 +134,48 @@ def test_duplicate_message_id_is_stored_once(harness: Harness) -> None:
     assert sorted(e["message_id"] for e in stored_events(harness)) == ["dup-1", "m2"]
 
 
+def _events_stream_records() -> list[dict]:
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import table_name
+
+    arn = client("dynamodb").describe_table(TableName=table_name("EventsTable"))["Table"]["LatestStreamArn"]
+    streams = client("dynamodbstreams")
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    return streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=1000)["Records"]
+
+
+def test_a_batch_resending_a_stored_message_id_never_overwrites_its_body(harness: Harness) -> None:
+    # GIVEN an event stored once (by a batch and by the single-event API)
+    original = track(type="track", messageId="orig-1", properties={"price": 9.5})
+    assert harness.post("/v1/batch", {"batch": [original]}).status_code == 200
+    assert harness.post("/v1/track", track(messageId="orig-2")).status_code == 200
+    # WHEN a later batch re-sends both ids with other content, beside a new event
+    forged = [
+        track(type="track", messageId="orig-1", event="Order Completed", properties={"revenue": 9999}),
+        track(type="track", messageId="orig-2", event="Order Completed", properties={"revenue": 9999}),
+        track(type="track", messageId="new-1"),
+    ]
+    response = harness.post("/v1/batch", {"batch": forged})
+    # THEN the new event is stored, the stored bodies are the originals, and the stream shows no MODIFY
+    assert response.status_code == 200 and harness.json(response) == {"success": True}
+    by_id = {e["message_id"]: e for e in stored_events(harness)}
+    assert sorted(by_id) == ["new-1", "orig-1", "orig-2"]
+    assert by_id["orig-1"]["event"] == by_id["orig-2"]["event"] == "Product Viewed"
+    assert by_id["orig-1"]["properties"] == {"price": 9.5}
+    records = _events_stream_records()
+    assert [r["eventName"] for r in records] == ["INSERT"] * 3
+
+
+def test_a_batch_of_only_resent_messages_with_one_invalid_is_still_accepted(harness: Harness) -> None:
+    # GIVEN a batch stored once; WHEN the SDK re-sends it with one invalid message added
+    assert harness.post("/v1/batch", {"batch": [track(type="track", messageId="b-1")]}).status_code == 200
+    resent = harness.post("/v1/batch", {"batch": [track(type="track", messageId="b-1"), {"type": "track"}]})
+    # THEN it is not refused as a whole: the stored message was accepted the first time
+    assert resent.status_code == 200
+    assert [r["index"] for r in harness.json(resent)["rejected"]] == [1]
+
+
 def test_message_id_is_generated_when_absent(harness: Harness) -> None:
     harness.post("/v1/track", track())
     assert len(stored_events(harness)[0]["message_id"]) >= 32

@@ -536,8 +536,10 @@ def test_only_functions_that_sign_or_verify_may_read_the_signing_secret() -> Non
         for function in _function_names()
         if _granted(function, "secretsmanager:GetSecretValue", "SigningSecret")
     }
-    # links in mail are verified by the public API, signed by delivery and by the admin API's template preview
-    assert readers == {"api_handler", "admin_api", "deliver_steps"}
+    # links in mail are verified by the public API, signed by delivery and by the admin API's template preview; the
+    # fold and the segment consumer key the erasure pointers of the bad rows they keep (and the fold looks for the
+    # hashed tombstone of an identity it has no record of)
+    assert readers == {"api_handler", "admin_api", "deliver_steps", "fold_events", "update_segment_members"}
 
 
 def test_the_public_api_cannot_list_export_or_erase_a_profile_and_the_admin_api_cannot_send_mail() -> None:

@@ -44,10 +44,9 @@ def test_erasure_removes_every_item_by_key_and_late_events_cannot_resurrect(harn
     assert harness.json(response)["deleted"]["events"] >= 3
     harness.pump.drain()
     ddb = client("dynamodb")
-    # THEN a query by any of that person's keys finds nothing
+    # THEN a query by any of that person's keys finds nothing (their tombstones are kept under a keyed hash)
     for key in ("user:priv-user", "email:p@example.com", "anon:priv-anon"):
-        item = ddb.get_item(TableName=table_name("IdentitiesTable"), Key={"key": {"S": key}})["Item"]
-        assert item["profile_id"]["S"] == "erased"
+        assert "Item" not in ddb.get_item(TableName=table_name("IdentitiesTable"), Key={"key": {"S": key}})
     events = ddb.query(
         TableName=table_name("EventsTable"),
         IndexName="by_profile",
@@ -98,3 +97,103 @@ def test_erasure_of_an_unknown_id_is_404_and_touches_nothing(harness: Harness) -
 def test_privacy_routes_need_the_admin_token(harness: Harness) -> None:
     assert harness.client.http.delete("/admin/profiles/p_x").status_code == 401
     assert harness.client.http.get("/admin/profiles/p_x/export").status_code == 401
+
+
+VICTIM = {
+    "email": "victim.erasure@example.com",
+    "user": "victim-user-7731",
+    "anon": "victim-anon-5512",
+    "phone": "+14155550199",
+    "name": "Zebulon Quickfeather",
+}
+
+
+def victim_everywhere(h: Harness) -> str:
+    """A person with events, a merge, segment memberships, bad rows, an unlinked (GPC) event and a suppression."""
+    from datetime import UTC, datetime
+
+    from chalicelib.bootstrap import get_message_store
+
+    send(h, "/v1/page", {"anonymousId": VICTIM["anon"], "name": "Home"})
+    h.pump.drain()
+    traits = {"email": VICTIM["email"], "phone": VICTIM["phone"], "name": VICTIM["name"]}
+    send(h, "/v1/identify", {"anonymousId": VICTIM["anon"], "userId": VICTIM["user"], "traits": traits})
+    send(h, "/v1/track", {"userId": VICTIM["user"], "event": "Order Completed", "properties": {"revenue": 50}})
+    # refused messages that still name them (kept as bad rows)
+    assert h.post("/v1/track", {"userId": VICTIM["user"], "properties": {"x": 1}}).status_code == 400
+    bad = {"anonymousId": VICTIM["anon"], "traits": {"email": VICTIM["email"], "name": VICTIM["name"]}}
+    assert h.post("/v1/identify", bad | {"timestamp": "not a time", "context": {"ip": []}}).status_code in (200, 400)
+    # an event unlinked for Global Privacy Control that still carries their name in its properties
+    gpc = {
+        "userId": VICTIM["user"],
+        "event": "Viewed",
+        "properties": {"name": VICTIM["name"], "email": VICTIM["email"]},
+    }
+    send(h, "/v1/track", gpc, headers={"Sec-GPC": "1"})
+    h.pump.drain()
+    get_message_store().suppress("email", VICTIM["email"], "complaint", datetime.now(UTC))
+    return h.json(h.admin(f"/admin/profiles?user_id={VICTIM['user']}"))["profile_id"]
+
+
+def _every_item_text() -> dict[str, str]:
+    """Test-only: every item of every table, as text (the product itself never scans)."""
+    import json
+
+    from chalicelib.profiles.codec import body_json
+    from chalicelib.shared.aws import client
+
+    def text(item: dict) -> str:
+        # A profile body is compressed MessagePack: read it as the document it is, or the scan would see nothing.
+        body = body_json(item) if "B" in item.get("body", {}) else ""
+        return json.dumps(item, default=str) + body
+
+    ddb = client("dynamodb")
+    out: dict[str, str] = {}
+    for table in ddb.list_tables()["TableNames"]:
+        out[table] = "\n".join(text(i) for i in ddb.scan(TableName=table)["Items"])
+    return out
+
+
+def test_after_erasure_nothing_of_the_person_is_findable_in_any_table(harness: Harness) -> None:
+    from chalicelib.tracking.identity import profile_id_for
+
+    # GIVEN a person whose data reached every table, bad rows and unlinked events included
+    profile_id = victim_everywhere(harness)
+    before = _every_item_text()
+    assert any(VICTIM["email"] in text for text in before.values())
+    assert any(VICTIM["name"] in text for text in before.values())
+    # WHEN they are erased
+    response = delete(harness, f"/admin/profiles/{profile_id}")
+    assert response.status_code == 200
+    deleted = harness.json(response)["deleted"]
+    assert deleted["failed_events"] >= 1 and deleted["unlinked_events"] == 1
+    harness.pump.drain()
+    # AND late events arrive under each of their ids
+    send(harness, "/v1/track", {"anonymousId": VICTIM["anon"], "event": "Late"})
+    send(harness, "/v1/track", {"userId": VICTIM["user"], "event": "Late"})
+    send(harness, "/v1/identify", {"anonymousId": "new-device-1", "traits": {"email": VICTIM["email"]}})
+    harness.pump.drain()
+    # THEN no table holds their email, userId, anonymousId, phone or name
+    after = _every_item_text()
+    for table, text in after.items():
+        for needle in VICTIM.values():
+            assert needle not in text, f"{needle!r} still in {table}"
+    # AND the profile ids derived from their ids (an unkeyed hash, profile_id_for) are left only on tombstones
+    derived = [profile_id_for(kind, VICTIM[kind]) for kind in ("user", "anon")]  # type: ignore[arg-type]
+    for table, text in after.items():
+        for line in text.splitlines():
+            if any(pid in line for pid in derived):
+                assert table.endswith("profiles") and '"stage": {"S": "erased"}' in line, (table, line[:300])
+    assert harness.admin(f"/admin/profiles?user_id={VICTIM['user']}").status_code == 404
+    assert harness.admin(f"/admin/profiles?email={VICTIM['email']}").status_code == 404
+
+
+def test_export_has_a_section_for_everything_erasure_deletes(harness: Harness) -> None:
+    profile_id = victim_everywhere(harness)
+    export = harness.json(harness.admin(f"/admin/profiles/{profile_id}/export"))
+    assert export["failed_events"] and export["unlinked_events"]
+    assert any(row.get("reason") == "complaint" for row in export["messages"])  # the suppression
+    deleted = harness.json(delete(harness, f"/admin/profiles/{profile_id}"))["deleted"]
+    missing = [name for name, count in deleted.items() if count and not export.get(name)]
+    assert missing == [], f"erased but not exported: {missing}"
+    assert set(deleted) <= set(export)

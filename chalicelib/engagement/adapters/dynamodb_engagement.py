@@ -330,12 +330,28 @@ def _person_items(messages_table: str, profile_id: str) -> list[dict[str, Any]]:
     )
 
 
-def export_person_messages(messages_table: str, keys: Any) -> list[dict[str, Any]]:
-    """Access request: the person's runs, message records, send log, preferences and touches, as stored."""
+def export_person_messages(messages_table: str, keys: Any, due_table: str = "") -> list[dict[str, Any]]:
+    """Access request: the person's runs, message records, send log, preferences and touches, the suppression of
+    their addresses and their waiting steps, as stored: everything `erase_person_messages` deletes."""
+    from chalicelib.scenarios.engine import ScenarioRun
+
     out = []
+    due: list[dict[str, Any]] = []
     for pid in keys.profile_ids:
         for item in _person_items(messages_table, pid):
             out.append(plain({k: v for k, v in item.items() if k != "history"}))
+            if due_table and item["sk"]["S"].startswith("run#") and "body" in item:
+                due += _due_keys(due_table, ScenarioRun.model_validate_json(item["body"]["S"]))
+    for key in keys.identity_keys:
+        if key.startswith("email:"):
+            raw = {"pk": {"S": suppression_pk("email", key.removeprefix("email:"))}, "sk": {"S": "-"}}
+            suppressed = client("dynamodb").get_item(TableName=messages_table, Key=raw).get("Item")
+            if suppressed is not None:
+                out.append(plain(suppressed))
+    for key in {json.dumps(k, sort_keys=True): k for k in due}.values():
+        item = client("dynamodb").get_item(TableName=due_table, Key=key).get("Item")
+        if item is not None:
+            out.append(plain(item))
     return out
 
 

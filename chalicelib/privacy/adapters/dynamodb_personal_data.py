@@ -4,20 +4,29 @@ per profile, no scan), and the identity and profile tombstones erasure leaves.""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
-from chalicelib.privacy.rights import ERASED
 from chalicelib.shared.aws import client
 from chalicelib.shared.dynamodb import query_all
 from chalicelib.tracking.events import TrackedEvent
+from chalicelib.tracking.identity import ERASED, erased_identity_key, unlinked_bucket, unlinked_tag
 
 
 class DynamoPersonalData:
-    def __init__(self, events: str, identities: str, profiles: str, segment_members: str) -> None:
+    def __init__(
+        self,
+        events: str,
+        identities: str,
+        profiles: str,
+        segment_members: str,
+        secret: Callable[[], str] = lambda: "",
+    ) -> None:
         self.events_table = events
         self.identities_table = identities
         self.profiles_table = profiles
         self.segment_members_table = segment_members
+        self.secret = secret  # the signing key: tombstones are kept under a keyed hash of the identity
 
     @staticmethod
     def _by_profile(table: str, profile_ids: list[str]) -> list[dict[str, Any]]:
@@ -40,6 +49,23 @@ class DynamoPersonalData:
     def events(self, profile_ids: list[str]) -> list[TrackedEvent]:
         return [TrackedEvent.from_item(i) for i in self._by_profile(self.events_table, profile_ids)]
 
+    def _unlinked_items(self, identity_keys: list[str]) -> list[dict[str, Any]]:
+        secret = self.secret()
+        items = []
+        for key in identity_keys:
+            for item in self._by_profile(self.events_table, [unlinked_bucket(key, secret)]):
+                event = TrackedEvent.from_item(item)
+                if unlinked_tag(key, event.key, secret) in event.flags:
+                    items.append(item)
+        return items
+
+    def unlinked_events(self, identity_keys: list[str]) -> list[TrackedEvent]:
+        return [TrackedEvent.from_item(i) for i in self._unlinked_items(identity_keys)]
+
+    def erase_unlinked_events(self, identity_keys: list[str]) -> int:
+        keys = list({i["pk"]["S"]: {"pk": i["pk"]} for i in self._unlinked_items(identity_keys)}.values())
+        return _delete_keys(self.events_table, keys)
+
     def segment_ids(self, profile_ids: list[str]) -> list[str]:
         return [i["segment_id"]["S"] for i in self._by_profile(self.segment_members_table, profile_ids)]
 
@@ -53,10 +79,14 @@ class DynamoPersonalData:
         return _delete_keys(self.segment_members_table, keys)
 
     def tombstone_identity(self, key: str, at: str) -> None:
-        client("dynamodb").put_item(
+        # Tombstone first, then the raw record: in between the identity resolves to `erased` either way.
+        ddb = client("dynamodb")
+        hashed = erased_identity_key(key, self.secret())
+        ddb.put_item(
             TableName=self.identities_table,
-            Item={"key": {"S": key}, "profile_id": {"S": ERASED}, "erased_at": {"S": at}},
+            Item={"key": {"S": hashed}, "profile_id": {"S": ERASED}, "erased_at": {"S": at}},
         )
+        ddb.delete_item(TableName=self.identities_table, Key={"key": {"S": key}})
 
     def tombstone_profile(self, profile_id: str, version: int, at: str) -> None:
         # The tombstone keeps no personal data: an id, a version (so stream consumers see an exit) and the date.

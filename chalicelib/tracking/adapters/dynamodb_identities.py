@@ -1,27 +1,44 @@
-"""Identity records in DynamoDB: `IdentitiesTable` items (key, profile_id, linked_at; erased_at on tombstones)."""
+"""Identity records in DynamoDB: `IdentitiesTable` items (key, profile_id, linked_at), and the tombstones of erased
+identities under a keyed hash of their key (`h:...`, profile_id `erased`, erased_at)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.shared.aws import client
+from chalicelib.tracking.identity import ERASED, erased_identity_key, tombstone_read_on_miss
 
 
 class DynamoIdentityStore:
-    def __init__(self, table: str) -> None:
+    def __init__(self, table: str, secret: Callable[[], str] = lambda: "") -> None:
         self.table = table
+        self.secret = secret  # the signing key, resolved on the first miss (a Secrets Manager read when deployed)
 
     def lookup(self, keys: list[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
+        """Records by key; a userId or email without one is looked for once more under its erased-tombstone hash
+        (a second BatchGetItem, only for those misses: see `tombstone_read_on_miss`). Raw-keyed tombstones left by
+        erasures before the hashed ones still resolve to `erased` through the first read."""
         unique = list(dict.fromkeys(keys))
+        found = {key: item["profile_id"]["S"] for key, item in self._get(unique).items()}
+        missed = [k for k in unique if k not in found and tombstone_read_on_miss(k)]
+        if missed:
+            secret = self.secret()
+            hashed = {erased_identity_key(k, secret): k for k in missed}
+            for tombstone in self._get(list(hashed)):
+                found[hashed[tombstone]] = ERASED
+        return found
+
+    def _get(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
         ddb = client("dynamodb")
-        for start in range(0, len(unique), 100):
-            request = {self.table: {"Keys": [{"key": {"S": k}} for k in unique[start : start + 100]]}}
+        for start in range(0, len(keys), 100):
+            request = {self.table: {"Keys": [{"key": {"S": k}} for k in keys[start : start + 100]]}}
             while request:
                 response = ddb.batch_get_item(RequestItems=request)
                 for item in response.get("Responses", {}).get(self.table, []):
-                    found[item["key"]["S"]] = item["profile_id"]["S"]
+                    found[item["key"]["S"]] = item
                 request = response.get("UnprocessedKeys") or {}
         return found
 
