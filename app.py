@@ -25,7 +25,15 @@ from chalicelib.api import (
     pixel,
     tracking,
 )
-from chalicelib.handlers import delivery, events_stream, profiles_stream, scenarios_stream, schedules, ses_feedback
+from chalicelib.handlers import (
+    audience,
+    delivery,
+    events_stream,
+    profiles_stream,
+    scenarios_stream,
+    schedules,
+    ses_feedback,
+)
 from chalicelib.shared import observability
 
 API = os.environ.get("ONE2ONE_API") or ("public" if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") else "all")
@@ -39,6 +47,7 @@ EVENT_BLUEPRINTS = (
     scenarios_stream.bp,
     delivery.bp,
     ses_feedback.bp,
+    audience.bp,
 )
 
 app = Chalice(app_name="one2one")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from chalicelib.profiles.fold_batches import FoldService
     from chalicelib.profiles.sweeps import CutPointsService, LifecycleSweepService
     from chalicelib.scenarios.definitions import Scenario
+    from chalicelib.scenarios.fanout import AudienceFanout
     from chalicelib.scenarios.triggers import ScenarioService
     from chalicelib.segments.adapters.dynamodb_segments import DynamoSegmentStore
     from chalicelib.segments.membership import SegmentMembershipService
@@ -194,6 +195,39 @@ def get_delivery_queue() -> SqsDeliveryQueue:
 
 
 @cache
+def get_audience_queue() -> SqsDeliveryQueue:
+    import os
+
+    from chalicelib.delivery.adapters.sqs_queue import SqsDeliveryQueue
+
+    return SqsDeliveryQueue(get_settings().audience_queue, os.environ.get("AUDIENCE_QUEUE_URL") or None)
+
+
+@cache
+def get_audience_fanout() -> AudienceFanout:
+    """Scheduled scenarios firing, and the audience queue's worker (segment pages -> one run per member)."""
+    from chalicelib.delivery.adapters.dynamodb_messages import DynamoDueStore
+    from chalicelib.scenarios.adapters.dynamodb_schedules import DynamoScheduleState
+    from chalicelib.scenarios.fanout import AudienceFanout
+
+    s = get_settings()
+    due = DynamoDueStore(s.due_table)
+    return AudienceFanout(
+        runs=get_run_store(),
+        state=DynamoScheduleState(s.state_table),
+        members=get_segment_store(),
+        audience_queue=get_audience_queue(),
+        step_queue=get_delivery_queue(),
+        clock=get_clock(),
+        scenarios=get_scenarios,
+        engagement=get_engagement_service(),
+        schedule_step=lambda message, until, now: due.put(
+            until, f"{message['p']}#{message['t']}#{message['s']}", message
+        ),
+    )
+
+
+@cache
 def get_scenarios() -> list[Scenario]:
     """The packaged scenarios, validated against the packaged segments and the template catalogue (once a process).
 
@@ -333,6 +367,8 @@ def _reset_delivery() -> None:
         get_message_store,
         get_related_products,
         get_delivery_queue,
+        get_audience_queue,
+        get_audience_fanout,
         get_scenario_service,
         get_delivery_service,
         get_link_keyring,
