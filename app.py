@@ -14,6 +14,7 @@ from chalice import Chalice
 
 from chalicelib.api import (
     admin,
+    admin_definitions,
     admin_privacy,
     admin_reports,
     admin_scenarios,
@@ -39,7 +40,14 @@ from chalicelib.shared import observability
 API = os.environ.get("ONE2ONE_API") or ("public" if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") else "all")
 PUBLIC_BLUEPRINTS = (tracking.bp, pixel.bp, assets.bp, openapi.bp, links.bp)
 LOCAL_BLUEPRINTS = (local_tools.bp,)  # the embedded outbox and clock: never part of a deployed API
-ADMIN_BLUEPRINTS = (admin.bp, admin_privacy.bp, admin_segments.bp, admin_scenarios.bp, admin_reports.bp)
+ADMIN_BLUEPRINTS = (
+    admin.bp,
+    admin_privacy.bp,
+    admin_segments.bp,
+    admin_scenarios.bp,
+    admin_reports.bp,
+    admin_definitions.bp,
+)
 EVENT_BLUEPRINTS = (
     events_stream.bp,
     profiles_stream.bp,

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.shared.clock import get_clock
 from chalicelib.shared.settings import get_settings
 
 if TYPE_CHECKING:
+    from chalicelib.definitions.adapters.dynamodb_definitions import DynamoDefinitionStore
+    from chalicelib.definitions.effective import EffectiveCache
+    from chalicelib.definitions.service import DefinitionsService
     from chalicelib.delivery.adapters.dynamodb_messages import DynamoMessageStore, DynamoRelatedProducts, DynamoRunStore
     from chalicelib.delivery.adapters.moto_outbox import MotoOutbox
     from chalicelib.delivery.adapters.sqs_queue import SqsDeliveryQueue
     from chalicelib.delivery.steps import DeliveryService
+    from chalicelib.delivery.templating import TemplateSpec
     from chalicelib.engagement.adapters.dynamodb_engagement import DynamoEngagementStore
     from chalicelib.engagement.links import LinkSettings
     from chalicelib.engagement.recorder import EngagementService
@@ -22,6 +27,7 @@ if TYPE_CHECKING:
     from chalicelib.profiles.adapters.dynamodb_profiles import DynamoProfileStore
     from chalicelib.profiles.adapters.dynamodb_sweeps import DynamoCutPointStore
     from chalicelib.profiles.fold_batches import FoldService
+    from chalicelib.profiles.segmentation import SegmentDef
     from chalicelib.profiles.sweeps import CutPointsService, LifecycleSweepService
     from chalicelib.scenarios.definitions import Scenario
     from chalicelib.scenarios.fanout import AudienceFanout
@@ -32,6 +38,103 @@ if TYPE_CHECKING:
     from chalicelib.tracking.adapters.dynamodb_identities import DynamoIdentityStore
     from chalicelib.tracking.adapters.dynamodb_sources import DynamoSourceRegistry
     from chalicelib.tracking.ingest import IngestService
+
+
+@cache
+def get_definition_store() -> DynamoDefinitionStore:
+    """Segments, scenarios, templates and broadcasts saved at run time (versioned, audited; StateTable `def#...`)."""
+    from chalicelib.definitions.adapters.dynamodb_definitions import DynamoDefinitionStore
+
+    return DynamoDefinitionStore(get_settings().state_table)
+
+
+def _check_every() -> timedelta:
+    return timedelta(seconds=get_settings().definitions_check_seconds)
+
+
+@cache
+def get_segment_definitions() -> EffectiveCache[list[SegmentDef]]:
+    """The fold's segments: `segments.json` overlaid by stored segment definitions, refreshed on their revision."""
+    from chalicelib.definitions.effective import EffectiveCache
+    from chalicelib.profiles.segment_definitions import build_segments, packaged_segment_bodies
+
+    files = cache(packaged_segment_bodies)
+    return EffectiveCache("segment", get_definition_store(), files, build_segments, get_clock(), _check_every())
+
+
+@cache
+def get_template_definitions() -> EffectiveCache[dict[str, TemplateSpec]]:
+    """The template catalogue in force: `templates.json` + body files overlaid by stored templates."""
+    from chalicelib.definitions.effective import EffectiveCache
+    from chalicelib.delivery.templating import build_catalogue, packaged_template_bodies
+
+    files = cache(packaged_template_bodies)
+    return EffectiveCache("template", get_definition_store(), files, build_catalogue, get_clock(), _check_every())
+
+
+@cache
+def get_scenario_definitions() -> EffectiveCache[list[Scenario]]:
+    """The scenarios in force: the packaged files overlaid by stored scenarios, each marked with its version."""
+    from chalicelib.definitions.effective import EffectiveCache
+    from chalicelib.scenarios.loader import build_scenarios, packaged_scenario_bodies
+
+    files = cache(packaged_scenario_bodies)
+    return EffectiveCache("scenario", get_definition_store(), files, build_scenarios, get_clock(), _check_every())
+
+
+@cache
+def get_scenario_at() -> Callable[[str, int], Scenario | None]:
+    """A given version of a scenario (runs in flight finish on the version they started on); cached, immutable."""
+    from chalicelib.definitions.effective import VersionCache
+    from chalicelib.scenarios.loader import packaged_scenario_bodies, parse_scenario
+
+    versions = VersionCache("scenario", get_definition_store(), cache(packaged_scenario_bodies), parse_scenario)
+
+    def scenario_at(scenario_id: str, version: int) -> Scenario | None:
+        found = versions.get(scenario_id, version)
+        return found.at_version(version) if found is not None else None
+
+    return scenario_at
+
+
+def render_template(*args: Any, **kwargs: Any) -> Any:
+    """`templating.render` over the effective catalogue (what delivery and the admin preview render)."""
+    from chalicelib.delivery import templating
+
+    return templating.render(*args, catalogue=get_template_definitions().get(), **kwargs)
+
+
+@cache
+def get_definitions_service() -> DefinitionsService:
+    """The admin use case over the store, with each kind's files, validator and backfill rule."""
+    from chalicelib.definitions.service import DefinitionsService, KindSpec, scenario_backfill, segment_backfill
+    from chalicelib.delivery import templating
+    from chalicelib.profiles.segment_definitions import packaged_segment_bodies, validate_segment
+    from chalicelib.scenarios.loader import TemplateCatalog, packaged_scenario_bodies, validate_scenario_definition
+
+    segments, scenarios, templates = get_segment_definitions(), get_scenario_definitions(), get_template_definitions()
+
+    def validate_scenario(scenario_id: str, body: dict[str, Any]) -> None:
+        catalogue = templates.get()
+        known = TemplateCatalog(known=set(catalogue), channels=templating.catalogue_channels(catalogue))
+        validate_scenario_definition(body, {s.name for s in segments.get()}, known)
+
+    def validate_template(template_id: str, body: dict[str, Any]) -> None:
+        templating.parse_template(body)
+
+    kinds = {
+        "segment": KindSpec(
+            cache(packaged_segment_bodies), validate_segment, "name", segment_backfill, [segments.invalidate]
+        ),
+        "scenario": KindSpec(
+            cache(packaged_scenario_bodies), validate_scenario, "id", scenario_backfill, [scenarios.invalidate]
+        ),
+        "template": KindSpec(
+            cache(templating.packaged_template_bodies), validate_template, changed=[templates.invalidate]
+        ),
+    }
+    # The backfill engine plugs in here (a `definitions.ports.BackfillStarter`); without one, changes start none.
+    return DefinitionsService(get_definition_store(), get_clock(), kinds, backfill=None)
 
 
 @cache
@@ -96,6 +199,7 @@ def get_fold_service() -> FoldService:
         clock=get_clock(),
         max_anonymous_ids=get_settings().max_anonymous_ids_per_profile,
         cut_points=get_cut_point_store(),
+        segments=get_segment_definitions().get,
     )
 
 
@@ -228,7 +332,7 @@ def get_audience_fanout() -> AudienceFanout:
 
 
 @cache
-def get_scenarios() -> list[Scenario]:
+def get_packaged_scenarios() -> list[Scenario]:
     """The packaged scenarios, validated against the packaged segments and the template catalogue (once a process).
 
     The cross-wing check lives here: scenarios name templates, which belong to the delivery wing above them."""
@@ -237,6 +341,13 @@ def get_scenarios() -> list[Scenario]:
 
     catalog = TemplateCatalog(known=templating.known_templates(), channels=templating.template_channels())
     return load_packaged_scenarios(catalog)
+
+
+def get_scenarios() -> list[Scenario]:
+    """The scenarios in force (packaged files overlaid by stored definitions). The packaged ones are checked first,
+    so a broken file still fails loudly at the first use, as before."""
+    get_packaged_scenarios()
+    return get_scenario_definitions().get()
 
 
 @cache
@@ -279,7 +390,9 @@ def get_delivery_service() -> DeliveryService:
         webhook=UrllibWebhookCaller(),
         related=get_related_products(),
         clock=get_clock(),
-        scenarios=get_scenarios(),
+        scenarios=get_scenarios,
+        scenario_at=get_scenario_at(),
+        renderer=render_template,
         links=get_link_settings(),
         on_sent=lambda record: get_engagement_service().message_sent(record),
         preferences=get_engagement_store().preferences,
@@ -386,6 +499,13 @@ def _reset_delivery() -> None:
 def reset() -> None:
     """Drop every cached adapter and service (tests change environment between cases)."""
     for factory in (
+        get_definition_store,
+        get_segment_definitions,
+        get_template_definitions,
+        get_scenario_definitions,
+        get_scenario_at,
+        get_definitions_service,
+        get_packaged_scenarios,
         get_event_store,
         get_failed_event_store,
         get_identity_store,

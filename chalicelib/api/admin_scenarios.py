@@ -42,12 +42,12 @@ def list_scenarios() -> Response:
 @aws_failures_as_503
 def preview_template(template_id: str) -> Response:
     """Render subject / html / text / sms of a template for one profile, as the delivery service would."""
-    from chalicelib.bootstrap import get_delivery_service, get_profile_store
+    from chalicelib.bootstrap import get_delivery_service, get_profile_store, get_template_definitions, render_template
     from chalicelib.delivery import templating
 
     if (denied := local_token_error()) is not None:
         return denied
-    if template_id not in templating.known_templates():
+    if template_id not in get_template_definitions().get():
         return json_response(400, {"success": False, "error": "unknown_template", "message": template_id})
     params: Mapping[str, str] = bp.current_request.query_params or {}
     profile_id = params.get("profile_id")
@@ -67,7 +67,7 @@ def preview_template(template_id: str) -> Response:
         "coupon_code": links.coupon_code("preview", profile_id),
     }
     try:
-        rendered = templating.render(template_id, profile, extra)
+        rendered = render_template(template_id, profile, extra)
     except templating.TemplateRenderError as exc:
         return json_response(422, {"success": False, "error": "render_error", "message": exc.detail})
     return json_response(

@@ -17,10 +17,11 @@ MAX_PAGE = 1000
 
 
 def _segments() -> list[Any] | Response:
-    from chalicelib.profiles.config import ConfigError, load_profile_config
+    from chalicelib.bootstrap import get_segment_definitions
+    from chalicelib.profiles.config import ConfigError
 
     try:
-        return list(load_profile_config().segments.segments)
+        return list(get_segment_definitions().get())
     except ConfigError as exc:
         return json_response(503, {"success": False, "error": "config_invalid", "message": str(exc)})
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,6 +56,7 @@ from chalicelib.profiles.ports import ProfileStore
 from chalicelib.scenarios import definitions as sc
 from chalicelib.scenarios.engine import (
     EndAction,
+    ScenarioRun,
     SendAction,
     WaitAction,
     advance,
@@ -112,7 +113,8 @@ class DeliveryService(SendPath):
         related: RelatedProducts | None,
         clock: Clock,
         links: LinkSettings,
-        scenarios: list[sc.Scenario] | None = None,
+        scenarios: list[sc.Scenario] | Callable[[], Sequence[sc.Scenario]] | None = None,
+        scenario_at: Callable[[str, int], sc.Scenario | None] | None = None,
         config: g.DeliveryConfig | None = None,
         renderer: Callable[..., Any] | None = None,
         on_sent: Callable[[MessageRecord], None] | None = None,
@@ -131,6 +133,8 @@ class DeliveryService(SendPath):
         self.clock = clock
         self.links = links
         self._scenarios = scenarios
+        # A run executes the scenario version it started on; older versions are read through this (immutable, cached).
+        self._scenario_at = scenario_at
         self._config = config
         self._renderer = renderer
         # Optional so tests can build the service without them: the report counter hook, and the direct opt-outs
@@ -141,6 +145,8 @@ class DeliveryService(SendPath):
 
     @property
     def scenarios(self) -> dict[str, sc.Scenario]:
+        if callable(self._scenarios):  # the effective definitions, cached and refreshed by their provider
+            return {s.id: s for s in self._scenarios()}
         if self._scenarios is None:
             from chalicelib.delivery import templating
             from chalicelib.scenarios.loader import TemplateCatalog, load_packaged_scenarios
@@ -148,6 +154,17 @@ class DeliveryService(SendPath):
             catalog = TemplateCatalog(known=templating.known_templates(), channels=templating.template_channels())
             self._scenarios = load_packaged_scenarios(catalog)
         return {s.id: s for s in self._scenarios}
+
+    def scenario_for(self, run: ScenarioRun) -> sc.Scenario | None:
+        """The scenario version `run` started on: the current one when it is that version (or the run predates
+        versions), else that version read from the definitions store; None when neither exists any more."""
+        current = self.scenarios.get(run.scenario_id)
+        wanted = run.scenario_version
+        if wanted is None or self._scenario_at is None:
+            return current
+        if current is not None and current.definition_version == wanted:
+            return current
+        return self._scenario_at(run.scenario_id, wanted) or current
 
     def start_batch(self) -> DeliveryStats:
         """Fresh counters for one queue batch (`last_stats`)."""
@@ -179,7 +196,7 @@ class DeliveryService(SendPath):
         if run is None or not run.is_active or run.step_index != step_index or run.due_at > now + EARLY_TOLERANCE:
             stats.stale += 1  # a duplicate, or an early copy of a step the due store will bring back on time
             return
-        scenario = self.scenarios.get(run.scenario_id)
+        scenario = self.scenario_for(run)
         if scenario is None:
             self.runs.save(exit_run(run, "scenario_removed", now), step_index)
             return
@@ -286,7 +303,7 @@ class DeliveryService(SendPath):
     def _resend(self, profile_id: str, trigger_id: str, step_index: int) -> None:
         run = self.runs.get(profile_id, trigger_id)
         profile = self._profile(profile_id)
-        scenario = self.scenarios.get(run.scenario_id) if run else None
+        scenario = self.scenario_for(run) if run else None
         if run is None or profile is None or scenario is None:
             return
         now = self.clock.now()

@@ -61,6 +61,17 @@ class TemplateSpec(BaseModel):
     marketing: bool = Field(default=True, description="Marketing bodies must get unsubscribe_url and preferences_url.")
 
 
+class TemplateDoc(TemplateSpec):
+    """A template saved at run time (admin API): the catalogue entry and its bodies in one JSON object."""
+
+    html: str | None = Field(default=None, description="Jinja HTML body (autoescaped); with `text` for email.")
+    text: str | None = Field(default=None, description="Jinja plain-text body (email alternative, sales alerts).")
+    sms: str | None = Field(default=None, description="Jinja SMS body.")
+
+    def bodies(self) -> dict[str, str]:
+        return {kind: body for kind in BODY_SUFFIXES if (body := getattr(self, kind)) is not None}
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Catalogue
 # --------------------------------------------------------------------------------------------------------------------
@@ -90,6 +101,83 @@ def template_channels(directory: str | Path = TEMPLATES_DIR) -> dict[str, set[st
     out: dict[str, set[str]] = {}
     for tid in _catalogue(str(directory)):
         bodies = template_bodies(tid, directory)
+        channels: set[str] = set()
+        if {"html", "text"} <= bodies:
+            channels.add("email")
+        if "sms" in bodies:
+            channels.add("sms")
+        if "text" in bodies:
+            channels.add("sales_alert")
+        out[tid] = channels
+    return out
+
+
+def packaged_template_bodies(directory: str | Path = TEMPLATES_DIR) -> dict[str, dict[str, Any]]:
+    """The packaged templates as run-time definition bodies: catalogue entry plus the body files' text, by id."""
+    base = Path(directory)
+    out: dict[str, dict[str, Any]] = {}
+    for tid, spec in _catalogue(str(directory)).items():
+        doc: dict[str, Any] = spec.model_dump()
+        for kind, suffix in BODY_SUFFIXES.items():
+            path = base / f"{tid}{suffix}"
+            if path.is_file():
+                doc[kind] = path.read_text(encoding="utf-8")
+        out[tid] = doc
+    return out
+
+
+def parse_template(body: Mapping[str, Any], directory: str | Path = TEMPLATES_DIR) -> TemplateDoc:
+    """Validate one template body for the admin API: the model, at least one body, and Jinja syntax of each
+    (subject included). Raises `DefinitionInvalid` naming the field (`html`, `subject`, ...) and the line."""
+    from pydantic import ValidationError
+
+    from chalicelib.definitions.exceptions import DefinitionInvalid
+
+    try:
+        doc = TemplateDoc.model_validate(body)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        raise DefinitionInvalid(".".join(str(p) for p in err["loc"]), err["msg"]) from None
+    if not doc.bodies():
+        raise DefinitionInvalid("html", "a template needs at least one body: html + text (email), text or sms")
+    from jinja2 import TemplateSyntaxError
+
+    env = _environment(str(directory))
+    for field, source in [("subject", doc.subject), *doc.bodies().items()]:
+        try:
+            env.parse(source)
+        except TemplateSyntaxError as exc:
+            raise DefinitionInvalid(field, f"line {exc.lineno}: {exc.message}") from None
+    return doc
+
+
+def build_catalogue(effective: Any) -> dict[str, TemplateSpec]:
+    """The effective catalogue from `definitions.effective.Effective` items: enabled ids only; a file definition is
+    its `templates.json` entry (bodies on disk), a stored one a `TemplateDoc` (bodies inline)."""
+    import logging
+
+    files = _catalogue(str(TEMPLATES_DIR))
+    out: dict[str, TemplateSpec] = {}
+    for item in effective:
+        if not item.enabled:
+            continue
+        if item.origin == "file" and item.id in files:
+            out[item.id] = files[item.id]
+            continue
+        try:
+            out[item.id] = parse_template(item.body)
+        except Exception as exc:  # a body saved under an older model: leave it out, keep the others
+            logging.getLogger("one2one").error("definitions: template %s unusable: %s", item.id, exc)
+    return out
+
+
+def catalogue_channels(
+    catalogue: Mapping[str, TemplateSpec], directory: str | Path = TEMPLATES_DIR
+) -> dict[str, set[str]]:
+    """Template id -> channels it can serve (as `template_channels`), for an effective catalogue."""
+    out: dict[str, set[str]] = {}
+    for tid, spec in catalogue.items():
+        bodies = set(spec.bodies()) if isinstance(spec, TemplateDoc) else template_bodies(tid, directory)
         channels: set[str] = set()
         if {"html", "text"} <= bodies:
             channels.add("email")
@@ -198,7 +286,15 @@ def build_context(profile: Mapping[str, Any], extra_context: Mapping[str, Any] |
 @lru_cache(maxsize=8)
 def _environment(directory: str) -> Any:
     """One sandboxed environment per templates directory, built on first use (jinja2 import is deferred to here)."""
-    from jinja2 import ChainableUndefined, FileSystemLoader, Undefined, pass_context, select_autoescape
+    from jinja2 import (
+        ChainableUndefined,
+        ChoiceLoader,
+        DictLoader,
+        FileSystemLoader,
+        Undefined,
+        pass_context,
+        select_autoescape,
+    )
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     @pass_context
@@ -208,7 +304,9 @@ def _environment(directory: str) -> Any:
         return format_money(value, currency or ctx.get("currency") or "USD")
 
     env = ImmutableSandboxedEnvironment(
-        loader=FileSystemLoader(directory),
+        # Stored templates' bodies first, under names made of their content hash (so a new body is a new name and
+        # no cached compiled template goes stale); they can still extend or include the packaged partials.
+        loader=ChoiceLoader([DictLoader(_stored_sources(directory)), FileSystemLoader(directory)]),
         # Only HTML bodies are escaped; text/SMS/subject must keep "&" and "<" as typed.
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False, default=False),
         undefined=ChainableUndefined,
@@ -225,6 +323,19 @@ def _environment(directory: str) -> Any:
 _WS = re.compile(r"\s+")
 
 
+@lru_cache(maxsize=8)
+def _stored_sources(directory: str) -> dict[str, str]:
+    return {}
+
+
+def _stored_name(directory: str, kind: str, source: str) -> str:
+    import hashlib
+
+    name = f"@stored/{hashlib.sha256(source.encode()).hexdigest()[:24]}{BODY_SUFFIXES[kind]}"
+    _stored_sources(directory).setdefault(name, source)
+    return name
+
+
 def render(
     template_id: str,
     profile: Mapping[str, Any],
@@ -233,6 +344,7 @@ def render(
     channel: str | None = None,
     marketing: bool | None = None,
     templates_dir: str | Path = TEMPLATES_DIR,
+    catalogue: Mapping[str, TemplateSpec] | None = None,
 ) -> RenderedMessage:
     """Render the subject and bodies of `template_id` for one profile.
 
@@ -240,6 +352,7 @@ def render(
     ----------
     channel: `email` renders subject + html + text, `sms` the sms body, `sales_alert` subject + text; None renders
         every body that exists.
+    catalogue: the effective catalogue (files overlaid by stored definitions); default: `templates.json`.
     marketing: overrides the catalogue flag; marketing email needs non-empty `unsubscribe_url` and `preferences_url`
         in `extra_context` (the List-Unsubscribe header and the footer link come from them).
 
@@ -253,11 +366,11 @@ def render(
                      channel="email")
     """
     directory = str(templates_dir)
-    catalogue = _catalogue(directory)
-    spec = catalogue.get(template_id)
+    spec = (catalogue if catalogue is not None else _catalogue(directory)).get(template_id)
     if spec is None:
         raise TemplateRenderError(template_id, "unknown template")
-    bodies = template_bodies(template_id, directory)
+    inline = spec.bodies() if isinstance(spec, TemplateDoc) else None
+    bodies = set(inline) if inline is not None else template_bodies(template_id, directory)
     wanted = {"email": {"html", "text"}, "sms": {"sms"}, "sales_alert": {"text"}}.get(channel or "", bodies)
     missing = wanted - bodies
     if missing:
@@ -279,7 +392,12 @@ def render(
             subject = _WS.sub(" ", env.from_string(spec.subject).render(context)).strip()
         out: dict[str, str | None] = {"html": None, "text": None, "sms": None}
         for kind in sorted(wanted):
-            out[kind] = env.get_template(f"{template_id}{BODY_SUFFIXES[kind]}").render(context).strip() + "\n"
+            name = (
+                _stored_name(directory, kind, inline[kind])
+                if inline is not None
+                else f"{template_id}{BODY_SUFFIXES[kind]}"
+            )
+            out[kind] = env.get_template(name).render(context).strip() + "\n"
         if out["sms"] is not None:
             out["sms"] = out["sms"].strip()
     except TemplateError as exc:
@@ -293,3 +411,4 @@ def clear_caches() -> None:
     """Forget cached catalogues and environments (tests, local hot reload)."""
     _catalogue.cache_clear()
     _environment.cache_clear()
+    _stored_sources.cache_clear()

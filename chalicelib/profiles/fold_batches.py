@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,7 @@ from chalicelib.tracking.identity import IdentityKind, LinkDecision, decide_link
 
 if TYPE_CHECKING:
     from chalicelib.profiles.ports import CutPointStore, ProfileStore, StoredProfile
+    from chalicelib.profiles.segmentation import SegmentDef
     from chalicelib.shared.clock import Clock
     from chalicelib.tracking.ports import EventStore, FailedEventStore, IdentityStore
 
@@ -112,6 +113,7 @@ class FoldService:
         max_anonymous_ids: int = 25,
         config: Any = None,
         cut_points: CutPointStore | None = None,
+        segments: Callable[[], Sequence[SegmentDef]] | None = None,
     ) -> None:
         self.events = events
         self.identities = identities
@@ -121,6 +123,11 @@ class FoldService:
         self.max_anonymous_ids = max_anonymous_ids
         self._config = config
         self.cut_points = cut_points
+        # The effective segments (files overlaid by stored definitions): a per-container cache whose call is a clock
+        # comparison between revision checks, so asking it per profile adds no read per record.
+        self._segments = segments
+        self._seen_segments: Sequence[SegmentDef] | None = None
+        self._with_segments: Any = None
         self.last_stats = FoldStats()
 
     @property
@@ -129,7 +136,16 @@ class FoldService:
             from chalicelib.profiles.config import load_profile_config
 
             self._config = load_profile_config()
-        return self._config
+        if self._segments is None:
+            return self._config
+        segments = self._segments()
+        if segments is not self._seen_segments:
+            base = self._config
+            self._with_segments = base.model_copy(
+                update={"segments": base.segments.model_copy(update={"segments": list(segments)})}
+            )
+            self._seen_segments = segments
+        return self._with_segments
 
     # -- entry point -------------------------------------------------------------------------------------------------
     def fold_batch(self, records: Sequence[Mapping[str, Any]]) -> FoldOutcome:

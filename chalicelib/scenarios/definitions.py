@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from chalicelib.rules import Operator
 from chalicelib.scenarios.schedule import (
@@ -357,6 +357,18 @@ class Scenario(_Model):
         default=True, description="True: needs consent + unsubscribe headers. False: transactional."
     )
     topic: str | None = Field(default=None, description="Preference-centre topic a person can opt out of.")
+    # Which stored version this is (0: the packaged file; None: not from the definitions store). Private: not part of
+    # the file format; runs record it so a run in flight finishes on the version it started on.
+    _definition_version: int | None = PrivateAttr(default=None)
+
+    @property
+    def definition_version(self) -> int | None:
+        return self._definition_version
+
+    def at_version(self, version: int | None) -> Scenario:
+        """This scenario marked as `version` of its definition (returns self)."""
+        self._definition_version = version
+        return self
 
     @model_validator(mode="after")
     def _flow(self) -> Scenario:

@@ -267,6 +267,9 @@ class ScenarioRun(BaseModel):
     updated_at: datetime | None = None
     exit_reason: str | None = None
     context: dict[str, Any] = Field(default_factory=dict)
+    # The scenario definition version the run started on (0 = packaged file); delivery executes that version's steps.
+    # None: a run from before versioned definitions, which follows the current definition.
+    scenario_version: int | None = None
 
     @property
     def run_id(self) -> str:
@@ -304,6 +307,7 @@ def start_run(
         entered_at=entered_at or now,
         updated_at=now,
         context=dict(context or {}),
+        scenario_version=scenario.definition_version,
     )
 
 

@@ -122,9 +122,9 @@ class AudienceFanout:
 
     @property
     def scenarios(self) -> list[Scenario]:
-        if callable(self._scenarios):
-            self._scenarios = self._scenarios()
-        return list(self._scenarios)
+        # A callable is asked each time: the effective definitions are a cache that refreshes itself when they change.
+        source = self._scenarios() if callable(self._scenarios) else self._scenarios
+        return list(source)
 
     def scenario(self, scenario_id: str) -> Scenario | None:
         found = next((s for s in self.scenarios if s.id == scenario_id), None)

@@ -170,3 +170,50 @@ def load_packaged_scenarios(templates: TemplateCatalog) -> list[Scenario]:
 
     segments = {s.name for s in load_profile_config().segments.segments}
     return load_scenarios(PACKAGED_DIR, segments, templates.known, template_channels=templates.channels)
+
+
+# -- run-time definitions ---------------------------------------------------------------------------------------------
+
+
+def packaged_scenario_bodies() -> dict[str, dict[str, Any]]:
+    """The packaged scenario files as JSON objects by id (sorted by file name), without the editor's `$schema`."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted(PACKAGED_DIR.iterdir()):
+        if path.suffix in SCENARIO_SUFFIXES and path.is_file():
+            data = _read(path)
+            if isinstance(data, dict) and isinstance(data.get("id"), str):
+                out[data["id"]] = {k: v for k, v in data.items() if k != "$schema"}
+    return out
+
+
+def validate_scenario_definition(
+    body: dict[str, Any], known_segments: Collection[str], templates: TemplateCatalog
+) -> Scenario:
+    """Parse and cross-check one scenario body for the admin API. Raises DefinitionInvalid naming the path."""
+    from chalicelib.definitions.exceptions import DefinitionInvalid
+
+    try:
+        scenario = parse_scenario(body, source="body")
+        check_references(scenario, "body", known_segments, templates.known, templates.channels)
+    except ScenarioConfigError as exc:
+        raise DefinitionInvalid(exc.path, exc.detail) from None
+    return scenario
+
+
+def build_scenarios(effective: Iterable[Any]) -> list[Scenario]:
+    """The effective scenarios (`definitions.effective.Effective` items), each marked with its version; a disabled
+    definition stays listed but disabled (its runs in flight finish; no new run starts). A stored body that no longer
+    parses is logged and left out, so one bad definition does not stop every scenario."""
+    import logging
+
+    out: list[Scenario] = []
+    for item in effective:
+        try:
+            scenario = parse_scenario(item.body, source=f"{item.origin}:{item.id}")
+        except ScenarioConfigError as exc:
+            logging.getLogger("one2one").error("definitions: scenario %s v%s unusable: %s", item.id, item.version, exc)
+            continue
+        if not item.enabled and scenario.enabled:
+            scenario = scenario.model_copy(update={"enabled": False})
+        out.append(scenario.at_version(item.version))
+    return out

@@ -74,9 +74,9 @@ class ScenarioService:
 
     @property
     def scenarios(self) -> list[Scenario]:
-        if callable(self._scenarios):
-            self._scenarios = self._scenarios()
-        return list(self._scenarios)
+        # A callable is asked each time: the effective definitions are a cache that refreshes itself when they change.
+        source = self._scenarios() if callable(self._scenarios) else self._scenarios
+        return list(source)
 
     def process_records(self, stream_records: Sequence[Mapping[str, Any]]) -> list[str]:
         """Act on a batch of profiles-stream records; return the sequence numbers to retry.

@@ -84,6 +84,8 @@ class Settings:
     tracked_link_ttl_days: int = 90  # ONE2ONE_TRACKED_LINK_TTL_DAYS: how long click and open links work
     ses_feedback_topic: str = "one2one-ses-feedback"
     ses_feedback_topic_arn: str | None = None
+    # How often a warm container asks whether stored definitions changed (one GetItem per kind), in seconds.
+    definitions_check_seconds: float = 30.0
 
 
 @lru_cache(maxsize=1)
@@ -117,4 +119,5 @@ def get_settings() -> Settings:
         tracked_link_ttl_days=_positive_int(os.environ.get("ONE2ONE_TRACKED_LINK_TTL_DAYS"), 90),
         ses_feedback_topic=resource_name("SesFeedbackTopic"),
         ses_feedback_topic_arn=os.environ.get("SES_FEEDBACK_TOPIC_ARN") or None,
+        definitions_check_seconds=float(_positive_int(os.environ.get("ONE2ONE_DEFINITIONS_CHECK_SECONDS"), 30)),
     )

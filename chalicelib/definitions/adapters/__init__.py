@@ -1,0 +1,1 @@
+"""DynamoDB adapter of the definitions store (composed by bootstrap only)."""
