@@ -14,6 +14,7 @@ from chalice import Chalice
 
 from chalicelib.api import (
     admin,
+    admin_broadcasts,
     admin_definitions,
     admin_privacy,
     admin_reports,
@@ -47,6 +48,7 @@ ADMIN_BLUEPRINTS = (
     admin_scenarios.bp,
     admin_reports.bp,
     admin_definitions.bp,
+    admin_broadcasts.bp,
 )
 EVENT_BLUEPRINTS = (
     events_stream.bp,

@@ -11,6 +11,7 @@ from chalicelib.shared.clock import get_clock
 from chalicelib.shared.settings import get_settings
 
 if TYPE_CHECKING:
+    from chalicelib.broadcasts.service import BroadcastService
     from chalicelib.definitions.adapters.dynamodb_definitions import DynamoDefinitionStore
     from chalicelib.definitions.effective import EffectiveCache
     from chalicelib.definitions.service import DefinitionsService
@@ -324,6 +325,8 @@ def get_audience_fanout() -> AudienceFanout:
         step_queue=get_delivery_queue(),
         clock=get_clock(),
         scenarios=get_scenarios,
+        lookup=lambda scenario_id: get_broadcast_service().scenario(scenario_id),
+        hooks=get_broadcast_service(),
         engagement=get_engagement_service(),
         schedule_step=lambda message, until, now: due.put(
             until, f"{message['p']}#{message['t']}#{message['s']}", message
@@ -396,6 +399,34 @@ def get_delivery_service() -> DeliveryService:
         links=get_link_settings(),
         on_sent=lambda record: get_engagement_service().message_sent(record),
         preferences=get_engagement_store().preferences,
+        gate=lambda scenario_id: get_broadcast_service().hold_step(scenario_id),
+        lookup=lambda scenario_id: get_broadcast_service().scenario(scenario_id),
+    )
+
+
+@cache
+def get_broadcast_service() -> BroadcastService:
+    """Broadcast drafts (definitions store, kind `broadcast`), status and progress (StateTable), launch and hooks."""
+    from chalicelib.broadcasts.adapters.dynamodb_broadcasts import DynamoBroadcastStatus
+    from chalicelib.broadcasts.service import BroadcastService
+    from chalicelib.delivery import templating
+    from chalicelib.tracking.identity import identity_key
+
+    s = get_settings()
+    identities = get_identity_store()
+
+    def lookup(kind: str, value: str) -> str | None:
+        key = identity_key(kind, value)  # type: ignore[arg-type]
+        return identities.lookup([key]).get(key)
+
+    return BroadcastService(
+        definitions=get_definition_store(),
+        status=DynamoBroadcastStatus(s.state_table),
+        audience_queue=get_audience_queue(),
+        identities=lookup,
+        clock=get_clock(),
+        known_segments=lambda: {d.name for d in get_segment_definitions().get()},
+        template_channels=lambda: templating.catalogue_channels(get_template_definitions().get()),
     )
 
 
@@ -482,6 +513,7 @@ def _reset_delivery() -> None:
         get_delivery_queue,
         get_audience_queue,
         get_audience_fanout,
+        get_broadcast_service,
         get_scenario_service,
         get_delivery_service,
         get_link_keyring,

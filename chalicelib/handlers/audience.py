@@ -1,4 +1,5 @@
-"""Audience handlers: the minute schedule that fires scheduled scenarios, and the audience queue's fan-out worker."""
+"""Audience handlers: the minute schedule that fires scheduled scenarios and launches due broadcasts, and the audience
+queue's fan-out worker."""
 
 from __future__ import annotations
 
@@ -18,12 +19,15 @@ log = logging.getLogger("one2one")
 # a late or skipped invocation still fires each scenario (its latest missed time) once.
 @bp.schedule(Rate(1, unit=Rate.MINUTES), name="fire_schedules")
 def fire_schedules(event: CloudWatchEvent) -> dict[str, Any]:
-    from chalicelib.bootstrap import get_audience_fanout
+    from chalicelib.bootstrap import get_audience_fanout, get_broadcast_service
 
     fired = get_audience_fanout().fire_due()
     if fired:
         log.info("schedules fired: %s", ", ".join(fired))
-    return {"fired": len(fired)}
+    launched = get_broadcast_service().launch_due()
+    if launched:
+        log.info("broadcasts launched: %s", ", ".join(launched))
+    return {"fired": len(fired), "launched": len(launched)}
 
 
 @bp.on_sqs_message(queue=resource_name("AudienceQueue"), batch_size=10, name="fan_out_audience")

@@ -45,9 +45,6 @@ log = logging.getLogger("one2one")
 PAGE_SIZE = 1000  # members per Query: ~100 bytes each, far below DynamoDB's 1 MB page
 START_CHUNK = 100  # ids per start message: ~5 KB of SQS body, a second or two of conditional puts
 FIRST_RUN_LOOKBACK = timedelta(minutes=1)  # no cursor yet: fire the current minute, nothing from before deployment
-# A paused fan-out message goes back on the queue with SQS's longest delay rather than failing: failing would count
-# receives and move a long pause to the dead-letter queue.
-HOLD_DELAY_SECONDS = 900
 
 
 class UnreadableAudienceMessage(ValueError):
@@ -61,7 +58,11 @@ class StartHooks(Protocol):
     """What a caller (broadcasts) decides per start message: whether to start now, and when each first step is due."""
 
     def verdict(self, message: Mapping[str, Any]) -> Verdict:
-        """`go`; `hold` (paused: the message comes back after `HOLD_DELAY_SECONDS`); `drop` (cancelled)."""
+        """`go`; `hold` (paused: the message is parked until resumed); `drop` (cancelled)."""
+        ...
+
+    def park(self, message: Mapping[str, Any]) -> None:
+        """Keep a held message until the fan-out is resumed (which puts it back on the queue)."""
         ...
 
     def first_due(self, message: Mapping[str, Any], profile_id: str, now: datetime) -> datetime | None:
@@ -70,6 +71,10 @@ class StartHooks(Protocol):
 
     def started(self, message: Mapping[str, Any], started: int, duplicates: int) -> None:
         """Progress: runs started by this message (duplicates: already there)."""
+        ...
+
+    def paged(self, message: Mapping[str, Any], count: int, last: bool) -> None:
+        """Progress: one page of `count` members read (`last`: the walk is complete)."""
         ...
 
 
@@ -190,8 +195,9 @@ class AudienceFanout:
         verdict = self._verdict(message)
         if verdict == "drop":
             return
-        if verdict == "hold":
-            self.audience_queue.enqueue([dict(message)], delay_seconds=HOLD_DELAY_SECONDS)
+        if verdict == "hold" and self.hooks is not None:
+            # Parked, not failed: a failure would count receives and move a long pause to the dead-letter queue.
+            self.hooks.park(message)
             return
         rows, cursor = self.members.members(str(message["seg"]), limit=self.page_size, cursor=message.get("c"))
         extra = {k: v for k, v in message.items() if k not in ("k", "sc", "t", "seg", "c")}
@@ -202,6 +208,8 @@ class AudienceFanout:
         out.extend(start_messages(str(message["sc"]), str(message["t"]), ids, **extra))
         if out:
             self.audience_queue.enqueue(out)
+        if self.hooks is not None:
+            self.hooks.paged(message, len(ids), cursor is None)
         self.last_stats.pages += 1
 
     def start(self, message: Mapping[str, Any]) -> None:
@@ -209,8 +217,9 @@ class AudienceFanout:
         verdict = self._verdict(message)
         if verdict == "drop":
             return
-        if verdict == "hold":
-            self.audience_queue.enqueue([dict(message)], delay_seconds=HOLD_DELAY_SECONDS)
+        if verdict == "hold" and self.hooks is not None:
+            # Parked, not failed: a failure would count receives and move a long pause to the dead-letter queue.
+            self.hooks.park(message)
             return
         scenario = self.scenario(str(message["sc"]))
         if scenario is None:

@@ -60,12 +60,12 @@ def test_a_schedule_fires_once_per_fire_time_and_each_member_gets_exactly_one_me
     # GIVEN three people in the audience segment, and the firer's first run before the cron time
     world = scheduled
     users = _members(world, 3)
-    assert _invoke(world, "fire_schedules") == {"fired": 0}
+    assert _invoke(world, "fire_schedules") == {"fired": 0, "launched": 0}
 
     # WHEN the clock passes 02:00 and the firer runs, then runs again (a retried or duplicated invocation)
     world.advance(hours=1, minutes=1)
-    assert _invoke(world, "fire_schedules") == {"fired": 1}
-    assert _invoke(world, "fire_schedules") == {"fired": 0}
+    assert _invoke(world, "fire_schedules") == {"fired": 1, "launched": 0}
+    assert _invoke(world, "fire_schedules") == {"fired": 0, "launched": 0}
     world.drain()  # audience queue -> runs -> delivery queue -> SES
 
     # THEN each member got one digest, and each has one run of this fire time
@@ -109,7 +109,7 @@ def test_after_downtime_only_the_latest_missed_fire_time_fires(scheduled: World)
 
     # WHEN it comes back three days later (three 02:00 fire times missed)
     world.advance(days=3)
-    assert _invoke(world, "fire_schedules") == {"fired": 1}
+    assert _invoke(world, "fire_schedules") == {"fired": 1, "launched": 0}
     world.drain()
 
     # THEN only the latest one started a run
