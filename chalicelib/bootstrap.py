@@ -410,10 +410,16 @@ def get_broadcast_service() -> BroadcastService:
     from chalicelib.broadcasts.adapters.dynamodb_broadcasts import DynamoBroadcastStatus
     from chalicelib.broadcasts.service import BroadcastService
     from chalicelib.delivery import templating
+    from chalicelib.delivery.guards import default_delivery_config
+    from chalicelib.profiles import view
     from chalicelib.tracking.identity import identity_key
 
     s = get_settings()
     identities = get_identity_store()
+
+    def timezone_of(profile_id: str) -> str | None:
+        stored = get_profile_store().get(profile_id)
+        return view.timezone_name(stored.document()) if stored is not None and stored.live else None
 
     def lookup(kind: str, value: str) -> str | None:
         key = identity_key(kind, value)  # type: ignore[arg-type]
@@ -427,6 +433,9 @@ def get_broadcast_service() -> BroadcastService:
         clock=get_clock(),
         known_segments=lambda: {d.name for d in get_segment_definitions().get()},
         template_channels=lambda: templating.catalogue_channels(get_template_definitions().get()),
+        timezone_of=timezone_of,
+        default_timezone=default_delivery_config().default_timezone,
+        report_rows=lambda scenario_id: get_engagement_store().rows(scenario_id),
     )
 
 

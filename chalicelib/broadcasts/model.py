@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from chalicelib.scenarios.definitions import Scenario, Variant
+from chalicelib.scenarios.definitions import Duration, Scenario, Variant
+from chalicelib.scenarios.schedule import duration_field, parse_duration
 
 Status = Literal["draft", "scheduled", "sending", "sent", "empty", "paused", "cancelled"]
 EDITABLE: frozenset[str] = frozenset({"draft", "scheduled"})  # a broadcast that started sending is not edited
@@ -32,6 +33,23 @@ class BroadcastAudience(_Model):
         return self
 
 
+class AbTest(_Model):
+    """Send the variants to `test_share` of the audience; after `decide_after`, the rest gets the winner by `metric`
+    (human opens, clicks or conversions per recipient)."""
+
+    test_share: float = Field(gt=0, lt=1)
+    decide_after: Duration
+    metric: Literal["opens", "clicks", "conversions"] = "clicks"
+
+    @field_validator("decide_after")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        value = duration_field(value)
+        if parse_duration(value).total_seconds() < 60:
+            raise ValueError("decide_after must be at least a minute")
+        return value
+
+
 class Broadcast(_Model):
     """A broadcast draft: who (audience), what (template or weighted variants), how (channel), consent (topic)."""
 
@@ -43,9 +61,12 @@ class Broadcast(_Model):
     topic: str | None = None
     marketing: Literal[True] = True  # a broadcast is marketing: consent, unsubscribe headers, caps
     holdout_share: float = Field(default=0, ge=0, lt=1)
+    ab: AbTest | None = None
 
     @model_validator(mode="after")
     def _what(self) -> Broadcast:
+        if self.ab is not None and len(self.variants) < 2:
+            raise ValueError("an 'ab' test needs at least two 'variants'")
         if (self.template is None) == (not self.variants):
             raise ValueError("give 'template' or 'variants', not both")
         ids = [v.id for v in self.variants]

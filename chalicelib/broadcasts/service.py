@@ -14,9 +14,10 @@ for `{"at": "now"}`), so there is one path from "scheduled" to "sending".
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable, Collection, Mapping
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -30,15 +31,24 @@ from chalicelib.broadcasts.model import (
 )
 from chalicelib.broadcasts.ports import BroadcastStatusStore, IdentityLookup
 from chalicelib.definitions.ports import DefinitionStore
+from chalicelib.engagement import reports
+from chalicelib.scenarios.assignment import bucket
 from chalicelib.scenarios.definitions import Scenario
-from chalicelib.scenarios.fanout import Verdict, page_message, start_messages
+from chalicelib.scenarios.fanout import MemberPlan, Verdict, page_message, start_messages
 from chalicelib.scenarios.ports import StepQueue
+from chalicelib.scenarios.schedule import parse_duration
 from chalicelib.shared.clock import Clock
 from chalicelib.tracking.events import iso
 
 log = logging.getLogger("one2one")
 
 KIND = "broadcast"
+_LOCAL_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# The zones furthest ahead of and behind UTC: a local hour happens somewhere between these two instants.
+EARLIEST_OFFSET, LATEST_OFFSET = timedelta(hours=14), timedelta(hours=-12)
+# The report counter each A/B metric counts (human opens only: machine opens say nothing about the subject line).
+METRIC_COUNTER = {"opens": "human_opens", "clicks": "clicks", "conversions": "conversions"}
+AB_MDE = 0.02  # the effect the winner test is sized for, as for scenario A/B reports
 
 
 class BroadcastError(Exception):
@@ -67,6 +77,9 @@ class BroadcastService:
         clock: Clock,
         known_segments: Callable[[], Collection[str]],
         template_channels: Callable[[], Mapping[str, Collection[str]]],
+        timezone_of: Callable[[str], str | None] = lambda profile_id: None,
+        default_timezone: str = "UTC",
+        report_rows: Callable[[str], dict[str, dict[str, float]]] = lambda scenario_id: {},
     ) -> None:
         self.definitions = definitions
         self.status = status
@@ -75,6 +88,11 @@ class BroadcastService:
         self.clock = clock
         self.known_segments = known_segments
         self.template_channels = template_channels
+        self.timezone_of = timezone_of
+        self.default_timezone = default_timezone
+        self.report_rows = report_rows
+        # A broadcast that is sending can no longer be edited, so its body is cached for the container's life.
+        self._sending: dict[str, Broadcast] = {}
 
     # -- drafts -------------------------------------------------------------------------------------------------------
     def validate(self, body: Any) -> Broadcast:
@@ -144,11 +162,8 @@ class BroadcastService:
         broadcast = self.broadcast(broadcast_id)
         status = state["status"]
         progress = {k: int(state.get(k, 0)) for k in ("targeted", "started", "skipped_unknown")}
-        if (
-            status == "sending"
-            and state.get("walked")
-            and progress["started"] >= (progress["targeted"] - progress["skipped_unknown"])
-        ):
+        walked = state.get("rest_walked") if broadcast is not None and broadcast.ab else state.get("walked")
+        if status == "sending" and walked and progress["started"] >= progress["targeted"] - progress["skipped_unknown"]:
             status = "sent"  # every recipient has a run; each run's send is reported on the scenario rows
         return {
             "id": broadcast_id,
@@ -157,6 +172,10 @@ class BroadcastService:
             "scenario_id": scenario_id_for(broadcast_id),
             "broadcast": broadcast.model_dump(by_alias=True, exclude_none=True) if broadcast else None,
             "progress": progress,
+            "local_time": state.get("local_time"),
+            "ab": {k: state.get(k) for k in ("decide_at", "winner", "winner_reason")}
+            if state.get("decide_at")
+            else None,
         }
 
     def all(self) -> list[dict[str, Any]]:
@@ -165,8 +184,12 @@ class BroadcastService:
     # -- state changes ------------------------------------------------------------------------------------------------
     def schedule(self, broadcast_id: str, body: Any) -> dict[str, Any]:
         now = self.clock.now()
+        if isinstance(body, dict) and "local_time" in body:
+            return self._schedule_local(broadcast_id, body, now)
         if not isinstance(body, dict) or "at" not in body:
-            raise BroadcastError(400, "invalid_field", "give 'at': 'now' or an ISO time", "at")
+            raise BroadcastError(
+                400, "invalid_field", "give 'at' ('now' or an ISO time) or 'local_time' and 'date'", "at"
+            )
         if body["at"] == "now":
             at = now
         else:
@@ -179,6 +202,29 @@ class BroadcastService:
         self._status(broadcast_id)
         self.status.put_due(broadcast_id, at)
         if not self.status.move(broadcast_id, ("draft", "scheduled"), "scheduled", now, at=iso(at)):
+            self.status.drop_due(broadcast_id, at)
+            raise BroadcastError(409, "not_schedulable", "only a draft or scheduled broadcast can be scheduled")
+        return self.get(broadcast_id)
+
+    def _schedule_local(self, broadcast_id: str, body: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """`{"local_time": "10:00", "date": "YYYY-MM-DD"}`: each recipient at that hour in their own time zone. The
+        launch is at the earliest such instant (UTC+14); each first step is due at the recipient's own hour."""
+        local_time = str(body.get("local_time"))
+        if not _LOCAL_TIME.match(local_time):
+            raise BroadcastError(400, "invalid_field", "local_time must be HH:MM (24 h)", "local_time")
+        try:
+            day = date.fromisoformat(str(body.get("date")))
+        except ValueError:
+            raise BroadcastError(400, "invalid_field", "date must be YYYY-MM-DD", "date") from None
+        wall = datetime.combine(day, time.fromisoformat(local_time), tzinfo=UTC)
+        earliest, latest = wall - EARLIEST_OFFSET, wall - LATEST_OFFSET
+        if latest <= now:
+            raise BroadcastError(400, "in_the_past", "that local time has passed everywhere", "date")
+        at = max(earliest, now)
+        self._status(broadcast_id)
+        self.status.put_due(broadcast_id, at)
+        fields = {"at": iso(at), "local_time": f"{day.isoformat()}T{local_time}"}
+        if not self.status.move(broadcast_id, ("draft", "scheduled"), "scheduled", now, **fields):
             self.status.drop_due(broadcast_id, at)
             raise BroadcastError(409, "not_schedulable", "only a draft or scheduled broadcast can be scheduled")
         return self.get(broadcast_id)
@@ -222,32 +268,87 @@ class BroadcastService:
         for broadcast_id, at in self.status.due(now):
             state = self.status.get(broadcast_id) or {}
             if state.get("status") == "scheduled" and state.get("at") == iso(at):
-                self._launch(broadcast_id, now)
+                self._launch(broadcast_id, state, now)
                 launched.append(broadcast_id)
+            elif state.get("status") == "sending" and state.get("decide_at") == iso(at) and not state.get("winner"):
+                self._decide(broadcast_id, state, now)
             if state.get("status") != "paused":  # a paused one stays listed: resume sends it at its time
                 self.status.drop_due(broadcast_id, at)
         return launched
 
-    def _launch(self, broadcast_id: str, now: datetime) -> None:
-        broadcast = self.broadcast(broadcast_id)
-        if broadcast is None:
-            return
+    def _audience_messages(
+        self, broadcast_id: str, broadcast: Broadcast, extra: dict[str, Any], count: bool
+    ) -> list[dict[str, Any]]:
+        """The fan-out's first messages: one `page` of the segment, or the `start` chunks of the resolved list."""
         scenario_id, trigger_id = scenario_id_for(broadcast_id), trigger_id_for(broadcast_id)
         audience = broadcast.audience
         if audience.segment is not None:
-            messages = [page_message(scenario_id, trigger_id, audience.segment, None, b=broadcast_id)]
-        else:
-            ids, unknown = self._resolve_list(audience.list_ or [])
+            return [page_message(scenario_id, trigger_id, audience.segment, None, b=broadcast_id, **extra)]
+        ids, unknown = self._resolve_list(audience.list_ or [])
+        if count:
             self.status.add(broadcast_id, targeted=len(ids) + unknown, skipped_unknown=unknown)
             self.status.set(broadcast_id, walked=True)
-            if not ids:
-                self.status.move(broadcast_id, ("scheduled",), "empty", now)
-                return
-            messages = start_messages(scenario_id, trigger_id, ids, b=broadcast_id)
+        return start_messages(scenario_id, trigger_id, ids, b=broadcast_id, **extra)
+
+    def _launch(self, broadcast_id: str, state: Mapping[str, Any], now: datetime) -> None:
+        broadcast = self.broadcast(broadcast_id)
+        if broadcast is None:
+            return
+        extra: dict[str, Any] = {"lt": state["local_time"]} if state.get("local_time") else {}
+        if broadcast.ab is not None:
+            extra["ph"] = "test"
+        messages = self._audience_messages(broadcast_id, broadcast, extra, count=True)
+        if not messages:
+            self.status.move(broadcast_id, ("scheduled",), "empty", now)
+            return
         # Queue first, then move: a crash in between leaves it `scheduled` and listed, so the next minute launches
         # it again (the runs' conditional creation makes the second fan-out start nobody twice).
         self.audience_queue.enqueue(messages)
-        self.status.move(broadcast_id, ("scheduled",), "sending", now)
+        fields: dict[str, Any] = {}
+        if broadcast.ab is not None:
+            decide_at = now + parse_duration(broadcast.ab.decide_after)
+            self.status.put_due(broadcast_id, decide_at)
+            fields["decide_at"] = iso(decide_at)
+        self.status.move(broadcast_id, ("scheduled",), "sending", now, **fields)
+
+    def _decide(self, broadcast_id: str, state: Mapping[str, Any], now: datetime) -> None:
+        """Pick the A/B winner from the report counters and send it to the rest of the audience."""
+        broadcast = self.broadcast(broadcast_id)
+        if broadcast is None or broadcast.ab is None:
+            return
+        winner, reason = self.winner(broadcast_id, broadcast)
+        extra: dict[str, Any] = {"ph": "rest", "w": winner}
+        if state.get("local_time"):
+            extra["lt"] = state["local_time"]
+        messages = self._audience_messages(broadcast_id, broadcast, extra, count=False)
+        if messages:
+            self.audience_queue.enqueue(messages)
+        fields: dict[str, Any] = {"winner": winner, "winner_reason": reason}
+        if broadcast.audience.segment is None:
+            fields["rest_walked"] = True
+        self.status.move(broadcast_id, ("sending",), "sending", now, **fields)
+
+    def winner(self, broadcast_id: str, broadcast: Broadcast) -> tuple[str, str]:
+        """(variant, why): `significant` when `pick_winner` finds one arm better than every other with enough data;
+        otherwise `best_observed` (the highest rate, ties to the first variant): the rest of the audience must get
+        something, and the best observed arm is the least bad guess."""
+        assert broadcast.ab is not None
+        counter = METRIC_COUNTER[broadcast.ab.metric]
+        totals: dict[str, list[float]] = {v.id: [0.0, 0.0] for v in broadcast.variants}
+        for row, values in self.report_rows(scenario_id_for(broadcast_id)).items():
+            step, variant, _channel = (row.split("#") + ["", "", ""])[:3]
+            if step == "*" or variant not in totals:
+                continue
+            trials = values.get("delivered") or values.get("sent") or 0
+            totals[variant][0] += min(values.get(counter, 0), trials)
+            totals[variant][1] += trials
+        arms = {v: reports.Arm(int(won), int(tried)) for v, (won, tried) in totals.items()}
+        picked = reports.pick_winner(arms, mde=AB_MDE)
+        if picked is not None:
+            return picked, "significant"
+        rates = {v: (a.rate or 0.0) for v, a in arms.items()}
+        best = max(rates.values())
+        return next(v.id for v in broadcast.variants if rates[v.id] == best), "best_observed"
 
     def _resolve_list(self, rows: list[str]) -> tuple[list[str], int]:
         """Profile ids of an uploaded list (deduplicated) and how many rows named nobody we know."""
@@ -286,18 +387,56 @@ class BroadcastService:
         if (self.status.get(broadcast_id) or {}).get("status") != "paused":
             self._unpark(broadcast_id)
 
-    def first_due(self, message: Mapping[str, Any], profile_id: str, now: datetime) -> datetime | None:
-        return None
+    def _sending_broadcast(self, broadcast_id: str) -> Broadcast | None:
+        if broadcast_id not in self._sending:
+            found = self.broadcast(broadcast_id)
+            if found is None:
+                return None
+            self._sending[broadcast_id] = found
+        return self._sending[broadcast_id]
+
+    def member(self, message: Mapping[str, Any], profile_id: str, now: datetime) -> MemberPlan | None:
+        broadcast_id = message.get("b")
+        if not broadcast_id:
+            return MemberPlan()
+        broadcast = self._sending_broadcast(str(broadcast_id))
+        variant = None
+        if broadcast is not None and broadcast.ab is not None:
+            in_test = bucket(scenario_id_for(str(broadcast_id)), profile_id, "ab-test") < broadcast.ab.test_share
+            if message.get("ph") == "rest":
+                if in_test:
+                    return None
+                variant = str(message["w"])
+            elif not in_test:
+                return None  # kept for the winner
+        due = self._local_due(str(message["lt"]), profile_id) if message.get("lt") else None
+        return MemberPlan(due=due, variant=variant)
+
+    def _local_due(self, local: str, profile_id: str) -> datetime:
+        """`YYYY-MM-DDTHH:MM` in the recipient's time zone (the default zone when unknown), in UTC."""
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        name = self.timezone_of(profile_id) or self.default_timezone
+        try:
+            zone = ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = ZoneInfo(self.default_timezone)
+        return datetime.fromisoformat(local).replace(tzinfo=zone).astimezone(UTC)
 
     def started(self, message: Mapping[str, Any], started: int, duplicates: int) -> None:
         if message.get("b"):
             self.status.add(str(message["b"]), started=started)
 
     def paged(self, message: Mapping[str, Any], count: int, last: bool) -> None:
-        if message.get("b"):
-            self.status.add(str(message["b"]), targeted=count)
+        if not message.get("b"):
+            return
+        if message.get("ph") == "rest":  # the same audience walked again for the winner: counted once already
             if last:
-                self.status.set(str(message["b"]), walked=True)
+                self.status.set(str(message["b"]), rest_walked=True)
+            return
+        self.status.add(str(message["b"]), targeted=count)
+        if last:
+            self.status.set(str(message["b"]), walked=True)
 
     def hold_step(self, scenario_id: str) -> str:
         """Delivery's check before a broadcast step: `go`, `hold` (paused) or `drop` (cancelled)."""

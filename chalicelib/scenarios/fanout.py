@@ -54,6 +54,12 @@ class UnreadableAudienceMessage(ValueError):
 Verdict = Literal["go", "hold", "drop"]
 
 
+@dataclass(frozen=True)
+class MemberPlan:
+    due: datetime | None = None
+    variant: str | None = None
+
+
 class StartHooks(Protocol):
     """What a caller (broadcasts) decides per start message: whether to start now, and when each first step is due."""
 
@@ -65,8 +71,9 @@ class StartHooks(Protocol):
         """Keep a held message until the fan-out is resumed (which puts it back on the queue)."""
         ...
 
-    def first_due(self, message: Mapping[str, Any], profile_id: str, now: datetime) -> datetime | None:
-        """When this member's first step is due (None: now)."""
+    def member(self, message: Mapping[str, Any], profile_id: str, now: datetime) -> MemberPlan | None:
+        """Whether this member starts in this phase (None: not now, e.g. kept for an A/B winner), when its first step
+        is due and which variant it gets (None: the scenario's own weighted choice)."""
         ...
 
     def started(self, message: Mapping[str, Any], started: int, duplicates: int) -> None:
@@ -85,6 +92,7 @@ class FanoutStats:
     started: int = 0
     duplicates: int = 0
     skipped_reentry: int = 0
+    not_in_phase: int = 0
 
 
 class DueScheduler(Protocol):
@@ -233,7 +241,10 @@ class AudienceFanout:
         to_enqueue: list[dict[str, Any]] = []
         for profile_id in message["ids"]:
             pid = str(profile_id)
-            due = self.hooks.first_due(message, pid, now) if self.hooks is not None else None
+            plan = self.hooks.member(message, pid, now) if self.hooks is not None else MemberPlan()
+            if plan is None:
+                stats.not_in_phase += 1
+                continue
             history = self.runs.for_profile(pid)  # one Query: this run if it exists, and the re-entry history
             existing = next((r for r in history if r.trigger_id == trigger_id), None)
             if existing is None:
@@ -241,8 +252,10 @@ class AudienceFanout:
                     stats.skipped_reentry += 1
                     continue
                 run = start_run(scenario, {"profile_id": pid}, trigger_id, now, entered_at=entered_at, context=context)
-                if due is not None and due > now:
-                    run = run.model_copy(update={"due_at": due})
+                if plan.due is not None and plan.due > now:
+                    run = run.model_copy(update={"due_at": plan.due})
+                if plan.variant is not None and not run.holdout:
+                    run = run.model_copy(update={"variant": plan.variant})
                 if self.runs.create(run):
                     started += 1
                     existing = run

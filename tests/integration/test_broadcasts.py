@@ -165,3 +165,73 @@ def test_scheduling_in_the_past_or_unknown_broadcasts_are_refused(world: World) 
     assert _api(world, "POST", f"/admin/broadcasts/{broadcast_id}/schedule", {"at": "soon"})[0] == 400
     assert _api(world, "GET", "/admin/broadcasts/nope")[0] == 404
     assert _api(world, "POST", "/admin/broadcasts", "{not json")[0] == 400
+
+
+def test_an_ab_broadcast_tests_on_a_share_then_sends_the_winner_to_the_rest(world: World) -> None:
+    # GIVEN ten members and an A/B broadcast: 40 % get a or b, the rest the winner by clicks an hour later
+    from chalicelib.scenarios.assignment import bucket
+    from chalicelib.tracking.identity import profile_id_for
+
+    users = _people(world, 10, prefix="ab")
+    body = {
+        **DRAFT,
+        "template": None,
+        "variants": [{"id": "a", "template": "dormant_we_miss_you"}, {"id": "b", "template": "welcome"}],
+        "ab": {"test_share": 0.4, "decide_after": "1h", "metric": "clicks"},
+    }
+    broadcast_id = _api(world, "POST", "/admin/broadcasts", {k: v for k, v in body.items() if v is not None})[1]["id"]
+    in_test = {u for u in users if bucket(f"bc-{broadcast_id}", profile_id_for("user", u), "ab-test") < 0.4}
+
+    def ours() -> list[dict[str, Any]]:  # the packaged cart reminder also mails these shoppers an hour later
+        return [m for m in world.outbox() if m["subject"] in ("We miss you, Hana", "Welcome, Hana!")]
+
+    def mailed() -> Counter[str]:
+        return Counter(to for m in ours() for to in set(m["to"]) if to.startswith("ab-"))
+
+    # WHEN it is sent now
+    _api(world, "POST", f"/admin/broadcasts/{broadcast_id}/schedule", {"at": "now"})
+    _launch(world)
+
+    # THEN only the test share got a variant, and the broadcast waits for its decision
+    assert set(mailed()) == {f"{u}@example.com" for u in in_test}
+    document = _api(world, "GET", f"/admin/broadcasts/{broadcast_id}")[1]
+    assert document["status"] == "sending" and document["ab"]["winner"] is None
+
+    # WHEN the decision time passes (no clicks: no significant winner, so the best observed, ties to the first)
+    world.advance(hours=1)
+    world.drain()
+
+    # THEN everyone else got the winner, nobody got two mails, and the broadcast is sent
+    assert mailed() == Counter({f"{u}@example.com": 1 for u in users})
+    document = _api(world, "GET", f"/admin/broadcasts/{broadcast_id}")[1]
+    assert document["ab"]["winner"] == "a" and document["ab"]["winner_reason"] == "best_observed"
+    assert document["status"] == "sent" and document["progress"]["started"] == 10
+    rest = [m for m in ours() if set(m["to"]) & {f"{u}@example.com" for u in set(users) - in_test}]
+    assert {m["subject"] for m in rest} == {"We miss you, Hana"}
+
+
+def test_a_local_time_broadcast_reaches_each_recipient_at_that_hour_in_their_own_zone(world: World) -> None:
+    # GIVEN a member in Tokyo and one in New York
+    for user, zone in (("tokyo", "Asia/Tokyo"), ("newyork", "America/New_York")):
+        world.customer(user, email_address=f"{user}@example.com", timezone=zone)
+        world.add_to_cart(user)
+    world.drain()
+    broadcast_id = _api(world, "POST", "/admin/broadcasts", DRAFT)[1]["id"]
+
+    # WHEN it is scheduled for 10:00 local on 2026-03-03 (a local time in the past everywhere is refused)
+    late = {"local_time": "10:00", "date": "2026-03-01"}
+    assert _api(world, "POST", f"/admin/broadcasts/{broadcast_id}/schedule", late)[1]["field"] == "date"
+    when = {"local_time": "10:00", "date": "2026-03-03"}
+    scheduled = _api(world, "POST", f"/admin/broadcasts/{broadcast_id}/schedule", when)[1]
+    assert scheduled["at"] == "2026-03-02T20:00:00.000Z"  # 10:00 where the day starts first (UTC+14)
+
+    # THEN Tokyo gets it at 01:00 UTC and New York at 15:00 UTC, not before
+    world.advance(hours=19, minutes=1)  # 20:01 UTC: launched, nobody due yet
+    world.drain()
+    assert _mail(world) == Counter()
+    world.advance(hours=5)  # 01:01 UTC on the 3rd = 10:01 in Tokyo
+    world.drain()
+    assert _mail(world) == Counter({"tokyo@example.com": 1})
+    world.advance(hours=14)  # 15:01 UTC = 10:01 in New York
+    world.drain()
+    assert _mail(world) == Counter({"tokyo@example.com": 1, "newyork@example.com": 1})
