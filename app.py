@@ -15,6 +15,7 @@ from chalice import Chalice
 from chalicelib.api import (
     admin,
     admin_backfills,
+    admin_broadcasts,
     admin_catalog,
     admin_definitions,
     admin_privacy,
@@ -33,6 +34,7 @@ from chalicelib.api import (
     tracking,
 )
 from chalicelib.handlers import (
+    audience,
     backfill,
     delivery,
     events_stream,
@@ -66,6 +68,7 @@ ADMIN_BLUEPRINTS = (
     admin_definitions.bp,
     admin_catalog.bp,
     admin_recommendations.bp,
+    admin_broadcasts.bp,
 )
 EVENT_BLUEPRINTS = (
     events_stream.bp,
@@ -76,6 +79,7 @@ EVENT_BLUEPRINTS = (
     ses_feedback.bp,
     backfill.bp,
     catalog_handlers.bp,
+    audience.bp,
 )
 
 app = Chalice(app_name="one2one")

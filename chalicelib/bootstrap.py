@@ -11,6 +11,7 @@ from chalicelib.shared.clock import get_clock
 from chalicelib.shared.settings import get_settings
 
 if TYPE_CHECKING:
+    from chalicelib.broadcasts.service import BroadcastService
     from chalicelib.catalog.adapters.dynamodb_catalog import DynamoCatalogStore, DynamoInterestIndex
     from chalicelib.catalog.service import CatalogService
     from chalicelib.definitions.adapters.dynamodb_definitions import DynamoDefinitionStore
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from chalicelib.recommendations import RecommendationService
     from chalicelib.scenarios.catalog_triggers import CatalogTriggerService
     from chalicelib.scenarios.definitions import Scenario
+    from chalicelib.scenarios.fanout import AudienceFanout
     from chalicelib.scenarios.triggers import ScenarioService
     from chalicelib.segments.adapters.dynamodb_segments import DynamoSegmentStore
     from chalicelib.segments.membership import SegmentMembershipService
@@ -390,6 +392,41 @@ def get_delivery_queue() -> SqsDeliveryQueue:
 
 
 @cache
+def get_audience_queue() -> SqsDeliveryQueue:
+    import os
+
+    from chalicelib.delivery.adapters.sqs_queue import SqsDeliveryQueue
+
+    return SqsDeliveryQueue(get_settings().audience_queue, os.environ.get("AUDIENCE_QUEUE_URL") or None)
+
+
+@cache
+def get_audience_fanout() -> AudienceFanout:
+    """Scheduled scenarios firing, and the audience queue's worker (segment pages -> one run per member)."""
+    from chalicelib.delivery.adapters.dynamodb_messages import DynamoDueStore
+    from chalicelib.scenarios.adapters.dynamodb_schedules import DynamoScheduleState
+    from chalicelib.scenarios.fanout import AudienceFanout
+
+    s = get_settings()
+    due = DynamoDueStore(s.due_table)
+    return AudienceFanout(
+        runs=get_run_store(),
+        state=DynamoScheduleState(s.state_table),
+        members=get_segment_store(),
+        audience_queue=get_audience_queue(),
+        step_queue=get_delivery_queue(),
+        clock=get_clock(),
+        scenarios=get_scenarios,
+        lookup=lambda scenario_id: get_broadcast_service().scenario(scenario_id),
+        hooks=get_broadcast_service(),
+        engagement=get_engagement_service(),
+        schedule_step=lambda message, until, now: due.put(
+            until, f"{message['p']}#{message['t']}#{message['s']}", message
+        ),
+    )
+
+
+@cache
 def get_packaged_scenarios() -> list[Scenario]:
     """The packaged scenarios, validated against the packaged segments and the template catalogue (once a process).
 
@@ -517,6 +554,8 @@ def get_delivery_service() -> DeliveryService:
         pacer=get_send_pacer() if s.send_rate_limit else None,
         catalog=get_catalog_store(),
         sources=get_source_registry().all_sources,  # cached a minute: where mail links back to the shop
+        gate=lambda scenario_id: get_broadcast_service().hold_step(scenario_id),
+        lookup=lambda scenario_id: get_broadcast_service().scenario(scenario_id),
     )
 
 
@@ -533,6 +572,41 @@ def get_send_pacer() -> SendPacer:
         get_clock(),
         guards.default_delivery_config,
         SesSendQuota(),
+    )
+
+
+@cache
+def get_broadcast_service() -> BroadcastService:
+    """Broadcast drafts (definitions store, kind `broadcast`), status and progress (StateTable), launch and hooks."""
+    from chalicelib.broadcasts.adapters.dynamodb_broadcasts import DynamoBroadcastStatus
+    from chalicelib.broadcasts.service import BroadcastService
+    from chalicelib.delivery import templating
+    from chalicelib.delivery.guards import default_delivery_config
+    from chalicelib.profiles import view
+    from chalicelib.tracking.identity import identity_key
+
+    s = get_settings()
+    identities = get_identity_store()
+
+    def timezone_of(profile_id: str) -> str | None:
+        stored = get_profile_store().get(profile_id)
+        return view.timezone_name(stored.document()) if stored is not None and stored.live else None
+
+    def lookup(kind: str, value: str) -> str | None:
+        key = identity_key(kind, value)  # type: ignore[arg-type]
+        return identities.lookup([key]).get(key)
+
+    return BroadcastService(
+        definitions=get_definition_store(),
+        status=DynamoBroadcastStatus(s.state_table),
+        audience_queue=get_audience_queue(),
+        identities=lookup,
+        clock=get_clock(),
+        known_segments=lambda: {d.name for d in get_segment_definitions().get()},
+        template_channels=lambda: templating.catalogue_channels(get_template_definitions().get()),
+        timezone_of=timezone_of,
+        default_timezone=default_delivery_config().default_timezone,
+        report_rows=lambda scenario_id: get_engagement_store().rows(scenario_id),
     )
 
 
@@ -635,6 +709,9 @@ def _reset_delivery() -> None:
         get_recommendation_service,
         get_personalization_service,
         get_delivery_queue,
+        get_audience_queue,
+        get_audience_fanout,
+        get_broadcast_service,
         get_scenario_service,
         get_delivery_service,
         get_send_pacer,

@@ -81,6 +81,7 @@ DUE_STORE_MIN_WAIT = timedelta(seconds=60)
 EARLY_TOLERANCE = timedelta(seconds=5)
 MAX_STEPS_PER_MESSAGE = 20
 FIRST_READ_LOOKBACK = timedelta(hours=6)
+PAUSED_RECHECK = timedelta(minutes=10)  # a paused broadcast's step comes back this often until it is resumed
 
 
 class UnreadableStep(ValueError):
@@ -127,6 +128,8 @@ class DeliveryService(SendPath):
         rng: random.Random | None = None,
         catalog: CatalogStore | None = None,
         sources: Callable[[], list[Source]] | None = None,
+        gate: Callable[[str], str] | None = None,
+        lookup: Callable[[str], sc.Scenario | None] | None = None,
     ) -> None:
         self.runs = runs
         self.messages = messages
@@ -154,6 +157,9 @@ class DeliveryService(SendPath):
         self._rng = rng or random.Random()  # noqa: S311 - jitter of paced retries
         self.catalog = catalog
         self.sources = sources
+        # scenario id -> `go`, `hold` (a paused broadcast: the step waits) or `drop` (a cancelled one: the run ends).
+        self.gate = gate
+        self.lookup = lookup  # scenarios that are not definitions (a broadcast's `bc-<id>`)
         self.last_stats = DeliveryStats()
 
     @property
@@ -172,6 +178,8 @@ class DeliveryService(SendPath):
         """The scenario version `run` started on: the current one when it is that version (or the run predates
         versions), else that version read from the definitions store; None when neither exists any more."""
         current = self.scenarios.get(run.scenario_id)
+        if current is None and self.lookup is not None:
+            current = self.lookup(run.scenario_id)
         wanted = run.scenario_version
         if wanted is None or self._scenario_at is None:
             return current
@@ -218,6 +226,15 @@ class DeliveryService(SendPath):
         run = self.runs.get(profile_id, trigger_id)
         if run is None or not run.is_active or run.step_index != step_index or run.due_at > now + EARLY_TOLERANCE:
             stats.stale += 1  # a duplicate, or an early copy of a step the due store will bring back on time
+            return
+        verdict = self.gate(run.scenario_id) if self.gate is not None else "go"
+        if verdict == "hold":
+            recheck = now + PAUSED_RECHECK
+            self.schedule(step_message(profile_id, trigger_id, step_index), recheck, now)
+            self.runs.save(run.model_copy(update={"due_at": recheck, "updated_at": now}), step_index)
+            return
+        if verdict == "drop":
+            self.runs.save(exit_run(run, "cancelled", now), step_index)
             return
         scenario = self.scenario_for(run)
         if scenario is None:

@@ -493,6 +493,10 @@ class Scenario(_Model):
         _check_flow(self.steps)
         if self.when.type == "schedule" and self.who is None:
             raise ValueError("a 'schedule' trigger needs 'who' (the audience to enumerate)")
+        if self.when.type == "schedule" and self.who is not None and self.who.segment is None:
+            # Firing enumerates the audience from the segment membership index; an inline rule has none and would
+            # mean evaluating every profile at each fire time.
+            raise ValueError("a 'schedule' trigger needs 'who.segment' (an inline rule cannot be enumerated)")
         return self
 
     def step_index(self, step_id: str) -> int:

@@ -56,3 +56,30 @@ class DueSteps(Protocol):
     """Delivery's due store, as the fan-out needs it: a run's first step released by the minute reader at `until`."""
 
     def put(self, due_at: datetime, ref: str, payload: dict[str, Any]) -> None: ...
+
+
+class ScheduleState(Protocol):
+    """Where the schedule firer keeps its cursor and its claims, one per (scenario, fire time)."""
+
+    def cursor(self) -> datetime | None:
+        """The time up to which every fire time has been handled, or None before the first run."""
+        ...
+
+    def set_cursor(self, at: datetime) -> None: ...
+
+    def claim(self, scenario_id: str, fire_at: datetime, now: datetime) -> bool:
+        """True when this (scenario, fire time) is ours to queue: never claimed, or claimed by a run that crashed
+        before queueing it. False once it was queued (a repeated or late scheduler run fires nothing twice)."""
+        ...
+
+    def queued(self, scenario_id: str, fire_at: datetime, now: datetime) -> None:
+        """Record that the fan-out of this fire time is on the audience queue."""
+        ...
+
+
+class AudiencePages(Protocol):
+    """A segment's members, a page at a time (the SegmentStore's `members`)."""
+
+    def members(
+        self, segment_id: str, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]: ...

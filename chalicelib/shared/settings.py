@@ -26,6 +26,8 @@ QUEUES: dict[str, tuple[str, str]] = {
     "BackfillDeadLetterQueue": ("BACKFILL_DLQ", "one2one-backfill-dlq"),
     "CatalogFanoutQueue": ("CATALOG_FANOUT_QUEUE", "one2one-catalog-fanout"),
     "CatalogFanoutDeadLetterQueue": ("CATALOG_FANOUT_DLQ", "one2one-catalog-fanout-dlq"),
+    "AudienceQueue": ("AUDIENCE_QUEUE", "one2one-audience"),
+    "AudienceDeadLetterQueue": ("AUDIENCE_DLQ", "one2one-audience-dlq"),
 }
 TOPICS: dict[str, tuple[str, str]] = {
     "SalesAlertsTopic": ("SALES_ALERTS_TOPIC", "one2one-sales-alerts"),
@@ -72,6 +74,7 @@ class Settings:
     messages_table: str = "one2one-messages"
     due_table: str = "one2one-due"
     delivery_queue: str = "one2one-delivery"
+    audience_queue: str = "one2one-audience"
     sales_alerts_topic: str = "one2one-sales-alerts"
     sales_alerts_topic_arn: str | None = None
     ses_configuration_set: str = "one2one-email"
@@ -118,6 +121,7 @@ def get_settings() -> Settings:
         messages_table=table_name("MessagesTable"),
         due_table=table_name("DueTable"),
         delivery_queue=resource_name("DeliveryQueue"),
+        audience_queue=resource_name("AudienceQueue"),
         sales_alerts_topic=resource_name("SalesAlertsTopic"),
         sales_alerts_topic_arn=os.environ.get("SALES_ALERTS_TOPIC_ARN") or None,
         ses_configuration_set=resource_name("EmailConfigurationSet"),

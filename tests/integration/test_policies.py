@@ -481,6 +481,15 @@ def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
         ("/admin/segments/cart_abandoners/backfill", {"reason": "policy check"}),
     ):
         assert world.h.client.http.post(path, body=json.dumps(body), headers=auth).status_code < 500, path
+    # a broadcast to the customer: drafted, scheduled, paused and resumed (admin), launched and fanned out (below)
+    draft = {"name": "Sale", "audience": {"list": ["iam@example.com"]}, "channel": "email", "template": "loyal_thanks"}
+    created = world.h.client.http.post("/admin/broadcasts", body=json.dumps(draft), headers=auth)
+    assert created.status_code == 201, created.body
+    broadcast_id = json.loads(created.body)["id"]
+    for action, body in (("schedule", {"at": "now"}), ("pause", {}), ("resume", {})):
+        path = f"/admin/broadcasts/{broadcast_id}/{action}"
+        assert world.h.client.http.post(path, body=json.dumps(body), headers=auth).status_code == 200, path
+    assert admin(f"/admin/broadcasts/{broadcast_id}").status_code == 200
     # days pass: lifecycle sweep, cut points and the stuck-message sweep run on their schedules
     for _ in range(3):
         world.advance(days=1)
@@ -525,7 +534,8 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_own_policy(
         "catalog_changes",
         "catalog_fanout",
     } <= seen_functions
-    assert {"lifecycle_sweep", "refresh_cut_points", "release_due_steps"} <= seen_functions
+    assert {"lifecycle_sweep", "refresh_cut_points", "release_due_steps", "fire_schedules"} <= seen_functions
+    assert "fan_out_audience" in seen_functions
     operations = {(function, operation) for function, _, operation, _ in recorded_calls}
     assert ("deliver_steps", "GetSendQuota") in operations  # moto answers v1 only (see delivery/adapters/ses_quota)
 

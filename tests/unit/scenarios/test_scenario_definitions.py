@@ -227,6 +227,12 @@ def test_schedule_trigger_needs_audience_and_valid_timezone() -> None:
         )
 
 
+def test_schedule_trigger_refuses_an_inline_rule_audience_it_could_not_enumerate() -> None:
+    rule = {"field": "stage", "op": "eq", "value": "loyal"}
+    with pytest.raises(ScenarioConfigError, match="who.segment"):
+        parse_scenario(cart_scenario(who={"rule": rule}, when={"type": "schedule", "cron": "0 10 * * 1"}))
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # loading with references
 # ---------------------------------------------------------------------------------------------------------------------

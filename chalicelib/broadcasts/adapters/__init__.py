@@ -1,0 +1,1 @@
+"""AWS adapters of the broadcasts wing (composed by `chalicelib.bootstrap` only)."""

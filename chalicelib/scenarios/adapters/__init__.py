@@ -1,0 +1,1 @@
+"""AWS adapters of the scenarios wing (composed by `chalicelib.bootstrap` only)."""
