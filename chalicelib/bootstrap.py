@@ -550,6 +550,7 @@ def get_delivery_service() -> DeliveryService:
         renderer=render_template,
         links=get_link_settings(),
         on_sent=lambda record: get_engagement_service().message_sent(record),
+        on_skipped=lambda record: get_engagement_service().message_skipped(record),
         preferences=get_engagement_store().preferences,
         pacer=get_send_pacer() if s.send_rate_limit else None,
         catalog=get_catalog_store(),

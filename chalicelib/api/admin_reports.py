@@ -20,6 +20,7 @@ bp = Blueprint(__name__)
 # The minimum detectable effect the A/B and auto-winner gates are sized for: +2 points of conversion.
 DEFAULT_MDE = 0.02
 ARM_ROWS = ("treated", "holdout")
+SKIPPED = "skipped_"  # engagement.recorder.SKIPPED_PREFIX: counters of messages a guard skipped, by reason
 
 
 def scenario_report(scenario_id: str, rows: dict[str, dict[str, float]], mde: float = DEFAULT_MDE) -> dict[str, Any]:
@@ -40,8 +41,21 @@ def scenario_report(scenario_id: str, rows: dict[str, dict[str, float]], mde: fl
             continue
         counters[r.ReportKey(scenario_id, step, None if variant == "none" else variant, channel)] = _counters(values)
 
+    skipped: dict[tuple[str, str | None, str], dict[str, int]] = {}
+    for sk, values in rows.items():
+        parts = (sk.split("#") + ["", "", ""])[:3]
+        reasons = {k.removeprefix(SKIPPED): int(v) for k, v in values.items() if k.startswith(SKIPPED) and v}
+        if reasons:
+            skipped[(parts[0], None if parts[1] == "none" else parts[1], parts[2])] = reasons
+
     def row(item: r.ReportRow) -> dict[str, Any]:
-        return {**asdict(item.key), "counters": asdict(item.counters), "rates": asdict(item.rates)}
+        key = (item.key.step, item.key.variant, item.key.channel)
+        return {
+            **asdict(item.key),
+            "counters": asdict(item.counters),
+            "skipped": skipped.get(key, {}),  # not sent, by guard reason
+            "rates": asdict(item.rates),
+        }
 
     document: dict[str, Any] = {
         "scenario_id": scenario_id,

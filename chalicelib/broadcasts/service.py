@@ -172,11 +172,29 @@ class BroadcastService:
             "scenario_id": scenario_id_for(broadcast_id),
             "broadcast": broadcast.model_dump(by_alias=True, exclude_none=True) if broadcast else None,
             "progress": progress,
+            "summary": self.results(broadcast_id),  # the API adds the full report as `results`
             "local_time": state.get("local_time"),
             "ab": {k: state.get(k) for k in ("decide_at", "winner", "winner_reason")}
             if state.get("decide_at")
             else None,
         }
+
+    def results(self, broadcast_id: str) -> dict[str, Any]:
+        """What happened to the recipients' messages, summed over the broadcast's report rows (variants, test share
+        and the rest): sent, delivered, human opens, clicks, conversions, unsubscribes, complaints, bounces, and the
+        messages a guard skipped, by reason (consent, suppression, caps, budget, ...)."""
+        totals = dict.fromkeys(RESULT_COUNTERS, 0)
+        skipped: dict[str, int] = {}
+        for row, values in self.report_rows(scenario_id_for(broadcast_id)).items():
+            if row.startswith(("*#", "sto#")):
+                continue  # holdout arms and send-time arms repeat what the step rows count
+            for name in RESULT_COUNTERS:
+                totals[name] += int(values.get(name, 0))
+            for name, value in values.items():
+                if name.startswith(SKIPPED_PREFIX) and value:
+                    reason = name.removeprefix(SKIPPED_PREFIX)
+                    skipped[reason] = skipped.get(reason, 0) + int(value)
+        return {**totals, "skipped": skipped}
 
     def all(self) -> list[dict[str, Any]]:
         return [self.get(d.id) for d in self.definitions.heads(KIND) if self.status.get(d.id) is not None]
@@ -443,6 +461,19 @@ class BroadcastService:
         if not scenario_id.startswith("bc-"):
             return "go"
         return self.verdict({"b": scenario_id[3:]})
+
+
+RESULT_COUNTERS = (
+    "sent",
+    "delivered",
+    "bounced",
+    "human_opens",
+    "clicks",
+    "conversions",
+    "unsubscribes",
+    "complaints",
+)
+SKIPPED_PREFIX = "skipped_"  # the report counters of skipped messages (engagement.recorder.SKIPPED_PREFIX)
 
 
 def _stored(broadcast: Broadcast) -> dict[str, Any]:

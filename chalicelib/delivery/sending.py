@@ -98,6 +98,7 @@ class SendPath:
     clock: Clock
     links: LinkSettings
     on_sent: Callable[[MessageRecord], None] | None
+    on_skipped: Callable[[MessageRecord], None] | None = None  # counted per reason in the reports
     preferences: Callable[[str], dict[str, dict[str, str]]] | None
     pacer: SendPacer | None
     last_stats: DeliveryStats
@@ -169,6 +170,9 @@ class SendPath:
         if decision.outcome == "skip":
             status = "holdout" if decision.reason == g.HOLDOUT else "skipped"
             self.messages.claim({**record, "status": status, "reason": decision.reason, "detail": decision.detail}, now)
+            if status == "skipped" and self.on_skipped is not None:
+                on_skipped = self.on_skipped  # idempotent per message (a fact marker), so a replay counts nothing
+                _persist(lambda: on_skipped({**record, "status": status, "reason": decision.reason}) or True)
             if decision.reason == g.SUPPRESSED:
                 log.info("delivery: %s skipped for %s: suppressed", scenario.id, run.profile_id)
             stats.skipped += 1

@@ -123,6 +123,7 @@ class DeliveryService(SendPath):
         config: g.DeliveryConfig | None = None,
         renderer: Callable[..., Any] | None = None,
         on_sent: Callable[[MessageRecord], None] | None = None,
+        on_skipped: Callable[[MessageRecord], None] | None = None,
         preferences: Callable[[str], dict[str, dict[str, str]]] | None = None,
         pacer: SendPacer | None = None,
         rng: random.Random | None = None,
@@ -151,6 +152,7 @@ class DeliveryService(SendPath):
         # Optional so tests can build the service without them: the report counter hook, and the direct opt-outs
         # written by the unsubscribe / preference pages.
         self.on_sent = on_sent
+        self.on_skipped = on_skipped
         self.preferences = preferences
         # The sending rate shared by every container (None: unlimited, e.g. a test that is not about the rate).
         self.pacer = pacer

@@ -56,6 +56,7 @@ def row_key(step: str, variant: str | None, channel: str) -> str:
 # Send-time optimisation: sends and human opens and clicks per arm, on rows of their own (four parts, `sto#` first)
 # beside the step rows, which keep counting every message once.
 STO_ARMS = ("optimised", "control")
+SKIPPED_PREFIX = "skipped_"  # report counters of skipped messages, one per guard reason
 STO_COUNTERS = frozenset({"sent", "human_opens", "clicks"})
 
 
@@ -174,6 +175,12 @@ class EngagementService:
     def message_sent(self, record: MessageRecord) -> None:
         """Delivery's hook after the provider accepted a message."""
         self._count(f"sent#{record['message_id']}", record, {"sent": 1})
+
+    def message_skipped(self, record: MessageRecord) -> None:
+        """Delivery's hook when a guard skipped a message for good: counted per reason (`skipped_<reason>`), so a
+        report or a broadcast's results say how many were not sent and why (capped, no consent, suppressed...)."""
+        reason = str(record.get("reason") or "unknown")
+        self._count(f"skip#{record['message_id']}", record, {f"{SKIPPED_PREFIX}{reason}": 1})
 
     # -- opens and clicks ---------------------------------------------------------------------------------------------
     def record_open(self, token: str, user_agent: str | None, ip: str | None, method: str = "GET") -> bool:

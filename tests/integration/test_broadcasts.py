@@ -71,9 +71,30 @@ def test_a_segment_broadcast_is_sent_once_to_each_member_and_reports_results(wor
     assert document["progress"] == {"targeted": 3, "started": 3, "skipped_unknown": 0}
     [total] = document["results"]["totals"]
     assert total["counters"]["sent"] == 3
+    assert document["summary"]["sent"] == 3 and document["summary"]["skipped"] == {}
     # and editing a broadcast that was sent is refused
     assert _api(world, "PUT", f"/admin/broadcasts/{broadcast_id}", DRAFT)[0] == 409
     assert broadcast_id in [b["id"] for b in _api(world, "GET", "/admin/broadcasts")[1]["broadcasts"]]
+
+
+def test_results_count_the_members_a_guard_skipped_by_reason(world: World) -> None:
+    # GIVEN two subscribed members and one who never opted in to email, all in the segment
+    users = _people(world, 2)
+    world.customer("bc-nocon", email_address="bc-nocon@example.com", subscribe=False)
+    world.add_to_cart("bc-nocon")
+    world.drain()
+    broadcast_id = _api(world, "POST", "/admin/broadcasts", DRAFT)[1]["id"]
+    _api(world, "POST", f"/admin/broadcasts/{broadcast_id}/schedule", {"at": "now"})
+    _launch(world)
+    _launch(world)  # a repeated minute run counts nothing twice
+
+    # THEN the subscribed got their mail and the results say why the third did not
+    assert _mail(world) == Counter({f"{u}@example.com": 1 for u in users})
+    document = _api(world, "GET", f"/admin/broadcasts/{broadcast_id}")[1]
+    assert document["summary"]["sent"] == 2
+    assert document["summary"]["skipped"] == {"no_consent": 1}
+    [row] = [r for r in document["results"]["rows"] if r["step"] == "send"]
+    assert row["skipped"] == {"no_consent": 1}
 
 
 def test_a_paused_broadcast_sends_nothing_until_resumed_and_a_cancelled_one_never_sends(world: World) -> None:

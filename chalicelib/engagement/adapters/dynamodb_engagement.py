@@ -40,6 +40,7 @@ from chalicelib.tracking.events import iso
 FACT_TTL_DAYS = 400
 TOUCH_TTL_DAYS = 30
 MAX_DUE_BUCKETS = 24 * 120  # a run waits at most ~4 months in the packaged scenarios
+SKIPPED_PREFIX = "skipped_"  # engagement.recorder.SKIPPED_PREFIX: skipped messages, one counter per reason
 COUNTER_FIELDS = (
     "sent",
     "delivered",
@@ -142,7 +143,11 @@ class DynamoEngagementStore:
         while True:
             page = ddb.query(**kwargs)
             for item in page.get("Items", []):
-                out[item["sk"]["S"]] = {k: float(v["N"]) for k, v in item.items() if k in COUNTER_FIELDS and "N" in v}
+                out[item["sk"]["S"]] = {
+                    k: float(v["N"])
+                    for k, v in item.items()
+                    if "N" in v and (k in COUNTER_FIELDS or k.startswith(SKIPPED_PREFIX))
+                }
             if "LastEvaluatedKey" not in page:
                 return out
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
