@@ -23,6 +23,7 @@ from chalicelib.api import (
     admin_segments,
     assets,
     catalog,
+    console,
     links,
     local_tools,
     openapi,
@@ -54,6 +55,7 @@ ADMIN_BLUEPRINTS = (
     admin_backfills.bp,
     admin_definitions.bp,
     admin_catalog.bp,
+    console.bp,  # the marketers' console: HTML pages under /admin/console
 )
 EVENT_BLUEPRINTS = (
     events_stream.bp,
