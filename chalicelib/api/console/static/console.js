@@ -34,9 +34,10 @@ function summary(body) {
   const parts = [];
   if (body.version !== undefined) parts.push(`version ${body.version}`);
   if (body.backfill_job) parts.push(`backfill ${body.backfill_job}`);
-  for (const key of ["replayed", "skipped", "failed", "total"]) {
-    if (body[key] !== undefined) parts.push(`${key}: ${Array.isArray(body[key]) ? body[key].length : body[key]}`);
+  for (const key of ["examined", "refolded", "reingested", "still_refused"]) {
+    if (body[key] !== undefined) parts.push(`${key.replace("_", " ")}: ${body[key]}`);
   }
+  for (const [why, count] of Object.entries(body.skipped || {})) parts.push(`skipped (${why}): ${count}`);
   return parts.join(", ");
 }
 
