@@ -194,3 +194,13 @@ def test_static_files_are_served_and_nothing_else_is(world: World) -> None:
     assert world.h.client.http.get(BASE + "/static/console.css").status_code == 200
     assert world.h.client.http.get(BASE + "/static/render.py").status_code == 404
     assert world.h.client.http.get(BASE + "/static/..%2Froutes.py").status_code == 404
+
+
+def test_a_next_path_with_a_line_break_cannot_split_the_location_header(world: World) -> None:
+    response = sign_in(world, ADMIN_TOKEN, BASE + "%0d%0aSet-Cookie:x=1")
+    assert response.status_code == 303 and response.headers["Location"] == BASE
+
+
+def test_an_overlong_search_is_a_400_page(world: World) -> None:
+    response = get(world, "/profiles?q=" + "a" * 400)
+    assert response.status_code == 400 and "too long" in text(response)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import wraps
@@ -31,6 +32,8 @@ STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "application/javascrip
 # Gmail's and Yahoo's bulk-sender rules (2024): keep the spam-complaint rate under 0.3%; we hold bounces to it too.
 RATE_LIMIT = 0.003
 FAILED_DAYS = 14
+STATIC_NAME = re.compile(r"[a-z]+\.(css|js)")
+MAX_QUERY = 320  # longer than any id or address we store: refused before it reaches a key lookup
 MAX_REPORT_PAGES = 10  # 10 x 100 scenarios on the overview; more would make the page slow, not more useful
 
 
@@ -123,7 +126,8 @@ def _not_found(message: str) -> Response:
 
 def _safe_next(raw: str | None) -> str:
     """Only a path of the console itself: never another host (`//evil`), never a scheme."""
-    if raw and raw.startswith(BASE) and "//" not in raw and "\\" not in raw:
+    # printable ASCII without spaces only: a CR/LF would split the Location header
+    if raw and raw.startswith(BASE) and "//" not in raw and "\\" not in raw and all(33 <= ord(c) < 127 for c in raw):
         return raw
     return BASE
 
@@ -164,7 +168,7 @@ def static(name: str) -> Response:
     """The console's stylesheet and script (public code, no data: the sign-in page needs them too)."""
     path = STATIC / name
     kind = STATIC_TYPES.get(path.suffix)
-    if kind is None or path.parent != STATIC or not path.is_file():
+    if kind is None or not STATIC_NAME.fullmatch(name) or not path.is_file():
         return Response(body="not found", status_code=404, headers={"Content-Type": "text/plain"})
     return Response(
         body=path.read_text(encoding="utf-8"),
@@ -250,6 +254,8 @@ def profiles() -> Response:
 
     q = (dict(bp.current_request.query_params or {}).get("q") or "").strip()
     error = None
+    if len(q) > MAX_QUERY:
+        return html(400, "profiles.html.j2", **_context(title="Profiles", q=q[:MAX_QUERY], error="That is too long."))
     if q:
         service = _admin_service()
         if service.profiles.get(q) is not None:
