@@ -25,6 +25,7 @@ from chalicelib.api import (
     admin_segments,
     assets,
     catalog,
+    console,
     links,
     local_tools,
     openapi,
@@ -69,6 +70,7 @@ ADMIN_BLUEPRINTS = (
     admin_catalog.bp,
     admin_recommendations.bp,
     admin_broadcasts.bp,
+    console.bp,  # the marketers' console: HTML pages under /admin/console
 )
 EVENT_BLUEPRINTS = (
     events_stream.bp,

@@ -151,6 +151,7 @@ class Stack:
             "API": self.api_url,
             "tracker.js": f"{self.api_url}/tracker.js",
             "demo shop": f"{self.api_url}/demo/",
+            "console": f"{self.api_url}/admin/console  (sign in with the admin token: {self.admin_token})",
             "admin API": f'curl {bearer} "{self.api_url}/admin/profiles?anonymous_id=<id>"',
             "failed events": f"curl {bearer} {self.api_url}/admin/failed-events",
             "outbox": f"{self.api_url}/local/outbox?token={self.admin_token}  (emails and texts sent through moto)",

@@ -18,7 +18,9 @@ iam = IAMAuthorizer()
 
 def local_token_error(*, allow_query: bool = False) -> Response | None:
     """In AWS the IAM authorizer has already run. Locally (where the env var is set) a bearer token stands in; with
-    `allow_query`, also `?token=` (a page of the local tools opened in a browser cannot send a header)."""
+    `allow_query`, also `?token=` (a page of the local tools opened in a browser cannot send a header); and the
+    console's session cookie (api/session.py), which a browser signed in with that token sends by itself."""
+    from chalicelib.api import session
     from chalicelib.shared.settings import get_settings
 
     token = get_settings().local_admin_token
@@ -31,6 +33,8 @@ def local_token_error(*, allow_query: bool = False) -> Response | None:
         query: dict[str, str] = dict(bp.current_request.query_params or {})
         presented.append(query.get("token", ""))
     if any(p and hmac.compare_digest(p.encode(), token.encode()) for p in presented):
+        return None
+    if (cookie := session.from_headers(headers)) is not None and session.valid(cookie, token):
         return None
     return json_response(401, {"error": "unauthorized", "message": "admin API needs Authorization: Bearer <token>"})
 

@@ -1,0 +1,552 @@
+"""Console routes: each page asks the admin API's own views for its data (same validation, same answers as the
+JSON routes, no second copy of any query) and renders it with Jinja2; actions are the JSON routes, called by
+static/console.js with the session cookie.
+
+Deployed, the console is part of the admin API and sits behind its IAM authorizer like every /admin route; on the
+local stack a sign-in form turns the local admin token into a session cookie (api/session.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+from typing import Any
+from urllib.parse import parse_qs, quote, urlencode
+
+from chalice import Blueprint, Response
+
+from chalicelib.api import session
+from chalicelib.api.admin import iam
+from chalicelib.api.console.render import STATIC, html, mail_frame
+
+bp = Blueprint(__name__)
+log = logging.getLogger("one2one")
+
+BASE = "/admin/console"
+STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "application/javascript; charset=utf-8"}
+# Gmail's and Yahoo's bulk-sender rules (2024): keep the spam-complaint rate under 0.3%; we hold bounces to it too.
+RATE_LIMIT = 0.003
+FAILED_DAYS = 14
+STATIC_NAME = re.compile(r"[a-z]+\.(css|js)")
+MAX_QUERY = 320  # longer than any id or address we store: refused before it reaches a key lookup
+MAX_REPORT_PAGES = 10  # 10 x 100 scenarios on the overview; more would make the page slow, not more useful
+
+
+def _local_token() -> str | None:
+    from chalicelib.shared.settings import get_settings
+
+    return get_settings().local_admin_token
+
+
+def _local_tools() -> bool:
+    return os.environ.get("ONE2ONE_LOCAL_TOOLS") == "1"
+
+
+def _root() -> str:
+    """The stage prefix the browser sees before /admin (`/api` behind API Gateway's default URL, "" locally)."""
+    request = bp.current_request
+    full = str((request.context or {}).get("path") or "")
+    filled = request.path
+    for name, value in (request.uri_params or {}).items():
+        filled = filled.replace("{" + name + "}", quote(value, safe=""))
+    return full[: -len(filled)] if full.endswith(filled) and full != filled else ""
+
+
+def _here() -> str:
+    """The path and query of this request, for the sign-in page to come back to."""
+    request = bp.current_request
+    path = request.path
+    for name, value in (request.uri_params or {}).items():
+        path = path.replace("{" + name + "}", quote(value, safe=""))
+    query = dict(request.query_params or {})
+    return path + (f"?{urlencode(query)}" if query else "")
+
+
+def _context(**extra: Any) -> dict[str, Any]:
+    return {"root": _root(), "base": _root() + BASE, "local_tools": _local_tools(), "signed_in": True, **extra}
+
+
+def _sign_in_page(status: int, next_path: str, error: str | None = None) -> Response:
+    return html(
+        status,
+        "sign_in.html.j2",
+        **_context(signed_in=False, next_path=next_path, error=error, local=_local_token() is not None),
+    )
+
+
+def _denied() -> bool:
+    from chalicelib.api.admin import local_token_error
+
+    return _local_token() is not None and local_token_error() is not None
+
+
+def page(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Every console page: the sign-in page (401, keeping the path) without a session; an HTML 503 on an outage."""
+
+    @wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Response:
+        from chalicelib.shared.faults import storage_failure_types
+
+        if _denied():
+            return _sign_in_page(401, _here())
+        try:
+            return view(*args, **kwargs)
+        except storage_failure_types() as exc:
+            log.warning("console: storage unavailable: %s", type(exc).__name__)
+            return html(
+                503,
+                "error.html.j2",
+                **_context(title="Storage unavailable", message="Storage did not answer. Reload the page in a moment."),
+            )
+
+    return guarded
+
+
+def _api(view: Callable[..., Response], *args: Any) -> tuple[int, Any]:
+    """Call one admin JSON route's view within this request: its status and decoded body."""
+    response = view(*args)
+    body = response.body
+    try:
+        return response.status_code, json.loads(body) if body else {}
+    except ValueError:
+        return response.status_code, {"message": str(body)}
+
+
+def _not_found(message: str) -> Response:
+    return html(404, "error.html.j2", **_context(title="Not found", message=message))
+
+
+# --- sign-in ----------------------------------------------------------------------------------------------------------
+
+
+def _safe_next(raw: str | None) -> str:
+    """Only a path of the console itself: never another host (`//evil`), never a scheme."""
+    # printable ASCII without spaces only: a CR/LF would split the Location header
+    if raw and raw.startswith(BASE) and "//" not in raw and "\\" not in raw and all(33 <= ord(c) < 127 for c in raw):
+        return raw
+    return BASE
+
+
+@bp.route(BASE + "/sign-in", methods=["GET"], authorizer=iam)
+def sign_in_form() -> Response:
+    query = dict(bp.current_request.query_params or {})
+    return _sign_in_page(200, _safe_next(query.get("next")))
+
+
+@bp.route(BASE + "/sign-in", methods=["POST"], authorizer=iam, content_types=["application/x-www-form-urlencoded"])
+def sign_in() -> Response:
+    import hmac
+
+    raw = bp.current_request.raw_body or b""
+    decoded = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    form = {k: v[0] for k, v in parse_qs(decoded).items()}
+    next_path = _safe_next(form.get("next"))
+    token = _local_token()
+    if token is None:
+        return _sign_in_page(400, next_path, "There is no local admin token here: this API is signed in through IAM.")
+    presented = form.get("token", "").strip()
+    if not presented or not hmac.compare_digest(presented.encode(), token.encode()):
+        return _sign_in_page(401, next_path, "That is not the admin token. make run prints it (admin API line).")
+    headers: dict[str, str] = dict(bp.current_request.headers or {})
+    cookie = session.set_cookie(session.issue(token), secure=headers.get("x-forwarded-proto") == "https")
+    return Response(body="", status_code=303, headers={"Location": _root() + next_path, "Set-Cookie": cookie})
+
+
+@bp.route(BASE + "/sign-out", methods=["POST"], authorizer=iam, content_types=["application/x-www-form-urlencoded"])
+def sign_out() -> Response:
+    cleared = session.set_cookie("", secure=False, max_age=0)
+    return Response(body="", status_code=303, headers={"Location": _root() + BASE + "/sign-in", "Set-Cookie": cleared})
+
+
+@bp.route(BASE + "/static/{name}", methods=["GET"], authorizer=iam)
+def static(name: str) -> Response:
+    """The console's stylesheet and script (public code, no data: the sign-in page needs them too)."""
+    path = STATIC / name
+    kind = STATIC_TYPES.get(path.suffix)
+    if kind is None or not STATIC_NAME.fullmatch(name) or not path.is_file():
+        return Response(body="not found", status_code=404, headers={"Content-Type": "text/plain"})
+    return Response(
+        body=path.read_text(encoding="utf-8"),
+        status_code=200,
+        headers={"Content-Type": kind, "Cache-Control": "max-age=300", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+# --- overview ---------------------------------------------------------------------------------------------------------
+
+
+def _report_totals() -> tuple[list[dict[str, Any]], dict[str, dict[str, float]]]:
+    """Per scenario its totals rows, and the counters summed per channel over every scenario."""
+    from chalicelib.api.admin_reports import scenario_report
+    from chalicelib.bootstrap import get_engagement_store
+
+    store = get_engagement_store()
+    scenarios: list[dict[str, Any]] = []
+    by_channel: dict[str, dict[str, float]] = {}
+    cursor: str | None = None
+    for _ in range(MAX_REPORT_PAGES):
+        ids, cursor = store.scenario_ids(100, cursor)
+        for scenario_id in ids:
+            document = scenario_report(scenario_id, store.rows(scenario_id))
+            scenarios.append({"scenario_id": scenario_id, "totals": document["totals"]})
+            for row in document["totals"]:
+                summed = by_channel.setdefault(row["channel"], {})
+                for key, value in row["counters"].items():
+                    summed[key] = summed.get(key, 0) + value
+        if not cursor:
+            break
+    return scenarios, by_channel
+
+
+def _failed_per_day(today: datetime) -> list[dict[str, Any]]:
+    from chalicelib.bootstrap import get_failed_event_store
+
+    store = get_failed_event_store()
+    days = []
+    for back in range(FAILED_DAYS - 1, -1, -1):
+        day = (today - timedelta(days=back)).strftime("%Y-%m-%d")
+        rows, more = store.list(day, 500)
+        days.append({"label": day[5:], "day": day, "value": len(rows), "more": more is not None})
+    return days
+
+
+@bp.route(BASE, methods=["GET"], authorizer=iam)
+@page
+def overview() -> Response:
+    from chalicelib.api import admin_segments
+
+    scenarios, by_channel = _report_totals()
+    _, segments = _api(admin_segments.list_segments)
+    kpis = ["sent", "delivered", "human_opens", "clicks", "conversions", "revenue"]
+    totals = {k: sum(c.get(k, 0) for c in by_channel.values()) for k in kpis}
+    return html(
+        200,
+        "overview.html.j2",
+        **_context(
+            title="Overview",
+            totals=totals,
+            by_channel=by_channel,
+            scenarios=scenarios,
+            segments=segments.get("items", []),
+            segment_points=[{"label": s["id"], "value": s["size"]} for s in segments.get("items", [])],
+            scenario_points=[
+                {"label": s["scenario_id"], "value": sum(row["counters"]["sent"] for row in s["totals"])}
+                for s in scenarios
+            ],
+            failed=_failed_per_day(datetime.now(UTC)),
+        ),
+    )
+
+
+# --- profiles ---------------------------------------------------------------------------------------------------------
+
+
+@bp.route(BASE + "/profiles", methods=["GET"], authorizer=iam)
+@page
+def profiles() -> Response:
+    from chalicelib.api.admin import _admin_service
+    from chalicelib.profiles.lookup import NotFound
+
+    q = (dict(bp.current_request.query_params or {}).get("q") or "").strip()
+    error = None
+    if len(q) > MAX_QUERY:
+        return html(400, "profiles.html.j2", **_context(title="Profiles", q=q[:MAX_QUERY], error="That is too long."))
+    if q:
+        service = _admin_service()
+        if service.profiles.get(q) is not None:
+            return _redirect(f"{BASE}/profiles/{quote(q, safe='')}")
+        try:
+            # an address is an email; anything else may be the shop's user id or the tracker's anonymous id
+            found = service.resolve(None, None, q) if "@" in q else service.resolve(q, q, None)
+            return _redirect(f"{BASE}/profiles/{quote(found, safe='')}")
+        except ValueError:
+            error = f"{q!r} is not a profile id, an email address, a user id or an anonymous id."
+        except NotFound:
+            error = f"No profile has the id, email, user id or anonymous id {q!r}. Check the spelling, or try another."
+    return html(404 if error else 200, "profiles.html.j2", **_context(title="Profiles", q=q, error=error))
+
+
+def _redirect(path: str) -> Response:
+    return Response(body="", status_code=303, headers={"Location": _root() + path})
+
+
+@bp.route(BASE + "/profiles/{profile_id}", methods=["GET"], authorizer=iam)
+@page
+def profile(profile_id: str) -> Response:
+    from chalicelib.api import admin, admin_scenarios
+
+    status, view = _api(admin.get_profile, profile_id)
+    if status != 200:
+        return html(
+            status if status in (400, 404) else 502,
+            "profiles.html.j2",
+            **_context(title="Profiles", q=profile_id, error=view.get("message", "the profile could not be read")),
+        )
+    _, messages = _api(admin_scenarios.profile_messages, view["profile_id"])
+    body = view["profile"]
+    return html(
+        200,
+        "profile.html.j2",
+        **_context(
+            title=f"Profile {view['profile_id']}",
+            view=view,
+            traits=body.get("traits") or {},
+            consent=body.get("consent") or {},
+            predictions=body.get("predictions"),
+            computed=body.get("computed") or {},
+            messages=messages.get("messages", []),
+            runs=messages.get("runs", []),
+            other={
+                k: v
+                for k, v in body.items()
+                if k not in {"traits", "consent", "predictions", "computed", "scores", "segments", "rfm"}
+            },
+        ),
+    )
+
+
+# --- segments ---------------------------------------------------------------------------------------------------------
+
+
+@bp.route(BASE + "/segments", methods=["GET"], authorizer=iam)
+@page
+def segments() -> Response:
+    from chalicelib.api import admin_backfills, admin_segments
+
+    status, listed = _api(admin_segments.list_segments)
+    _, backfills = _api(admin_backfills.list_backfills)
+    return html(
+        200,
+        "segments.html.j2",
+        **_context(
+            title="Segments",
+            segments=listed.get("items", []),
+            error=None if status == 200 else listed.get("message"),
+            backfills=backfills.get("items", []),
+            example=json.dumps({"all": [{"field": "computed.cart_quantity", "op": "gt", "value": 0}]}, indent=2),
+        ),
+    )
+
+
+@bp.route(BASE + "/segments/{segment_id}", methods=["GET"], authorizer=iam)
+@page
+def segment(segment_id: str) -> Response:
+    from chalicelib.api import admin_backfills, admin_segments
+
+    _, listed = _api(admin_segments.list_segments)
+    found = next((s for s in listed.get("items", []) if s["id"] == segment_id), None)
+    if found is None:
+        return _not_found(f"There is no segment {segment_id!r}. Create it on the Segments page.")
+    _, members = _api(admin_segments.segment_members, segment_id)
+    _, backfills = _api(admin_backfills.list_backfills)
+    return html(
+        200,
+        "segment.html.j2",
+        **_context(
+            title=f"Segment {segment_id}",
+            segment=found,
+            rule=json.dumps(found["rule"], indent=2),
+            members=members.get("items", []),
+            backfills=[b for b in backfills.get("items", []) if segment_id in b.get("segment_ids", [])],
+        ),
+    )
+
+
+# --- scenarios --------------------------------------------------------------------------------------------------------
+
+
+@bp.route(BASE + "/scenarios", methods=["GET"], authorizer=iam)
+@page
+def scenarios() -> Response:
+    from chalicelib.api import admin_scenarios
+
+    _, listed = _api(admin_scenarios.list_scenarios)
+    return html(200, "scenarios.html.j2", **_context(title="Scenarios", scenarios=listed.get("scenarios", [])))
+
+
+FUNNEL = ("sent", "delivered", "human_opens", "clicks", "conversions")
+
+
+@bp.route(BASE + "/scenarios/{scenario_id}", methods=["GET"], authorizer=iam)
+@page
+def scenario(scenario_id: str) -> Response:
+    from chalicelib.api import admin_reports
+    from chalicelib.bootstrap import get_scenarios
+
+    found = next((s for s in get_scenarios() if s.id == scenario_id), None)
+    if found is None:
+        return _not_found(f"There is no scenario {scenario_id!r}.")
+    status, report = _api(admin_reports.get_report, scenario_id)
+    steps = [step.model_dump(mode="json", by_alias=True, exclude_defaults=True) for step in found.steps]
+    rows = report.get("rows", []) if status == 200 else []
+    return html(
+        200,
+        "scenario.html.j2",
+        **_context(
+            title=f"Scenario {found.name}",
+            scenario=found,
+            trigger=found.when.model_dump(mode="json", by_alias=True),
+            steps=steps,
+            rows=rows,
+            funnel=FUNNEL,
+            report=report if status == 200 else None,
+        ),
+    )
+
+
+# --- templates --------------------------------------------------------------------------------------------------------
+
+
+@bp.route(BASE + "/templates", methods=["GET"], authorizer=iam)
+@page
+def templates() -> Response:
+    from chalicelib.api import admin_scenarios
+    from chalicelib.bootstrap import get_template_definitions
+
+    query = dict(bp.current_request.query_params or {})
+    ids = sorted(get_template_definitions().get())
+    chosen, profile_id = query.get("template", ""), query.get("profile_id", "").strip()
+    preview, error, status = None, None, 200
+    if chosen or profile_id:
+        if chosen not in ids:
+            error, status = f"Choose a template from the list ({chosen!r} is not one).", 400
+        elif not profile_id:
+            error, status = "Give the id of a profile to preview the template for (see Profiles).", 400
+        else:
+            status, preview = _api(admin_scenarios.preview_template, chosen)
+            if status != 200:
+                error, preview = preview.get("message") or preview.get("error"), None
+                error = f"The preview failed: {error}" + (" (no such profile)" if status == 404 else "")
+    return html(
+        status,
+        "templates.html.j2",
+        **_context(
+            title="Templates",
+            ids=ids,
+            chosen=chosen,
+            profile_id=profile_id,
+            preview=preview,
+            error=error,
+            frame_query=urlencode({"profile_id": profile_id}),
+        ),
+    )
+
+
+@bp.route(BASE + "/templates/{template_id}/frame", methods=["GET"], authorizer=iam)
+@page
+def template_frame(template_id: str) -> Response:
+    """The rendered HTML body alone, for the preview's iframes (its own CSP: no script, sandboxed)."""
+    from chalicelib.api import admin_scenarios
+
+    status, preview = _api(admin_scenarios.preview_template, template_id)
+    if status != 200:
+        return _not_found(preview.get("message") or "no preview")
+    return mail_frame(preview.get("html") or "<pre>(this template has no HTML body)</pre>")
+
+
+# --- deliverability ---------------------------------------------------------------------------------------------------
+
+
+@bp.route(BASE + "/deliverability", methods=["GET"], authorizer=iam)
+@page
+def deliverability() -> Response:
+    from chalicelib.api import admin_scenarios
+    from chalicelib.engagement.reports import Counters, rates
+
+    _, by_channel = _report_totals()
+    channels = []
+    for channel, summed in sorted(by_channel.items()):
+        counters = Counters(**{k: (float(v) if k == "revenue" else int(v)) for k, v in summed.items()})  # type: ignore[arg-type]
+        r = rates(counters, channel)
+        channels.append(
+            {
+                "channel": channel,
+                "counters": summed,
+                "bounce_rate": r.bounce_rate,
+                "complaint_rate": r.complaint_rate,
+                "bounce_over": r.bounce_rate is not None and r.bounce_rate >= RATE_LIMIT,
+                "complaint_over": r.complaint_rate is not None and r.complaint_rate >= RATE_LIMIT,
+            }
+        )
+    _, unknown = _api(admin_scenarios.unknown_messages)
+    return html(
+        200,
+        "deliverability.html.j2",
+        **_context(title="Deliverability", channels=channels, limit=RATE_LIMIT, unknown=unknown.get("messages", [])),
+    )
+
+
+# --- failed events ----------------------------------------------------------------------------------------------------
+
+
+@bp.route(BASE + "/failed-events", methods=["GET"], authorizer=iam)
+@page
+def failed_events() -> Response:
+    from chalicelib.api import admin
+
+    status, listed = _api(admin.failed_events)
+    day = dict(bp.current_request.query_params or {}).get("day") or datetime.now(UTC).strftime("%Y-%m-%d")
+    return html(
+        200 if status == 200 else 400,
+        "failed_events.html.j2",
+        **_context(
+            title="Failed events",
+            day=listed.get("day", day),
+            items=listed.get("items", []),
+            next_cursor=listed.get("next_cursor"),
+            error=None if status == 200 else listed.get("message"),
+        ),
+    )
+
+
+# --- outbox (local stack only) ----------------------------------------------------------------------------------------
+
+
+def _outbox_messages() -> list[dict[str, Any]] | str:
+    from chalicelib.bootstrap import get_local_outbox
+    from chalicelib.delivery.exceptions import OutboxUnavailable
+
+    try:
+        return list(get_local_outbox().messages())
+    except OutboxUnavailable as exc:
+        return str(exc)
+
+
+@bp.route(BASE + "/outbox", methods=["GET"], authorizer=iam)
+@page
+def outbox() -> Response:
+    if not _local_tools():
+        return _not_found("The outbox exists on the local stack only (make run): deployed, SES sends for real.")
+    messages = _outbox_messages()
+    error = messages if isinstance(messages, str) else None
+    listed = [] if isinstance(messages, str) else list(reversed(messages))
+    return html(200, "outbox.html.j2", **_context(title="Outbox", messages=listed, error=error))
+
+
+@bp.route(BASE + "/outbox/{message_id}", methods=["GET"], authorizer=iam)
+@page
+def outbox_message(message_id: str) -> Response:
+    if not _local_tools():
+        return _not_found("The outbox exists on the local stack only (make run).")
+    messages = _outbox_messages()
+    found = None if isinstance(messages, str) else next((m for m in messages if m["id"] == message_id), None)
+    if found is None:
+        return _not_found(f"No message {message_id!r} in the outbox (it is emptied when the stack restarts).")
+    return html(200, "outbox_message.html.j2", **_context(title=found.get("subject") or message_id, message=found))
+
+
+@bp.route(BASE + "/outbox/{message_id}/frame", methods=["GET"], authorizer=iam)
+@page
+def outbox_frame(message_id: str) -> Response:
+    if not _local_tools():
+        return _not_found("The outbox exists on the local stack only (make run).")
+    messages = _outbox_messages()
+    found = None if isinstance(messages, str) else next((m for m in messages if m["id"] == message_id), None)
+    if found is None or found.get("kind") != "email":
+        return _not_found(f"No email {message_id!r} in the outbox.")
+    return mail_frame(found.get("html") or "<pre>(no HTML part)</pre>")
