@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from chalicelib.engagement.recorder import EngagementService
     from chalicelib.engagement.sms_consent import SmsConsentService
     from chalicelib.engagement.tokens import Keyring
-    from chalicelib.predictions.adapters.dynamodb_models import DynamoModelStore
+    from chalicelib.predictions.adapters.dynamodb_models import DynamoModelStore, DynamoPropensityStore
     from chalicelib.predictions.training import TrainingService
     from chalicelib.privacy.rights import PrivacyService
     from chalicelib.profiles.adapters.dynamodb_profiles import DynamoProfileStore
@@ -205,6 +205,7 @@ def get_fold_service() -> FoldService:
         cut_points=get_cut_point_store(),
         models=get_model_store(),
         segments=get_segment_definitions().get,
+        propensity=get_propensity_store(),
     )
 
 
@@ -277,6 +278,13 @@ def get_model_store() -> DynamoModelStore:
     from chalicelib.predictions.adapters.dynamodb_models import DynamoModelStore
 
     return DynamoModelStore(get_settings().state_table)
+
+
+@cache
+def get_propensity_store() -> DynamoPropensityStore:
+    from chalicelib.predictions.adapters.dynamodb_models import DynamoPropensityStore
+
+    return DynamoPropensityStore(get_settings().state_table)
 
 
 @cache

@@ -20,7 +20,7 @@ from chalicelib.tracking.events import StreamEvent, TrackedEvent
 from chalicelib.tracking.identity import IdentityKind, LinkDecision, decide_link, identity_key, profile_id_for
 
 if TYPE_CHECKING:
-    from chalicelib.predictions.ports import ModelStore
+    from chalicelib.predictions.ports import ModelStore, PropensityStore
     from chalicelib.profiles.ports import CutPointStore, ProfileStore, StoredProfile
     from chalicelib.profiles.segmentation import SegmentDef
     from chalicelib.shared.clock import Clock
@@ -117,6 +117,7 @@ class FoldService:
         cut_points: CutPointStore | None = None,
         models: ModelStore | None = None,
         segments: Callable[[], Sequence[SegmentDef]] | None = None,
+        propensity: PropensityStore | None = None,
     ) -> None:
         self.events = events
         self.identities = identities
@@ -127,6 +128,7 @@ class FoldService:
         self._config = config
         self.cut_points = cut_points
         self.models = models  # fitted CLV models: every fold of a buyer refreshes their predictions
+        self.propensity = propensity  # fitted propensity / uplift models (coefficients: evaluated in pure Python)
         # The effective segments (files overlaid by stored definitions): a per-container cache whose call is a clock
         # comparison between revision checks, so asking it per profile adds no read per record.
         self._segments = segments
@@ -289,6 +291,7 @@ class FoldService:
                     base = merge_profiles(base, loser)
             rfm_cut_points, group_cut_points = self.cut_points.current() if self.cut_points else (None, None)
             clv_models = self.models.current() if self.models else None
+            propensity_models = self.propensity.current() if self.propensity else None
             # In place: `base` was just read (or built) for this attempt, so fold need not copy it (a JSON round trip).
             result = fold(
                 base if (current or plan.merges) else None,
@@ -300,6 +303,7 @@ class FoldService:
                 group_cut_points,
                 in_place=True,
                 clv_models=clv_models,
+                propensity_models=propensity_models,
             )
             profile = result.profile
             if plan.refused_anon:
