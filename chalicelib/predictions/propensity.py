@@ -208,11 +208,11 @@ class UpliftModel:
         return score(self.treated, x) - score(self.control, x)
 
     def rank(self, uplift: float) -> float:
-        """The share (0..1) of the training population with a lower uplift than `uplift`."""
+        """The share (0..1) of the training population with a lower uplift than `uplift`, in percentiles."""
         if not self.cuts:
             return 0.5
         below = sum(1 for c in self.cuts if c < uplift)
-        return below / len(self.cuts)
+        return below / (len(self.cuts) + 1)  # 99 percentile cuts: ranks 0.00 .. 0.99
 
     def as_dict(self) -> dict[str, Any]:
         return {
