@@ -55,6 +55,8 @@ def refresh_cut_points(event: CloudWatchEvent) -> dict[str, Any]:
 # numpy and scipy (local/package.py): no other function carries them.
 @bp.schedule(Cron(0, 3, "?", "*", "MON", "*"), name="fit_predictions")
 def fit_predictions(event: CloudWatchEvent) -> dict[str, Any]:
-    from chalicelib.bootstrap import get_training_service
+    from chalicelib.bootstrap import get_propensity_training_service, get_training_service
 
-    return get_training_service().run().as_dict()
+    clv = get_training_service().run().as_dict()
+    # after CLV: the propensity models read P(alive) from the CLV parameters just fitted
+    return {**clv, "propensity": get_propensity_training_service().run().as_dict()}
