@@ -147,6 +147,7 @@ class PropensityTrainingService:
         self.store = store
         self.clock = clock
         self.clv_store = clv_store
+        self.min_buyers = MIN_POSITIVES  # below this many buyers no purchase or churn model can fit: not worth a run
 
     def run(self) -> TrainingReport:
         from chalicelib.predictions.propensity_fit import fit_logistic, fit_uplift  # scikit-learn: this job only
