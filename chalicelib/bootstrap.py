@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from chalicelib.engagement.sms_consent import SmsConsentService
     from chalicelib.engagement.tokens import Keyring
     from chalicelib.personalization import PersonalizationService
-    from chalicelib.predictions.adapters.dynamodb_models import DynamoModelStore
+    from chalicelib.predictions.adapters.dynamodb_models import DynamoModelStore, DynamoPropensityStore
+    from chalicelib.predictions.propensity_training import PropensityTrainingService
     from chalicelib.predictions.training import TrainingService
     from chalicelib.privacy.ports import PersonKeys
     from chalicelib.privacy.rights import PrivacyService
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from chalicelib.profiles.adapters.dynamodb_sweeps import DynamoCutPointStore
     from chalicelib.profiles.backfill import BackfillService
     from chalicelib.profiles.fold_batches import FoldService
+    from chalicelib.profiles.model import Profile
     from chalicelib.profiles.segmentation import SegmentDef
     from chalicelib.profiles.sweeps import CutPointsService, LifecycleSweepService
     from chalicelib.recommendations import RecommendationService
@@ -217,6 +219,7 @@ def get_fold_service() -> FoldService:
         cut_points=get_cut_point_store(),
         models=get_model_store(),
         segments=get_segment_definitions().get,
+        propensity=get_propensity_store(),
     )
 
 
@@ -305,6 +308,52 @@ def get_model_store() -> DynamoModelStore:
     from chalicelib.predictions.adapters.dynamodb_models import DynamoModelStore
 
     return DynamoModelStore(get_settings().state_table)
+
+
+@cache
+def get_propensity_store() -> DynamoPropensityStore:
+    from chalicelib.predictions.adapters.dynamodb_models import DynamoPropensityStore
+
+    return DynamoPropensityStore(get_settings().state_table)
+
+
+class _StoredTrainingSource:
+    """The propensity job's rows from the stored state: a sample of profiles (one Scan, the first `limit`) and each
+    one's message records and scenario runs (two Queries of the person's MessagesTable partition)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def profiles(self) -> Iterator[Profile]:
+        from chalicelib.profiles.adapters.dynamodb_backfill import DynamoProfileScan
+
+        scan, after, seen = DynamoProfileScan(get_settings().profiles_table), None, 0
+        while seen < self.limit:
+            page, after = scan.scan_page(0, 1, after, min(500, self.limit - seen))
+            for stored in page:
+                if stored.live:
+                    seen += 1
+                    yield stored.profile()
+            if after is None:
+                return
+
+    def messages(self, profile_id: str) -> list[Mapping[str, Any]]:
+        return [dict(r) for r in get_message_store().for_profile(profile_id)]
+
+    def runs(self, profile_id: str) -> list[Mapping[str, Any]]:
+        return [run.model_dump() for run in get_run_store().for_profile(profile_id)]
+
+
+PROPENSITY_SAMPLE = 20_000  # profiles per weekly run: 2 Queries each keeps the job well inside 15 minutes
+
+
+@cache
+def get_propensity_training_service() -> PropensityTrainingService:
+    from chalicelib.predictions.propensity_training import PropensityTrainingService
+
+    return PropensityTrainingService(
+        _StoredTrainingSource(PROPENSITY_SAMPLE), get_propensity_store(), get_clock(), get_model_store()
+    )
 
 
 @cache

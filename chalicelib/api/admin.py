@@ -77,10 +77,18 @@ def _json_object() -> dict[str, Any] | None:
 
 
 def _admin_service() -> Any:
-    from chalicelib.bootstrap import get_event_store, get_identity_store, get_profile_store
+    from chalicelib.bootstrap import (
+        get_event_store,
+        get_identity_store,
+        get_model_store,
+        get_profile_store,
+        get_propensity_store,
+    )
     from chalicelib.profiles.lookup import AdminService
 
-    return AdminService(get_profile_store(), get_identity_store(), get_event_store())
+    return AdminService(
+        get_profile_store(), get_identity_store(), get_event_store(), get_model_store(), get_propensity_store()
+    )
 
 
 @bp.route("/admin/profiles/{profile_id}", methods=["GET"], authorizer=iam)

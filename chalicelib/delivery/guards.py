@@ -50,6 +50,7 @@ CAP_TOPIC_DAY = "cap_topic_day"
 CAP_TOPIC_WEEK = "cap_topic_week"
 BUDGET = "budget"
 QUIET_HOURS = "quiet_hours"
+LOW_UPLIFT = "low_uplift"
 REASON_CODES: tuple[str, ...] = (
     HOLDOUT,
     TRIGGER_NO_LONGER_HOLDS,
@@ -249,6 +250,7 @@ class SendContext:
     run_context: Mapping[str, Any] = field(default_factory=dict)
     run_since: datetime | None = None
     audience_member: bool | None = None
+    target: sc.UpliftTarget | None = None  # the step's uplift targeting (`check_uplift_target`)
 
     @property
     def to_customer(self) -> bool:
@@ -283,6 +285,7 @@ def send_context_for(
         scenario=scenario,
         run_context=run.context,
         run_since=run.entered_at,
+        target=step.target,
         **caller_facts,
     )
 
@@ -295,6 +298,27 @@ def send_context_for(
 def check_holdout(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
     """Skip everything for the control group (the run still records what would have been sent)."""
     return skip(HOLDOUT, "profile is in the scenario holdout") if ctx.holdout else ALLOW
+
+
+def check_uplift_target(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
+    """Skip people the scenario's uplift model ranks below the step's `target` (the fold stores each person's
+    predicted uplift and its rank in `predictions.uplift` / `uplift_rank`). Runs after the holdout guard, so the
+    control group stays a random sample of everyone and the report keeps measuring the uplift."""
+    target, scenario = ctx.target, ctx.scenario
+    if target is None or scenario is None:
+        return ALLOW
+    predictions = ctx.profile.get("predictions")
+    uplift = rank = None
+    if isinstance(predictions, Mapping):
+        uplift = view.to_number((predictions.get("uplift") or {}).get(scenario.id))
+        rank = view.to_number((predictions.get("uplift_rank") or {}).get(scenario.id))
+    if uplift is None:
+        return ALLOW  # no model for this scenario yet (or for this person): untargeted, as before
+    if target.uplift_min is not None and uplift < target.uplift_min:
+        return skip(LOW_UPLIFT, f"predicted uplift {uplift:.4f} < {target.uplift_min}")
+    if target.uplift_top_share is not None and rank is not None and rank < 1.0 - target.uplift_top_share - 1e-9:
+        return skip(LOW_UPLIFT, f"uplift rank {rank:.2f} outside the top {target.uplift_top_share:.0%}")
+    return ALLOW
 
 
 def check_trigger_holds(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
@@ -496,6 +520,7 @@ def check_quiet_hours(ctx: SendContext, config: DeliveryConfig) -> GuardDecision
 
 GUARDS: tuple[Guard, ...] = (
     check_holdout,
+    check_uplift_target,
     check_trigger_holds,
     check_address,
     check_suppression,

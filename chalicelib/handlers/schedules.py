@@ -55,6 +55,13 @@ def refresh_cut_points(event: CloudWatchEvent) -> dict[str, Any]:
 # numpy and scipy (local/package.py): no other function carries them.
 @bp.schedule(Cron(0, 3, "?", "*", "MON", "*"), name="fit_predictions")
 def fit_predictions(event: CloudWatchEvent) -> dict[str, Any]:
-    from chalicelib.bootstrap import get_training_service
+    from chalicelib.bootstrap import get_propensity_training_service, get_training_service
 
-    return get_training_service().run().as_dict()
+    clv = get_training_service().run()
+    # After CLV: the propensity models read P(alive) from the CLV parameters just fitted. Their rows need a Scan of
+    # the profiles, which a shop with fewer buyers than one model's positives is not worth (the buyer count comes
+    # from the CLV job's Query of the population rows).
+    propensity = get_propensity_training_service()
+    if clv.customers < propensity.min_buyers:
+        return {**clv.as_dict(), "propensity": {"outcome": "insufficient_data", "reason": "too few buyers to scan for"}}
+    return {**clv.as_dict(), "propensity": propensity.run().as_dict()}

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Protocol
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.predictions.models import FittedModels, TrainingReport
+from chalicelib.predictions.propensity import PropensityModels
+
+if TYPE_CHECKING:
+    from chalicelib.profiles.model import Profile
 
 
 class BuyerFigures(Protocol):
@@ -43,3 +47,24 @@ class ModelStore(Protocol):
     def runs(self, limit: int = 20) -> list[TrainingReport]:
         """The latest fitting runs, newest first."""
         ...
+
+
+class PropensityStore(Protocol):
+    """The current propensity and uplift models (StateTable, beside the CLV models) and the log of their runs."""
+
+    def current(self) -> PropensityModels | None: ...
+
+    def save(self, models: PropensityModels) -> None: ...
+
+    def record_run(self, report: TrainingReport) -> None: ...
+
+
+class TrainingSource(Protocol):
+    """What the propensity job learns from: a sample of stored profiles and, per profile, its message records and
+    scenario runs (as plain mappings: `channel`, `status`, `sent_at`; `scenario_id`, `holdout`, `entered_at`)."""
+
+    def profiles(self) -> Iterator[Profile]: ...
+
+    def messages(self, profile_id: str) -> list[Mapping[str, Any]]: ...
+
+    def runs(self, profile_id: str) -> list[Mapping[str, Any]]: ...

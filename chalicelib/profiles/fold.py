@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from chalicelib.predictions import clv
+from chalicelib.predictions import clv, propensity
 from chalicelib.profiles import codec
 from chalicelib.profiles import engagement_hours as hours
 from chalicelib.profiles import segmentation as segments
@@ -55,6 +55,7 @@ from chalicelib.tracking.identity import clean_phone
 
 if TYPE_CHECKING:
     from chalicelib.predictions.models import FittedModels
+    from chalicelib.predictions.propensity import PropensityModels
     from chalicelib.profiles.config import ProfileConfig
     from chalicelib.tracking.events import TrackedEvent
 
@@ -447,6 +448,7 @@ def _evaluate(
     rfm_cut_points: rfm.RfmCutPoints | None,
     group_cut_points: rfm.GroupCutPoints | None,
     clv_models: FittedModels | None = None,
+    propensity_models: PropensityModels | None = None,
 ) -> list[Transition]:
     """Scores, needs group, RFM, predictions, stage, segments and due day, in that order (each may read the previous
     ones: a segment rule may name `predictions.clv_12m`)."""
@@ -465,8 +467,11 @@ def _evaluate(
     if rfm_cut_points is not None:
         scores = rfm.rfm_scores(p, rfm_cut_points, now)
         p.rfm = Rfm(r=scores[0], f=scores[1], m=scores[2], group=rfm.rfm_group(*scores)) if scores else None
+    previous = p.predictions
     if clv_models is not None and predictions_due(p, clv_models, now):
-        p.predictions = predictions_for(p, clv_models, now)
+        p.predictions = _carry_propensity(predictions_for(p, clv_models, now), previous)
+    if propensity_models is not None and (p.predictions is not previous or propensity_due(p, propensity_models, now)):
+        apply_propensity(p, propensity_models, clv_models, now)
 
     stage = lifecycle.evaluate_stage(p, config.lifecycle, now)
     if stage != p.stage or p.stage_since is None:
@@ -499,7 +504,7 @@ class _BuyerFigures:
 def predictions_due(p: Profile, models: FittedModels, now: datetime) -> bool:
     """Whether this fold must recompute the buyer's predictions (see `Predictions`)."""
     current = p.predictions
-    if current is None:
+    if current is None or not current.model_fitted_at:  # none yet, or propensities only (a non-buyer's)
         return p.computed.orders > 0
     return (
         current.orders != p.computed.orders
@@ -531,6 +536,58 @@ def predictions_for(p: Profile, models: FittedModels, now: datetime) -> Predicti
     )
 
 
+def _carry_propensity(new: Predictions | None, old: Predictions | None) -> Predictions | None:
+    """A CLV refresh rebuilds the struct: keep the propensity fields it does not compute (a non-buyer: only them)."""
+    if old is None or old.propensity_fitted_at is None:
+        return new
+    target = new if new is not None else Predictions()
+    for name in _PROPENSITY_FIELDS:
+        setattr(target, name, getattr(old, name))
+    return target
+
+
+_PROPENSITY_FIELDS = (
+    "churn_risk",
+    "purchase_30d",
+    "response",
+    "uplift",
+    "uplift_rank",
+    "propensity_fitted_at",
+    "propensity_at",
+)
+
+
+def propensity_due(p: Profile, models: PropensityModels, now: datetime) -> bool:
+    """Whether this fold must re-evaluate the propensity models: new models, a new order, or a new UTC day (sessions,
+    opens and carts move the features within a day too; a daily refresh is what keeps a page view cheap)."""
+    current = p.predictions
+    if current is None or current.propensity_fitted_at != models.fitted_at or not current.propensity_at:
+        return True
+    return current.orders != p.computed.orders or current.propensity_at[:10] != utc_day(int(now.timestamp() // 86400))
+
+
+def apply_propensity(
+    p: Profile, models: PropensityModels, clv_models: FittedModels | None, now: datetime
+) -> dict[str, float]:
+    """Evaluate every stored propensity model on the profile as of now (pure Python: `propensity.score`) into
+    `p.predictions`; returns the features used (the admin view explains from the same ones)."""
+    now_ts = now.timestamp()
+    x = propensity.features_as_of(p, now_ts, now_ts, clv_models.bgnbd if clv_models else None)
+    target = p.predictions if p.predictions is not None else Predictions()
+    # churn is "a customer stops": for someone who never bought it has no meaning, so it stays None
+    target.churn_risk = round(propensity.score(models.churn, x), 4) if models.churn and x["has_ordered"] else None
+    target.purchase_30d = round(propensity.score(models.purchase_30d, x), 4) if models.purchase_30d else None
+    target.response = {c: round(propensity.score(m, x), 4) for c, m in sorted(models.response.items())}
+    uplift = {s: m.uplift(x) for s, m in sorted(models.uplift.items())}
+    target.uplift = {s: round(u, 4) for s, u in uplift.items()}
+    target.uplift_rank = {s: round(models.uplift[s].rank(u), 2) for s, u in uplift.items()}
+    target.propensity_fitted_at = models.fitted_at
+    target.propensity_at = iso(now)
+    target.orders = p.computed.orders
+    p.predictions = target
+    return x
+
+
 def fold(
     profile: Profile | None,
     profile_id: str,
@@ -542,6 +599,7 @@ def fold(
     *,
     in_place: bool = False,
     clv_models: FittedModels | None = None,
+    propensity_models: PropensityModels | None = None,
 ) -> FoldResult:
     """Fold a batch of events into a profile and re-evaluate scores, stage and segments.
 
@@ -555,6 +613,7 @@ def fold(
         rfm_cut_points / group_cut_points: population cut points from the scheduled jobs. When None the previous
             RFM / group percentile on the profile is kept as is.
         clv_models: the fitted CLV models (`predictions`); when None a buyer's previous predictions are kept.
+        propensity_models: the fitted propensity / uplift models; when None the previous propensities are kept.
         in_place: mutate and return `profile` itself instead of a copy. For the stream handler, which has just
             deserialized it and does not need the old state: saves a JSON round trip per batch (~40% of a small fold).
     Returns:
@@ -604,7 +663,7 @@ def fold(
         searches_dirty=folder.searches_dirty,
         viewed_sorted=not folder.viewed_unsorted,
     )
-    transitions = _evaluate(working, config, now, rfm_cut_points, group_cut_points, clv_models)
+    transitions = _evaluate(working, config, now, rfm_cut_points, group_cut_points, clv_models, propensity_models)
     if cart_before is not None:
         view_before = _cart_view(cart_before)
         if _cart_view(working.computed.cart) != view_before:

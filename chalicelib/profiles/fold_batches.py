@@ -27,7 +27,7 @@ from chalicelib.tracking.identity import (
 )
 
 if TYPE_CHECKING:
-    from chalicelib.predictions.ports import ModelStore
+    from chalicelib.predictions.ports import ModelStore, PropensityStore
     from chalicelib.profiles.ports import CutPointStore, ProfileStore, StoredProfile
     from chalicelib.profiles.segmentation import SegmentDef
     from chalicelib.shared.clock import Clock
@@ -124,6 +124,7 @@ class FoldService:
         cut_points: CutPointStore | None = None,
         models: ModelStore | None = None,
         segments: Callable[[], Sequence[SegmentDef]] | None = None,
+        propensity: PropensityStore | None = None,
     ) -> None:
         self.events = events
         self.identities = identities
@@ -134,6 +135,7 @@ class FoldService:
         self._config = config
         self.cut_points = cut_points
         self.models = models  # fitted CLV models: every fold of a buyer refreshes their predictions
+        self.propensity = propensity  # fitted propensity / uplift models (coefficients: evaluated in pure Python)
         # The effective segments (files overlaid by stored definitions): a per-container cache whose call is a clock
         # comparison between revision checks, so asking it per profile adds no read per record.
         self._segments = segments
@@ -296,6 +298,7 @@ class FoldService:
                     base = merge_profiles(base, loser)
             rfm_cut_points, group_cut_points = self.cut_points.current() if self.cut_points else (None, None)
             clv_models = self.models.current() if self.models else None
+            propensity_models = self.propensity.current() if self.propensity else None
             # In place: `base` was just read (or built) for this attempt, so fold need not copy it (a JSON round trip).
             result = fold(
                 base if (current or plan.merges) else None,
@@ -307,6 +310,7 @@ class FoldService:
                 group_cut_points,
                 in_place=True,
                 clv_models=clv_models,
+                propensity_models=propensity_models,
             )
             profile = result.profile
             if plan.refused_anon:

@@ -8,6 +8,7 @@ from chalicelib.profiles.redirects import follow_merges
 from chalicelib.tracking.identity import clean_email, clean_id, identity_key, profile_id_for
 
 if TYPE_CHECKING:
+    from chalicelib.predictions.ports import ModelStore, PropensityStore
     from chalicelib.profiles.ports import ProfileStore, StoredProfile
     from chalicelib.tracking.ports import EventStore, IdentityStore
 
@@ -17,10 +18,19 @@ class NotFound(Exception):
 
 
 class AdminService:
-    def __init__(self, profiles: ProfileStore, identities: IdentityStore, events: EventStore) -> None:
+    def __init__(
+        self,
+        profiles: ProfileStore,
+        identities: IdentityStore,
+        events: EventStore,
+        models: ModelStore | None = None,
+        propensity: PropensityStore | None = None,
+    ) -> None:
         self.profiles = profiles
         self.identities = identities
         self.events = events
+        self.models = models  # CLV and propensity models: the view explains each prediction from them
+        self.propensity = propensity
 
     def resolve(self, anonymous_id: str | None, user_id: str | None, email: str | None) -> str:
         """Identity -> profile id with GetItem-class reads only (never a scan)."""
@@ -59,7 +69,16 @@ class AdminService:
         if requested != profile_id:
             view["redirected_from"] = requested
         view["summary"] = read_time_summary(stored)
+        view["predictions"] = self._explained(stored)
         return view
+
+    def _explained(self, stored: StoredProfile) -> dict[str, Any]:
+        from chalicelib.profiles.explain import explain_predictions
+        from chalicelib.shared.clock import get_clock
+
+        clv = self.models.current() if self.models else None
+        models = self.propensity.current() if self.propensity else None
+        return explain_predictions(stored.profile(), clv, models, get_clock().now())
 
 
 def read_time_summary(stored: StoredProfile) -> dict[str, Any]:

@@ -172,17 +172,28 @@ class Predictions(Struct, kw_only=True):
     """A buyer's CLV predictions (BG/NBD + Gamma-Gamma, `chalicelib/predictions`) as of `computed_at`, from the
     models fitted at `model_fitted_at`, for the order history `orders` / `revenue`. A fold recomputes them when that
     history or the models changed, or on the first fold of a new UTC day (age moves them slowly): a page view does
-    not pay for two hypergeometric series."""
+    not pay for two hypergeometric series.
 
-    p_alive: float
-    purchases_90d: float
-    purchases_365d: float
-    expected_order_value: float
-    clv_12m: float
-    model_fitted_at: str
-    computed_at: str
+    The propensity fields (`churn_risk`, `purchase_30d`, `response` per channel, `uplift` and `uplift_rank` per
+    scenario) come from the models fitted at `propensity_fitted_at` and are refreshed on the same occasions; they
+    exist for non-buyers too, whose CLV fields stay None."""
+
+    p_alive: float | None = None
+    purchases_90d: float | None = None
+    purchases_365d: float | None = None
+    expected_order_value: float | None = None
+    clv_12m: float | None = None
+    model_fitted_at: str = ""
+    computed_at: str = ""
     orders: int = 0
     revenue: float = 0.0
+    churn_risk: float | None = None  # P(no visit and no order in the next 30 days), customers only
+    purchase_30d: float | None = None  # P(an order in the next 30 days)
+    response: dict[str, float] = field(default_factory=dict)  # channel -> P(open or click | sent)
+    uplift: dict[str, float] = field(default_factory=dict)  # scenario -> P(convert | sent) - P(convert | not sent)
+    uplift_rank: dict[str, float] = field(default_factory=dict)  # scenario -> share of people with a lower uplift
+    propensity_fitted_at: str | None = None
+    propensity_at: str | None = None
 
 
 class Activity(Struct, kw_only=True, omit_defaults=True):

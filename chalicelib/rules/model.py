@@ -24,6 +24,7 @@ FIELD_ROOTS = frozenset(
         "segments",
         "needs_group",
         "group_value_percentile",
+        "predictions",  # CLV, churn risk, purchase and response propensity, uplift (see predictions/)
         "email",
         "user_id",
         "phone",

@@ -59,6 +59,7 @@ __all__ = [
     "SegmentTrigger",
     "SendStep",
     "SendTime",
+    "UpliftTarget",
     "SplitStep",
     "Stage",
     "StageTrigger",
@@ -338,6 +339,22 @@ class SendTime(_Model):
         return parse_duration(self.within)
 
 
+class UpliftTarget(_Model):
+    """Send only to those the message is predicted to move (the scenario's uplift model, a T-learner fitted on its
+    own treated and holdout runs): the top `uplift_top_share` of people by predicted uplift, or those whose predicted
+    uplift is at least `uplift_min` (a probability difference, e.g. 0.02). Others are skipped as `low_uplift`.
+    Until the scenario has an uplift model everyone is sent to (holdout runs still measure it)."""
+
+    uplift_top_share: float | None = Field(default=None, gt=0, le=1, description="Share of people to send to, 0-1.")
+    uplift_min: float | None = Field(default=None, ge=-1, le=1, description="Least predicted uplift to send.")
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> UpliftTarget:
+        if (self.uplift_top_share is None) == (self.uplift_min is None):
+            raise ValueError("give one of 'uplift_top_share' and 'uplift_min'")
+        return self
+
+
 class SendStep(_StepBase):
     """Send one message. What: `template` or weighted `variants`. How: `channel` (+ `topic` for sales_alert, `url` for
     webhook). `needs` lists context the delivery service must supply; `params` are static template values."""
@@ -352,6 +369,7 @@ class SendStep(_StepBase):
     params: dict[str, Any] = Field(default_factory=dict)
     marketing: bool | None = Field(default=None, description="Overrides the scenario's `marketing` for this send.")
     send_time: SendTime | None = Field(default=None, description="Send-time optimisation (email and sms only).")
+    target: UpliftTarget | None = Field(default=None, description="Send only to those predicted to be moved.")
 
     @model_validator(mode="after")
     def _what_and_how(self) -> SendStep:
