@@ -48,6 +48,57 @@ def _with_results(document: dict[str, Any]) -> dict[str, Any]:
     return {**document, "results": report}
 
 
+def _test_send(broadcast_id: str, body: Any) -> dict[str, Any]:
+    """`POST /admin/broadcasts/{id}/test` `{"to": [...], "profile_id"?: ...}`: every template of the broadcast (each
+    variant) rendered for that profile, or an empty one, and sent to the given addresses only, marked as a test and
+    counted nowhere (see delivery/test_sends)."""
+    from chalicelib.bootstrap import get_delivery_service, get_profile_store, render_template
+    from chalicelib.broadcasts import BroadcastError
+    from chalicelib.delivery import templating
+    from chalicelib.delivery.shop_links import shop_links
+    from chalicelib.delivery.test_sends import TestSendError, send_tests
+
+    if not isinstance(body, dict):
+        raise BroadcastError(400, "invalid_body", "the body must be a JSON object with 'to'")
+    broadcast = _service().broadcast(broadcast_id)
+    if broadcast is None:
+        raise BroadcastError(404, "not_found", f"no broadcast {broadcast_id!r}")
+    profile: dict[str, Any] = {"profile_id": "test"}
+    if body.get("profile_id") is not None:
+        stored = get_profile_store().get(str(body["profile_id"]))
+        if stored is None or not stored.live:
+            raise BroadcastError(404, "not_found", f"no profile {body['profile_id']!r}", "profile_id")
+        profile = stored.document()
+    service = get_delivery_service()
+    base = service.links.public_base_url
+    extra: dict[str, Any] = {
+        "currency": service.config.currency,
+        "default_locale": service.config.default_locale,
+        "unsubscribe_url": f"{base}/u/preview",  # inert: a test recipient is not the person
+        "preferences_url": f"{base}/preferences/preview",
+        **shop_links(service.sources() if service.sources else [], None, fallback_shop_url=service.config.shop_url),
+    }
+    try:
+        sent = send_tests(
+            channel=broadcast.channel,
+            templates=[template for _, template in broadcast.templates()],
+            to=body.get("to"),
+            profile=profile,
+            render=lambda template, person, context: render_template(
+                template, person, context, channel=broadcast.channel
+            ),
+            extra=extra,
+            email=service.email,
+            notifier=service.notifier,
+            sms_countries=service.config.sms_countries,
+        )
+    except TestSendError as exc:
+        raise BroadcastError(400, "invalid_field", str(exc), exc.field) from None
+    except templating.TemplateRenderError as exc:
+        raise BroadcastError(422, "render_error", exc.detail) from None
+    return {"broadcast_id": broadcast_id, "test": True, "sent": [s.as_dict() for s in sent]}
+
+
 def _caller() -> str:
     identity = (bp.current_request.context or {}).get("identity") or {}
     return str(identity.get("userArn") or "local-admin")
@@ -89,6 +140,9 @@ def schedule_broadcast(broadcast_id: str) -> Response:
 @bp.route("/admin/broadcasts/{broadcast_id}/{action}", methods=["POST"], authorizer=iam)
 @admin_only
 def change_broadcast(broadcast_id: str, action: str) -> Response:
+    if action == "test":
+        body, refused = _body()
+        return refused or _call(lambda: _test_send(broadcast_id, body))
     if action not in ("pause", "resume", "cancel"):
         body = {"success": False, "error": "not_found", "message": f"no action {action!r}", "field": None}
         return json_response(404, body)

@@ -97,6 +97,59 @@ def test_results_count_the_members_a_guard_skipped_by_reason(world: World) -> No
     assert row["skipped"] == {"no_consent": 1}
 
 
+def test_a_test_send_goes_only_to_the_given_addresses_marked_and_counted_nowhere(world: World) -> None:
+    # GIVEN a draft A/B broadcast with two variants, and its members
+    users = _people(world, 2)
+    variants = [
+        {"id": "a", "template": "dormant_we_miss_you", "weight": 1},
+        {"id": "b", "template": "dormant_incentive", "weight": 1},
+    ]
+    draft = {**DRAFT, "template": None, "variants": variants}
+    draft.pop("template")
+    status, created = _api(world, "POST", "/admin/broadcasts", draft)
+    assert status == 201, created
+    broadcast_id = created["id"]
+
+    # WHEN the marketer sends a test of it to two colleagues, rendered for a real member
+    from tests.integration.scenario_support import user_profile_id
+
+    body = {"to": ["lead@shop.example", "Copy@Shop.Example"], "profile_id": user_profile_id(users[0])}
+    status, answer = _api(world, "POST", f"/admin/broadcasts/{broadcast_id}/test", body)
+
+    # THEN each variant went to each colleague, marked as a test, and to nobody else
+    assert status == 200, answer
+    assert sorted((s["to"], s["template"]) for s in answer["sent"]) == [
+        ("copy@shop.example", "dormant_incentive"),
+        ("copy@shop.example", "dormant_we_miss_you"),
+        ("lead@shop.example", "dormant_incentive"),
+        ("lead@shop.example", "dormant_we_miss_you"),
+    ]
+    mails = world.outbox()
+    assert {to for m in mails for to in m["to"]} == {"lead@shop.example", "copy@shop.example"}
+    assert all(m["subject"].startswith("[TEST] ") for m in mails)
+    # AND it is counted nowhere: the broadcast is still a draft with no results, no member has a message record
+    document = _api(world, "GET", f"/admin/broadcasts/{broadcast_id}")[1]
+    assert document["status"] == "draft" and document["summary"]["sent"] == 0 and document["results"] is None
+    assert world.h.json(world.h.admin(f"/admin/profiles/{user_profile_id(users[0])}/messages"))["messages"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"to": []}, "to"),
+        ({"to": ["ok@shop.example", "two@a.example, three@b.example"]}, "to[1]"),
+        ({"to": ["evil@example.com\r\nBcc: x@y.example"]}, "to[0]"),
+        ({"to": [f"p{i}@shop.example" for i in range(11)]}, "to"),
+        ({"to": ["ok@shop.example"], "profile_id": "p_nobody"}, "profile_id"),
+    ],
+)
+def test_a_bad_test_send_is_refused_naming_the_field_and_sends_nothing(world: World, body: Any, field: str) -> None:
+    broadcast_id = _api(world, "POST", "/admin/broadcasts", DRAFT)[1]["id"]
+    status, answer = _api(world, "POST", f"/admin/broadcasts/{broadcast_id}/test", body)
+    assert status in (400, 404) and answer["field"] == field, answer
+    assert world.outbox() == []
+
+
 def test_a_paused_broadcast_sends_nothing_until_resumed_and_a_cancelled_one_never_sends(world: World) -> None:
     users = _people(world, 2)
     paused = _api(world, "POST", "/admin/broadcasts", DRAFT)[1]["id"]
