@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from chalicelib.scenarios.definitions import Duration, Scenario, Variant
+from chalicelib.scenarios.definitions import Duration, Scenario, SendTime, Variant
 from chalicelib.scenarios.schedule import duration_field, parse_duration
 
 Status = Literal["draft", "scheduled", "sending", "sent", "empty", "paused", "cancelled"]
@@ -62,6 +62,9 @@ class Broadcast(_Model):
     marketing: Literal[True] = True  # a broadcast is marketing: consent, unsubscribe headers, caps
     holdout_share: float = Field(default=0, ge=0, lt=1)
     ab: AbTest | None = None
+    # Send-time optimisation, as on a scenario's send step: each recipient's message waits for their best local hour
+    # within `within` of the launch (fallback hour for thin histories; a control share sent at once).
+    send_time: SendTime | None = None
 
     @model_validator(mode="after")
     def _what(self) -> Broadcast:
@@ -97,6 +100,8 @@ def broadcast_scenario(broadcast_id: str, broadcast: Broadcast) -> Scenario:
         step["template"] = broadcast.template
     else:
         step["variants"] = [v.model_dump() for v in broadcast.variants]
+    if broadcast.send_time is not None:
+        step["send_time"] = broadcast.send_time.model_dump()
     return Scenario.model_validate(
         {
             "id": scenario_id_for(broadcast_id),

@@ -150,6 +150,23 @@ def test_a_bad_test_send_is_refused_naming_the_field_and_sends_nothing(world: Wo
     assert world.outbox() == []
 
 
+def test_a_broadcast_with_send_time_optimisation_waits_for_each_persons_hour_then_sends_once(world: World) -> None:
+    # GIVEN members with no engagement history and a broadcast that optimises send time (fallback 19:00 local)
+    users = _people(world, 2)
+    body = {**DRAFT, "send_time": {"within": "24h", "fallback_hour": 19, "min_events": 3, "control_share": 0}}
+    broadcast_id = _api(world, "POST", "/admin/broadcasts", body)[1]["id"]
+    _api(world, "POST", f"/admin/broadcasts/{broadcast_id}/schedule", {"at": "now"})
+    # WHEN it launches at 10:00 in Tokyo: nothing goes yet
+    _launch(world)
+    assert _mail(world) == Counter()
+    # THEN at 19:00 Tokyo (10:00 UTC) each member gets it once
+    world.advance(hours=9)
+    world.drain()
+    world.advance(minutes=2)
+    world.drain()
+    assert _mail(world) == Counter({f"{u}@example.com": 1 for u in users})
+
+
 def test_a_paused_broadcast_sends_nothing_until_resumed_and_a_cancelled_one_never_sends(world: World) -> None:
     users = _people(world, 2)
     paused = _api(world, "POST", "/admin/broadcasts", DRAFT)[1]["id"]

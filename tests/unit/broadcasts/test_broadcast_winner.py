@@ -53,3 +53,28 @@ def test_the_derived_scenario_carries_variants_holdout_and_topic() -> None:
     scenario = broadcast_scenario("b1", broadcast)
     assert scenario.id == "bc-b1" and scenario.holdout_percent == 10 and scenario.topic == "offers"
     assert [v.id for v in scenario.steps[0].effective_variants] == ["a", "b"]  # type: ignore[union-attr]
+
+
+def test_a_broadcast_with_send_time_optimisation_carries_it_to_its_send_step() -> None:
+    broadcast = Broadcast.model_validate(
+        {
+            "name": "Spring sale",
+            "audience": {"segment": "s"},
+            "channel": "email",
+            "template": "t",
+            "send_time": {"within": "24h", "fallback_hour": 9, "control_share": 0.2},
+        }
+    )
+    step = broadcast_scenario("b1", broadcast).steps[0]
+    assert step.send_time is not None  # type: ignore[union-attr]
+    assert (step.send_time.fallback_hour, step.send_time.control_share) == (9, 0.2)  # type: ignore[union-attr]
+    assert broadcast_scenario("b1", broadcast.model_copy(update={"send_time": None})).steps[0].send_time is None  # type: ignore[union-attr]
+
+
+def test_a_broadcast_send_time_out_of_range_is_refused() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    body = {"name": "n", "audience": {"segment": "s"}, "channel": "email", "template": "t"}
+    with pytest.raises(ValidationError, match="within"):
+        Broadcast.model_validate({**body, "send_time": {"within": "30d"}})
