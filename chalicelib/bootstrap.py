@@ -629,6 +629,7 @@ def get_send_pacer() -> SendPacer:
 def get_broadcast_service() -> BroadcastService:
     """Broadcast drafts (definitions store, kind `broadcast`), status and progress (StateTable), launch and hooks."""
     from chalicelib.broadcasts.adapters.dynamodb_broadcasts import DynamoBroadcastStatus
+    from chalicelib.broadcasts.audience import RuleAudiences
     from chalicelib.broadcasts.service import BroadcastService
     from chalicelib.delivery import templating
     from chalicelib.delivery.guards import default_delivery_config
@@ -657,6 +658,7 @@ def get_broadcast_service() -> BroadcastService:
         timezone_of=timezone_of,
         default_timezone=default_delivery_config().default_timezone,
         report_rows=lambda scenario_id: get_engagement_store().rows(scenario_id),
+        audience_segments=RuleAudiences(get_definitions_service(), get_backfill_service().recent, get_clock()),
     )
 
 

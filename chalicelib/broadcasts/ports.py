@@ -50,3 +50,24 @@ class IdentityLookup(Protocol):
     """Profile id of an email address or a user id (None when unknown)."""
 
     def __call__(self, kind: str, value: str) -> str | None: ...
+
+
+class AudienceSegments(Protocol):
+    """Inline-rule audiences: the rule becomes a hidden segment (`bc-<broadcast id>`), evaluated over every existing
+    profile by a backfill before the broadcast launches, and disabled once its members have been walked."""
+
+    def problem(self, rule: dict[str, Any]) -> tuple[str, str] | None:
+        """(field path, message) when the rule does not validate as a segment rule; None when it does."""
+        ...
+
+    def prepare(self, segment_id: str, rule: dict[str, Any], by: str) -> None:
+        """Store (or update) the hidden segment; its backfill starts."""
+        ...
+
+    def ready(self, segment_id: str) -> bool:
+        """True once the segment's latest backfill has finished (its membership is exact)."""
+        ...
+
+    def retire(self, segment_id: str, by: str) -> None:
+        """Disable the hidden segment: folds stop evaluating it."""
+        ...

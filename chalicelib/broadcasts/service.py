@@ -29,7 +29,7 @@ from chalicelib.broadcasts.model import (
     scenario_id_for,
     trigger_id_for,
 )
-from chalicelib.broadcasts.ports import BroadcastStatusStore, IdentityLookup
+from chalicelib.broadcasts.ports import AudienceSegments, BroadcastStatusStore, IdentityLookup
 from chalicelib.definitions.ports import DefinitionStore
 from chalicelib.engagement import reports
 from chalicelib.scenarios.assignment import bucket
@@ -80,6 +80,7 @@ class BroadcastService:
         timezone_of: Callable[[str], str | None] = lambda profile_id: None,
         default_timezone: str = "UTC",
         report_rows: Callable[[str], dict[str, dict[str, float]]] = lambda scenario_id: {},
+        audience_segments: AudienceSegments | None = None,
     ) -> None:
         self.definitions = definitions
         self.status = status
@@ -91,6 +92,7 @@ class BroadcastService:
         self.timezone_of = timezone_of
         self.default_timezone = default_timezone
         self.report_rows = report_rows
+        self.audience_segments = audience_segments
         # A broadcast that is sending can no longer be edited, so its body is cached for the container's life.
         self._sending: dict[str, Broadcast] = {}
 
@@ -107,9 +109,13 @@ class BroadcastService:
             raise BroadcastError(400, "invalid_field", err["msg"].removeprefix("Value error, "), field) from None
         audience = broadcast.audience
         if audience.rule is not None:
-            # Evaluating an inline rule needs every existing profile evaluated (a backfill into a hidden segment);
-            # until that lands here, a rule audience is refused rather than silently sent to nobody.
-            raise BroadcastError(400, "not_supported", "an inline rule audience is not yet supported", "audience.rule")
+            # An inline rule needs every existing profile evaluated: it becomes a hidden segment, backfilled before
+            # the launch (`schedule`, `launch_due`). Without that machinery it is refused, never sent to nobody.
+            if self.audience_segments is None:
+                raise BroadcastError(400, "not_supported", "inline rule audiences need the backfill", "audience.rule")
+            if (problem := self.audience_segments.problem(audience.rule)) is not None:
+                path, message = problem
+                raise BroadcastError(400, "invalid_field", message, f"audience.rule.{path}".rstrip("."))
         if audience.segment is not None and audience.segment not in self.known_segments():
             raise BroadcastError(400, "unknown_segment", f"unknown segment {audience.segment!r}", "audience.segment")
         channels = self.template_channels()
@@ -218,6 +224,7 @@ class BroadcastService:
             if at < now:
                 raise BroadcastError(400, "in_the_past", "'at' is in the past", "at")
         self._status(broadcast_id)
+        self._prepare_audience(broadcast_id)
         self.status.put_due(broadcast_id, at)
         if not self.status.move(broadcast_id, ("draft", "scheduled"), "scheduled", now, at=iso(at)):
             self.status.drop_due(broadcast_id, at)
@@ -240,12 +247,27 @@ class BroadcastService:
             raise BroadcastError(400, "in_the_past", "that local time has passed everywhere", "date")
         at = max(earliest, now)
         self._status(broadcast_id)
+        self._prepare_audience(broadcast_id)
         self.status.put_due(broadcast_id, at)
         fields = {"at": iso(at), "local_time": f"{day.isoformat()}T{local_time}"}
         if not self.status.move(broadcast_id, ("draft", "scheduled"), "scheduled", now, **fields):
             self.status.drop_due(broadcast_id, at)
             raise BroadcastError(409, "not_schedulable", "only a draft or scheduled broadcast can be scheduled")
         return self.get(broadcast_id)
+
+    def _prepare_audience(self, broadcast_id: str) -> None:
+        """An inline rule becomes the hidden segment `bc-<id>` now, so its backfill runs before the launch."""
+        broadcast = self.broadcast(broadcast_id)
+        if broadcast is not None and broadcast.audience.rule is not None and self.audience_segments is not None:
+            self.audience_segments.prepare(
+                scenario_id_for(broadcast_id), broadcast.audience.rule, by=f"broadcast {broadcast_id}"
+            )
+
+    def _audience_ready(self, broadcast_id: str) -> bool:
+        broadcast = self.broadcast(broadcast_id)
+        if broadcast is None or broadcast.audience.rule is None or self.audience_segments is None:
+            return True
+        return self.audience_segments.ready(scenario_id_for(broadcast_id))
 
     def pause(self, broadcast_id: str) -> dict[str, Any]:
         state = self._status(broadcast_id)
@@ -286,6 +308,8 @@ class BroadcastService:
         for broadcast_id, at in self.status.due(now):
             state = self.status.get(broadcast_id) or {}
             if state.get("status") == "scheduled" and state.get("at") == iso(at):
+                if not self._audience_ready(broadcast_id):
+                    continue  # its rule's backfill is still running: stays listed, launched the first minute after
                 self._launch(broadcast_id, state, now)
                 launched.append(broadcast_id)
             elif state.get("status") == "sending" and state.get("decide_at") == iso(at) and not state.get("winner"):
@@ -300,8 +324,9 @@ class BroadcastService:
         """The fan-out's first messages: one `page` of the segment, or the `start` chunks of the resolved list."""
         scenario_id, trigger_id = scenario_id_for(broadcast_id), trigger_id_for(broadcast_id)
         audience = broadcast.audience
-        if audience.segment is not None:
-            return [page_message(scenario_id, trigger_id, audience.segment, None, b=broadcast_id, **extra)]
+        if audience.segment is not None or audience.rule is not None:
+            segment = audience.segment or scenario_id  # an inline rule's hidden segment is `bc-<id>`
+            return [page_message(scenario_id, trigger_id, segment, None, b=broadcast_id, **extra)]
         ids, unknown = self._resolve_list(audience.list_ or [])
         if count:
             self.status.add(broadcast_id, targeted=len(ids) + unknown, skipped_unknown=unknown)
@@ -448,13 +473,23 @@ class BroadcastService:
     def paged(self, message: Mapping[str, Any], count: int, last: bool) -> None:
         if not message.get("b"):
             return
+        broadcast_id = str(message["b"])
         if message.get("ph") == "rest":  # the same audience walked again for the winner: counted once already
             if last:
-                self.status.set(str(message["b"]), rest_walked=True)
+                self.status.set(broadcast_id, rest_walked=True)
+                self._retire_audience(broadcast_id)
             return
-        self.status.add(str(message["b"]), targeted=count)
+        self.status.add(broadcast_id, targeted=count)
         if last:
-            self.status.set(str(message["b"]), walked=True)
+            self.status.set(broadcast_id, walked=True)
+            if message.get("ph") != "test":  # an A/B test walks the audience again for the winner
+                self._retire_audience(broadcast_id)
+
+    def _retire_audience(self, broadcast_id: str) -> None:
+        """Every member of an inline rule's hidden segment has a run: folds need not evaluate it any more."""
+        broadcast = self.broadcast(broadcast_id)
+        if broadcast is not None and broadcast.audience.rule is not None and self.audience_segments is not None:
+            self.audience_segments.retire(scenario_id_for(broadcast_id), by=f"broadcast {broadcast_id}")
 
     def hold_step(self, scenario_id: str) -> str:
         """Delivery's check before a broadcast step: `go`, `hold` (paused) or `drop` (cancelled)."""

@@ -222,6 +222,30 @@ def test_an_uploaded_list_skips_and_counts_unknown_rows_and_never_mails_the_unsu
     assert document["status"] == "sent"
 
 
+def test_an_inline_rule_audience_is_backfilled_over_existing_profiles_then_sent_once_and_retired(
+    world: World,
+) -> None:
+    # GIVEN two gold and one silver customer, all folded before the broadcast exists
+    for user, plan in (("bc-g1", "gold"), ("bc-g2", "gold"), ("bc-s1", "silver")):
+        world.customer(user, email_address=f"{user}@example.com", traits={"plan": plan})
+    world.drain()
+    rule = {"field": "traits.plan", "op": "eq", "value": "gold"}
+    status, created = _api(world, "POST", "/admin/broadcasts", {**DRAFT, "audience": {"rule": rule}})
+    assert status == 201, created
+    broadcast_id = created["id"]
+    # WHEN it is scheduled: the rule becomes a hidden segment whose backfill runs before the launch
+    assert _api(world, "POST", f"/admin/broadcasts/{broadcast_id}/schedule", {"at": "now"})[0] == 200
+    _launch(world)
+    _launch(world)
+    # THEN exactly the gold customers got it, once
+    assert _mail(world) == Counter({"bc-g1@example.com": 1, "bc-g2@example.com": 1})
+    document = _api(world, "GET", f"/admin/broadcasts/{broadcast_id}")[1]
+    assert document["status"] == "sent" and document["progress"]["targeted"] == 2
+    # AND the hidden segment is disabled once walked: later folds no longer evaluate it
+    status, segment = _api(world, "GET", f"/admin/definitions/segment/bc-{broadcast_id}")
+    assert status == 200 and segment["enabled"] is False
+
+
 def test_an_audience_that_resolves_to_nobody_ends_empty(world: World) -> None:
     world.drain()  # the pump's first round only arms its schedules
     broadcast_id = _api(world, "POST", "/admin/broadcasts", {**DRAFT, "audience": {"list": ["nobody@example.com"]}})[1][
@@ -239,7 +263,7 @@ def test_an_audience_that_resolves_to_nobody_ends_empty(world: World) -> None:
         ({"template": "nope"}, "template"),
         ({"holdout_share": 1.5}, "holdout_share"),
         ({"channel": "fax"}, "channel"),
-        ({"audience": {"rule": {"field": "stage", "op": "eq", "value": "loyal"}}}, "audience.rule"),
+        ({"audience": {"rule": {"field": "stage", "op": "is_about", "value": "loyal"}}}, "audience.rule.op"),
         ({"template": None, "variants": [{"id": "a", "template": "nope"}]}, "variants[0].template"),
     ],
 )

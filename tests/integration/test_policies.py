@@ -490,6 +490,13 @@ def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
         path = f"/admin/broadcasts/{broadcast_id}/{action}"
         assert world.h.client.http.post(path, body=json.dumps(body), headers=auth).status_code == 200, path
     assert admin(f"/admin/broadcasts/{broadcast_id}").status_code == 200
+    # an inline-rule broadcast: its hidden segment saved and backfilled (admin), launched when the backfill is done
+    # (fire_schedules), retired once walked (fan_out_audience)
+    ruled = {**draft, "audience": {"rule": {"field": "traits.plan", "op": "eq", "value": "gold"}}}
+    created = world.h.client.http.post("/admin/broadcasts", body=json.dumps(ruled), headers=auth)
+    assert created.status_code == 201, created.body
+    path = f"/admin/broadcasts/{json.loads(created.body)['id']}/schedule"
+    assert world.h.client.http.post(path, body=json.dumps({"at": "now"}), headers=auth).status_code == 200
     # days pass: lifecycle sweep, cut points and the stuck-message sweep run on their schedules
     for _ in range(3):
         world.advance(days=1)
