@@ -220,6 +220,7 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     elif rate:
         rows.append(_row("Sending rate", _na(rate), "max +-5%", None))
     rows += recommendation_rows(results.get("recommendations", {}))
+    rows += propensity_rows(results.get("propensity", {}))
 
     catalog = results.get("catalog", {})
     if "fanout" in catalog:
@@ -321,6 +322,26 @@ def backfill_rows(bf: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def propensity_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    if "purchase_30d" not in result:
+        return [_row("Propensity: purchase in 30 days, held-out AUC", _na(result), "> 0.5", None)]
+    metrics, uplift = result["purchase_30d"], result["uplift_measured_held_out"]
+    return [
+        _row(
+            f"Propensity: purchase in 30 days, {result['customers']:,} synthetic customers, held out",
+            f"AUC {metrics.get('auc', 0):.3f}, Brier {metrics.get('brier', 0):.4f}",
+            "AUC > 0.5",
+            metrics.get("auc", 0) > 0.5,
+        ),
+        _row(
+            "Uplift targeting (T-learner), held out: conversion uplift of the top 30% vs sending to all",
+            f"top {uplift.get('uplift_top', 0):+.3f} vs all {uplift.get('uplift_all', 0):+.3f}",
+            "top > all",
+            uplift.get("uplift_top", 0) > uplift.get("uplift_all", 0),
+        ),
+    ]
+
+
 def recommendation_rows(rec: dict[str, Any]) -> list[dict[str, Any]]:
     if "hit_rate_item_to_item" not in rec:
         return [_row("Recommendations: hit-rate@10, item-to-item vs popularity", _na(rec), "beats popularity", None)]
@@ -393,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         ingest,
         instructions,
         memory,
+        propensity,
         recommendations,
         scoring,
         sending_rate,
@@ -409,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     results["sending_rate"] = _section("sending rate", lambda: sending_rate.run(quick))
     results["catalog"] = _section("catalog", lambda: catalog.run(quick))
     results["recommendations"] = _section("recommendations", lambda: recommendations.run(quick))
+    results["propensity"] = _section("propensity", lambda: propensity.main(8_000 if quick else 40_000))
     if "ratio" in results["ingest"] and "mixes" in results["scoring"]:
         results["cost"] = _section("cost", lambda: cost.run(results["ingest"], results["scoring"]))
     else:

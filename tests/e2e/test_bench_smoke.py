@@ -35,6 +35,7 @@ def test_quick_benchmark_prints_the_table_and_writes_latest_json(tmp_path):
         "backfill",
         "sending_rate",
         "recommendations",
+        "propensity",
         "cost",
         "catalog",
     }
