@@ -7,11 +7,12 @@ price history, so a price lowered in small steps is compared with what it cost b
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.catalog.model import in_stock
 from chalicelib.catalog.ports import StoredProduct
 
 
@@ -73,3 +74,15 @@ def reference_price(change: ProductChange, window: timedelta) -> float | None:
     if change.old is not None and change.old.product.currency == new.product.currency:
         candidates.append(change.old.product.price)
     return max(candidates) if candidates else None
+
+
+def stock_flips(changes: Iterable[ProductChange]) -> list[tuple[str, bool, str]]:
+    """`(product_id, in_stock, at)` for each change that makes a product buyable or not (a new product counts when it
+    arrives out of stock); recommendations drop what cannot be bought."""
+    flips = []
+    for change in changes:
+        after = in_stock(change.new.product.stock, change.new.product.availability)
+        before = in_stock(change.old.product.stock, change.old.product.availability) if change.old is not None else True
+        if after != before:
+            flips.append((change.product_id, after, change.at))
+    return flips

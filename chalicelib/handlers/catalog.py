@@ -25,11 +25,17 @@ log = logging.getLogger("one2one")
     name="catalog_changes",
 )
 def catalog_changes(event: DynamoDBEvent) -> dict[str, Any]:
-    from chalicelib.bootstrap import get_catalog_trigger_service
+    from chalicelib.bootstrap import get_catalog_trigger_service, get_recommendation_service
+    from chalicelib.catalog.changes import from_stream_record, stock_flips
     from chalicelib.handlers.stream_batch import records_of
 
-    jobs = get_catalog_trigger_service().on_changes(records_of(event.to_dict()))
-    log.info("catalog changes: %d fan-out job(s)", jobs)
+    records = records_of(event.to_dict())
+    # Stock first: a product sold out leaves recommendations even when no catalog scenario is enabled.
+    flips = stock_flips(c for r in records if (c := from_stream_record(r)) is not None)
+    if flips:
+        get_recommendation_service().catalog_stock(flips)
+    jobs = get_catalog_trigger_service().on_changes(records)
+    log.info("catalog changes: %d fan-out job(s), %d stock change(s)", jobs, len(flips))
     return {"batchItemFailures": []}
 
 

@@ -21,6 +21,10 @@ class SimilarItemsStore(Protocol):
         key): False, and nothing written, when that fact was applied already. Every list stays within its bound."""
         ...
 
+    def mark_stock(self, product_id: str, in_stock: bool, at: str) -> None:
+        """Keep the catalog's out-of-stock list (`similarity.STOCK_KEY`) true for `product_id`; idempotent."""
+        ...
+
 
 class Availability(Protocol):
     """Which products must not be recommended because they cannot be bought.

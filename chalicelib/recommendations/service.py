@@ -47,6 +47,15 @@ class RecommendationService:
         deltas = event_deltas("Order Completed", {"products": products}, [], [])
         return bool(deltas) and self.store.apply(order_key, deltas, now)
 
+    def catalog_stock(self, changes: Iterable[tuple[str, bool, str]]) -> int:
+        """The catalog's stock changes `(product_id, in_stock, at)`: a product that can no longer be bought leaves
+        every recommendation at once, and returns when restocked. Returns how many were applied."""
+        count = 0
+        for product_id, in_stock, at in changes:
+            self.store.mark_stock(product_id, in_stock, at)
+            count += 1
+        return count
+
     # -- reading -------------------------------------------------------------------------------------------------------
     def for_profile(
         self, profile: Mapping[str, Any] | None, limit: int = 10, exclude: Iterable[str] = ()

@@ -44,6 +44,12 @@ _OUT_OF_STOCK = {"out_of_stock", "out of stock", "outofstock", "sold_out", "sold
 Card = dict[str, Any]
 
 
+# The catalog's out-of-stock products, one list item `{"ids": {product_id: since}}` kept by the catalog's change
+# stream, read in the same BatchGetItem as the person's lists: the catalog's stock wins with no extra read.
+STOCK_KEY = "stock#out"
+MAX_OUT_OF_STOCK = 5_000  # ~120 KB; beyond it the oldest are dropped and the cards' own stock still applies
+
+
 def similar_key(product_id: str) -> str:
     return f"sim#{product_id}"
 
@@ -239,7 +245,7 @@ class Person:
         """Every list to read for this person, in one request: seeds, their top categories, the whole shop."""
         keys = [similar_key(pid) for pid, _ in self.seeds()]
         keys += [popular_key(c) for c in self.categories[:2]]
-        return list(dict.fromkeys([*keys, popular_key(None)]))
+        return list(dict.fromkeys([*keys, popular_key(None), STOCK_KEY]))
 
 
 def rank(
@@ -278,10 +284,23 @@ def rank(
     return out[:limit]
 
 
+def marked_out_of_stock(state: Mapping[str, Any] | None, product_id: str, in_stock: bool, at: str) -> dict[str, Any]:
+    """The out-of-stock list after one catalog change of `product_id` (pure; the newest `MAX_OUT_OF_STOCK` kept)."""
+    ids = dict((state or {}).get("ids") or {})
+    if in_stock:
+        ids.pop(product_id, None)
+    else:
+        ids[product_id] = ids.get(product_id) or at
+        if len(ids) > MAX_OUT_OF_STOCK:
+            ids = dict(sorted(ids.items(), key=lambda item: item[1])[-MAX_OUT_OF_STOCK:])
+    return {"ids": ids}
+
+
 def sold_out(lists: Mapping[str, Mapping[str, Any]]) -> set[str]:
-    """Products any card read says are out of stock. Cards are copies written when an event touched their list, so
-    one may be older than another: when they disagree, not recommending what may be sold out is the safer error."""
-    out = set()
+    """Products the catalog or any card read says are out of stock. Cards are copies written when an event touched
+    their list, so one may be older than another: when they disagree, not recommending what may be sold out is the
+    safer error."""
+    out = set((lists.get(STOCK_KEY) or {}).get("ids") or {})  # the catalog says so
     for state in lists.values():
         own = state.get("card") or {}
         if own.get("in_stock") is False:

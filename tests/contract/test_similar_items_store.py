@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from chalicelib.recommendations.ports import SimilarItemsStore
-from chalicelib.recommendations.similarity import NEIGHBOURS, event_deltas
+from chalicelib.recommendations.similarity import NEIGHBOURS, STOCK_KEY, event_deltas
 from tests.fakes.recommendations import InMemorySimilarItems
 from tests.integration.conftest import moto_env  # noqa: F401 - the moto fixture, for the adapter's subclass
 
@@ -35,6 +35,20 @@ class SimilarItemsContract:
         assert lists["sim#a"]["n"] == {"b": 1.0} and lists["sim#a"]["card"]["name"] == "A"
         assert lists["sim#b"]["n"] == {"a": 1.0} and lists["sim#b"]["c"]["a"]["name"] == "A"
         assert lists["pop#*"]["n"] == {"a": 1.0} and lists["pop#tea"]["n"] == {"a": 1.0}
+
+    def test_the_catalogs_out_of_stock_list_follows_each_change_and_a_replay_changes_nothing(
+        self, store: SimilarItemsStore
+    ) -> None:
+        store.mark_stock("a", False, "2026-12-01T00:00:00Z")
+        store.mark_stock("b", False, "2026-12-01T00:01:00Z")
+        store.mark_stock("a", False, "2026-12-01T00:02:00Z")  # a replay keeps the first time
+        assert store.read([STOCK_KEY])[STOCK_KEY]["ids"] == {
+            "a": "2026-12-01T00:00:00Z",
+            "b": "2026-12-01T00:01:00Z",
+        }
+        store.mark_stock("a", True, "2026-12-01T00:03:00Z")
+        store.mark_stock("zz", True, "2026-12-01T00:03:00Z")  # restocking what was never out is nothing
+        assert store.read([STOCK_KEY])[STOCK_KEY]["ids"] == {"b": "2026-12-01T00:01:00Z"}
 
     def test_the_same_event_applied_twice_counts_once(self, store: SimilarItemsStore) -> None:
         assert store.apply("e1", viewed("a", ["b"]), NOW) is True

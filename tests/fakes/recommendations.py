@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from chalicelib.recommendations.similarity import Delta, updated
+from chalicelib.recommendations.similarity import STOCK_KEY, Delta, marked_out_of_stock, updated
 
 
 class InMemorySimilarItems:
@@ -21,6 +21,11 @@ class InMemorySimilarItems:
     def read(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         self.reads += 1
         return {k: self.lists[k] for k in keys if k in self.lists}
+
+    def mark_stock(self, product_id: str, in_stock: bool, at: str) -> None:
+        new = marked_out_of_stock(self.lists.get(STOCK_KEY), product_id, in_stock, at)
+        if new["ids"] or STOCK_KEY in self.lists:
+            self.lists[STOCK_KEY] = new
 
     def apply(self, fact: str, deltas: Mapping[str, Delta], now: datetime) -> bool:
         if fact in self.facts:

@@ -445,6 +445,8 @@ def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     low = json.dumps({**product, "stock": 2})
     assert world.h.client.http.put("/admin/catalog/products/cat-1", body=low, headers=auth_json).status_code == 200
     assert world.h.admin("/admin/catalog/products?limit=5").status_code == 200
+    sold_out = json.dumps({**product, "stock": 0})  # leaves the recommendations (the out-of-stock list)
+    assert world.h.client.http.put("/admin/catalog/products/cat-1", body=sold_out, headers=auth_json).status_code == 200
     world.drain()
     for path in (
         f"/v1/personalize?writeKey=test-write-key&slots=hero,recs&userId={user}",

@@ -106,6 +106,30 @@ def test_purchased_and_out_of_stock_products_are_never_recommended(harness: Harn
     assert ids  # popular fallbacks fill the list
 
 
+def test_a_product_the_catalog_sells_out_leaves_recommendations_at_once_and_returns_when_restocked(harness: Harness):
+    # GIVEN the shop's catalog has the cup, and a visitor of the tea gets it recommended
+    shoppers(harness)
+    cup = {"id": "cup-1", "name": "Cup", "price": 12, "currency": "EUR", "stock": 8}
+    assert harness.post("/v1/catalog/products", cup).status_code == 200, "the harness key is a server source"
+    view(harness, "tea-fan", "tea-1")
+    harness.pump.drain()
+
+    def recommended() -> list[str]:
+        body = json.loads(get(harness, "/v1/recommendations?anonymousId=tea-fan&limit=5").body)
+        return [i["product_id"] for i in body["items"]]
+
+    assert "cup-1" in recommended()
+    # WHEN the catalog says it is sold out (no event about the cup says so)
+    assert harness.post("/v1/catalog/products", {**cup, "stock": 0}).status_code == 200
+    harness.pump.drain()
+    # THEN it is no longer recommended (the out-of-stock list rides in the same batch read as the lists)
+    assert "cup-1" not in recommended()
+    # WHEN it is restocked THEN it is back
+    assert harness.post("/v1/catalog/products", {**cup, "stock": 3}).status_code == 200
+    harness.pump.drain()
+    assert "cup-1" in recommended()
+
+
 def test_an_unknown_visitor_gets_popular_products_and_a_publicly_cacheable_first_visit(harness: Harness):
     shoppers(harness)
     response = get(harness, "/v1/personalize?slots=hero,recs,banner,nope")

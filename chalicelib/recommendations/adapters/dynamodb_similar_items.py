@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.recommendations.similarity import Delta, updated
+from chalicelib.recommendations.similarity import STOCK_KEY, Delta, marked_out_of_stock, updated
 from chalicelib.shared.aws import client
 from chalicelib.shared.faults import StorageUnavailable
 
@@ -80,6 +80,35 @@ class DynamoSimilarItems:
                 log.info("recommendations: lists changed under event %s (%s); reading again", fact, reasons)
             time.sleep(min(0.02 * 2**attempt, 0.5))
         raise StorageUnavailable(f"similar-items lists kept changing under event {fact}")
+
+    def mark_stock(self, product_id: str, in_stock: bool, at: str) -> None:
+        ddb = client("dynamodb")
+        for attempt in range(ATTEMPTS):
+            read = self._read([STOCK_KEY], consistent=True)
+            state, version = read.get(STOCK_KEY, ({}, 0))
+            new = marked_out_of_stock(state, product_id, in_stock, at)
+            if new == {"ids": dict(state.get("ids") or {})}:
+                return  # already so: a replayed change writes nothing
+            put: dict[str, Any] = {
+                "TableName": self.table,
+                "Item": {
+                    "pk": {"S": STOCK_KEY},
+                    "sk": {"S": SK},
+                    "b": {"S": json.dumps(new, separators=(",", ":"), sort_keys=True)},
+                    "v": {"N": str(version + 1)},
+                },
+            }
+            if version:
+                put["ConditionExpression"] = "v = :v"
+                put["ExpressionAttributeValues"] = {":v": {"N": str(version)}}
+            else:
+                put["ConditionExpression"] = "attribute_not_exists(pk)"
+            try:
+                ddb.put_item(**put)
+                return
+            except ddb.exceptions.ConditionalCheckFailedException:
+                time.sleep(min(0.02 * 2**attempt, 0.5))  # another change won: read again
+        raise StorageUnavailable(f"the out-of-stock list kept changing under {product_id}")
 
     def _read(self, keys: list[str], consistent: bool) -> dict[str, tuple[dict[str, Any], int]]:
         ddb = client("dynamodb")

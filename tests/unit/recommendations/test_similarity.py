@@ -111,5 +111,6 @@ def test_a_person_reads_one_list_per_seed_plus_their_categories_and_overall():
         }
     }
     person = person_of(profile)
-    assert person.keys() == ["sim#c1", "sim#v1", "sim#v2", "sim#b1", "pop#tea", "pop#pots", "pop#*"]
-    assert person_of(None).keys() == ["pop#*"]
+    # the catalog's out-of-stock list rides in the same batch read
+    assert person.keys() == ["sim#c1", "sim#v1", "sim#v2", "sim#b1", "pop#tea", "pop#pots", "pop#*", "stock#out"]
+    assert person_of(None).keys() == ["pop#*", "stock#out"]
