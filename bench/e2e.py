@@ -108,6 +108,7 @@ def _child(runs: int, first_timeout: float) -> dict[str, Any]:
         missing = [prefix for prefix in emails if not any(to.startswith(prefix) for to in delivered)]
         if missing:
             return {"status": "n/a", "reason": f"{len(missing)} runs marked sent but missing from the outbox"}
+        personalize = _personalize_latency(stack, 20 if runs < 10 else 200)
     finally:
         stack.stop()
     latencies.sort()
@@ -119,6 +120,32 @@ def _child(runs: int, first_timeout: float) -> dict[str, Any]:
         "p50_seconds": statistics.median(latencies),
         "p95_seconds": latencies[min(len(latencies) - 1, int(round(0.95 * (len(latencies) - 1))))],
         "max_seconds": latencies[-1],
+        "personalize": personalize,
+    }
+
+
+def _personalize_latency(stack: Any, calls: int) -> dict[str, Any]:
+    """`GET /v1/personalize` over HTTP on the local stack (the browser key, a visitor with history, three slots):
+    p50 / p95 in ms. The local stack is `chalice local` in one process beside moto, so this is an upper bound of
+    the function's own time, not API Gateway's."""
+    visitor = "bench-personalize"
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{stack.server_key}:".encode()).decode()}
+    _request(
+        f"{stack.api_url}/v1/track",
+        {"anonymousId": visitor, "event": "Product Viewed", "properties": {"product_id": "tee", "category": "shirts"}},
+        auth,
+    )
+    url = f"{stack.api_url}/v1/personalize?writeKey={stack.write_key}&anonymousId={visitor}&slots=hero,recs,banner"
+    times = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        _request(url, headers={"Origin": stack.api_url.rstrip("/")})  # the demo shop: the key's own site
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {
+        "calls": calls,
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": round(times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))], 1),
     }
 
 
