@@ -16,6 +16,7 @@ from chalicelib.api import (
     admin,
     admin_backfills,
     admin_definitions,
+    admin_imports,
     admin_privacy,
     admin_reports,
     admin_scenarios,
@@ -32,6 +33,7 @@ from chalicelib.handlers import (
     backfill,
     delivery,
     events_stream,
+    imports,
     profiles_stream,
     scenarios_stream,
     schedules,
@@ -50,6 +52,7 @@ ADMIN_BLUEPRINTS = (
     admin_reports.bp,
     admin_backfills.bp,
     admin_definitions.bp,
+    admin_imports.bp,
 )
 EVENT_BLUEPRINTS = (
     events_stream.bp,
@@ -59,6 +62,7 @@ EVENT_BLUEPRINTS = (
     delivery.bp,
     ses_feedback.bp,
     backfill.bp,
+    imports.bp,
 )
 
 app = Chalice(app_name="one2one")

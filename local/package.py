@@ -222,6 +222,8 @@ def function_environment(template: dict[str, Any]) -> dict[str, Any]:
     for logical_id, env_var in _mapped(template, "AWS::SNS::Topic").items():
         environment[env_var] = {"Fn::GetAtt": [logical_id, "TopicName"]}
         environment[f"{env_var}_ARN"] = {"Ref": logical_id}
+    for logical_id, env_var in _mapped(template, "AWS::S3::Bucket").items():
+        environment[env_var] = {"Ref": logical_id}
     for resource_type in ("AWS::SES::ConfigurationSet", "AWS::SESV2::ConfigurationSet"):
         for logical_id, env_var in _mapped(template, resource_type).items():
             environment[env_var] = {"Ref": logical_id}

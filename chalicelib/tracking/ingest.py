@@ -209,8 +209,10 @@ class IngestService:
         *,
         batch: bool,
         record_failures: bool = True,
+        historical: bool = False,
     ) -> tuple[list[TrackedEvent], list[dict[str, Any]]]:
-        """Validate, enrich, resolve and store. Returns (stored events, rejections with their index and field)."""
+        """Validate, enrich, resolve and store. Returns (stored events, rejections with their index and field).
+        `historical` (server-side bulk imports): times older than a year are the file's history and kept as given."""
         received_at = self.clock.now()
         valid: list[tuple[int, ValidMessage]] = []
         rejected: list[dict[str, Any]] = []
@@ -247,7 +249,9 @@ class IngestService:
         events: dict[str, TrackedEvent] = {}
         for (index, message), message_ids in zip(valid, ids, strict=True):
             if gpc and not site_consented(message.context):
-                event = self._to_event(source, unlink(message), unlinked_profile_id(message), received_at, meta, gpc)
+                event = self._to_event(
+                    source, unlink(message), unlinked_profile_id(message), received_at, meta, gpc, historical
+                )
                 event.context.pop("ip", None)
                 event.context.pop("userAgent", None)
                 event.flags.append("unlinked")
@@ -256,7 +260,7 @@ class IngestService:
             profile_id = resolve_profile_id(message_ids, records)
             if profile_id == ERASED_PROFILE:
                 continue  # the person exercised their right to erasure: their identities must not come back
-            event = self._to_event(source, message, profile_id, received_at, meta, gpc)
+            event = self._to_event(source, message, profile_id, received_at, meta, gpc, historical)
             event.flags.extend(flags_by_message.get(index, ()))
             events.setdefault(event.key, event)  # a batch repeating a messageId stores it once
         stored = list(events.values())
@@ -274,9 +278,10 @@ class IngestService:
         received_at: Any,
         meta: RequestMeta,
         gpc: bool,
+        historical: bool = False,
     ) -> TrackedEvent:
         timestamp, flags = correct_timestamp(
-            received_at, message.timestamp, message.original_timestamp, message.sent_at
+            received_at, message.timestamp, message.original_timestamp, message.sent_at, historical=historical
         )
         context, is_bot = enrich_context(message.context, message.properties, meta.source_ip, meta.client_user_agent)
         if is_bot:
