@@ -285,7 +285,8 @@ class ImportService:
                 return StepReport("resent")
             self._finish_if_done(job.import_id)  # heals a finish lost after the last commit
             return StepReport("duplicate")
-        row_kind: Any = job.kind if job.kind in ("people", "orders", "events") else "people"
+        # Pinpoint endpoints are read as JSON objects kept as they are (the events reading); segments parse their own CSV.
+        row_kind: Any = {"pinpoint_endpoints": "events", "pinpoint_segment": "people"}.get(job.kind, job.kind)
         fmt: Any = job.fmt
         ctx = RowContext(
             row_kind, fmt, job.content_hash, _parse_iso(job.created_at), job.header, f"import:{job.key}"[:200]

@@ -139,7 +139,9 @@ def test_bad_files_are_refused_with_4xx_naming_what_is_wrong(world: World) -> No
     assert upload(world, "nobody", b"x").status_code == 400
     assert upload(world, "people", b"").status_code == 400
     missing = world.h.client.http.post(
-        "/admin/imports", body=json.dumps({"key": "people/none.csv"}), headers={**AUTH, "Content-Type": "application/json"}
+        "/admin/imports",
+        body=json.dumps({"key": "people/none.csv"}),
+        headers={**AUTH, "Content-Type": "application/json"},
     )
     assert missing.status_code == 404
     assert world.h.admin("/admin/imports/imp-people-000").status_code == 404
@@ -172,3 +174,80 @@ def test_bad_rows_are_reported_and_good_rows_imported(world: World) -> None:
     ]
     assert profile(world, "j-1")["traits"]["plan"] == "pro"
     assert profile(world, "j-3")["consent"]["email"]["status"] == "opted_out"
+
+
+def _endpoint(**fields: Any) -> dict[str, Any]:
+    return {"EffectiveDate": "2024-03-01T10:00:00.000Z", "EndpointStatus": "ACTIVE", "OptOut": "NONE", **fields}
+
+
+def test_a_pinpoint_endpoint_export_becomes_profiles_with_channels_zones_and_suppressions(world: World) -> None:
+    from chalicelib.bootstrap import get_message_store
+
+    endpoints = [
+        _endpoint(Id="e1", ChannelType="EMAIL", Address="Mia@Example.com", User={"UserId": "mia",
+                  "UserAttributes": {"FirstName": ["Mia"], "Plan": ["gold"]}},
+                  Demographic={"Timezone": "America/New_York", "Locale": "en_US"}, Attributes={"Team": ["red"]}),
+        _endpoint(Id="e2", ChannelType="SMS", Address="+14155552671", User={"UserId": "mia"}),
+        _endpoint(Id="e3", ChannelType="EMAIL", Address="gone@example.com", OptOut="ALL"),
+        _endpoint(Id="e4", ChannelType="EMAIL", Address="bounced@example.com", EndpointStatus="INACTIVE"),
+        _endpoint(Id="e5", ChannelType="APNS", Address="device-token"),
+        {"Id": "e6", "Address": "x"},
+    ]  # fmt: skip
+    # Pinpoint writes several gzip parts: two concatenated members read as one file
+    lines = [json.dumps(e) for e in endpoints]
+    body = gzip.compress("\n".join(lines[:3]).encode() + b"\n") + gzip.compress("\n".join(lines[3:]).encode())
+    response = upload(world, "pinpoint_endpoints", body, fmt="gz")
+    assert response.status_code == 202, response.body
+    world.drain()
+    report = status(world, json.loads(response.body)["import_id"])
+    assert (report["rows_accepted"], report["rows_rejected"]) == (5, 1), report["rejected"][:2]
+    assert report["rejected"][0]["line"] == 6 and report["rejected"][0]["error"] == "missing_field"
+    assert report["notices"] == {"channel_not_migrated:APNS": 1, "rows_without_messages": 1}
+    mia = profile(world, "mia")
+    assert mia["email"] == "mia@example.com" and mia["phone"] == "+14155552671"
+    assert mia["traits"]["FirstName"] == "Mia" and mia["traits"]["Team"] == "red"
+    assert mia["demographics"]["timezone"] == "America/New_York" and mia["demographics"]["locale"] == "en-US"
+    assert "email" not in (mia.get("consent") or {})  # OptOut NONE proves no opt-in
+    store = get_message_store()
+    assert store.is_suppressed("email", "gone@example.com") and store.is_suppressed("email", "bounced@example.com")
+    assert not store.is_suppressed("email", "mia@example.com")
+    gone = json.loads(world.h.admin("/admin/profiles?email=gone@example.com").body)
+    gone = gone.get("profile", gone)
+    assert gone["consent"]["email"]["status"] == "opted_out" and gone["consent"]["email"]["source"] == "pinpoint"
+
+
+def test_a_pinpoint_segment_csv_becomes_a_static_segment_of_the_listed_people(world: World) -> None:
+    csv_text = (
+        "ChannelType,Address,User.UserId,User.UserAttributes.plan,Demographic.Timezone\n"
+        "EMAIL,vip1@example.com,v-1,gold,Europe/Berlin\n"
+        "EMAIL,vip2@example.com,v-2,gold,\n"
+    )
+    world.customer("outsider")
+    response = upload(world, "pinpoint_segment", csv_text.encode(), segment="pinpoint-vips")
+    assert response.status_code == 202, response.body
+    world.drain()
+    assert "pinpoint-vips" in profile(world, "v-1")["segments"]
+    assert "pinpoint-vips" in profile(world, "v-2")["segments"]
+    assert "pinpoint-vips" not in (profile(world, "outsider").get("segments") or {})
+    members = json.loads(world.h.admin("/admin/segments/pinpoint-vips/members").body)
+    assert len(members["items"]) == 2, members
+
+
+def test_a_pinpoint_template_converts_through_the_admin_api(world: World) -> None:
+    document = {"EmailTemplateResponse": {"Subject": "Hi {{User.UserAttributes.FirstName}}",
+                "HtmlPart": "<p>{{#if Attributes.Plan}}Plan: {{Attributes.Plan}}{{/if}} {{eq a b}}</p>",
+                "DefaultSubstitutions": '{"User.UserAttributes.FirstName": "friend"}'}}  # fmt: skip
+    response = world.h.client.http.post(
+        "/admin/imports/pinpoint-template",
+        body=json.dumps(document),
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 200, response.body
+    result = json.loads(response.body)
+    assert result["template"]["subject"] == 'Hi {{ traits.FirstName | default("friend") }}'
+    assert result["template"]["html"].startswith("<p>{% if traits.Plan %}Plan: {{ traits.Plan }}{% endif %}")
+    assert result["problems"] == ["html: helper {{eq a b}} has no equivalent"]
+    bad = world.h.client.http.post(
+        "/admin/imports/pinpoint-template", body="[", headers={**AUTH, "Content-Type": "application/json"}
+    )
+    assert bad.status_code == 400
