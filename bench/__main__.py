@@ -174,6 +174,9 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append(_row(f"Peak RSS, {path} path", _na(mem), f"fits {MB_LIMIT} MB", None))
 
     rows += backfill_rows(results.get("backfill", {}))
+    from bench import imports
+
+    rows += imports.rows(results.get("imports", {}))
     rate = results.get("sending_rate", {})
     if rate.get("status") == "ok":
         both, alone = rate["rate_both_kinds"], rate["rate_marketing_only"]
@@ -320,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     quick: bool = args.quick
     out: Path = args.out
 
-    from bench import backfill, cold_start, cost, e2e, ingest, instructions, memory, scoring, sending_rate
+    from bench import backfill, cold_start, cost, e2e, imports, ingest, instructions, memory, scoring, sending_rate
 
     results: dict[str, Any] = {}
     results["cold_start"] = _section("cold start", lambda: cold_start.run(quick))
@@ -330,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     results["end_to_end"] = _section("end to end", lambda: e2e.run(quick))
     results["memory"] = _section("memory", lambda: memory.run(quick))
     results["backfill"] = _section("backfill", lambda: backfill.run(quick))
+    results["imports"] = _section("imports", lambda: imports.run(quick))
     results["sending_rate"] = _section("sending rate", lambda: sending_rate.run(quick))
     if "ratio" in results["ingest"] and "mixes" in results["scoring"]:
         results["cost"] = _section("cost", lambda: cost.run(results["ingest"], results["scoring"]))
