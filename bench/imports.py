@@ -60,8 +60,15 @@ def _one(kind: str, body: bytes) -> dict[str, Any]:
     done = service.status(job.import_id)
     assert done is not None and done.finished_at and done.rows_rejected == 0, done
     rows = done.rows_accepted
-    return {"rows": rows, "bytes": len(body), "seconds": seconds, "cpu_seconds": cpu, "events": done.messages,
-            "rows_per_second": rows / cpu, "bytes_per_row": len(body) / rows}  # fmt: skip
+    return {
+        "rows": rows,
+        "bytes": len(body),
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "events": done.messages,
+        "rows_per_second": rows / cpu,
+        "bytes_per_row": len(body) / rows,
+    }
 
 
 def measure(count: int) -> dict[str, Any]:
@@ -110,15 +117,24 @@ def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
         figures, model_kind = result["measured"][kind], result["model"][kind]
         million, ten = model_kind["1000000"], model_kind["10000000"]
         out += [
-            {"figure": f"Bulk import, 1 worker, AWS faked (moto): {figures['rows']:,} {kind} rows",
-             "value": f"{figures['rows_per_second']:,.0f} rows/s per CPU-second ({figures['events']} events)",
-             "target": "measured", "result": "-"},
-            {"figure": f"  modelled: 1M {kind} rows, {million['workers']} workers x "
-                       f"{model_kind['worker_rows_per_second_on_lambda']:,.0f}/s ({LAMBDA_MB} MB Lambda)",
-             "value": f"{million['wall_seconds'] / 60:.1f} min, ${million['cost']['total']:.2f}",
-             "target": "measured", "result": "-"},
-            {"figure": f"  modelled: 10M {kind} rows, {ten['workers']} workers ({ten['chunks']} chunks)",
-             "value": f"{ten['wall_seconds'] / 60:.1f} min, ${ten['cost']['total']:.2f}",
-             "target": "measured", "result": "-"},
-        ]  # fmt: skip
+            {
+                "figure": f"Bulk import, 1 worker, AWS faked (moto): {figures['rows']:,} {kind} rows",
+                "value": f"{figures['rows_per_second']:,.0f} rows/s per CPU-second ({figures['events']} events)",
+                "target": "measured",
+                "result": "-",
+            },
+            {
+                "figure": f"  modelled: 1M {kind} rows, {million['workers']} workers x "
+                f"{model_kind['worker_rows_per_second_on_lambda']:,.0f}/s ({LAMBDA_MB} MB Lambda)",
+                "value": f"{million['wall_seconds'] / 60:.1f} min, ${million['cost']['total']:.2f}",
+                "target": "measured",
+                "result": "-",
+            },
+            {
+                "figure": f"  modelled: 10M {kind} rows, {ten['workers']} workers ({ten['chunks']} chunks)",
+                "value": f"{ten['wall_seconds'] / 60:.1f} min, ${ten['cost']['total']:.2f}",
+                "target": "measured",
+                "result": "-",
+            },
+        ]
     return out

@@ -285,7 +285,7 @@ class ImportService:
                 return StepReport("resent")
             self._finish_if_done(job.import_id)  # heals a finish lost after the last commit
             return StepReport("duplicate")
-        # Pinpoint endpoints are read as JSON objects kept as they are (the events reading); segments parse their own CSV.
+        # Pinpoint endpoints are JSON objects kept as they are (the events reading); segments parse their own CSV.
         row_kind: Any = {"pinpoint_endpoints": "events", "pinpoint_segment": "people"}.get(job.kind, job.kind)
         fmt: Any = job.fmt
         ctx = RowContext(

@@ -14,9 +14,20 @@ ID = "imp-orders-" + "a" * 24
 
 
 def job(**fields: Any) -> ImportJob:
-    return ImportJob(**{"import_id": ID, "kind": "orders", "fmt": "csv", "key": "orders/a.csv", "size": 100,
-                        "content_hash": "f" * 64, "created_at": "2026-03-02T10:00:00.000Z", "chunks": 2,
-                        "header": ["order_id"], **fields})  # fmt: skip
+    return ImportJob(
+        **{
+            "import_id": ID,
+            "kind": "orders",
+            "fmt": "csv",
+            "key": "orders/a.csv",
+            "size": 100,
+            "content_hash": "f" * 64,
+            "created_at": "2026-03-02T10:00:00.000Z",
+            "chunks": 2,
+            "header": ["order_id"],
+            **fields,
+        }
+    )
 
 
 class ImportJobStoreContract:
@@ -35,15 +46,23 @@ class ImportJobStoreContract:
     def test_a_step_commits_its_counts_once(self, store: ImportJobStore) -> None:
         store.create(job())
         task = ImportTask(ID, "rows", 0, 0, 50)
-        assert store.commit(task, accepted=3, rejected=1, messages=4, notices={"consent_unproven": 2}, final=False,
-                            next_skip=4)  # fmt: skip
+        assert store.commit(
+            task, accepted=3, rejected=1, messages=4, notices={"consent_unproven": 2}, final=False, next_skip=4
+        )
         assert not store.commit(task, accepted=3, rejected=1, messages=4, notices={}, final=True, next_skip=None)
         marker = store.marker(ID, 0, 0)
         assert marker is not None and (marker.final, marker.next_skip, marker.sent) == (False, 4, False)
         store.mark_sent(ID, 0, 0)
         assert store.marker(ID, 0, 0).sent  # type: ignore[union-attr]
-        store.commit(ImportTask(ID, "rows", 0, 0, 50, step=1), accepted=1, rejected=0, messages=1,
-                     notices={"consent_unproven": 1}, final=True, next_skip=None)  # fmt: skip
+        store.commit(
+            ImportTask(ID, "rows", 0, 0, 50, step=1),
+            accepted=1,
+            rejected=0,
+            messages=1,
+            notices={"consent_unproven": 1},
+            final=True,
+            next_skip=None,
+        )
         found = store.get(ID)
         assert found is not None
         assert (found.rows_accepted, found.rows_rejected, found.messages, found.chunks_done) == (4, 1, 5, 1)

@@ -184,15 +184,20 @@ def test_a_pinpoint_endpoint_export_becomes_profiles_with_channels_zones_and_sup
     from chalicelib.bootstrap import get_message_store
 
     endpoints = [
-        _endpoint(Id="e1", ChannelType="EMAIL", Address="Mia@Example.com", User={"UserId": "mia",
-                  "UserAttributes": {"FirstName": ["Mia"], "Plan": ["gold"]}},
-                  Demographic={"Timezone": "America/New_York", "Locale": "en_US"}, Attributes={"Team": ["red"]}),
+        _endpoint(
+            Id="e1",
+            ChannelType="EMAIL",
+            Address="Mia@Example.com",
+            User={"UserId": "mia", "UserAttributes": {"FirstName": ["Mia"], "Plan": ["gold"]}},
+            Demographic={"Timezone": "America/New_York", "Locale": "en_US"},
+            Attributes={"Team": ["red"]},
+        ),
         _endpoint(Id="e2", ChannelType="SMS", Address="+14155552671", User={"UserId": "mia"}),
         _endpoint(Id="e3", ChannelType="EMAIL", Address="gone@example.com", OptOut="ALL"),
         _endpoint(Id="e4", ChannelType="EMAIL", Address="bounced@example.com", EndpointStatus="INACTIVE"),
         _endpoint(Id="e5", ChannelType="APNS", Address="device-token"),
         {"Id": "e6", "Address": "x"},
-    ]  # fmt: skip
+    ]
     # Pinpoint writes several gzip parts: two concatenated members read as one file
     lines = [json.dumps(e) for e in endpoints]
     body = gzip.compress("\n".join(lines[:3]).encode() + b"\n") + gzip.compress("\n".join(lines[3:]).encode())
@@ -234,9 +239,13 @@ def test_a_pinpoint_segment_csv_becomes_a_static_segment_of_the_listed_people(wo
 
 
 def test_a_pinpoint_template_converts_through_the_admin_api(world: World) -> None:
-    document = {"EmailTemplateResponse": {"Subject": "Hi {{User.UserAttributes.FirstName}}",
-                "HtmlPart": "<p>{{#if Attributes.Plan}}Plan: {{Attributes.Plan}}{{/if}} {{eq a b}}</p>",
-                "DefaultSubstitutions": '{"User.UserAttributes.FirstName": "friend"}'}}  # fmt: skip
+    document = {
+        "EmailTemplateResponse": {
+            "Subject": "Hi {{User.UserAttributes.FirstName}}",
+            "HtmlPart": "<p>{{#if Attributes.Plan}}Plan: {{Attributes.Plan}}{{/if}} {{eq a b}}</p>",
+            "DefaultSubstitutions": '{"User.UserAttributes.FirstName": "friend"}',
+        }
+    }
     response = world.h.client.http.post(
         "/admin/imports/pinpoint-template",
         body=json.dumps(document),

@@ -13,8 +13,17 @@ CTX = RowContext("events", "jsonl", "cd" * 32, datetime(2026, 1, 1, tzinfo=UTC))
 
 
 def test_an_opted_out_endpoint_is_unsubscribed_and_suppressed_and_an_inactive_one_suppressed() -> None:
-    out = endpoint_messages({"ChannelType": "EMAIL", "Address": "a@example.com", "OptOut": "ALL",
-                             "EndpointStatus": "INACTIVE", "EffectiveDate": "2024-01-01T00:00:00Z"}, 1, CTX)  # fmt: skip
+    out = endpoint_messages(
+        {
+            "ChannelType": "EMAIL",
+            "Address": "a@example.com",
+            "OptOut": "ALL",
+            "EndpointStatus": "INACTIVE",
+            "EffectiveDate": "2024-01-01T00:00:00Z",
+        },
+        1,
+        CTX,
+    )
     assert [m.get("event") or m["type"] for m in out.messages] == ["identify", "Email Unsubscribed"]
     assert out.suppress == [
         ("email", "a@example.com", "pinpoint_opt_out"),

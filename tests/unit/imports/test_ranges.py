@@ -46,8 +46,9 @@ def test_json_lines_split_at_every_newline_and_number_their_lines() -> None:
 
 def test_a_record_longer_than_the_limit_is_flagged_and_the_next_one_still_read() -> None:
     data = b"a\n" + b"x" * (MAX_ROW_BYTES + 10) + b"\nb\n"
-    found = list(records([data[i : i + 4096] for i in range(0, len(data), 4096)], ChunkStart(0, 0, len(data)),
-                         csv_quotes=False))  # fmt: skip
+    found = list(
+        records([data[i : i + 4096] for i in range(0, len(data), 4096)], ChunkStart(0, 0, len(data)), csv_quotes=False)
+    )
     assert [(r.line, r.data, r.too_long) for r in found] == [(1, b"a", False), (2, b"", True), (3, b"b", False)]
 
 

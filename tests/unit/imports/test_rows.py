@@ -29,8 +29,9 @@ def test_a_proven_consent_grant_keeps_its_source_and_time() -> None:
     assert consent["messageId"] == "imp-" + "ab" * 10 + "-2-consent-email"
 
 
-@pytest.mark.parametrize("row", [b"u1,a@example.com,yes,,2024-02-03", b"u1,a@example.com,yes,shop,",
-                                 b"u1,a@example.com,yes,shop,2027-01-01"])  # fmt: skip
+@pytest.mark.parametrize(
+    "row", [b"u1,a@example.com,yes,,2024-02-03", b"u1,a@example.com,yes,shop,", b"u1,a@example.com,yes,shop,2027-01-01"]
+)
 def test_a_grant_without_source_or_past_time_is_not_a_grant(row: bytes) -> None:
     converted = people(row)
     assert [m["type"] for m in converted.messages] == ["identify"] and converted.notices == ["consent_unproven"]
