@@ -366,6 +366,14 @@ def _create_bucket(ctx: _Context, logical_id: str, props: dict[str, Any]) -> Pro
                 "QueueConfigurations": [{"QueueArn": q["Queue"], "Events": [q["Event"]]} for q in queues]
             },
         )
+        # S3 answers a new notification configuration with an `s3:TestEvent` on each queue. The import worker ignores
+        # it; taking it off here keeps a freshly provisioned stack quiet (nothing to pump until something happens).
+        sqs = ctx.client("sqs")
+        for queue in queues:
+            url = sqs.get_queue_url(QueueName=str(queue["Queue"]).rsplit(":", 1)[-1])["QueueUrl"]
+            for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+                if "s3:TestEvent" in message["Body"]:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     return Provisioned(logical_id, "AWS::S3::Bucket", name, name, {"Arn": f"arn:aws:s3:::{name}"})
 
 
