@@ -12,7 +12,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCOUNT_ID_ENDPOINT_MODE ?= disabled
 
 .DEFAULT_GOAL := help
-.PHONY: clv-fit help bootstrap test lint architecture format run package checkov bench security clean lint-templates
+.PHONY: import clv-fit help bootstrap test lint architecture format run package checkov bench security clean lint-templates
 
 help:
 	@echo "make run      - the whole product locally (moto + Chalice local + event pump) on http://127.0.0.1:$${PORT:-8000}"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench    - python -m bench"
 	@echo "make lint-templates - the template lint (also in make test); rendered mails saved to build/email-previews/"
 	@echo "make clv-fit FILE=summary.csv - fit the CLV models on a customer-summary CSV, print the parameters as JSON"
+	@echo "make import FILE=x.csv KIND=people|orders|events|pinpoint_endpoints|pinpoint_segment [SEGMENT=id] - into make run"
 	@echo "make security - bandit (no high findings) and pip-audit (when PyPI's advisory API is reachable)"
 
 # The virtualenv is (re)built when missing, and requirements are re-installed whenever a requirements file changes.
@@ -78,6 +79,11 @@ security: bootstrap
 clv-fit: bootstrap
 	@test -n "$(FILE)" || { echo "usage: make clv-fit FILE=summary.csv" >&2; exit 2; }
 	$(BIN)/python -m chalicelib.predictions $(FILE)
+
+# Import a file into the running local stack (make run) through its admin API, with a progress bar.
+import: bootstrap
+	@test -n "$(FILE)" -a -n "$(KIND)" || { echo "usage: make import FILE=people.csv KIND=people [SEGMENT=id]" >&2; exit 2; }
+	$(BIN)/python -m local.import_file "$(FILE)" $(KIND) $(if $(SEGMENT),--segment $(SEGMENT))
 
 run: bootstrap
 	$(BIN)/python -m local.stack

@@ -18,6 +18,7 @@ from chalicelib.api import (
     admin_broadcasts,
     admin_catalog,
     admin_definitions,
+    admin_imports,
     admin_privacy,
     admin_recommendations,
     admin_reports,
@@ -39,6 +40,7 @@ from chalicelib.handlers import (
     backfill,
     delivery,
     events_stream,
+    imports,
     profiles_stream,
     scenarios_stream,
     schedules,
@@ -71,6 +73,7 @@ ADMIN_BLUEPRINTS = (
     admin_recommendations.bp,
     admin_broadcasts.bp,
     console.bp,  # the marketers' console: HTML pages under /admin/console
+    admin_imports.bp,
 )
 EVENT_BLUEPRINTS = (
     events_stream.bp,
@@ -82,6 +85,7 @@ EVENT_BLUEPRINTS = (
     backfill.bp,
     catalog_handlers.bp,
     audience.bp,
+    imports.bp,
 )
 
 app = Chalice(app_name="one2one")

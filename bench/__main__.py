@@ -184,6 +184,9 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append(_row(f"Peak RSS, {path} path", _na(mem), f"fits {MB_LIMIT} MB", None))
 
     rows += backfill_rows(results.get("backfill", {}))
+    from bench import imports
+
+    rows += imports.rows(results.get("imports", {}))
     rate = results.get("sending_rate", {})
     if rate.get("status") == "ok":
         both, alone = rate["rate_both_kinds"], rate["rate_marketing_only"]
@@ -421,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         cold_start,
         cost,
         e2e,
+        imports,
         ingest,
         instructions,
         memory,
@@ -438,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     results["end_to_end"] = _section("end to end", lambda: e2e.run(quick))
     results["memory"] = _section("memory", lambda: memory.run(quick))
     results["backfill"] = _section("backfill", lambda: backfill.run(quick))
+    results["imports"] = _section("imports", lambda: imports.run(quick))
     results["sending_rate"] = _section("sending rate", lambda: sending_rate.run(quick))
     results["catalog"] = _section("catalog", lambda: catalog.run(quick))
     results["recommendations"] = _section("recommendations", lambda: recommendations.run(quick))

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from chalicelib.engagement.recorder import EngagementService
     from chalicelib.engagement.sms_consent import SmsConsentService
     from chalicelib.engagement.tokens import Keyring
+    from chalicelib.imports import ImportService
     from chalicelib.personalization import PersonalizationService
     from chalicelib.predictions.adapters.dynamodb_models import DynamoModelStore, DynamoPropensityStore
     from chalicelib.predictions.propensity_training import PropensityTrainingService
@@ -384,6 +385,40 @@ def get_backfill_service() -> BackfillService:
         get_clock(),
         parallelism=s.backfill_parallelism,
     )
+
+
+@cache
+def get_import_service() -> ImportService:
+    """Bulk imports and Pinpoint migrations: `start` from an S3 drop or the admin API, `run` the import queue's steps.
+    Suppressions go to delivery's message store; a static segment is saved as a definition (which backfills it)."""
+    import os
+
+    from chalicelib.imports import ImportService
+    from chalicelib.imports.adapters.dynamodb_imports import DynamoImportJobStore
+    from chalicelib.imports.adapters.s3_objects import S3ImportObjects
+    from chalicelib.imports.adapters.sqs_imports import SqsImportQueue
+
+    s = get_settings()
+
+    def save_segment(segment_id: str, body: dict[str, Any]) -> None:
+        get_definitions_service().put("segment", segment_id, body, by="import")
+
+    return ImportService(
+        S3ImportObjects(s.import_bucket),
+        DynamoImportJobStore(s.state_table, s.failed_event_ttl_days),
+        SqsImportQueue(s.import_queue, os.environ.get("IMPORT_QUEUE_URL") or None),
+        get_ingest_service(),
+        get_clock(),
+        suppressions=_LazySuppressions(),
+        save_segment=save_segment,
+    )
+
+
+class _LazySuppressions:
+    """Delivery's message store, built on the first suppression (it reads the signing key): most imports have none."""
+
+    def suppress(self, channel: str, address: str, reason: str, now: Any) -> None:
+        get_message_store().suppress(channel, address, reason, now)
 
 
 # -- scenarios and delivery -------------------------------------------------------------------------------------------
@@ -810,6 +845,7 @@ def reset() -> None:
         get_model_store,
         get_training_service,
         get_backfill_service,
+        get_import_service,
     ):
         factory.cache_clear()
     _reset_delivery()

@@ -153,6 +153,12 @@ CHECKOV_SKIPS: tuple[tuple[str, tuple[str, ...], str], ...] = (
         "access logs carry no personal data: no IP, no body, no query",
     ),
     (
+        "CKV_AWS_18",
+        ("AWS::S3::Bucket",),
+        "the import bucket holds operators' uploads for 30 days; object access is audited by CloudTrail data events "
+        "(a deployment choice), and a server-access-log bucket would be a second bucket to secure",
+    ),
+    (
         "CKV_AWS_27",
         ("AWS::SQS::Queue",),
         "encrypted at rest with SSE-SQS (SqsManagedSseEnabled), which the check ignores",
@@ -222,6 +228,8 @@ def function_environment(template: dict[str, Any]) -> dict[str, Any]:
     for logical_id, env_var in _mapped(template, "AWS::SNS::Topic").items():
         environment[env_var] = {"Fn::GetAtt": [logical_id, "TopicName"]}
         environment[f"{env_var}_ARN"] = {"Ref": logical_id}
+    for logical_id, env_var in _mapped(template, "AWS::S3::Bucket").items():
+        environment[env_var] = {"Ref": logical_id}
     for resource_type in ("AWS::SES::ConfigurationSet", "AWS::SESV2::ConfigurationSet"):
         for logical_id, env_var in _mapped(template, resource_type).items():
             environment[env_var] = {"Ref": logical_id}

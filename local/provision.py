@@ -31,6 +31,7 @@ SETTINGS_MAPPINGS = {
     "AWS::SNS::Topic": "TOPICS",
     "AWS::SESV2::ConfigurationSet": "CONFIGURATION_SETS",
     "AWS::SES::ConfigurationSet": "CONFIGURATION_SETS",
+    "AWS::S3::Bucket": "BUCKETS",
 }
 # The explicit name property of each type (honoured when it is a literal string).
 NAME_PROPERTIES = {
@@ -39,6 +40,7 @@ NAME_PROPERTIES = {
     "AWS::SNS::Topic": "TopicName",
     "AWS::SESV2::ConfigurationSet": "Name",
     "AWS::SES::ConfigurationSet": "Name",
+    "AWS::S3::Bucket": "BucketName",
 }
 
 
@@ -343,6 +345,38 @@ def _create_configuration_set(ctx: _Context, logical_id: str, props: dict[str, A
     return Provisioned(logical_id, resource_type, name, name)
 
 
+def _create_bucket(ctx: _Context, logical_id: str, props: dict[str, Any]) -> Provisioned:
+    """A bucket with its encryption, public access block and its notifications to a queue (an import drop locally
+    reaches the import queue as in AWS; the local pump drains it)."""
+    name = physical_name(logical_id, "AWS::S3::Bucket", props)
+    s3 = ctx.client("s3")
+    try:
+        s3.create_bucket(Bucket=name)
+        log.info("created bucket %s (%s)", name, logical_id)
+    except Exception as exc:  # noqa: BLE001 - already there after a restart of the local stack
+        if _error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+    if "PublicAccessBlockConfiguration" in props:
+        s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
+    queues = props.get("NotificationConfiguration", {}).get("QueueConfigurations", [])
+    if queues:
+        s3.put_bucket_notification_configuration(
+            Bucket=name,
+            NotificationConfiguration={
+                "QueueConfigurations": [{"QueueArn": q["Queue"], "Events": [q["Event"]]} for q in queues]
+            },
+        )
+        # S3 answers a new notification configuration with an `s3:TestEvent` on each queue. The import worker ignores
+        # it; taking it off here keeps a freshly provisioned stack quiet (nothing to pump until something happens).
+        sqs = ctx.client("sqs")
+        for queue in queues:
+            url = sqs.get_queue_url(QueueName=str(queue["Queue"]).rsplit(":", 1)[-1])["QueueUrl"]
+            for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+                if "s3:TestEvent" in message["Body"]:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return Provisioned(logical_id, "AWS::S3::Bucket", name, name, {"Arn": f"arn:aws:s3:::{name}"})
+
+
 # --- driver ---------------------------------------------------------------------------------------------------------
 
 
@@ -365,6 +399,7 @@ CREATORS: dict[str, Creator] = {
     "AWS::SNS::Subscription": _create_subscription,
     "AWS::SESV2::ConfigurationSet": _create_configuration_set,
     "AWS::SES::ConfigurationSet": _create_configuration_set,
+    "AWS::S3::Bucket": _create_bucket,
 }
 
 

@@ -28,6 +28,11 @@ QUEUES: dict[str, tuple[str, str]] = {
     "CatalogFanoutDeadLetterQueue": ("CATALOG_FANOUT_DLQ", "one2one-catalog-fanout-dlq"),
     "AudienceQueue": ("AUDIENCE_QUEUE", "one2one-audience"),
     "AudienceDeadLetterQueue": ("AUDIENCE_DLQ", "one2one-audience-dlq"),
+    "ImportQueue": ("IMPORT_QUEUE", "one2one-import"),
+    "ImportDeadLetterQueue": ("IMPORT_DLQ", "one2one-import-dlq"),
+}
+BUCKETS: dict[str, tuple[str, str]] = {
+    "ImportBucket": ("IMPORT_BUCKET", "one2one-imports"),
 }
 TOPICS: dict[str, tuple[str, str]] = {
     "SalesAlertsTopic": ("SALES_ALERTS_TOPIC", "one2one-sales-alerts"),
@@ -53,8 +58,8 @@ def table_name(logical_id: str) -> str:
 
 
 def resource_name(logical_id: str) -> str:
-    """Physical name of a queue, topic or configuration set (env var, else the local default)."""
-    env, default = (QUEUES | TOPICS | CONFIGURATION_SETS)[logical_id]
+    """Physical name of a queue, topic, bucket or configuration set (env var, else the local default)."""
+    env, default = (QUEUES | TOPICS | CONFIGURATION_SETS | BUCKETS)[logical_id]
     return os.environ.get(env, default)
 
 
@@ -91,6 +96,8 @@ class Settings:
     ses_feedback_topic_arn: str | None = None
     backfill_queue: str = "one2one-backfill"
     backfill_parallelism: int = 16  # ONE2ONE_BACKFILL_PARALLELISM: scan segments (concurrent workers) per backfill
+    import_queue: str = "one2one-import"
+    import_bucket: str = "one2one-imports"
     # How often a warm container asks whether stored definitions changed (one GetItem per kind), in seconds.
     definitions_check_seconds: float = 30.0
     # ONE2ONE_SEND_RATE_LIMIT=off: no shared sending rate (tests whose fake clock stands still; never in AWS).
@@ -137,6 +144,8 @@ def get_settings() -> Settings:
         ses_feedback_topic_arn=os.environ.get("SES_FEEDBACK_TOPIC_ARN") or None,
         backfill_queue=resource_name("BackfillQueue"),
         backfill_parallelism=min(_positive_int(os.environ.get("ONE2ONE_BACKFILL_PARALLELISM"), 16), 1000),
+        import_queue=resource_name("ImportQueue"),
+        import_bucket=resource_name("ImportBucket"),
         definitions_check_seconds=float(_positive_int(os.environ.get("ONE2ONE_DEFINITIONS_CHECK_SECONDS"), 30)),
         send_rate_limit=os.environ.get("ONE2ONE_SEND_RATE_LIMIT", "on").strip().lower() != "off",
         catalog_table=table_name("CatalogTable"),

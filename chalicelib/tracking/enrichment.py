@@ -46,6 +46,8 @@ def correct_timestamp(
     timestamp: datetime | None,
     original_timestamp: datetime | None,
     sent_at: datetime | None,
+    *,
+    historical: bool = False,
 ) -> tuple[datetime, list[str]]:
     """Segment's skew correction: timestamp = receivedAt - (sentAt - originalTimestamp); then clamp the absurd.
 
@@ -67,7 +69,7 @@ def correct_timestamp(
     if ts > received_at + MAX_FUTURE_SKEW:
         flags.append("timestamp_clamped_future")
         ts = received_at
-    elif ts < received_at - MAX_PAST_AGE:
+    elif ts < received_at - MAX_PAST_AGE and not historical:  # an import's old orders are history, not skew
         flags.append("timestamp_clamped_past")
         ts = received_at
     return ts, flags

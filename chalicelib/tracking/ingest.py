@@ -214,8 +214,10 @@ class IngestService:
         *,
         batch: bool,
         record_failures: bool = True,
+        historical: bool = False,
     ) -> tuple[list[TrackedEvent], list[dict[str, Any]]]:
-        """Validate, enrich, resolve and store. Returns (stored events, rejections with their index and field)."""
+        """Validate, enrich, resolve and store. Returns (stored events, rejections with their index and field).
+        `historical` (server-side bulk imports): times older than a year are the file's history and kept as given."""
         received_at = self.clock.now()
         valid: list[tuple[int, ValidMessage]] = []
         rejected: list[dict[str, Any]] = []
@@ -255,7 +257,9 @@ class IngestService:
                 # Unlinked, but findable by erasure: a bucket shared by many senders and a per-event keyed tag, both
                 # from the sender's strongest identity key (the one their profile would be resolved by).
                 key, secret = message_ids.identity_keys()[0], self.secret()
-                event = self._to_event(source, unlink(message), unlinked_bucket(key, secret), received_at, meta, gpc)
+                event = self._to_event(
+                    source, unlink(message), unlinked_bucket(key, secret), received_at, meta, gpc, historical
+                )
                 event.context.pop("ip", None)
                 event.context.pop("userAgent", None)
                 event.flags.extend(("unlinked", unlinked_tag(key, event.key, secret)))
@@ -264,7 +268,7 @@ class IngestService:
             profile_id = resolve_profile_id(message_ids, records)
             if profile_id == ERASED:
                 continue  # the person exercised their right to erasure: their identities must not come back
-            event = self._to_event(source, message, profile_id, received_at, meta, gpc)
+            event = self._to_event(source, message, profile_id, received_at, meta, gpc, historical)
             event.flags.extend(flags_by_message.get(index, ()))
             events.setdefault(event.key, event)  # a batch repeating a messageId stores it once
         stored = list(events.values())
@@ -282,9 +286,10 @@ class IngestService:
         received_at: Any,
         meta: RequestMeta,
         gpc: bool,
+        historical: bool = False,
     ) -> TrackedEvent:
         timestamp, flags = correct_timestamp(
-            received_at, message.timestamp, message.original_timestamp, message.sent_at
+            received_at, message.timestamp, message.original_timestamp, message.sent_at, historical=historical
         )
         context, is_bot = enrich_context(message.context, message.properties, meta.source_ip, meta.client_user_agent)
         if is_bot:

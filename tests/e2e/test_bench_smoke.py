@@ -33,6 +33,7 @@ def test_quick_benchmark_prints_the_table_and_writes_latest_json(tmp_path):
         "end_to_end",
         "memory",
         "backfill",
+        "imports",
         "sending_rate",
         "recommendations",
         "propensity",
@@ -40,6 +41,7 @@ def test_quick_benchmark_prints_the_table_and_writes_latest_json(tmp_path):
         "catalog",
     }
     assert "model" in document["results"]["backfill"], document["results"]["backfill"]
+    assert "model" in document["results"]["imports"], document["results"]["imports"]
     assert document["results"]["scoring_instructions"]["status"] == "n/a"  # valgrind runs in the full benchmark only
     figures = " ".join(row["figure"] for row in document["table"])
     for expected in (

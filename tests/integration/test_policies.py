@@ -49,6 +49,9 @@ ALLOWED_WILDCARDS = {
     "EventsStreamList": "ListStreams is granted on <table>/stream/*, the stream label is not known in advance",
     "ProfilesStreamList": "ListStreams is granted on <table>/stream/*, the stream label is not known in advance",
     "CatalogStreamList": "ListStreams is granted on <table>/stream/*, the stream label is not known in advance",
+    # Object ARNs of the stack's own import bucket: the keys are whatever operators upload (people/..., pinpoint/...).
+    "ImportBucketObjects": "objects of the stack's import bucket (<bucket arn>/*): keys are chosen by uploaders",
+    "ImportBucketRead": "objects of the stack's import bucket (<bucket arn>/*): keys are chosen by uploaders",
 }
 # The only actions a wildcard resource may carry, per Sid.
 WILDCARD_ACTIONS = {
@@ -60,6 +63,8 @@ WILDCARD_ACTIONS = {
     "EventsStreamList": {"dynamodb:ListStreams"},
     "ProfilesStreamList": {"dynamodb:ListStreams"},
     "CatalogStreamList": {"dynamodb:ListStreams"},
+    "ImportBucketObjects": {"s3:GetObject", "s3:PutObject"},
+    "ImportBucketRead": {"s3:GetObject"},
 }
 
 
@@ -307,6 +312,11 @@ def _required(service: str, operation: str, params: dict[str, Any]) -> list[tupl
         return pairs
     if service == "secretsmanager":
         return [(f"secretsmanager:{operation}", "SigningSecret")]
+    if service == "s3" and params.get("Key"):
+        from chalicelib.shared.settings import BUCKETS
+
+        action = {"HeadObject": "GetObject"}.get(operation, operation)  # HEAD is authorised by s3:GetObject
+        return [(f"s3:{action}", f"{_reverse(BUCKETS)[params['Bucket']]}/{params['Key']}")]
     return [(f"{service}:{operation}", "*")]
 
 
@@ -499,6 +509,21 @@ def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     assert created.status_code == 201, created.body
     path = f"/admin/broadcasts/{json.loads(created.body)['id']}/schedule"
     assert world.h.client.http.post(path, body=json.dumps({"at": "now"}), headers=auth).status_code == 200
+    # imports: a file uploaded through the admin API, one dropped into the bucket, a Pinpoint export with an
+    # opted-out endpoint (a suppression) and a segment list (a definition and its backfill)
+    upload = {**auth, "Content-Type": "text/csv"}
+    people = "user_id,email\npolicy-1,policy1@example.com\n"
+    assert world.h.client.http.post("/admin/imports?kind=people", body=people, headers=upload).status_code == 202
+    from chalicelib.shared.settings import resource_name
+
+    endpoint = {"ChannelType": "EMAIL", "Address": "pp@example.com", "OptOut": "ALL", "User": {"UserId": "pp-1"}}
+    client("s3").put_object(
+        Bucket=resource_name("ImportBucket"), Key="pinpoint/endpoints/part-1.jsonl", Body=json.dumps(endpoint)
+    )
+    segment = "ChannelType,Address,User.UserId\nEMAIL,pp@example.com,pp-1\n"
+    client("s3").put_object(Bucket=resource_name("ImportBucket"), Key="pinpoint/segments/pp-list/a.csv", Body=segment)
+    world.drain()
+    assert admin("/admin/imports").status_code == 200
     # days pass: lifecycle sweep, cut points and the stuck-message sweep run on their schedules
     for _ in range(3):
         world.advance(days=1)
@@ -542,6 +567,7 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_own_policy(
         "backfill_profiles",
         "catalog_changes",
         "catalog_fanout",
+        "import_files",
     } <= seen_functions
     assert {"lifecycle_sweep", "refresh_cut_points", "release_due_steps", "fire_schedules"} <= seen_functions
     assert "fan_out_audience" in seen_functions

@@ -1,0 +1,1 @@
+"""AWS adapters of the imports wing (composed only by bootstrap)."""
