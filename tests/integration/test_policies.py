@@ -583,8 +583,16 @@ def test_only_functions_that_sign_or_verify_may_read_the_signing_secret() -> Non
     }
     # links in mail are verified by the public API, signed by delivery and by the admin API's template preview; the
     # fold and the segment consumer key the erasure pointers of the bad rows they keep (and the fold looks for the
-    # hashed tombstone of an identity it has no record of)
-    assert readers == {"api_handler", "admin_api", "deliver_steps", "fold_events", "update_segment_members"}
+    # hashed tombstone of an identity it has no record of); the import worker ingests like the public API does
+    # (hashed tombstones of first-seen ids, erasure pointers of the rows it refuses)
+    assert readers == {
+        "api_handler",
+        "admin_api",
+        "deliver_steps",
+        "fold_events",
+        "update_segment_members",
+        "import_files",
+    }
 
 
 def test_the_public_api_cannot_list_export_or_erase_a_profile_and_the_admin_api_cannot_send_mail() -> None:
