@@ -13,13 +13,13 @@ from __future__ import annotations
 import contextlib
 import json
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 
 from chalicelib.profiles.adapters.dynamodb_profiles import stored_profile
 from chalicelib.profiles.backfill import encode_task
 from chalicelib.profiles.ports import BackfillCursor, BackfillJob, BackfillTask, StoredProfile
 from chalicelib.shared.aws import client
+from chalicelib.shared.sqs import SqsSender
 
 JOBS_PK = "backfill"
 KEEP_SECONDS = 90 * 86_400
@@ -219,19 +219,9 @@ class DynamoBackfillJobStore:
         return True
 
 
-class SqsBackfillQueue:
+class SqsBackfillQueue(SqsSender):
     def __init__(self, queue_name: str, queue_url: str | None = None) -> None:
-        self.queue_name = queue_name
-        self._url = queue_url
-
-    @cached_property
-    def url(self) -> str:
-        return self._url or client("sqs").get_queue_url(QueueName=self.queue_name)["QueueUrl"]
+        super().__init__(queue_name, queue_url, "backfill tasks")
 
     def send(self, tasks: list[BackfillTask]) -> None:
-        sqs = client("sqs")
-        for start in range(0, len(tasks), 10):
-            entries = [{"Id": str(n), "MessageBody": encode_task(t)} for n, t in enumerate(tasks[start : start + 10])]
-            response = sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
-            if response.get("Failed"):
-                raise RuntimeError(f"SQS refused {len(response['Failed'])} backfill tasks: {response['Failed'][0]}")
+        self.send_bodies([encode_task(t) for t in tasks])
