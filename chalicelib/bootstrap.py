@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from chalicelib.delivery.pacing import SendPacer
     from chalicelib.delivery.steps import DeliveryService
     from chalicelib.delivery.templating import TemplateSpec
-    from chalicelib.engagement.adapters.dynamodb_engagement import DynamoEngagementStore
+    from chalicelib.engagement.adapters.dynamodb_engagement import DynamoDailyStore, DynamoEngagementStore
     from chalicelib.engagement.links import LinkSettings
     from chalicelib.engagement.recorder import EngagementService
     from chalicelib.engagement.sms_consent import SmsConsentService
@@ -738,6 +738,13 @@ def get_engagement_store() -> DynamoEngagementStore:
 
     s = get_settings()
     return DynamoEngagementStore(s.state_table, s.messages_table)
+
+
+@cache
+def get_daily_store() -> DynamoDailyStore:
+    from chalicelib.engagement.adapters.dynamodb_engagement import DynamoDailyStore
+
+    return DynamoDailyStore(get_settings().state_table)
 
 
 @cache

@@ -538,6 +538,7 @@ class StreamPump:
     clock: returns "now" for schedules; defaults to `chalicelib.shared.clock.get_clock().now` read at each round.
     max_retries: deliveries of a failing record after the first, before it becomes a `DeadLetter`.
     max_batches_per_round: per source and round, so that `pump_once` always returns.
+    ses_events: also publish SES's Delivery / Bounce / Complaint events for every mail sent (`local/ses_events.py`).
 
     Example
     -------
@@ -555,6 +556,7 @@ class StreamPump:
         max_retries: int = DEFAULT_MAX_RETRIES,
         max_batches_per_round: int = DEFAULT_MAX_BATCHES_PER_ROUND,
         stage: str | None = None,
+        ses_events: bool = False,
     ) -> None:
         self.app = app
         self.endpoint_url = endpoint_url
@@ -570,6 +572,10 @@ class StreamPump:
         self._lock = threading.Lock()
         self.sources: list[_Source] = [self._source(config) for config in app.event_sources]
         self.sources = [s for s in self.sources if s is not None]
+        if ses_events:  # the local stack: SES event publishing for the mails moto accepted (local/ses_events.py)
+            from local.ses_events import LocalSesEvents
+
+            self.sources.insert(0, LocalSesEvents(self))
 
     def _source(self, config: Any) -> Any:
         from chalice.app import DynamoDBEventConfig, ScheduledEventConfig, SNSEventConfig, SQSEventConfig

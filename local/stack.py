@@ -371,7 +371,7 @@ def start_stack(
         _restore_environ(saved)
         raise
 
-    pump = StreamPump(app, endpoint_url=moto_url, stage=stage)
+    pump = StreamPump(app, endpoint_url=moto_url, stage=stage, ses_events=True)
     state_path = state_dir / STATE_FILE if state_dir is not None else None
     restored = 0
     if state_path is not None:

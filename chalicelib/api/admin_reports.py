@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from dataclasses import asdict
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
@@ -164,3 +165,41 @@ def get_report(scenario_id: str) -> Response:
     if not rows:
         return json_response(404, {"error": "not_found", "message": f"no report for {scenario_id}"})
     return json_response(200, scenario_report(scenario_id, rows))
+
+
+def daily_range(query: Mapping[str, str], today: date) -> tuple[date, date] | str:
+    """(from, to) dates of a daily-series request: defaults to the 30 days up to today; the bad field when invalid."""
+    from datetime import timedelta
+
+    from chalicelib.engagement.daily import MAX_DAYS
+
+    try:
+        end = date.fromisoformat(query["to"]) if query.get("to") else today
+    except ValueError:
+        return "to"
+    try:
+        start = date.fromisoformat(query["from"]) if query.get("from") else end - timedelta(days=29)
+    except ValueError:
+        return "from"
+    if start > end or (end - start).days >= MAX_DAYS:
+        return "from"
+    return start, end
+
+
+@bp.route("/admin/reports/daily", methods=["GET"], authorizer=iam)
+@aws_failures_as_503
+def daily_report() -> Response:
+    """Events per day by type, active profiles per day, email sent / delivered / bounced / complaints per day with
+    their rates (`engagement/daily.py`), for `from`..`to` (`YYYY-MM-DD`, inclusive, at most 93 days)."""
+    from chalicelib.bootstrap import get_daily_store
+    from chalicelib.engagement.daily import MAX_DAYS, days_between, series
+    from chalicelib.shared.clock import get_clock
+
+    if (denied := local_token_error()) is not None:
+        return denied
+    answer = daily_range(bp.current_request.query_params or {}, get_clock().now().date())
+    if isinstance(answer, str):
+        message = f"from and to are YYYY-MM-DD days, from <= to, at most {MAX_DAYS} days apart"
+        return json_response(400, {"success": False, "error": "invalid_parameter", "message": message, "field": answer})
+    days = days_between(*answer)
+    return json_response(200, {"from": days[0], "to": days[-1], **series(days, get_daily_store().rows(days))})

@@ -93,6 +93,7 @@ class EngagementStore(Protocol):
         now: datetime,
         *,
         listed: bool = True,
+        daily: str | None = None,
     ) -> bool: ...
     def set_preference(
         self, profile_id: str, channel: str, topic: str | None, status: str, now: datetime, source: str
@@ -143,3 +144,13 @@ class ReportStore(Protocol):
 
     def rows(self, scenario_id: str) -> dict[str, dict[str, float]]: ...
     def scenario_ids(self, limit: int, after: str | None) -> tuple[list[str], str | None]: ...
+
+
+class DailyStore(Protocol):
+    """The console's daily series counters (`engagement/daily.py`)."""
+
+    def add_batch(self, batch: Any, now: datetime) -> str | None:
+        """Count one stream batch once; None when counted, else the last sequence its marker already counted."""
+        ...
+
+    def rows(self, days: list[str]) -> dict[tuple[str, str], dict[str, float]]: ...

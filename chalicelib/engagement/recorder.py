@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.engagement import tokens as lt
+from chalicelib.engagement.daily import day_of
 from chalicelib.engagement.ports import (
     EmailSender,
     EngagementStore,
@@ -147,9 +148,14 @@ class EngagementService:
         )
         return self.events.put_new(event)
 
-    def _count(self, fact_id: str, record: Mapping[str, Any], increments: dict[str, float]) -> bool:
+    def _count(
+        self, fact_id: str, record: Mapping[str, Any], increments: dict[str, float], *, daily: bool = False
+    ) -> bool:
         row = row_key(str(record.get("step_id")), record.get("variant"), str(record.get("channel", "email")))
-        counted = self.store.count(fact_id, str(record.get("scenario_id")), row, increments, self.clock.now())
+        now = self.clock.now()
+        # Email outcomes also feed the console's daily series, inside the same transaction (no second marker).
+        day = day_of(now) if daily and record.get("channel", "email") == "email" else None
+        counted = self.store.count(fact_id, str(record.get("scenario_id")), row, increments, now, daily=day)
         arm = record.get("sto")
         if arm in STO_ARMS and any(name in STO_COUNTERS for name in increments):
             # The send-time arm's own row, under its own fact marker: idempotent on its own, so a retry after a
@@ -174,7 +180,7 @@ class EngagementService:
 
     def message_sent(self, record: MessageRecord) -> None:
         """Delivery's hook after the provider accepted a message."""
-        self._count(f"sent#{record['message_id']}", record, {"sent": 1})
+        self._count(f"sent#{record['message_id']}", record, {"sent": 1}, daily=True)
 
     def message_skipped(self, record: MessageRecord) -> None:
         """Delivery's hook when a guard skipped a message for good: counted per reason (`skipped_<reason>`), so a
@@ -425,7 +431,9 @@ class EngagementService:
             log.exception("ses feedback: message %s not marked %s", feedback.message_id, column)
         variant = feedback.tags.get("variant")
         row = row_key(feedback.tags.get("step", "-"), None if variant in (None, "none") else variant, "email")
-        counted = self.store.count(f"ses#{feedback.notification_id}", scenario, row, {column: 1}, self.clock.now())
+        counted = self.store.count(
+            f"ses#{feedback.notification_id}", scenario, row, {column: 1}, self.clock.now(), daily=day_of(feedback.at)
+        )
         return feedback.kind if counted else "duplicate"
 
     def _mark_message(self, feedback: Any, column: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 bp = Blueprint(__name__)
+log = logging.getLogger("one2one")
 
 
 class RetryRecord(Exception):
@@ -32,6 +34,23 @@ def _batch_processor() -> BatchProcessor:
         # A batch that failed entirely is still a partial response: every record is reported and retried.
         _processor = BatchProcessor(EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
     return _processor
+
+
+def _count_daily(records: list[Any], retry: frozenset[str], newly_active: dict[str, int], now: Any) -> None:
+    """The console's daily series: ONE conditional transaction per batch (`engagement/daily.py`: why it is exact).
+
+    A failure here is logged and dropped: the profiles are written, and failing the batch would fold nothing new
+    while re-delivering every record; the series is a view, the profiles are the product."""
+    from chalicelib.bootstrap import get_daily_store
+    from chalicelib.engagement.daily import batch_increments, day_of
+
+    try:
+        store, day = get_daily_store(), day_of(now)
+        counted_to = store.add_batch(batch_increments(records, retry, newly_active, day), now)
+        if counted_to is not None:  # a re-delivery: count only what lies past the last counted record
+            store.add_batch(batch_increments(records, retry, newly_active, day, after=counted_to), now)
+    except Exception:  # noqa: BLE001 - see the docstring: never fail a folded batch over its statistics
+        log.exception("daily counters of a batch not written")
 
 
 @bp.on_dynamodb_record(
@@ -55,6 +74,7 @@ def fold_events(event: DynamoDBEvent) -> dict[str, Any]:
     # and names the records to retry; powertools then turns those into the partial-failure response.
     outcome = service.fold_batch(records)
     count("EventsScored", outcome.stats.folded_events)
+    _count_daily(records, outcome.retry, outcome.stats.newly_active, service.clock.now())
 
     def record_handler(record: DynamoDBRecord) -> None:
         sequence_number = record.dynamodb.sequence_number if record.dynamodb else None

@@ -61,6 +61,9 @@ class FoldStats:
     merges: int = 0
     poison: int = 0
     failed_records: int = 0
+    # Profiles whose `last_seen` this batch moved onto a new UTC day, by that day: the console's active profiles per
+    # day (`engagement/daily.py`), counted from what the fold already knows, at no extra read.
+    newly_active: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,7 @@ class FoldService:
         self._seen_segments: Sequence[SegmentDef] | None = None
         self._with_segments: Any = None
         self.last_stats = FoldStats()
+        self._stats: FoldStats | None = None  # the batch being folded (activity is noted on it)
 
     @property
     def config(self) -> Any:
@@ -170,6 +174,7 @@ class FoldService:
         _ = self.config  # a broken config must fail the batch loudly (ConfigError), not park every event as poison
         stats = FoldStats()
         stats.records = len(records)
+        self._stats = stats
         by_profile: dict[str, list[tuple[str, TrackedEvent]]] = defaultdict(list)
         for record in records:
             if record.get("eventName") != "INSERT":
@@ -296,6 +301,7 @@ class FoldService:
             for loser in plan.merges:
                 if loser.profile_id not in base.merged_from:
                     base = merge_profiles(base, loser)
+            seen_before = base.computed.last_seen  # `fold` below works in place
             rfm_cut_points, group_cut_points = self.cut_points.current() if self.cut_points else (None, None)
             clv_models = self.models.current() if self.models else None
             propensity_models = self.propensity.current() if self.propensity else None
@@ -325,8 +331,17 @@ class FoldService:
                 profile.version = expected + 1  # merges or links alone still need a new version
             if self.profiles.put(profile, expected):
                 self._carry_out(profile, plan, now)
+                self._note_activity(seen_before, profile.computed.last_seen)
                 return True
         raise TransientFoldError(f"lost {MAX_ATTEMPTS} write races")
+
+    def _note_activity(self, before: str | None, after: str | None) -> None:
+        """Count a profile active on the day its `last_seen` moved onto (once a day: later folds that day find it
+        there; events dated in the past leave `last_seen` where it was and count nothing)."""
+        stats = self._stats
+        if stats is None or not after or (before and before[:10] >= after[:10]):
+            return
+        stats.newly_active[after[:10]] = stats.newly_active.get(after[:10], 0) + 1
 
     def refold(
         self, profile_id: str, prefetched: StoredProfile | None = None, *, backfill_of: Collection[str] = ()

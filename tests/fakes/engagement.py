@@ -24,6 +24,7 @@ class FakeEngagementStore:
     pending_requests: dict[str, dict[str, Any]] = field(default_factory=dict)
     rate_buckets: dict[str, int] = field(default_factory=dict)
     sms_codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    daily_rows: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
 
     def count(
         self,
@@ -34,6 +35,7 @@ class FakeEngagementStore:
         now: datetime,
         *,
         listed: bool = True,
+        daily: str | None = None,
     ) -> bool:
         if fact_id in self.facts:
             return False
@@ -43,6 +45,13 @@ class FakeEngagementStore:
             counters[name] = counters.get(name, 0) + value
         if listed:
             self.listed.add(scenario_id)
+        if daily is not None:  # the adapter's daily email row rides in the same transaction
+            from chalicelib.engagement.daily import EMAIL_FIELDS
+
+            for name, value in increments.items():
+                if name in EMAIL_FIELDS:
+                    day_row = self.daily_rows.setdefault((daily, "email"), {})
+                    day_row[name] = day_row.get(name, 0) + value
         return True
 
     def rows(self, scenario_id: str) -> dict[str, dict[str, float]]:

@@ -82,9 +82,13 @@ class DynamoEngagementStore:
         now: datetime,
         *,
         listed: bool = True,
+        daily: str | None = None,
     ) -> bool:
         """ADD `increments` to one report row once per `fact_id` (marker and ADD in one transaction, like segment
-        sizes): a replayed stream record, SNS redelivery or reloaded pixel adds nothing. False when already counted."""
+        sizes): a replayed stream record, SNS redelivery or reloaded pixel adds nothing. False when already counted.
+
+        `daily` (a `YYYY-MM-DD` day): the email outcomes among `increments` also go to that day's series row, in the
+        same transaction behind the same marker (`engagement/daily.py`)."""
         ddb = client("dynamodb")
         names = {f"#c{n}": name for n, name in enumerate(increments)}
         values = {f":c{n}": {"N": _number(v)} for n, v in enumerate(increments.values())}
@@ -111,6 +115,12 @@ class DynamoEngagementStore:
                 }
             },
         ]
+        if daily is not None:
+            from chalicelib.engagement.daily import EMAIL_FIELDS
+
+            outcomes = {k: v for k, v in increments.items() if k in EMAIL_FIELDS}
+            if outcomes:
+                items.append(DynamoDailyStore(self.state).email_item(daily, outcomes, now))
         if listed:  # operational rows (dropped feedback) stay out of the scenario list
             items.append(
                 {
@@ -423,3 +433,90 @@ def _due_keys(due_table: str, run: Any) -> list[dict[str, Any]]:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         bucket += timedelta(hours=1)
     return found
+
+
+class DynamoDailyStore:
+    """The daily series counters (`engagement/daily.py` says which rows exist and why each stays exact).
+
+    StateTable: `daily#{day}` / `events|active|email` ADD counters; `dailybatch#{first sequence}` / `-` the marker of
+    one counted stream batch (`last`: its last counted sequence; TTL like fact markers)."""
+
+    def __init__(self, state_table: str) -> None:
+        self.state = state_table
+
+    def _add(self, day: str, sk: str, increments: dict[str, int], now: datetime) -> dict[str, Any]:
+        names = {f"#c{n}": name for n, name in enumerate(increments)}
+        values: dict[str, Any] = {f":c{n}": {"N": str(v)} for n, v in enumerate(increments.values())}
+        adds = ", ".join(f"#c{n} :c{n}" for n in range(len(increments)))
+        return {
+            "Update": {
+                "TableName": self.state,
+                "Key": {"pk": {"S": f"daily#{day}"}, "sk": {"S": sk}},
+                "UpdateExpression": f"ADD {adds} SET updated_at = :now",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": {**values, ":now": {"S": iso(now)}},
+            }
+        }
+
+    def add_batch(self, batch: Any, now: datetime) -> str | None:
+        """Count one batch (`daily.BatchIncrements`) once: marker + one ADD per day row in one transaction.
+
+        Returns None when counted (or nothing to count), else the last sequence already counted under this batch's
+        marker (a re-delivery): the caller counts the records after it under their own marker."""
+        if batch.empty or batch.first_sequence is None:
+            return None
+        ddb = client("dynamodb")
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.state,
+                    "Item": {
+                        "pk": {"S": f"dailybatch#{batch.first_sequence}"},
+                        "sk": {"S": "-"},
+                        "last": {"S": str(batch.last_sequence)},
+                        "expires_at": {"N": _epoch(now, FACT_TTL_DAYS)},
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ]
+        items += [self._add(day, sk, increments, now) for (day, sk), increments in sorted(batch.rows.items())]
+        try:
+            ddb.transact_write_items(TransactItems=items[:100])  # a batch spans one or two days: far below 100
+        except ddb.exceptions.TransactionCanceledException as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if not reasons or reasons[0] != "ConditionalCheckFailed":
+                raise
+            marker = ddb.get_item(
+                TableName=self.state,
+                Key={"pk": {"S": f"dailybatch#{batch.first_sequence}"}, "sk": {"S": "-"}},
+                ConsistentRead=True,
+            ).get("Item", {})
+            return str(marker.get("last", {}).get("S", batch.last_sequence))
+        return None
+
+    def email_item(self, day: str, increments: dict[str, float], now: datetime) -> dict[str, Any]:
+        """The TransactWriteItems entry adding per-message email outcomes to `daily#{day}` / `email` (it joins the
+        report counter's transaction, behind the same fact marker)."""
+        return self._add(day, "email", {k: int(v) for k, v in increments.items()}, now)
+
+    def rows(self, days: list[str]) -> dict[tuple[str, str], dict[str, float]]:
+        """(day, sk) -> counters for the given days (BatchGetItem, 100 keys a call)."""
+        from chalicelib.engagement.daily import ROWS
+
+        ddb = client("dynamodb")
+        keys = [{"pk": {"S": f"daily#{day}"}, "sk": {"S": sk}} for day in days for sk in ROWS]
+        out: dict[tuple[str, str], dict[str, float]] = {}
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {self.state: {"Keys": keys[start : start + 100]}}
+            for _ in range(8):  # unprocessed keys come back under throttling: ask again, a few times
+                answer = ddb.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self.state, []):
+                    plain_item = plain(item)
+                    day = str(plain_item.pop("pk"))[len("daily#") :]
+                    sk = str(plain_item.pop("sk"))
+                    out[(day, sk)] = {k: float(v) for k, v in plain_item.items() if isinstance(v, int | float)}
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+        return out
