@@ -137,3 +137,34 @@ def test_local_ses_events_deliver_ordinary_mail_and_the_complaint_simulator_comp
     assert row["email"] == {"sent": 2, "delivered": 2, "bounced": 0, "complaints": 1}
     assert row["complaint_rate"] == 0.5
     assert get_message_store().is_suppressed("email", "complaint@simulator.amazonses.com")
+
+
+def _page(world: World, path: str) -> tuple[int, str]:
+    from tests.integration.conftest import ADMIN_TOKEN
+
+    response = world.h.client.http.get(path, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    body = response.body.decode() if isinstance(response.body, bytes) else response.body
+    return response.status_code, body
+
+
+def test_console_overview_and_deliverability_show_the_daily_series(world: World) -> None:
+    from local.pump import StreamPump
+
+    world.h.pump = StreamPump(world.h.app, ses_events=True)
+    _reminder_to(world, "complaint@simulator.amazonses.com")
+    world.drain()
+    day = world.clock.now().date().isoformat()
+    status, body = _page(world, "/admin/console")
+    assert status == 200, body
+    assert 'aria-label="Events per day"' in body and 'aria-label="Active profiles per day' in body
+    # the table under the charts holds today's numbers: events, the types seen, one active person, one sent
+    [row] = [r for r in body.split("<tr>") if f'<th scope="row">{day}</th>' in r and "data-daily" not in r][:1]
+    assert "<td>1</td>" in row
+    status, body = _page(world, "/admin/console/deliverability")
+    assert status == 200, body
+    assert 'aria-label="Complaint rate per day, %"' in body
+    assert 'class="limit" data-line="0.3"' in body
+    # one delivered, one complaint: 100 % over the 0.3 % line, flagged in the day's row
+    assert "100.00% (over 0.3%)" in body
+    status, body = _page(world, "/admin/console/deliverability?from=nope")
+    assert status == 400 and "YYYY-MM-DD" in body
