@@ -62,6 +62,7 @@ def _count_daily(records: list[Any], retry: frozenset[str], newly_active: dict[s
 )
 def fold_events(event: DynamoDBEvent) -> dict[str, Any]:
     from chalicelib.bootstrap import get_fold_service
+    from chalicelib.shared.clock import get_clock
     from chalicelib.shared.observability import count
     from chalicelib.shared.runtime import tune_gc_for_batches
 
@@ -74,7 +75,7 @@ def fold_events(event: DynamoDBEvent) -> dict[str, Any]:
     # and names the records to retry; powertools then turns those into the partial-failure response.
     outcome = service.fold_batch(records)
     count("EventsScored", outcome.stats.folded_events)
-    _count_daily(records, outcome.retry, outcome.stats.newly_active, service.clock.now())
+    _count_daily(records, outcome.retry, outcome.stats.newly_active, get_clock().now())
 
     def record_handler(record: DynamoDBRecord) -> None:
         sequence_number = record.dynamodb.sequence_number if record.dynamodb else None

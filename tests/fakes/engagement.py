@@ -112,3 +112,26 @@ class FakeEngagementStore:
     def touches(self, profile_id: str, since: datetime) -> list[dict[str, Any]]:
         items = self.touch_items.get(profile_id, {})
         return [items[sk] for sk in sorted(items) if sk >= f"touch#{iso(since)}"]
+
+
+@dataclass
+class FakeDailyStore:
+    """The daily series store: one marker per batch's first sequence holding its last one, like the adapter."""
+
+    markers: dict[str, str] = field(default_factory=dict)
+    counters: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
+
+    def add_batch(self, batch: Any, now: datetime) -> str | None:
+        if batch.empty or batch.first_sequence is None:
+            return None
+        if batch.first_sequence in self.markers:
+            return self.markers[batch.first_sequence]
+        self.markers[batch.first_sequence] = str(batch.last_sequence)
+        for key, increments in batch.rows.items():
+            row = self.counters.setdefault(key, {})
+            for name, n in increments.items():
+                row[name] = row.get(name, 0) + n
+        return None
+
+    def rows(self, days: list[str]) -> dict[tuple[str, str], dict[str, float]]:
+        return {key: dict(row) for key, row in self.counters.items() if key[0] in days}
