@@ -479,6 +479,7 @@ def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
         "/admin/messages/unknown",
         "/admin/reports/scenarios",
         "/admin/reports/scenarios/cart_abandonment",
+        "/admin/reports/daily",
         "/admin/backfills",
         f"/admin/recommendations?profile_id={profile_id}",
         "/admin/recommendations/products/sku-2",
