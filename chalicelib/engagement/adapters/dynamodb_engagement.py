@@ -9,6 +9,8 @@ StateTable:
 | `fact#{fact id}`      | `-`                             | an increment already applied (idempotency marker, TTL)  |
 | `rate`                | `{bucket}`                      | rate-limit window counters (confirmation mails and SMS) |
 | `sms-code#{tag}`      | `pending`                       | a pending SMS code: keyed hash of the code, attempts    |
+| `daily#{day}`         | `events` / `active` / `email`   | the console's daily series (`engagement/daily.py`)      |
+| `dailybatch#{seq}`    | `-`                             | a counted events-stream batch (`last` sequence, TTL)    |
 
 MessagesTable (the person's partition, so erasure by key removes it with the rest):
 
