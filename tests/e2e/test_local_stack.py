@@ -232,3 +232,29 @@ def test_the_open_pixel_answers_the_gif_over_http_without_an_image_accept(stack,
         status, response_headers, body = call(stack, "GET", path, headers=headers)
         assert status == 200, body
         assert response_headers["Content-Type"] == "image/gif" and body.startswith(b"GIF89a")
+
+
+def test_a_mail_to_the_bounce_simulator_is_bounced_suppressed_and_counted_for_the_day(stack):
+    from chalicelib.bootstrap import get_engagement_service, get_message_store
+    from chalicelib.engagement.ports import OutgoingEmail
+
+    # WHEN the app's SES sender mails the SES bounce simulator (tags as delivery sets them)
+    tags = {"scenario": "e2e_daily", "step": "s1", "variant": "none", "message_id": "e2e-bounce-1"}
+    mail = OutgoingEmail("bounce@simulator.amazonses.com", "Hello", "<p>hi</p>", "hi", "e2e-bounce-1", tags)
+    sender = get_engagement_service().email
+    assert sender is not None
+    sender.send(mail)
+    # THEN the pump publishes the Bounce SES would publish, and ses_feedback suppresses the address and counts it
+    assert eventually(lambda: get_message_store().is_suppressed("email", "bounce@simulator.amazonses.com"))
+    day = stack.pump.now().date().isoformat()
+    admin = {"Authorization": f"Bearer {stack.admin_token}"}
+
+    def bounced() -> int:
+        status, _, body = call(stack, "GET", f"/admin/reports/daily?from={day}&to={day}", headers=admin)
+        assert status == 200, body
+        return int(json.loads(body)["days"][0]["email"]["bounced"])
+
+    assert eventually(lambda: bounced() == 1)
+    status, _, body = call(stack, "GET", "/admin/reports/scenarios/e2e_daily", headers=admin)
+    assert status == 200 and json.loads(body)["totals"][0]["counters"]["bounced"] == 1, body
+    assert stack.pump.errors == []
