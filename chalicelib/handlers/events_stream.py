@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
@@ -34,6 +35,23 @@ def _batch_processor() -> BatchProcessor:
     return _processor
 
 
+def _archive(records: list[dict[str, Any]]) -> None:
+    """Append the batch's new events to the S3 archive, after the fold. Off the fold's critical path on purpose: a
+    failed PUT is logged and counted (`ArchiveWriteFailed`, alarm on it) but never retries the batch, because the fold
+    has already committed and profiles matter more than the archive; the gap is refilled by an import of the events
+    table's export (docs/ARCHITECTURE.md "Event archive")."""
+    from chalicelib.bootstrap import get_archive_service
+    from chalicelib.shared.observability import count
+
+    try:
+        archived = get_archive_service().archive_batch(records)
+    except Exception:  # noqa: BLE001 - any failure of the archive must leave the fold's response alone
+        logging.getLogger("one2one").exception("archive write failed for a batch of %d records", len(records))
+        count("ArchiveWriteFailed", 1)
+        return
+    count("EventsArchived", archived.events)
+
+
 @bp.on_dynamodb_record(
     stream_arn=stream_arn("EventsTable", "EVENTS_STREAM_ARN"),
     batch_size=500,
@@ -55,6 +73,7 @@ def fold_events(event: DynamoDBEvent) -> dict[str, Any]:
     # and names the records to retry; powertools then turns those into the partial-failure response.
     outcome = service.fold_batch(records)
     count("EventsScored", outcome.stats.folded_events)
+    _archive(records)
 
     def record_handler(record: DynamoDBRecord) -> None:
         sequence_number = record.dynamodb.sequence_number if record.dynamodb else None
