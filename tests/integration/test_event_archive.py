@@ -62,7 +62,7 @@ def test_tracked_events_land_in_day_partitions_once_even_when_a_batch_is_replaye
 
     # WHEN Lambda delivers the same batch again (a retry after a timeout): the same keys are overwritten
     assert batches
-    for event in batches:
+    for event in list(batches):  # a copy: the recording handler appends what it is given
         harness.app.handler_map["fold_events"](event, harness.pump.lambda_context("fold_events"))
     again = _archive()
     assert set(again) == set(objects)
@@ -88,7 +88,6 @@ def test_erasure_removes_the_persons_events_from_the_archive_and_keeps_everyone_
         assert raw_id not in after, raw_id
     assert b"keep-1" in after  # the bystander's event, in the same day partition, is still there
     # and the per-person day index is gone too
-    assert harness.scan_count("StateTable") == harness.scan_count("StateTable")  # noqa: PLR0124 - smoke
     from chalicelib.bootstrap import get_archive_service
 
     assert get_archive_service().archive.days([profile_id]) == set()
