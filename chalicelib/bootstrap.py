@@ -51,8 +51,8 @@ if TYPE_CHECKING:
     from chalicelib.segments.membership import SegmentMembershipService
     from chalicelib.tracking.adapters.dynamodb_events import DynamoEventStore, DynamoFailedEventStore
     from chalicelib.tracking.adapters.dynamodb_identities import DynamoIdentityStore
-    from chalicelib.tracking.archive import ArchiveService
     from chalicelib.tracking.adapters.dynamodb_sources import DynamoSourceRegistry
+    from chalicelib.tracking.archive import ArchiveService
     from chalicelib.tracking.ingest import IngestService
 
 

@@ -27,7 +27,15 @@ if TYPE_CHECKING:
 SERVICE = "one2one"
 NAMESPACE = "one2one"
 METRIC_NAMES = frozenset(
-    {"EventsAccepted", "EventsRejected", "EventsScored", "EventsArchived", "ArchiveWriteFailed", "MessagesSent", "MessagesSkipped"}
+    {
+        "EventsAccepted",
+        "EventsRejected",
+        "EventsScored",
+        "EventsArchived",
+        "ArchiveWriteFailed",
+        "MessagesSent",
+        "MessagesSkipped",
+    }
 )
 
 EMAIL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")

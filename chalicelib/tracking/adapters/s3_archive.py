@@ -41,7 +41,7 @@ class S3EventArchive:
         batch_write(self.state_table, requests)
 
     def _index(self, profile_ids: list[str]) -> list[tuple[str, str]]:
-        out = []
+        out: list[tuple[str, str]] = []
         for profile_id in profile_ids:
             items = query_all(
                 TableName=self.state_table,
