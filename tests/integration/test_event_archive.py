@@ -91,3 +91,26 @@ def test_erasure_removes_the_persons_events_from_the_archive_and_keeps_everyone_
     from chalicelib.bootstrap import get_archive_service
 
     assert get_archive_service().archive.days([profile_id]) == set()
+
+
+def test_the_local_query_helper_counts_events_per_day_and_summarises_customers(harness: Harness, tmp_path) -> None:
+    from datetime import UTC, datetime
+
+    from local.archive_query import customers, download, events_per_day
+
+    def order(msg: str, ts: str, revenue: float) -> None:
+        body = {"userId": "q-buyer", "event": "Order Completed", "messageId": msg, "timestamp": ts}
+        send(harness, "/v1/track", {**body, "properties": {"order_id": msg, "revenue": revenue}})
+
+    order("o1", "2026-11-01T10:00:00.000Z", 10)
+    order("o2", "2026-11-11T10:00:00.000Z", 30)
+    order("o3", "2026-11-21T10:00:00.000Z", 50)
+    send(harness, "/v1/page", {"anonymousId": "q-anon", "name": "Home", "timestamp": "2026-11-11T12:00:00.000Z"})
+    harness.pump.drain()
+
+    assert download(tmp_path) >= 3
+    assert events_per_day(tmp_path) == [("2026-11-01", 1), ("2026-11-11", 2), ("2026-11-21", 1)]
+    assert events_per_day(tmp_path, "page") == [("2026-11-11", 1)]
+    [(customer_id, frequency, recency, age, monetary)] = customers(tmp_path, datetime(2026, 12, 1, 10, tzinfo=UTC))
+    assert (frequency, recency, age, monetary) == (2, 20.0, 30.0, 40.0)  # repeat orders 30 and 50
+    assert customer_id  # the profile id
