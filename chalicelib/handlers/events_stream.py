@@ -35,7 +35,7 @@ def _batch_processor() -> BatchProcessor:
     return _processor
 
 
-def _archive(records: list[dict[str, Any]]) -> None:
+def _archive(records: list[dict[str, Any]], dropped: frozenset[str]) -> None:
     """Append the batch's new events to the S3 archive, after the fold. Off the fold's critical path on purpose: a
     failed PUT is logged and counted (`ArchiveWriteFailed`, alarm on it) but never retries the batch, because the fold
     has already committed and profiles matter more than the archive; the gap is refilled by an import of the events
@@ -44,7 +44,7 @@ def _archive(records: list[dict[str, Any]]) -> None:
     from chalicelib.shared.observability import count
 
     try:
-        archived = get_archive_service().archive_batch(records)
+        archived = get_archive_service().archive_batch(records, skip=dropped)
     except Exception:  # noqa: BLE001 - any failure of the archive must leave the fold's response alone
         logging.getLogger("one2one").exception("archive write failed for a batch of %d records", len(records))
         count("ArchiveWriteFailed", 1)
@@ -73,7 +73,7 @@ def fold_events(event: DynamoDBEvent) -> dict[str, Any]:
     # and names the records to retry; powertools then turns those into the partial-failure response.
     outcome = service.fold_batch(records)
     count("EventsScored", outcome.stats.folded_events)
-    _archive(records)
+    _archive(records, outcome.dropped)
 
     def record_handler(record: DynamoDBRecord) -> None:
         sequence_number = record.dynamodb.sequence_number if record.dynamodb else None

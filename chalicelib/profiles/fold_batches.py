@@ -70,6 +70,8 @@ class FoldOutcome:
 
     retry: frozenset[str]
     stats: FoldStats
+    # Keys of events deleted because their person is erased: the event archive leaves them out too.
+    dropped: frozenset[str] = frozenset()
 
 
 def event_identities(event: TrackedEvent) -> list[tuple[IdentityKind, str]]:
@@ -142,6 +144,7 @@ class FoldService:
         self._seen_segments: Sequence[SegmentDef] | None = None
         self._with_segments: Any = None
         self.last_stats = FoldStats()
+        self._dropped: set[str] = set()
 
     @property
     def config(self) -> Any:
@@ -170,6 +173,7 @@ class FoldService:
         _ = self.config  # a broken config must fail the batch loudly (ConfigError), not park every event as poison
         stats = FoldStats()
         stats.records = len(records)
+        self._dropped = set()
         by_profile: dict[str, list[tuple[str, TrackedEvent]]] = defaultdict(list)
         for record in records:
             if record.get("eventName") != "INSERT":
@@ -210,7 +214,7 @@ class FoldService:
         retry = frozenset(failures)
         stats.failed_records = len(retry)
         self.last_stats = stats
-        return FoldOutcome(retry, stats)
+        return FoldOutcome(retry, stats, frozenset(self._dropped))
 
     def _fold_one_by_one(
         self, profile_id: str, entries: list[tuple[str, TrackedEvent]], stats: FoldStats
@@ -279,6 +283,7 @@ class FoldService:
             if stored is not None and stored.erased:
                 # Erased person: events that were in flight when the erasure ran are deleted, never folded.
                 self.events.delete([e.key for e in events])
+                self._dropped.update(e.key for e in events)
                 return False
             current = stored.profile() if stored is not None else None
             expected = current.version if current else None

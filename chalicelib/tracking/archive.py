@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,9 +70,11 @@ class ArchivedBatch:
     events: int
 
 
-def group_batch(records: list[dict[str, Any]]) -> dict[str, tuple[str, list[dict[str, Any]]]]:
+def group_batch(
+    records: list[dict[str, Any]], skip: Collection[str] = ()
+) -> dict[str, tuple[str, list[dict[str, Any]]]]:
     """Day -> (object key, lines) for the INSERT records of one stream batch (a MODIFY is a re-pointed or rewritten
-    event already archived; a REMOVE is TTL or erasure)."""
+    event already archived; a REMOVE is TTL or erasure). `skip`: event keys not to archive (an erased person's)."""
     inserts = [r for r in records if r.get("eventName") == "INSERT"]
     sequences = [str(r.get("dynamodb", {}).get("SequenceNumber", "")) for r in records]
     sequences = [s for s in sequences if s]
@@ -82,7 +84,7 @@ def group_batch(records: list[dict[str, Any]]) -> dict[str, tuple[str, list[dict
     by_day: dict[str, list[dict[str, Any]]] = {}
     for record in inserts:
         line = archive_line(record.get("dynamodb", {}).get("NewImage") or {})
-        if line is not None:
+        if line is not None and line["key"] not in skip:
             by_day.setdefault(day_of(line), []).append(line)
     return {day: (object_key(day, first, last), lines) for day, lines in by_day.items()}
 
@@ -95,8 +97,8 @@ class ArchiveService:
     def __init__(self, archive: EventArchive) -> None:
         self.archive = archive
 
-    def archive_batch(self, records: list[dict[str, Any]]) -> ArchivedBatch:
-        groups = group_batch(records)
+    def archive_batch(self, records: list[dict[str, Any]], skip: Collection[str] = ()) -> ArchivedBatch:
+        groups = group_batch(records, skip)
         people: set[tuple[str, str]] = set()
         events = 0
         for day, (key, lines) in groups.items():

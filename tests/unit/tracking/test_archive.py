@@ -50,3 +50,9 @@ def test_items_that_are_not_events_and_empty_batches_write_nothing() -> None:
     assert archive.group_batch([]) == {}
     assert archive.group_batch([{"eventName": "INSERT", "dynamodb": {"SequenceNumber": "1", "NewImage": {}}}]) == {}
     assert archive.group_batch([_record("5", "2026-12-05T00:00:00Z", "p", name="REMOVE")]) == {}
+
+
+def test_events_the_fold_dropped_for_an_erased_person_are_not_archived() -> None:
+    records = [_record("1", "2026-12-05T00:00:00Z", "p1", key="web#a"), _record("2", "2026-12-05T00:00:01Z", "p2")]
+    [(_, lines)] = archive.group_batch(records, skip={"web#a"}).values()
+    assert [line["profile_id"] for line in lines] == ["p2"]
