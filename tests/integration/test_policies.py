@@ -581,6 +581,9 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_own_policy(
     assert {"lifecycle_sweep", "refresh_cut_points", "release_due_steps", "fire_schedules"} <= seen_functions
     assert "fan_out_audience" in seen_functions
     operations = {(function, operation) for function, _, operation, _ in recorded_calls}
+    # the event archive: written by the fold, rewritten by the erasure at the end of the drive
+    assert {("fold_events", "PutObject"), ("admin_api", "ListObjectsV2"), ("admin_api", "GetObject")} <= operations
+    assert ("admin_api", "PutObject") in operations or ("admin_api", "DeleteObject") in operations
     assert ("deliver_steps", "GetSendQuota") in operations  # moto answers v1 only (see delivery/adapters/ses_quota)
 
 
