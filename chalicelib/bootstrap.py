@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from chalicelib.tracking.adapters.dynamodb_events import DynamoEventStore, DynamoFailedEventStore
     from chalicelib.tracking.adapters.dynamodb_identities import DynamoIdentityStore
     from chalicelib.tracking.adapters.dynamodb_sources import DynamoSourceRegistry
+    from chalicelib.tracking.archive import ArchiveService
     from chalicelib.tracking.ingest import IngestService
 
 
@@ -225,6 +226,15 @@ def get_fold_service() -> FoldService:
 
 
 @cache
+def get_archive_service() -> ArchiveService:
+    from chalicelib.tracking.adapters.s3_archive import S3EventArchive
+    from chalicelib.tracking.archive import ArchiveService
+
+    s = get_settings()
+    return ArchiveService(S3EventArchive(s.archive_bucket, s.state_table))
+
+
+@cache
 def get_privacy_service() -> PrivacyService:
     from chalicelib.engagement.adapters.dynamodb_engagement import erase_person_messages, export_person_messages
     from chalicelib.privacy.adapters.dynamodb_personal_data import DynamoPersonalData
@@ -253,6 +263,15 @@ def get_privacy_service() -> PrivacyService:
             "messages",
             export=lambda keys: export_person_messages(s.messages_table, keys, s.due_table),
             erase=lambda keys: erase_person_messages(s.messages_table, s.due_table, keys, signing_key()),
+        )
+    )
+    # The event archive: the person's day partitions rewritten without their events.
+    archive = get_archive_service()
+    tables.extra.append(
+        PersonalDataStore(
+            "archived_events",
+            export=lambda keys: archive.export(keys.profile_ids),
+            erase=lambda keys: archive.erase(keys.profile_ids),
         )
     )
     return PrivacyService(tables, data, get_clock(), get_profile_store())

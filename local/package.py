@@ -155,8 +155,9 @@ CHECKOV_SKIPS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     (
         "CKV_AWS_18",
         ("AWS::S3::Bucket",),
-        "the import bucket holds operators' uploads for 30 days; object access is audited by CloudTrail data events "
-        "(a deployment choice), and a server-access-log bucket would be a second bucket to secure",
+        "the import bucket holds operators' uploads for 30 days and the archive bucket is written by the stack only; "
+        "object access is audited by CloudTrail data events (a deployment choice), and a server-access-log bucket "
+        "would be another bucket to secure",
     ),
     (
         "CKV_AWS_27",

@@ -53,6 +53,23 @@ def _count_daily(records: list[Any], retry: frozenset[str], newly_active: dict[s
         log.exception("daily counters of a batch not written")
 
 
+def _archive(records: list[dict[str, Any]], dropped: frozenset[str]) -> None:
+    """Append the batch's new events to the S3 archive, after the fold. Off the fold's critical path on purpose: a
+    failed PUT is logged and counted (`ArchiveWriteFailed`, alarm on it) but never retries the batch, because the fold
+    has already committed and profiles matter more than the archive; the gap is refilled by an import of the events
+    table's export (docs/ARCHITECTURE.md "Event archive")."""
+    from chalicelib.bootstrap import get_archive_service
+    from chalicelib.shared.observability import count
+
+    try:
+        archived = get_archive_service().archive_batch(records, skip=dropped)
+    except Exception:  # noqa: BLE001 - any failure of the archive must leave the fold's response alone
+        logging.getLogger("one2one").exception("archive write failed for a batch of %d records", len(records))
+        count("ArchiveWriteFailed", 1)
+        return
+    count("EventsArchived", archived.events)
+
+
 @bp.on_dynamodb_record(
     stream_arn=stream_arn("EventsTable", "EVENTS_STREAM_ARN"),
     batch_size=500,
@@ -76,6 +93,7 @@ def fold_events(event: DynamoDBEvent) -> dict[str, Any]:
     outcome = service.fold_batch(records)
     count("EventsScored", outcome.stats.folded_events)
     _count_daily(records, outcome.retry, outcome.stats.newly_active, get_clock().now())
+    _archive(records, outcome.dropped)
 
     def record_handler(record: DynamoDBRecord) -> None:
         sequence_number = record.dynamodb.sequence_number if record.dynamodb else None

@@ -73,6 +73,8 @@ class FoldOutcome:
 
     retry: frozenset[str]
     stats: FoldStats
+    # Keys of events deleted because their person is erased: the event archive leaves them out too.
+    dropped: frozenset[str] = frozenset()
 
 
 def event_identities(event: TrackedEvent) -> list[tuple[IdentityKind, str]]:
@@ -146,6 +148,7 @@ class FoldService:
         self._with_segments: Any = None
         self.last_stats = FoldStats()
         self._stats: FoldStats | None = None  # the batch being folded (activity is noted on it)
+        self._dropped: set[str] = set()
 
     @property
     def config(self) -> Any:
@@ -175,6 +178,7 @@ class FoldService:
         stats = FoldStats()
         stats.records = len(records)
         self._stats = stats
+        self._dropped = set()
         by_profile: dict[str, list[tuple[str, TrackedEvent]]] = defaultdict(list)
         for record in records:
             if record.get("eventName") != "INSERT":
@@ -215,7 +219,7 @@ class FoldService:
         retry = frozenset(failures)
         stats.failed_records = len(retry)
         self.last_stats = stats
-        return FoldOutcome(retry, stats)
+        return FoldOutcome(retry, stats, frozenset(self._dropped))
 
     def _fold_one_by_one(
         self, profile_id: str, entries: list[tuple[str, TrackedEvent]], stats: FoldStats
@@ -284,6 +288,7 @@ class FoldService:
             if stored is not None and stored.erased:
                 # Erased person: events that were in flight when the erasure ran are deleted, never folded.
                 self.events.delete([e.key for e in events])
+                self._dropped.update(e.key for e in events)
                 return False
             current = stored.profile() if stored is not None else None
             expected = current.version if current else None

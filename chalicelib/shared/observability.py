@@ -26,7 +26,17 @@ if TYPE_CHECKING:
 
 SERVICE = "one2one"
 NAMESPACE = "one2one"
-METRIC_NAMES = frozenset({"EventsAccepted", "EventsRejected", "EventsScored", "MessagesSent", "MessagesSkipped"})
+METRIC_NAMES = frozenset(
+    {
+        "EventsAccepted",
+        "EventsRejected",
+        "EventsScored",
+        "EventsArchived",
+        "ArchiveWriteFailed",
+        "MessagesSent",
+        "MessagesSkipped",
+    }
+)
 
 EMAIL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
 IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]*\d)")

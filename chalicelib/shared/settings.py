@@ -33,6 +33,7 @@ QUEUES: dict[str, tuple[str, str]] = {
 }
 BUCKETS: dict[str, tuple[str, str]] = {
     "ImportBucket": ("IMPORT_BUCKET", "one2one-imports"),
+    "ArchiveBucket": ("ARCHIVE_BUCKET", "one2one-archive"),
 }
 TOPICS: dict[str, tuple[str, str]] = {
     "SalesAlertsTopic": ("SALES_ALERTS_TOPIC", "one2one-sales-alerts"),
@@ -98,6 +99,7 @@ class Settings:
     backfill_parallelism: int = 16  # ONE2ONE_BACKFILL_PARALLELISM: scan segments (concurrent workers) per backfill
     import_queue: str = "one2one-import"
     import_bucket: str = "one2one-imports"
+    archive_bucket: str = "one2one-archive"
     # How often a warm container asks whether stored definitions changed (one GetItem per kind), in seconds.
     definitions_check_seconds: float = 30.0
     # ONE2ONE_SEND_RATE_LIMIT=off: no shared sending rate (tests whose fake clock stands still; never in AWS).
@@ -146,6 +148,7 @@ def get_settings() -> Settings:
         backfill_parallelism=min(_positive_int(os.environ.get("ONE2ONE_BACKFILL_PARALLELISM"), 16), 1000),
         import_queue=resource_name("ImportQueue"),
         import_bucket=resource_name("ImportBucket"),
+        archive_bucket=resource_name("ArchiveBucket"),
         definitions_check_seconds=float(_positive_int(os.environ.get("ONE2ONE_DEFINITIONS_CHECK_SECONDS"), 30)),
         send_rate_limit=os.environ.get("ONE2ONE_SEND_RATE_LIMIT", "on").strip().lower() != "off",
         catalog_table=table_name("CatalogTable"),

@@ -52,6 +52,9 @@ ALLOWED_WILDCARDS = {
     # Object ARNs of the stack's own import bucket: the keys are whatever operators upload (people/..., pinpoint/...).
     "ImportBucketObjects": "objects of the stack's import bucket (<bucket arn>/*): keys are chosen by uploaders",
     "ImportBucketRead": "objects of the stack's import bucket (<bucket arn>/*): keys are chosen by uploaders",
+    # The archive's objects are named by day and stream sequence numbers (tracking/archive.object_key): only events/.
+    "ArchiveBucketWrite": "archive objects (<bucket arn>/events/*): keys are days and stream sequence numbers",
+    "ArchiveBucketObjects": "archive objects (<bucket arn>/events/*): erasure rewrites a person's day partitions",
 }
 # The only actions a wildcard resource may carry, per Sid.
 WILDCARD_ACTIONS = {
@@ -65,6 +68,8 @@ WILDCARD_ACTIONS = {
     "CatalogStreamList": {"dynamodb:ListStreams"},
     "ImportBucketObjects": {"s3:GetObject", "s3:PutObject"},
     "ImportBucketRead": {"s3:GetObject"},
+    "ArchiveBucketWrite": {"s3:PutObject"},
+    "ArchiveBucketObjects": {"s3:DeleteObject", "s3:GetObject", "s3:PutObject"},
 }
 
 
@@ -312,6 +317,10 @@ def _required(service: str, operation: str, params: dict[str, Any]) -> list[tupl
         return pairs
     if service == "secretsmanager":
         return [(f"secretsmanager:{operation}", "SigningSecret")]
+    if service == "s3" and operation == "ListObjectsV2":
+        from chalicelib.shared.settings import BUCKETS
+
+        return [("s3:ListBucket", _reverse(BUCKETS)[params["Bucket"]])]  # listing is authorised on the bucket
     if service == "s3" and params.get("Key"):
         from chalicelib.shared.settings import BUCKETS
 
@@ -573,6 +582,9 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_own_policy(
     assert {"lifecycle_sweep", "refresh_cut_points", "release_due_steps", "fire_schedules"} <= seen_functions
     assert "fan_out_audience" in seen_functions
     operations = {(function, operation) for function, _, operation, _ in recorded_calls}
+    # the event archive: written by the fold, rewritten by the erasure at the end of the drive
+    assert {("fold_events", "PutObject"), ("admin_api", "ListObjectsV2"), ("admin_api", "GetObject")} <= operations
+    assert ("admin_api", "PutObject") in operations or ("admin_api", "DeleteObject") in operations
     assert ("deliver_steps", "GetSendQuota") in operations  # moto answers v1 only (see delivery/adapters/ses_quota)
 
 

@@ -1,0 +1,132 @@
+"""The event archive: every accepted event, as gzip JSON lines in S3 partitioned by event day (`events/dt=YYYY-MM-DD/`),
+for Athena in AWS and DuckDB locally, and for keeping history longer than the events table's TTL.
+
+Written by the events-stream fold handler, one object per day the batch touches (a batch is at most 500 records:
+one PUT per batch and day, no Firehose). The object key is the batch's first and last sequence numbers, so a replayed
+batch overwrites its own objects instead of adding duplicates. Each line keeps the event key (`key`) too: a batch
+that Lambda splits on a retry gets new first/last numbers, and readers deduplicate on `key` (see local/archive_query).
+
+Erasure (`erase`) rewrites only the day partitions a person has archived events in: the writer records
+`(profile, day)` in an index beside the objects (the port's `remember`), so nothing is scanned.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.tracking.ports import EventArchive
+
+PREFIX = "events/"
+
+
+def partition(day: str) -> str:
+    """`events/dt=YYYY-MM-DD/`: Hive-style, which Athena's partition projection and DuckDB's hive_partitioning read."""
+    return f"{PREFIX}dt={day}/"
+
+
+def object_key(day: str, first_sequence: str, last_sequence: str) -> str:
+    # Sequence numbers are decimal strings of up to 40 digits; zero-padding keeps the keys of one day in stream order.
+    return f"{partition(day)}{first_sequence.zfill(40)}-{last_sequence.zfill(40)}.json.gz"
+
+
+def archive_line(image: dict[str, Any]) -> dict[str, Any] | None:
+    """One archived line from a stream NewImage (attribute-value form), or None for an item that is not an event."""
+    try:
+        ts_key = image["ts_key"]["S"]
+        line = {
+            "key": image["pk"]["S"],
+            "profile_id": image["profile_id"]["S"],
+            "type": image["type"]["S"],
+            "event": image.get("event", {}).get("S"),
+            "ts": ts_key.split("#", 1)[0],
+            "body": image["body"]["S"],  # the stored JSON as is: Athena's json_extract and DuckDB read it
+        }
+    except (KeyError, TypeError):
+        return None
+    return line if len(line["ts"]) >= 10 else None
+
+
+def day_of(line: dict[str, Any]) -> str:
+    return str(line["ts"])[:10]
+
+
+def encode(lines: Iterable[dict[str, Any]]) -> bytes:
+    text = "".join(json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n" for line in lines)
+    # mtime=0: the same lines give the same bytes, so a replayed batch writes an identical object.
+    return gzip.compress(text.encode(), compresslevel=6, mtime=0)
+
+
+def decode(body: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in gzip.decompress(body).decode().splitlines() if line.strip()]
+
+
+@dataclass
+class ArchivedBatch:
+    objects: int
+    events: int
+
+
+def group_batch(
+    records: list[dict[str, Any]], skip: Collection[str] = ()
+) -> dict[str, tuple[str, list[dict[str, Any]]]]:
+    """Day -> (object key, lines) for the INSERT records of one stream batch (a MODIFY is a re-pointed or rewritten
+    event already archived; a REMOVE is TTL or erasure). `skip`: event keys not to archive (an erased person's)."""
+    inserts = [r for r in records if r.get("eventName") == "INSERT"]
+    sequences = [str(r.get("dynamodb", {}).get("SequenceNumber", "")) for r in records]
+    sequences = [s for s in sequences if s]
+    if not inserts or not sequences:
+        return {}
+    first, last = min(sequences, key=_seq), max(sequences, key=_seq)
+    by_day: dict[str, list[dict[str, Any]]] = {}
+    for record in inserts:
+        line = archive_line(record.get("dynamodb", {}).get("NewImage") or {})
+        if line is not None and line["key"] not in skip:
+            by_day.setdefault(day_of(line), []).append(line)
+    return {day: (object_key(day, first, last), lines) for day, lines in by_day.items()}
+
+
+def _seq(sequence: str) -> tuple[int, str]:
+    return (len(sequence), sequence)  # numeric order of decimal strings without int() on 40 digits
+
+
+class ArchiveService:
+    def __init__(self, archive: EventArchive) -> None:
+        self.archive = archive
+
+    def archive_batch(self, records: list[dict[str, Any]], skip: Collection[str] = ()) -> ArchivedBatch:
+        groups = group_batch(records, skip)
+        people: set[tuple[str, str]] = set()
+        events = 0
+        for day, (key, lines) in groups.items():
+            self.archive.put(key, encode(lines))
+            people.update((line["profile_id"], day) for line in lines)
+            events += len(lines)
+        if people:
+            self.archive.remember(sorted(people))
+        return ArchivedBatch(len(groups), events)
+
+    def erase(self, profile_ids: list[str]) -> int:
+        """Rewrite the person's day partitions without their events; returns how many archived events were removed."""
+        ids = set(profile_ids)
+        removed = 0
+        for day in sorted(self.archive.days(profile_ids)):
+            for key in self.archive.keys(partition(day)):
+                lines = decode(self.archive.get(key))
+                kept = [line for line in lines if line.get("profile_id") not in ids]
+                if len(kept) == len(lines):
+                    continue
+                removed += len(lines) - len(kept)
+                if kept:
+                    self.archive.put(key, encode(kept))
+                else:
+                    self.archive.delete(key)
+        self.archive.forget(profile_ids)
+        return removed
+
+    def export(self, profile_ids: list[str]) -> list[dict[str, Any]]:
+        """The days the person has archived events in (their events themselves are exported from the events table)."""
+        return [{"day": day} for day in sorted(self.archive.days(profile_ids))]
