@@ -120,4 +120,8 @@ def credentials(path: str) -> dict[str, str]:
 def test_every_operation_answers_as_documented_and_never_5xx(case: Any, live_server: str) -> None:
     # WHEN the fuzzer's request is sent THEN the answer is documented (status, content type, body) and not a 5xx
     headers = credentials(case.path) if not (case.headers or {}).get("Authorization") else None
-    case.call_and_validate(base_url=live_server, headers=headers, checks=CHECKS, timeout=10)
+    # Our answer is what is checked, so a redirect is not followed: the console's 303s point at other operations,
+    # which the fuzzer calls on their own, and following one replays the fuzzed headers against the sign-in page
+    # through Python's http.server, which answers a request line it cannot parse in HTTP/0.9 (a body without a
+    # status line: a BadStatusLine here, seen in CI). API Gateway does not do that.
+    case.call_and_validate(base_url=live_server, headers=headers, checks=CHECKS, timeout=10, allow_redirects=False)
