@@ -21,7 +21,6 @@ bp = Blueprint(__name__)
 # The minimum detectable effect the A/B and auto-winner gates are sized for: +2 points of conversion.
 DEFAULT_MDE = 0.02
 ARM_ROWS = ("treated", "holdout")
-SKIPPED = "skipped_"  # engagement.recorder.SKIPPED_PREFIX: counters of messages a guard skipped, by reason
 
 
 def scenario_report(scenario_id: str, rows: dict[str, dict[str, float]], mde: float = DEFAULT_MDE) -> dict[str, Any]:
@@ -45,7 +44,7 @@ def scenario_report(scenario_id: str, rows: dict[str, dict[str, float]], mde: fl
     skipped: dict[tuple[str, str | None, str], dict[str, int]] = {}
     for sk, values in rows.items():
         parts = (sk.split("#") + ["", "", ""])[:3]
-        reasons = {k.removeprefix(SKIPPED): int(v) for k, v in values.items() if k.startswith(SKIPPED) and v}
+        reasons = r.skipped_reasons(values)
         if reasons:
             skipped[(parts[0], None if parts[1] == "none" else parts[1], parts[2])] = reasons
 

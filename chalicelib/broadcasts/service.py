@@ -196,10 +196,8 @@ class BroadcastService:
                 continue  # holdout arms and send-time arms repeat what the step rows count
             for name in RESULT_COUNTERS:
                 totals[name] += int(values.get(name, 0))
-            for name, value in values.items():
-                if name.startswith(SKIPPED_PREFIX) and value:
-                    reason = name.removeprefix(SKIPPED_PREFIX)
-                    skipped[reason] = skipped.get(reason, 0) + int(value)
+            for reason, count in reports.skipped_reasons(values).items():
+                skipped[reason] = skipped.get(reason, 0) + count
         return {**totals, "skipped": skipped}
 
     def all(self) -> list[dict[str, Any]]:
@@ -508,7 +506,6 @@ RESULT_COUNTERS = (
     "unsubscribes",
     "complaints",
 )
-SKIPPED_PREFIX = "skipped_"  # the report counters of skipped messages (engagement.recorder.SKIPPED_PREFIX)
 
 
 def _stored(broadcast: Broadcast) -> dict[str, Any]:

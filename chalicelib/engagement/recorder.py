@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.engagement import reports
 from chalicelib.engagement import tokens as lt
 from chalicelib.engagement.daily import day_of
 from chalicelib.engagement.ports import (
@@ -57,7 +58,6 @@ def row_key(step: str, variant: str | None, channel: str) -> str:
 # Send-time optimisation: sends and human opens and clicks per arm, on rows of their own (four parts, `sto#` first)
 # beside the step rows, which keep counting every message once.
 STO_ARMS = ("optimised", "control")
-SKIPPED_PREFIX = "skipped_"  # report counters of skipped messages, one per guard reason
 STO_COUNTERS = frozenset({"sent", "human_opens", "clicks"})
 
 
@@ -186,7 +186,7 @@ class EngagementService:
         """Delivery's hook when a guard skipped a message for good: counted per reason (`skipped_<reason>`), so a
         report or a broadcast's results say how many were not sent and why (capped, no consent, suppressed...)."""
         reason = str(record.get("reason") or "unknown")
-        self._count(f"skip#{record['message_id']}", record, {f"{SKIPPED_PREFIX}{reason}": 1})
+        self._count(f"skip#{record['message_id']}", record, {f"{reports.SKIPPED_PREFIX}{reason}": 1})
 
     # -- opens and clicks ---------------------------------------------------------------------------------------------
     def record_open(self, token: str, user_agent: str | None, ip: str | None, method: str = "GET") -> bool:

@@ -23,6 +23,14 @@ OPEN_CHANNELS: frozenset[str] = frozenset({"email"})  # channels where an open c
 _NORMAL = NormalDist()
 
 
+SKIPPED_PREFIX = "skipped_"  # report counters of messages a guard skipped, one per reason: `skipped_no_consent`
+
+
+def skipped_reasons(values: Mapping[str, float]) -> dict[str, int]:
+    """The non-zero `skipped_<reason>` counters of one report row, by reason."""
+    return {k.removeprefix(SKIPPED_PREFIX): int(v) for k, v in values.items() if k.startswith(SKIPPED_PREFIX) and v}
+
+
 @dataclass(frozen=True)
 class ReportKey:
     """What one row of counters is about. `variant` None: no A/B test on that step."""

@@ -35,6 +35,7 @@ from chalicelib.engagement.messages_table import (
     plain,
     suppression_pk,
 )
+from chalicelib.engagement.reports import SKIPPED_PREFIX
 from chalicelib.shared.aws import client
 from chalicelib.shared.dynamodb import query_all
 from chalicelib.tracking.events import iso
@@ -42,7 +43,6 @@ from chalicelib.tracking.events import iso
 FACT_TTL_DAYS = 400
 TOUCH_TTL_DAYS = 30
 MAX_DUE_BUCKETS = 24 * 120  # a run waits at most ~4 months in the packaged scenarios
-SKIPPED_PREFIX = "skipped_"  # engagement.recorder.SKIPPED_PREFIX: skipped messages, one counter per reason
 COUNTER_FIELDS = (
     "sent",
     "delivered",
