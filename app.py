@@ -44,6 +44,7 @@ ADMIN_BLUEPRINTS = (
     "api.admin_broadcasts",
     "api.console",  # the marketers' console: HTML pages under /admin/console
     "api.admin_imports",
+    "api.admin_exports",
 )
 EVENT_BLUEPRINTS = (
     "handlers.events_stream",
@@ -56,6 +57,7 @@ EVENT_BLUEPRINTS = (
     "handlers.catalog",
     "handlers.audience",
     "handlers.imports",
+    "handlers.exports",
 )
 
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from chalicelib.engagement.recorder import EngagementService
     from chalicelib.engagement.sms_consent import SmsConsentService
     from chalicelib.engagement.tokens import Keyring
+    from chalicelib.exports import ExportService
     from chalicelib.imports import ImportService
     from chalicelib.personalization import PersonalizationService
     from chalicelib.predictions.adapters.dynamodb_models import DynamoModelStore, DynamoPropensityStore
@@ -265,7 +266,7 @@ def get_privacy_service() -> PrivacyService:
             erase=lambda keys: erase_person_messages(s.messages_table, s.due_table, keys, signing_key()),
         )
     )
-    # The event archive: the person's day partitions rewritten without their events.
+    # The event archive: the person's archived events exported; their day partitions rewritten without them.
     archive = get_archive_service()
     tables.extra.append(
         PersonalDataStore(
@@ -430,6 +431,27 @@ def get_import_service() -> ImportService:
         get_clock(),
         suppressions=_LazySuppressions(),
         save_segment=save_segment,
+    )
+
+
+@cache
+def get_export_service() -> ExportService:
+    """Segment exports: `start` from the admin API (a small segment inline), `run` the export queue's steps."""
+    import os
+
+    from chalicelib.exports import ExportService
+    from chalicelib.exports.adapters.dynamodb_exports import DynamoExportJobStore
+    from chalicelib.exports.adapters.s3_exports import S3ExportFiles
+    from chalicelib.exports.adapters.sqs_exports import SqsExportQueue
+
+    s = get_settings()
+    return ExportService(
+        DynamoExportJobStore(s.state_table),
+        S3ExportFiles(s.export_bucket),
+        SqsExportQueue(s.export_queue, os.environ.get("EXPORT_QUEUE_URL") or None),
+        get_segment_store(),
+        get_profile_store(),
+        get_clock(),
     )
 
 
@@ -872,6 +894,7 @@ def reset() -> None:
         get_training_service,
         get_backfill_service,
         get_import_service,
+        get_export_service,
     ):
         factory.cache_clear()
     _reset_delivery()

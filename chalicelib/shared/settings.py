@@ -30,10 +30,13 @@ QUEUES: dict[str, tuple[str, str]] = {
     "AudienceDeadLetterQueue": ("AUDIENCE_DLQ", "one2one-audience-dlq"),
     "ImportQueue": ("IMPORT_QUEUE", "one2one-import"),
     "ImportDeadLetterQueue": ("IMPORT_DLQ", "one2one-import-dlq"),
+    "ExportQueue": ("EXPORT_QUEUE", "one2one-export"),
+    "ExportDeadLetterQueue": ("EXPORT_DLQ", "one2one-export-dlq"),
 }
 BUCKETS: dict[str, tuple[str, str]] = {
     "ImportBucket": ("IMPORT_BUCKET", "one2one-imports"),
     "ArchiveBucket": ("ARCHIVE_BUCKET", "one2one-archive"),
+    "ExportBucket": ("EXPORT_BUCKET", "one2one-exports"),
 }
 TOPICS: dict[str, tuple[str, str]] = {
     "SalesAlertsTopic": ("SALES_ALERTS_TOPIC", "one2one-sales-alerts"),
@@ -111,6 +114,8 @@ class Settings:
     catalog_hosts: tuple[str, ...] = ()
     # ONE2ONE_CATALOG_FANOUT_PER_MINUTE: first steps one catalog change may release per minute (runs beyond wait).
     catalog_fanout_per_minute: int = 600
+    export_queue: str = "one2one-export"
+    export_bucket: str = "one2one-exports"
 
 
 @lru_cache(maxsize=1)
@@ -155,4 +160,6 @@ def get_settings() -> Settings:
         catalog_fanout_queue=resource_name("CatalogFanoutQueue"),
         catalog_hosts=tuple(h.strip() for h in os.environ.get("ONE2ONE_CATALOG_HOSTS", "").split(",") if h.strip()),
         catalog_fanout_per_minute=_positive_int(os.environ.get("ONE2ONE_CATALOG_FANOUT_PER_MINUTE"), 600),
+        export_queue=resource_name("ExportQueue"),
+        export_bucket=resource_name("ExportBucket"),
     )

@@ -55,6 +55,8 @@ ALLOWED_WILDCARDS = {
     # The archive's objects are named by day and stream sequence numbers (tracking/archive.object_key): only events/.
     "ArchiveBucketWrite": "archive objects (<bucket arn>/events/*): keys are days and stream sequence numbers",
     "ArchiveBucketObjects": "archive objects (<bucket arn>/events/*): erasure rewrites a person's day partitions",
+    # Export files are named by segment and export id (exports/service.export_key) and carry objects by export id.
+    "ExportBucketObjects": "export objects (<bucket arn>/exports/*): keys are segment and export ids",
 }
 # The only actions a wildcard resource may carry, per Sid.
 WILDCARD_ACTIONS = {
@@ -70,6 +72,7 @@ WILDCARD_ACTIONS = {
     "ImportBucketRead": {"s3:GetObject"},
     "ArchiveBucketWrite": {"s3:PutObject"},
     "ArchiveBucketObjects": {"s3:DeleteObject", "s3:GetObject", "s3:PutObject"},
+    "ExportBucketObjects": {"s3:DeleteObject", "s3:GetObject", "s3:PutObject"},
 }
 
 
@@ -324,7 +327,9 @@ def _required(service: str, operation: str, params: dict[str, Any]) -> list[tupl
     if service == "s3" and params.get("Key"):
         from chalicelib.shared.settings import BUCKETS
 
-        action = {"HeadObject": "GetObject"}.get(operation, operation)  # HEAD is authorised by s3:GetObject
+        # HEAD is authorised by s3:GetObject, a multipart upload's create/part/complete by s3:PutObject
+        multipart = dict.fromkeys(("CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"), "PutObject")
+        action = {"HeadObject": "GetObject", **multipart}.get(operation, operation)
         return [(f"s3:{action}", f"{_reverse(BUCKETS)[params['Bucket']]}/{params['Key']}")]
     return [(f"{service}:{operation}", "*")]
 
@@ -534,6 +539,15 @@ def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     client("s3").put_object(Bucket=resource_name("ImportBucket"), Key="pinpoint/segments/pp-list/a.csv", Body=segment)
     world.drain()
     assert admin("/admin/imports").status_code == 200
+    # a segment export (small: written inside the admin request) and the export list
+    exported = world.h.client.http.post("/admin/segments/cart_abandoners/exports", body="{}", headers=auth)
+    assert exported.status_code == 201, exported.body
+    assert admin("/admin/exports").status_code == 200
+    monkeypatch.setattr("chalicelib.exports.service.SYNC_MAX_MEMBERS", -1)  # and one through the export queue
+    queued = world.h.client.http.post("/admin/segments/cart_abandoners/exports", body="{}", headers=auth)
+    assert queued.status_code == 202, queued.body
+    world.drain()
+    assert admin(json.loads(queued.body)["status_url"]).status_code == 200
     # days pass: lifecycle sweep, cut points and the stuck-message sweep run on their schedules
     for _ in range(3):
         world.advance(days=1)
@@ -578,6 +592,7 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_own_policy(
         "catalog_changes",
         "catalog_fanout",
         "import_files",
+        "export_segments",
     } <= seen_functions
     assert {"lifecycle_sweep", "refresh_cut_points", "release_due_steps", "fire_schedules"} <= seen_functions
     assert "fan_out_audience" in seen_functions

@@ -1,0 +1,54 @@
+"""Export worker: one step of one segment export's chain per message (see chalicelib/exports/service.py)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from chalice import Blueprint
+from chalice.app import SQSEvent
+
+from chalicelib.shared.settings import resource_name
+
+bp = Blueprint(__name__)
+log = logging.getLogger("one2one")
+
+# A step stops starting member pages this long before the Lambda is stopped: a page of 1,000 members (10
+# BatchGetItem calls) takes about a second, the part upload of 8 MB and the commit a few more.
+SAFETY_MARGIN_SECONDS = 30.0
+DEFAULT_BUDGET_SECONDS = 60.0  # without a Lambda context (local pump, tests)
+
+
+def _deadline(context: Any) -> float:
+    remaining = DEFAULT_BUDGET_SECONDS
+    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+        remaining = context.get_remaining_time_in_millis() / 1000.0
+    return time.monotonic() + max(1.0, remaining - SAFETY_MARGIN_SECONDS)
+
+
+# batch_size 1: a step is sequential work on one chain (one segment's Query partition is read in order).
+@bp.on_sqs_message(queue=resource_name("ExportQueue"), batch_size=1, name="export_segments")
+def export_segments(event: SQSEvent) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from chalicelib.bootstrap import get_export_service
+    from chalicelib.exports import ExportNotReady, decode_task
+
+    service = get_export_service()
+    deadline = _deadline(getattr(event, "context", None))
+
+    def step(record: SQSRecord) -> None:
+        try:
+            outcome = service.run(decode_task(record.body), deadline)
+        except ExportNotReady as exc:
+            log.info("export: %s; delivered again later", exc)
+            raise
+        except Exception:
+            log.exception("export: step %.200s failed; the queue retries it, then its DLQ keeps it", record.body)
+            raise
+        log.info("export step %.200s: %s", record.body, outcome)
+
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return dict(process_partial_response(event=event.to_dict(), record_handler=step, processor=processor))
