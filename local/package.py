@@ -10,7 +10,8 @@ so `make package` runs `python -m local.package build/package/sam.json` after `c
 * every DynamoDB event source's placeholder `Stream` ARN (see chalicelib/shared/streams.py) becomes
   `{"Fn::GetAtt": [<Table>, "StreamArn"]}` of the table named in it, with partial batch responses, bisection, bounded
   retries and the `StreamFailuresQueue` as on-failure destination;
-* SQS event sources get partial batch responses and, for queues of the template, `{"Fn::GetAtt": [<Queue>, "Arn"]}`;
+* SQS event sources get partial batch responses and, for queues of the template, `{"Fn::GetAtt": [<Queue>, "Arn"]}`
+  (the import and export queues also a `ScalingConfig.MaximumConcurrency`, see QUEUE_MAX_CONCURRENCY);
   SNS event sources on topics of the template subscribe to `{"Ref": <Topic>}`;
 * every function gets the physical names of the tables, queues, topics and configuration sets that
   `chalicelib.shared.settings` maps, under the environment variable names it reads (see `function_environment`).
@@ -90,7 +91,20 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "MinValue": 100,
         "Description": "WAF rate-based rule: requests one IP may send in 5 minutes before it is blocked",
     },
+    "ImportMaxConcurrency": {
+        "Type": "Number",
+        "Default": 50,
+        "MinValue": 2,  # SQS event sources accept 2 to 1000
+        "MaxValue": 1000,
+        "Description": "Import workers running at once (SQS ScalingConfig.MaximumConcurrency): bounds the write rate"
+        " a big import puts on the tables and the account's Lambda concurrency it takes",
+    },
 }
+# Queues whose event source is capped (Chalice cannot set ScalingConfig): the import worker writes events at ~430 to
+# ~800 rows/s each (bench/imports.py), so 50 workers (~20,000-40,000 writes/s) stay inside what an on-demand table
+# absorbs after warm-up and leave the account's default 1,000 concurrent executions to the live traffic; the export
+# chain is sequential per export, so 5 bounds how many exports read the profiles table at once.
+QUEUE_MAX_CONCURRENCY: dict[str, Any] = {"ImportQueue": {"Ref": "ImportMaxConcurrency"}, "ExportQueue": 5}
 CONDITIONS: dict[str, Any] = {
     "AccessLogsOn": {"Fn::Equals": [{"Ref": "AccessLogs"}, "true"]},
     "CreateLoggingRole": {
@@ -495,6 +509,13 @@ def _patch_queue_event(props: dict[str, Any], queues: dict[str, str]) -> None:
     name = _arn_name(props.get("Queue"))
     if name in queues:
         props["Queue"] = {"Fn::GetAtt": [queues[name], "Arn"]}
+    queue = (
+        props["Queue"]["Fn::GetAtt"][0]
+        if isinstance(props.get("Queue"), dict) and "Fn::GetAtt" in props["Queue"]
+        else None
+    )
+    if queue in QUEUE_MAX_CONCURRENCY:
+        props["ScalingConfig"] = {"MaximumConcurrency": QUEUE_MAX_CONCURRENCY[queue]}
 
 
 def _patch_topic_event(props: dict[str, Any], topics: dict[str, str]) -> None:

@@ -20,6 +20,9 @@ log = logging.getLogger("one2one")
 # A step stops starting rows this long before the Lambda is stopped: a batch of 100 rows takes well under a second,
 # the report, the commit and the next message a few hundred milliseconds.
 SAFETY_MARGIN_SECONDS = 20.0
+# The import queue's maxReceiveCount (infra/resources.json): a step failing on its last delivery goes to the DLQ, and
+# its import is then marked failed instead of showing "running" for ever.
+MAX_RECEIVES = 5
 DEFAULT_BUDGET_SECONDS = 60.0  # without a Lambda context (local pump, tests)
 
 
@@ -72,10 +75,14 @@ def import_files(event: SQSEvent) -> dict[str, Any]:
                     # A file that cannot be imported at all stays in the bucket; retrying would not change it.
                     log.warning("import of s3 key %.300s refused: %s", key, exc.to_dict())
             return
+        task = decode_task(record.body)
         try:
-            report = service.run(decode_task(record.body), deadline)
-        except Exception:
+            report = service.run(task, deadline)
+        except Exception as exc:
             log.exception("import: step %.200s failed; the queue retries it, then its DLQ keeps it", record.body)
+            receives = int(record.attributes.approximate_receive_count or 1)
+            if receives >= MAX_RECEIVES:
+                service.fail(task.import_id, "step_failed", f"a step failed {receives} times ({type(exc).__name__})")
             raise
         log.info("import step %.200s: %s", record.body, report.as_dict())
 

@@ -17,6 +17,14 @@ class ObjectInfo:
     fingerprint: str  # the content's SHA-256 checksum when S3 has one, else its ETag: equal content, equal value
 
 
+class ImportFileUnreadable(Exception):
+    """The import's file cannot be read any more (deleted or replaced after the import started): `code`, message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 @dataclass
 class ImportJob:
     import_id: str

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.imports import pinpoint
-from chalicelib.imports.ports import ImportJob, ImportTask, RejectedRow
+from chalicelib.imports.ports import ImportFileUnreadable, ImportJob, ImportTask, RejectedRow
 from chalicelib.imports.ranges import (
     BOM,
     CHUNK_BYTES,
@@ -119,7 +119,7 @@ def import_id_for(kind: str, fingerprint: str, segment_id: str | None = None) ->
 
 @dataclass
 class StepReport:
-    outcome: str  # committed | finished | duplicate | resent | unknown_import | counted
+    outcome: str  # committed | finished | duplicate | resent | unknown_import | counted | failed
     rows: int = 0
     accepted: int = 0
     rejected: int = 0
@@ -225,7 +225,10 @@ class ImportService:
             )
 
     def _header(self, key: str, kind: str, fmt: str, compressed: bool) -> list[str]:
-        first = next(self._records(key, ChunkStart(0, 0, END_OF_STREAM), fmt, compressed), None)
+        try:
+            first = next(self._records(key, ChunkStart(0, 0, END_OF_STREAM), fmt, compressed), None)
+        except (zlib.error, EOFError) as exc:
+            raise ImportRefused("corrupt_file", f"the file cannot be decompressed: {exc}") from None
         if first is None:
             raise ImportRefused("empty_file", "the file has no rows")
         if first.data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -257,9 +260,25 @@ class ImportService:
             return StepReport("unknown_import")
         if job.status == "failed":
             return StepReport("duplicate")
-        if task.phase == "count":
-            return self._count(job, task)
-        return self._rows(job, task, deadline)
+        # Failures no retry can mend end the import as `failed` with the reason; what was imported before stays
+        # (importing the mended file is a new import, and rows it shares with this one are not stored twice).
+        try:
+            if task.phase == "count":
+                return self._count(job, task)
+            return self._rows(job, task, deadline)
+        except ImportFileUnreadable as exc:
+            self.fail(job.import_id, exc.code, str(exc))
+        except (zlib.error, EOFError) as exc:  # a gzip file broken in the middle
+            self.fail(job.import_id, "corrupt_file", f"the file cannot be decompressed: {exc}")
+        return StepReport("failed")
+
+    def fail(self, import_id: str, code: str, message: str) -> bool:
+        """End a started import as `failed` with `{"error": code, "message": ...}`; False when it had already ended
+        (a finished import stays finished). Its remaining steps are then dropped."""
+        failed = self.jobs.finish(import_id, iso(self.clock.now()), "failed", {"error": code, "message": message})
+        if failed:
+            log.warning("import %s failed: %s: %s", import_id, code, message)
+        return failed
 
     def _count(self, job: ImportJob, task: ImportTask) -> StepReport:
         data = b"".join(self.objects.read(job.key, task.start, task.end))

@@ -260,3 +260,75 @@ def test_a_pinpoint_template_converts_through_the_admin_api(world: World) -> Non
         "/admin/imports/pinpoint-template", body="[", headers={**AUTH, "Content-Type": "application/json"}
     )
     assert bad.status_code == 400
+
+
+def test_an_import_whose_file_is_deleted_after_it_started_ends_failed_with_the_reason(world: World) -> None:
+    from chalicelib.bootstrap import get_import_service
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import resource_name
+
+    # GIVEN an accepted upload whose file is deleted before its worker reads it
+    response = upload(world, "people", (DATA / "people.csv").read_bytes())
+    import_id = json.loads(response.body)["import_id"]
+    job = get_import_service().status(import_id)
+    assert job is not None
+    client("s3").delete_object(Bucket=resource_name("ImportBucket"), Key=job.key)
+
+    # WHEN the worker runs
+    world.drain()
+
+    # THEN the import is failed, says why, and nothing was imported
+    report = status(world, import_id)
+    assert report["status"] == "failed" and report["finished_at"]
+    assert report["error"]["error"] == "file_gone" and job.key in report["error"]["message"]
+    assert report["rows_accepted"] == 0
+
+
+def test_a_gzip_file_corrupt_in_the_middle_ends_failed_with_the_reason(world: World) -> None:
+    import random
+
+    # GIVEN a gzip file damaged past the first megabyte it reads at the start (wide rows of incompressible text)
+    rng = random.Random(7)
+    rows = [f"gz-{n},gz{n}@example.com,{rng.randbytes(16_000).hex()}" for n in range(80)]
+    packed = bytearray(gzip.compress(("user_id,email,note\n" + "\n".join(rows) + "\n").encode()))
+    assert len(packed) > 1_300_000
+    for offset in range(len(packed) - 4000, len(packed) - 3000):
+        packed[offset] ^= 0x5A
+    response = upload(world, "people", bytes(packed), fmt="csv.gz")
+    assert response.status_code == 202, response.body
+
+    world.drain()
+
+    # THEN it ends failed with the reason (not retried for ever, not "running" for ever)
+    report = status(world, json.loads(response.body)["import_id"])
+    assert report["status"] == "failed" and report["error"]["error"] == "corrupt_file", report
+    assert "decompressed" in report["error"]["message"] and report["finished_at"]
+
+
+def test_a_gzip_file_corrupt_from_the_start_is_refused_with_400(world: World) -> None:
+    packed = bytearray(gzip.compress(b"user_id,email\nu-9,u9@example.com\n"))
+    packed[-6] ^= 0xFF  # the CRC
+    response = upload(world, "people", bytes(packed), fmt="csv.gz")
+    assert response.status_code == 400 and json.loads(response.body)["error"] == "corrupt_file", response.body
+
+
+def test_an_import_step_failing_on_its_last_delivery_marks_the_import_failed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.bootstrap import get_import_service
+
+    # GIVEN a step that keeps failing (an outage that outlasts the queue's retries)
+    response = upload(world, "people", (DATA / "people.csv").read_bytes())
+    import_id = json.loads(response.body)["import_id"]
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("storage down")
+
+    monkeypatch.setattr(get_import_service(), "_rows", broken)
+    world.h.pump.drain()  # the queue's redrive policy (maxReceiveCount 5) moves it to the DLQ after the fifth
+
+    # THEN after the last delivery the import says it failed, and why
+    world.h.pump.errors.clear()
+    report = status(world, import_id)
+    assert report["status"] == "failed"
+    assert report["error"] == {"error": "step_failed", "message": "a step failed 5 times (RuntimeError)"}

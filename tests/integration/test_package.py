@@ -196,6 +196,7 @@ def test_chalice_package_patch_and_cfn_lint_end_to_end(tmp_path):
     sam = json.loads((out / "sam.json").read_text())
     functions = {k: v for k, v in sam["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())["lambda_functions"]
+    capped: set[str] = set()
     for function in functions.values():
         assert function["Properties"]["Environment"]["Variables"]["EVENTS_TABLE"] == {"Ref": "EventsTable"}
         assert function["Properties"]["Environment"]["Variables"]["ONE2ONE_SIGNING_SECRET_ARN"] == {
@@ -216,8 +217,15 @@ def test_chalice_package_patch_and_cfn_lint_end_to_end(tmp_path):
                 assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
             if event["Type"] == "SQS":
                 assert "Fn::GetAtt" in event["Properties"]["Queue"]
+                if event["Properties"]["Queue"]["Fn::GetAtt"][0] == "ImportQueue":  # a big import cannot take it all
+                    assert event["Properties"]["ScalingConfig"] == {
+                        "MaximumConcurrency": {"Ref": "ImportMaxConcurrency"}
+                    }
+                    capped.add(name)
             if event["Type"] == "SNS":
                 assert "Ref" in event["Properties"]["Topic"]
+    assert capped == {"import_files"}
+    assert sam["Parameters"]["ImportMaxConcurrency"]["Default"] == 50
     roles = [v["Properties"]["Role"]["Fn::GetAtt"][0] for v in functions.values()]
     assert len(set(roles)) == len(functions)
     # two REST APIs: the public one without a single /admin route, the admin one with nothing else, IAM-authorised
@@ -279,6 +287,8 @@ def test_timeouts_fit_each_job():
     backfill = load_template()["Resources"]["BackfillQueue"]["Properties"]
     assert backfill["VisibilityTimeout"] >= 6 * functions["backfill_profiles"]["lambda_timeout"]
     assert backfill["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["BackfillDeadLetterQueue", "Arn"]}
+    exports = load_template()["Resources"]["ExportQueue"]["Properties"]
+    assert exports["VisibilityTimeout"] >= 6 * functions["export_segments"]["lambda_timeout"]
 
 
 def test_functions_get_the_signing_secret_arn():

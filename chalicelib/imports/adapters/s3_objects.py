@@ -6,7 +6,7 @@ import base64
 import hashlib
 from collections.abc import Iterator
 
-from chalicelib.imports.ports import ObjectInfo
+from chalicelib.imports.ports import ImportFileUnreadable, ObjectInfo
 from chalicelib.shared.aws import client
 
 PIECE_BYTES = 1024 * 1024
@@ -34,7 +34,13 @@ class S3ImportObjects:
         if end is not None and end <= start:
             return
         byte_range = f"bytes={start}-" + (str(end - 1) if end is not None else "")
-        body = client("s3").get_object(Bucket=self.bucket, Key=key, Range=byte_range)["Body"]
+        s3 = client("s3")
+        try:
+            body = s3.get_object(Bucket=self.bucket, Key=key, Range=byte_range)["Body"]
+        except s3.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise ImportFileUnreadable("file_gone", f"{key!r} was deleted from the import bucket") from None
+            raise
         try:
             yield from body.iter_chunks(PIECE_BYTES)
         finally:
