@@ -89,6 +89,14 @@ def group_batch(
     return {day: (object_key(day, first, last), lines) for day, lines in by_day.items()}
 
 
+def _json_or_text(body: Any) -> Any:
+    """The stored event body as JSON for the export (it is kept as the stored JSON text)."""
+    try:
+        return json.loads(body) if isinstance(body, str) else body
+    except ValueError:
+        return body
+
+
 def _seq(sequence: str) -> tuple[int, str]:
     return (len(sequence), sequence)  # numeric order of decimal strings without int() on 40 digits
 
@@ -128,5 +136,18 @@ class ArchiveService:
         return removed
 
     def export(self, profile_ids: list[str]) -> list[dict[str, Any]]:
-        """The days the person has archived events in (their events themselves are exported from the events table)."""
-        return [{"day": day} for day in sorted(self.archive.days(profile_ids))]
+        """The person's archived events, oldest first: the days come from the per-person day list (no listing of the
+        bucket), the events from those days' objects. Older than the events table's TTL, the archive is the only
+        copy, so the access export reads it. A line present in two objects (a stream batch Lambda split on a retry,
+        or a compacted day read while its small objects are still there) is exported once, by its event key."""
+        ids = set(profile_ids)
+        seen: set[str] = set()
+        out: list[dict[str, Any]] = []
+        for day in sorted(self.archive.days(profile_ids)):
+            for key in self.archive.keys(partition(day)):
+                for line in decode(self.archive.get(key)):
+                    if line.get("profile_id") not in ids or line.get("key") in seen:
+                        continue
+                    seen.add(str(line.get("key")))
+                    out.append({**line, "day": day, "body": _json_or_text(line.get("body"))})
+        return sorted(out, key=lambda line: (str(line.get("ts")), str(line.get("key"))))

@@ -114,3 +114,29 @@ def test_the_local_query_helper_counts_events_per_day_and_summarises_customers(h
     [(customer_id, frequency, recency, age, monetary)] = customers(tmp_path, datetime(2026, 12, 1, 10, tzinfo=UTC))
     assert (frequency, recency, age, monetary) == (2, 20.0, 30.0, 40.0)  # repeat orders 30 and 50
     assert customer_id  # the profile id
+
+
+def test_the_access_export_includes_the_persons_archived_events_and_nobody_elses(harness: Harness) -> None:
+    send(harness, "/v1/track", {"userId": "bystander", "event": "Product Viewed", "messageId": "other-1"})
+    profile_id = known_customer(harness)
+    old = "2026-10-01T09:00:00.000Z"
+    send(
+        harness, "/v1/track", {"userId": "priv-user", "event": "Wishlist Added", "messageId": "old-1", "timestamp": old}
+    )
+    harness.pump.drain()
+
+    response = harness.admin(f"/admin/profiles/{profile_id}/export")
+    assert response.status_code == 200, response.body
+    archived = harness.json(response)["archived_events"]
+
+    keys = [event["key"] for event in archived]
+    assert "web#old-1" in keys and "web#other-1" not in keys
+    assert len(keys) == len(set(keys)) >= 2
+    [old_event] = [event for event in archived if event["key"] == "web#old-1"]
+    assert (old_event["day"], old_event["event"], old_event["profile_id"]) == (
+        "2026-10-01",
+        "Wishlist Added",
+        profile_id,
+    )
+    assert isinstance(old_event["body"], dict) and old_event["body"]["event"] == "Wishlist Added"
+    assert [event["ts"] for event in archived] == sorted(event["ts"] for event in archived)
