@@ -381,7 +381,22 @@ def get_propensity_training_service() -> PropensityTrainingService:
 def get_training_service() -> TrainingService:
     from chalicelib.predictions.training import TrainingService
 
-    return TrainingService(get_segment_store(), get_model_store(), get_clock())
+    return TrainingService(get_segment_store(), get_model_store(), get_clock(), summaries=_customer_summaries())
+
+
+def _customer_summaries() -> Any:
+    """The CLV job's history source (settings.CUSTOMER_HISTORY_SOURCES); None: the population rows."""
+    s = get_settings()
+    if s.customer_history == "athena":
+        from chalicelib.predictions.adapters.athena_summary import AthenaCustomerSource
+
+        results = f"s3://{s.archive_bucket}/athena-results/"
+        return AthenaCustomerSource(s.archive_workgroup, s.archive_database, "events", results)
+    if s.customer_history == "archive":
+        from chalicelib.predictions.adapters.s3_archive_summary import S3ArchiveCustomerSource
+
+        return S3ArchiveCustomerSource(s.archive_bucket)
+    return None
 
 
 @cache

@@ -245,6 +245,9 @@ def function_environment(template: dict[str, Any]) -> dict[str, Any]:
         environment[f"{env_var}_ARN"] = {"Ref": logical_id}
     for logical_id, env_var in _mapped(template, "AWS::S3::Bucket").items():
         environment[env_var] = {"Ref": logical_id}
+    for resource_type in ("AWS::Athena::WorkGroup", "AWS::Glue::Database"):
+        for logical_id, env_var in _mapped(template, resource_type).items():
+            environment[env_var] = {"Ref": logical_id}
     for resource_type in ("AWS::SES::ConfigurationSet", "AWS::SESV2::ConfigurationSet"):
         for logical_id, env_var in _mapped(template, resource_type).items():
             environment[env_var] = {"Ref": logical_id}

@@ -32,6 +32,8 @@ SETTINGS_MAPPINGS = {
     "AWS::SESV2::ConfigurationSet": "CONFIGURATION_SETS",
     "AWS::SES::ConfigurationSet": "CONFIGURATION_SETS",
     "AWS::S3::Bucket": "BUCKETS",
+    "AWS::Athena::WorkGroup": "ANALYTICS",  # AWS only (not provisioned locally): names for the functions' environment
+    "AWS::Glue::Database": "ANALYTICS",
 }
 # The explicit name property of each type (honoured when it is a literal string).
 NAME_PROPERTIES = {

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.predictions.models import FittedModels, TrainingReport
@@ -27,6 +29,25 @@ class BuyerFigures(Protocol):
 
 class BuyerPopulation(Protocol):
     def customers(self) -> Iterator[BuyerFigures]: ...
+
+
+@dataclass(frozen=True)
+class CustomerSummary:
+    """One buyer's order history as the CLV models read it, in days (the `customers` query of the event archive):
+    repeat orders, first to last order, first order to the end of the observation, mean value of the repeat orders."""
+
+    customer_id: str
+    frequency: int
+    recency: float
+    T: float
+    monetary_value: float
+
+
+class CustomerSummarySource(Protocol):
+    """Every buyer's summary computed from the event archive's orders up to `end` (Athena in AWS, the archive's
+    objects read directly on the local stack and small installs)."""
+
+    def summaries(self, end: datetime) -> Iterable[CustomerSummary]: ...
 
 
 class ModelStore(Protocol):

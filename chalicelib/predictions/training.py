@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from chalicelib.predictions.clv import CustomerHistory, history_of
 from chalicelib.predictions.models import FittedModels, TrainingReport
-from chalicelib.predictions.ports import BuyerFigures, BuyerPopulation, ModelStore
+from chalicelib.predictions.ports import BuyerFigures, BuyerPopulation, CustomerSummarySource, ModelStore
 from chalicelib.shared.clock import Clock
 
 __all__ = ["TrainingService", "history_of"]  # history_of: re-exported for callers of the job
@@ -36,8 +36,12 @@ class TrainingService:
         min_customers: int = MIN_CUSTOMERS,
         min_repeat_customers: int = MIN_REPEAT_CUSTOMERS,
         sample: int = DEFAULT_SAMPLE,
+        summaries: CustomerSummarySource | None = None,
     ) -> None:
         self.population = population
+        # The event archive's order history, when configured (ONE2ONE_CUSTOMER_HISTORY): each order's own value
+        # and time, kept beyond the events table's TTL; else the population rows the fold keeps.
+        self.summaries = summaries
         self.store = store
         self.clock = clock
         self.min_customers = min_customers
@@ -53,7 +57,14 @@ class TrainingService:
         started = time.monotonic()
         now = self.clock.now()
         at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-        histories = self._histories(self.population.customers(), now.timestamp())
+        if self.summaries is not None:
+            histories = [
+                CustomerHistory(s.frequency, s.recency, s.T, s.monetary_value)
+                for s in self.summaries.summaries(now)
+                if s.frequency >= 0 and 0 <= s.recency <= s.T
+            ]
+        else:
+            histories = self._histories(self.population.customers(), now.timestamp())
         repeaters = sum(1 for h in histories if h.x > 0)
         report = TrainingReport(
             outcome="insufficient_data", at=at, customers=len(histories), repeat_customers=repeaters

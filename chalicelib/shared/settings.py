@@ -38,6 +38,15 @@ BUCKETS: dict[str, tuple[str, str]] = {
     "ArchiveBucket": ("ARCHIVE_BUCKET", "one2one-archive"),
     "ExportBucket": ("EXPORT_BUCKET", "one2one-exports"),
 }
+# The archive's Athena workgroup and Glue database (AWS only: the local stack reads the archive's objects instead).
+ANALYTICS: dict[str, tuple[str, str]] = {
+    "ArchiveWorkGroup": ("ARCHIVE_WORKGROUP", "one2one-archive"),
+    "ArchiveDatabase": ("ARCHIVE_DATABASE", "one2one_archive"),
+}
+# Where the CLV fitting job reads customer history (ONE2ONE_CUSTOMER_HISTORY): the archive's objects read directly
+# (`archive`, the default: local stack, small installs), Athena over the archive (`athena`: set for the deployed
+# fitting function in .chalice/config.json), or the fold's population rows (`population`).
+CUSTOMER_HISTORY_SOURCES = ("archive", "athena", "population")
 TOPICS: dict[str, tuple[str, str]] = {
     "SalesAlertsTopic": ("SALES_ALERTS_TOPIC", "one2one-sales-alerts"),
     "SesFeedbackTopic": ("SES_FEEDBACK_TOPIC", "one2one-ses-feedback"),
@@ -116,6 +125,9 @@ class Settings:
     catalog_fanout_per_minute: int = 600
     export_queue: str = "one2one-export"
     export_bucket: str = "one2one-exports"
+    customer_history: str = "archive"
+    archive_workgroup: str = "one2one-archive"
+    archive_database: str = "one2one_archive"
 
 
 @lru_cache(maxsize=1)
@@ -162,4 +174,14 @@ def get_settings() -> Settings:
         catalog_fanout_per_minute=_positive_int(os.environ.get("ONE2ONE_CATALOG_FANOUT_PER_MINUTE"), 600),
         export_queue=resource_name("ExportQueue"),
         export_bucket=resource_name("ExportBucket"),
+        customer_history=_customer_history(os.environ.get("ONE2ONE_CUSTOMER_HISTORY")),
+        archive_workgroup=os.environ.get(*ANALYTICS["ArchiveWorkGroup"]),
+        archive_database=os.environ.get(*ANALYTICS["ArchiveDatabase"]),
     )
+
+
+def _customer_history(raw: str | None) -> str:
+    value = (raw or "archive").strip().lower()
+    if value not in CUSTOMER_HISTORY_SOURCES:
+        raise ValueError(f"ONE2ONE_CUSTOMER_HISTORY must be one of {', '.join(CUSTOMER_HISTORY_SOURCES)}, not {raw!r}")
+    return value

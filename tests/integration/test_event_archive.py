@@ -140,3 +140,44 @@ def test_the_access_export_includes_the_persons_archived_events_and_nobody_elses
     )
     assert isinstance(old_event["body"], dict) and old_event["body"]["event"] == "Wishlist Added"
     assert [event["ts"] for event in archived] == sorted(event["ts"] for event in archived)
+
+
+def test_the_s3_customer_summary_agrees_with_the_duckdb_query_on_the_same_archive(harness: Harness, tmp_path) -> None:
+    from datetime import UTC, datetime
+
+    from chalicelib.predictions.adapters.s3_archive_summary import S3ArchiveCustomerSource
+    from chalicelib.shared.settings import resource_name
+    from local.archive_query import customers, download
+
+    # GIVEN buyers with one, two and three orders (revenue, total, no value), an unverified claim and a page view
+    def order(user: str, msg: str, ts: str, **properties: object) -> None:
+        body = {"userId": user, "event": "Order Completed", "messageId": msg, "timestamp": ts}
+        send(harness, "/v1/track", {**body, "properties": {"order_id": msg, **properties}})
+
+    order("s-one", "s1", "2026-09-01T10:00:00.000Z", revenue=12.5)
+    order("s-two", "s2", "2026-09-03T08:00:00.000Z", total=40)
+    order("s-two", "s3", "2026-10-13T20:30:00.000Z", total="19.99")
+    order("s-three", "s4", "2026-08-01T00:00:00.000Z", revenue=5)
+    order("s-three", "s5", "2026-09-15T12:00:00.000Z")
+    order("s-three", "s6", "2026-11-20T06:00:00.000Z", revenue=70, total=1)
+    send(harness, "/v1/page", {"anonymousId": "s-anon", "name": "Home", "timestamp": "2026-11-11T12:00:00.000Z"})
+    harness.pump.drain()
+    # and a stream batch archived twice under another key (Lambda split it on a retry): its order counts once
+    from chalicelib.shared.aws import client
+
+    s3, bucket = client("s3"), resource_name("ArchiveBucket")
+    [first_key, *_] = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="events/dt=2026-10-13/")["Contents"]]
+    copy = first_key.replace(".json.gz", "-copy.json.gz")
+    s3.copy_object(Bucket=bucket, Key=copy, CopySource={"Bucket": bucket, "Key": first_key})
+
+    end = datetime(2026, 12, 1, 10, tzinfo=UTC)
+    assert download(tmp_path) >= 7
+    duckdb_rows = customers(tmp_path, end)
+    s3_rows = [
+        (s.customer_id, s.frequency, s.recency, s.T, s.monetary_value)
+        for s in S3ArchiveCustomerSource(bucket).summaries(end)
+    ]
+
+    assert s3_rows == [tuple(row) for row in duckdb_rows]
+    by_frequency = sorted((f, r, m) for _, f, r, _, m in s3_rows)
+    assert by_frequency == [(0, 0.0, 0.0), (1, 40.5208, 19.99), (2, 111.25, 35.0)]

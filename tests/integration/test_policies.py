@@ -57,7 +57,13 @@ ALLOWED_WILDCARDS = {
     "ArchiveBucketObjects": "archive objects (<bucket arn>/events/*): erasure rewrites a person's day partitions",
     # Export files are named by segment and export id (exports/service.export_key) and carry objects by export id.
     "ExportBucketObjects": "export objects (<bucket arn>/exports/*): keys are segment and export ids",
+    # The CLV job reads every archive object (events/ only) or Athena's result objects, named by query id.
+    "ArchiveBucketRead": "archive objects (<bucket arn>/events/*): the customer summary reads every day",
+    "AthenaResults": "Athena's query results (<bucket arn>/athena-results/*): keys are query execution ids",
 }
+# Statements that also name the account's Glue Data Catalog (arn:...:glue:<region>:<account>:catalog), with the
+# reason: Glue authorises every read of a database or table on the catalog too; it is no resource of the stack.
+GLUE_CATALOG = {"GlueArchiveTable": "glue:GetDatabase/GetTable/GetPartitions are authorised on the catalog as well"}
 # The only actions a wildcard resource may carry, per Sid.
 WILDCARD_ACTIONS = {
     "XRayTraceSegments": {"xray:PutTraceSegments", "xray:PutTelemetryRecords"},
@@ -73,6 +79,8 @@ WILDCARD_ACTIONS = {
     "ArchiveBucketWrite": {"s3:PutObject"},
     "ArchiveBucketObjects": {"s3:DeleteObject", "s3:GetObject", "s3:PutObject"},
     "ExportBucketObjects": {"s3:DeleteObject", "s3:GetObject", "s3:PutObject"},
+    "ArchiveBucketRead": {"s3:GetObject"},
+    "AthenaResults": {"s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"},
 }
 
 
@@ -190,6 +198,8 @@ def test_no_wildcard_action_and_wildcard_resources_only_where_iam_allows_nothing
             if "*" in text:
                 assert statement["Sid"] in ALLOWED_WILDCARDS, f"{where}: {text}"
                 assert set(actions) <= WILDCARD_ACTIONS[statement["Sid"]], where
+                continue
+            if statement["Sid"] in GLUE_CATALOG and text == f"arn:{PARTITION}:glue:{REGION}:{ACCOUNT}:catalog":
                 continue
             # everything else is a resource of this stack, by reference (never a literal ARN or a name pattern)
             referenced = _references(resource)
@@ -600,6 +610,8 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_own_policy(
     # the event archive: written by the fold, rewritten by the erasure at the end of the drive
     assert {("fold_events", "PutObject"), ("admin_api", "ListObjectsV2"), ("admin_api", "GetObject")} <= operations
     assert ("admin_api", "PutObject") in operations or ("admin_api", "DeleteObject") in operations
+    # the CLV job's customer history, read from the archive's objects (the local default; Athena in AWS)
+    assert ("fit_predictions", "ListObjectsV2") in operations
     assert ("deliver_steps", "GetSendQuota") in operations  # moto answers v1 only (see delivery/adapters/ses_quota)
 
 

@@ -112,3 +112,41 @@ def test_stored_models_round_trip_as_json() -> None:
     service(simulate(1500), store).run()
     models = store.current()
     assert models is not None and FittedModels.from_dict(models.as_dict()) == models
+
+
+class Summaries:
+    """The event archive's customer summary (the ONE2ONE_CUSTOMER_HISTORY=archive or athena source)."""
+
+    def __init__(self, buyers: list[Buyer]) -> None:
+        from chalicelib.predictions.ports import CustomerSummary
+
+        now_ts = NOW.timestamp()
+        self.rows = [
+            CustomerSummary(
+                customer_id=f"p{n}",
+                frequency=b.orders - 1,
+                recency=round((b.last_order_ts - (b.first_order_ts or 0)) / DAY, 4),
+                T=round((now_ts - (b.first_order_ts or 0)) / DAY, 4),
+                monetary_value=round(b.revenue / b.orders, 2) if b.orders > 1 else 0.0,
+            )
+            for n, b in enumerate(buyers)
+        ]
+        self.asked: list[datetime] = []
+
+    def summaries(self, end: datetime):
+        self.asked.append(end)
+        return iter(self.rows)
+
+
+def test_the_fit_reads_the_archive_summary_when_configured_and_not_the_population() -> None:
+    buyers = simulate(600, seed=3)
+    store = InMemoryModelStore()
+    summaries = Summaries(buyers)
+
+    report = TrainingService(Population([]), store, FakeClock(NOW), summaries=summaries).run()
+
+    assert summaries.asked == [NOW]  # the observation ends now
+    assert report.outcome == "fitted" and report.customers == 600
+    from_population = service(buyers, InMemoryModelStore()).run()
+    assert report.repeat_customers == from_population.repeat_customers
+    assert store.current() is not None
