@@ -45,6 +45,7 @@ ADMIN_BLUEPRINTS = (
     "api.console",  # the marketers' console: HTML pages under /admin/console
     "api.admin_imports",
     "api.admin_exports",
+    "api.admin_archive",
 )
 EVENT_BLUEPRINTS = (
     "handlers.events_stream",
@@ -58,6 +59,7 @@ EVENT_BLUEPRINTS = (
     "handlers.audience",
     "handlers.imports",
     "handlers.exports",
+    "handlers.archive",
 )
 
 

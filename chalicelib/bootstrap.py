@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from chalicelib.tracking.adapters.dynamodb_identities import DynamoIdentityStore
     from chalicelib.tracking.adapters.dynamodb_sources import DynamoSourceRegistry
     from chalicelib.tracking.archive import ArchiveService
+    from chalicelib.tracking.archive_maintenance import ArchiveMaintenance
     from chalicelib.tracking.ingest import IngestService
 
 
@@ -232,7 +233,15 @@ def get_archive_service() -> ArchiveService:
     from chalicelib.tracking.archive import ArchiveService
 
     s = get_settings()
-    return ArchiveService(S3EventArchive(s.archive_bucket, s.state_table))
+    return ArchiveService(S3EventArchive(s.archive_bucket, s.state_table, s.events_table, s.event_ttl_days))
+
+
+@cache
+def get_archive_maintenance() -> ArchiveMaintenance:
+    """The archive's compaction (daily schedule) and the refill of failed writes (that schedule, the admin API)."""
+    from chalicelib.tracking.archive_maintenance import ArchiveMaintenance
+
+    return ArchiveMaintenance(get_archive_service().archive)
 
 
 @cache
@@ -910,6 +919,8 @@ def reset() -> None:
         get_backfill_service,
         get_import_service,
         get_export_service,
+        get_archive_service,
+        get_archive_maintenance,
     ):
         factory.cache_clear()
     _reset_delivery()

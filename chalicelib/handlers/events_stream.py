@@ -56,16 +56,23 @@ def _count_daily(records: list[Any], retry: frozenset[str], newly_active: dict[s
 def _archive(records: list[dict[str, Any]], dropped: frozenset[str]) -> None:
     """Append the batch's new events to the S3 archive, after the fold. Off the fold's critical path on purpose: a
     failed PUT is logged and counted (`ArchiveWriteFailed`, alarm on it) but never retries the batch, because the fold
-    has already committed and profiles matter more than the archive; the gap is refilled by an import of the events
-    table's export (docs/ARCHITECTURE.md "Event archive")."""
-    from chalicelib.bootstrap import get_archive_service
+    has already committed and profiles matter more than the archive. The batch's event keys and sequence range are
+    recorded instead, and the refill (tracking/archive_maintenance.py: the daily compaction, or
+    `POST /admin/archive/refills`) writes its objects from the events table while their TTL keeps them."""
+    from chalicelib.bootstrap import get_archive_maintenance, get_archive_service
     from chalicelib.shared.observability import count
 
+    log = logging.getLogger("one2one")
     try:
         archived = get_archive_service().archive_batch(records, skip=dropped)
     except Exception:  # noqa: BLE001 - any failure of the archive must leave the fold's response alone
-        logging.getLogger("one2one").exception("archive write failed for a batch of %d records", len(records))
+        log.exception("archive write failed for a batch of %d records", len(records))
         count("ArchiveWriteFailed", 1)
+        try:
+            get_archive_maintenance().record_failed(records, skip=dropped)
+        except Exception:  # noqa: BLE001 - the StateTable too: the metric's alarm and the log are what is left
+            log.exception("archive: the failed batch could not be recorded for its refill")
+            count("ArchiveRefillNotRecorded", 1)
         return
     count("EventsArchived", archived.events)
 

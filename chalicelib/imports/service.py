@@ -261,7 +261,7 @@ class ImportService:
         if job.status == "failed":
             return StepReport("duplicate")
         # Failures no retry can mend end the import as `failed` with the reason; what was imported before stays
-        # (importing the mended file is a new import, and rows it shares with this one are not stored twice).
+        # (a mended file is a new import with new message ids: import only the rows that are left).
         try:
             if task.phase == "count":
                 return self._count(job, task)

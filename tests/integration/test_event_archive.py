@@ -181,3 +181,131 @@ def test_the_s3_customer_summary_agrees_with_the_duckdb_query_on_the_same_archiv
     assert s3_rows == [tuple(row) for row in duckdb_rows]
     by_frequency = sorted((f, r, m) for _, f, r, _, m in s3_rows)
     assert by_frequency == [(0, 0.0, 0.0), (1, 40.5208, 19.99), (2, 111.25, 35.0)]
+
+
+def _day_objects(day: str) -> dict[str, list[dict[str, Any]]]:
+    return {key: lines for key, lines in _archive().items() if key.startswith(f"events/dt={day}/")}
+
+
+def _track_on(harness: Harness, day: str, count: int, user: str = "c-user", prefix: str = "c") -> None:
+    """`count` events of `user` on `day`, each drained alone: one stream batch, one archive object each."""
+    for n in range(count):
+        ts = f"{day}T10:{n:02d}:00.000Z"
+        send(
+            harness,
+            "/v1/track",
+            {"userId": user, "event": "Product Viewed", "messageId": f"{prefix}{n}", "timestamp": ts},
+        )
+        harness.pump.drain()
+
+
+def test_compaction_merges_a_past_days_batch_objects_into_one_and_a_second_run_changes_nothing(
+    harness: Harness,
+) -> None:
+    from datetime import UTC, datetime
+
+    from chalicelib.bootstrap import get_archive_maintenance
+
+    _track_on(harness, "2026-11-02", 4)
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    send(harness, "/v1/track", {"userId": "c-user", "event": "Product Viewed", "messageId": "c-today"})
+    harness.pump.drain()
+    before = _day_objects("2026-11-02")
+    assert len(before) == 4
+
+    report = get_archive_maintenance().compact_due(datetime.now(UTC))
+
+    after = _day_objects("2026-11-02")
+    assert list(after) == ["events/dt=2026-11-02/compacted-000001.json.gz"]
+    assert sorted(line["key"] for line in after["events/dt=2026-11-02/compacted-000001.json.gz"]) == [
+        f"web#c{n}" for n in range(4)
+    ]
+    assert (report.days, report.objects_merged, report.events) == (1, 4, 4)
+    assert _day_objects(today)  # today is still being written: left alone
+    # the mark is cleared: a second run merges nothing and rewrites nothing
+    again = get_archive_maintenance().compact_due(datetime.now(UTC))
+    assert again.days == 0 and _day_objects("2026-11-02") == after
+    # a late event marks the day again; the next run merges it with the compacted object
+    _track_on(harness, "2026-11-02", 1, prefix="late")
+    get_archive_maintenance().compact_due(datetime.now(UTC))
+    [(key, lines)] = _day_objects("2026-11-02").items()
+    assert key.endswith("compacted-000002.json.gz") and len(lines) == 5
+
+
+def test_an_erasure_during_a_compaction_leaves_no_event_of_the_person_in_the_merged_object(harness: Harness) -> None:
+    from chalicelib.bootstrap import get_archive_service
+    from chalicelib.tracking.archive_maintenance import ArchiveMaintenance
+
+    day = "2026-11-03"
+    _track_on(harness, day, 2, user="keep-user", prefix="k")
+    _track_on(harness, day, 2, user="gone-user", prefix="g")
+    profile_id = harness.json(harness.admin("/admin/profiles?user_id=gone-user"))["profile_id"]
+    archive = get_archive_service().archive
+    erased: list[int] = []
+
+    class ErasedMidway:
+        """The real archive, with the person erased after the compaction read the day and before it writes."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(archive, name)
+
+        def put(self, key: str, body: bytes) -> None:
+            if "compacted-" in key and not erased:
+                erased.append(get_archive_service().erase([profile_id]))
+            archive.put(key, body)
+
+    report = ArchiveMaintenance(ErasedMidway()).compact_day(day)  # type: ignore[arg-type]
+
+    assert erased == [2]  # the erasure rewrote the two small objects it found...
+    objects = _day_objects(day)
+    assert list(objects) == [report]  # ...the compaction merged what it had read before, then applied the note
+    assert sorted(line["key"] for line in objects[report]) == ["web#k0", "web#k1"]
+
+
+def test_a_batch_whose_archive_write_failed_is_recorded_and_refilled_from_the_events_table(
+    harness: Harness, monkeypatch
+) -> None:
+    from chalicelib.tracking.adapters.s3_archive import S3EventArchive
+
+    # GIVEN the archive's bucket refuses writes while two events are folded
+    real_put = S3EventArchive.put
+
+    def refused(self: S3EventArchive, key: str, body: bytes) -> None:
+        raise RuntimeError("S3 is down")
+
+    monkeypatch.setattr(S3EventArchive, "put", refused)
+    send(harness, "/v1/track", {"userId": "r-user", "event": "Product Viewed", "messageId": "r1"})
+    send(harness, "/v1/track", {"userId": "r-user", "event": "Order Completed", "messageId": "r2"})
+    harness.pump.drain()
+    assert not any(line["key"] in ("web#r1", "web#r2") for body in _archive().values() for line in body)
+
+    # WHEN S3 is back and an operator asks for the refill
+    monkeypatch.setattr(S3EventArchive, "put", real_put)
+    response = harness.client.http.post("/admin/archive/refills", headers={"Authorization": "Bearer test-admin-token"})
+
+    # THEN the events are archived, once, and nothing is left to refill
+    assert response.status_code == 200, response.body
+    assert harness.json(response)["events"] == 2 and harness.json(response)["missing"] == 0
+    keys = [line["key"] for body in _archive().values() for line in body]
+    assert sorted(k for k in keys if k.startswith("web#r")) == ["web#r1", "web#r2"]
+    again = harness.client.http.post("/admin/archive/refills", headers={"Authorization": "Bearer test-admin-token"})
+    assert harness.json(again) == {"batches": 0, "events": 0, "missing": 0}
+
+
+def test_a_compaction_meeting_a_running_erasure_keeps_the_inputs_and_the_day_marked(harness: Harness) -> None:
+    from datetime import UTC, datetime
+
+    from chalicelib.bootstrap import get_archive_maintenance, get_archive_service
+
+    day = "2026-11-04"
+    _track_on(harness, day, 3, user="busy-user", prefix="b")
+    archive = get_archive_service().archive
+    erasure_id = archive.erasure_started([day])  # an erasure of this day has started and not finished
+
+    report = get_archive_maintenance().compact_due(datetime.now(UTC))
+
+    assert report.skipped_days == [day] and report.days == 0
+    assert len(_day_objects(day)) == 3 and not any("compacted" in k for k in _day_objects(day))
+    assert day in archive.dirty_days()
+    archive.erasure_finished([day], erasure_id)
+    assert get_archive_maintenance().compact_due(datetime.now(UTC)).days == 1

@@ -605,6 +605,7 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_own_policy(
         "export_segments",
     } <= seen_functions
     assert {"lifecycle_sweep", "refresh_cut_points", "release_due_steps", "fire_schedules"} <= seen_functions
+    assert "compact_archive" in seen_functions  # the archive's nightly compaction (its merge and deletes)
     assert "fan_out_audience" in seen_functions
     operations = {(function, operation) for function, _, operation, _ in recorded_calls}
     # the event archive: written by the fold, rewritten by the erasure at the end of the drive

@@ -1,18 +1,34 @@
-"""The event archive in S3 (`ArchiveBucket`) with its per-person day index in the StateTable
-(`pk=archive#<profile id>`, `sk=<day>`), which erasure reads instead of listing every partition."""
+"""The event archive in S3 (`ArchiveBucket`) with its bookkeeping in the StateTable:
+- `pk=archive#<profile id>, sk=<day>`: the per-person day index, which erasure reads instead of listing partitions;
+- `pk=archive_dirty, sk=<day>`: token (the last key written): a day written since its last compaction;
+- `pk=archive_erased#<day>, sk=<erasure id>`: finished (bool): an erasure on that day, naming no one (a week);
+- `pk=archive_failed, sk=<first seq>-<last seq>`: keys (event keys) of a batch whose write failed, until refilled
+  (expires with the events themselves: after that there is nothing left to refill from).
+The events table is read (BatchGetItem) only by the refill."""
 
 from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from typing import Any
 
 from chalicelib.shared.aws import client
 from chalicelib.shared.dynamodb import batch_write, query_all
 
 INDEX_PREFIX = "archive#"
+DIRTY_PK = "archive_dirty"
+ERASED_PREFIX = "archive_erased#"
+FAILED_PK = "archive_failed"
+ERASURE_NOTE_SECONDS = 7 * 86_400
 
 
 class S3EventArchive:
-    def __init__(self, bucket: str, state_table: str) -> None:
+    def __init__(self, bucket: str, state_table: str, events_table: str = "", event_ttl_days: int = 395) -> None:
         self.bucket = bucket
         self.state_table = state_table
+        self.events_table = events_table
+        self.event_ttl_seconds = event_ttl_days * 86_400
 
     def put(self, key: str, body: bytes) -> None:
         client("s3").put_object(
@@ -25,6 +41,13 @@ class S3EventArchive:
             return bytes(body.read())
         finally:
             body.close()
+
+    def find(self, key: str) -> bytes | None:
+        s3 = client("s3")
+        try:
+            return self.get(key)
+        except s3.exceptions.NoSuchKey:
+            return None
 
     def delete(self, key: str) -> None:
         client("s3").delete_object(Bucket=self.bucket, Key=key)
@@ -61,3 +84,106 @@ class S3EventArchive:
             for profile_id, day in self._index(profile_ids)
         ]
         batch_write(self.state_table, requests)
+
+    # -- compaction ------------------------------------------------------------------------------------------------
+    def written(self, day_tokens: list[tuple[str, str]]) -> None:
+        requests = [
+            {"PutRequest": {"Item": {"pk": {"S": DIRTY_PK}, "sk": {"S": day}, "token": {"S": token}}}}
+            for day, token in day_tokens
+        ]
+        batch_write(self.state_table, requests)
+
+    def dirty_days(self) -> dict[str, str]:
+        items = query_all(
+            TableName=self.state_table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": DIRTY_PK}},
+        )
+        return {item["sk"]["S"]: item.get("token", {}).get("S", "") for item in items}
+
+    def clean(self, day: str, token: str) -> None:
+        ddb = client("dynamodb")
+        with contextlib.suppress(ddb.exceptions.ConditionalCheckFailedException):  # written again: stays marked
+            ddb.delete_item(
+                TableName=self.state_table,
+                Key={"pk": {"S": DIRTY_PK}, "sk": {"S": day}},
+                ConditionExpression="#t = :t",
+                ExpressionAttributeNames={"#t": "token"},
+                ExpressionAttributeValues={":t": {"S": token}},
+            )
+
+    def erasure_started(self, days: list[str]) -> str:
+        erasure_id = secrets.token_hex(8)
+        self._note(days, erasure_id, finished=False)
+        return erasure_id
+
+    def erasure_finished(self, days: list[str], erasure_id: str) -> None:
+        self._note(days, erasure_id, finished=True)
+
+    def _note(self, days: list[str], erasure_id: str, *, finished: bool) -> None:
+        expires = {"N": str(int(time.time()) + ERASURE_NOTE_SECONDS)}
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        "pk": {"S": ERASED_PREFIX + day},
+                        "sk": {"S": erasure_id},
+                        "finished": {"BOOL": finished},
+                        "expires_at": expires,
+                    }
+                }
+            }
+            for day in days
+        ]
+        batch_write(self.state_table, requests)
+
+    def erasures(self, day: str) -> dict[str, bool]:
+        items = query_all(
+            TableName=self.state_table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": ERASED_PREFIX + day}},
+            ConsistentRead=True,
+        )
+        return {item["sk"]["S"]: bool(item.get("finished", {}).get("BOOL")) for item in items}
+
+    # -- refill ------------------------------------------------------------------------------------------------------
+    def save_failed(self, first: str, last: str, keys: list[str]) -> None:
+        client("dynamodb").put_item(
+            TableName=self.state_table,
+            Item={
+                "pk": {"S": FAILED_PK},
+                "sk": {"S": f"{first}-{last}"},
+                "keys": {"L": [{"S": key} for key in keys]},
+                "expires_at": {"N": str(int(time.time()) + self.event_ttl_seconds)},
+            },
+        )
+
+    def failed(self) -> list[tuple[str, str, list[str]]]:
+        items = query_all(
+            TableName=self.state_table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": FAILED_PK}},
+        )
+        out = []
+        for item in items:
+            first, _, last = item["sk"]["S"].partition("-")
+            out.append((first, last, [k["S"] for k in item.get("keys", {}).get("L", [])]))
+        return out
+
+    def refilled(self, first: str, last: str) -> None:
+        client("dynamodb").delete_item(
+            TableName=self.state_table, Key={"pk": {"S": FAILED_PK}, "sk": {"S": f"{first}-{last}"}}
+        )
+
+    def source_images(self, keys: list[str]) -> list[dict[str, Any]]:
+        ddb = client("dynamodb")
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {
+                self.events_table: {"Keys": [{"pk": {"S": k}} for k in keys[start : start + 100]]}
+            }
+            while request:
+                response = ddb.batch_get_item(RequestItems=request)
+                found.extend(response.get("Responses", {}).get(self.events_table, []))
+                request = response.get("UnprocessedKeys") or {}
+        return found

@@ -1,0 +1,36 @@
+"""The event archive's daily upkeep: refill the batches whose write failed, then compact the days written since their
+last compaction (tracking/archive_maintenance.py)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from chalice import Blueprint, Cron
+from chalice.app import CloudWatchEvent
+
+bp = Blueprint(__name__)
+log = logging.getLogger("one2one")
+
+SAFETY_MARGIN_SECONDS = 60.0  # a day's merge (read, write, delete) is started only with this much time left
+DEFAULT_BUDGET_SECONDS = 600.0
+
+
+# Daily at 02:15 UTC: yesterday is complete by then except for late events and imports, which mark their day again
+# and are merged the next night. Refill first, so a refilled batch is compacted in the same run.
+@bp.schedule(Cron(15, 2, "*", "*", "?", "*"), name="compact_archive")
+def compact_archive(event: CloudWatchEvent) -> dict[str, Any]:
+    from chalicelib.bootstrap import get_archive_maintenance
+    from chalicelib.shared.clock import get_clock
+
+    context = getattr(event, "context", None)
+    remaining = DEFAULT_BUDGET_SECONDS
+    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+        remaining = context.get_remaining_time_in_millis() / 1000.0
+    deadline = time.monotonic() + max(1.0, remaining - SAFETY_MARGIN_SECONDS)
+    maintenance = get_archive_maintenance()
+    refilled = maintenance.refill()
+    report = maintenance.compact_due(get_clock().now(), deadline)
+    log.info("archive upkeep: refilled %s, compacted %s", refilled, report.as_dict())
+    return {"refilled": refilled, "compacted": report.as_dict()}
