@@ -187,6 +187,9 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     from bench import imports
 
     rows += imports.rows(results.get("imports", {}))
+    from bench import archive
+
+    rows += archive.rows(results.get("archive", {}))
     rate = results.get("sending_rate", {})
     if rate.get("status") == "ok":
         both, alone = rate["rate_both_kinds"], rate["rate_marketing_only"]
@@ -447,6 +450,9 @@ def main(argv: list[str] | None = None) -> int:
     results["catalog"] = _section("catalog", lambda: catalog.run(quick))
     results["recommendations"] = _section("recommendations", lambda: recommendations.run(quick))
     results["propensity"] = _section("propensity", lambda: propensity.main(8_000 if quick else 40_000))
+    from bench import archive
+
+    results["archive"] = _section("archive", lambda: archive.run(quick))
     if "ratio" in results["ingest"] and "mixes" in results["scoring"]:
         results["cost"] = _section("cost", lambda: cost.run(results["ingest"], results["scoring"]))
     else:

@@ -39,7 +39,9 @@ def test_quick_benchmark_prints_the_table_and_writes_latest_json(tmp_path):
         "propensity",
         "cost",
         "catalog",
+        "archive",
     }
+    assert document["results"]["archive"]["status"] == "ok", document["results"]["archive"]
     assert "model" in document["results"]["backfill"], document["results"]["backfill"]
     assert "model" in document["results"]["imports"], document["results"]["imports"]
     assert document["results"]["scoring_instructions"]["status"] == "n/a"  # valgrind runs in the full benchmark only
@@ -55,6 +57,8 @@ def test_quick_benchmark_prints_the_table_and_writes_latest_json(tmp_path):
         "Segment backfill",
         "fan-out",
         "Interest index",
+        "Archive, DuckDB locally",
+        "Archive cost per 1M events",
     ):
         assert expected in figures
     assert all(row["result"] in {"pass", "MISS", "-"} for row in document["table"])
