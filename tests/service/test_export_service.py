@@ -190,12 +190,12 @@ def test_a_cell_a_spreadsheet_would_run_is_defused_but_phone_numbers_and_amounts
     document = {
         "profile_id": "p1",
         "phone": "+33 6 12 34 56 78",
-        "traits": {"first_name": "=HYPERLINK(\"http://x\")", "last_name": "@SUM(A1)"},
+        "traits": {"first_name": '=HYPERLINK("http://x")', "last_name": "@SUM(A1)"},
         "computed": {"orders": 3, "revenue": -12.5, "last_order_at": "2026-03-01T00:00:00Z"},
         "consent": {"email": {"status": "opted_in", "at": "2026-01-01T00:00:00Z"}},
         "rfm": {"r": 5, "f": 4, "m": 3, "group": "champions"},
     }
     row = dict(zip(COLUMNS, member_row(document, "2026-03-02T00:00:00Z"), strict=True))
     assert row["phone"] == "+33 6 12 34 56 78" and row["revenue"] == "-12.5"
-    assert row["first_name"] == "'=HYPERLINK(\"http://x\")" and row["last_name"] == "'@SUM(A1)"
+    assert row["first_name"] == '\'=HYPERLINK("http://x")' and row["last_name"] == "'@SUM(A1)"
     assert (row["orders"], row["email_consent"], row["rfm_group"], row["email"]) == ("3", "opted_in", "champions", "")
