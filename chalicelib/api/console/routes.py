@@ -84,7 +84,7 @@ def _context(**extra: Any) -> dict[str, Any]:
     return {
         "root": _root(),
         "base": _root() + BASE,
-        "api_prefix": _root(),
+        "api_prefix": _root() + BASE + "/api",  # the console's action routes (see the end of this module)
         "local_tools": _local_tools(),
         "signed_in": True,
         "role": who.role,
