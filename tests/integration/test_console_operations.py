@@ -190,3 +190,121 @@ def test_time_series_pages_have_a_date_picker_wired_to_from_and_to(world: World)
         # a backwards period is said on the page, with the chosen days still in the picker
         status, body = page(world, path + "?from=2026-01-10&to=2026-01-01", cookie)
         assert status == 400 and 'value="2026-01-10"' in body
+
+
+# --- deployed: API Gateway's Cognito authorizer in front, no local token ---------------------------------------------
+
+
+@pytest.fixture
+def deployed(world: World, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The admin function as deployed: no local admin token; a user pool with the console's app client."""
+    from chalicelib import bootstrap
+    from chalicelib.shared import console_auth
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import get_settings
+
+    pool = client("cognito-idp").create_user_pool(PoolName="console")["UserPool"]["Id"]
+    app_client = client("cognito-idp").create_user_pool_client(UserPoolId=pool, ClientName="one2one-console")
+    monkeypatch.delenv("ONE2ONE_LOCAL_ADMIN_TOKEN")
+    monkeypatch.setenv(console_auth.POOL_ENV, pool)
+    monkeypatch.setenv(console_auth.DOMAIN_ENV, "one2one-1.auth.us-east-1.amazoncognito.com")
+    get_settings.cache_clear()
+    console_auth._client_id.cache_clear()
+    bootstrap.reset()
+    yield app_client["UserPoolClient"]["ClientId"]
+    get_settings.cache_clear()
+    console_auth._client_id.cache_clear()
+
+
+def through_cloudfront(world: World, method: str, path: str, groups: str | None, body: Any = None) -> tuple[int, Any]:
+    """One request as API Gateway hands it over after its Cognito authorizer accepted the ID token CloudFront took
+    from the cookie: the token's claims in the request context, the edge's headers."""
+    from chalice.local import LambdaContext
+
+    claims = {"token_use": "id", "email": "ann@example.com", "sub": "u-1"}
+    if groups is not None:
+        claims["cognito:groups"] = groups
+    headers = {"host": "abc.execute-api.us-east-1.amazonaws.com", "x-forwarded-host": "d111.cloudfront.net"}
+    headers |= {"x-one2one-edge": "1", "content-type": "application/json"}
+    event = {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": path,
+            "httpMethod": method,
+            "path": "/api" + path,
+            "stage": "api",
+            "identity": {"sourceIp": "203.0.113.9"},
+            "authorizer": {"claims": claims},
+        },
+        "body": None if body is None else json.dumps(body),
+        "isBase64Encoded": False,
+    }
+    answer = world.h.app(event, LambdaContext("AdminAPIHandler", 512, 30000))
+    return answer["statusCode"], answer["body"]
+
+
+def test_deployed_the_cognito_groups_are_the_roles(world: World, deployed: str) -> None:
+    # a marketer opens the writing page, behind CloudFront (links from the site's root, assets from S3's path)
+    status, body = through_cloudfront(world, "GET", BASE + "/broadcasts/new", "marketer")
+    assert status == 200 and 'href="/admin/console/broadcasts"' in body and "ann@example.com (marketer)" in body
+    # a viewer reads but gets the 403 page for it, and a 403 for a change
+    assert through_cloudfront(world, "GET", BASE + "/broadcasts", "viewer")[0] == 200
+    status, body = through_cloudfront(world, "GET", BASE + "/broadcasts/new", "viewer")
+    assert status == 403 and "needs marketer" in body
+    status, body = through_cloudfront(world, "POST", API + "/broadcasts", "viewer", DRAFT)
+    assert status == 403 and json.loads(body)["needs"] == "marketer"
+    # a person in no group is refused every page
+    status, body = through_cloudfront(world, "GET", BASE, None)
+    assert status == 403 and "no role" in body
+    # an admin's change goes through
+    assert through_cloudfront(world, "POST", API + "/broadcasts", "admin", DRAFT)[0] == 201
+
+
+def test_deployed_sign_in_goes_to_the_hosted_ui_and_a_forged_callback_is_refused(world: World, deployed: str) -> None:
+    response = world.h.client.http.get(
+        BASE + "/sign-in?next=/admin/console/imports", headers={"x-forwarded-host": "d111.cloudfront.net"}
+    )
+    assert response.status_code == 302, response.body
+    location = response.headers["Location"]
+    assert location.startswith("https://one2one-1.auth.us-east-1.amazoncognito.com/oauth2/authorize?")
+    assert f"client_id={deployed}" in location
+    assert "redirect_uri=https%3A%2F%2Fd111.cloudfront.net%2Fadmin%2Fconsole%2Fauth%2Fcallback" in location
+    pkce = response.headers["Set-Cookie"].split(";")[0]
+    # a callback whose state is not the one this browser was sent with is a 400 page, no cookie
+    forged = world.h.client.http.get(BASE + "/auth/callback?code=c&state=other", headers={"Cookie": pkce})
+    assert forged.status_code == 400 and "Set-Cookie" not in forged.headers
+    assert "does not match" in (forged.body.decode() if isinstance(forged.body, bytes) else forged.body)
+
+
+def test_deployed_the_callback_trades_the_code_and_comes_back_to_the_page(
+    world: World, deployed: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from chalicelib.api.console import cognito
+
+    traded: list[bytes] = []
+
+    def token_endpoint(url: str, body: bytes) -> dict[str, Any]:
+        traded.append(body)
+        return {"id_token": "h.p.s", "expires_in": 3600}
+
+    monkeypatch.setattr(cognito, "_post", token_endpoint)
+    edge = {"x-forwarded-host": "d111.cloudfront.net"}
+    started = world.h.client.http.get(BASE + "/sign-in?next=/admin/console/imports", headers=edge)
+    state = parse_qs(urlsplit(started.headers["Location"]).query)["state"][0]
+    pkce = started.headers["Set-Cookie"].split(";")[0]
+    back = world.h.client.http.get(f"{BASE}/auth/callback?code=c1&state={state}", headers={**edge, "Cookie": pkce})
+    assert back.status_code == 303 and back.headers["Location"] == BASE + "/imports"
+    assert b"code_verifier=" in traded[0] and b"code=c1" in traded[0]
+    id_cookie, cleared = back.headers["Set-Cookie"]
+    assert id_cookie.startswith("one2one_id=h.p.s;") and "HttpOnly" in id_cookie and "Max-Age=3600" in id_cookie
+    assert cleared.startswith("one2one_pkce=;") and "Max-Age=0" in cleared

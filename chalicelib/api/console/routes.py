@@ -59,9 +59,17 @@ def _local_tools() -> bool:
     return os.environ.get("ONE2ONE_LOCAL_TOOLS") == "1"
 
 
+EDGE_HEADER = "x-one2one-edge"  # set by the CloudFront function: the browser sees the console at the site's root
+STATIC_ENV = "ONE2ONE_CONSOLE_STATIC_URL"  # deployed: "/console-static", the assets' S3 origin behind CloudFront
+
+
 def _root() -> str:
-    """The stage prefix the browser sees before /admin (`/api` behind API Gateway's default URL, "" locally)."""
+    """The stage prefix the browser sees before /admin (`/api` behind API Gateway's default URL, "" locally and
+    behind CloudFront)."""
     request = bp.current_request
+    headers: dict[str, str] = dict(request.headers or {})
+    if headers.get(EDGE_HEADER):
+        return ""
     full = str((request.context or {}).get("path") or "")
     filled = request.path
     for name, value in (request.uri_params or {}).items():
@@ -84,6 +92,7 @@ def _context(**extra: Any) -> dict[str, Any]:
     return {
         "root": _root(),
         "base": _root() + BASE,
+        "static": os.environ.get(STATIC_ENV) or _root() + BASE + "/static",
         "api_prefix": _root() + BASE + "/api",  # the console's action routes (see the end of this module)
         "local_tools": _local_tools(),
         "signed_in": True,
@@ -196,8 +205,54 @@ def _safe_next(raw: str | None) -> str:
 
 @bp.route(BASE + "/sign-in", methods=["GET"], authorizer=public)
 def sign_in_form() -> Response:
+    from chalicelib.api.console import cognito
+    from chalicelib.shared.console_auth import hosted_ui
+
     query = dict(bp.current_request.query_params or {})
-    return _sign_in_page(200, _safe_next(query.get("next")), expired=query.get("expired") == "1")
+    next_path = _safe_next(query.get("next"))
+    ui = hosted_ui() if _local_token() is None else None
+    if ui is not None:  # deployed: Cognito's hosted UI, back to the callback below, then to `next`
+        location, cookie = cognito.start(ui, _origin(), next_path)
+        return Response(body="", status_code=302, headers={"Location": location, "Set-Cookie": cookie})
+    return _sign_in_page(200, next_path, expired=query.get("expired") == "1")
+
+
+def _origin() -> str:
+    """This site as the browser sees it: CloudFront's (or the custom) host, which the edge function forwards."""
+    headers: dict[str, str] = dict(bp.current_request.headers or {})
+    return "https://" + (headers.get("x-forwarded-host") or headers.get("host") or "")
+
+
+@bp.route(BASE + "/auth/callback", methods=["GET"], authorizer=public)
+def sign_in_callback() -> Response:
+    """Cognito's hosted UI sends the browser here with a code: traded for the ID token, kept in an HttpOnly cookie."""
+    from chalicelib.api.console import cognito
+    from chalicelib.shared.console_auth import hosted_ui
+
+    ui = hosted_ui()
+    if ui is None:
+        return _not_found("This stack signs in with the local admin token: open the sign-in page.")
+    query = dict(bp.current_request.query_params or {})
+    headers: dict[str, str] = dict(bp.current_request.headers or {})
+    cookies = {
+        name.strip(): value for name, _, value in (p.partition("=") for p in headers.get("cookie", "").split(";"))
+    }
+    try:
+        if query.get("error"):
+            raise cognito.SignInError(f"the hosted UI answered {query['error'][:100]}")
+        verifier, next_path = cognito.pending(cookies.get(cognito.PKCE_COOKIE), query.get("state"))
+        id_cookie = cognito.finish(ui, _origin(), query.get("code", ""), verifier)
+    except cognito.SignInError as exc:
+        message = f"Signing in did not work: {exc}. Open the console again to sign in."
+        return html(400, "error.html.j2", **_context(title="Sign in", signed_in=False, message=message))
+    return Response(
+        body="",
+        status_code=303,
+        headers={
+            "Location": _root() + _safe_next(next_path),
+            "Set-Cookie": [id_cookie, cognito.cleared(cognito.PKCE_COOKIE, cognito.CALLBACK)],
+        },
+    )
 
 
 @bp.route(BASE + "/sign-in", methods=["POST"], authorizer=public, content_types=["application/x-www-form-urlencoded"])
@@ -224,6 +279,16 @@ def sign_in() -> Response:
 
 @bp.route(BASE + "/sign-out", methods=["POST"], authorizer=public, content_types=["application/x-www-form-urlencoded"])
 def sign_out() -> Response:
+    from urllib.parse import urlencode as encode
+
+    from chalicelib.api.console import cognito
+    from chalicelib.shared.console_auth import hosted_ui
+
+    ui = hosted_ui() if _local_token() is None else None
+    if ui is not None:  # forget the ID token here, and the hosted UI's own session there
+        logout = ui.url("/logout?" + encode({"client_id": ui.client_id, "logout_uri": _origin() + BASE + "/sign-in"}))
+        cookie = cognito.cleared(cognito.ID_COOKIE, "/admin")
+        return Response(body="", status_code=303, headers={"Location": logout, "Set-Cookie": cookie})
     cleared = session.set_cookie("", secure=False, max_age=0)
     return Response(body="", status_code=303, headers={"Location": _root() + BASE + "/sign-in", "Set-Cookie": cleared})
 
