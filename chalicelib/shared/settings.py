@@ -34,6 +34,7 @@ QUEUES: dict[str, tuple[str, str]] = {
 BUCKETS: dict[str, tuple[str, str]] = {
     "ImportBucket": ("IMPORT_BUCKET", "one2one-imports"),
     "ArchiveBucket": ("ARCHIVE_BUCKET", "one2one-archive"),
+    "ConsoleAssetsBucket": ("CONSOLE_ASSETS_BUCKET", "one2one-console-assets"),  # deployed: CloudFront's S3 origin
 }
 TOPICS: dict[str, tuple[str, str]] = {
     "SalesAlertsTopic": ("SALES_ALERTS_TOPIC", "one2one-sales-alerts"),
