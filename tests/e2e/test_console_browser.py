@@ -125,6 +125,7 @@ def report(stack: Stack) -> dict[str, Any]:
             ["broadcast-new", "/broadcasts/new"],
             ["catalog", "/catalog"],
             ["imports", "/imports"],
+            ["predictions", "/predictions"],
         ],
         "hostile": HOSTILE,
         "broadcast": {"template": "dormant_we_miss_you", "segment": "cart_abandoners", "day": "2030-01-02"},

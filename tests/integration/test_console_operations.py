@@ -308,3 +308,20 @@ def test_deployed_the_callback_trades_the_code_and_comes_back_to_the_page(
     id_cookie, cleared = back.headers["Set-Cookie"]
     assert id_cookie.startswith("one2one_id=h.p.s;") and "HttpOnly" in id_cookie and "Max-Age=3600" in id_cookie
     assert cleared.startswith("one2one_pkce=;") and "Max-Age=0" in cleared
+
+
+def test_the_predictions_page_shows_the_last_fit_and_why_a_run_did_not_fit(world: World) -> None:
+    from chalicelib.bootstrap import get_model_store
+    from chalicelib.predictions.clv import BgNbdParams
+    from chalicelib.predictions.models import FittedModels, TrainingReport
+
+    cookie = session(world, "viewer")
+    status, body = page(world, "/predictions", cookie)
+    assert status == 200 and "No model fitted yet" in body
+    store = get_model_store()
+    store.save(FittedModels(BgNbdParams(0.24, 4.41, 0.79, 2.43), None, "2026-01-05T03:00:00Z", 2357))
+    store.record_run(TrainingReport("insufficient_data", "2026-01-06T03:00:00Z", 12, 1, reason="1 repeat buyer"))
+    status, body = page(world, "/predictions", cookie)
+    assert status == 200 and "2026-01-05T03:00:00Z" in body and "alpha = 4.41" in body and "2,357" in body
+    assert "not fitted (too few repeat buyers)" in body
+    assert "insufficient_data" in body and "1 repeat buyer" in body

@@ -942,3 +942,38 @@ def act_import() -> Response:
     from chalicelib.api import admin_imports
 
     return admin_imports.start_import()
+
+
+# --- predictions ------------------------------------------------------------------------------------------------------
+
+
+@bp.route(BASE + "/predictions", methods=["GET"], authorizer=signed_in)
+@page
+def predictions() -> Response:
+    """The models the fold evaluates: CLV (BG/NBD + Gamma-Gamma) with the last fit's parameters and date, the
+    propensity models with their held-out metrics, and the fitting job's recent runs (fitted, or why not)."""
+    from chalicelib.bootstrap import get_model_store, get_propensity_store
+
+    clv = get_model_store().current()
+    propensity = get_propensity_store().current()
+    runs = [run.as_dict() for run in get_model_store().runs(20)]
+    models = []
+    if propensity is not None:
+        found = propensity.as_dict()
+        named = [("churn", found.get("churn")), ("purchase_30d", found.get("purchase_30d"))]
+        named += [(f"response ({k})", v) for k, v in (found.get("response") or {}).items()]
+        for name, model in named:
+            if model:
+                fitted = (found.get("fitted") or {}).get(name.split(" ")[0], found["fitted_at"])
+                models.append({"name": name, "fitted": fitted, "metrics": model.get("metrics") or {}})
+    return html(
+        200,
+        "predictions.html.j2",
+        **_context(
+            title="Predictions",
+            clv=clv.as_dict() if clv is not None else None,
+            propensity=propensity.as_dict() if propensity is not None else None,
+            models=models,
+            runs=runs,
+        ),
+    )
