@@ -101,7 +101,7 @@ $(LAYER): requirements-predictions.txt | $(BIN)/python
 package: bootstrap $(LAYER)
 	rm -rf $(PACKAGE_DIR)
 	ONE2ONE_API=public $(BIN)/chalice package --stage $(STAGE) --merge-template infra/resources.json $(PACKAGE_DIR)
-	ONE2ONE_API=admin $(BIN)/chalice package --stage $(STAGE) $(PACKAGE_DIR)/admin
+	ONE2ONE_API=admin ONE2ONE_CONSOLE_AUTHORIZER=cognito $(BIN)/chalice package --stage $(STAGE) $(PACKAGE_DIR)/admin
 	cp $(LAYER) $(PACKAGE_DIR)/scientific-layer.zip
 	$(BIN)/python -m local.package $(PACKAGE_DIR)/sam.json $(PACKAGE_DIR)/admin/sam.json
 	$(BIN)/cfn-lint $(PACKAGE_DIR)/sam.json

@@ -579,7 +579,44 @@ def merge_admin_api(
     template.setdefault("Outputs", {})["AdminEndpointURL"] = {
         "Value": _renamed(admin["Outputs"]["EndpointURL"]["Value"], ADMIN_RESOURCES)
     }
+    wire_console(template)
     return template
+
+
+# The console's Cognito authorizer: Chalice needs a literal ARN (chalicelib/api/console/routes.py); the template's
+# user pool takes its place here.
+CONSOLE_POOL = "ConsoleUserPool"
+CONSOLE_POOL_PLACEHOLDER = "arn:aws:cognito-idp:us-east-1:000000000000:userpool/us-east-1_ConsoleUserPool"
+CONSOLE_STATIC_PATH = "/console-static"  # the assets' key prefix in ConsoleAssetsBucket and CloudFront's path
+
+
+def wire_console(template: dict[str, Any]) -> None:
+    """Point the admin API's console authorizer at the stack's user pool, and tell the admin function where the
+    hosted UI is and where the console's assets are served. Without the pool (or the authorizer) nothing changes."""
+    resources = template["Resources"]
+    if CONSOLE_POOL not in resources or "AdminRestAPI" not in resources:
+        return
+    definitions = resources["AdminRestAPI"]["Properties"]["DefinitionBody"].get("securityDefinitions", {})
+    wired = 0
+    for definition in definitions.values():
+        authorizer = definition.get("x-amazon-apigateway-authorizer", {})
+        if CONSOLE_POOL_PLACEHOLDER in authorizer.get("providerARNs", []):
+            authorizer["providerARNs"] = [{"Fn::GetAtt": [CONSOLE_POOL, "Arn"]}]
+            wired += 1
+    if not wired:
+        raise PackageError(
+            "the admin API has no console Cognito authorizer: package it with ONE2ONE_CONSOLE_AUTHORIZER"
+        )
+    variables = resources["AdminAPIHandler"]["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
+    variables["ONE2ONE_CONSOLE_USER_POOL_ID"] = {"Ref": CONSOLE_POOL}
+    variables["ONE2ONE_CONSOLE_AUTH_DOMAIN"] = {
+        "Fn::Sub": "${ConsoleUserPoolDomain}.auth.${AWS::Region}.amazoncognito.com"
+    }
+    variables["ONE2ONE_CONSOLE_STATIC_URL"] = CONSOLE_STATIC_PATH
+    outputs = template.setdefault("Outputs", {})
+    outputs["ConsoleURL"] = {"Value": {"Fn::Sub": "https://${ConsoleDistribution.DomainName}/admin/console"}}
+    outputs["ConsoleUserPoolId"] = {"Value": {"Ref": CONSOLE_POOL}}
+    outputs["ConsoleAssetsBucketName"] = {"Value": {"Ref": "ConsoleAssetsBucket"}}
 
 
 def admin_function_settings(project: Path) -> tuple[dict[str, Any], int]:

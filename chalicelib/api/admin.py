@@ -16,6 +16,27 @@ bp = Blueprint(__name__)
 iam = IAMAuthorizer()
 
 
+def _forbidden(role: str | None, method: str, path: str) -> Response:
+    from chalicelib.api import session
+
+    needed = session.required_role(method, path)
+    message = f"your role ({role or 'none'}) cannot do this: it needs {needed}"
+    return json_response(403, {"error": "forbidden", "message": message, "role": role, "needs": needed})
+
+
+def role_error() -> Response | None:
+    """Deployed, where API Gateway's Cognito authorizer let a person in: a 403 unless their group allows this
+    request (IAM callers have no claims and are admins)."""
+    from chalicelib.api import session
+
+    request = bp.current_request
+    person = session.claims_caller(dict(request.context or {}))
+    path = session.filled(request.path, request.uri_params)
+    if person is None or session.allowed(person.role, request.method, path):
+        return None
+    return _forbidden(person.role, request.method, path)
+
+
 def local_token_error(*, allow_query: bool = False) -> Response | None:
     """In AWS the IAM authorizer has already run. Locally (where the env var is set) a bearer token stands in; with
     `allow_query`, also `?token=` (a page of the local tools opened in a browser cannot send a header); and the
@@ -25,7 +46,7 @@ def local_token_error(*, allow_query: bool = False) -> Response | None:
 
     token = get_settings().local_admin_token
     if not token:
-        return None
+        return role_error()
     headers: dict[str, str] = dict(bp.current_request.headers or {})
     header = headers.get("authorization", "")
     presented = [header[7:].strip() if header.lower().startswith("bearer ") else ""]
@@ -34,7 +55,11 @@ def local_token_error(*, allow_query: bool = False) -> Response | None:
         presented.append(query.get("token", ""))
     if any(p and hmac.compare_digest(p.encode(), token.encode()) for p in presented):
         return None
-    if (cookie := session.from_headers(headers)) is not None and session.valid(cookie, token):
+    if (cookie := session.from_headers(headers)) is not None and (role := session.session_role(cookie, token)):
+        request = bp.current_request
+        path = session.filled(request.path, request.uri_params)
+        if not session.allowed(role, request.method, path):
+            return _forbidden(role, request.method, path)
         return None
     return json_response(401, {"error": "unauthorized", "message": "admin API needs Authorization: Bearer <token>"})
 

@@ -37,6 +37,7 @@ BUCKETS: dict[str, tuple[str, str]] = {
     "ImportBucket": ("IMPORT_BUCKET", "one2one-imports"),
     "ArchiveBucket": ("ARCHIVE_BUCKET", "one2one-archive"),
     "ExportBucket": ("EXPORT_BUCKET", "one2one-exports"),
+    "ConsoleAssetsBucket": ("CONSOLE_ASSETS_BUCKET", "one2one-console-assets"),  # deployed: CloudFront's S3 origin
 }
 # The archive's Athena workgroup and Glue database (AWS only: the local stack reads the archive's objects instead).
 ANALYTICS: dict[str, tuple[str, str]] = {

@@ -27,6 +27,14 @@ OUT = Path(__file__).resolve().parents[2] / "build" / "console-screenshots"
 HOSTILE = "<script>alert(1)</script>"
 EMAIL = "ada.console@example.com"
 USER = "console-user-1"
+# two good rows, then a row without any identity (line 4) and one with a bad email holding HTML (line 5)
+IMPORT_CSV = (
+    "user_id,email,first_name\n"
+    "imp-1,imp-1@example.com,Ann\n"
+    "imp-2,imp-2@example.com,Bob\n"
+    ",,Nobody\n"
+    f"imp-4,not-an-email,{HOSTILE}\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +121,15 @@ def report(stack: Stack) -> dict[str, Any]:
             ["deliverability", "/deliverability"],
             ["failed-events", "/failed-events"],
             ["outbox", "/outbox"],
+            ["broadcasts", "/broadcasts"],
+            ["broadcast-new", "/broadcasts/new"],
+            ["catalog", "/catalog"],
+            ["imports", "/imports"],
+            ["predictions", "/predictions"],
         ],
+        "hostile": HOSTILE,
+        "broadcast": {"template": "dormant_we_miss_you", "segment": "cart_abandoners", "day": "2030-01-02"},
+        "importCsv": IMPORT_CSV,
         "repeats": int(os.environ.get("CONSOLE_REPEATS", "5")),
     }
     done = subprocess.run(
@@ -137,7 +153,7 @@ def test_a_page_opened_without_a_session_signs_in_and_comes_back(report: dict[st
 
 def test_every_page_passes_axe_and_fits_a_phone(report: dict[str, Any]) -> None:
     for name, page in report["pages"].items():
-        assert page["status"] == 200, (name, page)
+        assert page["status"] == (403 if name == "forbidden" else 200), (name, page)
         assert page["violations"] == [], (name, page["violations"])
         assert page["phoneOverflowPx"] <= 0, (name, "scrolls sideways at 375 px")
         assert (OUT / f"{name}-1280.png").stat().st_size > 0 and (OUT / f"{name}-375.png").stat().st_size > 0
@@ -169,3 +185,40 @@ def test_a_template_is_previewed_for_the_person_at_phone_width(report: dict[str,
 def test_replaying_the_days_failed_events_reports_what_happened(report: dict[str, Any]) -> None:
     result = report["flows"]["replay"]["result"]
     assert result.startswith("Replayed") and "examined: 1" in result, result
+
+
+def test_a_broadcast_is_drafted_tested_scheduled_and_cancelled(report: dict[str, Any]) -> None:
+    flow = report["flows"]["broadcast"]
+    assert (flow["drafted"], flow["scheduled"], flow["cancelled"]) == ("draft", "scheduled", "cancelled"), flow
+    assert flow["tested"].startswith("Test sent"), flow
+    assert "2030-01-02T09:30" in flow["launch"], flow
+    assert HOSTILE in flow["listed"] and flow["dialogs"] == 0  # the name is text in the list
+    assert "Cancel broadcast" not in flow["buttonsLeft"] and "Schedule" not in flow["buttonsLeft"]
+
+
+def test_an_import_is_started_by_upload_and_its_rejected_rows_have_line_numbers(report: dict[str, Any]) -> None:
+    flow = report["flows"]["import"]
+    assert flow["status"] == "finished" and flow["accepted"] == 2, flow
+    assert flow["rejectedLines"] == ["4", "5"], flow
+    assert flow["hostileShownAsText"] and flow["dialogs"] == 0
+
+
+def test_the_period_of_the_charts_is_chosen_with_the_keyboard(report: dict[str, Any]) -> None:
+    flow = report["flows"]["period"]
+    assert (flow["from"], flow["to"]) == ("2026-01-02", "2026-02-10"), flow
+    assert "2026-01-02 to 2026-02-10" in flow["heading"]
+
+
+def test_an_ended_session_signs_in_again_without_losing_the_edit(report: dict[str, Any]) -> None:
+    flow = report["flows"]["sessionEnded"]
+    assert flow["expiredNotice"], flow
+    assert flow["kept"]["id"].endswith("_kept") and flow["kept"]["description"] == "typed before the session ended"
+    assert "edit is back" in flow["kept"]["note"]
+    assert flow["saved"].startswith("Saved"), flow
+
+
+def test_a_viewer_cannot_change_anything_and_gets_a_403_page(report: dict[str, Any]) -> None:
+    flow = report["flows"]["viewer"]
+    assert flow["replayDisabled"] and flow["forbidden"] == 403, flow
+    assert "needs marketer" in flow["message"]
+    assert report["pages"]["forbidden"]["violations"] == []

@@ -233,10 +233,34 @@ def test_chalice_package_patch_and_cfn_lint_end_to_end(tmp_path):
     admin_paths = sam["Resources"]["AdminRestAPI"]["Properties"]["DefinitionBody"]["paths"]
     assert "/v1/{kind}" in public_paths and not [p for p in public_paths if p.startswith("/admin")]
     assert "/admin/profiles/{profile_id}" in admin_paths and all(p.startswith("/admin") for p in admin_paths)
-    for path in admin_paths.values():
+    public_console = {"/admin/console/sign-in", "/admin/console/sign-out", "/admin/console/auth/callback"}
+    public_console.add("/admin/console/static/{name}")
+    for name, path in admin_paths.items():
         for operation in path.values():
-            assert operation["security"] == [{"sigv4": []}]
+            if name in public_console:  # the way in: the hosted UI's round trip, and the assets
+                assert "security" not in operation, name
+            elif name.startswith("/admin/console"):  # people, with a Cognito ID token
+                assert operation["security"] == [{"ConsoleUsers": []}], name
+            else:  # scripts, signed with IAM
+                assert operation["security"] == [{"sigv4": []}], name
             assert operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"].count("${AdminAPIHandler.Arn}") == 1
+    # the console's authorizer is the stack's user pool; CloudFront serves the console same-origin with both APIs
+    authorizers = sam["Resources"]["AdminRestAPI"]["Properties"]["DefinitionBody"]["securityDefinitions"]
+    cognito = authorizers["ConsoleUsers"]["x-amazon-apigateway-authorizer"]
+    assert cognito["providerARNs"] == [{"Fn::GetAtt": ["ConsoleUserPool", "Arn"]}]
+    admin_env = sam["Resources"]["AdminAPIHandler"]["Properties"]["Environment"]["Variables"]
+    assert admin_env["ONE2ONE_CONSOLE_USER_POOL_ID"] == {"Ref": "ConsoleUserPool"}
+    assert admin_env["ONE2ONE_CONSOLE_STATIC_URL"] == "/console-static"
+    edge = sam["Resources"]["ConsoleDistribution"]["Properties"]["DistributionConfig"]
+    routes = {b["PathPattern"]: b["TargetOriginId"] for b in edge["CacheBehaviors"]}
+    assert routes == {"/admin/console*": "admin-api", "/admin/*": "admin-api", "/v1/*": "public-api"}
+    assert edge["DefaultCacheBehavior"]["TargetOriginId"] == "console-assets"
+    [assets] = [o for o in edge["Origins"] if o["Id"] == "console-assets"]
+    assert assets["OriginAccessControlId"] == {"Fn::GetAtt": ["ConsoleAssetsAccessControl", "Id"]}
+    groups = {
+        v["Properties"]["GroupName"] for v in sam["Resources"].values() if v["Type"] == "AWS::Cognito::UserPoolGroup"
+    }
+    assert groups == {"admin", "marketer", "viewer"}
     permission = sam["Resources"]["AdminAPIHandlerInvokePermission"]["Properties"]
     assert permission["FunctionName"] == {"Ref": "AdminAPIHandler"}
     assert permission["SourceArn"]["Fn::Sub"][1] == {"RestAPIId": {"Ref": "AdminRestAPI"}}

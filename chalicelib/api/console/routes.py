@@ -18,7 +18,7 @@ from functools import wraps
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
-from chalice import Blueprint, Response
+from chalice import Blueprint, CognitoUserPoolAuthorizer, IAMAuthorizer, Response
 
 from chalicelib.api import session
 from chalicelib.api.admin import iam
@@ -26,6 +26,18 @@ from chalicelib.api.console.render import STATIC, html, mail_frame
 
 bp = Blueprint(__name__)
 log = logging.getLogger("one2one")
+
+# `make package` builds the admin API with ONE2ONE_CONSOLE_AUTHORIZER=cognito: the console's pages and its action
+# routes are then guarded by API Gateway's Cognito authorizer (the ID token CloudFront copies from the console's
+# cookie into Authorization, infra/console-viewer-request.js) and the sign-in pages are public. Chalice needs a
+# literal ARN: local/package.py puts the template's user pool in place of this one. Locally (and in tests) every
+# route stays on the IAM authorizer, which chalice local does not enforce; the admin guard checks the token.
+CONSOLE_POOL_PLACEHOLDER = "arn:aws:cognito-idp:us-east-1:000000000000:userpool/us-east-1_ConsoleUserPool"
+COGNITO = os.environ.get("ONE2ONE_CONSOLE_AUTHORIZER") == "cognito"
+signed_in: IAMAuthorizer | CognitoUserPoolAuthorizer = (
+    CognitoUserPoolAuthorizer("ConsoleUsers", provider_arns=[CONSOLE_POOL_PLACEHOLDER]) if COGNITO else iam
+)
+public: IAMAuthorizer | None = None if COGNITO else iam
 
 BASE = "/admin/console"
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "application/javascript; charset=utf-8"}
@@ -47,9 +59,17 @@ def _local_tools() -> bool:
     return os.environ.get("ONE2ONE_LOCAL_TOOLS") == "1"
 
 
+EDGE_HEADER = "x-one2one-edge"  # set by the CloudFront function: the browser sees the console at the site's root
+STATIC_ENV = "ONE2ONE_CONSOLE_STATIC_URL"  # deployed: "/console-static", the assets' S3 origin behind CloudFront
+
+
 def _root() -> str:
-    """The stage prefix the browser sees before /admin (`/api` behind API Gateway's default URL, "" locally)."""
+    """The stage prefix the browser sees before /admin (`/api` behind API Gateway's default URL, "" locally and
+    behind CloudFront)."""
     request = bp.current_request
+    headers: dict[str, str] = dict(request.headers or {})
+    if headers.get(EDGE_HEADER):
+        return ""
     full = str((request.context or {}).get("path") or "")
     filled = request.path
     for name, value in (request.uri_params or {}).items():
@@ -68,25 +88,74 @@ def _here() -> str:
 
 
 def _context(**extra: Any) -> dict[str, Any]:
-    return {"root": _root(), "base": _root() + BASE, "local_tools": _local_tools(), "signed_in": True, **extra}
+    who = caller()
+    return {
+        "root": _root(),
+        "base": _root() + BASE,
+        "static": os.environ.get(STATIC_ENV) or _root() + BASE + "/static",
+        "api_prefix": _root() + BASE + "/api",  # the console's action routes (see the end of this module)
+        "local_tools": _local_tools(),
+        "signed_in": True,
+        "role": who.role,
+        "user": who.name,
+        **extra,
+    }
 
 
-def _sign_in_page(status: int, next_path: str, error: str | None = None) -> Response:
+def _sign_in_page(status: int, next_path: str, error: str | None = None, expired: bool = False) -> Response:
     return html(
         status,
         "sign_in.html.j2",
-        **_context(signed_in=False, next_path=next_path, error=error, local=_local_token() is not None),
+        **_context(
+            title="Sign in",
+            signed_in=False,
+            next_path=next_path,
+            error=error,
+            expired=expired,
+            local=_local_token() is not None,
+            roles=session.ROLES,
+        ),
     )
 
 
 def _denied() -> bool:
+    """No session at all (a session whose role falls short of a write is not this: pages are reads)."""
     from chalicelib.api.admin import local_token_error
 
-    return _local_token() is not None and local_token_error() is not None
+    if _local_token() is None:
+        return False
+    refused = local_token_error()
+    return refused is not None and refused.status_code == 401
 
 
-def page(view: Callable[..., Response]) -> Callable[..., Response]:
-    """Every console page: the sign-in page (401, keeping the path) without a session; an HTML 503 on an outage."""
+def caller() -> session.Caller:
+    """Who is asking: the Cognito person API Gateway let in (deployed), the local session's role, or an admin (the
+    local bearer token; an IAM signature)."""
+    request = bp.current_request
+    person = session.claims_caller(dict(request.context or {}))
+    if person is not None:
+        return person
+    token = _local_token()
+    cookie = session.from_headers(dict(request.headers or {}))
+    if token is not None and cookie is not None and (role := session.session_role(cookie, token)):
+        return session.Caller("local session", role)
+    return session.Caller("local admin token" if token is not None else "IAM", "admin")
+
+
+def _forbidden_page(needed: str) -> Response:
+    who = caller()
+    message = (
+        f"Your role ({who.role or 'no role'}) cannot open this page: it needs {needed}. "
+        + "Ask an admin to add you to the right group."
+    )
+    return html(403, "error.html.j2", **_context(title="Not allowed", message=message))
+
+
+def page(view: Callable[..., Response] | None = None, *, role: str = "viewer") -> Any:
+    """Every console page: the sign-in page (401, keeping the path) without a session; a 403 page below `role`; an
+    HTML 503 on an outage."""
+    if view is None:
+        return lambda inner: page(inner, role=role)
 
     @wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> Response:
@@ -94,6 +163,8 @@ def page(view: Callable[..., Response]) -> Callable[..., Response]:
 
         if _denied():
             return _sign_in_page(401, _here())
+        if session.rank(caller().role) < session.rank(role):
+            return _forbidden_page(role)
         try:
             return view(*args, **kwargs)
         except storage_failure_types() as exc:
@@ -132,13 +203,59 @@ def _safe_next(raw: str | None) -> str:
     return BASE
 
 
-@bp.route(BASE + "/sign-in", methods=["GET"], authorizer=iam)
+@bp.route(BASE + "/sign-in", methods=["GET"], authorizer=public)
 def sign_in_form() -> Response:
+    from chalicelib.api.console import cognito
+    from chalicelib.shared.console_auth import hosted_ui
+
     query = dict(bp.current_request.query_params or {})
-    return _sign_in_page(200, _safe_next(query.get("next")))
+    next_path = _safe_next(query.get("next"))
+    ui = hosted_ui() if _local_token() is None else None
+    if ui is not None:  # deployed: Cognito's hosted UI, back to the callback below, then to `next`
+        location, cookie = cognito.start(ui, _origin(), next_path)
+        return Response(body="", status_code=302, headers={"Location": location, "Set-Cookie": cookie})
+    return _sign_in_page(200, next_path, expired=query.get("expired") == "1")
 
 
-@bp.route(BASE + "/sign-in", methods=["POST"], authorizer=iam, content_types=["application/x-www-form-urlencoded"])
+def _origin() -> str:
+    """This site as the browser sees it: CloudFront's (or the custom) host, which the edge function forwards."""
+    headers: dict[str, str] = dict(bp.current_request.headers or {})
+    return "https://" + (headers.get("x-forwarded-host") or headers.get("host") or "")
+
+
+@bp.route(BASE + "/auth/callback", methods=["GET"], authorizer=public)
+def sign_in_callback() -> Response:
+    """Cognito's hosted UI sends the browser here with a code: traded for the ID token, kept in an HttpOnly cookie."""
+    from chalicelib.api.console import cognito
+    from chalicelib.shared.console_auth import hosted_ui
+
+    ui = hosted_ui()
+    if ui is None:
+        return _not_found("This stack signs in with the local admin token: open the sign-in page.")
+    query = dict(bp.current_request.query_params or {})
+    headers: dict[str, str] = dict(bp.current_request.headers or {})
+    cookies = {
+        name.strip(): value for name, _, value in (p.partition("=") for p in headers.get("cookie", "").split(";"))
+    }
+    try:
+        if query.get("error"):
+            raise cognito.SignInError(f"the hosted UI answered {query['error'][:100]}")
+        verifier, next_path = cognito.pending(cookies.get(cognito.PKCE_COOKIE), query.get("state"))
+        id_cookie = cognito.finish(ui, _origin(), query.get("code", ""), verifier)
+    except cognito.SignInError as exc:
+        message = f"Signing in did not work: {exc}. Open the console again to sign in."
+        return html(400, "error.html.j2", **_context(title="Sign in", signed_in=False, message=message))
+    return Response(
+        body="",
+        status_code=303,
+        headers={
+            "Location": _root() + _safe_next(next_path),
+            "Set-Cookie": [id_cookie, cognito.cleared(cognito.PKCE_COOKIE, cognito.CALLBACK)],
+        },
+    )
+
+
+@bp.route(BASE + "/sign-in", methods=["POST"], authorizer=public, content_types=["application/x-www-form-urlencoded"])
 def sign_in() -> Response:
     import hmac
 
@@ -152,18 +269,31 @@ def sign_in() -> Response:
     presented = form.get("token", "").strip()
     if not presented or not hmac.compare_digest(presented.encode(), token.encode()):
         return _sign_in_page(401, next_path, "That is not the admin token. make run prints it (admin API line).")
+    role = form.get("role", "admin")
+    if role not in session.ROLES:
+        return _sign_in_page(400, next_path, f"Choose a role: {', '.join(session.ROLES)}.")
     headers: dict[str, str] = dict(bp.current_request.headers or {})
-    cookie = session.set_cookie(session.issue(token), secure=headers.get("x-forwarded-proto") == "https")
+    cookie = session.set_cookie(session.issue(token, role=role), secure=headers.get("x-forwarded-proto") == "https")
     return Response(body="", status_code=303, headers={"Location": _root() + next_path, "Set-Cookie": cookie})
 
 
-@bp.route(BASE + "/sign-out", methods=["POST"], authorizer=iam, content_types=["application/x-www-form-urlencoded"])
+@bp.route(BASE + "/sign-out", methods=["POST"], authorizer=public, content_types=["application/x-www-form-urlencoded"])
 def sign_out() -> Response:
+    from urllib.parse import urlencode as encode
+
+    from chalicelib.api.console import cognito
+    from chalicelib.shared.console_auth import hosted_ui
+
+    ui = hosted_ui() if _local_token() is None else None
+    if ui is not None:  # forget the ID token here, and the hosted UI's own session there
+        logout = ui.url("/logout?" + encode({"client_id": ui.client_id, "logout_uri": _origin() + BASE + "/sign-in"}))
+        cookie = cognito.cleared(cognito.ID_COOKIE, "/admin")
+        return Response(body="", status_code=303, headers={"Location": logout, "Set-Cookie": cookie})
     cleared = session.set_cookie("", secure=False, max_age=0)
     return Response(body="", status_code=303, headers={"Location": _root() + BASE + "/sign-in", "Set-Cookie": cleared})
 
 
-@bp.route(BASE + "/static/{name}", methods=["GET"], authorizer=iam)
+@bp.route(BASE + "/static/{name}", methods=["GET"], authorizer=public)
 def static(name: str) -> Response:
     """The console's stylesheet and script (public code, no data: the sign-in page needs them too)."""
     path = STATIC / name
@@ -222,7 +352,14 @@ def _daily() -> dict[str, Any]:
 
     status, answer = _api(admin_reports.daily_report)
     if status != 200:
-        return {"days": [], "error": answer.get("message"), "points": {}}
+        query = dict(bp.current_request.query_params or {})
+        return {
+            "days": [],
+            "error": answer.get("message"),
+            "points": {},
+            "from": query.get("from"),
+            "to": query.get("to"),
+        }
     days = answer["days"]
 
     def points(value: Callable[[dict[str, Any]], float | None]) -> list[dict[str, Any]]:
@@ -239,7 +376,7 @@ def _daily() -> dict[str, Any]:
     return answer
 
 
-@bp.route(BASE, methods=["GET"], authorizer=iam)
+@bp.route(BASE, methods=["GET"], authorizer=signed_in)
 @page
 def overview() -> Response:
     from chalicelib.api import admin_segments
@@ -272,7 +409,7 @@ def overview() -> Response:
 # --- profiles ---------------------------------------------------------------------------------------------------------
 
 
-@bp.route(BASE + "/profiles", methods=["GET"], authorizer=iam)
+@bp.route(BASE + "/profiles", methods=["GET"], authorizer=signed_in)
 @page
 def profiles() -> Response:
     from chalicelib.api.admin import _admin_service
@@ -301,7 +438,7 @@ def _redirect(path: str) -> Response:
     return Response(body="", status_code=303, headers={"Location": _root() + path})
 
 
-@bp.route(BASE + "/profiles/{profile_id}", methods=["GET"], authorizer=iam)
+@bp.route(BASE + "/profiles/{profile_id}", methods=["GET"], authorizer=signed_in)
 @page
 def profile(profile_id: str) -> Response:
     from chalicelib.api import admin, admin_scenarios
@@ -339,7 +476,7 @@ def profile(profile_id: str) -> Response:
 # --- segments ---------------------------------------------------------------------------------------------------------
 
 
-@bp.route(BASE + "/segments", methods=["GET"], authorizer=iam)
+@bp.route(BASE + "/segments", methods=["GET"], authorizer=signed_in)
 @page
 def segments() -> Response:
     from chalicelib.api import admin_backfills, admin_segments
@@ -359,7 +496,7 @@ def segments() -> Response:
     )
 
 
-@bp.route(BASE + "/segments/{segment_id}", methods=["GET"], authorizer=iam)
+@bp.route(BASE + "/segments/{segment_id}", methods=["GET"], authorizer=signed_in)
 @page
 def segment(segment_id: str) -> Response:
     from chalicelib.api import admin_backfills, admin_segments
@@ -386,7 +523,7 @@ def segment(segment_id: str) -> Response:
 # --- scenarios --------------------------------------------------------------------------------------------------------
 
 
-@bp.route(BASE + "/scenarios", methods=["GET"], authorizer=iam)
+@bp.route(BASE + "/scenarios", methods=["GET"], authorizer=signed_in)
 @page
 def scenarios() -> Response:
     from chalicelib.api import admin_scenarios
@@ -398,7 +535,7 @@ def scenarios() -> Response:
 FUNNEL = ("sent", "delivered", "human_opens", "clicks", "conversions")
 
 
-@bp.route(BASE + "/scenarios/{scenario_id}", methods=["GET"], authorizer=iam)
+@bp.route(BASE + "/scenarios/{scenario_id}", methods=["GET"], authorizer=signed_in)
 @page
 def scenario(scenario_id: str) -> Response:
     from chalicelib.api import admin_reports
@@ -428,7 +565,7 @@ def scenario(scenario_id: str) -> Response:
 # --- templates --------------------------------------------------------------------------------------------------------
 
 
-@bp.route(BASE + "/templates", methods=["GET"], authorizer=iam)
+@bp.route(BASE + "/templates", methods=["GET"], authorizer=signed_in)
 @page
 def templates() -> Response:
     from chalicelib.api import admin_scenarios
@@ -463,7 +600,7 @@ def templates() -> Response:
     )
 
 
-@bp.route(BASE + "/templates/{template_id}/frame", methods=["GET"], authorizer=iam)
+@bp.route(BASE + "/templates/{template_id}/frame", methods=["GET"], authorizer=signed_in)
 @page
 def template_frame(template_id: str) -> Response:
     """The rendered HTML body alone, for the preview's iframes (its own CSP: no script, sandboxed)."""
@@ -478,7 +615,7 @@ def template_frame(template_id: str) -> Response:
 # --- deliverability ---------------------------------------------------------------------------------------------------
 
 
-@bp.route(BASE + "/deliverability", methods=["GET"], authorizer=iam)
+@bp.route(BASE + "/deliverability", methods=["GET"], authorizer=signed_in)
 @page
 def deliverability() -> Response:
     from chalicelib.api import admin_scenarios
@@ -517,7 +654,7 @@ def deliverability() -> Response:
 # --- failed events ----------------------------------------------------------------------------------------------------
 
 
-@bp.route(BASE + "/failed-events", methods=["GET"], authorizer=iam)
+@bp.route(BASE + "/failed-events", methods=["GET"], authorizer=signed_in)
 @page
 def failed_events() -> Response:
     from chalicelib.api import admin
@@ -550,7 +687,7 @@ def _outbox_messages() -> list[dict[str, Any]] | str:
         return str(exc)
 
 
-@bp.route(BASE + "/outbox", methods=["GET"], authorizer=iam)
+@bp.route(BASE + "/outbox", methods=["GET"], authorizer=signed_in)
 @page
 def outbox() -> Response:
     if not _local_tools():
@@ -561,7 +698,7 @@ def outbox() -> Response:
     return html(200, "outbox.html.j2", **_context(title="Outbox", messages=listed, error=error))
 
 
-@bp.route(BASE + "/outbox/{message_id}", methods=["GET"], authorizer=iam)
+@bp.route(BASE + "/outbox/{message_id}", methods=["GET"], authorizer=signed_in)
 @page
 def outbox_message(message_id: str) -> Response:
     if not _local_tools():
@@ -573,7 +710,7 @@ def outbox_message(message_id: str) -> Response:
     return html(200, "outbox_message.html.j2", **_context(title=found.get("subject") or message_id, message=found))
 
 
-@bp.route(BASE + "/outbox/{message_id}/frame", methods=["GET"], authorizer=iam)
+@bp.route(BASE + "/outbox/{message_id}/frame", methods=["GET"], authorizer=signed_in)
 @page
 def outbox_frame(message_id: str) -> Response:
     if not _local_tools():
@@ -583,3 +720,260 @@ def outbox_frame(message_id: str) -> Response:
     if found is None or found.get("kind") != "email":
         return _not_found(f"No email {message_id!r} in the outbox.")
     return mail_frame(found.get("html") or "<pre>(no HTML part)</pre>")
+
+
+# --- broadcasts -------------------------------------------------------------------------------------------------------
+
+BROADCAST_STATES = ("draft", "scheduled", "sending", "paused", "sent", "empty", "cancelled")
+
+
+def _template_channels() -> dict[str, list[str]]:
+    """Template id -> the channels it has a body for (the broadcast form offers only what validates)."""
+    from chalicelib.bootstrap import get_broadcast_service
+
+    return {k: sorted(v) for k, v in sorted(get_broadcast_service().template_channels().items())}
+
+
+@bp.route(BASE + "/broadcasts", methods=["GET"], authorizer=signed_in)
+@page
+def broadcasts() -> Response:
+    from chalicelib.api import admin_broadcasts
+
+    status, listed = _api(admin_broadcasts.list_broadcasts)
+    items = sorted(listed.get("broadcasts", []), key=lambda b: str(b.get("at") or ""), reverse=True)
+    return html(
+        200,
+        "broadcasts.html.j2",
+        **_context(
+            title="Broadcasts",
+            broadcasts=items,
+            error=None if status == 200 else listed.get("message"),
+        ),
+    )
+
+
+@bp.route(BASE + "/broadcasts/new", methods=["GET"], authorizer=signed_in)
+@page(role="marketer")
+def new_broadcast() -> Response:
+    from chalicelib.api import admin_segments
+
+    _, segments = _api(admin_segments.list_segments)
+    return html(
+        200,
+        "broadcast_new.html.j2",
+        **_context(
+            title="New broadcast",
+            nav="Broadcasts",
+            segments=[s["id"] for s in segments.get("items", [])],
+            templates=_template_channels(),
+            example=json.dumps({"all": [{"field": "traits.plan", "op": "eq", "value": "pro"}]}, indent=2),
+        ),
+    )
+
+
+@bp.route(BASE + "/broadcasts/{broadcast_id}", methods=["GET"], authorizer=signed_in)
+@page
+def broadcast(broadcast_id: str) -> Response:
+    from chalicelib.api import admin_broadcasts
+
+    status, found = _api(admin_broadcasts.get_broadcast, broadcast_id)
+    if status != 200:
+        return _not_found(f"There is no broadcast {broadcast_id!r}. Create one on the Broadcasts page.")
+    summary = found.get("summary") or {}
+    funnel = [{"label": k, "value": summary.get(k, 0)} for k in ("sent", "delivered", "human_opens", "clicks")]
+    skipped = sorted((summary.get("skipped") or {}).items(), key=lambda kv: -kv[1])
+    return html(
+        200,
+        "broadcast.html.j2",
+        **_context(
+            title=f"Broadcast {(found.get('broadcast') or {}).get('name') or broadcast_id}",
+            b=found,
+            definition=found.get("broadcast") or {},
+            summary=summary,
+            funnel=funnel,
+            skipped=skipped,
+            results=found.get("results"),
+            today=datetime.now(UTC).strftime("%Y-%m-%d"),
+        ),
+    )
+
+
+# --- catalog ----------------------------------------------------------------------------------------------------------
+
+CATALOG_PAGE = 100
+RECENT_CHANGES = 30
+
+
+@bp.route(BASE + "/catalog", methods=["GET"], authorizer=signed_in)
+@page
+def catalog() -> Response:
+    """Products (stock, price, version), the latest price changes over them, and the catalog triggers (back in
+    stock, price drop, low stock) with what each has sent: a trigger's runs are its scenario's report rows."""
+    from chalicelib.api.admin_reports import scenario_report
+    from chalicelib.bootstrap import get_catalog_store, get_engagement_store, get_scenarios
+    from chalicelib.scenarios.catalog_triggers import catalog_scenarios
+
+    cursor = dict(bp.current_request.query_params or {}).get("cursor") or None
+    if cursor is not None and len(cursor) > MAX_QUERY:
+        return html(400, "error.html.j2", **_context(title="Catalog", message="That page link is not valid."))
+    try:
+        products, next_cursor = get_catalog_store().page(CATALOG_PAGE, cursor)
+    except ValueError:
+        return html(400, "error.html.j2", **_context(title="Catalog", message="That page link is not valid."))
+    views = [p.view() for p in products]
+    changes = []
+    for view in views:
+        history = view.get("price_history") or []
+        for before, after in zip(history, history[1:], strict=False):
+            changes.append({"product_id": view["id"], "at": after["at"], "from": before["price"], **after})
+    changes.sort(key=lambda c: str(c["at"]), reverse=True)
+    engagement = get_engagement_store()
+    triggers = []
+    for scenario in catalog_scenarios(get_scenarios()):
+        rows = engagement.rows(scenario.id)
+        totals = scenario_report(scenario.id, rows)["totals"] if rows else []
+        triggers.append(
+            {
+                "id": scenario.id,
+                "name": scenario.name,
+                "when": scenario.when.model_dump(mode="json", by_alias=True, exclude_none=True),
+                "enabled": scenario.enabled,
+                "sent": sum(r["counters"]["sent"] for r in totals),
+                "conversions": sum(r["counters"]["conversions"] for r in totals),
+            }
+        )
+    return html(
+        200,
+        "catalog.html.j2",
+        **_context(
+            title="Catalog",
+            products=views,
+            next_cursor=next_cursor,
+            changes=changes[:RECENT_CHANGES],
+            triggers=triggers,
+        ),
+    )
+
+
+# --- imports ----------------------------------------------------------------------------------------------------------
+
+IMPORT_KINDS = ("people", "orders", "events", "pinpoint_endpoints", "pinpoint_segment")
+
+
+@bp.route(BASE + "/imports", methods=["GET"], authorizer=signed_in)
+@page
+def imports() -> Response:
+    from chalicelib.api import admin_imports
+
+    status, listed = _api(admin_imports.list_imports)
+    return html(
+        200,
+        "imports.html.j2",
+        **_context(
+            title="Imports",
+            items=listed.get("items", []),
+            error=None if status == 200 else listed.get("message"),
+            kinds=IMPORT_KINDS,
+            formats=list(admin_imports.FORMATS),
+        ),
+    )
+
+
+@bp.route(BASE + "/imports/{import_id}", methods=["GET"], authorizer=signed_in)
+@page
+def import_job(import_id: str) -> Response:
+    from chalicelib.api import admin_imports
+
+    status, job = _api(admin_imports.get_import, import_id)
+    if status == 400:
+        return html(400, "error.html.j2", **_context(title="Imports", message=job.get("message")))
+    if status != 200:
+        return _not_found(f"There is no import {import_id!r}. Start one on the Imports page.")
+    return html(200, "import.html.j2", **_context(title=f"Import {job['import_id']}", job=job))
+
+
+# --- the console's actions --------------------------------------------------------------------------------------------
+# The forms of the pages post here (static/console.js): the same JSON views as /admin/..., called in-process, on
+# routes the console's authorizer guards (deployed, /admin/... keeps IAM for scripts). The view's own admin guard
+# checks the caller's role (api/session.py `required_role`, which reads /admin/console/api/x as /admin/x).
+API = BASE + "/api"
+UPLOADS = ["text/csv", "application/x-ndjson", "application/jsonl", "application/gzip", "application/octet-stream"]
+
+
+@bp.route(API + "/definitions/{kind}/{definition_id}", methods=["PUT"], authorizer=signed_in)
+def act_put_definition(kind: str, definition_id: str) -> Response:
+    from chalicelib.api import admin_definitions
+
+    return admin_definitions.put_definition(kind, definition_id)
+
+
+@bp.route(API + "/failed-events/replay", methods=["POST"], authorizer=signed_in)
+def act_replay() -> Response:
+    from chalicelib.api import admin
+
+    return admin.replay_failed_events()
+
+
+@bp.route(API + "/messages/retry", methods=["POST"], authorizer=signed_in)
+def act_retry() -> Response:
+    from chalicelib.api import admin_scenarios
+
+    return admin_scenarios.retry_message()
+
+
+@bp.route(API + "/broadcasts", methods=["POST"], authorizer=signed_in)
+def act_create_broadcast() -> Response:
+    from chalicelib.api import admin_broadcasts
+
+    return admin_broadcasts.create_broadcast()
+
+
+@bp.route(API + "/broadcasts/{broadcast_id}/{action}", methods=["POST"], authorizer=signed_in)
+def act_broadcast(broadcast_id: str, action: str) -> Response:
+    from chalicelib.api import admin_broadcasts
+
+    if action == "schedule":
+        return admin_broadcasts.schedule_broadcast(broadcast_id)
+    return admin_broadcasts.change_broadcast(broadcast_id, action)
+
+
+@bp.route(API + "/imports", methods=["POST"], authorizer=signed_in, content_types=UPLOADS)
+def act_import() -> Response:
+    from chalicelib.api import admin_imports
+
+    return admin_imports.start_import()
+
+
+# --- predictions ------------------------------------------------------------------------------------------------------
+
+
+@bp.route(BASE + "/predictions", methods=["GET"], authorizer=signed_in)
+@page
+def predictions() -> Response:
+    """The models the fold evaluates: CLV (BG/NBD + Gamma-Gamma) with the last fit's parameters and date, the
+    propensity models with their held-out metrics, and the fitting job's recent runs (fitted, or why not)."""
+    from chalicelib.bootstrap import get_model_store, get_propensity_store
+
+    clv = get_model_store().current()
+    propensity = get_propensity_store().current()
+    runs = [run.as_dict() for run in get_model_store().runs(20)]
+    models = []
+    if propensity is not None:
+        found = propensity.as_dict()
+        named = [("churn", found.get("churn")), ("purchase_30d", found.get("purchase_30d"))]
+        named += [(f"response ({k})", v) for k, v in (found.get("response") or {}).items()]
+        for name, model in named:
+            if model:
+                fitted = (found.get("fitted") or {}).get(name.split(" ")[0], found["fitted_at"])
+                models.append({"name": name, "fitted": fitted, "metrics": model.get("metrics") or {}})
+    return html(
+        200,
+        "predictions.html.j2",
+        **_context(
+            title="Predictions",
+            clv=clv.as_dict() if clv is not None else None,
+            propensity=propensity.as_dict() if propensity is not None else None,
+            models=models,
+            runs=runs,
+        ),
+    )

@@ -70,13 +70,14 @@ try {
   report.signIn = { firstStatus: first.status(), landedOn: new URL(page.url()).pathname };
 
   // Every page: status, axe, screenshots at both widths, weight and timing (first load), server p95 over repeats.
-  for (const [name, path] of plan.pages) {
+  async function measure(name, path) {
     const response = await page.goto(`${BASE}${path}`, { waitUntil: "load" });
     const measured = await page.evaluate(timing);
     const violations = await axe(page);
     await page.screenshot({ path: `${plan.outDir}/${name}-1280.png`, fullPage: true });
     await page.setViewportSize({ width: 375, height: 800 });
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    if (overflow > 0) report.console.push(`${name}: wider than 375 px: ${await page.evaluate(() => [...document.querySelectorAll("main *")].filter((e) => e.getBoundingClientRect().right > window.innerWidth).map((e) => e.tagName + "#" + e.id + "." + e.className).slice(0, 8).join(" "))}`);
     await page.screenshot({ path: `${plan.outDir}/${name}-375.png`, fullPage: true });
     await page.setViewportSize({ width: 1280, height: 900 });
     const server = [measured.serverMs];
@@ -86,6 +87,105 @@ try {
     }
     report.pages[name] = { status: response.status(), ...measured, serverP95Ms: percentile(server, 95), violations, phoneOverflowPx: overflow };
   }
+  for (const [name, path] of plan.pages) await measure(name, path);
+
+  // The period of the daily charts, by keyboard: type the days into the native date inputs, Enter submits.
+  await page.goto(BASE);
+  await page.getByLabel("From", { exact: true }).focus();
+  await page.keyboard.type("01022026");
+  await page.getByLabel("To", { exact: true }).fill("2026-02-10");
+  await Promise.all([page.waitForURL(/from=/), page.getByLabel("To", { exact: true }).press("Enter")]);
+  const period = new URL(page.url()).searchParams;
+  report.flows.period = { from: period.get("from"), to: period.get("to"), heading: await page.textContent("#trend-h") };
+
+  // Schedule and cancel a broadcast: a draft from a segment, a test to oneself, a launch day and time, cancelled.
+  await page.goto(`${BASE}/broadcasts/new`);
+  await page.getByLabel("Name", { exact: true }).fill(`Spring ${plan.hostile}`);
+  await page.getByLabel("Template", { exact: true }).selectOption(plan.broadcast.template);
+  await page.getByLabel("A segment", { exact: true }).check();
+  await page.getByLabel('Segment (when "a segment")').selectOption(plan.broadcast.segment);
+  await page.getByRole("button", { name: "Save draft" }).click();
+  await page.waitForURL(/\/broadcasts\/b[0-9a-f]+$/, { timeout: 10000 }).catch(async (error) => {
+    throw new Error(`the draft was not saved: ${await page.locator("[data-result]").textContent()} (${error.message})`);
+  });
+  const broadcastPath = new URL(page.url()).pathname;
+  const statusOf = async () => (await page.textContent("[data-broadcast-status]")).trim();
+  const drafted = await statusOf();
+  // A form with data-reload reloads the page on success; a refusal stays and says why.
+  async function clickAndReload(name) {
+    const before = await statusOf();
+    await page.getByRole("button", { name }).click();
+    await page.waitForFunction((was) => {
+      const refused = [...document.querySelectorAll("[data-result].bad")].map((r) => r.textContent).join(" ");
+      const now = document.querySelector("[data-broadcast-status]");
+      return refused || (now && now.textContent.trim() !== was);
+    }, before, { timeout: 10000 });
+    const refused = await page.locator("[data-result].bad").allTextContents();
+    if (refused.length) throw new Error(`${name}: ${refused.join(" ")}`);
+    await page.waitForLoadState("load");
+  }
+  await page.getByLabel("To (addresses or numbers, comma separated)").fill("me@example.com");
+  await page.getByRole("button", { name: "Send test" }).click();
+  await page.waitForFunction(() => [...document.querySelectorAll("[data-result]")].some((r) => /^(Test sent|\d{3}:)/.test(r.textContent)));
+  const tested = await page.locator("form[data-body=test] [data-result]").textContent();
+  await page.getByLabel("Day (UTC)").fill(plan.broadcast.day);
+  await page.getByLabel("Time (UTC, 24 h)").fill("09:30");
+  await clickAndReload("Schedule");
+  const scheduled = await statusOf();
+  const launch = await page.textContent("main > p");
+  await measure("broadcast", broadcastPath.replace("/admin/console", ""));
+  await clickAndReload("Cancel broadcast");
+  const cancelled = await statusOf();
+  await page.screenshot({ path: `${plan.outDir}/broadcast-cancelled-1280.png`, fullPage: true });
+  await page.goto(`${BASE}/broadcasts`);
+  report.flows.broadcast = {
+    drafted, tested, scheduled, launch, cancelled, dialogs,
+    listed: await page.textContent("[data-broadcasts]"),
+    buttonsLeft: await page.goto(`${BASE}${broadcastPath}`).then(() => page.locator("main button").allTextContents()),
+  };
+
+  // Start an import by upload and follow it: progress to finished, rejected rows with their line numbers.
+  await page.goto(`${BASE}/imports`);
+  await page.getByLabel("Kind", { exact: true }).selectOption("people");
+  await page.getByLabel("Format", { exact: true }).selectOption("csv");
+  await page.getByLabel("File", { exact: true }).setInputFiles({ name: "people.csv", mimeType: "text/csv", buffer: Buffer.from(plan.importCsv) });
+  await Promise.all([page.waitForURL(/\/imports\/[^/]+$/), page.getByRole("button", { name: "Upload and import" }).click()]);
+  const importPath = new URL(page.url()).pathname;
+  let importStatus = "";
+  const importDeadline = Date.now() + 20000;
+  while (Date.now() < importDeadline) {
+    await page.goto(`${BASE}${importPath.replace("/admin/console", "")}`);
+    importStatus = (await page.textContent("[data-import-status]")).trim();
+    if (importStatus === "finished") break;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  await measure("import", importPath.replace("/admin/console", ""));
+  report.flows.import = {
+    status: importStatus,
+    accepted: Number((await page.textContent("[data-accepted]")).replace(/,/g, "")),
+    rejectedLines: await page.locator("[data-rejected-rows] tbody th").allTextContents(),
+    hostileShownAsText: (await page.textContent("main")).includes(plan.hostile),
+    dialogs,
+  };
+
+  // A session that ends mid-edit: the edit is kept, the sign-in page comes back to it, and it saves.
+  await page.goto(`${BASE}/segments`);
+  await page.getByLabel("Id (letters, digits, underscores)").fill(`${plan.segment.id}_kept`);
+  await page.getByLabel("Description").fill("typed before the session ended");
+  await page.getByLabel("Rule (JSON)").fill(JSON.stringify(plan.segment.rule));
+  await context.clearCookies();
+  await Promise.all([page.waitForURL(/sign-in/), page.getByRole("button", { name: "Save segment" }).click()]);
+  const expiredNotice = await page.textContent("main");
+  await page.getByLabel("Admin token").fill(plan.token);
+  await Promise.all([page.waitForURL(`${BASE}/segments`), page.getByRole("button", { name: "Sign in" }).click()]);
+  const kept = {
+    id: await page.getByLabel("Id (letters, digits, underscores)").inputValue(),
+    description: await page.getByLabel("Description").inputValue(),
+    note: await page.locator("#new-h ~ form [data-result]").textContent(),
+  };
+  await page.getByRole("button", { name: "Save segment" }).click();
+  await page.waitForFunction(() => /^(Saved|\d{3}:)/.test(document.querySelector("#new-h ~ form [data-result]").textContent));
+  report.flows.sessionEnded = { expiredNotice: expiredNotice.includes("edit you were making is kept"), kept, saved: await page.locator("#new-h ~ form [data-result]").textContent() };
 
   // Keyboard: the skip link is the first stop and moves focus to the content.
   await page.goto(BASE);
@@ -157,6 +257,16 @@ try {
   await page.getByRole("button", { name: "Sign out" }).click();
   const after = await page.goto(`${BASE}/profiles`);
   report.flows.signOut = { status: after.status() };
+
+  // A viewer: reads pages, the forms that change things are disabled and say why, a writing page is a 403 page.
+  await page.getByLabel("Admin token").fill(plan.token);
+  await page.getByLabel(/^Role for this session/).selectOption("viewer");
+  await Promise.all([page.waitForURL(`${BASE}/profiles`), page.getByRole("button", { name: "Sign in" }).click()]);
+  await page.goto(`${BASE}/failed-events`);
+  const replayButton = page.getByRole("button", { name: /^Replay/ });
+  const replayDisabled = (await replayButton.count()) === 0 || (await replayButton.isDisabled());
+  await measure("forbidden", "/broadcasts/new");
+  report.flows.viewer = { replayDisabled, forbidden: report.pages.forbidden.status, message: await page.textContent("main .error") };
   await context.close();
 } catch (error) {
   report.console.push(`console.mjs: ${error.stack || error.message}`);
