@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.delivery.adapters.moto_outbox import MotoOutbox
     from chalicelib.delivery.adapters.sqs_queue import SqsDeliveryQueue
     from chalicelib.delivery.pacing import SendPacer
+    from chalicelib.delivery.ports import PushSender, PushTokens
     from chalicelib.delivery.steps import DeliveryService
     from chalicelib.delivery.templating import TemplateSpec
     from chalicelib.engagement.adapters.dynamodb_engagement import DynamoDailyStore, DynamoEngagementStore
@@ -660,7 +661,26 @@ def get_delivery_service() -> DeliveryService:
         sources=get_source_registry().all_sources,  # cached a minute: where mail links back to the shop
         gate=lambda scenario_id: get_broadcast_service().hold_step(scenario_id),
         lookup=lambda scenario_id: get_broadcast_service().scenario(scenario_id),
+        push=get_push_sender(),
+        push_tokens=get_push_tokens(),
     )
+
+
+@cache
+def get_push_tokens() -> PushTokens:
+    """Push tokens' endpoint ARNs and retirements (MessagesTable `push#<token>`)."""
+    from chalicelib.delivery.adapters.dynamodb_push_tokens import DynamoPushTokens
+
+    return DynamoPushTokens(get_settings().messages_table)
+
+
+@cache
+def get_push_sender() -> PushSender:
+    """Mobile push through the SNS platform applications named in settings (README "Mobile push")."""
+    from chalicelib.delivery.adapters.sns_push import SnsPushSender
+
+    s = get_settings()
+    return SnsPushSender({"ios": s.push_apns_application_arn, "android": s.push_fcm_application_arn}, get_push_tokens())
 
 
 @cache

@@ -15,7 +15,8 @@ permission was not withdrawn.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 from chalicelib.profiles.model import Consent, Device
 from chalicelib.tracking.devices import DeviceError, device_from_context
@@ -91,7 +92,7 @@ def derive_push_consent(p: Profile) -> None:
     if not reported:
         return
     latest = max(d.permission_at for d in reported)
-    status = "opted_in" if any(d.enabled for d in reported) else "opted_out"
+    status: Literal["opted_in", "opted_out"] = "opted_in" if any(d.enabled for d in reported) else "opted_out"
     current = p.consent.get("push")
     if current is None or current.status != status:
         p.consent["push"] = Consent(status=status, at=iso_at(latest), source="device")
@@ -119,7 +120,7 @@ def merge_devices(winner: Profile, loser: Profile) -> None:
     derive_push_consent(winner)
 
 
-def push_targets(profile: dict[str, Any], *, marketing: bool) -> list[dict[str, Any]]:
+def push_targets(profile: Mapping[str, Any], *, marketing: bool) -> list[dict[str, Any]]:
     """The devices a push goes to, from a profile dict (as delivery reads it): live, and with permission
     (marketing) or at least not withdrawn (transactional). Newest first; `token` added to each."""
     devices = profile.get("devices")

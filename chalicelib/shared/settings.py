@@ -111,6 +111,9 @@ class Settings:
     catalog_hosts: tuple[str, ...] = ()
     # ONE2ONE_CATALOG_FANOUT_PER_MINUTE: first steps one catalog change may release per minute (runs beyond wait).
     catalog_fanout_per_minute: int = 600
+    # The SNS platform applications of mobile push (ARNs, not credentials: those stay in SNS and Secrets Manager).
+    push_apns_application_arn: str | None = None
+    push_fcm_application_arn: str | None = None
 
 
 @lru_cache(maxsize=1)
@@ -155,4 +158,6 @@ def get_settings() -> Settings:
         catalog_fanout_queue=resource_name("CatalogFanoutQueue"),
         catalog_hosts=tuple(h.strip() for h in os.environ.get("ONE2ONE_CATALOG_HOSTS", "").split(",") if h.strip()),
         catalog_fanout_per_minute=_positive_int(os.environ.get("ONE2ONE_CATALOG_FANOUT_PER_MINUTE"), 600),
+        push_apns_application_arn=os.environ.get("ONE2ONE_PUSH_APNS_APPLICATION_ARN") or None,
+        push_fcm_application_arn=os.environ.get("ONE2ONE_PUSH_FCM_APPLICATION_ARN") or None,
     )
