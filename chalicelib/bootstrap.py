@@ -677,10 +677,13 @@ def get_push_tokens() -> PushTokens:
 @cache
 def get_push_sender() -> PushSender:
     """Mobile push through the SNS platform applications named in settings (README "Mobile push")."""
-    from chalicelib.delivery.adapters.sns_push import SnsPushSender
+    from chalicelib.delivery.adapters.sns_push import SnsPushSender, application_arn_by_name
 
     s = get_settings()
-    return SnsPushSender({"ios": s.push_apns_application_arn, "android": s.push_fcm_application_arn}, get_push_tokens())
+    name = s.push_application_name
+    ios = s.push_apns_application_arn or cache(lambda: application_arn_by_name(name, ("APNS", "APNS_SANDBOX")))
+    android = s.push_fcm_application_arn or cache(lambda: application_arn_by_name(name, ("GCM",)))
+    return SnsPushSender({"ios": ios, "android": android}, get_push_tokens())
 
 
 @cache
@@ -858,9 +861,15 @@ def _reset_delivery() -> None:
         get_interest_index,
         get_catalog_service,
         get_catalog_trigger_service,
+        get_push_tokens,
+        get_push_sender,
     ):
         factory.cache_clear()
-    for module in ("chalicelib.delivery.adapters.ses_email", "chalicelib.delivery.adapters.sns_notify"):
+    for module in (
+        "chalicelib.delivery.adapters.ses_email",
+        "chalicelib.delivery.adapters.sns_notify",
+        "chalicelib.delivery.adapters.sns_push",
+    ):
         if module in sys.modules:
             sys.modules[module].reset_client()
 

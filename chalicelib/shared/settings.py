@@ -114,6 +114,7 @@ class Settings:
     # The SNS platform applications of mobile push (ARNs, not credentials: those stay in SNS and Secrets Manager).
     push_apns_application_arn: str | None = None
     push_fcm_application_arn: str | None = None
+    push_application_name: str = "one2one-push"  # found by name where no ARN is set (the local stack)
 
 
 @lru_cache(maxsize=1)
@@ -160,4 +161,5 @@ def get_settings() -> Settings:
         catalog_fanout_per_minute=_positive_int(os.environ.get("ONE2ONE_CATALOG_FANOUT_PER_MINUTE"), 600),
         push_apns_application_arn=os.environ.get("ONE2ONE_PUSH_APNS_APPLICATION_ARN") or None,
         push_fcm_application_arn=os.environ.get("ONE2ONE_PUSH_FCM_APPLICATION_ARN") or None,
+        push_application_name=os.environ.get("ONE2ONE_PUSH_APPLICATION_NAME") or "one2one-push",
     )
