@@ -171,3 +171,30 @@ def test_a_push_template_over_the_payload_limit_is_refused_at_definition(world: 
         {"push": {"title": "t", "body": "b" * 3990, "data": {"x": "y" * 200}}},
     )
     assert status == 400 and "push.body" in json.dumps(body)
+
+
+def test_a_push_broadcast_reaches_each_members_devices_once(world: World) -> None:
+    from tests.integration.test_broadcasts import _api, _launch
+
+    put(world, "/admin/definitions/template/app_cart_push", TEMPLATE)
+    users = []
+    for n in range(3):
+        user = f"bcpush-{n}"
+        world.customer(user, subscribe=False)
+        token = f"{n:02d}" * 32
+        registration = {"userId": user, "token": token, "platform": "ios", "enabled": True}
+        assert world.h.post("/v1/devices", registration).status_code == 200
+        world.add_to_cart(user)
+        users.append(token)
+    world.drain()
+    draft = {"name": "App sale", "audience": {"segment": "cart_abandoners"}, "channel": "push"}
+    status, created = _api(world, "POST", "/admin/broadcasts", {**draft, "template": "app_cart_push"})
+    assert status == 201, created
+    status, _ = _api(world, "POST", f"/admin/broadcasts/{created['id']}/schedule", {"at": "now"})
+    assert status == 200
+    _launch(world)
+    _launch(world)
+    by_token = endpoints()
+    assert {token: len(by_token[token].messages) for token in users} == dict.fromkeys(users, 1)
+    _, document = _api(world, "GET", f"/admin/broadcasts/{created['id']}")
+    assert document["summary"]["sent"] == 3
