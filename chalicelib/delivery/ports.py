@@ -104,9 +104,14 @@ class Notifier(Protocol):
 class PushSender(Protocol):
     """Mobile push through SNS platform endpoints (delivery/adapters/sns_push.py).
 
-    `send` publishes one rendered notification to one device (`token`, `platform` ios/android, `app`), creating its
-    platform endpoint on first use. Raises ProviderRejected (`EndpointDisabled`: APNs / FCM refused the token, so SNS
-    disabled its endpoint: retire it) or ProviderOutcomeUnknown like every provider."""
+    `endpoint` finds or creates a device's platform endpoint (before the message record is claimed); `send`
+    publishes one rendered notification to one device (`token`, `platform` ios/android, `app`, `endpoint`). Raises
+    ProviderRejected (`EndpointDisabled`: APNs / FCM refused the token and SNS disabled its endpoint: retire it) or
+    ProviderOutcomeUnknown like every provider."""
+
+    def endpoint(self, device: dict[str, Any]) -> str:
+        """The device's platform endpoint, created if needed (idempotent, sends nothing)."""
+        ...
 
     def send(self, device: dict[str, Any], push: Any, message_id: str) -> str: ...
     def forget(self, token: str) -> None:

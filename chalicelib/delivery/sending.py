@@ -218,11 +218,26 @@ class SendPath:
             stats.failed += 1
             return None
         except Exception as exc:  # TemplateRenderError, a missing signing key...: this person's message only
+            from chalicelib.shared.faults import is_transient
+
+            if is_transient(exc):
+                raise  # a catalog or key read failed, not the template: nothing is claimed yet, the step is retried
             self.messages.claim({**record, "status": "failed", "reason": "render_error", "detail": str(exc)[:500]}, now)
             stats.failed += 1
             log.warning("delivery: %s for %s not rendered: %s", scenario.id, run.profile_id, exc)
             return None
 
+        if channel == "push":
+            # Each device's SNS endpoint is found or created before the claim: it sends nothing, so a storage or
+            # SNS fault here leaves no record behind and the step is simply retried (no crash window to sweep).
+            try:
+                content["targets"] = self._prepare_push(targets)
+            except ProviderRejected as exc:
+                if exc.retryable:
+                    raise RetryLater(str(exc)) from exc
+                self.messages.claim({**record, "status": "failed", "reason": exc.code, "detail": str(exc)[:500]}, now)
+                stats.failed += 1
+                return None
         if not self.messages.claim({**record, "status": "sending"}, now):
             return None  # a concurrent or duplicate execution owns this message
         try:
@@ -508,6 +523,24 @@ class SendPath:
         devices = push_targets(profile, marketing=marketing)
         retired = self._retired({d["token"] for d in devices})
         return [d for d in devices if d["token"] not in retired]
+
+    def _prepare_push(self, targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each target with its platform `endpoint`; a device SNS refuses to register is left out (logged)."""
+        if self.push is None:
+            raise ProviderRejected("PushNotConfigured", "no push platform application is configured", retryable=False)
+        ready: list[dict[str, Any]] = []
+        first_error: ProviderRejected | None = None
+        for device in targets:
+            try:
+                ready.append({**device, "endpoint": self.push.endpoint(device)})
+            except ProviderRejected as exc:
+                if exc.retryable:
+                    raise
+                first_error = first_error or exc
+                log.warning("delivery: push device not registered with SNS: %s", exc)
+        if not ready:
+            raise first_error or ProviderRejected("PushFailed", "no device could be registered", retryable=False)
+        return ready
 
     def _send_push(self, push: Any, targets: list[dict[str, Any]], message_id: str) -> str:
         """One Publish per device, inside the message record's `sending` claim: a crash or retry after any of them

@@ -360,6 +360,13 @@ class FakePushSender:
     failures: list[BaseException | None] = field(default_factory=list)
     forgotten: list[str] = field(default_factory=list)
 
+    endpoint_failures: list[BaseException] = field(default_factory=list)
+
+    def endpoint(self, device: dict[str, Any]) -> str:
+        if self.endpoint_failures:
+            raise self.endpoint_failures.pop(0)
+        return f"arn:aws:sns:us-east-1:123456789012:endpoint/{device['platform']}/app/{device['token'][:8]}"
+
     def send(self, device: dict[str, Any], push: Any, message_id: str) -> str:
         if self.failures:
             failure = self.failures.pop(0)

@@ -279,3 +279,22 @@ def test_a_push_rendered_over_the_platform_limit_fails_that_message_only() -> No
     world.step()
     assert world.push.sent == [] and world.record()["reason"] == "payload_too_large"
     assert json.loads(json.dumps(world.record()))  # the record stays plain JSON
+
+
+def test_a_fault_while_registering_endpoints_leaves_no_record_and_the_retry_sends_once() -> None:
+    world = build(app_user())
+    world.push.endpoint_failures.append(ProviderRejected("Throttling", "slow down", retryable=True))
+    world.start()
+    with pytest.raises(RetryLater):
+        world.step()
+    assert world.messages.get("p_1", TRIGGER, 0) is None and world.push.sent == []
+    world.step()
+    assert len(world.push.sent) == 2 and world.record()["status"] == "sent"
+
+
+def test_a_device_sns_refuses_to_register_is_left_out() -> None:
+    world = build(app_user())
+    world.push.endpoint_failures.append(ProviderRejected("InvalidParameter", "bad token", retryable=False))
+    world.start()
+    world.step()
+    assert len(world.push.sent) == 1 and world.record()["status"] == "sent"

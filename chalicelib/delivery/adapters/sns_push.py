@@ -58,6 +58,10 @@ class SnsPushSender:
             raise ProviderRejected("PushNotConfigured", f"no SNS platform application for {platform}", retryable=False)
         return arn
 
+    def endpoint(self, device: dict[str, Any]) -> str:
+        """Find or create the device's platform endpoint. Storage faults propagate (nothing was sent)."""
+        return self._endpoint(device)
+
     def _endpoint(self, device: dict[str, Any]) -> str:
         token = str(device["token"])
         known = self.tokens.endpoint(token)
@@ -81,7 +85,7 @@ class SnsPushSender:
         return str(arn)
 
     def send(self, device: dict[str, Any], push: RenderedPush, message_id: str) -> str:
-        arn = self._endpoint(device)
+        arn = str(device.get("endpoint") or self._endpoint(device))
         platform = platform_of(arn)
         attributes: dict[str, Any] = {}
         if platform.startswith("APNS"):  # APNs wants the push type of a visible notification said explicitly
