@@ -4,6 +4,7 @@ and exactly once under retried deliveries and crashes between the message record
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -298,3 +299,36 @@ def test_a_device_sns_refuses_to_register_is_left_out() -> None:
     world.start()
     world.step()
     assert len(world.push.sent) == 1 and world.record()["status"] == "sent"
+
+
+def test_a_burst_of_pushes_is_held_under_the_configured_sns_rate_and_all_are_sent_once() -> None:
+    # GIVEN push limited to 20 publishes/s (16 for marketing), no caps, and 150 messages to a person with 2 devices
+    config = default_delivery_config().model_copy(
+        update={"caps": {}, "sending_rate": {"push": ChannelRate(max_send_rate=20.0, marketing_share=0.8)}}
+    )
+    world = build(app_user(), config=config)
+    world.service.pacer = SendPacer(FakeSendRateCounter(), world.clock, lambda: config, take_ahead=4)
+    sent_at: list[float] = []
+    send = world.push.send
+
+    def timed_send(device: dict[str, Any], push: Any, message_id: str) -> str:
+        sent_at.append(world.clock.now().timestamp())
+        return send(device, push, message_id)
+
+    world.push.send = timed_send  # type: ignore[method-assign]
+    pending = [f"evt:app#{n}" for n in range(150)]
+    for trigger in pending:
+        world.start(trigger)
+    # WHEN the queue delivers them as fast as it can (5 ms per step), paced ones coming back later
+    while pending:
+        trigger = pending.pop(0)
+        paced_before = world.service.last_stats.paced
+        world.step(trigger)
+        if world.service.last_stats.paced > paced_before:
+            pending.append(trigger)
+        world.clock.advance(timedelta(milliseconds=5))
+    # THEN no second ever carried more publishes than the marketing limit, and every message went out once
+    per_second = Counter(int(t) for t in sent_at)
+    assert max(per_second.values()) <= 16
+    assert len(sent_at) == 300 and len({message_id for *_, message_id in world.push.sent}) == 150
+    print(f"\npush rate: 300 publishes, max {max(per_second.values())}/s for a 16/s marketing limit")
