@@ -29,6 +29,7 @@ PUBLIC_BLUEPRINTS = (
     "api.subscribe_sms",
     "api.catalog",
     "api.personalize",
+    "api.devices",
 )
 LOCAL_BLUEPRINTS = ("api.local_tools",)  # the embedded outbox and clock: never part of a deployed API
 ADMIN_BLUEPRINTS = (

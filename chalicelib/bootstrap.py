@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.delivery.adapters.moto_outbox import MotoOutbox
     from chalicelib.delivery.adapters.sqs_queue import SqsDeliveryQueue
     from chalicelib.delivery.pacing import SendPacer
+    from chalicelib.delivery.ports import PushSender, PushTokens
     from chalicelib.delivery.steps import DeliveryService
     from chalicelib.delivery.templating import TemplateSpec
     from chalicelib.engagement.adapters.dynamodb_engagement import DynamoDailyStore, DynamoEngagementStore
@@ -706,7 +707,29 @@ def get_delivery_service() -> DeliveryService:
         sources=get_source_registry().all_sources,  # cached a minute: where mail links back to the shop
         gate=lambda scenario_id: get_broadcast_service().hold_step(scenario_id),
         lookup=lambda scenario_id: get_broadcast_service().scenario(scenario_id),
+        push=get_push_sender(),
+        push_tokens=get_push_tokens(),
     )
+
+
+@cache
+def get_push_tokens() -> PushTokens:
+    """Push tokens' endpoint ARNs and retirements (MessagesTable `push#<token>`)."""
+    from chalicelib.delivery.adapters.dynamodb_push_tokens import DynamoPushTokens
+
+    return DynamoPushTokens(get_settings().messages_table)
+
+
+@cache
+def get_push_sender() -> PushSender:
+    """Mobile push through the SNS platform applications named in settings (README "Mobile push")."""
+    from chalicelib.delivery.adapters.sns_push import SnsPushSender, application_arn_by_name
+
+    s = get_settings()
+    name = s.push_application_name
+    ios = s.push_apns_application_arn or cache(lambda: application_arn_by_name(name, ("APNS", "APNS_SANDBOX")))
+    android = s.push_fcm_application_arn or cache(lambda: application_arn_by_name(name, ("GCM",)))
+    return SnsPushSender({"ios": ios, "android": android}, get_push_tokens())
 
 
 @cache
@@ -884,9 +907,15 @@ def _reset_delivery() -> None:
         get_interest_index,
         get_catalog_service,
         get_catalog_trigger_service,
+        get_push_tokens,
+        get_push_sender,
     ):
         factory.cache_clear()
-    for module in ("chalicelib.delivery.adapters.ses_email", "chalicelib.delivery.adapters.sns_notify"):
+    for module in (
+        "chalicelib.delivery.adapters.ses_email",
+        "chalicelib.delivery.adapters.sns_notify",
+        "chalicelib.delivery.adapters.sns_push",
+    ):
         if module in sys.modules:
             sys.modules[module].reset_client()
 

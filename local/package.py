@@ -254,6 +254,12 @@ def function_environment(template: dict[str, Any]) -> dict[str, Any]:
     # The link / unsubscribe signing key: functions read the secret lazily (shared/secrets.py); Ref is its ARN.
     if template["Resources"].get(SIGNING_SECRET, {}).get("Type") == "AWS::SecretsManager::Secret":
         environment[SIGNING_SECRET_ENV] = {"Ref": SIGNING_SECRET}
+    # Mobile push: the platform applications local/push_apps.py creates as `<stack>-push` (no CloudFormation type
+    # exists). An APNs sandbox app: set ONE2ONE_PUSH_APNS_APPLICATION_ARN to its `app/APNS_SANDBOX/...` ARN instead.
+    if "PushApnsCredentials" in template["Resources"]:
+        app = "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:app/%s/${AWS::StackName}-push"
+        environment["ONE2ONE_PUSH_APNS_APPLICATION_ARN"] = {"Fn::Sub": app % "APNS"}
+        environment["ONE2ONE_PUSH_FCM_APPLICATION_ARN"] = {"Fn::Sub": app % "GCM"}
     return environment
 
 

@@ -447,6 +447,10 @@ def provision(
             continue
         ctx.current_type = body["Type"]
         done[logical_id] = creator(ctx, logical_id, props)
+    if "PushApnsCredentials" in resources:  # no CloudFormation type exists for them: see local/push_apps.py
+        from local.push_apps import ensure_local
+
+        ensure_local(ctx.client("sns"))
     return done
 
 

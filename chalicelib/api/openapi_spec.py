@@ -177,6 +177,26 @@ def sms_code(request: str, answer: str, refusals: str) -> Callable[[str, dict[st
     return build
 
 
+def device_registration(answer: str) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
+    def build(path: str, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "requestBody": {"required": True, "content": {JSON: {"schema": ref("DeviceRegistration")}}},
+            "responses": {
+                "200": json_answer(answer, "Accepted"),
+                "400": json_answer(
+                    "invalid JSON, a token of the wrong shape for its platform (`token`), an unknown `platform`, "
+                    "a non-boolean `enabled`, or no id",
+                    "ErrorBody",
+                ),
+                "401": json_answer("missing or unknown write key", "ErrorBody"),
+                "415": UNSUPPORTED,
+                "503": UNAVAILABLE,
+            },
+        }
+
+    return build
+
+
 def tracker_js(path: str, params: dict[str, Any]) -> dict[str, Any]:
     return {
         "responses": {
@@ -335,6 +355,18 @@ KNOWN: dict[tuple[str, str], Doc] = {
             "a malformed `phone` or `code`; `wrong_code` (with `attempts_left`; after 5 the code is void); "
             "`code_expired` (none pending, older than 10 minutes, used, or void)",
         ),
+        security=("writeKey",),
+    ),
+    ("/v1/devices", "POST"): Doc(
+        "Register a push device (token, platform, notification permission)",
+        ("tracking",),
+        device_registration("recorded as `Device Registered`; `enabled: true` also lifts a retirement of the token"),
+        security=("writeKey",),
+    ),
+    ("/v1/devices/unregister", "POST"): Doc(
+        "Unregister a push device",
+        ("tracking",),
+        device_registration("recorded as `Device Unregistered`: no push goes to the token any more"),
         security=("writeKey",),
     ),
     ("/tracker.js", "GET"): Doc("The first-party tracker", ("assets",), tracker_js),

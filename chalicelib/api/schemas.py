@@ -133,6 +133,21 @@ class SmsCodeRequest(BaseModel):
     writeKey: str | None = None
 
 
+class DeviceRegistration(BaseModel):
+    """`POST /v1/devices` (and `/v1/devices/unregister`): a person's app install and its push token (README "Mobile
+    push"); recorded as the tracked event `Device Registered` / `Device Unregistered`."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=NEEDS_AN_ID)
+
+    token: str = Field(description="APNs: 64 hexadecimal characters; FCM: the registration token")
+    platform: Literal["ios", "android"]
+    app: str | None = Field(None, description="the bundle id / package name", max_length=200)
+    enabled: bool | None = Field(None, description="the app's notification permission (the push consent)")
+    anonymousId: Id = None
+    userId: Id = None
+    writeKey: str | None = None
+
+
 class SmsCodeConfirm(BaseModel):
     """`POST /v1/subscribe/sms/confirm`: the code texted to `phone`, with the same write key. 5 tries per code."""
 
@@ -247,6 +262,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     SmsCodeConfirm,
     SmsCodeStatus,
     ErrorBody,
+    DeviceRegistration,
     ChaliceError,
     SourceRequest,
     SourceCreated,

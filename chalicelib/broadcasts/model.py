@@ -55,7 +55,7 @@ class Broadcast(_Model):
 
     name: str = Field(min_length=1, max_length=200)
     audience: BroadcastAudience
-    channel: Literal["email", "sms"]
+    channel: Literal["email", "sms", "push"]
     template: str | None = None
     variants: list[Variant] = Field(default_factory=list)
     topic: str | None = None

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chalicelib.profiles import view
+from chalicelib.profiles.devices import push_targets
 from chalicelib.scenarios import definitions as sc
 from chalicelib.tracking.events import TrackedEvent, iso
 
@@ -51,6 +52,8 @@ CAP_TOPIC_WEEK = "cap_topic_week"
 BUDGET = "budget"
 QUIET_HOURS = "quiet_hours"
 LOW_UPLIFT = "low_uplift"
+# Not a guard: the send-time outcome of a push whose every device's endpoint SNS had disabled (tokens then retired).
+ENDPOINT_DISABLED = "endpoint_disabled"
 REASON_CODES: tuple[str, ...] = (
     HOLDOUT,
     TRIGGER_NO_LONGER_HOLDS,
@@ -127,7 +130,7 @@ class ChannelRate(_Config):
 
 
 def _default_rates() -> dict[sc.Channel, ChannelRate]:
-    return {"email": ChannelRate(), "sms": ChannelRate(max_send_rate=20.0)}
+    return {"email": ChannelRate(), "sms": ChannelRate(max_send_rate=20.0), "push": ChannelRate(max_send_rate=100.0)}
 
 
 class DeliveryConfig(_Config):
@@ -342,6 +345,8 @@ def check_address(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
     """Skip when the profile has no email (email channel) or phone (sms channel)."""
     if ctx.channel == "email" and view.email_address(ctx.profile) is None:
         return skip(NO_ADDRESS, "no email address")
+    if ctx.channel == "push" and not push_targets(ctx.profile, marketing=False):
+        return skip(NO_ADDRESS, "no push device (no token, unregistered, or notifications turned off)")
     if ctx.channel == "sms":
         phone = view.phone_number(ctx.profile)
         if phone is None:

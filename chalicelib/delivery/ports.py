@@ -28,6 +28,8 @@ __all__ = [
     "OutgoingEmail",
     "ProviderOutcomeUnknown",
     "ProviderRejected",
+    "PushSender",
+    "PushTokens",
     "RelatedProducts",
     "RunStore",
     "SendLogEntry",
@@ -97,6 +99,38 @@ class DueStore(Protocol):
 class Notifier(Protocol):
     def send_sms(self, phone: str, text: str, message_id: str) -> str: ...
     def publish(self, topic: str, subject: str, text: str, attributes: dict[str, str]) -> str: ...
+
+
+class PushSender(Protocol):
+    """Mobile push through SNS platform endpoints (delivery/adapters/sns_push.py).
+
+    `endpoint` finds or creates a device's platform endpoint (before the message record is claimed); `send`
+    publishes one rendered notification to one device (`token`, `platform` ios/android, `app`, `endpoint`). Raises
+    ProviderRejected (`EndpointDisabled`: APNs / FCM refused the token and SNS disabled its endpoint: retire it) or
+    ProviderOutcomeUnknown like every provider."""
+
+    def endpoint(self, device: dict[str, Any]) -> str:
+        """The device's platform endpoint, created if needed (idempotent, sends nothing)."""
+        ...
+
+    def send(self, device: dict[str, Any], push: Any, message_id: str) -> str: ...
+    def forget(self, token: str) -> None:
+        """Delete the token's platform endpoint (a retired token), if it has one."""
+        ...
+
+
+class PushTokens(Protocol):
+    """What delivery knows about a push token beyond the profile (MessagesTable `push#<token>`): its SNS platform
+    endpoint and whether it was retired (an endpoint SNS disabled: never used again until the app re-registers
+    the token after a fresh permission grant)."""
+
+    def endpoint(self, token: str) -> str | None: ...
+    def remember_endpoint(self, token: str, arn: str) -> None: ...
+    def retired(self, tokens: Iterable[str]) -> set[str]: ...
+    def retire(self, token: str, reason: str, now: datetime) -> None: ...
+    def reinstate(self, token: str) -> bool:
+        """Lift a retirement (a re-registration with permission granted). True when the token was retired."""
+        ...
 
 
 class WebhookCaller(Protocol):

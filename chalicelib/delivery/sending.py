@@ -29,11 +29,15 @@ from chalicelib.delivery.ports import (
     OutgoingEmail,
     ProviderOutcomeUnknown,
     ProviderRejected,
+    PushSender,
+    PushTokens,
     RelatedProducts,
     WebhookCaller,
 )
+from chalicelib.delivery.push import PushTooLarge, check_limits
 from chalicelib.engagement.links import LinkSettings
 from chalicelib.profiles import view
+from chalicelib.profiles.devices import push_targets
 from chalicelib.scenarios import definitions as sc
 from chalicelib.scenarios.engine import ScenarioRun, SendAction
 from chalicelib.shared.clock import Clock
@@ -109,6 +113,9 @@ class SendPath:
     catalog: CatalogStore | None = None
     # Every source key record (cached by the adapter): where cards and buttons link back to (delivery/shop_links.py).
     sources: Callable[[], list[Source]] | None = None
+    # Mobile push (None: the channel is not configured; a push step then fails `push_not_configured`).
+    push: PushSender | None = None
+    push_tokens: PushTokens | None = None
 
     @property
     def config(self) -> g.DeliveryConfig:
@@ -191,22 +198,60 @@ class SendPath:
             stats.deferred += int(claimed)
             return decision.until if claimed else None
 
+        targets: list[dict[str, Any]] = []
+        if channel == "push":
+            targets = self._push_targets(profile, marketing)
+            if not targets:  # every device with permission was retired since the guards looked: nothing to send to
+                self.messages.claim({**record, "status": "skipped", "reason": g.SUPPRESSED, "detail": "push"}, now)
+                stats.skipped += 1
+                return None
         if self.pacer is not None:
             # Before anything is written: a send with no slot goes back to the queue (SendRateExceeded) untouched.
-            self.pacer.acquire(channel, marketing)
+            # A push takes one slot per device: the limit is SNS's, and each device is one Publish.
+            for _ in range(max(1, len(targets))):
+                self.pacer.acquire(channel, marketing)
         try:
             content = self._content(scenario, run, action, profile, channel, marketing, message_id)
+            content["targets"] = targets
+        except PushTooLarge as exc:
+            self.messages.claim({**record, "status": "failed", "reason": "payload_too_large", "detail": str(exc)}, now)
+            stats.failed += 1
+            return None
         except Exception as exc:  # TemplateRenderError, a missing signing key...: this person's message only
+            from chalicelib.shared.faults import is_transient
+
+            if is_transient(exc):
+                raise  # a catalog or key read failed, not the template: nothing is claimed yet, the step is retried
             self.messages.claim({**record, "status": "failed", "reason": "render_error", "detail": str(exc)[:500]}, now)
             stats.failed += 1
             log.warning("delivery: %s for %s not rendered: %s", scenario.id, run.profile_id, exc)
             return None
 
+        if channel == "push":
+            # Each device's SNS endpoint is found or created before the claim: it sends nothing, so a storage or
+            # SNS fault here leaves no record behind and the step is simply retried (no crash window to sweep).
+            try:
+                content["targets"] = self._prepare_push(targets)
+            except ProviderRejected as exc:
+                if exc.retryable:
+                    raise RetryLater(str(exc)) from exc
+                self.messages.claim({**record, "status": "failed", "reason": exc.code, "detail": str(exc)[:500]}, now)
+                stats.failed += 1
+                return None
         if not self.messages.claim({**record, "status": "sending"}, now):
             return None  # a concurrent or duplicate execution owns this message
         try:
             provider_id = self._call_provider(channel, step, profile, content, message_id, scenario, action)
         except ProviderRejected as exc:
+            if exc.code == "EndpointDisabled" and channel == "push":  # every device's token retired just now
+                self.messages.finish(
+                    *self._key(run, action), "skipped", self.clock.now(), reason=g.ENDPOINT_DISABLED, detail=str(exc)
+                )
+                if self.on_skipped is not None:
+                    on_skipped = self.on_skipped
+                    _persist(lambda: on_skipped({**record, "status": "skipped", "reason": g.ENDPOINT_DISABLED}) or True)
+                stats.skipped += 1
+                return None
             if exc.retryable:
                 self.messages.finish(*self._key(run, action), "retry", self.clock.now(), reason=exc.code)
                 raise RetryLater(str(exc)) from exc
@@ -311,9 +356,13 @@ class SendPath:
         channel: str,
     ) -> g.SendContext:
         facts: dict[str, Any] = {}
+        if channel == "push" and not run.holdout:
+            tokens = {d["token"] for d in push_targets(profile, marketing=False)}
+            facts["suppressed"] = bool(tokens) and self._retired(tokens) >= tokens
         if channel in sc.CUSTOMER_CHANNELS and not run.holdout:
-            address = view.email_address(profile) if channel == "email" else view.phone_number(profile)
-            facts["suppressed"] = bool(address) and self.messages.is_suppressed(channel, address or "")
+            if channel != "push":
+                address = view.email_address(profile) if channel == "email" else view.phone_number(profile)
+                facts["suppressed"] = bool(address) and self.messages.is_suppressed(channel, address or "")
             period = BUDGET_PERIODS.get(self.config.budget.period if self.config.budget else "month", timedelta(30))
             # 8 days: a calendar week starts at most 7 days before now, plus a day of time-zone offset.
             sends = self.messages.sends_since(run.profile_id, now - max(period, timedelta(days=8)))
@@ -376,6 +425,9 @@ class SendPath:
                 },
             }
         rendered = self.render(action.template_id, profile, extra, channel=channel, marketing=marketing)
+        if channel == "push":
+            check_limits(rendered.push, message_id)  # a variable rendered long: this message fails, nothing is sent
+            return {"token": token, "subject": rendered.push.title, "push": rendered.push, "text": rendered.push.body}
         html = rendered.html
         if html and channel == "email" and marketing and self.links.tracking():
             html = self.links.track_links(html, run.profile_id, message_id, self.clock.now())
@@ -458,7 +510,80 @@ class SendPath:
             return self.notifier.publish(step.topic or "", content["subject"], content["text"] or "", attributes)
         if channel == "webhook":
             return self.webhook.post(step.url or "", content["payload"], idempotency_key=message_id)
+        if channel == "push":
+            return self._send_push(content["push"], content["targets"], message_id)
         raise ProviderRejected("UnknownChannel", channel, retryable=False)
+
+    # -- push ------------------------------------------------------------------------------------------------------
+    def _retired(self, tokens: set[str]) -> set[str]:
+        return self.push_tokens.retired(tokens) if self.push_tokens is not None and tokens else set()
+
+    def _push_targets(self, profile: dict[str, Any], marketing: bool) -> list[dict[str, Any]]:
+        """The devices this message goes to: live, with permission (marketing) or not withdrawn, not retired."""
+        devices = push_targets(profile, marketing=marketing)
+        retired = self._retired({d["token"] for d in devices})
+        return [d for d in devices if d["token"] not in retired]
+
+    def _prepare_push(self, targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each target with its platform `endpoint`; a device SNS refuses to register is left out (logged)."""
+        if self.push is None:
+            raise ProviderRejected("PushNotConfigured", "no push platform application is configured", retryable=False)
+        ready: list[dict[str, Any]] = []
+        first_error: ProviderRejected | None = None
+        for device in targets:
+            try:
+                ready.append({**device, "endpoint": self.push.endpoint(device)})
+            except ProviderRejected as exc:
+                if exc.retryable:
+                    raise
+                first_error = first_error or exc
+                log.warning("delivery: push device not registered with SNS: %s", exc)
+        if not ready:
+            raise first_error or ProviderRejected("PushFailed", "no device could be registered", retryable=False)
+        return ready
+
+    def _send_push(self, push: Any, targets: list[dict[str, Any]], message_id: str) -> str:
+        """One Publish per device, inside the message record's `sending` claim: a crash or retry after any of them
+        finds the record claimed and sends nothing again (at most once per device, as for email).
+
+        A device whose endpoint SNS disabled is retired at once (and its endpoint deleted); the others still get
+        the message. Only when no device took it does the error decide the message's outcome."""
+        if self.push is None:
+            raise ProviderRejected("PushNotConfigured", "no push platform application is configured", retryable=False)
+        sent: list[str] = []
+        first_error: ProviderRejected | None = None
+        disabled = 0
+        for device in targets:
+            try:
+                sent.append(self.push.send(device, push, message_id))
+            except ProviderRejected as exc:
+                if exc.code == "EndpointDisabled":
+                    disabled += 1
+                    self._retire(device["token"], exc)
+                    continue
+                if not sent and exc.retryable:
+                    raise  # nothing went out yet: the whole message may safely be tried again
+                first_error = first_error or exc
+                log.warning("delivery: push %s to one device refused: %s", message_id, exc)
+            except ProviderOutcomeUnknown:
+                if not sent:
+                    raise  # maybe out: the record becomes `unknown`, never resent
+                log.error("delivery: push %s to one device: outcome unknown; not resent", message_id)
+        if sent:
+            return ",".join(sent)[:1000]
+        if disabled == len(targets):
+            raise ProviderRejected("EndpointDisabled", f"{disabled} device token(s) retired", retryable=False)
+        raise first_error or ProviderRejected("PushFailed", "no device accepted the message", retryable=False)
+
+    def _retire(self, token: str, exc: Exception) -> None:
+        if self.push is not None:  # first, while the endpoint's ARN is still on record
+            try:
+                self.push.forget(token)
+            except Exception:  # noqa: BLE001 - the retirement is what matters; a stale endpoint is harmless
+                log.warning("delivery: endpoint of a retired token not deleted", exc_info=True)
+        if self.push_tokens is not None:
+            self.push_tokens.retire(token, "endpoint_disabled", self.clock.now())
+        log.info("delivery: push token retired (%s)", exc)
 
 
 def _persist(write: Callable[[], bool], attempts: int = OUTCOME_WRITE_ATTEMPTS) -> bool:

@@ -43,6 +43,8 @@ from chalicelib.delivery.ports import (
     MessageRecord,
     MessageStore,
     Notifier,
+    PushSender,
+    PushTokens,
     RelatedProducts,
     RunStore,
     StepQueue,
@@ -131,6 +133,8 @@ class DeliveryService(SendPath):
         sources: Callable[[], list[Source]] | None = None,
         gate: Callable[[str], str] | None = None,
         lookup: Callable[[str], sc.Scenario | None] | None = None,
+        push: PushSender | None = None,
+        push_tokens: PushTokens | None = None,
     ) -> None:
         self.runs = runs
         self.messages = messages
@@ -162,6 +166,8 @@ class DeliveryService(SendPath):
         # scenario id -> `go`, `hold` (a paused broadcast: the step waits) or `drop` (a cancelled one: the run ends).
         self.gate = gate
         self.lookup = lookup  # scenarios that are not definitions (a broadcast's `bc-<id>`)
+        self.push = push  # mobile push through SNS (None: not configured)
+        self.push_tokens = push_tokens
         self.last_stats = DeliveryStats()
 
     @property

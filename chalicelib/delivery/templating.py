@@ -24,9 +24,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.delivery import formatting as fmt
+from chalicelib.delivery.push import PushSpec, PushTooLarge, RenderedPush, check_spec
 from chalicelib.profiles import view as sc  # tolerant profile views (formerly in scenarios.definitions)
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -53,6 +54,7 @@ class RenderedMessage:
     html: str | None
     text: str | None
     sms: str | None
+    push: RenderedPush | None = None  # channel `push` only (`render_push`)
 
 
 class TemplateSpec(BaseModel):
@@ -63,6 +65,16 @@ class TemplateSpec(BaseModel):
     subject: str = Field(default="", description="Jinja string; rendered without autoescape, on one line.")
     description: str = ""
     marketing: bool = Field(default=True, description="Marketing bodies must get unsubscribe_url and preferences_url.")
+    push: PushSpec | None = Field(default=None, description="A mobile push notification: the `push` channel.")
+
+    @model_validator(mode="after")
+    def _push_fits(self) -> TemplateSpec:
+        if self.push is not None:
+            try:
+                check_spec(self.push)
+            except PushTooLarge as exc:
+                raise ValueError(f"{exc.field}: {exc}") from None
+        return self
 
 
 class TemplateDoc(TemplateSpec):
@@ -112,6 +124,8 @@ def template_channels(directory: str | Path = TEMPLATES_DIR) -> dict[str, set[st
             channels.add("sms")
         if "text" in bodies:
             channels.add("sales_alert")
+        if _catalogue(str(directory))[tid].push is not None:
+            channels.add("push")
         out[tid] = channels
     return out
 
@@ -137,17 +151,26 @@ def parse_template(body: Mapping[str, Any], directory: str | Path = TEMPLATES_DI
 
     from chalicelib.definitions.exceptions import DefinitionInvalid
 
+    push = body.get("push") if isinstance(body, Mapping) else None
+    if isinstance(push, Mapping):  # the payload limits name the field that overflows (`push.body`), not `push`
+        try:
+            check_spec(PushSpec.model_validate(push))
+        except PushTooLarge as exc:
+            raise DefinitionInvalid(exc.field, str(exc)) from None
+        except ValidationError:
+            pass  # reported below with its own field
     try:
         doc = TemplateDoc.model_validate(body)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         raise DefinitionInvalid(".".join(str(p) for p in err["loc"]), err["msg"]) from None
-    if not doc.bodies():
-        raise DefinitionInvalid("html", "a template needs at least one body: html + text (email), text or sms")
+    if not doc.bodies() and doc.push is None:
+        raise DefinitionInvalid("html", "a template needs at least one body: html + text (email), text, sms or push")
     from jinja2 import TemplateSyntaxError
 
     env = _environment(str(directory))
-    for field, source in [("subject", doc.subject), *doc.bodies().items()]:
+    texts = doc.push.texts() if doc.push is not None else {}
+    for field, source in [("subject", doc.subject), *doc.bodies().items(), *texts.items()]:
         try:
             env.parse(source)
         except TemplateSyntaxError as exc:
@@ -189,6 +212,8 @@ def catalogue_channels(
             channels.add("sms")
         if "text" in bodies:
             channels.add("sales_alert")
+        if spec.push is not None:
+            channels.add("push")
         out[tid] = channels
     return out
 
@@ -461,6 +486,9 @@ def render(
         msg = render("cart_reminder", profile, {"unsubscribe_url": u, "preferences_url": p, "currency": "JPY"},
                      channel="email")
     """
+    if channel == "push":
+        push = render_push(template_id, profile, extra_context, templates_dir=templates_dir, catalogue=catalogue)
+        return RenderedMessage(subject=push.title, html=None, text=push.body, sms=None, push=push)
     directory = str(templates_dir)
     spec = (catalogue if catalogue is not None else _catalogue(directory)).get(template_id)
     if spec is None:
@@ -508,3 +536,40 @@ def clear_caches() -> None:
     _catalogue.cache_clear()
     _environment.cache_clear()
     _stored_sources.cache_clear()
+
+
+def render_push(
+    template_id: str,
+    profile: Mapping[str, Any],
+    extra_context: Mapping[str, Any] | None = None,
+    *,
+    templates_dir: str | Path = TEMPLATES_DIR,
+    catalogue: Mapping[str, TemplateSpec] | None = None,
+) -> RenderedPush:
+    """Render the template's push texts for one profile (the same context and sandbox as the other bodies; one
+    line each, as a notification shows them). TemplateRenderError when the template has no push entry."""
+    directory = str(templates_dir)
+    spec = (catalogue if catalogue is not None else _catalogue(directory)).get(template_id)
+    if spec is None or spec.push is None:
+        raise TemplateRenderError(template_id, "no push notification in this template")
+    from jinja2 import TemplateError
+
+    env = _environment(directory)
+    context = build_context(profile, extra_context)
+
+    def fill(source: str) -> str:
+        return _WS.sub(" ", env.from_string(source).render(context)).strip() if source else ""
+
+    push = spec.push
+    try:
+        return RenderedPush(
+            title=fill(push.title),
+            body=fill(push.body),
+            deep_link=fill(push.deep_link),
+            image_url=safe_url(fill(push.image_url)),
+            badge=push.badge,
+            sound=push.sound,
+            data={key: fill(value) for key, value in push.data.items()},
+        )
+    except TemplateError as exc:
+        raise TemplateRenderError(template_id, f"push: {exc}") from exc

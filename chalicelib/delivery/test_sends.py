@@ -41,6 +41,8 @@ class TestSent:
 
 
 def _addresses(channel: str, raw: Any, sms_countries: Sequence[str]) -> list[str]:
+    if channel not in ("email", "sms"):  # a push goes to a person's devices, never to a typed-in address
+        raise TestSendError("channel", "test sends are for email and sms: test a push on a test person's device")
     if not isinstance(raw, list) or not raw:
         raise TestSendError("to", "give 'to': a list of 1 to 10 addresses")
     if len(raw) > MAX_TEST_ADDRESSES:

@@ -46,6 +46,8 @@ MACHINE_CLICK_EVENT = "Email Link Clicked (Machine)"
 UNSUBSCRIBE_EVENTS = {"email": "Email Unsubscribed", "sms": "SMS Unsubscribed"}
 SUBSCRIBE_EVENTS = {"email": "Email Subscribed", "sms": "SMS Subscribed"}
 TOPIC_EVENTS = {"opted_out": "Email Topic Unsubscribed", "opted_in": "Email Topic Subscribed"}
+PUSH_OPEN_EVENT = "Push Opened"  # sent by the app when a notification is tapped (Segment / Amplify name)
+PUSH_MESSAGE_ID_KEY = "one2one_message_id"  # delivery/push.MESSAGE_ID_KEY: the payload key the app echoes back
 ATTRIBUTION_LOOKBACK = timedelta(days=7)
 CONFIRM_TTL = timedelta(days=7)
 HOLDOUT = "holdout"
@@ -221,6 +223,25 @@ class EngagementService:
         if verdict.human:
             self.store.add_touch(payload.profile_id, {**self._dims(record), "kind": "human_open"}, now)
         return True
+
+    def push_opens(self, profile_id: str, events: Iterable[TrackedEvent]) -> int:
+        """The app's `Push Opened` events (the message id from the payload in `properties`): one unique open per
+        message on its step / variant row (idempotent: a replayed event counts nothing) and a human touch for
+        attribution. Returns the opens newly counted."""
+        counted = 0
+        for event in events:
+            if event.event != PUSH_OPEN_EVENT or event.is_bot:
+                continue
+            message_id = event.properties.get(PUSH_MESSAGE_ID_KEY) or event.properties.get("message_id")
+            if not isinstance(message_id, str) or not message_id:
+                continue
+            record = self._record(profile_id, message_id)
+            if record is None or record.get("channel") != "push":
+                continue  # not ours, or another person's message id: nothing to count
+            if self._count(f"human_opens#{message_id}", record, {"human_opens": 1}):
+                counted += 1
+                self.store.add_touch(profile_id, {**self._dims(record), "kind": "human_open"}, event.timestamp)
+        return counted
 
     def click_target(self, token: str) -> lt.LinkPayload | None:
         """The verified click payload (its URL is the redirect target), or None: never redirect an unverified URL."""

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from statistics import NormalDist
 
-OPEN_CHANNELS: frozenset[str] = frozenset({"email"})  # channels where an open can be observed at all
+OPEN_CHANNELS: frozenset[str] = frozenset({"email", "push"})  # channels where an open can be observed at all
 _NORMAL = NormalDist()
 
 
@@ -93,7 +93,8 @@ def rates(counters: Counters, channel: str) -> Rates:
     opens = channel in OPEN_CHANNELS
     return Rates(
         delivery_rate=_ratio(c.delivered, c.sent),
-        human_open_rate=_ratio(c.human_opens, c.delivered) if opens else None,
+        # Push has no delivery receipts (SNS accepted = sent): its opens (`Push Opened`) are over what was sent.
+        human_open_rate=_ratio(c.human_opens, c.sent if channel == "push" else c.delivered) if opens else None,
         machine_open_share=_ratio(c.machine_opens, c.human_opens + c.machine_opens) if opens else None,
         click_rate=_ratio(c.clicks, c.delivered),
         click_to_open=_ratio(c.clicks, c.human_opens) if opens else None,

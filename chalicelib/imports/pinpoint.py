@@ -2,7 +2,8 @@
 Pinpoint's Handlebars message templates into our Jinja2 templates with a report of what did not convert.
 
 Endpoints (`create-export-job`: `.gz` files of JSON lines, one endpoint each): every endpoint becomes an `identify` of
-its user (`User.UserId`) carrying its address (EMAIL -> email, SMS -> phone), user attributes, endpoint attributes and
+its user (`User.UserId`) carrying its address (EMAIL -> email, SMS -> phone; APNS / GCM -> a `Device Registered` push
+token of that user, permission from `OptOut` / `EndpointStatus`), user attributes, endpoint attributes and
 metrics as traits, and its time zone and locale as context (what quiet hours and formatting read); an endpoint of no
 user becomes one profile per channel address. `OptOut: ALL` records the channel's opt-out (source `pinpoint`, at the
 endpoint's EffectiveDate) and suppresses the address; `EndpointStatus: INACTIVE` suppresses it: neither is ever
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from chalicelib.imports.rows import RowContext
 
 CHANNELS = {"EMAIL": "email", "SMS": "sms"}
+# Push endpoints of a user become that person's devices (profiles/devices.py); of nobody, nothing can reach them.
+PUSH_PLATFORMS = {"APNS": "ios", "APNS_SANDBOX": "ios", "GCM": "android"}
 _UNSUBSCRIBED = {"email": "Email Unsubscribed", "sms": "SMS Unsubscribed"}
 _LOCATION_TRAITS = {"City": "city", "Country": "country", "PostalCode": "postal_code", "Region": "state"}
 
@@ -48,6 +51,32 @@ def _section(endpoint: dict[str, Any], name: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _device_registered(
+    endpoint: dict[str, Any], platform: str, ids: dict[str, Any], at: str, message_id: str
+) -> dict[str, Any]:
+    """A push endpoint as the app's `Device Registered`: its token, and the notification permission Amplify kept in
+    `OptOut` (`ALL`: notifications turned off) and `EndpointStatus` (`INACTIVE`: the token was refused)."""
+    from chalicelib.tracking.devices import DeviceError, validate_token
+
+    try:
+        token = validate_token(platform, endpoint.get("Address"), "Address")  # type: ignore[arg-type]
+    except DeviceError as exc:
+        raise RowError("invalid_address", str(exc), "Address") from None
+    enabled = (
+        str(endpoint.get("OptOut") or "NONE").upper() != "ALL"
+        and str(endpoint.get("EndpointStatus") or "ACTIVE").upper() != "INACTIVE"
+    )
+    return {
+        **ids,
+        "type": "track",
+        "event": "Device Registered",
+        "timestamp": at,
+        "messageId": message_id,
+        "context": {"device": {"token": token, "type": platform}, "source": "pinpoint"},
+        "properties": {"enabled": enabled, "source": "pinpoint", "imported": True},
+    }
+
+
 def endpoint_messages(endpoint: dict[str, Any], line: int, ctx: RowContext) -> EndpointMessages:
     """One exported endpoint into messages and suppressions. Raises RowError."""
     channel_type = str(endpoint.get("ChannelType") or "").upper()
@@ -65,7 +94,8 @@ def endpoint_messages(endpoint: dict[str, Any], line: int, ctx: RowContext) -> E
     user: dict[str, Any] = _section(endpoint, "User")
     user_id = str(user.get("UserId") or "").strip() or None
     out = EndpointMessages([])
-    if channel is None:
+    platform = PUSH_PLATFORMS.get(channel_type) if user_id else None
+    if channel is None and platform is None:
         out.notices.append(f"channel_not_migrated:{channel_type[:20]}")
         if user_id is None:
             return out  # a push token of nobody: nothing of ours can reach it
@@ -110,6 +140,8 @@ def endpoint_messages(endpoint: dict[str, Any], line: int, ctx: RowContext) -> E
             "context": context,
         }
     )
+    if platform is not None:
+        out.messages.append(_device_registered(endpoint, platform, ids, iso(at), ctx.message_id(line, "device")))
     if channel and address:
         if str(endpoint.get("OptOut") or "NONE").upper() == "ALL":
             out.messages.append(

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from chalicelib.predictions import clv, propensity
-from chalicelib.profiles import codec
+from chalicelib.profiles import codec, devices
 from chalicelib.profiles import engagement_hours as hours
 from chalicelib.profiles import segmentation as segments
 from chalicelib.profiles.model import CartLine, Consent, Predictions, Profile, Rfm, Transition, ViewedProduct
@@ -140,6 +140,7 @@ class _Folder:
         self.viewed_unsorted = False  # ... and a view arrived out of order: re-sort them first
         self.searches_dirty = False  # the same for search terms
         self.engagements: list[tuple[str, float]] = []  # (channel, time) of human opens and clicks
+        self.devices_dirty = False  # a push token or permission changed: re-derive consent.push
 
     def apply(self, event: TrackedEvent, ts: float, key: str) -> None:
         # The fold's innermost loop (once per event): locals instead of repeated attribute lookups.
@@ -174,6 +175,8 @@ class _Folder:
         self._identities(event, ts, key)
         if event.context:
             self._context(event, ts, key)
+        if (event.context and "device" in event.context) or name in devices.DEVICE_EVENTS:
+            self.devices_dirty |= devices.record_device(p, event, ts)
         if kind == "track":
             handler = _TRACK_HANDLERS.get(name)
             if handler is not None:
@@ -651,6 +654,8 @@ def fold(
         folder.apply(event, ts, tag)
     if folder.engagements:
         folder.record_engagements()
+    if folder.devices_dirty:
+        devices.derive_push_consent(working)
 
     cart_before = prune_and_derive(
         working,

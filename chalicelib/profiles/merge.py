@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.profiles import codec
+from chalicelib.profiles import codec, devices
 from chalicelib.profiles import engagement_hours as hours
 from chalicelib.profiles.traits import (
     MAX_ANONYMOUS_IDS,
@@ -123,6 +123,9 @@ def merge_profiles(
             a.interests[category] = [raw, at]
         else:
             a.interests[category] = list(scoring.add_decaying(weight[0], weight[1], raw, at, half_life))
+
+    if other.devices:  # push tokens move with the person (profiles/devices.py)
+        devices.merge_devices(merged, other)
 
     if other.engagement_hours:  # read only when the loser has any: an unread section is written back as stored
         for channel, histogram in other.engagement_hours.items():

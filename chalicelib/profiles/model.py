@@ -61,6 +61,21 @@ class Consent(Struct, kw_only=True, omit_defaults=True):
     source: str | None = None
 
 
+class Device(Struct, kw_only=True, omit_defaults=True):
+    """One app install's push token (`Profile.devices`, keyed by the token): see profiles/devices.py.
+
+    Times are epoch seconds of the events that said so, so that any arrival order (and a merge) gives the same
+    answer: `at` the latest event naming the token, `permission_at` the latest notification-permission report,
+    `removed_at` the latest unregistration (the device is live when it was named again after it)."""
+
+    platform: str  # "ios" / "android"
+    app: str | None = None  # context.app.namespace: the bundle id / package name
+    at: float = 0.0
+    enabled: bool | None = None  # the app's notification permission; None: never reported
+    permission_at: float = 0.0
+    removed_at: float = 0.0
+
+
 class Demographics(Struct, kw_only=True, omit_defaults=True):
     """Normalized view of identify traits (derived on every fold, never edited directly)."""
 
@@ -252,6 +267,7 @@ class Profile(Struct, kw_only=True):
     predictions: Predictions | None = None  # buyers only, once CLV models are fitted
     bot_events: int = 0
     engagement_hours: dict[str, EngagementHours] = field(default_factory=dict)  # channel -> histogram
+    devices: dict[str, Device] = field(default_factory=dict)  # push token -> its app install (profiles/devices.py)
 
     activity: Activity = field(default_factory=Activity)
     # Replay guard: `applied_tag(event key)` -> epoch seconds applied, oldest first (profiles written before tags

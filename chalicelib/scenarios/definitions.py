@@ -79,8 +79,8 @@ __all__ = [
 # Vocabulary
 # --------------------------------------------------------------------------------------------------------------------
 
-Channel = Literal["email", "sms", "sales_alert", "webhook"]
-CUSTOMER_CHANNELS: frozenset[str] = frozenset({"email", "sms"})  # channels that reach the person (consent, caps...)
+Channel = Literal["email", "sms", "sales_alert", "webhook", "push"]
+CUSTOMER_CHANNELS: frozenset[str] = frozenset({"email", "sms", "push"})  # reach the person (consent, caps...)
 Stage = Literal["prospect", "new", "active", "loyal", "at_risk", "dormant", "churned"]
 # Derived values the engine computes from (profile, product of the trigger event); see scenarios.conditions.fact_value.
 Fact = Literal["product_view_count", "product_in_cart", "cart_item_count", "cart_value", "bought_product"]

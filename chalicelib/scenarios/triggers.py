@@ -164,6 +164,8 @@ class ScenarioService:
                     self.related.record_order(event.key, [p for p in products if isinstance(p, dict)], now)
         if self.interests is not None and events:
             self._note_interest(profile_id, events, now)
+        if self.engagement is not None and any(e.event == "Push Opened" for e in events):
+            self.engagement.push_opens(profile_id, events)
         if self.engagement is not None and any(e.event == "Order Completed" for e in events):
             self.engagement.orders(profile_id, events, self.runs.for_profile(profile_id))
         matches: list[tuple[TriggerMatch, TrackedEvent | Transition]] = []

@@ -129,6 +129,10 @@ class Settings:
     customer_history: str = "archive"
     archive_workgroup: str = "one2one-archive"
     archive_database: str = "one2one_archive"
+    # The SNS platform applications of mobile push (ARNs, not credentials: those stay in SNS and Secrets Manager).
+    push_apns_application_arn: str | None = None
+    push_fcm_application_arn: str | None = None
+    push_application_name: str = "one2one-push"  # found by name where no ARN is set (the local stack)
 
 
 @lru_cache(maxsize=1)
@@ -178,6 +182,9 @@ def get_settings() -> Settings:
         customer_history=_customer_history(os.environ.get("ONE2ONE_CUSTOMER_HISTORY")),
         archive_workgroup=os.environ.get(*ANALYTICS["ArchiveWorkGroup"]),
         archive_database=os.environ.get(*ANALYTICS["ArchiveDatabase"]),
+        push_apns_application_arn=os.environ.get("ONE2ONE_PUSH_APNS_APPLICATION_ARN") or None,
+        push_fcm_application_arn=os.environ.get("ONE2ONE_PUSH_FCM_APPLICATION_ARN") or None,
+        push_application_name=os.environ.get("ONE2ONE_PUSH_APPLICATION_NAME") or "one2one-push",
     )
 
 

@@ -142,6 +142,8 @@ class FoldContext(TypedDict, total=False):
     page: Any
     referrer: Any
     traits: Any
+    device: Any  # push tokens (profiles/devices.py)
+    app: Any
 
 
 class StreamEvent(TrackedEvent, kw_only=True):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from chalicelib.tracking.devices import DeviceError, device_from_context
 from chalicelib.tracking.identity import clean_email, clean_id, clean_phone
 
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -249,6 +250,12 @@ def validate_message(msg: Any, default_type: str | None = None, index: int | Non
                 raise MessageError(
                     "invalid_field", f"{where} is not a valid phone number in international form (+country...)", where
                 )
+        try:
+            device = device_from_context(context)
+        except DeviceError as exc:
+            raise MessageError("invalid_field", str(exc), exc.field) from None
+        if device is not None and device.token != context["device"]["token"]:  # APNs hex: one canonical case
+            context = {**context, "device": {**context["device"], "token": device.token}}
         email = clean_email(traits.get("email")) or clean_email(ctx_traits.get("email"))
         if mtype == "identify" and not traits and ctx_traits:
             traits = dict(ctx_traits)  # RudderStack's SDKs send identify traits in context.traits only

@@ -258,3 +258,22 @@ def test_a_mail_to_the_bounce_simulator_is_bounced_suppressed_and_counted_for_th
     status, _, body = call(stack, "GET", "/admin/reports/scenarios/e2e_daily", headers=admin)
     assert status == 200 and json.loads(body)["totals"][0]["counters"]["bounced"] == 1, body
     assert stack.pump.errors == []
+
+
+def test_a_push_shows_in_the_local_outbox_with_its_platform_payload(stack):
+    from chalicelib.bootstrap import get_push_sender
+    from chalicelib.delivery.push import RenderedPush
+
+    # WHEN the app's push sender publishes to an iPhone and an Android phone (platform apps made by provisioning)
+    push = RenderedPush(title="Your cart", body="2 items wait", deep_link="shop://cart", badge=1, sound="default")
+    sender = get_push_sender()
+    sender.send({"token": "e2" * 32, "platform": "ios", "app": "com.shop"}, push, "e2e-push-1")
+    sender.send({"token": "e2e:APA91b" + "P" * 140, "platform": "android", "app": "com.shop"}, push, "e2e-push-1")
+    # THEN the outbox lists both, with each platform's payload as the app receives it
+    outbox_url = stack.urls()["outbox"].split()[0]
+    with urllib.request.urlopen(outbox_url, timeout=10) as response:
+        messages = [m for m in json.loads(response.read())["messages"] if m["kind"] == "push"]
+    by_platform = {m["platform"]: m for m in messages}
+    assert by_platform["APNS"]["payload"]["aps"]["alert"] == {"title": "Your cart", "body": "2 items wait"}
+    assert by_platform["GCM"]["payload"]["fcmV1Message"]["message"]["data"]["deep_link"] == "shop://cart"
+    assert by_platform["APNS"]["subject"] == "Your cart"

@@ -348,3 +348,60 @@ class FakeWebhook:
     def post(self, url: str, payload: dict[str, Any], idempotency_key: str) -> str:
         self.calls.append((url, payload, idempotency_key))
         return "http-200"
+
+
+@dataclass
+class FakePushSender:
+    """Records each publish as (token, platform, push, message id). `disabled`: tokens whose endpoint SNS disabled;
+    `failures`: exceptions raised by the next sends, in order (None: that send succeeds)."""
+
+    sent: list[tuple[str, str, Any, str]] = field(default_factory=list)
+    disabled: set[str] = field(default_factory=set)
+    failures: list[BaseException | None] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
+
+    endpoint_failures: list[BaseException] = field(default_factory=list)
+
+    def endpoint(self, device: dict[str, Any]) -> str:
+        if self.endpoint_failures:
+            raise self.endpoint_failures.pop(0)
+        return f"arn:aws:sns:us-east-1:123456789012:endpoint/{device['platform']}/app/{device['token'][:8]}"
+
+    def send(self, device: dict[str, Any], push: Any, message_id: str) -> str:
+        if self.failures:
+            failure = self.failures.pop(0)
+            if failure is not None:
+                raise failure
+        if device["token"] in self.disabled:
+            raise ProviderRejected("EndpointDisabled", "Endpoint is disabled", retryable=False)
+        self.sent.append((device["token"], device["platform"], push, message_id))
+        return f"sns-push-{len(self.sent)}"
+
+    def forget(self, token: str) -> None:
+        self.forgotten.append(token)
+
+
+@dataclass
+class FakePushTokens:
+    """DynamoPushTokens' semantics in memory (tests/contract/test_push_tokens.py holds both to them)."""
+
+    endpoints: dict[str, str] = field(default_factory=dict)
+    retirements: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+
+    def endpoint(self, token: str) -> str | None:
+        return None if token in self.retirements else self.endpoints.get(token)
+
+    def remember_endpoint(self, token: str, arn: str) -> None:
+        if token not in self.retirements:
+            self.endpoints[token] = arn
+
+    def retired(self, tokens: Any) -> set[str]:
+        return {t for t in tokens if t in self.retirements}
+
+    def retire(self, token: str, reason: str, now: datetime) -> None:
+        self.endpoints.pop(token, None)
+        self.retirements[token] = (reason, now)
+
+    def reinstate(self, token: str) -> bool:
+        self.endpoints.pop(token, None)
+        return self.retirements.pop(token, None) is not None

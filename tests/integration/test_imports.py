@@ -197,6 +197,8 @@ def test_a_pinpoint_endpoint_export_becomes_profiles_with_channels_zones_and_sup
         _endpoint(Id="e4", ChannelType="EMAIL", Address="bounced@example.com", EndpointStatus="INACTIVE"),
         _endpoint(Id="e5", ChannelType="APNS", Address="device-token"),
         {"Id": "e6", "Address": "x"},
+        _endpoint(Id="e7", ChannelType="APNS", Address="AB" * 32, User={"UserId": "mia"}),
+        _endpoint(Id="e8", ChannelType="GCM", Address="mia:APA91b" + "z" * 140, User={"UserId": "mia"}, OptOut="ALL"),
     ]
     # Pinpoint writes several gzip parts: two concatenated members read as one file
     lines = [json.dumps(e) for e in endpoints]
@@ -205,7 +207,7 @@ def test_a_pinpoint_endpoint_export_becomes_profiles_with_channels_zones_and_sup
     assert response.status_code == 202, response.body
     world.drain()
     report = status(world, json.loads(response.body)["import_id"])
-    assert (report["rows_accepted"], report["rows_rejected"]) == (5, 1), report["rejected"][:2]
+    assert (report["rows_accepted"], report["rows_rejected"]) == (7, 1), report["rejected"][:2]
     assert report["rejected"][0]["line"] == 6 and report["rejected"][0]["error"] == "missing_field"
     assert report["notices"] == {"channel_not_migrated:APNS": 1, "rows_without_messages": 1}
     mia = profile(world, "mia")
@@ -213,6 +215,10 @@ def test_a_pinpoint_endpoint_export_becomes_profiles_with_channels_zones_and_sup
     assert mia["traits"]["FirstName"] == "Mia" and mia["traits"]["Team"] == "red"
     assert mia["demographics"]["timezone"] == "America/New_York" and mia["demographics"]["locale"] == "en-US"
     assert "email" not in (mia.get("consent") or {})  # OptOut NONE proves no opt-in
+    # a user's push endpoints are their devices: the iPhone allowed notifications, the Android phone turned them off
+    devices = mia["devices"]
+    assert devices["ab" * 32]["enabled"] is True and devices["mia:APA91b" + "z" * 140]["enabled"] is False
+    assert mia["consent"]["push"]["status"] == "opted_in"
     store = get_message_store()
     assert store.is_suppressed("email", "gone@example.com") and store.is_suppressed("email", "bounced@example.com")
     assert not store.is_suppressed("email", "mia@example.com")

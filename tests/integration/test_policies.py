@@ -60,6 +60,15 @@ ALLOWED_WILDCARDS = {
     # The CLV job reads every archive object (events/ only) or Athena's result objects, named by query id.
     "ArchiveBucketRead": "archive objects (<bucket arn>/events/*): the customer summary reads every day",
     "AthenaResults": "Athena's query results (<bucket arn>/athena-results/*): keys are query execution ids",
+    # A push token's platform endpoint is created at first send: its id is SNS's. Only the stack's own platform
+    # applications' endpoints (`endpoint/<platform>/<stack>-push/*`).
+    "PushPlatformEndpoints": "endpoints of the stack's push platform applications: SNS names each one",
+}
+# Statements on resources CloudFormation cannot create, named after the stack by the setup that does (by Sid: the
+# pattern their symbolic ARN must match). SNS platform applications have no resource type: local/push_apps.py creates
+# `<stack>-push` from the stack's Secrets Manager secrets.
+NAMED_BY_THE_STACK = {
+    "PushPlatformEndpointsCreate": rf"^arn:aws:sns:{REGION}:{ACCOUNT}:app/(APNS|APNS_SANDBOX|GCM)/STACK-push$",
 }
 # Statements that also name the account's Glue Data Catalog (arn:...:glue:<region>:<account>:catalog), with the
 # reason: Glue authorises every read of a database or table on the catalog too; it is no resource of the stack.
@@ -81,6 +90,7 @@ WILDCARD_ACTIONS = {
     "ExportBucketObjects": {"s3:DeleteObject", "s3:GetObject", "s3:PutObject"},
     "ArchiveBucketRead": {"s3:GetObject"},
     "AthenaResults": {"s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"},
+    "PushPlatformEndpoints": {"sns:DeleteEndpoint", "sns:Publish"},
 }
 
 
@@ -201,6 +211,9 @@ def test_no_wildcard_action_and_wildcard_resources_only_where_iam_allows_nothing
                 continue
             if statement["Sid"] in GLUE_CATALOG and text == f"arn:{PARTITION}:glue:{REGION}:{ACCOUNT}:catalog":
                 continue
+            if statement["Sid"] in NAMED_BY_THE_STACK:  # no CloudFormation type: named `<stack>-...` by our setup
+                assert re.search(NAMED_BY_THE_STACK[statement["Sid"]], text), f"{where}: {text}"
+                continue
             # everything else is a resource of this stack, by reference (never a literal ARN or a name pattern)
             referenced = _references(resource)
             assert referenced and referenced <= template_ids, f"{where}: {text} is not a resource of the stack"
@@ -315,6 +328,12 @@ def _required(service: str, operation: str, params: dict[str, Any]) -> list[tupl
     if service == "sns":
         if operation == "Publish" and params.get("PhoneNumber"):
             return [("sns:Publish", "*")]
+        if operation == "Publish" and params.get("TargetArn"):  # a push platform endpoint
+            return [("sns:Publish", params["TargetArn"])]
+        if operation == "CreatePlatformEndpoint":
+            return [("sns:CreatePlatformEndpoint", params["PlatformApplicationArn"])]
+        if operation == "DeleteEndpoint":
+            return [("sns:DeleteEndpoint", params["EndpointArn"])]
         if operation == "Publish":
             return [("sns:Publish", _reverse(TOPICS)[params["TopicArn"].rsplit(":", 1)[-1]])]
         return [(f"sns:{operation}", "*")]
@@ -363,6 +382,13 @@ def recorded_calls(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[li
         monkeypatch.setenv(f"{env_var}_ARN", topic_arn_by_name(name) or "")
     for logical_id, (env_var, name) in QUEUES.items():
         monkeypatch.setenv(f"{env_var}_URL", client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
+    from local.push_apps import ensure_local
+
+    # The push platform applications as deployed (`<stack>-push`, created from their secrets by local/push_apps.py)
+    # and their ARNs in the environment (local/package.py), so no function has to look them up.
+    push_apps = ensure_local(client("sns"), "STACK-push")
+    monkeypatch.setenv("ONE2ONE_PUSH_APNS_APPLICATION_ARN", push_apps["apns"])
+    monkeypatch.setenv("ONE2ONE_PUSH_FCM_APPLICATION_ARN", push_apps["fcm"])
     secret = client("secretsmanager").create_secret(Name="one2one-signing", SecretString="s3cret-signing-key")
     monkeypatch.delenv("ONE2ONE_SIGNING_KEY", raising=False)
     monkeypatch.setenv("ONE2ONE_SIGNING_SECRET_ARN", secret["ARN"])
@@ -415,6 +441,30 @@ def _get(world: World, path: str, **headers: str) -> Any:
     return world.h.client.http.get(path, headers=headers)
 
 
+def _drive_push(world: World) -> None:
+    """Mobile push: a push scenario defined (admin), two devices registered (api, lifting a retirement), a send that
+    creates one endpoint and publishes to it, and one endpoint SNS had disabled, deleted with its token's retirement."""
+    from chalicelib.shared.aws import client
+    from tests.integration.conftest import ADMIN_TOKEN
+    from tests.integration.test_push import SCENARIO, SCENARIO_BODY, TEMPLATE
+
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
+    for path, body in (("template/app_cart_push", TEMPLATE), (f"scenario/{SCENARIO}", SCENARIO_BODY)):
+        response = world.h.client.http.put(f"/admin/definitions/{path}", body=json.dumps(body), headers=headers)
+        assert response.status_code in (200, 201), response.body
+    live, disabled = "ab" * 32, "cd" * 32
+    apns = [a for a in client("sns").list_platform_applications()["PlatformApplications"] if "STACK-push" in str(a)]
+    arn = next(a["PlatformApplicationArn"] for a in apns if "/APNS/" in a["PlatformApplicationArn"])
+    client("sns").create_platform_endpoint(PlatformApplicationArn=arn, Token=disabled, Attributes={"Enabled": "false"})
+    push_user = user_in(SCENARIO, 0, holdout=False, prefix="push")
+    world.customer(push_user, subscribe=False)
+    for token in (live, disabled):
+        registration = {"userId": push_user, "token": token, "platform": "ios", "enabled": True}
+        assert world.h.post("/v1/devices", registration).status_code == 200
+    world.drain()
+    world.add_to_cart(push_user)
+
+
 def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """One customer's whole life through every function: API, streams, queue, SNS feedback and every schedule."""
     from chalicelib.delivery import templating
@@ -434,6 +484,7 @@ def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     world.customer(user, email_address="iam@example.com")
     world.add_to_cart(user, url="https://shop.example/p/sku-1")
     world.h.post("/v1/batch", {"batch": [{"type": "track", "userId": user, "event": "Product Viewed"}]})
+    _drive_push(world)
     world.drain()
     texts = " ".join(m["text"] for m in world.outbox())
     confirm = re.findall(r"https://shop\.example(/confirm/[A-Za-z0-9._-]+)", texts)
@@ -614,6 +665,10 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_own_policy(
     # the CLV job's customer history, read from the archive's objects (the local default; Athena in AWS)
     assert ("fit_predictions", "ListObjectsV2") in operations
     assert ("deliver_steps", "GetSendQuota") in operations  # moto answers v1 only (see delivery/adapters/ses_quota)
+    # mobile push: an endpoint created, a publish to it, a disabled one deleted, a retirement lifted
+    push_calls = {("deliver_steps", "CreatePlatformEndpoint"), ("deliver_steps", "DeleteEndpoint")}
+    assert push_calls <= operations and ("api_handler", "DeleteItem") in operations
+    assert any(f == "deliver_steps" and o == "Publish" and p.get("TargetArn") for f, _, o, p in recorded_calls)
 
 
 def test_only_functions_that_sign_or_verify_may_read_the_signing_secret() -> None:

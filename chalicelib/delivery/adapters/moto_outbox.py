@@ -1,4 +1,4 @@
-"""Local-only outbox: the emails and SMS the embedded SES/SNS (a moto server) recorded, read over its HTTP API.
+"""Local-only outbox: the emails, SMS and push the embedded SES/SNS (a moto server) recorded, read over its HTTP API.
 
 Nothing here imports moto: it reads `GET {moto}/moto-api/data.json` (every recorded model instance), so deployed code
 never depends on the test double. Only `api/local_tools.py` uses it (through `bootstrap.get_local_outbox`), behind
@@ -16,7 +16,7 @@ from typing import Any
 
 from chalicelib.delivery.exceptions import OutboxUnavailable
 
-__all__ = ["MotoOutbox", "OutboxUnavailable", "parse_raw_email"]
+__all__ = ["MotoOutbox", "OutboxUnavailable", "parse_raw_email", "push_entry"]
 
 
 def _parts(message: Message) -> tuple[str | None, str | None]:
@@ -92,4 +92,34 @@ class MotoOutbox:
             out.append(
                 {"id": sms["message_id"], "kind": "sms", "to": [sms.get("phone_number")], "text": sms.get("message")}
             )
+        for endpoint in data.get("sns", {}).get("PlatformEndpoint", []):
+            for sns_id, message in (endpoint.get("messages") or {}).items():
+                out.append(push_entry(sns_id, str(endpoint.get("arn", "")), str(endpoint.get("token", "")), message))
         return out
+
+
+def push_entry(sns_id: str, endpoint_arn: str, token: str, message: str) -> dict[str, Any]:
+    """One publish to a push platform endpoint -> outbox entry: the platform and its payload as the app gets it."""
+    parts = endpoint_arn.split(":", 5)[-1].split("/")
+    platform = parts[1] if len(parts) > 2 else "?"
+    try:
+        outer = json.loads(message)
+        payload = json.loads(outer.get(platform, "null")) if isinstance(outer, dict) else None
+    except ValueError:
+        outer, payload = message, None
+    default = outer.get("default") if isinstance(outer, dict) else str(outer)
+    subject = ""
+    if isinstance(payload, dict):
+        alert = (payload.get("aps") or {}).get("alert") if "aps" in payload else None
+        notification = ((payload.get("fcmV1Message") or {}).get("message") or {}).get("notification")
+        subject = str((alert or notification or {}).get("title") or "")
+    return {
+        "id": sns_id,
+        "kind": "push",
+        "to": [f"{platform}:{token[:16]}…"],
+        "platform": platform,
+        "subject": subject,
+        "text": default,
+        "headers": {"endpoint": endpoint_arn},
+        "payload": payload,
+    }
