@@ -29,6 +29,7 @@ PUBLIC_BLUEPRINTS = (
     "api.subscribe_sms",
     "api.catalog",
     "api.personalize",
+    "api.inapp",
 )
 LOCAL_BLUEPRINTS = ("api.local_tools",)  # the embedded outbox and clock: never part of a deployed API
 ADMIN_BLUEPRINTS = (
@@ -44,6 +45,7 @@ ADMIN_BLUEPRINTS = (
     "api.admin_broadcasts",
     "api.console",  # the marketers' console: HTML pages under /admin/console
     "api.admin_imports",
+    "api.admin_inapp",
 )
 EVENT_BLUEPRINTS = (
     "handlers.events_stream",

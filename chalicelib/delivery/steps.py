@@ -40,6 +40,7 @@ from chalicelib.delivery.pacing import SendPacer, SendRateExceeded
 from chalicelib.delivery.ports import (
     DueStore,
     EmailSender,
+    InAppInbox,
     MessageRecord,
     MessageStore,
     Notifier,
@@ -131,6 +132,7 @@ class DeliveryService(SendPath):
         sources: Callable[[], list[Source]] | None = None,
         gate: Callable[[str], str] | None = None,
         lookup: Callable[[str], sc.Scenario | None] | None = None,
+        inbox: InAppInbox | None = None,
     ) -> None:
         self.runs = runs
         self.messages = messages
@@ -162,6 +164,7 @@ class DeliveryService(SendPath):
         # scenario id -> `go`, `hold` (a paused broadcast: the step waits) or `drop` (a cancelled one: the run ends).
         self.gate = gate
         self.lookup = lookup  # scenarios that are not definitions (a broadcast's `bc-<id>`)
+        self.inbox = inbox  # channel `in_app`: the person's in-app state
         self.last_stats = DeliveryStats()
 
     @property
@@ -247,7 +250,8 @@ class DeliveryService(SendPath):
             self.runs.save(exit_run(run, "profile_gone", now), step_index)
             return
         for _ in range(MAX_STEPS_PER_MESSAGE):
-            action = plan_next(scenario, run.step_index, profile, now, context=run.context, variant=run.variant)
+            context = self.plan_context(scenario, run)
+            action = plan_next(scenario, run.step_index, profile, now, context=context, variant=run.variant)
             if isinstance(action, EndAction):
                 self.runs.save(advance(run, action, now), run.step_index)
                 return
