@@ -372,7 +372,9 @@ KNOWN: dict[tuple[str, str], Doc] = {
         security=("writeKey",),
     ),
     ("/v1/in-app", "OPTIONS"): Doc("CORS preflight", ("in-app",), page_preflight),
-    ("/inapp.js", "GET"): Doc("The in-app renderer tracker.js loads when messages are waiting", ("assets",), tracker_js),
+    ("/inapp.js", "GET"): Doc(
+        "The in-app renderer tracker.js loads when messages are waiting", ("assets",), tracker_js
+    ),
     ("/admin/in-app", "GET"): Doc(
         "In-app messages in force, with kind and priority", ("admin",), admin_read(), security=ADMIN
     ),
