@@ -234,6 +234,10 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append(_row("Sending rate", _na(rate), "max +-5%", None))
     rows += recommendation_rows(results.get("recommendations", {}))
     rows += propensity_rows(results.get("propensity", {}))
+    if "inapp" in results:
+        from bench import inapp
+
+        rows += [_row(*row) for row in inapp.rows(results["inapp"])]
 
     catalog = results.get("catalog", {})
     if "fanout" in catalog:
@@ -447,6 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     results["catalog"] = _section("catalog", lambda: catalog.run(quick))
     results["recommendations"] = _section("recommendations", lambda: recommendations.run(quick))
     results["propensity"] = _section("propensity", lambda: propensity.main(8_000 if quick else 40_000))
+    from bench import inapp
+
+    results["inapp"] = _section("in-app fetch", lambda: inapp.run(quick))
     if "ratio" in results["ingest"] and "mixes" in results["scoring"]:
         results["cost"] = _section("cost", lambda: cost.run(results["ingest"], results["scoring"]))
     else:
