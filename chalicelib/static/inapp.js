@@ -68,7 +68,7 @@
     }
     function keys(e) {
       // Esc closes the modal first when both are up, then the banner.
-      if (m.kind === 'banner' && d.querySelector('.o2o-overlay')) return;
+      if (e.defaultPrevented || (m.kind === 'banner' && d.querySelector('.o2o-overlay'))) return;
       if (e.key === 'Escape') { e.preventDefault(); close(); return; }
       if (e.key !== 'Tab' || m.kind !== 'modal') return;
       // Keep the focus inside the dialog while it is open.
