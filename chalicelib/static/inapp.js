@@ -2,6 +2,9 @@
 // banner (top of the page), a modal dialog, or inline cards (into [data-o2o-placement="<placement>"]), and reports
 // `In-App Message Viewed` / `Clicked` / `Dismissed` events. Loaded by tracker.js only when messages are waiting.
 // Text only (textContent, never HTML from the API); links only to http(s) or same-site paths.
+// inapp.min.js is built from this file (tests/unit/tracking/test_tracker_js.py fails while it is stale):
+//   cd chalicelib/static && { printf '/*! one2one-inapp sha256:%s */\n' "$(sha256sum inapp.js | cut -c1-16)";
+//   npx --yes terser@5.51.4 inapp.js -c -m; } > inapp.min.js
 (function (w, d) {
   'use strict';
   var o = w.one2one, all = (o && o.inApp) || [];

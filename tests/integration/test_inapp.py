@@ -214,3 +214,22 @@ def test_an_opened_welcome_email_is_not_followed_by_the_in_app_welcome(world: Wo
     assert _in_app(world, "reader-1") == []
     messages = world.messages(user_profile_id("reader-1"))
     assert [m["channel"] for m in messages] == ["email"]
+
+
+def test_a_scenario_step_naming_an_unknown_in_app_message_is_refused_naming_the_field(harness: Harness) -> None:
+    scenario = {
+        "name": "Bad in-app",
+        "when": {"type": "event", "event": "Signed Up"},
+        "steps": [{"type": "send", "id": "modal", "channel": "in_app", "template": "no_such_message"}],
+    }
+    response = harness.client.http.put(
+        "/admin/definitions/scenario/bad_in_app", body=json.dumps(scenario), headers=ADMIN
+    )
+    assert response.status_code == 400, response.body
+    assert json.loads(response.body)["field"] == "steps[0].send.template"
+    # and an email template is no in-app message either
+    scenario["steps"][0]["template"] = "welcome"
+    response = harness.client.http.put(
+        "/admin/definitions/scenario/bad_in_app", body=json.dumps(scenario), headers=ADMIN
+    )
+    assert response.status_code == 400 and "in_app" in json.loads(response.body)["message"], response.body
