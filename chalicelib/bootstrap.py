@@ -330,6 +330,15 @@ def get_privacy_service() -> PrivacyService:
             erase=lambda keys: archive.erase(keys.profile_ids),
         )
     )
+    # In-app state (triggered messages, impressions, dismissals) per profile.
+    inapp = get_inapp_state_store()
+    tables.extra.append(
+        PersonalDataStore(
+            "in_app",
+            export=lambda keys: inapp.export(keys.profile_ids),
+            erase=lambda keys: inapp.erase(keys.profile_ids),
+        )
+    )
     return PrivacyService(tables, data, get_clock(), get_profile_store())
 
 

@@ -8,6 +8,7 @@ definitions come from an in-container cache (`definitions.effective.EffectiveCac
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
@@ -174,12 +175,14 @@ class InAppService:
         the same as opens / clicks on the scenario step's row when a scenario sent the message."""
         assert self.reports is not None
         reports = self.reports
+        # Unique per person and message, without the profile id in the key (fact markers outlive an erasure).
+        person = hashlib.sha256(f"{message}\x1f{profile_id}".encode()).hexdigest()[:24]
         if kind == "viewed":
             reports.count(
                 f"inapp-view#{event.key}", report_id(message), MESSAGE_ROW, {"impressions": 1}, now, listed=False
             )
             reports.count(
-                f"inapp-viewer#{message}#{profile_id}",
+                f"inapp-viewer#{person}",
                 report_id(message),
                 MESSAGE_ROW,
                 {"viewers": 1},
@@ -188,9 +191,7 @@ class InAppService:
             )
         else:
             counter = "clicks" if kind == "clicked" else "dismissals"
-            reports.count(
-                f"inapp-{kind}#{message}#{profile_id}", report_id(message), MESSAGE_ROW, {counter: 1}, now, listed=False
-            )
+            reports.count(f"inapp-{kind}#{person}", report_id(message), MESSAGE_ROW, {counter: 1}, now, listed=False)
         sent = state.triggered.get(message)
         if sent is None or sent.by != "scenario" or not sent.scenario_id or not sent.message_id:
             return

@@ -74,3 +74,22 @@ class DynamoInAppStateStore:
             state.version += 1
             return state
         raise InAppStateConflict(profile_id)
+
+    # -- the person's rights (privacy wing: export and erasure by key) -------------------------------------------------
+    def export(self, profile_ids: list[str]) -> list[dict[str, Any]]:
+        """The in-app state of these profiles, as stored (JSON-ready)."""
+        out = []
+        for profile_id in profile_ids:
+            state = self._read(profile_id, consistent=True)
+            if state is not None:
+                out.append({"profile_id": profile_id, **state.to_dict()})
+        return out
+
+    def erase(self, profile_ids: list[str]) -> int:
+        """Delete these profiles' in-app state; how many items there were."""
+        ddb = client("dynamodb")
+        erased = 0
+        for profile_id in profile_ids:
+            answer = ddb.delete_item(TableName=self.table, Key=self._key(profile_id), ReturnValues="ALL_OLD")
+            erased += int(bool(answer.get("Attributes")))
+        return erased
