@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.engagement.recorder import row_key
 from chalicelib.inapp.model import InAppMessage, parse_period
@@ -32,7 +34,10 @@ VIEWED = "In-App Message Viewed"
 CLICKED = "In-App Message Clicked"
 DISMISSED = "In-App Message Dismissed"
 FEEDBACK_EVENTS = {VIEWED: "viewed", CLICKED: "clicked", DISMISSED: "dismissed"}
-SCENARIO_SHOW_FOR = timedelta(days=7)  # a message a scenario step sent stays up this long unless its trigger says
+SCENARIO_SHOW_FOR = timedelta(days=7)
+WRITE_ATTEMPTS = 3
+WRITE_BACKOFF_SECONDS = 0.02
+T = TypeVar("T")  # a message a scenario step sent stays up this long unless its trigger says
 
 
 def report_id(message_id: str) -> str:
@@ -160,12 +165,12 @@ class InAppService:
             state.prune(now, set(known))
             return changed
 
-        state = self.store.update(profile_id, change, now)
+        state = _retrying(lambda: self.store.update(profile_id, change, now))
         if self.reports is not None:
             for event in relevant:
                 feedback = _feedback_for(event, known)
                 if feedback is not None:
-                    self._count(profile_id, event, *feedback, state, now)
+                    _retrying(partial(self._count, profile_id, event, *feedback, state, now))
         return len(relevant)
 
     def _count(
@@ -211,6 +216,22 @@ def _feedback_for(event: TrackedEvent, known: Mapping[str, InAppMessage]) -> tup
     if kind is None or not isinstance(message, str) or message not in known:
         return None
     return kind, message
+
+
+def _retrying(write: Callable[[], T]) -> T:
+    """A write retried in place on a transient storage failure (botocore has already retried below it). Every write
+    here is idempotent, and a failure would send the person's whole stream record back: runs, learning and all."""
+    from chalicelib.shared.faults import is_transient
+
+    for attempt in range(WRITE_ATTEMPTS):
+        try:
+            return write()
+        except Exception as exc:
+            if attempt == WRITE_ATTEMPTS - 1 or not is_transient(exc):
+                raise
+            log.warning("in-app: write failed (%s); retrying", type(exc).__name__)
+            time.sleep(WRITE_BACKOFF_SECONDS * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 def _text(value: Any) -> str | None:

@@ -153,3 +153,26 @@ def test_messages_are_ordered_by_priority(world: World) -> None:
     world.service.apply_events(pid, [world.event("gus", "Product Viewed")])
     world.service.deliver(pid, "by_scenario", {"scenario_id": "s", "message_id": "m1"})
     assert world.ids("gus") == ["by_scenario", "after_view", "vip_card"]
+
+
+def test_a_transient_storage_failure_is_retried_in_place_and_a_bug_is_not(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.inapp import service
+    from chalicelib.shared.faults import StorageUnavailable
+
+    monkeypatch.setattr(service, "WRITE_BACKOFF_SECONDS", 0.0)
+    pid = world.person("hal")
+    real_update, failures = world.store.update, [StorageUnavailable("throttled")]
+
+    def flaky(*args: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return real_update(*args)
+
+    monkeypatch.setattr(world.store, "update", flaky)
+    world.service.apply_events(pid, [world.event("hal", "Product Viewed")])
+    assert world.ids("hal") == ["after_view"]  # applied on the second attempt, the record not sent back
+    failures.append(ValueError("a bug"))
+    with pytest.raises(ValueError):
+        world.service.apply_events(pid, [world.event("hal", "Product Viewed", 1)])
