@@ -30,6 +30,7 @@ PUBLIC_BLUEPRINTS = (
     "api.catalog",
     "api.personalize",
     "api.devices",
+    "api.inapp",
 )
 LOCAL_BLUEPRINTS = ("api.local_tools",)  # the embedded outbox and clock: never part of a deployed API
 ADMIN_BLUEPRINTS = (
@@ -47,6 +48,7 @@ ADMIN_BLUEPRINTS = (
     "api.admin_imports",
     "api.admin_exports",
     "api.admin_archive",
+    "api.admin_inapp",
 )
 EVENT_BLUEPRINTS = (
     "handlers.events_stream",

@@ -237,6 +237,10 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append(_row("Sending rate", _na(rate), "max +-5%", None))
     rows += recommendation_rows(results.get("recommendations", {}))
     rows += propensity_rows(results.get("propensity", {}))
+    if "inapp" in results:
+        from bench import inapp
+
+        rows += [_row(*row) for row in inapp.rows(results["inapp"])]
 
     catalog = results.get("catalog", {})
     if "fanout" in catalog:
@@ -453,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     from bench import archive
 
     results["archive"] = _section("archive", lambda: archive.run(quick))
+    from bench import inapp
+
+    results["inapp"] = _section("in-app fetch", lambda: inapp.run(quick))
     if "ratio" in results["ingest"] and "mixes" in results["scoring"]:
         results["cost"] = _section("cost", lambda: cost.run(results["ingest"], results["scoring"]))
     else:

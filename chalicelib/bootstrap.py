@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from chalicelib.engagement.tokens import Keyring
     from chalicelib.exports import ExportService
     from chalicelib.imports import ImportService
+    from chalicelib.inapp import InAppMessage, InAppService
+    from chalicelib.inapp.adapters.dynamodb_inapp import DynamoInAppStateStore
     from chalicelib.personalization import PersonalizationService
     from chalicelib.predictions.adapters.dynamodb_models import DynamoModelStore, DynamoPropensityStore
     from chalicelib.predictions.propensity_training import PropensityTrainingService
@@ -123,20 +125,71 @@ def render_template(*args: Any, **kwargs: Any) -> Any:
     return templating.render(*args, catalogue=get_template_definitions().get(), **kwargs)
 
 
+def with_in_app(known: set[str], channels: Mapping[str, Any] | None, messages: Mapping[str, Any]) -> Any:
+    """The template catalogue a scenario is checked against, plus the in-app messages as `in_app` templates (a step
+    with channel `in_app` names its message in `template`)."""
+    from chalicelib.scenarios.loader import TemplateCatalog
+
+    merged = {k: set(v) for k, v in (channels or {}).items()}
+    for message_id in messages:
+        merged.setdefault(message_id, set()).add("in_app")
+    return TemplateCatalog(known=known | set(messages), channels=merged if channels is not None else None)
+
+
+@cache
+def get_inapp_definitions() -> EffectiveCache[dict[str, InAppMessage]]:
+    """The in-app messages in force: `config/in_app.json` overlaid by stored `in_app` definitions (enabled only)."""
+    from chalicelib.definitions.effective import EffectiveCache
+    from chalicelib.inapp import build_messages, packaged_message_bodies
+
+    files = cache(packaged_message_bodies)
+    return EffectiveCache("in_app", get_definition_store(), files, build_messages, get_clock(), _check_every())
+
+
+@cache
+def get_inapp_state_store() -> DynamoInAppStateStore:
+    from chalicelib.inapp.adapters.dynamodb_inapp import DynamoInAppStateStore
+
+    return DynamoInAppStateStore(get_settings().state_table)
+
+
+@cache
+def get_inapp_service() -> InAppService:
+    """The in-app fetch, feedback fold and scenario delivery (the visitor lookup is the personalisation wing's)."""
+    from chalicelib.inapp import InAppService
+
+    return InAppService(
+        visitor=lambda anonymous_id, user_id: get_personalization_service().visitor(anonymous_id, user_id).stored,
+        store=get_inapp_state_store(),
+        messages=get_inapp_definitions().get,
+        clock=get_clock(),
+        reports=get_engagement_store(),
+    )
+
+
 @cache
 def get_definitions_service() -> DefinitionsService:
     """The admin use case over the store, with each kind's files, validator and backfill rule."""
     from chalicelib.definitions.service import DefinitionsService, KindSpec, scenario_backfill, segment_backfill
     from chalicelib.delivery import templating
+    from chalicelib.inapp import packaged_message_bodies
     from chalicelib.profiles.segment_definitions import packaged_segment_bodies, validate_segment
-    from chalicelib.scenarios.loader import TemplateCatalog, packaged_scenario_bodies, validate_scenario_definition
+    from chalicelib.scenarios.loader import packaged_scenario_bodies, validate_scenario_definition
 
     segments, scenarios, templates = get_segment_definitions(), get_scenario_definitions(), get_template_definitions()
 
     def validate_scenario(scenario_id: str, body: dict[str, Any]) -> None:
         catalogue = templates.get()
-        known = TemplateCatalog(known=set(catalogue), channels=templating.catalogue_channels(catalogue))
+        known = with_in_app(set(catalogue), templating.catalogue_channels(catalogue), get_inapp_definitions().get())
         validate_scenario_definition(body, {s.name for s in segments.get()}, known)
+
+    def validate_in_app(message_id: str, body: dict[str, Any]) -> None:
+        from chalicelib.definitions import DefinitionInvalid
+        from chalicelib.inapp import parse_message
+
+        message = parse_message(body)
+        if message.segment is not None and message.segment not in {s.name for s in segments.get()}:
+            raise DefinitionInvalid("segment", f"unknown segment {message.segment!r}")
 
     def validate_template(template_id: str, body: dict[str, Any]) -> None:
         templating.parse_template(body)
@@ -150,6 +203,9 @@ def get_definitions_service() -> DefinitionsService:
         ),
         "template": KindSpec(
             cache(templating.packaged_template_bodies), validate_template, changed=[templates.invalidate]
+        ),
+        "in_app": KindSpec(
+            cache(packaged_message_bodies), validate_in_app, "id", changed=[get_inapp_definitions().invalidate]
         ),
     }
     # A new or changed segment (or a scenario's `who`) is evaluated over every existing profile at once.
@@ -283,6 +339,15 @@ def get_privacy_service() -> PrivacyService:
             "archived_events",
             export=lambda keys: archive.export(keys.profile_ids),
             erase=lambda keys: archive.erase(keys.profile_ids),
+        )
+    )
+    # In-app state (triggered messages, impressions, dismissals) per profile.
+    inapp = get_inapp_state_store()
+    tables.extra.append(
+        PersonalDataStore(
+            "in_app",
+            export=lambda keys: inapp.export(keys.profile_ids),
+            erase=lambda keys: inapp.erase(keys.profile_ids),
         )
     )
     return PrivacyService(tables, data, get_clock(), get_profile_store())
@@ -582,9 +647,10 @@ def get_packaged_scenarios() -> list[Scenario]:
 
     The cross-wing check lives here: scenarios name templates, which belong to the delivery wing above them."""
     from chalicelib.delivery import templating
-    from chalicelib.scenarios.loader import TemplateCatalog, load_packaged_scenarios
+    from chalicelib.inapp import packaged_message_bodies
+    from chalicelib.scenarios.loader import load_packaged_scenarios
 
-    catalog = TemplateCatalog(known=templating.known_templates(), channels=templating.template_channels())
+    catalog = with_in_app(templating.known_templates(), templating.template_channels(), packaged_message_bodies())
     return load_packaged_scenarios(catalog)
 
 
@@ -612,6 +678,7 @@ def get_scenario_service() -> ScenarioService:
         learner=get_recommendation_service(),
         engagement=get_engagement_service(),
         interests=get_interest_index(),
+        inapp=get_inapp_service(),
     )
 
 
@@ -709,6 +776,7 @@ def get_delivery_service() -> DeliveryService:
         lookup=lambda scenario_id: get_broadcast_service().scenario(scenario_id),
         push=get_push_sender(),
         push_tokens=get_push_tokens(),
+        inbox=get_inapp_service(),
     )
 
 
@@ -909,6 +977,8 @@ def _reset_delivery() -> None:
         get_catalog_trigger_service,
         get_push_tokens,
         get_push_sender,
+        get_inapp_state_store,
+        get_inapp_service,
     ):
         factory.cache_clear()
     for module in (
@@ -928,6 +998,7 @@ def reset() -> None:
         get_template_definitions,
         get_scenario_definitions,
         get_scenario_at,
+        get_inapp_definitions,
         get_definitions_service,
         get_packaged_scenarios,
         get_event_store,

@@ -1,4 +1,4 @@
-"""Static assets served by the API: the first-party tracker, and the slot filler it loads on pages with slots."""
+"""Static assets served by the API: the first-party tracker, and the slot filler and in-app renderer it loads lazily."""
 
 from __future__ import annotations
 
@@ -42,6 +42,26 @@ def slots_source() -> str:
 def slots_js() -> Response:
     return Response(
         body=slots_source(),
+        status_code=200,
+        headers={
+            "Content-Type": "application/javascript; charset=utf-8",
+            "Cache-Control": "public, max-age=3600",
+            "Access-Control-Allow-Origin": "*",
+        },
+    )
+
+
+@cache
+def inapp_source() -> str:
+    minified = STATIC / "inapp.min.js"
+    path = minified if minified.exists() else STATIC / "inapp.js"
+    return path.read_text(encoding="utf-8")
+
+
+@bp.route("/inapp.js", methods=["GET"])
+def inapp_js() -> Response:
+    return Response(
+        body=inapp_source(),
         status_code=200,
         headers={
             "Content-Type": "application/javascript; charset=utf-8",

@@ -392,6 +392,33 @@ KNOWN: dict[tuple[str, str], Doc] = {
         security=("writeKey",),
     ),
     ("/v1/recommendations", "OPTIONS"): Doc("CORS preflight", ("personalisation",), page_preflight),
+    ("/v1/in-app", "GET"): Doc(
+        "In-app / on-site messages eligible for this visitor now, highest priority first (web and apps)",
+        ("in-app",),
+        page_read(
+            "`messages`: `{id, kind (banner|modal|card), title, body, image_url, buttons, placement, custom}`; "
+            "an unknown visitor gets none. Report views, clicks and dismissals as `In-App Message Viewed` / "
+            "`Clicked` / `Dismissed` events with `properties.message_id`",
+            list(VISITOR_PARAMS),
+        ),
+        security=("writeKey",),
+    ),
+    ("/v1/in-app", "OPTIONS"): Doc("CORS preflight", ("in-app",), page_preflight),
+    ("/inapp.js", "GET"): Doc(
+        "The in-app renderer tracker.js loads when messages are waiting", ("assets",), tracker_js
+    ),
+    ("/admin/in-app", "GET"): Doc(
+        "In-app messages in force, with kind and priority", ("admin",), admin_read(), security=ADMIN
+    ),
+    ("/admin/in-app/{message_id}/archive", "POST"): Doc(
+        "Archive an in-app message (it stops showing; its versions and report stay)",
+        ("admin",),
+        definitions_op(),
+        security=ADMIN,
+    ),
+    ("/admin/in-app/{message_id}/report", "GET"): Doc(
+        "Impressions, viewers, clicks and dismissals of one in-app message", ("admin",), admin_read(), security=ADMIN
+    ),
     ("/admin/recommendations", "GET"): Doc(
         "A person's recommendations (by profile_id, anonymousId or userId)",
         ("admin",),

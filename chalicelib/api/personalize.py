@@ -48,6 +48,9 @@ def _source_and_ids() -> tuple[Response | None, dict[str, str], dict[str, str | 
     return None, cors_headers(meta.origin), ids
 
 
+source_and_ids = _source_and_ids  # the in-app route (api/inapp.py) checks the write key and ids the same way
+
+
 def _cache_control(ids: dict[str, str | None]) -> str:
     return FIRST_VISIT_CACHE if not any(ids.values()) else "private, no-store"
 

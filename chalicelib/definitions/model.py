@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Kind = Literal["segment", "scenario", "template", "broadcast"]
-KINDS: tuple[str, ...] = ("segment", "scenario", "template", "broadcast")
+Kind = Literal["segment", "scenario", "template", "broadcast", "in_app"]
+KINDS: tuple[str, ...] = ("segment", "scenario", "template", "broadcast", "in_app")
 Action = Literal["create", "update", "enable", "disable"]
 
 

@@ -22,6 +22,7 @@ from chalicelib.scenarios.ports import RelatedProducts, RunStore, StepQueue  # t
 __all__ = [
     "DueStore",
     "EmailSender",
+    "InAppInbox",
     "MessageRecord",
     "MessageStore",
     "Notifier",
@@ -151,4 +152,12 @@ class SendQuota(Protocol):
 
     def max_send_rate(self) -> float | None:
         """Emails per second the account may send; None when it cannot be read."""
+        ...
+
+
+class InAppInbox(Protocol):
+    """Where a scenario step with channel `in_app` puts its message: the person's in-app state (the in-app wing)."""
+
+    def deliver(self, profile_id: str, message: str, record: MessageRecord) -> str:
+        """Put in-app message `message` up for the person; returns a provider-style id. KeyError: no such message."""
         ...

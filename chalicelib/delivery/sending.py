@@ -23,6 +23,7 @@ from chalicelib.delivery.exceptions import RetryLater
 from chalicelib.delivery.pacing import SendPacer
 from chalicelib.delivery.ports import (
     EmailSender,
+    InAppInbox,
     MessageRecord,
     MessageStore,
     Notifier,
@@ -49,6 +50,9 @@ log = logging.getLogger("one2one")
 
 OUTCOME_WRITE_ATTEMPTS = 4  # the provider-accepted write: 3 retries, 0.1 + 0.2 + 0.4 s at most
 OUTCOME_WRITE_BACKOFF_SECONDS = 0.1
+# The human engagements with a run's message that `fact.message_opened` looks for (their `message_id` property).
+ENGAGEMENT_EVENTS = frozenset({"Email Opened", "Email Link Clicked", "SMS Link Clicked"})
+ENGAGEMENT_HISTORY = 200
 BUDGET_PERIODS = {"month": timedelta(days=30), "quarter": timedelta(days=91), "year": timedelta(days=365)}
 
 
@@ -116,6 +120,23 @@ class SendPath:
     # Mobile push (None: the channel is not configured; a push step then fails `push_not_configured`).
     push: PushSender | None = None
     push_tokens: PushTokens | None = None
+    inbox: InAppInbox | None = None  # channel `in_app`
+
+    def plan_context(self, scenario: sc.Scenario, run: ScenarioRun) -> Mapping[str, Any]:
+        """The run context a step is planned with: when a split asks `fact.message_opened`, whether a human opened or
+        clicked a message of this run (one history read, only for such scenarios; never stored in the run)."""
+        from chalicelib.scenarios.conditions import ENGAGED_CONTEXT_KEY
+
+        asks = any(
+            isinstance(step, sc.SplitStep) and any(c.field == "fact.message_opened" for c in step.conditions)
+            for step in scenario.steps
+        )
+        if not asks:
+            return run.context
+        mine = {message_id_for(run.profile_id, run.trigger_id, index) for index, _ in scenario.send_steps()}
+        history = self.events.history(run.profile_id, limit=ENGAGEMENT_HISTORY)
+        opened = any(e.event in ENGAGEMENT_EVENTS and e.properties.get("message_id") in mine for e in history)
+        return {**run.context, ENGAGED_CONTEXT_KEY: opened}
 
     @property
     def config(self) -> g.DeliveryConfig:
@@ -387,6 +408,8 @@ class SendPath:
         message_id: str,
     ) -> dict[str, Any]:
         step = action.step
+        if channel == "in_app":  # the in-app message is the content: nothing to render
+            return {"token": "", "subject": action.template_id or ""}
         from chalicelib.delivery.shop_links import shop_links
 
         site = shop_links(
@@ -512,6 +535,19 @@ class SendPath:
             return self.webhook.post(step.url or "", content["payload"], idempotency_key=message_id)
         if channel == "push":
             return self._send_push(content["push"], content["targets"], message_id)
+        if channel == "in_app":
+            if self.inbox is None:
+                raise ProviderRejected("NoInAppInbox", "in-app messages are not configured", retryable=False)
+            record = {
+                "scenario_id": scenario.id,
+                "step_id": step.id or str(action.step_index),
+                "variant": action.variant_id,
+                "message_id": message_id,
+            }
+            try:
+                return self.inbox.deliver(view.profile_id(profile), action.template_id or "", record)  # type: ignore[arg-type]
+            except KeyError as exc:
+                raise ProviderRejected("UnknownInAppMessage", str(exc), retryable=False) from exc
         raise ProviderRejected("UnknownChannel", channel, retryable=False)
 
     # -- push ------------------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from chalicelib.delivery.pacing import SendPacer, SendRateExceeded
 from chalicelib.delivery.ports import (
     DueStore,
     EmailSender,
+    InAppInbox,
     MessageRecord,
     MessageStore,
     Notifier,
@@ -135,6 +136,7 @@ class DeliveryService(SendPath):
         lookup: Callable[[str], sc.Scenario | None] | None = None,
         push: PushSender | None = None,
         push_tokens: PushTokens | None = None,
+        inbox: InAppInbox | None = None,
     ) -> None:
         self.runs = runs
         self.messages = messages
@@ -168,6 +170,7 @@ class DeliveryService(SendPath):
         self.lookup = lookup  # scenarios that are not definitions (a broadcast's `bc-<id>`)
         self.push = push  # mobile push through SNS (None: not configured)
         self.push_tokens = push_tokens
+        self.inbox = inbox  # channel `in_app`: the person's in-app state
         self.last_stats = DeliveryStats()
 
     @property
@@ -253,7 +256,8 @@ class DeliveryService(SendPath):
             self.runs.save(exit_run(run, "profile_gone", now), step_index)
             return
         for _ in range(MAX_STEPS_PER_MESSAGE):
-            action = plan_next(scenario, run.step_index, profile, now, context=run.context, variant=run.variant)
+            context = self.plan_context(scenario, run)
+            action = plan_next(scenario, run.step_index, profile, now, context=context, variant=run.variant)
             if isinstance(action, EndAction):
                 self.runs.save(advance(run, action, now), run.step_index)
                 return

@@ -15,6 +15,10 @@ from chalicelib.rules import condition_test, value_test
 from chalicelib.scenarios.definitions import Condition
 from chalicelib.tracking.events import TrackedEvent
 
+# Delivery puts whether a message of the run was opened or clicked under this key of the context it evaluates a
+# step with (never stored in the run): the engine stays pure, the fact stays one name in the condition language.
+ENGAGED_CONTEXT_KEY = "__message_opened"
+
 
 def _product_id(event: TrackedEvent | None, context: Mapping[str, Any]) -> str | None:
     value = event.properties.get("product_id") if event is not None else None
@@ -37,9 +41,12 @@ def fact_value(
       else one per entry); None without a product;
     - `product_in_cart`: that product is in `computed.cart` with quantity > 0; None without a product;
     - `cart_item_count`: total quantity in the cart; `cart_value`: sum of price x quantity;
-    - `bought_product`: the event (an order) lists the run's `product_id` in `products[]` or as its `product_id`.
+    - `bought_product`: the event (an order) lists the run's `product_id` in `products[]` or as its `product_id`;
+    - `message_opened`: a message this run sent was opened or clicked by a human (delivery supplies it).
     """
     ctx = context or {}
+    if name == "message_opened":
+        return bool(ctx.get(ENGAGED_CONTEXT_KEY))
     if name == "bought_product":
         wanted = ctx.get("product_id")
         if event is None or wanted in (None, ""):

@@ -79,11 +79,13 @@ __all__ = [
 # Vocabulary
 # --------------------------------------------------------------------------------------------------------------------
 
-Channel = Literal["email", "sms", "sales_alert", "webhook", "push"]
+Channel = Literal["email", "sms", "sales_alert", "webhook", "push", "in_app"]  # in_app: `template` names an in-app message
 CUSTOMER_CHANNELS: frozenset[str] = frozenset({"email", "sms", "push"})  # reach the person (consent, caps...)
 Stage = Literal["prospect", "new", "active", "loyal", "at_risk", "dormant", "churned"]
 # Derived values the engine computes from (profile, product of the trigger event); see scenarios.conditions.fact_value.
-Fact = Literal["product_view_count", "product_in_cart", "cart_item_count", "cart_value", "bought_product"]
+Fact = Literal[
+    "product_view_count", "product_in_cart", "cart_item_count", "cart_value", "bought_product", "message_opened"
+]
 TemplateNeed = Literal["related_products", "coupon_code"]
 
 _ID = r"^[a-z0-9][a-z0-9_\-]*$"
@@ -106,7 +108,8 @@ class Condition(_Model):
     - `profile.` the profile JSON (`profile.stage`, `profile.scores.engagement`, `profile.traits.country`...),
     - `context.` what the run remembered from its trigger (the trigger event's scalar properties),
     - `fact.` a derived value: `product_view_count`, `product_in_cart` (for the trigger's `product_id`),
-      `cart_item_count`, `cart_value`, `bought_product` (the event, an order, lists the run's `product_id`).
+      `cart_item_count`, `cart_value`, `bought_product` (the event, an order, lists the run's `product_id`),
+      `message_opened` (a message this run sent was opened or clicked by a human: "email, then in-app if not opened").
 
     Operators mean what they mean in segment rules: strings compare without case (`profile.demographics.state eq
     "ca"` matches "CA"), numbers numerically (a numeric string too, against a number), two strings are ordered by

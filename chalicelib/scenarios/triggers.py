@@ -10,9 +10,9 @@ waiting reminder is cancelled before it comes due (the delivery guards re-check 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from chalicelib.catalog import InterestIndex
 from chalicelib.profiles.codec import body_dict, read_item
@@ -50,6 +50,12 @@ class ScenarioStats:
 EventReader = Callable[[list[str]], dict[str, TrackedEvent]]
 
 
+class InAppFeedback(Protocol):
+    """The in-app wing's fold of a person's new events (`InAppService.apply_events`), idempotent on replays."""
+
+    def apply_events(self, profile_id: str, events: Iterable[TrackedEvent]) -> int: ...
+
+
 class ScenarioService:
     def __init__(
         self,
@@ -63,7 +69,11 @@ class ScenarioService:
         learner: RecommendationService | None = None,
         engagement: Any = None,
         interests: InterestIndex | None = None,
+        inapp: InAppFeedback | None = None,
     ) -> None:
+        # In-app views, clicks, dismissals and trigger events fold into the person's in-app state here, where the
+        # newly folded events are already read (no further reader of the streams); optional like the others.
+        self.inapp = inapp
         # Catalog triggers: who showed interest in which product, written here where the new events are already
         # read (the fold pays nothing); optional so the service can be built without a catalog.
         self.interests = interests
@@ -166,6 +176,8 @@ class ScenarioService:
             self._note_interest(profile_id, events, now)
         if self.engagement is not None and any(e.event == "Push Opened" for e in events):
             self.engagement.push_opens(profile_id, events)
+        if self.inapp is not None and events:
+            self.inapp.apply_events(profile_id, events)
         if self.engagement is not None and any(e.event == "Order Completed" for e in events):
             self.engagement.orders(profile_id, events, self.runs.for_profile(profile_id))
         matches: list[tuple[TriggerMatch, TrackedEvent | Transition]] = []

@@ -13,7 +13,7 @@
   var MAX_BATCH = 20; // messages per request; reaching it flushes at once
   var MAX_BYTES = 60000; // sendBeacon and keepalive fetch refuse bodies over 64 KB; keep room for the envelope
   var nav = w.navigator || {};
-  var cfg = { writeKey: null, apiHost: '', consent: undefined, page: true };
+  var cfg = { writeKey: null, apiHost: '', consent: undefined, page: true, inApp: false };
   var queue = []; // messages waiting for the next flush
   var pending = []; // calls made before a write key was known, replayed by start()
   var ready = false, timer = null, missedPage = false, aid = null, fresh = 0;
@@ -242,6 +242,7 @@
     if (typeof o.apiHost === 'string') cfg.apiHost = o.apiHost.replace(/\/+$/, '');
     if (typeof o.consent === 'boolean') cfg.consent = o.consent;
     if (o.page === false) cfg.page = false;
+    if (o.inApp === true) cfg.inApp = true;
   }
 
   function init(options) {
@@ -257,12 +258,25 @@
     }
     pending.splice(0).forEach(call);
     // Personalised slots are filled by a separate script, loaded only by pages that have some.
-    if (d.querySelector('[data-o2o-slot]')) {
-      var s = d.createElement('script');
-      s.src = cfg.apiHost + '/slots.js';
-      s.async = true;
-      d.head.appendChild(s);
+    if (d.querySelector('[data-o2o-slot]')) addScript('/slots.js');
+    // In-app messages (opt-in: data-in-app on the script tag, or init({inApp: true})): asked once a page for a
+    // visitor the server may know; the renderer (inapp.js) is loaded only when there is something to show.
+    var u = load(UID), q = '/v1/in-app?writeKey=' + encodeURIComponent(cfg.writeKey);
+    if (cfg.inApp && allowed() && (u || !fresh)) {
+      if (!fresh) q += '&anonymousId=' + encodeURIComponent(anonymousId());
+      if (u) q += '&userId=' + encodeURIComponent(u);
+      w.fetch(cfg.apiHost + q, { credentials: 'omit' })
+        .then(function (r) { return r.json(); })
+        .then(function (b) { if ((api.inApp = b.messages || []).length) addScript('/inapp.js'); })
+        .catch(function () { /* no messages this page */ });
     }
+  }
+
+  function addScript(path) {
+    var s = d.createElement('script');
+    s.src = cfg.apiHost + path;
+    s.async = true;
+    d.head.appendChild(s);
   }
 
   var methods = {
@@ -297,6 +311,7 @@
   var script = d.currentScript || d.querySelector('script[data-write-key]');
   if (script) {
     cfg.writeKey = script.getAttribute('data-write-key');
+    cfg.inApp = script.getAttribute('data-in-app') != null;
     var host = script.getAttribute('data-api');
     // No data-api: send to wherever the tracker was served from; data-api="" means the page's own origin.
     if (host == null && script.src) { try { host = new URL(script.src).origin; } catch (e) { host = ''; } }

@@ -59,6 +59,7 @@ def test_quick_benchmark_prints_the_table_and_writes_latest_json(tmp_path):
         "Interest index",
         "Archive, DuckDB locally",
         "Archive cost per 1M events",
+        "In-app fetch",
     ):
         assert expected in figures
     assert all(row["result"] in {"pass", "MISS", "-"} for row in document["table"])

@@ -537,8 +537,38 @@ def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
         f"/v1/personalize?writeKey=test-write-key&slots=hero,recs&userId={user}",
         "/v1/recommendations?writeKey=test-write-key&anonymousId=someone",
         "/slots.js",
+        f"/v1/in-app?writeKey=test-write-key&userId={user}",
+        "/inapp.js",
     ):
         assert _get(world, path).status_code < 500, path
+    # in-app: a view and a dismissal fold into the person's state and reports (run_scenarios); a scenario step with
+    # channel in_app puts a message up (deliver_steps); the admin API saves, lists, reports and archives messages
+    for event in ("In-App Message Viewed", "In-App Message Dismissed"):
+        props = {"message_id": "free_shipping_banner"}
+        world.h.post("/v1/track", {"userId": user, "event": event, "properties": props})
+    in_app_step = {
+        "id": "policy_in_app",
+        "name": "In-app on sign-up",
+        "when": {"type": "event", "event": "Policy Checked"},
+        "steps": [{"type": "send", "id": "modal", "channel": "in_app", "template": "welcome_unopened"}],
+    }
+    headers = {"Authorization": "Bearer test-admin-token", "Content-Type": "application/json"}
+    saved = world.h.client.http.put(
+        "/admin/definitions/scenario/policy_in_app", body=json.dumps(in_app_step), headers=headers
+    )
+    assert saved.status_code == 201, saved.body
+    world.h.post("/v1/track", {"userId": user, "event": "Policy Checked"})
+    world.drain()
+    shown = _get(world, f"/v1/in-app?writeKey=test-write-key&userId={user}").body
+    assert b"welcome_unopened" in shown, shown  # the step ran (its calls were recorded)
+    promo = {"kind": "banner", "title": "Policy", "segment": "loyal_top_of_group"}
+    assert (
+        world.h.client.http.put("/admin/definitions/in_app/policy", body=json.dumps(promo), headers=headers).status_code
+        == 201
+    )
+    for path in ("/admin/in-app", "/admin/in-app/free_shipping_banner/report"):
+        assert admin(path).status_code == 200, path
+    assert world.h.client.http.post("/admin/in-app/policy/archive", body="{}", headers=headers).status_code == 200
     # the admin API, read and write
     profile_id = user_profile_id(user)
     for path in (

@@ -119,6 +119,9 @@ def victim_everywhere(h: Harness) -> str:
     traits = {"email": VICTIM["email"], "phone": VICTIM["phone"], "name": VICTIM["name"]}
     send(h, "/v1/identify", {"anonymousId": VICTIM["anon"], "userId": VICTIM["user"], "traits": traits})
     send(h, "/v1/track", {"userId": VICTIM["user"], "event": "Order Completed", "properties": {"revenue": 50}})
+    # in-app state: a dismissal is remembered
+    dismissed = {"message_id": "free_shipping_banner"}
+    send(h, "/v1/track", {"userId": VICTIM["user"], "event": "In-App Message Dismissed", "properties": dismissed})
     # refused messages that still name them (kept as bad rows)
     assert h.post("/v1/track", {"userId": VICTIM["user"], "properties": {"x": 1}}).status_code == 400
     bad = {"anonymousId": VICTIM["anon"], "traits": {"email": VICTIM["email"], "name": VICTIM["name"]}}
@@ -192,6 +195,7 @@ def test_export_has_a_section_for_everything_erasure_deletes(harness: Harness) -
     profile_id = victim_everywhere(harness)
     export = harness.json(harness.admin(f"/admin/profiles/{profile_id}/export"))
     assert export["failed_events"] and export["unlinked_events"]
+    assert export["in_app"][0]["d"] == {"free_shipping_banner": export["in_app"][0]["d"]["free_shipping_banner"]}
     assert any(row.get("reason") == "complaint" for row in export["messages"])  # the suppression
     deleted = harness.json(delete(harness, f"/admin/profiles/{profile_id}"))["deleted"]
     missing = [name for name, count in deleted.items() if count and not export.get(name)]

@@ -58,6 +58,9 @@ COUNTER_FIELDS = (
     "delayed",
     "assigned",
     "run_conversions",
+    "impressions",  # in-app: every view, then unique viewers and dismissers (clicks are unique clickers)
+    "viewers",
+    "dismissals",
 )
 
 

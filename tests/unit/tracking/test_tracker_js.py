@@ -314,3 +314,26 @@ def test_the_slot_filler_is_a_separate_small_script_the_tracker_loads_only_on_pa
     slots = (STATIC / "slots.min.js").read_bytes()
     assert len(slots) <= 3 * 1024
     assert b"innerHTML" not in slots  # text only: nothing from the API is parsed as HTML
+
+
+@needs_node
+def test_in_app_is_opt_in_asked_once_for_a_returning_visitor_and_the_renderer_loads_only_for_messages(
+    runs: dict[str, Any],
+) -> None:
+    seen = runs["in_app_opt_in"]
+    assert seen["off"]["asked"] == [] and seen["off"]["loaded"] == []
+    assert seen["first_visit"]["asked"] == []  # a brand-new id is unknown to the server: no request
+    assert seen["returning_none"]["asked"] == ["https://api.example/v1/in-app?writeKey=wk_test&anonymousId=aid-1"]
+    assert seen["returning_none"]["loaded"] == []
+    assert seen["returning_some"]["loaded"] == ["https://api.example/inapp.js"]
+    assert seen["returning_some"]["inApp"] == [{"id": "m"}]
+
+
+def test_the_in_app_renderer_is_small_and_sets_text_only() -> None:
+    renderer = (STATIC / "inapp.min.js").read_bytes()
+    digest = hashlib.sha256((STATIC / "inapp.js").read_bytes()).hexdigest()[:16]
+    assert renderer.startswith(f"/*! one2one-inapp sha256:{digest} */".encode()), "inapp.min.js is stale: rebuild it"
+    assert len(renderer) <= 4 * 1024
+    assert b"innerHTML" not in renderer and b"insertAdjacentHTML" not in renderer
+    source = (STATIC / "inapp.js").read_text(encoding="utf-8")
+    assert "role" in source and "aria-modal" in source and "'Escape'" in source

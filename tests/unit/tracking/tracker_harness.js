@@ -240,6 +240,32 @@ const scenarios = {
       requests: await b.requests() };
   },
 
+  async in_app_opt_in() {
+    // data-in-app: a returning visitor's page asks GET /v1/in-app once and loads /inapp.js only when messages wait.
+    const out = {};
+    const cases = [
+      ['off', { cookies: { o2o_aid: 'aid-1' } }, [{ id: 'm' }]],
+      ['first_visit', { script: { 'data-in-app': '' } }, [{ id: 'm' }]],
+      ['returning_none', { script: { 'data-in-app': '' }, cookies: { o2o_aid: 'aid-1' } }, []],
+      ['returning_some', { script: { 'data-in-app': '' }, cookies: { o2o_aid: 'aid-1' } }, [{ id: 'm' }]],
+    ];
+    for (const [name, opts, messages] of cases) {
+      const b = browser(opts);
+      const asked = [];
+      const loaded = [];
+      b.win.fetch = (u) => {
+        asked.push(u);
+        return Promise.resolve({ ok: true, status: 200, json: () => Promise.resolve({ messages }) });
+      };
+      b.win.document.createElement = () => ({});
+      b.win.document.head = { appendChild: (s) => loaded.push(s.src) };
+      b.load();
+      await new Promise((resolve) => setImmediate(resolve));
+      out[name] = { asked, loaded, inApp: b.run('one2one.inApp') || null };
+    }
+    return out;
+  },
+
   async http_page_and_uuid_fallback() {
     const b = browser({ url: 'http://127.0.0.1:8000/demo/', noRandomUUID: true,
       script: { 'data-api': '' } }).load();

@@ -1,0 +1,1 @@
+"""The in-app wing's adapters (composed by chalicelib/bootstrap.py only)."""

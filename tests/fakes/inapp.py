@@ -1,0 +1,62 @@
+"""In-memory in-app state store and report counter (same contracts as the DynamoDB adapters)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from chalicelib.inapp.state import InAppState
+
+
+class InMemoryInAppStateStore:
+    """Satisfies `inapp.ports.InAppStateStore` (tests/contract/test_inapp_state_store.py). Stored as JSON, like the
+    adapter, so a test never shares an object with the store. `reads` counts `get` calls."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, tuple[str, int]] = {}
+        self.reads = 0
+
+    def get(self, profile_id: str) -> InAppState | None:
+        self.reads += 1
+        found = self.items.get(profile_id)
+        return InAppState.from_dict(json.loads(found[0]), found[1]) if found else None
+
+    def update(self, profile_id: str, change: Callable[[InAppState], bool], now: datetime) -> InAppState:
+        found = self.items.get(profile_id)
+        state = InAppState.from_dict(json.loads(found[0]), found[1]) if found else InAppState()
+        if change(state):
+            state.version += 1
+            self.items[profile_id] = (json.dumps(state.to_dict()), state.version)
+        return state
+
+
+class FakeReportCounter:
+    """`EngagementStore.count` semantics: one ADD per fact id."""
+
+    def __init__(self) -> None:
+        self.facts: set[str] = set()
+        self.rows: dict[tuple[str, str], dict[str, float]] = {}
+
+    def count(
+        self,
+        fact_id: str,
+        scenario_id: str,
+        row: str,
+        increments: dict[str, float],
+        now: datetime,
+        *,
+        listed: bool = True,
+        daily: str | None = None,
+    ) -> bool:
+        if fact_id in self.facts:
+            return False
+        self.facts.add(fact_id)
+        target = self.rows.setdefault((scenario_id, row), {})
+        for name, value in increments.items():
+            target[name] = target.get(name, 0) + value
+        return True
+
+    def get(self, scenario_id: str, row: str) -> dict[str, Any]:
+        return self.rows.get((scenario_id, row), {})
