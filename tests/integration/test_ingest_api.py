@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.profiles.codec import body_json
+from chalicelib.tracking.event_codec import body_text
 from tests.integration.conftest import ORIGIN, WRITE_KEY, Harness
 
 
@@ -17,7 +17,7 @@ def stored_events(h: Harness) -> list[dict]:
     from chalicelib.shared.settings import table_name
 
     items = client("dynamodb").scan(TableName=table_name("EventsTable"))["Items"]
-    return [json.loads(body_json(i)) | {"_profile_id": i["profile_id"]["S"]} for i in items]
+    return [json.loads(body_text(i)) | {"_profile_id": i["profile_id"]["S"]} for i in items]
 
 
 def track(**overrides):
