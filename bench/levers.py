@@ -24,6 +24,12 @@ from bench import workload
 from bench.ingest import _headers, moto_app
 
 INDEX_ENTRY_OVERHEAD_BYTES = 100  # DynamoDB sizes a GSI entry as its attributes + 100 bytes
+STORAGE_ITEM_OVERHEAD_BYTES = 100  # and stores every item (table or index) with 100 bytes of its own
+# us-east-1 list prices read 2026-12 (bench/prices.py is the cost model's; these only price the storage lever here):
+# DynamoDB Standard storage per GB-month, and point-in-time recovery (the events table has it on) per GB-month.
+STORAGE_PER_GB_MONTH = 0.25
+PITR_PER_GB_MONTH = 0.20
+DAYS_PER_MONTH = 30.4
 
 
 def _attribute_bytes(name: str, value: dict[str, Any]) -> int:
@@ -107,10 +113,29 @@ def _summary(meter: Meter, events: int, events_table: str, index: dict[str, Any]
     rru = {"strong": 0.0, "eventual": 0.0}
     for _, n, strong in meter.reads:
         rru["strong" if strong else "eventual"] += n * (1.0 if strong else 0.5)
+    from chalicelib.shared.settings import get_settings
+
+    ttl_days = get_settings().event_ttl_days
+    table_bytes = statistics.mean(sizes) + STORAGE_ITEM_OVERHEAD_BYTES if sizes else 0
+    index_bytes = statistics.mean(gsi_sizes) if gsi_sizes else 0  # an index entry's size holds its 100 bytes
+    months = ttl_days / DAYS_PER_MONTH
+    # Over the event's life in the table, per million events: table + index storage, and PITR (billed on the table's
+    # size, global secondary indexes excluded).
+    gb_months = 1e6 * months / 1e9
+    storage = gb_months * ((table_bytes + index_bytes) * STORAGE_PER_GB_MONTH + table_bytes * PITR_PER_GB_MONTH)
     return {
+        "event_ttl_days": ttl_days,
+        "stored_bytes_per_event": round(table_bytes + index_bytes),
+        "storage_dollars_per_million_events": round(storage, 2),
         "event_item_bytes_median": statistics.median(sizes) if sizes else 0,
         "event_item_bytes_max": max(sizes, default=0),
         "index_entry_bytes_median": statistics.median(gsi_sizes) if gsi_sizes else 0,
+        # The same entry were the index KEYS_ONLY: still one write unit (any index write is at least one).
+        "keys_only_index_entry_bytes_median": statistics.median(
+            index_entry_bytes(i, {**index, "Projection": {"ProjectionType": "KEYS_ONLY"}}, keys) for i in event_items
+        )
+        if index and event_items
+        else 0,
         "event_wru_per_event": base_wru / events,
         "index_wru_per_event": gsi_wru / events,
         "rru_per_event_strong": rru["strong"] / events,
@@ -152,10 +177,46 @@ def run(batches: int = 10, batch_size: int = 20, singles: int = 20) -> dict[str,
             _post(http, "/v1/track", json.dumps(message), sink)
         single = _summary(meter, singles, events_table, index, table_keys)
         single["log_bytes_per_request"] = len(sink.getvalue().encode()) / singles
+        fold = _fold_log_bytes()
     return {
         "index": {"name": index["IndexName"], "projection": index["Projection"]} if index else None,
         f"batches_of_{batch_size}": batched,
         "single": single,
+        "fold": fold,
+    }
+
+
+def _fold_log_bytes() -> dict[str, float]:
+    """Stdout bytes (JSON logs + EMF) of every stream consumer the drain runs (the fold first), per fold invocation
+    and per event folded."""
+    from app import app
+    from local.pump import StreamPump
+
+    pump = StreamPump(app)
+    calls: list[int] = []
+    handler = app.handler_map["fold_events"]
+
+    def counting(event: dict[str, Any], context: Any) -> Any:
+        calls.append(len(event.get("Records", [])))
+        return handler(event, context)
+
+    app.handler_map["fold_events"] = counting
+    sink = io.StringIO()
+    handlers = _log_streams()
+    saved = [h.setStream(sink) for h in handlers]
+    try:
+        with redirect_stdout(sink):
+            pump.drain()
+    finally:
+        app.handler_map["fold_events"] = handler
+        for h, stream in zip(handlers, saved, strict=True):
+            h.setStream(stream if stream is not None else sys.stdout)
+    total = len(sink.getvalue().encode())
+    return {
+        "invocations": len(calls),
+        "records": sum(calls),
+        "log_bytes_per_invocation": total / max(len(calls), 1),
+        "log_bytes_per_record": total / max(sum(calls), 1),
     }
 
 

@@ -131,5 +131,14 @@ class ArchiveService:
         return removed
 
     def export(self, profile_ids: list[str]) -> list[dict[str, Any]]:
-        """The days the person has archived events in (their events themselves are exported from the events table)."""
-        return [{"day": day} for day in sorted(self.archive.days(profile_ids))]
+        """The person's archived events, one per event key, oldest first, read from the day partitions they have
+        events in (as `erase` finds them). The events table keeps events only for its TTL (`EVENT_TTL_DAYS`), so
+        what is older than that exists only here: an access request must see it."""
+        ids = set(profile_ids)
+        found: dict[str, dict[str, Any]] = {}
+        for day in sorted(self.archive.days(profile_ids)):
+            for key in self.archive.keys(partition(day)):
+                for line in decode(self.archive.get(key)):
+                    if line.get("profile_id") in ids:
+                        found.setdefault(str(line["key"]), {**line, "day": day, "body": json.loads(line["body"])})
+        return sorted(found.values(), key=lambda line: (str(line["ts"]), str(line["key"])))
