@@ -429,6 +429,9 @@ TRACKING_HTTP_ROUTES = (
     "OPTIONS /v1/{kind}",
     "POST /beacon/v1/{kind}",
     "GET /v1/pixel/{kind}",
+    # RudderStack's browser SDK reads its settings from its data plane (this API) before it sends anything.
+    "GET /sourceConfig",
+    "OPTIONS /sourceConfig",
 )
 HTTP_ACCESS_LOG_FORMAT = json.dumps(
     {

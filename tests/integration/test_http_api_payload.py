@@ -232,3 +232,12 @@ def test_the_pixel_answers_a_gif_base64_encoded_and_records_the_event(harness: H
     assert response.get("isBase64Encoded") is True  # how a Lambda proxy returns binary to API Gateway
     assert base64.b64decode(response["body"])[:6] == b"GIF89a"
     assert [e["event"] for e in stored_events()] == ["Email Opened"]
+
+
+def test_rudderstacks_source_config_is_served_on_the_http_api_too(harness: Harness) -> None:
+    # RudderStack's SDK asks its data plane (the HTTP API, once the SDKs point there) for its settings first.
+    event = http_api_event("GET /sourceConfig", "/sourceConfig", {}, {"Origin": ORIGIN}, query=f"writeKey={WRITE_KEY}")
+    event["pathParameters"] = None  # a route without parameters: API Gateway sends null
+    response = invoke(harness, event)
+    assert response["statusCode"] == 200, response
+    assert "source" in json.loads(response["body"])
