@@ -6,7 +6,10 @@ matters at this size: deflate alone cannot learn much from one ~1 KB document, w
 names, the Segment spec's context keys and the common values of browser events) supplies what every body repeats.
 Measured on the bench workload (`python -m bench.levers`): body median 1,196 B of JSON -> 654 B deflated -> 319 B
 deflated with the dictionary (max 480 B); the whole item 1,347 B (2 units) -> 471 B (1 unit). ~11 us to encode and
-~6 us to decode a body on the bench machine.
+~6 us to decode a body on the bench machine: the fold decodes each record once, which is about a sixth of the
+~40 us a record costs it at the README's 25,000 records/s (compare with the callgrind row of `make bench`). LZ4
+with the same dictionary decodes ~2x faster but leaves bodies ~25% larger (474 vs 374 B for the module test's event),
+so fewer large events fit one write unit; the fold is bound by stream shards (1,000 writes/s each), not by this.
 
 Format (attribute `bz`, type B): one version byte, then raw deflate (no zlib header: 6 bytes saved). Version 1 is
 `ZDICT_V1` below, which must never change: a stored body is only readable with the dictionary it was written with.
