@@ -163,6 +163,8 @@ def item_kb(item: dict[str, Any]) -> float:
             size += len(str(raw).encode())
         elif kind == "BOOL":
             size += 1
+        elif kind == "B" and isinstance(raw, bytes | bytearray):
+            size += len(raw)  # not len(str(raw)): the repr of bytes is ~3x their length
         else:
             size += len(str(raw).encode())
     return size / 1024

@@ -189,6 +189,11 @@ CHECKOV_SKIPS: tuple[tuple[str, tuple[str, ...], str], ...] = (
         ("AWS::Serverless::Api",),
         "access logs are on by default through the AccessLogs parameter (Fn::If)",
     ),
+    (
+        "CKV_AWS_95",
+        ("AWS::ApiGatewayV2::Stage",),
+        "access logs are on by default through the AccessLogs parameter (Fn::If)",
+    ),
     ("CKV_AWS_111", ("AWS::IAM::Role",), "sns:Publish to a phone number has no resource ARN (DeliverSteps' SMS only)"),
 )
 
@@ -433,7 +438,133 @@ def harden_edge(template: dict[str, Any]) -> None:
         resources["RestAPI"]["Properties"]["MinimumCompressionSize"] = MINIMUM_COMPRESSION_BYTES
     if "RestAPI" in resources:
         _add_waf(resources)
+    if "APIHandler" in resources:
+        add_tracking_http_api(template)
     _skip_checkov_decisions(resources)
+
+
+# The tracking routes the HTTP API serves: each route key is the Chalice route's own path, because Chalice finds the
+# view by `requestContext.resourcePath`, which payload format 1.0 fills with the matched route's path. OPTIONS is a
+# route too (the app answers preflights itself, per source origin), so the API has no CorsConfiguration: with one,
+# API Gateway would answer every preflight itself, for any origin.
+TRACKING_HTTP_ROUTES = (
+    "POST /v1/{kind}",
+    "OPTIONS /v1/{kind}",
+    "POST /beacon/v1/{kind}",
+    "GET /v1/pixel/{kind}",
+    # RudderStack's browser SDK reads its settings from its data plane (this API) before it sends anything.
+    "GET /sourceConfig",
+    "OPTIONS /sourceConfig",
+)
+HTTP_ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "requestTime": "$context.requestTime",
+        "method": "$context.httpMethod",
+        "routeKey": "$context.routeKey",
+        "status": "$context.status",
+        "responseLength": "$context.responseLength",
+        "latencyMs": "$context.responseLatency",
+        "integrationError": "$context.integrationErrorMessage",
+        "userAgent": "$context.identity.userAgent",
+    },
+    separators=(",", ":"),
+)
+
+
+def add_tracking_http_api(template: dict[str, Any]) -> None:
+    """An API Gateway HTTP API in front of the public function for the tracking routes (the SDKs' endpoint).
+
+    Why: an HTTP API costs $1.00 per million requests against a REST API's $3.50, and a request carrying one event is
+    most of tracking traffic. Chalice only makes REST APIs, so this is added here, beside that API's own hardening;
+    it cannot live in infra/resources.json, which is linted alone and knows no `APIHandler`. The integration uses
+    payload format 1.0, which has the REST API's event shape, so the same Chalice app serves both (tests/integration/
+    test_http_api_payload.py feeds it real payload-1.0 events). The REST API stays: the links in mail, assets and
+    the OpenAPI document are served there, and it is the endpoint to use with the WAF rule (`EnableWaf`), since
+    AWS WAF cannot be attached to an HTTP API. Same stage throttle and access logs as the REST API. Idempotent.
+    """
+    resources: dict[str, Any] = template["Resources"]
+    api = {"Ref": "TrackingHttpApi"}
+    resources["TrackingHttpApi"] = {
+        "Type": "AWS::ApiGatewayV2::Api",
+        "Properties": {
+            "Name": {"Fn::Sub": "${AWS::StackName}-tracking"},
+            "Description": "one2one tracking (Segment-compatible /v1, beacon and pixel): the SDKs' endpoint",
+            "ProtocolType": "HTTP",
+        },
+    }
+    resources["TrackingHttpApiIntegration"] = {
+        "Type": "AWS::ApiGatewayV2::Integration",
+        "Properties": {
+            "ApiId": api,
+            "IntegrationType": "AWS_PROXY",
+            "IntegrationUri": {"Fn::GetAtt": ["APIHandler", "Arn"]},
+            "PayloadFormatVersion": "1.0",
+            "TimeoutInMillis": 29_000,
+        },
+    }
+    for route_key in TRACKING_HTTP_ROUTES:
+        resources[_route_logical_id(route_key)] = {
+            "Type": "AWS::ApiGatewayV2::Route",
+            "Properties": {
+                "ApiId": api,
+                "RouteKey": route_key,
+                # The write key (HTTP Basic, body or query, as Segment's API takes it) is checked by the app.
+                "AuthorizationType": "NONE",
+                "Target": {"Fn::Sub": "integrations/${TrackingHttpApiIntegration}"},
+            },
+        }
+    resources["TrackingHttpApiAccessLogs"] = {
+        "Type": "AWS::Logs::LogGroup",
+        "Condition": "AccessLogsOn",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {"RetentionInDays": {"Ref": "AccessLogRetentionDays"}},
+    }
+    resources["TrackingHttpApiStage"] = {
+        "Type": "AWS::ApiGatewayV2::Stage",
+        "Properties": {
+            "ApiId": api,
+            "StageName": "$default",
+            "AutoDeploy": True,
+            "DefaultRouteSettings": {
+                "ThrottlingRateLimit": {"Ref": "ApiRateLimit"},
+                "ThrottlingBurstLimit": {"Ref": "ApiBurstLimit"},
+            },
+            "AccessLogSettings": {
+                "Fn::If": [
+                    "AccessLogsOn",
+                    {
+                        "DestinationArn": {"Fn::GetAtt": ["TrackingHttpApiAccessLogs", "Arn"]},
+                        "Format": HTTP_ACCESS_LOG_FORMAT,
+                    },
+                    {"Ref": "AWS::NoValue"},
+                ]
+            },
+        },
+    }
+    resources["TrackingHttpApiInvokePermission"] = {
+        "Type": "AWS::Lambda::Permission",
+        "Properties": {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {"Ref": "APIHandler"},
+            "Principal": "apigateway.amazonaws.com",
+            # This API only: any stage, method and route of it, no other API of the account.
+            "SourceArn": {
+                "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${TrackingHttpApi}/*"
+            },
+        },
+    }
+    template.setdefault("Outputs", {})["TrackingEndpointURL"] = {
+        "Description": "Point the tracking SDKs here (HTTP API); EndpointURL (REST) serves the same routes",
+        "Value": {"Fn::Sub": "https://${TrackingHttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"},
+    }
+
+
+def _route_logical_id(route_key: str) -> str:
+    method, path = route_key.split(" ", 1)
+    words = re.findall(r"[A-Za-z0-9]+", path)
+    return "TrackingHttpRoute" + method.title() + "".join(w[:1].upper() + w[1:] for w in words)
 
 
 def _skip_checkov_decisions(resources: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from typing import Any, Literal, TypedDict
 import msgspec
 from msgspec import Struct, field
 
+from chalicelib.tracking import event_codec
 from chalicelib.tracking.identity import clean_email
 
 MessageType = Literal["track", "page", "screen", "identify", "group", "alias"]
@@ -93,15 +94,16 @@ class TrackedEvent(Struct, kw_only=True):
         return clean_email(self.traits.get("email") or from_context)
 
     def to_item(self, expires_at: int | None = None) -> dict[str, Any]:
-        """DynamoDB item (low-level attribute-value form). The message body is one JSON string: cheap to write and
-        to read back from the stream, and free of the float/Decimal and empty-map pitfalls of nested attributes."""
+        """DynamoDB item (low-level attribute-value form). The message body is one JSON document (cheap to write and
+        to read back from the stream, and free of the float/Decimal and empty-map pitfalls of nested attributes),
+        stored deflated (`event_codec`: the item then fits one write unit)."""
         ts = iso(self.timestamp)
         item: dict[str, Any] = {
             "pk": {"S": self.key},
             "profile_id": {"S": self.profile_id},
             "ts_key": {"S": f"{ts}#{self.message_id}"},
             "type": {"S": self.type},
-            "body": {"S": self.to_json()},
+            event_codec.ATTRIBUTE: {"B": event_codec.encode(_ENCODER.encode(self))},
         }
         if self.event:
             item["event"] = {"S": self.event}
@@ -112,7 +114,7 @@ class TrackedEvent(Struct, kw_only=True):
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> TrackedEvent:
         """Inverse of `to_item`, for items from GetItem/Query or a stream NewImage (both low-level form)."""
-        event = _DECODER.decode(item["body"]["S"])
+        event = _DECODER.decode(event_codec.body_text(item))
         # The profile id is the only attribute rewritten after ingest (identity merges re-point history).
         if "profile_id" in item:
             event.profile_id = item["profile_id"]["S"]
@@ -155,12 +157,12 @@ class StreamEvent(TrackedEvent, kw_only=True):
     """
 
     context: FoldContext = field(default_factory=dict)  # type: ignore[assignment]
-    source_body: str = ""  # the stored body this was decoded from (never itself stored)
+    source_body: bytes = b""  # the stored body (JSON) this was decoded from (never itself stored)
 
     @classmethod
     def from_stream_image(cls, image: dict[str, Any]) -> StreamEvent:
         """A stream record's NewImage (low-level form) for the fold."""
-        body = image["body"]["S"]
+        body = event_codec.body_text(image)
         event = _STREAM_DECODER.decode(body)
         event.source_body = body
         if "profile_id" in image:

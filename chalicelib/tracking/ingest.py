@@ -249,7 +249,11 @@ class IngestService:
         if not valid:
             return [], rejected
         ids = [MessageIds(v.user_id, v.email, v.anonymous_id) for _, v in valid]
-        records = self.identities.lookup([key for i in ids for key in i.identity_keys()])
+        # Only the keys resolution reads (`resolving_keys`), distinct across the batch, in one eventually consistent
+        # BatchGetItem (0.5 read unit a key). Eventual is safe here: a record written in the last second and missed
+        # resolves as a first sighting to the same deterministic `profile_id_for` id the record would name unless a
+        # merge re-pointed it, and the fold follows `merged_into` (profiles/fold_batches._redirect) to the winner.
+        records = self.identities.lookup([key for i in ids for key in i.resolving_keys()])
         gpc = meta.headers.get("sec-gpc") == "1" and source.honour_gpc
         events: dict[str, TrackedEvent] = {}
         for (index, message), message_ids in zip(valid, ids, strict=True):

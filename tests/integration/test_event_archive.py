@@ -309,3 +309,26 @@ def test_a_compaction_meeting_a_running_erasure_keeps_the_inputs_and_the_day_mar
     assert day in archive.dirty_days()
     archive.erasure_finished([day], erasure_id)
     assert get_archive_maintenance().compact_due(datetime.now(UTC)).days == 1
+def test_an_access_export_includes_archived_events_the_events_table_no_longer_holds(harness: Harness) -> None:
+    # GIVEN a customer with an old event and a bystander, all archived
+    send(harness, "/v1/track", {"userId": "bystander", "event": "Product Viewed", "messageId": "keep-2"})
+    profile_id = known_customer(harness)
+    old = "2026-09-01T09:00:00.000Z"
+    send(harness, "/v1/track", {"userId": "priv-user", "event": "Old Order", "messageId": "old-1", "timestamp": old})
+    harness.pump.drain()
+    # AND the old event has since expired from the events table (its TTL; moto does not run TTL, so delete it)
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import table_name
+
+    client("dynamodb").delete_item(TableName=table_name("EventsTable"), Key={"pk": {"S": "web#old-1"}})
+    # WHEN the person asks for their data
+    export = harness.json(harness.admin(f"/admin/profiles/{profile_id}/export"))
+    # THEN the archived events are in it, whole, once each, and nobody else's
+    archived = export["archived_events"]
+    assert [line["key"] for line in archived].count("web#old-1") == 1
+    [old_event] = [line for line in archived if line["key"] == "web#old-1"]
+    assert old_event["day"] == "2026-09-01" and old_event["body"]["event"] == "Old Order"
+    assert old_event["body"]["user_id"] == "priv-user"
+    # (their merged anonymous profile's events included: archived lines keep the profile id of ingest time)
+    assert any(line["body"].get("anonymous_id") == "priv-anon" and not line["body"].get("user_id") for line in archived)
+    assert "keep-2" not in str(archived) and "bystander" not in str(archived)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.profiles.codec import body_json
+from chalicelib.tracking.event_codec import body_text
 from tests.integration.conftest import ORIGIN, WRITE_KEY, Harness
 
 
@@ -17,7 +17,7 @@ def stored_events(h: Harness) -> list[dict]:
     from chalicelib.shared.settings import table_name
 
     items = client("dynamodb").scan(TableName=table_name("EventsTable"))["Items"]
-    return [json.loads(body_json(i)) | {"_profile_id": i["profile_id"]["S"]} for i in items]
+    return [json.loads(body_text(i)) | {"_profile_id": i["profile_id"]["S"]} for i in items]
 
 
 def track(**overrides):
@@ -395,3 +395,25 @@ def test_server_side_sdk_agents_are_not_bots_but_browser_beacons_from_bots_are(h
     by_id = {e["message_id"]: e for e in stored_events(harness)}
     assert by_id["server"]["is_bot"] is False
     assert by_id["browser"]["is_bot"] is True
+
+
+@pytest.mark.parametrize(("configured", "days"), [(None, 35), ("90", 90), ("0", 35), ("soon", 35)])
+def test_a_stored_event_expires_after_the_configured_ttl(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, configured: str | None, days: int
+) -> None:
+    from chalicelib import bootstrap
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import table_name
+
+    # GIVEN EVENT_TTL_DAYS unset (the default), set, or set to something that is not a positive number
+    if configured is None:
+        monkeypatch.delenv("EVENT_TTL_DAYS", raising=False)
+    else:
+        monkeypatch.setenv("EVENT_TTL_DAYS", configured)
+    bootstrap.reset()
+    # WHEN an event is stored
+    assert harness.post("/v1/track", track(messageId="ttl-1")).status_code == 200
+    # THEN DynamoDB's TTL attribute is its arrival plus that many days (the archive keeps it after that)
+    [item] = client("dynamodb").scan(TableName=table_name("EventsTable"))["Items"]
+    received = datetime.fromisoformat(json.loads(body_text(item))["received_at"].replace("Z", "+00:00"))
+    assert int(item["expires_at"]["N"]) == int(received.timestamp()) + days * 86400

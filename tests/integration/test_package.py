@@ -158,6 +158,42 @@ def test_the_edge_is_throttled_logged_capped_and_optionally_behind_waf():
     )
 
 
+def test_tracking_routes_get_an_http_api_invoking_only_the_public_function_with_the_same_throttle_and_logs():
+    from chalice.test import Client  # noqa: F401 - the app's own route table is the reference
+
+    from app import app
+    from local.package import TRACKING_HTTP_ROUTES
+
+    sam = _sam({})
+    sam["Resources"]["RestAPI"] = {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "api"}}
+
+    resources = patch_template(sam)["Resources"]
+
+    # every route key is a Chalice route of the public API with that method (Chalice finds views by that path)
+    routes = [r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Route"]
+    assert sorted(r["Properties"]["RouteKey"] for r in routes) == sorted(TRACKING_HTTP_ROUTES)
+    for route in routes:
+        method, path = route["Properties"]["RouteKey"].split(" ", 1)
+        assert method in app.routes[path], route
+        assert route["Properties"]["Target"] == {"Fn::Sub": "integrations/${TrackingHttpApiIntegration}"}
+    assert not any(r["Properties"]["RouteKey"].split(" ", 1)[1].startswith("/admin") for r in routes)
+    integration = resources["TrackingHttpApiIntegration"]["Properties"]
+    assert integration["IntegrationUri"] == {"Fn::GetAtt": ["APIHandler", "Arn"]}
+    assert integration["PayloadFormatVersion"] == "1.0"  # the REST-shaped event Chalice reads
+    assert "CorsConfiguration" not in resources["TrackingHttpApi"]["Properties"]  # the app answers preflights
+    stage = resources["TrackingHttpApiStage"]["Properties"]
+    assert stage["DefaultRouteSettings"] == {
+        "ThrottlingRateLimit": {"Ref": "ApiRateLimit"},
+        "ThrottlingBurstLimit": {"Ref": "ApiBurstLimit"},
+    }
+    when_on, when_off = stage["AccessLogSettings"]["Fn::If"][1:]
+    assert json.loads(when_on["Format"])["routeKey"] == "$context.routeKey" and when_off == {"Ref": "AWS::NoValue"}
+    # least privilege: the public function only, invoked by this API only
+    permission = resources["TrackingHttpApiInvokePermission"]["Properties"]
+    assert permission["FunctionName"] == {"Ref": "APIHandler"}
+    assert permission["SourceArn"]["Fn::Sub"].endswith(":${TrackingHttpApi}/*")
+
+
 def test_data_tables_and_the_signing_secret_survive_the_stack():
     for logical_id, body in load_template()["Resources"].items():
         if body["Type"] in ("AWS::DynamoDB::Table", "AWS::SecretsManager::Secret"):

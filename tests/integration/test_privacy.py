@@ -144,10 +144,14 @@ def _every_item_text() -> dict[str, str]:
 
     from chalicelib.profiles.codec import body_json
     from chalicelib.shared.aws import client
+    from chalicelib.tracking import event_codec
 
     def text(item: dict) -> str:
-        # A profile body is compressed MessagePack: read it as the document it is, or the scan would see nothing.
+        # Profile and event bodies are stored compressed: read them as the documents they are, or the scan would
+        # see nothing of them.
         body = body_json(item) if "B" in item.get("body", {}) else ""
+        if event_codec.ATTRIBUTE in item:
+            body += event_codec.body_text(item).decode()
         return json.dumps(item, default=str) + body
 
     ddb = client("dynamodb")

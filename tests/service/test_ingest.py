@@ -143,3 +143,61 @@ def test_a_preflight_is_allowed_for_an_origin_some_source_allows(ingest: Ingest)
     assert ingest.service.origin_may_send(ORIGIN)
     assert not ingest.service.origin_may_send("https://evil.example")
     assert not ingest.service.origin_may_send(None)
+
+
+class CountingIdentityStore(FakeIdentityStore):
+    """Records the keys each lookup asks for (what a BatchGetItem would read)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[list[str]] = []
+
+    def lookup(self, keys: list[str]) -> dict[str, str]:
+        self.asked.append(list(keys))
+        return super().lookup(keys)
+
+
+@pytest.fixture
+def counting() -> Ingest:
+    sources = FakeSourceRegistry()
+    sources.upsert_source("web", WRITE_KEY, [ORIGIN], kind="server")
+    events, identities, failed = FakeEventStore(), CountingIdentityStore(), FakeFailedEventStore()
+    return Ingest(IngestService(sources, events, identities, failed, FakeClock(T0)), events, identities, failed)
+
+
+def test_a_message_with_a_user_id_reads_only_the_user_key_and_resolves_as_before(counting: Ingest) -> None:
+    # GIVEN a device already linked to one profile, and a user already linked to another
+    counting.identities.records["anon:a1"] = "p_device"
+    counting.identities.records["email:ann@example.com"] = "p_email"
+    counting.identities.records["user:u1"] = "p_user"
+    counting.identities.records["anon:a2"] = "p_other_device"
+    counting.identities.records["email:bob@example.com"] = "p_bob"
+    # WHEN a batch carries the user on another known device with another known email, a new user on the first
+    # device, that device alone, and a new device with the known email
+    result = counting.post(
+        "batch",
+        {
+            "batch": [
+                {"type": "track", "event": "A", "userId": "u1", "anonymousId": "a2", "messageId": "m1"},
+                {"type": "identify", "userId": "u1", "anonymousId": "a2", "messageId": "m2",
+                 "traits": {"email": "bob@example.com"}},
+                {"type": "track", "event": "B", "userId": "u2", "anonymousId": "a1", "messageId": "m3"},
+                {"type": "track", "event": "C", "anonymousId": "a1", "messageId": "m4"},
+                {"type": "identify", "anonymousId": "a9", "messageId": "m5", "traits": {"email": "ann@example.com"}},
+            ]
+        },
+    )  # fmt: skip
+    # THEN one read of the keys resolution can use: the userIds alone (not a2 nor bob), every key of the others
+    assert [sorted(set(keys)) for keys in counting.identities.asked] == [
+        sorted(["user:u1", "user:u2", "anon:a1", "email:ann@example.com", "anon:a9"])
+    ]
+    # AND each message lands where resolution always put it: a userId decides alone (a known user keeps their
+    # profile, a new one gets their own even on a known device), without one a known email wins, then the device
+    profiles = {e.message_id: e.profile_id for e in result.accepted}
+    assert profiles == {
+        "m1": "p_user",
+        "m2": "p_user",
+        "m3": profile_id_for("user", "u2"),
+        "m4": "p_device",
+        "m5": "p_email",
+    }
