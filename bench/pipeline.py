@@ -54,7 +54,8 @@ FREE_CALLS = {
 }
 # What AWS bills of the pollers' work: SQS receives that return messages and their deletes; SES's event publishing.
 ESM_BILLED = {("sqs", "ReceiveMessage"), ("sqs", "DeleteMessageBatch"), ("sqs", "DeleteMessage"), ("sns", "Publish")}
-ESM = "(event-source mappings)"  # calls Lambda's pollers make on the functions' behalf (the local pump plays them)
+# Calls made on the functions' behalf: Lambda's pollers and SES's event publishing (the local pump plays both).
+ESM = "(event sources: pollers, SES events)"
 
 
 class UnpricedCall(RuntimeError):
@@ -485,7 +486,8 @@ def stack() -> Iterator[tuple[Any, Any, list[Meter], list[CountingStream]]]:
             return (admin_api if route.startswith("/admin") else public_api)(self, event, context)
 
         Chalice.__call__ = by_api  # type: ignore[method-assign]
-        pump = StreamPump(app)  # its own calls (stream reads, queue polls) run as ESM: see _drain
+        # ses_events: SES publishes each mail's delivery events to the feedback topic (-> ses_feedback), as in AWS
+        pump = StreamPump(app, ses_events=True)  # its own calls (stream reads, queue polls) run as ESM: see _drain
         with Client(app) as http:
             yield http, pump, holder, streams
         reset_clients()
