@@ -12,7 +12,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCOUNT_ID_ENDPOINT_MODE ?= disabled
 
 .DEFAULT_GOAL := help
-.PHONY: import clv-fit help bootstrap test lint architecture format run package checkov bench security clean lint-templates
+.PHONY: import clv-fit help bootstrap test lint architecture format run package checkov bench bench-readme security clean lint-templates
 
 help:
 	@echo "make run      - the whole product locally (moto + Chalice local + event pump) on http://127.0.0.1:$${PORT:-8000}"
@@ -23,6 +23,7 @@ help:
 	@echo "make package  - chalice package ($(STAGE)) + template patch + cfn-lint into $(PACKAGE_DIR)/"
 	@echo "make checkov  - make package, then checkov on the template (its own virtualenv): no failed check allowed"
 	@echo "make bench    - python -m bench"
+	@echo "make bench-readme - make bench, then rewrite README's benchmark section from bench/results/"
 	@echo "make lint-templates - the template lint (also in make test); rendered mails saved to build/email-previews/"
 	@echo "make clv-fit FILE=summary.csv - fit the CLV models on a customer-summary CSV, print the parameters as JSON"
 	@echo "make import FILE=x.csv KIND=people|orders|events|pinpoint_endpoints|pinpoint_segment [SEGMENT=id] - into make run"
@@ -125,6 +126,9 @@ lint-templates: bootstrap
 
 bench: bootstrap
 	@if [ -f bench/__main__.py ]; then $(BIN)/python -m bench; else echo "bench/__main__.py does not exist yet"; fi
+
+bench-readme: bench  ## one full run, then README's benchmark section rewritten from bench/results/ (python -m bench.readme)
+	$(BIN)/python -m bench.readme
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.prices import MissingPrice
+
 RESULTS = Path(__file__).resolve().parent / "results"
 MB_LIMIT = 256
 
@@ -26,6 +28,8 @@ def _section(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             result = fn()
+    except MissingPrice:
+        raise  # a cost figure without its price is no figure: the whole bench fails, naming it
     except Exception as error:  # noqa: BLE001 - one broken section must not hide the others
         traceback.print_exc()
         result = {"status": "n/a", "reason": f"{type(error).__name__}: {str(error)[:200]}"}
@@ -69,7 +73,8 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             _row(
                 f"Ingest /v1/batch ({ing['batch_size']} events) vs bare BatchWriteItem, per event (moto)",
                 f"{ing['handler_seconds_per_event'] * 1000:.2f} ms vs "
-                f"{ing['bare_batch_write_seconds_per_event'] * 1000:.2f} ms = {ing['ratio']:.2f}x",
+                f"{ing['bare_batch_write_seconds_per_event'] * 1000:.2f} ms = {ing['ratio']:.2f}x"
+                + _spread_ms(ing.get("handler_seconds_per_event_range")),
                 "<= 1.50x",
                 ing["ratio"] <= 1.5,
             ),
@@ -91,15 +96,19 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
 
     sc = results["scoring"]
     if "mixes" in sc:
-        for mix in sc["mixes"]:
+        for position, mix in enumerate(sc["mixes"]):
+            # The realistic mix must keep up with 20,000/s; the worst batch shape (every record a different profile)
+            # need only outrun what feeds it: 5x a stream shard's maximum write rate (1,000 records/s).
+            worst = position == len(sc["mixes"]) - 1 and position > 0
+            target = WORST_SHAPE_TARGET if worst else REALISTIC_TARGET
             rows.append(
                 _row(
                     f"Scoring, 1 core, AWS faked: {mix['records']:,} records = {mix['mix']}"
                     f" ({sc['profile_body_bytes_median'] / 1024:.1f} KB profiles,"
                     f" {sc.get('profile_stored_bytes_median', 0) / 1024:.1f} KB stored)",
-                    f"{mix['records_per_second']:,.0f} records/s",
-                    ">= 20,000/s",
-                    mix["records_per_second"] >= 20_000,
+                    f"{mix['records_per_second']:,.0f} records/s" + _spread(mix),
+                    f">= {target:,}/s" + (" (5x a shard's 1,000 writes/s)" if worst else ""),
+                    mix["records_per_second"] >= target,
                 )
             )
             rows.append(
@@ -117,7 +126,7 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append(
                 _row(
                     f"  steady state: {steady['mix']}",
-                    f"{steady['records_per_second']:,.0f} records/s",
+                    f"{steady['records_per_second']:,.0f} records/s" + _spread(steady),
                     ">= 20,000/s",
                     steady["records_per_second"] >= 20_000,
                 )
@@ -145,28 +154,7 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     )
 
-    e2e = results["end_to_end"]
-    if e2e.get("status") == "ok":
-        rows.append(
-            _row(
-                f"End to end: tracked event -> email in outbox ({e2e['runs']} runs, real clock)",
-                f"p50 {e2e['p50_seconds'] * 1000:.0f} ms, p95 {e2e['p95_seconds'] * 1000:.0f} ms",
-                "measured",
-                None,
-            )
-        )
-        personalize = e2e.get("personalize") or {}
-        if "p95_ms" in personalize:
-            rows.append(
-                _row(
-                    f"Personalisation API over HTTP on the local stack ({personalize['calls']} calls, 3 slots)",
-                    f"p50 {personalize['p50_ms']:.1f} ms, p95 {personalize['p95_ms']:.1f} ms",
-                    "p95 < 50 ms",
-                    personalize["p95_ms"] < 50,
-                )
-            )
-    else:
-        rows.append(_row("End to end: tracked event -> email in outbox", _na(e2e), "measured", None))
+    rows += end_to_end_rows(results["end_to_end"])
 
     mem = results["memory"]
     for path in ("ingest", "scoring"):
@@ -269,37 +257,95 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     elif catalog:
         rows.append(_row("Catalog trigger fan-out", _na(catalog), "<= cap", None))
-    cost = results["cost"]
-    if "per_million_events" in cost:
-        pinpoint = cost["pinpoint_per_million_events"]
-        for key, label in (
-            ("1_event_per_request/realistic", "1 event/request, 5 events/profile/batch"),
-            ("batches_of_20/realistic", "batches of 20, 5 events/profile/batch"),
-            ("batches_of_20/1_event_per_profile", "batches of 20, 1 event/profile/batch"),
-        ):
-            total = cost["per_million_events"][key]["total"]
-            rows.append(
-                _row(
-                    f"Modelled AWS cost per 1M events, {label}",
-                    f"${total:.2f}",
-                    f"Pinpoint ${pinpoint:.2f}",
-                    total <= pinpoint,
-                )
-            )
-        ours = cost["per_10k_monthly_active_profiles"]["batches_of_20/realistic"]
-        theirs = cost["pinpoint_per_10k_monthly_active_profiles"]
-        assumptions = cost["assumptions"]
+    rows += cost_rows(results["cost"])
+    return rows
+
+
+REALISTIC_TARGET = 20_000
+WORST_SHAPE_TARGET = 5_000  # 5x a DynamoDB stream shard's maximum write rate (1,000 records/s): never the bottleneck
+COST_TARGETS = {"batches_of_20": 1.00, "1_event_per_request": 2.50}  # $ per 1M events, email sends excluded
+COST_GOAL_BATCHED = 0.50
+
+
+def _spread(figure: dict[str, Any]) -> str:
+    """The range over the rounds of a timing row, so a busy machine shows as such."""
+    low_high = figure.get("records_per_second_range")
+    if not low_high:
+        return ""
+    return f" (range {low_high[0]:,.0f}-{low_high[1]:,.0f} over {figure.get('rounds', '?')} rounds)"
+
+
+def _spread_ms(low_high: list[float] | None) -> str:
+    return f" (range {low_high[0] * 1000:.2f}-{low_high[1] * 1000:.2f} ms)" if low_high else ""
+
+
+def end_to_end_rows(e2e: dict[str, Any]) -> list[dict[str, Any]]:
+    """What users wait on, on the local stack at a fixed local clock. Nothing arriving is a failed row (and exit)."""
+    if e2e.get("status") != "ok":
+        reason = f"FAILED: {e2e.get('reason', 'not measured')}"
+        return [_row("End to end: beacon -> profile visible / -> email sent", reason, "arrives", False)]
+    visible = e2e["profile_visible"]
+    rows = [
+        _row(
+            f"End to end: beacon -> profile visible ({e2e['runs']} runs, local stack, fixed local clock)",
+            f"p50 {visible['p50_seconds'] * 1000:.0f} ms, p95 {visible['p95_seconds'] * 1000:.0f} ms",
+            "measured",
+            None,
+        ),
+        _row(
+            f"End to end: beacon -> welcome email sent ({e2e['runs']} runs, pump every"
+            f" {e2e['pump_interval_seconds']:.1f} s)",
+            f"p50 {e2e['p50_seconds'] * 1000:.0f} ms, p95 {e2e['p95_seconds'] * 1000:.0f} ms",
+            "measured",
+            None,
+        ),
+    ]
+    personalize = e2e.get("personalize") or {}
+    if "p95_ms" in personalize:
         rows.append(
             _row(
-                f"Modelled cost per 10k monthly active profiles ({assumptions['events_per_profile_month']} events,"
-                f" {assumptions['emails_per_profile_month']} emails each; batches of 20)",
-                f"${ours:.2f}",
-                f"Pinpoint ${theirs:.2f}",
-                ours <= theirs,
+                f"Personalisation API over HTTP on the local stack ({personalize['calls']} calls, 3 slots)",
+                f"p50 {personalize['p50_ms']:.1f} ms, p95 {personalize['p95_ms']:.1f} ms",
+                "p95 < 50 ms",
+                personalize["p95_ms"] < 50,
             )
         )
-    else:
-        rows.append(_row("Modelled AWS cost", _na(cost), "Pinpoint", None))
+    return rows
+
+
+def cost_rows(cost: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metered cost per 1M events (every line item is in the JSON and the printed line-item table)."""
+    if "per_million_events" not in cost:
+        return [_row("Metered AWS cost per 1M events", _na(cost), "< $1 batched", None)]
+    from bench.cost import WORKLOADS
+
+    rows = []
+    for key, label in WORKLOADS.items():
+        model = cost["per_million_events"][key]
+        sends = model["by_kind"].get("ses_emails", 0.0)
+        without = model["total"] - sends
+        target = COST_TARGETS[key.split("/", 1)[0]]
+        goal = f", goal ${COST_GOAL_BATCHED:.2f}" if key.startswith("batches") else ""
+        rows.append(
+            _row(
+                f"Metered AWS cost per 1M events, {label} (API {cost['api_type']}; emails sent priced apart)",
+                f"${without:.2f} (+ ${sends:.2f} SES for the welcome mails)" if sends else f"${without:.2f}",
+                f"< ${target:.2f}{goal}",
+                without < target,
+            )
+        )
+    month = cost["per_10k_monthly_active_profiles"]
+    assumptions = cost["assumptions"]
+    ours = month["ours"]["batches_of_20/realistic"]
+    rows.append(
+        _row(
+            f"Cost per 10k monthly active profiles ({assumptions['events_per_profile_month']} events,"
+            f" {assumptions['emails_per_profile_month']} emails each; batches of 20)",
+            f"${ours:.2f}",
+            f"Pinpoint ${month['pinpoint']:.2f}; Segment Team ${month['segment_team_cdp_only']:.0f} (CDP only)",
+            ours <= month["pinpoint"],
+        )
+    )
     return rows
 
 
@@ -460,10 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench import inapp
 
     results["inapp"] = _section("in-app fetch", lambda: inapp.run(quick))
-    if "ratio" in results["ingest"] and "mixes" in results["scoring"]:
-        results["cost"] = _section("cost", lambda: cost.run(results["ingest"], results["scoring"]))
-    else:
-        results["cost"] = {"status": "n/a", "reason": "needs the ingest and scoring figures"}
+    results["cost"] = _section("cost", lambda: cost.run(quick))
 
     rows = build_rows(results)
     table = render(rows)
@@ -476,6 +519,8 @@ def main(argv: list[str] | None = None) -> int:
         "table_text": table,
         "results": results,
     }
+    if "per_million_events" in results["cost"]:
+        document["cost_table_text"] = cost.line_item_table(results["cost"])
     out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(document, indent=2, default=str)
     stamp = now.strftime("%Y%m%dT%H%M%SZ") + ("-quick" if quick else "")
@@ -486,17 +531,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"one2one benchmarks {'(quick) ' if quick else ''}{document['date']}")
     print(f"machine: {info['nproc']} CPU, {info['cpu']}, Python {info['python']}")
     print(table)
-    prices = results["cost"].get("prices_as_of")
-    if prices:
-        print(
-            f"Prices as of {prices} (us-east-1, bench/prices.py): API Gateway REST $3.50/M requests; Lambda $0.20/M"
-            " requests + $0.0000166667/GB-s (x86); DynamoDB on-demand $0.625/M WRU, $0.125/M RRU (after the Nov-2024"
-            " cut); Streams $0.02/100k read requests, but GetRecords from Lambda triggers are free; SES $0.10/1,000"
-            " emails; Pinpoint $1/M events, $0.0012 per monthly targeted endpoint beyond 5,000 free."
-        )
+    if "per_million_events" in results["cost"]:
+        print()
+        print(document["cost_table_text"])
+        print(prices_text(results["cost"]))
         print("Cost assumptions: " + json.dumps(results["cost"]["assumptions"]))
     print(f"written: {out / 'latest.json'}")
+    if results["end_to_end"].get("status") != "ok":
+        print(f"end to end FAILED: {results['end_to_end'].get('reason')}", file=sys.stderr)
+        return 1
     return 0
+
+
+def prices_text(cost: dict[str, Any]) -> str:
+    """One line naming every price used, with its date (bench/prices.py)."""
+    listed = ", ".join(f"{name} {value:g} ({cost['price_dates'][name]})" for name, value in cost["prices"].items())
+    return f"Prices (us-east-1 list prices, bench/prices.py, date read in brackets): {listed}."
 
 
 if __name__ == "__main__":

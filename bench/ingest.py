@@ -173,6 +173,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "batch_size": size,
         "rounds": rounds,
         "handler_seconds_per_event": handler,
+        "handler_seconds_per_event_range": [min(handler_times), max(handler_times)],
         "bare_batch_write_seconds_per_event": bare,
         "ratio": handler / bare,
         "single_request_seconds": statistics.median(single_times),
