@@ -79,7 +79,8 @@ __all__ = [
 # Vocabulary
 # --------------------------------------------------------------------------------------------------------------------
 
-Channel = Literal["email", "sms", "sales_alert", "webhook", "push", "in_app"]  # in_app: `template` names an in-app message
+# in_app: `template` names an in-app message
+Channel = Literal["email", "sms", "sales_alert", "webhook", "push", "in_app"]
 CUSTOMER_CHANNELS: frozenset[str] = frozenset({"email", "sms", "push"})  # reach the person (consent, caps...)
 Stage = Literal["prospect", "new", "active", "loyal", "at_risk", "dormant", "churned"]
 # Derived values the engine computes from (profile, product of the trigger event); see scenarios.conditions.fact_value.

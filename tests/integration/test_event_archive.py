@@ -309,6 +309,8 @@ def test_a_compaction_meeting_a_running_erasure_keeps_the_inputs_and_the_day_mar
     assert day in archive.dirty_days()
     archive.erasure_finished([day], erasure_id)
     assert get_archive_maintenance().compact_due(datetime.now(UTC)).days == 1
+
+
 def test_an_access_export_includes_archived_events_the_events_table_no_longer_holds(harness: Harness) -> None:
     # GIVEN a customer with an old event and a bystander, all archived
     send(harness, "/v1/track", {"userId": "bystander", "event": "Product Viewed", "messageId": "keep-2"})
