@@ -117,7 +117,7 @@ def cost_per_million(gzip_bytes_per_event: float, item_bytes_per_event: float) -
 def run(quick: bool = False) -> dict[str, Any]:
     from local.archive_query import customers, events_per_day
 
-    events = 20_000 if quick else 1_000_000
+    events = 5_000 if quick else 1_000_000
     with tempfile.TemporaryDirectory(prefix="one2one-bench-archive-") as tmp:
         root = Path(tmp)
         started = time.perf_counter()

@@ -199,6 +199,14 @@ class ExportService:
         self._continue(committed)
         return "step"
 
+    def fail(self, export_id: str, reason: str) -> bool:
+        """End a running export as `failed` (its step failed on every delivery); False when it had already ended."""
+        job = self.jobs.get(export_id)
+        if job is None or job.status != "running":
+            return False
+        failed = replace(job, status="failed", error=reason, finished_at=iso(self.clock.now()))
+        return self.jobs.commit(failed, expected_step=job.step)
+
     def _continue(self, job: ExportJob) -> None:
         self.queue.send([ExportTask(job.export_id, job.step)])
         self.jobs.mark_sent(job.export_id, job.step)

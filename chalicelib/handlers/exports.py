@@ -18,6 +18,7 @@ log = logging.getLogger("one2one")
 # BatchGetItem calls) takes about a second, the part upload of 8 MB and the commit a few more.
 SAFETY_MARGIN_SECONDS = 30.0
 DEFAULT_BUDGET_SECONDS = 60.0  # without a Lambda context (local pump, tests)
+MAX_RECEIVES = 5  # ExportQueue's maxReceiveCount: a step failing on its last delivery fails its export
 
 
 def _deadline(context: Any) -> float:
@@ -40,13 +41,17 @@ def export_segments(event: SQSEvent) -> dict[str, Any]:
     deadline = _deadline(getattr(event, "context", None))
 
     def step(record: SQSRecord) -> None:
+        task = decode_task(record.body)
         try:
-            outcome = service.run(decode_task(record.body), deadline)
+            outcome = service.run(task, deadline)
         except ExportNotReady as exc:
             log.info("export: %s; delivered again later", exc)
             raise
-        except Exception:
+        except Exception as exc:
             log.exception("export: step %.200s failed; the queue retries it, then its DLQ keeps it", record.body)
+            receives = int(record.attributes.approximate_receive_count or 1)
+            if receives >= MAX_RECEIVES:
+                service.fail(task.export_id, f"a step failed {receives} times ({type(exc).__name__})")
             raise
         log.info("export step %.200s: %s", record.body, outcome)
 

@@ -119,3 +119,26 @@ def test_unknown_segment_and_unknown_export_are_404(world: World) -> None:
     assert world.h.admin("/admin/exports/ex-20260101T000000Z-abcdef").status_code == 404
     assert world.h.admin("/admin/exports/bogus").status_code == 404
     assert world.h.admin("/admin/exports?limit=0").status_code == 400
+
+
+def test_an_export_whose_step_fails_on_every_delivery_ends_failed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.bootstrap import get_export_service
+    from chalicelib.exports import service
+
+    shoppers(world, 2)
+    monkeypatch.setattr(service, "SYNC_MAX_MEMBERS", 0)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("profiles table down")
+
+    response = start(world)
+    assert response.status_code == 202, response.body
+    monkeypatch.setattr(get_export_service(), "_step", broken)
+    world.h.pump.drain()  # five deliveries, then the queue's redrive policy moves it to the DLQ
+    world.h.pump.errors.clear()
+
+    done = json.loads(world.h.admin(json.loads(response.body)["status_url"]).body)
+    assert done["status"] == "failed" and done["error"] == "a step failed 5 times (RuntimeError)"
+    assert "download_url" not in done
