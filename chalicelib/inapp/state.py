@@ -54,8 +54,10 @@ class InAppState:
     # -- updates (each returns whether anything changed) -------------------------------------------------------------
     def trigger(self, message: str, entry: Triggered) -> bool:
         current = self.triggered.get(message)
-        if current is not None and current.at >= entry.at and (current.by == entry.by or current.by == "scenario"):
+        if current is not None and current.at >= entry.at:
             return False  # the same (or a later) trigger is already recorded
+        if current is not None and current.by == "scenario" != entry.by and current.live(parse_time(entry.at)):
+            return False  # a scenario's message stays the scenario's (its report) while it is up
         self.triggered[message] = entry
         return True
 

@@ -113,3 +113,11 @@ def test_state_round_trips_through_its_json_form() -> None:
     state.dismiss("m", NOW)
     again = InAppState.from_dict(state.to_dict(), 3)
     assert again.to_dict() == state.to_dict() and again.version == 3
+
+
+def test_an_event_trigger_does_not_take_a_live_scenario_message_from_its_scenario() -> None:
+    state = triggered("m", by="scenario", scenario_id="sc", message_id="mx")
+    later = Triggered(at=iso(NOW + timedelta(hours=1)), until=iso(NOW + timedelta(days=2)))
+    assert state.trigger("m", later) is False and state.triggered["m"].scenario_id == "sc"
+    after_expiry = Triggered(at=iso(NOW + timedelta(days=3)), until=iso(NOW + timedelta(days=4)))
+    assert state.trigger("m", after_expiry) is True and state.triggered["m"].by == "event"
