@@ -157,6 +157,8 @@ def report(stack: Stack) -> dict[str, Any]:
         "broadcast": {"template": "dormant_we_miss_you", "segment": "cart_abandoners", "day": "2030-01-02"},
         "importCsv": IMPORT_CSV,
         "repeats": int(os.environ.get("CONSOLE_REPEATS", "5")),
+        # a backfill or an import waits behind the seeded profiles' stream on the local pump
+        "waitMs": 20000 + 20 * seeded,
     }
     done = subprocess.run(
         ["node", "console.mjs", stack.api_url, json.dumps(plan)],
