@@ -85,6 +85,29 @@ def _profile(stack: Stack) -> dict[str, Any] | None:
         return None
 
 
+def _clone_profiles(profile_id: str, count: int) -> None:
+    """`count` copies of a stored profile written straight to the stack's profiles table (the local fold takes
+    ~20 events/s, too slow to build 10,000 people for a page-speed run); the table's stream then updates segments."""
+    from chalicelib.bootstrap import get_profile_store
+    from chalicelib.profiles.codec import to_item
+    from chalicelib.shared.aws import client, reset_clients
+    from chalicelib.shared.settings import get_settings
+
+    reset_clients()
+    stored = get_profile_store().get(profile_id)
+    assert stored is not None
+    table = get_settings().profiles_table
+    for start in range(0, count, 25):
+        items = []
+        for n in range(start, min(start + 25, count)):
+            clone = stored.profile()
+            clone.profile_id = f"p_seed{n:05d}"
+            items.append({"PutRequest": {"Item": to_item(clone)}})
+        request = {table: items}
+        while request:
+            request = client("dynamodb").batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+
+
 @pytest.fixture(scope="module")
 def report(stack: Stack) -> dict[str, Any]:
     # GIVEN a subscribed shopper with an HTML nickname and a cart, and one refused event of today
@@ -98,6 +121,9 @@ def report(stack: Stack) -> dict[str, Any]:
     while not ((found := _profile(stack)) and found["profile"].get("computed", {}).get("cart_quantity")):
         assert time.monotonic() < deadline, found
         time.sleep(0.1)
+    # `CONSOLE_PROFILES=10000` measures the pages with that many more people; the default run keeps the suite fast
+    if seeded := int(os.environ.get("CONSOLE_PROFILES", "0")):
+        _clone_profiles(found["profile_id"], seeded)
     plan = {
         "token": stack.admin_token,
         "outDir": str(OUT),
@@ -131,13 +157,15 @@ def report(stack: Stack) -> dict[str, Any]:
         "broadcast": {"template": "dormant_we_miss_you", "segment": "cart_abandoners", "day": "2030-01-02"},
         "importCsv": IMPORT_CSV,
         "repeats": int(os.environ.get("CONSOLE_REPEATS", "5")),
+        # a backfill or an import waits behind the seeded profiles' stream on the local pump
+        "waitMs": 20000 + 20 * seeded,
     }
     done = subprocess.run(
         ["node", "console.mjs", stack.api_url, json.dumps(plan)],
         cwd=SDK_DIR,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=240 + seeded / 10,  # a seeded stack keeps its pump busy with the new profiles' stream
     )
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])

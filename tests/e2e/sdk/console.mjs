@@ -152,7 +152,7 @@ try {
   await Promise.all([page.waitForURL(/\/imports\/[^/]+$/), page.getByRole("button", { name: "Upload and import" }).click()]);
   const importPath = new URL(page.url()).pathname;
   let importStatus = "";
-  const importDeadline = Date.now() + 20000;
+  const importDeadline = Date.now() + (plan.waitMs || 20000);
   while (Date.now() < importDeadline) {
     await page.goto(`${BASE}${importPath.replace("/admin/console", "")}`);
     importStatus = (await page.textContent("[data-import-status]")).trim();
@@ -223,7 +223,7 @@ try {
   await page.waitForFunction(() => document.querySelector("#new-h ~ form [data-result]").textContent.startsWith("Saved"));
   const saved = await result.textContent();
   let size = 0;
-  const deadline = Date.now() + 20000;
+  const deadline = Date.now() + (plan.waitMs || 20000);
   while (Date.now() < deadline) {
     await page.goto(`${BASE}/segments/${plan.segment.id}`);
     size = Number(await page.textContent("[data-segment-size]"));
