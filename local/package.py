@@ -455,6 +455,24 @@ TRACKING_HTTP_ROUTES = (
     # RudderStack's browser SDK reads its settings from its data plane (this API) before it sends anything.
     "GET /sourceConfig",
     "OPTIONS /sourceConfig",
+    # What else the SDKs and tracker.js call on the host they track to: mobile apps register push tokens, pages fetch
+    # their in-app messages, personalised slots and recommendations; people subscribe (email, SMS code); a shop's feed sends its catalog. Literal paths: the
+    # HTTP API hands Chalice the matched route's path, so `/v1/devices` must not be matched by `POST /v1/{kind}`.
+    "POST /v1/devices",
+    "POST /v1/devices/unregister",
+    "GET /v1/in-app",
+    "OPTIONS /v1/in-app",
+    "GET /v1/personalize",
+    "OPTIONS /v1/personalize",
+    "GET /v1/recommendations",
+    "OPTIONS /v1/recommendations",
+    "POST /v1/subscribe",
+    "OPTIONS /v1/subscribe",
+    "POST /v1/catalog/products",
+    "POST /v1/subscribe/sms",
+    "OPTIONS /v1/subscribe/sms",
+    "POST /v1/subscribe/sms/confirm",
+    "OPTIONS /v1/subscribe/sms/confirm",
 )
 HTTP_ACCESS_LOG_FORMAT = json.dumps(
     {

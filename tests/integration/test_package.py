@@ -177,6 +177,15 @@ def test_tracking_routes_get_an_http_api_invoking_only_the_public_function_with_
         assert method in app.routes[path], route
         assert route["Properties"]["Target"] == {"Fn::Sub": "integrations/${TrackingHttpApiIntegration}"}
     assert not any(r["Properties"]["RouteKey"].split(" ", 1)[1].startswith("/admin") for r in routes)
+    # and every public route an SDK or tracker.js calls on the tracking host is there, by its own path: a request to
+    # `/v1/devices` matched by `POST /v1/{kind}` would reach the tracking view with kind=devices
+    sdk_facing = {
+        f"{method} {path}"
+        for path, methods in app.routes.items()
+        if path.startswith(("/v1/", "/beacon/")) or path == "/sourceConfig"
+        for method in methods
+    }
+    assert sdk_facing == set(TRACKING_HTTP_ROUTES)
     integration = resources["TrackingHttpApiIntegration"]["Properties"]
     assert integration["IntegrationUri"] == {"Fn::GetAtt": ["APIHandler", "Arn"]}
     assert integration["PayloadFormatVersion"] == "1.0"  # the REST-shaped event Chalice reads
