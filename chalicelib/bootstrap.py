@@ -341,6 +341,20 @@ def get_privacy_service() -> PrivacyService:
             erase=lambda keys: archive.erase(keys.profile_ids),
         )
     )
+    # Push tokens' SNS endpoints and retirements (MessagesTable `push#<token>`): a token names a device, so the
+    # endpoint is deleted at SNS and the record here; the tokens themselves go with the profile.
+    push_tokens = get_push_tokens()
+
+    def erase_push_tokens(keys: PersonKeys) -> int:
+        for token in keys.device_tokens:
+            get_push_sender().forget(token)
+        return push_tokens.erase(keys.device_tokens)
+
+    tables.extra.append(
+        PersonalDataStore(
+            "push_tokens", export=lambda keys: list(push_tokens.export(keys.device_tokens)), erase=erase_push_tokens
+        )
+    )
     # In-app state (triggered messages, impressions, dismissals) per profile.
     inapp = get_inapp_state_store()
     tables.extra.append(

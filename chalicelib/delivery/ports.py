@@ -133,6 +133,14 @@ class PushTokens(Protocol):
         """Lift a retirement (a re-registration with permission granted). True when the token was retired."""
         ...
 
+    def export(self, tokens: Iterable[str]) -> list[dict[str, str]]:
+        """The records kept about these tokens (a person's access export)."""
+        ...
+
+    def erase(self, tokens: Iterable[str]) -> int:
+        """Delete these tokens' records (a person's erasure); returns how many there were."""
+        ...
+
 
 class WebhookCaller(Protocol):
     def post(self, url: str, payload: dict[str, Any], idempotency_key: str) -> str: ...

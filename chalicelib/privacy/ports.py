@@ -8,7 +8,7 @@ records, send log, preferences, touches, suppression, waiting steps) so erasure 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from chalicelib.tracking.events import TrackedEvent
@@ -21,6 +21,7 @@ class PersonKeys:
     profile_id: str
     profile_ids: list[str]  # the profile and every profile merged into it
     identity_keys: list[str]
+    device_tokens: list[str] = field(default_factory=list)  # the push tokens of the person's devices (profile)
 
 
 @dataclass

@@ -44,7 +44,8 @@ class PrivacyService:
             keys.add(identity_key("email", body["email"]))
         for anon in body.get("anonymous_ids", []):
             keys.add(identity_key("anon", anon))
-        return PersonKeys(profile_id, profile_ids, sorted(keys)), body
+        tokens = sorted(body.get("devices") or {})  # push devices, keyed by token (profiles/devices.py)
+        return PersonKeys(profile_id, profile_ids, sorted(keys), tokens), body
 
     def export(self, profile_id: str) -> dict[str, Any]:
         """Right of access: everything we hold about the person, as JSON."""

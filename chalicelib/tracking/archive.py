@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.tracking import event_codec
 from chalicelib.tracking.ports import EventArchive
 
 PREFIX = "events/"
@@ -44,9 +46,10 @@ def archive_line(image: dict[str, Any]) -> dict[str, Any] | None:
             "type": image["type"]["S"],
             "event": image.get("event", {}).get("S"),
             "ts": ts_key.split("#", 1)[0],
-            "body": image["body"]["S"],  # the stored JSON as is: Athena's json_extract and DuckDB read it
+            # The stored JSON, expanded from its deflated item form: Athena's json_extract and DuckDB read it.
+            "body": event_codec.body_text(image).decode(),
         }
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, ValueError, zlib.error):
         return None
     return line if len(line["ts"]) >= 10 else None
 

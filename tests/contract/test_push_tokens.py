@@ -45,6 +45,20 @@ class PushTokensContract:
             tokens.retire(token, "endpoint_disabled", NOW)
         assert tokens.retired(many) == set(many[::7])
 
+    def test_a_persons_tokens_are_exported_and_erased_and_nobody_elses(self, tokens: PushTokens) -> None:
+        tokens.remember_endpoint(FCM, ARN)
+        tokens.retire(APNS, "endpoint_disabled", NOW)
+        other = "cd" * 32
+        tokens.remember_endpoint(other, ARN + "2")
+
+        exported = {row["token"]: row for row in tokens.export([FCM, APNS, "ef" * 32])}
+
+        assert set(exported) == {FCM, APNS}
+        assert exported[FCM]["endpoint_arn"] == ARN and exported[APNS]["reason"] == "endpoint_disabled"
+        assert tokens.erase([FCM, APNS, "ef" * 32]) == 2
+        assert tokens.export([FCM, APNS]) == [] and tokens.retired([APNS]) == set()
+        assert tokens.endpoint(other) == ARN + "2"
+
 
 class TestFakePushTokens(PushTokensContract):
     @pytest.fixture

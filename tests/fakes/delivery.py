@@ -405,3 +405,24 @@ class FakePushTokens:
     def reinstate(self, token: str) -> bool:
         self.endpoints.pop(token, None)
         return self.retirements.pop(token, None) is not None
+
+    def export(self, tokens: Any) -> list[dict[str, str]]:
+        out: list[dict[str, str]] = []
+        for token in dict.fromkeys(tokens):
+            row = {"token": token}
+            if token in self.endpoints:
+                row["endpoint_arn"] = self.endpoints[token]
+            if token in self.retirements:
+                reason, at = self.retirements[token]
+                row.update(reason=reason, retired_at=at.isoformat().replace("+00:00", "Z"))
+            if len(row) > 1:
+                out.append(row)
+        return out
+
+    def erase(self, tokens: Any) -> int:
+        wanted = list(dict.fromkeys(tokens))
+        found = [t for t in wanted if t in self.endpoints or t in self.retirements]
+        for token in wanted:
+            self.endpoints.pop(token, None)
+            self.retirements.pop(token, None)
+        return len(found)

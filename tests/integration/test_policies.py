@@ -63,6 +63,7 @@ ALLOWED_WILDCARDS = {
     # A push token's platform endpoint is created at first send: its id is SNS's. Only the stack's own platform
     # applications' endpoints (`endpoint/<platform>/<stack>-push/*`).
     "PushPlatformEndpoints": "endpoints of the stack's push platform applications: SNS names each one",
+    "PushPlatformEndpointsDelete": "endpoints of the stack's push platform applications: an erasure deletes them",
 }
 # Statements on resources CloudFormation cannot create, named after the stack by the setup that does (by Sid: the
 # pattern their symbolic ARN must match). SNS platform applications have no resource type: local/push_apps.py creates
@@ -91,6 +92,7 @@ WILDCARD_ACTIONS = {
     "ArchiveBucketRead": {"s3:GetObject"},
     "AthenaResults": {"s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"},
     "PushPlatformEndpoints": {"sns:DeleteEndpoint", "sns:Publish"},
+    "PushPlatformEndpointsDelete": {"sns:DeleteEndpoint"},
 }
 
 
@@ -441,7 +443,7 @@ def _get(world: World, path: str, **headers: str) -> Any:
     return world.h.client.http.get(path, headers=headers)
 
 
-def _drive_push(world: World) -> None:
+def _drive_push(world: World) -> str:
     """Mobile push: a push scenario defined (admin), two devices registered (api, lifting a retirement), a send that
     creates one endpoint and publishes to it, and one endpoint SNS had disabled, deleted with its token's retirement."""
     from chalicelib.shared.aws import client
@@ -463,6 +465,7 @@ def _drive_push(world: World) -> None:
         assert world.h.post("/v1/devices", registration).status_code == 200
     world.drain()
     world.add_to_cart(push_user)
+    return push_user
 
 
 def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -484,7 +487,7 @@ def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     world.customer(user, email_address="iam@example.com")
     world.add_to_cart(user, url="https://shop.example/p/sku-1")
     world.h.post("/v1/batch", {"batch": [{"type": "track", "userId": user, "event": "Product Viewed"}]})
-    _drive_push(world)
+    push_user = _drive_push(world)
     world.drain()
     texts = " ".join(m["text"] for m in world.outbox())
     confirm = re.findall(r"https://shop\.example(/confirm/[A-Za-z0-9._-]+)", texts)
@@ -644,6 +647,8 @@ def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
         world.advance(days=1)
         world.drain()
     assert world.h.client.http.delete(f"/admin/profiles/{profile_id}", headers=auth).status_code < 500
+    # and the app user: their devices' platform endpoints and token records go with them
+    assert world.h.client.http.delete(f"/admin/profiles/{user_profile_id(push_user)}", headers=auth).status_code == 200
     world.drain()
 
 
@@ -698,6 +703,7 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_own_policy(
     # mobile push: an endpoint created, a publish to it, a disabled one deleted, a retirement lifted
     push_calls = {("deliver_steps", "CreatePlatformEndpoint"), ("deliver_steps", "DeleteEndpoint")}
     assert push_calls <= operations and ("api_handler", "DeleteItem") in operations
+    assert ("admin_api", "DeleteEndpoint") in operations  # an erased app user's endpoints
     assert any(f == "deliver_steps" and o == "Publish" and p.get("TargetArn") for f, _, o, p in recorded_calls)
 
 

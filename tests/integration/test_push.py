@@ -198,3 +198,28 @@ def test_a_push_broadcast_reaches_each_members_devices_once(world: World) -> Non
     assert {token: len(by_token[token].messages) for token in users} == dict.fromkeys(users, 1)
     _, document = _api(world, "GET", f"/admin/broadcasts/{created['id']}")
     assert document["summary"]["sent"] == 3
+
+
+def test_an_erasure_deletes_the_persons_push_endpoints_and_token_records(world: World) -> None:
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import table_name
+
+    define_push_scenario(world)
+    user = app_user(world)
+    world.add_to_cart(user)
+    world.drain()
+    assert set(endpoints()) == {APNS, FCM}  # GIVEN both devices got a platform endpoint (and its token record)
+    profile_id = user_profile_id(user)
+    exported = world.h.json(world.h.admin(f"/admin/profiles/{profile_id}/export"))
+    assert {row["token"] for row in exported["push_tokens"]} == {APNS, FCM}
+
+    # WHEN the person is erased
+    response = world.h.client.http.delete(f"/admin/profiles/{profile_id}", headers=AUTH)
+    assert response.status_code == 200, response.body
+    world.drain()
+
+    # THEN SNS holds no endpoint of theirs and no table holds their tokens
+    assert endpoints() == {}
+    for logical_id in ("MessagesTable", "StateTable", "ProfilesTable"):
+        items = client("dynamodb").scan(TableName=table_name(logical_id))["Items"]
+        assert not any(APNS in json.dumps(item) or FCM in json.dumps(item) for item in items), logical_id

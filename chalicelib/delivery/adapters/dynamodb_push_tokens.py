@@ -75,6 +75,27 @@ class DynamoPushTokens:
             },
         )
 
+    def export(self, tokens: Iterable[str]) -> list[dict[str, str]]:
+        """What is kept about these tokens (endpoint ARN, retirement), for a person's access export."""
+        out: list[dict[str, str]] = []
+        for token in dict.fromkeys(tokens):
+            item = client("dynamodb").get_item(
+                TableName=self.table, Key={"pk": {"S": token_pk(token)}, "sk": {"S": "-"}}, ConsistentRead=True
+            ).get("Item")
+            if item:
+                out.append({"token": token, **{k: v["S"] for k, v in item.items() if k not in ("pk", "sk")}})
+        return out
+
+    def erase(self, tokens: Iterable[str]) -> int:
+        """Delete these tokens' records (a person's erasure; their endpoints are deleted first by the sender)."""
+        erased = 0
+        for token in dict.fromkeys(tokens):
+            response = client("dynamodb").delete_item(
+                TableName=self.table, Key={"pk": {"S": token_pk(token)}, "sk": {"S": "-"}}, ReturnValues="ALL_OLD"
+            )
+            erased += bool(response.get("Attributes"))
+        return erased
+
     def reinstate(self, token: str) -> bool:
         response = client("dynamodb").delete_item(
             TableName=self.table,
