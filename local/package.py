@@ -455,9 +455,10 @@ TRACKING_HTTP_ROUTES = (
     # RudderStack's browser SDK reads its settings from its data plane (this API) before it sends anything.
     "GET /sourceConfig",
     "OPTIONS /sourceConfig",
-    # What else the SDKs and tracker.js call on the host they track to: mobile apps register push tokens, pages fetch
-    # their in-app messages, personalised slots and recommendations; people subscribe (email, SMS code); a shop's feed sends its catalog. Literal paths: the
-    # HTTP API hands Chalice the matched route's path, so `/v1/devices` must not be matched by `POST /v1/{kind}`.
+    # What else the SDKs and tracker.js call on the host they track to: apps register push tokens; pages fetch their
+    # in-app messages, personalised slots and recommendations; people subscribe (email, SMS code); a shop's feed sends
+    # its catalog. Literal paths: the HTTP API hands Chalice the matched route's path, so `/v1/devices` must not be
+    # matched by `POST /v1/{kind}`.
     "POST /v1/devices",
     "POST /v1/devices/unregister",
     "GET /v1/in-app",
