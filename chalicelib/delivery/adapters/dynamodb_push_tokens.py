@@ -79,9 +79,13 @@ class DynamoPushTokens:
         """What is kept about these tokens (endpoint ARN, retirement), for a person's access export."""
         out: list[dict[str, str]] = []
         for token in dict.fromkeys(tokens):
-            item = client("dynamodb").get_item(
-                TableName=self.table, Key={"pk": {"S": token_pk(token)}, "sk": {"S": "-"}}, ConsistentRead=True
-            ).get("Item")
+            item = (
+                client("dynamodb")
+                .get_item(
+                    TableName=self.table, Key={"pk": {"S": token_pk(token)}, "sk": {"S": "-"}}, ConsistentRead=True
+                )
+                .get("Item")
+            )
             if item:
                 out.append({"token": token, **{k: v["S"] for k, v in item.items() if k not in ("pk", "sk")}})
         return out
