@@ -41,10 +41,19 @@ def immediate_email_scenario() -> str | None:
 
 
 def _request(url: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+    """One call to the local stack; a 503 (moto slow on a loaded machine: "retry later") is retried twice, as the
+    SDKs do. Tracked messages carry messageIds, so a retried POST is deduplicated, never counted twice."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read() or b"null")
+    for attempt in range(3):
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            if error.code != 503 or attempt == 2:
+                raise
+            time.sleep(0.2)
+    return None
 
 
 def outbox_messages(stack: Any) -> list[dict[str, Any]]:
@@ -108,14 +117,7 @@ def _one_run(stack: Any, index: int, timeout: float) -> tuple[float | None, floa
     profile_url = f"{stack.api_url}/admin/profiles/{profile_id_for('user', user)}"
     messages_url = f"{profile_url}/messages"
     start = time.perf_counter()
-    for attempt in range(3):  # a 503 (moto slow on a loaded machine) asks the sender to retry, as the SDKs do
-        try:
-            _request(f"{stack.api_url}/beacon/v1/batch", batch, auth)
-            break
-        except urllib.error.HTTPError as error:
-            if error.code != 503 or attempt == 2:
-                raise
-            time.sleep(0.2)
+    _request(f"{stack.api_url}/beacon/v1/batch", batch, auth)
     visible = None
     # The timed signal is the message record turning `sent`: it is written right after SES accepted the email, i.e.
     # once moto holds it in its outbox. Polling the outbox itself (moto's data.json: every table, every run) would
@@ -211,7 +213,12 @@ def _personalize_latency(stack: Any, calls: int) -> dict[str, Any]:
     auth = {"Authorization": "Basic " + base64.b64encode(f"{stack.server_key}:".encode()).decode()}
     _request(
         f"{stack.api_url}/v1/track",
-        {"anonymousId": visitor, "event": "Product Viewed", "properties": {"product_id": "tee", "category": "shirts"}},
+        {
+            "anonymousId": visitor,
+            "messageId": f"{visitor}-1",
+            "event": "Product Viewed",
+            "properties": {"product_id": "tee", "category": "shirts"},
+        },
         auth,
     )
     url = f"{stack.api_url}/v1/personalize?writeKey={stack.write_key}&anonymousId={visitor}&slots=hero,recs,banner"
