@@ -41,18 +41,18 @@ def immediate_email_scenario() -> str | None:
 
 
 def _request(url: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
-    """One call to the local stack; a 503 (moto slow on a loaded machine: "retry later") is retried twice, as the
-    SDKs do. Tracked messages carry messageIds, so a retried POST is deduplicated, never counted twice."""
+    """One call to the local stack; a 503 (moto slow on a loaded machine: "retry later") is retried with backoff, as
+    the SDKs do. Tracked messages carry messageIds, so a retried POST is deduplicated, never counted twice."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
-    for attempt in range(3):
+    for attempt in range(6):
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as error:
-            if error.code != 503 or attempt == 2:
+            if error.code != 503 or attempt == 5:
                 raise
-            time.sleep(0.2)
+            time.sleep(0.5 * (attempt + 1))
     return None
 
 
