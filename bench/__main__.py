@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import io
 import json
+from importlib import import_module
 import os
 import platform
 import sys
@@ -467,6 +468,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny N for CI: seconds in total, same table shape")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes (default: bench/results)")
+    parser.add_argument(
+        "--only",
+        type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
+        help="re-run only these sections (comma-separated result keys, e.g. cost,end_to_end); the others are kept"
+        " from --out/latest.json",
+    )
     args = parser.parse_args(argv)
     quick: bool = args.quick
     out: Path = args.out
@@ -487,26 +494,39 @@ def main(argv: list[str] | None = None) -> int:
         sending_rate,
     )
 
+    sections: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
+        "cold_start": ("cold start", lambda: cold_start.run(quick)),
+        "ingest": ("ingest", lambda: ingest.run(quick)),
+        "scoring": ("scoring", lambda: scoring.run(quick)),
+        "scoring_instructions": ("scoring instructions", lambda: instructions.run(quick)),
+        "end_to_end": ("end to end", lambda: e2e.run(quick)),
+        "memory": ("memory", lambda: memory.run(quick)),
+        "backfill": ("backfill", lambda: backfill.run(quick)),
+        "imports": ("imports", lambda: imports.run(quick)),
+        "sending_rate": ("sending rate", lambda: sending_rate.run(quick)),
+        "catalog": ("catalog", lambda: catalog.run(quick)),
+        "recommendations": ("recommendations", lambda: recommendations.run(quick)),
+        "propensity": ("propensity", lambda: propensity.main(8_000 if quick else 40_000)),
+        "archive": ("archive", lambda: import_module("bench.archive").run(quick)),
+        "inapp": ("in-app fetch", lambda: import_module("bench.inapp").run(quick)),
+        "cost": ("cost", lambda: cost.run(quick)),
+    }
     results: dict[str, Any] = {}
-    results["cold_start"] = _section("cold start", lambda: cold_start.run(quick))
-    results["ingest"] = _section("ingest", lambda: ingest.run(quick))
-    results["scoring"] = _section("scoring", lambda: scoring.run(quick))
-    results["scoring_instructions"] = _section("scoring instructions", lambda: instructions.run(quick))
-    results["end_to_end"] = _section("end to end", lambda: e2e.run(quick))
-    results["memory"] = _section("memory", lambda: memory.run(quick))
-    results["backfill"] = _section("backfill", lambda: backfill.run(quick))
-    results["imports"] = _section("imports", lambda: imports.run(quick))
-    results["sending_rate"] = _section("sending rate", lambda: sending_rate.run(quick))
-    results["catalog"] = _section("catalog", lambda: catalog.run(quick))
-    results["recommendations"] = _section("recommendations", lambda: recommendations.run(quick))
-    results["propensity"] = _section("propensity", lambda: propensity.main(8_000 if quick else 40_000))
-    from bench import archive
-
-    results["archive"] = _section("archive", lambda: archive.run(quick))
-    from bench import inapp
-
-    results["inapp"] = _section("in-app fetch", lambda: inapp.run(quick))
-    results["cost"] = _section("cost", lambda: cost.run(quick))
+    reused_from = None
+    if args.only:
+        # Re-run some sections, keep the others from the last run of the same kind (e.g. `--only cost` after a
+        # change that moves only the bill); the document says which were re-run and when the rest was measured.
+        previous = json.loads((out / "latest.json").read_text())
+        if previous.get("quick") != quick:
+            raise SystemExit("--only needs a latest.json of the same kind (quick or full) in --out")
+        unknown = set(args.only) - set(sections)
+        if unknown:
+            raise SystemExit(f"--only: unknown section(s) {sorted(unknown)}; known: {sorted(sections)}")
+        results = dict(previous["results"])
+        reused_from = previous.get("reused_from") or previous["date"]
+    for key, (name, fn) in sections.items():
+        if not args.only or key in args.only:
+            results[key] = _section(name, fn)
 
     rows = build_rows(results)
     table = render(rows)
@@ -519,6 +539,9 @@ def main(argv: list[str] | None = None) -> int:
         "table_text": table,
         "results": results,
     }
+    if reused_from:
+        document["reused_from"] = reused_from
+        document["sections_run"] = args.only
     if "per_million_events" in results["cost"]:
         document["cost_table_text"] = cost.line_item_table(results["cost"])
     out.mkdir(parents=True, exist_ok=True)

@@ -52,6 +52,8 @@ def section(latest: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     from bench.__main__ import prices_text
 
     machine = latest["machine"]
+    partial = latest.get("reused_from")
+    runs = [run for run in runs if not run.get("reused_from")] or [latest]  # a partial re-run adds no new spread
     spread = ranges(runs)
     rows = [{**row, "range across runs": spread.get(row["figure"], "-")} for row in latest["table"]]
     dates = sorted({run["date"][:10] for run in runs})
@@ -61,7 +63,14 @@ def section(latest: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         f" Python {machine['python']}, against in-process moto. {len(runs)} full run(s) kept in bench/results/"
         f" ({', '.join(dates)}): the last column is each figure's range across them. Timing rows show their spread"
         " over repeats; the callgrind row (instructions per record) is the one to compare changes by on a busy"
-        " machine. Regenerate this section with `make bench-readme`.",
+        " machine. Regenerate this section with `make bench-readme`."
+        + (
+            f" Sections {', '.join(latest.get('sections_run') or [])} were re-run at"
+            f" {latest['date'][:16].replace('T', ' ')} UTC (`python -m bench --only`); the rest is from the full run"
+            f" of {partial[:16].replace('T', ' ')} UTC."
+            if partial
+            else ""
+        ),
         "",
         _render(rows),
         "",
