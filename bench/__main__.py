@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import io
 import json
-from importlib import import_module
 import os
 import platform
 import sys
@@ -14,6 +13,7 @@ import time
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
