@@ -42,6 +42,7 @@ def test_quick_benchmark_prints_the_table_and_writes_latest_json(tmp_path):
         "cost",
         "catalog",
         "archive",
+        "inapp",
     }
     assert document["results"]["archive"]["status"] == "ok", document["results"]["archive"]
     assert "model" in document["results"]["backfill"], document["results"]["backfill"]
