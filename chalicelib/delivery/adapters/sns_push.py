@@ -14,29 +14,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 from chalicelib.delivery.adapters.provider_call import provider_call
+
+# One SNS client for SMS and push: Publish has no idempotency key either way, so botocore's retries stay off; the
+# endpoint calls are retried here where safe.
+from chalicelib.delivery.adapters.sns_notify import _client, reset_client  # noqa: F401 - reset by bootstrap
 from chalicelib.delivery.ports import ProviderRejected, PushTokens
 from chalicelib.delivery.push import RenderedPush, sns_message
 
 RETRYABLE_CODES = {"Throttling", "ThrottledException", "InternalError", "KMSThrottling", "ServiceUnavailable"}
 _EXISTING_ENDPOINT = re.compile(r"Endpoint (arn:[^ ]+) already exists")
-
-
-@cache
-def _client() -> Any:
-    """Retries OFF for Publish (no idempotency key, as for SMS); endpoint calls are retried by us where safe."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=2, read_timeout=10)
-    return boto3.session.Session().client("sns", config=config)
-
-
-def reset_client() -> None:
-    _client.cache_clear()
 
 
 def platform_of(endpoint_arn: str) -> str:
