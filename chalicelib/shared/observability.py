@@ -15,6 +15,7 @@ import ipaddress
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -153,9 +154,23 @@ def masking_formatter() -> LambdaPowertoolsFormatter:
 # --- the three tools, built once per process ------------------------------------------------------------------------
 
 
+_LOGGER_LOCK = threading.Lock()
+
+
 @cache
 def get_logger() -> Any:
-    """The Powertools Logger on the `one2one` logger (JSON lines, correlation id, PII masked)."""
+    """The Powertools Logger on the `one2one` logger (JSON lines, correlation id, PII masked).
+
+    Built under a lock: `cache` does not stop two threads (chalice local, the e2e stacks) from both building one, and
+    a second Powertools Logger of a configured service takes the logger's FIRST handler as its own, which is
+    Chalice's plain one (app.py's `Chalice("one2one")` adds it at import): its `set_correlation_id` then fails with
+    "'Formatter' object has no attribute 'append_keys'" on every request of that process."""
+    with _LOGGER_LOCK:
+        return _build_logger()
+
+
+@cache
+def _build_logger() -> Any:
     from aws_lambda_powertools import Logger
 
     logger = Logger(service=SERVICE, logger_formatter=masking_formatter())
