@@ -92,3 +92,21 @@ def harness(moto_env: None) -> Iterator[Harness]:
     get_source_registry().upsert_source("web", WRITE_KEY, [ORIGIN], kind="server")
     with Client(app) as client:
         yield Harness(client=client, app=app, pump=StreamPump(app))
+
+
+@pytest.fixture
+def reads() -> Iterator[list[str]]:
+    """DynamoDB read requests (operation names) made while the test runs, counted by a botocore event hook."""
+    from chalicelib.shared.aws import client
+
+    seen: list[str] = []
+
+    def count(event_name: str, **_: Any) -> None:
+        operation = event_name.rsplit(".", 1)[-1]
+        if operation in ("GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"):
+            seen.append(operation)
+
+    events = client("dynamodb").meta.events
+    events.register("before-call.dynamodb.*", count)
+    yield seen
+    events.unregister("before-call.dynamodb.*", count)

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.integration.conftest import ADMIN_TOKEN, ORIGIN, WRITE_KEY, Harness
 from tests.integration.scenario_support import World, user_profile_id
@@ -39,24 +36,6 @@ def track(h: Harness, anon: str, event: str, **properties: Any) -> None:
 
 def put_message(h: Harness, message_id: str, body: dict[str, Any]) -> Any:
     return h.client.http.put(f"/admin/definitions/in_app/{message_id}", body=json.dumps(body), headers=ADMIN)
-
-
-@pytest.fixture
-def reads() -> Iterator[list[str]]:
-    """DynamoDB read requests made while the test runs (a botocore hook counts them)."""
-    from chalicelib.shared.aws import client
-
-    seen: list[str] = []
-
-    def count(event_name: str, **_: Any) -> None:
-        operation = event_name.rsplit(".", 1)[-1]
-        if operation in ("GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"):
-            seen.append(operation)
-
-    events = client("dynamodb").meta.events
-    events.register("before-call.dynamodb.*", count)
-    yield seen
-    events.unregister("before-call.dynamodb.*", count)
 
 
 def test_an_unknown_visitor_gets_no_messages_with_200(harness: Harness) -> None:

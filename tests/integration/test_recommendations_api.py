@@ -4,10 +4,7 @@ through `GET /v1/recommendations` and `GET /v1/personalize` with at most two Dyn
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from tests.integration.conftest import ORIGIN, WRITE_KEY, Harness
 
@@ -46,24 +43,6 @@ def get(h: Harness, path: str, origin: str | None = ORIGIN) -> Any:
     headers = {"Origin": origin} if origin else {}
     sep = "&" if "?" in path else "?"
     return h.client.http.get(f"{path}{sep}writeKey={WRITE_KEY}", headers=headers)
-
-
-@pytest.fixture
-def reads() -> Iterator[list[str]]:
-    """DynamoDB read requests (operation names) made while the test runs, counted by a botocore event hook."""
-    from chalicelib.shared.aws import client
-
-    seen: list[str] = []
-
-    def count(event_name: str, **_: Any) -> None:
-        operation = event_name.rsplit(".", 1)[-1]
-        if operation in ("GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"):
-            seen.append(operation)
-
-    events = client("dynamodb").meta.events
-    events.register("before-call.dynamodb.*", count)
-    yield seen
-    events.unregister("before-call.dynamodb.*", count)
 
 
 def shoppers(h: Harness) -> None:
