@@ -323,18 +323,28 @@ def cost_rows(cost: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for key, label in WORKLOADS.items():
         model = cost["per_million_events"][key]
-        sends = model["by_kind"].get("ses_emails", 0.0)
-        without = model["total"] - sends
         target = COST_TARGETS[key.split("/", 1)[0]]
         goal = f", goal ${COST_GOAL_BATCHED:.2f}" if key.startswith("batches") else ""
         rows.append(
             _row(
-                f"Metered AWS cost per 1M events, {label} (API {cost['api_type']}; emails sent priced apart)",
-                f"${without:.2f} (+ ${sends:.2f} SES for the welcome mails)" if sends else f"${without:.2f}",
+                f"Metered AWS cost per 1M events, {label} (API {cost['api_type']}): tracking, profiles, segments,"
+                " triggers",
+                f"${model['events_total']:.2f} (all lines incl. sending ${model['total']:.2f})",
                 f"< ${target:.2f}{goal}",
-                without < target,
+                model["events_total"] < target,
             )
         )
+        per_message = model.get("sending_per_1000_messages")
+        if per_message is not None:
+            rows.append(
+                _row(
+                    f"  sending pipeline per 1,000 messages ({model['messages_per_million_events']:,.0f} per 1M"
+                    " events; SES/SNS priced apart)",
+                    f"${per_message:.4f}",
+                    "< SES's $0.10",
+                    per_message < 0.10,
+                )
+            )
     month = cost["per_10k_monthly_active_profiles"]
     assumptions = cost["assumptions"]
     ours = month["ours"]["batches_of_20/realistic"]

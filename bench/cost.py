@@ -43,6 +43,25 @@ LINE_PRICES = {
     "secretsmanager_calls": ("secretsmanager_per_10k_api_calls", 1e4),
 }
 UNPRICED_LINES = {"s3_bytes_put"}  # a quantity kept for the report (archive bytes), billed as storage, not per call
+# The sending pipeline: what a message costs beyond its provider's price (SES, SNS), whatever made it be sent. Pinpoint
+# prices it the same way: events per million, messages per message. These functions work per message; the event
+# sources' polling (delivery queue, SES events topic) too; and of the scenario consumer, what it writes to hand a step
+# to delivery (the message record, the due store, the delivery queue).
+SENDING_FUNCTIONS = {"deliver_steps", "release_due_steps", "sweep_stuck_messages", "ses_feedback"}
+SENDING_EVENT_SOURCES = "(event sources: pollers, SES events)"
+SENDING_RESOURCES = ("one2one-messages", "one2one-due", "SendMessageBatch", "SendMessage")
+PROVIDER_LINES = ("ses_emails", "sns_publishes/Publish (deliver_steps)")
+
+
+def is_sending(line: str) -> bool:
+    """Whether a line item belongs to the sending pipeline (see SENDING_FUNCTIONS), provider prices included."""
+    function = line.rsplit(" (", 1)[-1].rstrip(")") if line.endswith(")") else ""
+    head, _, detail = line.partition("/")
+    if head.startswith(("lambda_", "cloudwatch_logs")):
+        function = detail.split(" ", 1)[0]
+    if SENDING_EVENT_SOURCES in line or function in SENDING_FUNCTIONS:
+        return True
+    return function == "run_scenarios" and detail.split(" ", 1)[0] in SENDING_RESOURCES
 
 
 def tracking_api_type(root: Path = ROOT) -> str:
@@ -111,6 +130,11 @@ def price_workload(
         dollars = row["quantity"] / divisor * prices[price_name]
         add(f"{row['line']}/{row['detail']} ({row['function']})", dollars, row["quantity"])
     total = sum(lines.values())
+    sending = sum(dollars for name, dollars in lines.items() if is_sending(name))
+    providers = sum(dollars for name, dollars in lines.items() if name.startswith(PROVIDER_LINES))
+    messages = sum(
+        quantities.get(name, 0.0) for name in quantities if name.startswith(PROVIDER_LINES) and is_sending(name)
+    )
     return {
         "events": snapshot["events"],
         "requests": snapshot["requests"],
@@ -119,6 +143,12 @@ def price_workload(
         "quantities_per_million_events": quantities,
         "log_bytes_per_event": log_bytes_total / snapshot["events"],
         "total": total,
+        # Tracking, profiles, segments, predictions and triggers: what Pinpoint's per-event price stands for.
+        "events_total": total - sending,
+        "sending_total": sending,
+        "messages_per_million_events": messages,
+        # The sending pipeline per 1,000 messages, SES/SNS excluded (they are priced per message wherever one sends).
+        "sending_per_1000_messages": (sending - providers) / messages * 1000 if messages else None,
         "by_kind": _by_kind(lines),
     }
 

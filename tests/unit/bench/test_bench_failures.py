@@ -49,15 +49,22 @@ def test_an_end_to_end_run_without_its_email_is_a_failed_row_naming_it():
 
 
 def test_cost_rows_hold_batched_events_to_one_dollar_and_single_to_two_fifty():
-    def model(total: float, ses: float = 0.0) -> dict:
-        return {"total": total, "by_kind": {"ses_emails": ses} if ses else {}}
+    def model(events: float, sending: float = 0.0, per_1000: float | None = None) -> dict:
+        return {
+            "total": events + sending,
+            "events_total": events,
+            "sending_total": sending,
+            "messages_per_million_events": 20_000.0 if per_1000 is not None else 0.0,
+            "sending_per_1000_messages": per_1000,
+        }
 
     cost = {
         "api_type": "http",
         "per_million_events": {
-            "1_event_per_request/realistic": model(2.6, ses=0.2),  # 2.40 without the emails: pass
+            # 2.40 for the events, whatever the sending costs: pass; its sending at $0.02 per 1,000: pass
+            "1_event_per_request/realistic": model(2.4, sending=0.6, per_1000=0.02),
             "1_event_per_request/1_event_per_profile": model(2.6),
-            "batches_of_20/realistic": model(0.9),
+            "batches_of_20/realistic": model(0.9, sending=3.0, per_1000=0.15),  # sending dearer than SES: MISS
             "batches_of_20/1_event_per_profile": model(1.2),
         },
         "per_10k_monthly_active_profiles": {
@@ -68,4 +75,28 @@ def test_cost_rows_hold_batched_events_to_one_dollar_and_single_to_two_fifty():
         "assumptions": {"events_per_profile_month": 100, "emails_per_profile_month": 4},
     }
     results = [row["result"] for row in cost_rows(cost)]
-    assert results == ["pass", "MISS", "pass", "MISS", "pass"]
+    assert results == ["pass", "pass", "MISS", "pass", "MISS", "MISS", "pass"]
+
+
+def test_the_sending_pipeline_is_told_apart_by_function_and_by_what_the_scenario_consumer_hands_to_it():
+    from bench.cost import is_sending
+
+    sending = [
+        "lambda_duration/deliver_steps (256 MB)",
+        "cloudwatch_logs/ses_feedback",
+        "dynamodb_wru/one2one-messages (run_scenarios)",
+        "dynamodb_wru/one2one-due (deliver_steps)",
+        "sqs_requests/SendMessageBatch (run_scenarios)",
+        "sqs_requests/DeleteMessage ((event sources: pollers, SES events))",
+        "ses_emails/SendEmail (deliver_steps)",
+    ]
+    events = [
+        "api_gateway_http",
+        "lambda_requests/run_scenarios",
+        "dynamodb_wru/one2one-state (run_scenarios)",
+        "dynamodb_wru/one2one-events (api_handler)",
+        "dynamodb_wru/one2one-profiles/by_due_day (fold_events)",
+        "cloudwatch_logs/fold_events",
+    ]
+    assert [line for line in sending if not is_sending(line)] == []
+    assert [line for line in events if is_sending(line)] == []
