@@ -61,7 +61,7 @@ def is_sending(line: str) -> bool:
         function = detail.split(" ", 1)[0]
     if SENDING_EVENT_SOURCES in line or function in SENDING_FUNCTIONS:
         return True
-    return function == "run_scenarios" and detail.split(" ", 1)[0] in SENDING_RESOURCES
+    return function == "run_scenarios" and detail.split(" ", 1)[0].split("/", 1)[0] in SENDING_RESOURCES
 
 
 def tracking_api_type(root: Path = ROOT) -> str:

@@ -85,6 +85,7 @@ def test_the_sending_pipeline_is_told_apart_by_function_and_by_what_the_scenario
         "lambda_duration/deliver_steps (256 MB)",
         "cloudwatch_logs/ses_feedback",
         "dynamodb_wru/one2one-messages (run_scenarios)",
+        "dynamodb_wru/one2one-messages/by_attention (run_scenarios)",
         "dynamodb_wru/one2one-due (deliver_steps)",
         "sqs_requests/SendMessageBatch (run_scenarios)",
         "sqs_requests/DeleteMessage ((event sources: pollers, SES events))",
