@@ -13,6 +13,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _rss_mb() -> float:
+    """This process image's peak RSS. `ru_maxrss` is not it: Linux carries the forked parent's high-water mark across
+    `exec`, so a child of the bench (moto, every earlier section: ~300 MB) reported the parent's size whatever it
+    used itself. `VmHWM` belongs to the address space, which `exec` replaces."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
