@@ -7,6 +7,9 @@ STAMP := $(VENV)/.requirements-installed
 STAGE ?= prod
 PACKAGE_DIR := build/package
 PYTEST_ARGS ?=
+# Two pytest-xdist workers (the CI machine has two cores); tests/conftest.py keeps each file, and all the local-stack
+# suites, on one worker. PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 2
 # chalice package and boto3 need a region even though nothing is deployed from here.
 export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCOUNT_ID_ENDPOINT_MODE ?= disabled
@@ -67,7 +70,7 @@ test: bootstrap
 	$(MAKE) --no-print-directory security
 	$(MAKE) --no-print-directory checkov
 	$(MAKE) --no-print-directory architecture
-	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # bandit must find nothing of high severity; pip-audit needs PyPI's advisory API, which a mirror-only machine lacks.
 security: bootstrap

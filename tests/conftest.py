@@ -37,6 +37,18 @@ FAKE_AWS_ENV = {
 }
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`make test` runs two pytest-xdist workers (`--dist loadgroup`): each test file stays on one worker, so its
+    module fixtures (moto with the tables, a local stack) are built once, and the local-stack suites (marked e2e)
+    share ONE worker, one after the other: each starts moto, Chalice, the pump and sometimes Chromium, and two of them
+    at once on two cores turn their waits into timeouts. Without xdist (a single test, a debugger) nothing changes."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        group = "e2e" if item.get_closest_marker("e2e") else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 def _reset_app_caches() -> None:
     """Forget cached clients, settings and adapters so each test sees its own environment and moto backend."""
     from chalicelib import bootstrap
