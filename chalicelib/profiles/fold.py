@@ -488,7 +488,7 @@ def _evaluate(
     stage_change = lifecycle.next_change_ts(p, config.lifecycle, now_ts)
     score_drop = scoring.next_score_drop_ts(p, config.scoring, now_ts)
     future = [t for t in (stage_change, score_drop) if t is not None]
-    p.due_day = lifecycle.due_day_for_ts(min(future)) if future else None
+    p.due_day = lifecycle.kept_due_day(p.due_day, lifecycle.due_day_for_ts(min(future)) if future else None, now_ts)
     return transitions
 
 

@@ -101,6 +101,19 @@ def due_day_for_ts(ts: float) -> str:
     return utc_day(int(ts // DAY) + 1)
 
 
+def kept_due_day(stored: str | None, computed: str | None, now_ts: float) -> str | None:
+    """The `due_day` to store: the computed one, unless the stored one still lies ahead and is no later.
+
+    Due days only move earlier while they lie ahead. A visitor who comes back every day pushes the computed day (churn
+    after silence, a score's decay) a day later each time, and each move rewrites the profile's `by_due_day` entry
+    (a write unit per profile per active day). Keeping the earlier day costs at most one sweep visit on it, which
+    re-evaluates the profile and stores the day then due: a time-based change is never late, since a computed day
+    earlier than the stored one always replaces it."""
+    if stored is not None and stored > utc_day(int(now_ts // DAY)) and (computed is None or computed >= stored):
+        return stored
+    return computed
+
+
 def next_due_day(profile: Profile, config: LifecycleConfig, now: datetime) -> str | None:
     """`YYYY-MM-DD` of the next day the stage could change with time alone (key of the `by_due_day` index).
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 from hypothesis import HealthCheck, given, settings
@@ -446,4 +446,23 @@ def test_folding_shuffled_duplicated_or_split_batches_gives_the_same_profile(eve
     p = folded(first, cfg=cfg).profile
     p = folded(second, profile=p, cfg=cfg).profile
     # THEN the profile is the same as the reference
-    assert _state(p) == reference
+    due, reference_due = _state(p).pop("due_day"), reference.pop("due_day")
+    assert {k: v for k, v in _state(p).items() if k != "due_day"} == reference
+    # AND its sweep day is never later than the reference's (it may be earlier: due days move only earlier while ahead)
+    assert reference_due is None or (due is not None and due <= reference_due)
+
+
+def test_a_due_day_ahead_stays_until_an_earlier_one_is_due_and_a_passed_one_is_replaced():
+    from chalicelib.scoring.lifecycle import kept_due_day
+
+    noon = datetime(2026, 12, 5, 12, tzinfo=UTC).timestamp()
+    # A visitor back today: the churn day moved a day later, the stored (earlier) day stays: no index write.
+    assert kept_due_day("2027-03-01", "2027-03-02", noon) == "2027-03-01"
+    # Something is due sooner (an order's at-risk day, a score's decay): the earlier day replaces it.
+    assert kept_due_day("2027-03-01", "2026-12-20", noon) == "2026-12-20"
+    # Nothing due any more: the stored day stays ahead for one harmless sweep visit, which then clears it.
+    assert kept_due_day("2027-03-01", None, noon) == "2027-03-01"
+    # The stored day is today (the sweep's own fold) or passed: the computed one is stored.
+    assert kept_due_day("2026-12-05", "2027-03-02", noon) == "2027-03-02"
+    assert kept_due_day("2026-12-01", None, noon) is None
+    assert kept_due_day(None, "2027-03-02", noon) == "2027-03-02"
