@@ -334,3 +334,34 @@ def test_an_access_export_includes_archived_events_the_events_table_no_longer_ho
     # (their merged anonymous profile's events included: archived lines keep the profile id of ingest time)
     assert any(line["body"].get("anonymous_id") == "priv-anon" and not line["body"].get("user_id") for line in archived)
     assert "keep-2" not in str(archived) and "bystander" not in str(archived)
+
+
+def test_a_returning_visitors_day_is_written_to_their_day_list_once_per_warm_container(
+    harness: Harness, monkeypatch
+) -> None:
+    from chalicelib.tracking.adapters import s3_archive
+
+    written: list[str] = []
+    real = s3_archive.batch_write
+
+    def recording(table: str, requests: list[dict[str, Any]]) -> None:
+        written.extend(
+            r["PutRequest"]["Item"]["pk"]["S"]
+            for r in requests
+            if r["PutRequest"]["Item"]["pk"]["S"].startswith(s3_archive.INDEX_PREFIX)
+        )
+        real(table, requests)
+
+    monkeypatch.setattr(s3_archive, "batch_write", recording)
+    ts = "2026-11-30T10:00:00.000Z"
+    # GIVEN a visitor's first batch of the day, then two more batches of the same day
+    for n in range(3):
+        send(harness, "/v1/track", {"userId": "day-1", "event": "Viewed", "messageId": f"d{n}", "timestamp": ts})
+        harness.pump.drain()
+    # THEN their day was written to the day list once, and the access export still finds all three events
+    assert len(written) == 1
+    from chalicelib.bootstrap import get_archive_service
+    from chalicelib.tracking.identity import profile_id_for
+
+    exported = get_archive_service().export([profile_id_for("user", "day-1")])
+    assert sorted(line["key"] for line in exported) == ["web#d0", "web#d1", "web#d2"]

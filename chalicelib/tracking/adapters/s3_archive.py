@@ -21,6 +21,9 @@ DIRTY_PK = "archive_dirty"
 ERASED_PREFIX = "archive_erased#"
 FAILED_PK = "archive_failed"
 ERASURE_NOTE_SECONDS = 7 * 86_400
+# (profile, day) pairs this container has written to the day list; a warm fold container sees the same visitors batch
+# after batch, and each pair needs writing once. Bounded (~100 bytes a pair); cleared whole when full.
+REMEMBERED_MAX = 50_000
 
 
 class S3EventArchive:
@@ -29,6 +32,7 @@ class S3EventArchive:
         self.state_table = state_table
         self.events_table = events_table
         self.event_ttl_seconds = event_ttl_days * 86_400
+        self._remembered: set[tuple[str, str]] = set()
 
     def put(self, key: str, body: bytes) -> None:
         client("s3").put_object(
@@ -57,11 +61,18 @@ class S3EventArchive:
         return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
     def remember(self, profile_days: list[tuple[str, str]]) -> None:
+        """Add days to the per-person day lists; a pair this container already wrote is not written again (a returning
+        visitor's every batch of the day cost a write unit). A pair written elsewhere is written again: a put of the
+        same item, harmless. Erasure deletes the lists, but an erased person's events never reach the archive again."""
+        fresh = [pair for pair in dict.fromkeys(profile_days) if pair not in self._remembered]
         requests = [
             {"PutRequest": {"Item": {"pk": {"S": INDEX_PREFIX + profile_id}, "sk": {"S": day}}}}
-            for profile_id, day in profile_days
+            for profile_id, day in fresh
         ]
         batch_write(self.state_table, requests)
+        if len(self._remembered) + len(fresh) > REMEMBERED_MAX:
+            self._remembered.clear()
+        self._remembered.update(fresh)
 
     def _index(self, profile_ids: list[str]) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
