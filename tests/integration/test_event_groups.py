@@ -185,3 +185,29 @@ def test_a_trigger_fires_once_for_an_event_sent_in_two_batches(world: World) -> 
     [sent] = world.outbox()
     assert sent["subject"] == "Welcome, Sora!"
     assert len(world.runs(user_profile_id(user))) == 1
+
+
+def test_an_anonymous_group_folded_after_its_device_was_linked_joins_the_person(harness: Harness) -> None:
+    from chalicelib.shared.aws import client
+
+    # GIVEN a known person, and in one fold batch: their sign-in on a new device, then that device's earlier batch
+    # (resolved at ingest to the device's own anonymous profile: the link was not folded yet)
+    send(harness, "/v1/identify", {"userId": "grp-known", "traits": {"email": "known@example.com"}})
+    harness.pump.drain()
+    calls: list[str] = []
+    ddb = client("dynamodb")
+    ddb.meta.events.register("before-call.dynamodb.GetItem", lambda model, **_: calls.append(model.name))
+    send(harness, "/v1/identify", {"anonymousId": "grp-device", "userId": "grp-known"})
+    send(harness, "/v1/batch", {"batch": [viewed(f"d{i}", anonymousId="grp-device") for i in range(3)]})
+    harness.pump.drain()
+    # THEN the fold defers the group to the person: their profile counts it, and the group item names them
+    known = profile(harness, user_id="grp-known")
+    assert known["profile"]["computed"]["event_counts"]["Product Viewed"] == 3
+    [group] = [i for i in items() if "n" in i]
+    assert group["profile_id"]["S"] == known["profile_id"] and group["n"]["N"] == "3"
+    assert "GetItem" in calls  # the group was read back to be rewritten whole
+    assert sorted(e["message_id"] for e in known["recent_events"] if e.get("event") == "Product Viewed") == [
+        "d0",
+        "d1",
+        "d2",
+    ]
