@@ -211,3 +211,37 @@ def test_an_anonymous_group_folded_after_its_device_was_linked_joins_the_person(
         "d1",
         "d2",
     ]
+
+
+def test_a_group_in_flight_during_an_erasure_is_deleted_by_the_fold_and_never_archived(harness: Harness) -> None:
+    from datetime import UTC, datetime
+
+    from chalicelib.bootstrap import get_event_store
+    from chalicelib.tracking.events import TrackedEvent
+
+    send(harness, "/v1/identify", {"userId": "grp-gone", "traits": {"email": "gone@example.com"}})
+    harness.pump.drain()
+    profile_id = profile(harness, user_id="grp-gone")["profile_id"]
+    assert harness.client.http.delete(f"/admin/profiles/{profile_id}", headers=ADMIN).status_code == 200
+    # GIVEN a batch the API resolved to the person just before their erasure, stored just after it
+    now = datetime.now(UTC)
+    late = [
+        TrackedEvent(
+            message_id=f"late{i}",
+            source_id="web",
+            type="track",
+            profile_id=profile_id,
+            timestamp=now,
+            received_at=now,
+            user_id="grp-gone",
+            event="Product Viewed",
+        )
+        for i in range(3)
+    ]
+    get_event_store().put_batch(late)
+    assert [i["n"]["N"] for i in items() if i["profile_id"]["S"] == profile_id] == ["3"]
+    # WHEN the stream is folded THEN the fold deletes the group (the tombstone stops it) and the archive leaves it out
+    harness.pump.drain()
+    assert [i for i in items() if i["profile_id"]["S"] == profile_id] == []
+    assert not any(k.startswith("web#late") for k in archived_keys())
+    assert harness.admin(f"/admin/profiles/{profile_id}").status_code == 404

@@ -149,6 +149,8 @@ def history_order(items: Iterable[dict[str, Any]], limit: int, newest_first: boo
     holds a newer one; `limit` event items are then one Query page, as before groups. Oldest first has no such bound
     (a group's earliest event can be older than its `ts_key`) and reads every item: only tests and tools ask for it.
     """
+    if limit <= 0:
+        return []
     seen: dict[str, TrackedEvent] = {}
     for item in items:
         for event in expand(item):
