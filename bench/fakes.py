@@ -37,12 +37,13 @@ class MemoryEventStore:
         for event in events:
             self.items[event.key] = event
 
-    def put_new_many(self, events: list[TrackedEvent]) -> list[TrackedEvent]:
-        # As the DynamoDB adapter: one BatchGetItem per 100 keys, then one BatchWriteItem per 25 new events.
-        self.requests["event_read"] += -(-len(events) // 100)
-        fresh = [e for e in {e.key: e for e in events}.values() if e.key not in self.items]
-        self.put_many(fresh)
-        return fresh
+    def put_batch(self, events: list[TrackedEvent]) -> list[TrackedEvent]:
+        # As the DynamoDB adapter: one item per profile, one BatchWriteItem per 25 items, no read.
+        unique = list({e.key: e for e in events}.values())
+        self.requests["event_write"] += -(-len({e.profile_id for e in unique}) // 25)
+        for event in unique:
+            self.items[event.key] = event
+        return unique
 
     def history(self, profile_id: str, limit: int = 50, newest_first: bool = True) -> list[TrackedEvent]:
         self.requests["event_read"] += 1

@@ -1,11 +1,12 @@
 """Cost levers, measured: what one tracked event writes and reads in DynamoDB, and what a request logs.
 
-`python -m bench.levers` posts the bench workload through the Chalice handler against in-process moto (the same
-setup as `bench.ingest`) and meters, per event, the events-table item bytes and write units (the base item and the
-`by_profile` index entry, sized from the index's projection read with `describe_table`), the read units of every
-read (strongly consistent 1 per 4 KB, eventually consistent 0.5), and the bytes the app writes to stdout per
-request at the default log level (JSON log lines and the EMF metric blobs: CloudWatch Logs ingests both). Run it on
-two commits to get a lever's before/after; bench/cost.py prices the counts.
+`python -m bench.levers` posts the bench workload through the Chalice handler against in-process moto (the same setup as
+`bench.ingest`; batches of random visitors, batches of one visitor each (one group item), single events) and meters, per
+event, the events-table item bytes and write units (the base item and the `by_profile` index entry, sized from the
+index's projection read with `describe_table`), the read units of every read (strongly consistent 1 per 4 KB, eventually
+consistent 0.5), and the bytes the app writes to stdout per request at the default log level (JSON log lines and the EMF
+metric blobs: CloudWatch Logs ingests both). Run it on two commits to get a lever's before/after; bench/cost.py prices
+the counts.
 """
 
 from __future__ import annotations
@@ -116,8 +117,9 @@ def _summary(meter: Meter, events: int, events_table: str, index: dict[str, Any]
     from chalicelib.shared.settings import get_settings
 
     ttl_days = get_settings().event_ttl_days
-    table_bytes = statistics.mean(sizes) + STORAGE_ITEM_OVERHEAD_BYTES if sizes else 0
-    index_bytes = statistics.mean(gsi_sizes) if gsi_sizes else 0  # an index entry's size holds its 100 bytes
+    # Per event, not per item: a group item holds a batch's events of one profile.
+    table_bytes = (sum(sizes) + STORAGE_ITEM_OVERHEAD_BYTES * len(sizes)) / events if sizes else 0
+    index_bytes = sum(gsi_sizes) / events if gsi_sizes else 0  # an index entry's size holds its 100 bytes
     months = ttl_days / DAYS_PER_MONTH
     # Over the event's life in the table, per million events: table + index storage, and PITR (billed on the table's
     # size, global secondary indexes excluded).
@@ -136,6 +138,7 @@ def _summary(meter: Meter, events: int, events_table: str, index: dict[str, Any]
         )
         if index and event_items
         else 0,
+        "items_per_event": len(event_items) / events,  # below 1 when a batch's events of a profile share an item
         "event_wru_per_event": base_wru / events,
         "index_wru_per_event": gsi_wru / events,
         "rru_per_event_strong": rru["strong"] / events,
@@ -170,6 +173,16 @@ def run(batches: int = 10, batch_size: int = 20, singles: int = 20) -> dict[str,
         batched["log_bytes_per_request"] = len(sink.getvalue().encode()) / batches
         meter.clear()
 
+        # A browser SDK's batch: one visitor's events, stored as ONE group item (tracking/events.py `group_items`).
+        for b in range(batches):
+            visitor = rng.randrange(5000)
+            batch = [
+                workload.message(visitor, 500_000 + b * batch_size + i, workload.NOW, rng) for i in range(batch_size)
+            ]
+            _post(http, "/v1/batch", json.dumps({"batch": batch}), io.StringIO())
+        visitor_batched = _summary(meter, batches * batch_size, events_table, index, table_keys)
+        meter.clear()
+
         sink = io.StringIO()
         for i in range(singles):
             message = workload.message(rng.randrange(5000), 900_000 + i, workload.NOW, rng, "Product Viewed")
@@ -181,6 +194,7 @@ def run(batches: int = 10, batch_size: int = 20, singles: int = 20) -> dict[str,
     return {
         "index": {"name": index["IndexName"], "projection": index["Projection"]} if index else None,
         f"batches_of_{batch_size}": batched,
+        f"one_visitor_batches_of_{batch_size}": visitor_batched,
         "single": single,
         "fold": fold,
     }

@@ -69,10 +69,16 @@ def _sequence(record: Mapping[str, Any]) -> str:
     return str((record.get("dynamodb") or {}).get("SequenceNumber") or "")
 
 
-def _event_type(record: Mapping[str, Any]) -> str:
+def _event_types(record: Mapping[str, Any]) -> dict[str, int]:
+    """Events per type of a record: one for an event's item, a group item's counts (tracking/events.py), no decode."""
+    from chalicelib.tracking.events import item_types
+
     image = (record.get("dynamodb") or {}).get("NewImage") or {}
-    value = (image.get("type") or {}).get("S")
-    return value if isinstance(value, str) and value.isidentifier() else "other"
+    out: dict[str, int] = {}
+    for name, n in item_types(image).items():
+        name = name if isinstance(name, str) and name.isidentifier() else "other"
+        out[name] = out.get(name, 0) + n
+    return out
 
 
 def checkpointed(records: Sequence[Mapping[str, Any]], retry: Iterable[str]) -> list[Mapping[str, Any]]:
@@ -94,7 +100,8 @@ def batch_increments(
     *,
     after: str | None = None,
 ) -> BatchIncrements:
-    """Counts of one batch: INSERT records of the checkpointed prefix by event type on `day` (those with a sequence
+    """Counts of one batch: the events of INSERT records (a group item holds several) of the checkpointed prefix by
+    event type on `day` (those with a sequence
     number above `after` when given: the part of a re-delivered batch not yet counted), plus `newly_active`
     profiles per day.
 
@@ -112,8 +119,10 @@ def batch_increments(
         out.last_sequence = sequence
         if record.get("eventName") != "INSERT":
             continue  # a MODIFY is a re-pointed or overwritten copy of an event already counted
-        out.add(day, "events", _event_type(record))
-        out.add(day, "events", "total")
+        types = _event_types(record)
+        for name, n in types.items():
+            out.add(day, "events", name, n)
+        out.add(day, "events", "total", sum(types.values()))
     for active_day, n in sorted(newly_active.items()):
         out.add(active_day, "active", "profiles", n)
     if out.first_sequence is None and not out.empty:

@@ -52,6 +52,7 @@ class PrivacyService:
         keys, body = self.keys_for(profile_id)
         body.pop("applied", None)
         body.pop("folded", None)
+        body.pop("folded_in", None)
         events = sorted((e.summary() for e in self.data.events(keys.profile_ids)), key=lambda e: e["timestamp"])
         out: dict[str, Any] = {
             "profile_id": keys.profile_id,

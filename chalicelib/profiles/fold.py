@@ -686,7 +686,11 @@ def fold(
     if changed:
         working.version += 1
         working.updated_at = iso(now)
-        working.folded = applied_events[-MAX_FOLDED:]
+        # The profiles-stream consumer reads what this version applied back from the events table: the items they are
+        # stored in (a group holds a request's events) and the tags that pick them out (11 characters, not a key's ~45).
+        applied_now = batch[-MAX_FOLDED:]
+        working.folded = [tag for _, tag, _, _ in applied_now]
+        working.folded_in = list(dict.fromkeys(event.stored_in() for _, _, _, event in applied_now))
         if transitions:  # else the kept ones stay as they are: they belong to earlier versions
             for transition in transitions:
                 transition.version = working.version

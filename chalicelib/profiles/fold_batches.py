@@ -185,14 +185,16 @@ class FoldService:
                 continue  # MODIFY = a duplicate overwrote itself or history was re-pointed: already folded
             sequence = record.get("dynamodb", {}).get("SequenceNumber", "")
             try:
-                tracked = StreamEvent.from_stream_image(record["dynamodb"]["NewImage"])
+                # One event, or a group item's (a request's events of one profile): retried together, per record.
+                stored = StreamEvent.all_from_stream_image(record["dynamodb"]["NewImage"])
             except Exception as exc:  # noqa: BLE001 - anything unreadable is poison, kept and skipped
                 stats.poison += 1
                 self.failed.record(None, {"error": "poison_record", "message": str(exc)[:500]}, record)
                 continue
-            if tracked.profile_id.startswith("unlinked#"):
-                continue  # Global Privacy Control: stored for aggregate counts, tied to no one, never folded
-            by_profile[tracked.profile_id].append((sequence, tracked))
+            for tracked in stored:
+                if tracked.profile_id.startswith("unlinked#"):
+                    continue  # Global Privacy Control: stored for aggregate counts, tied to no one, never folded
+                by_profile[tracked.profile_id].append((sequence, tracked))
         failures: list[str] = []
         fetched: dict[str, StoredProfile] = {}
         groups = self._redirect(by_profile, fetched)
@@ -286,8 +288,9 @@ class FoldService:
         for attempt in range(MAX_ATTEMPTS):
             stored = prefetched if attempt == 0 and prefetched is not None else self.profiles.get(profile_id)
             if stored is not None and stored.erased:
-                # Erased person: events that were in flight when the erasure ran are deleted, never folded.
-                self.events.delete([e.key for e in events])
+                # Erased person: events that were in flight when the erasure ran are deleted, never folded (with the
+                # items they are in: a group holds one profile's events).
+                self.events.delete([e.stored_in() for e in events])
                 self._dropped.update(e.key for e in events)
                 return False
             current = stored.profile() if stored is not None else None

@@ -59,6 +59,7 @@ class AdminService:
         body = stored.document()
         body.pop("applied", None)  # replay bookkeeping, not information about the person
         body.pop("folded", None)
+        body.pop("folded_in", None)
         body["version"] = stored.version
         view: dict[str, Any] = {
             "profile_id": profile_id,

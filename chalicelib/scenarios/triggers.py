@@ -1,17 +1,18 @@
 """Scenario use case: profiles-stream records become started runs (triggers) and cancelled runs (exit conditions).
 
-Per record: the transitions recorded by this profile version and the events newly folded into it (the fold's
-`folded` keys, read back with one BatchGetItem) are matched against the enabled scenarios. A run is created
-conditionally on (profile, trigger instance), so a duplicated stream delivery starts nothing twice; its first step is
-put on the delivery queue at once. Runs whose exit condition a new event or change satisfies are exited now, so a
-waiting reminder is cancelled before it comes due (the delivery guards re-check it at send time anyway).
+Per record: the transitions recorded by this profile version and the events newly folded into it (the items the fold
+lists in `folded_in`, read back with one BatchGetItem, and of their events those whose tags it lists in `folded`) are
+matched against the enabled scenarios. A run is created conditionally on (profile, trigger instance), so a duplicated
+stream delivery starts nothing twice; its first step is put on the delivery queue at once. Runs whose exit condition a
+new event or change satisfies are exited now, so a waiting reminder is cancelled before it comes due (the delivery
+guards re-check it at send time anyway).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from chalicelib.catalog import InterestIndex
@@ -47,6 +48,7 @@ class ScenarioStats:
     failed_records: int = 0
 
 
+# Item pks (an event's key, or a group's) -> event key -> event, for every event stored in those items.
 EventReader = Callable[[list[str]], dict[str, TrackedEvent]]
 
 
@@ -107,7 +109,7 @@ class ScenarioService:
         records = [r for r in stream_records if r.get("eventName") in ("INSERT", "MODIFY")]
         stats.records = len(records)
         parsed = [(r, *self._diff(r)) for r in records]
-        wanted = sorted({key for _, _, _, keys in parsed if keys for key in keys})
+        wanted = sorted({ref for _, _, _, new in parsed for ref in new.refs})
         failures: list[str] = []
         try:
             events = self.read_events(wanted) if wanted else {}
@@ -115,14 +117,21 @@ class ScenarioService:
             log.exception("scenarios: could not read %d new events; batch retried", len(wanted))
             return [r["dynamodb"]["SequenceNumber"] for r in records]
         failed_profiles: set[str] = set()
-        for record, profile, transitions, keys in parsed:
+        by_tag: dict[str, TrackedEvent] | None = None
+        for record, profile, transitions, new in parsed:
             sequence = record["dynamodb"].get("SequenceNumber", "")
             if profile is None:
                 continue
             if profile["profile_id"] in failed_profiles:
                 failures.append(sequence)  # keep a person's records in order: retry the later ones too
                 continue
-            new_events = sorted((events[k] for k in keys if k in events), key=lambda e: (e.timestamp, e.key))
+            if new.tags:
+                if by_tag is None:
+                    by_tag = _by_tag(events)
+                found = [by_tag[t] for t in new.tags if t in by_tag]
+            else:
+                found = [events[k] for k in new.keys if k in events]
+            new_events = sorted(found, key=lambda e: (e.timestamp, e.key))
             stats.events += len(new_events)
             stats.transitions += len(transitions)
             try:
@@ -136,12 +145,12 @@ class ScenarioService:
         return failures
 
     @staticmethod
-    def _diff(record: Mapping[str, Any]) -> tuple[dict[str, Any] | None, list[Transition], list[str]]:
-        """(profile JSON, transitions of this version, newly applied event keys) of one stream record."""
+    def _diff(record: Mapping[str, Any]) -> tuple[dict[str, Any] | None, list[Transition], NewEvents]:
+        """(profile JSON, transitions of this version, the events newly applied by it) of one stream record."""
         data = record.get("dynamodb") or {}
         new, old = data.get("NewImage"), data.get("OldImage") or {}
         if not new or "body" not in new or "merged_into" in new or "erased_at" in new:
-            return None, [], []
+            return None, [], NewEvents()
         body = body_dict(new)
         body["version"] = int(new["version"]["N"]) if "version" in new else body.get("version", 0)
         old_body = body_dict(old) if "body" in old else {}
@@ -149,15 +158,19 @@ class ScenarioService:
         transitions: list[Transition] = []
         if body["version"] != old_version:
             transitions = read_item(new).new_transitions()
-        if "folded" in body:
-            # The fold lists the keys it folded into this version. A writer that copies the body without folding
-            # (retiring a merged profile) keeps the previous list: nothing new then.
-            old_folded = set(old_body.get("folded") or ())
+        # The fold lists what it folded into this version. A writer that copies the body without folding (retiring a
+        # merged profile) keeps the previous list: nothing new then.
+        old_folded = set(old_body.get("folded") or ())
+        if body.get("folded_in"):
+            # Tags of the applied events, and the items (event items or groups) that hold them.
+            tags = [t for t in body.get("folded") or () if t not in old_folded]
+            return body, transitions, NewEvents(refs=list(body["folded_in"]) if tags else [], tags=tags)
+        if "folded" in body:  # written before `folded_in` existed: full event keys, each its item's pk
             keys = [k for k in body["folded"] if k not in old_folded]
         else:  # written before `folded` existed: the applied map held full keys
             old_applied = old_body.get("applied") or {}
             keys = [k for k in body.get("applied") or {} if k not in old_applied]
-        return body, transitions, keys
+        return body, transitions, NewEvents(refs=keys, keys=keys)
 
     def process(
         self, profile: dict[str, Any], events: list[TrackedEvent], transitions: list[Transition], stats: ScenarioStats
@@ -245,6 +258,22 @@ class ScenarioService:
     def _may_exit(self, events: list[TrackedEvent]) -> bool:
         names = {rule.event for s in self.scenarios for rule in s.exit if rule.event}
         return any(e.event in names for e in events)
+
+
+@dataclass
+class NewEvents:
+    """The events a profile version applied: the items to read (`refs`, pks) and what picks them out of those items,
+    `tags` (`applied_tag` of their keys) or, in profiles written before groups, their `keys`."""
+
+    refs: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+
+
+def _by_tag(events: Mapping[str, TrackedEvent]) -> dict[str, TrackedEvent]:
+    from chalicelib.profiles.fold import applied_tag  # lazy: the fold module pulls in its rules
+
+    return {applied_tag(key): event for key, event in events.items()}
 
 
 def _first_step(run: ScenarioRun) -> dict[str, Any]:

@@ -18,9 +18,13 @@ import json
 import zlib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from chalicelib.tracking import event_codec
+from chalicelib.tracking.events import is_group, iso
 from chalicelib.tracking.ports import EventArchive
 
 PREFIX = "events/"
@@ -37,7 +41,8 @@ def object_key(day: str, first_sequence: str, last_sequence: str) -> str:
 
 
 def archive_line(image: dict[str, Any]) -> dict[str, Any] | None:
-    """One archived line from a stream NewImage (attribute-value form), or None for an item that is not an event."""
+    """One archived line from the stream NewImage (attribute-value form) of one event's item, or None for an item
+    that is not an event (`archive_lines` takes group items too)."""
     try:
         ts_key = image["ts_key"]["S"]
         line = {
@@ -52,6 +57,45 @@ def archive_line(image: dict[str, Any]) -> dict[str, Any] | None:
     except (KeyError, TypeError, ValueError, zlib.error):
         return None
     return line if len(line["ts"]) >= 10 else None
+
+
+class _Head(msgspec.Struct):
+    """What an archived line repeats of an event's body (msgspec decodes only these fields)."""
+
+    source_id: str
+    message_id: str
+    type: str
+    timestamp: datetime
+    event: str | None = None
+
+
+_HEAD = msgspec.json.Decoder(_Head)
+
+
+def archive_lines(image: dict[str, Any]) -> list[dict[str, Any]]:
+    """The archived lines of an item's stream NewImage: one per event (a group item holds several), each keyed by
+    its event key; [] for an item that is not an event."""
+    if not is_group(image):
+        line = archive_line(image)
+        return [line] if line is not None else []
+    try:
+        profile_id = image["profile_id"]["S"]
+        lines = []
+        for body in event_codec.bodies(image):
+            head = _HEAD.decode(body)
+            lines.append(
+                {
+                    "key": f"{head.source_id}#{head.message_id}",
+                    "profile_id": profile_id,
+                    "type": head.type,
+                    "event": head.event,
+                    "ts": iso(head.timestamp),
+                    "body": body.decode(),
+                }
+            )
+    except (KeyError, TypeError, ValueError, zlib.error, msgspec.DecodeError):
+        return []
+    return lines
 
 
 def day_of(line: dict[str, Any]) -> str:
@@ -87,9 +131,9 @@ def group_batch(
     first, last = min(sequences, key=_seq), max(sequences, key=_seq)
     by_day: dict[str, list[dict[str, Any]]] = {}
     for record in inserts:
-        line = archive_line(record.get("dynamodb", {}).get("NewImage") or {})
-        if line is not None and line["key"] not in skip:
-            by_day.setdefault(day_of(line), []).append(line)
+        for line in archive_lines(record.get("dynamodb", {}).get("NewImage") or {}):
+            if line["key"] not in skip:
+                by_day.setdefault(day_of(line), []).append(line)
     return {day: (object_key(day, first, last), lines) for day, lines in by_day.items()}
 
 

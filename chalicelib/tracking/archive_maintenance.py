@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from chalicelib.tracking.archive import archive_line, day_of, decode, encode, object_key, partition
+from chalicelib.tracking.archive import archive_lines, day_of, decode, encode, object_key, partition
 from chalicelib.tracking.ports import EventArchive
 
 log = logging.getLogger("one2one")
@@ -72,19 +72,15 @@ def _generation(key: str) -> int | None:
 
 
 def failed_batch(records: list[dict[str, Any]], skip: frozenset[str] | set[str] = frozenset()) -> dict[str, Any] | None:
-    """What a refill needs of a batch whose archive write failed: its sequence range and its new events' keys."""
+    """What a refill needs of a batch whose archive write failed: its sequence range and the pks of the items its new
+    events are in (an event's own item or its group's: the refill reads them back from the events table)."""
     sequences = sorted(
         (str(r.get("dynamodb", {}).get("SequenceNumber", "")) for r in records),
         key=lambda s: (len(s), s),
     )
     sequences = [s for s in sequences if s]
-    keys = [
-        line["key"]
-        for r in records
-        if r.get("eventName") == "INSERT"
-        and (line := archive_line(r.get("dynamodb", {}).get("NewImage") or {})) is not None
-        and line["key"] not in skip
-    ]
+    images = [r.get("dynamodb", {}).get("NewImage") or {} for r in records if r.get("eventName") == "INSERT"]
+    keys = [image["pk"]["S"] for image in images if any(line["key"] not in skip for line in archive_lines(image))]
     if not sequences or not keys:
         return None
     return {"first": sequences[0], "last": sequences[-1], "keys": keys}
@@ -173,8 +169,8 @@ class ArchiveMaintenance:
         batches = events = missing = 0
         for first, last, keys in self.archive.failed():
             images = self.archive.source_images(keys)
-            lines = [line for image in images if (line := archive_line(image)) is not None]
-            missing += len(keys) - len(lines)
+            lines = [line for image in images for line in archive_lines(image)]
+            missing += len(keys) - len(images)  # items (an event's or a group's) gone from the table
             by_day: dict[str, list[dict[str, Any]]] = {}
             for line in lines:
                 by_day.setdefault(day_of(line), []).append(line)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
+from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, TypedDict
 
@@ -79,6 +83,10 @@ class TrackedEvent(Struct, kw_only=True):
     def key(self) -> str:
         """The dedupe key: one message id per source is stored once."""
         return f"{self.source_id}#{self.message_id}"
+
+    def stored_in(self) -> str:
+        """The pk of the item this event is stored in: its own key (a stream event from a group knows the group's)."""
+        return self.key
 
     @property
     def unverified(self) -> bool:
@@ -158,6 +166,10 @@ class StreamEvent(TrackedEvent, kw_only=True):
 
     context: FoldContext = field(default_factory=dict)  # type: ignore[assignment]
     source_body: bytes = b""  # the stored body (JSON) this was decoded from (never itself stored)
+    item_pk: str = ""  # the group item it came in (never itself stored); "" for an item of its own
+
+    def stored_in(self) -> str:
+        return self.item_pk or self.key
 
     @classmethod
     def from_stream_image(cls, image: dict[str, Any]) -> StreamEvent:
@@ -168,6 +180,22 @@ class StreamEvent(TrackedEvent, kw_only=True):
         if "profile_id" in image:
             event.profile_id = image["profile_id"]["S"]
         return event
+
+    @classmethod
+    def all_from_stream_image(cls, image: dict[str, Any]) -> list[StreamEvent]:
+        """Every event of a stream record's NewImage: one for an event item, each of a group item's."""
+        if GROUP_COUNT not in image:
+            return [cls.from_stream_image(image)]
+        pk = image["pk"]["S"]
+        profile_id = image["profile_id"]["S"]
+        out: list[StreamEvent] = []
+        for body in event_codec.bodies(image):
+            event = _STREAM_DECODER.decode(body)
+            event.source_body = body
+            event.profile_id = profile_id
+            event.item_pk = pk
+            out.append(event)
+        return out
 
     def full(self) -> TrackedEvent:
         """The whole stored event, with the profile id this one now carries (the only field the fold rewrites)."""
@@ -188,3 +216,124 @@ class StreamEvent(TrackedEvent, kw_only=True):
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(TrackedEvent)
 _STREAM_DECODER = msgspec.json.Decoder(StreamEvent)
+
+
+# -- group items -----------------------------------------------------------------------------------------------------
+# A request's events of one profile are stored as ONE item (issue 19: an item per event was the largest per-event
+# cost after the recommendations): `pk` = `GROUP_PREFIX` + a hash of the events' sorted keys (the same batch re-sent
+# rewrites the same item, a stream MODIFY that the fold and the archive ignore), `profile_id`, `ts_key` (the group's
+# LATEST event time: history reads newest first and can stop exactly, see `history_order`), `n` (how many events),
+# `types` (events per type, for the daily counters without a decode) and the bodies deflated together
+# (`event_codec.encode_many`). One event alone keeps the item form of one event (`TrackedEvent.to_item`).
+GROUP_PREFIX = "g#"
+GROUP_COUNT = "n"
+GROUP_TYPES = "types"
+# An item holds at most 400 KB; deflated bodies are never larger than their JSON (plus a few bytes), so a group's
+# JSON is cut at this size (a batch is at most 500 KB of JSON).
+MAX_GROUP_JSON_BYTES = 256 * 1024
+
+
+def is_group(item: dict[str, Any]) -> bool:
+    """A group item (or its stream image), as opposed to the item of one event."""
+    return GROUP_COUNT in item
+
+
+def group_key(event_keys: Iterable[str]) -> str:
+    """The deterministic pk of a group of events: 128 bits of BLAKE2b of their sorted keys."""
+    digest = hashlib.blake2b("\n".join(sorted(event_keys)).encode(), digest_size=16).digest()
+    return GROUP_PREFIX + base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def group_items(events: list[TrackedEvent], expires_at: int | None = None) -> list[dict[str, Any]]:
+    """The items of one profile's events from one request: one group item (cut at `MAX_GROUP_JSON_BYTES`), or the
+    item of a lone event. Deterministic: the same events give the same items, in any order."""
+    ordered = sorted({e.key: e for e in events}.values(), key=lambda e: e.key)
+    chunks: list[list[tuple[TrackedEvent, bytes]]] = [[]]
+    size = 0
+    for event in ordered:
+        body = _ENCODER.encode(event.full())
+        if chunks[-1] and size + len(body) > MAX_GROUP_JSON_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append((event, body))
+        size += len(body) + 1
+    return [
+        group_item(chunk, expires_at) if len(chunk) > 1 else chunk[0][0].full().to_item(expires_at)
+        for chunk in chunks
+        if chunk
+    ]
+
+
+def group_item(
+    entries: list[tuple[TrackedEvent, bytes]], expires_at: int | None = None, pk: str | None = None
+) -> dict[str, Any]:
+    """One group item from (event, stored JSON body) pairs of one profile. `pk`: keep an existing group's pk (a rewrite
+    without some of its events), else derived from the keys."""
+    events = [e for e, _ in entries]
+    profile_ids = {e.profile_id for e in events}
+    if len(profile_ids) != 1:
+        raise ValueError(f"a group item holds one profile's events, not {len(profile_ids)} profiles'")
+    pk = pk or group_key(e.key for e in events)
+    latest = max(e.timestamp for e in events)
+    types = Counter(e.type for e in events)
+    item: dict[str, Any] = {
+        "pk": {"S": pk},
+        "profile_id": {"S": events[0].profile_id},
+        "ts_key": {"S": f"{iso(latest)}#{pk}"},
+        GROUP_COUNT: {"N": str(len(events))},
+        GROUP_TYPES: {"S": ",".join(f"{name}:{n}" for name, n in sorted(types.items()))},
+        event_codec.ATTRIBUTE: {"B": event_codec.encode_many([body for _, body in entries])},
+    }
+    if expires_at is not None:
+        item["expires_at"] = {"N": str(expires_at)}
+    return item
+
+
+def expand(item: dict[str, Any]) -> list[TrackedEvent]:
+    """Every event stored in an item (GetItem/Query form or a stream NewImage): one, or a group's."""
+    if not is_group(item):
+        return [TrackedEvent.from_item(item)]
+    profile_id = item["profile_id"]["S"]
+    out: list[TrackedEvent] = []
+    for body in event_codec.bodies(item):
+        event = _DECODER.decode(body)
+        event.profile_id = profile_id
+        out.append(event)
+    return out
+
+
+def item_event_count(item: dict[str, Any]) -> int:
+    """How many events an item holds, without decoding it."""
+    return int(item[GROUP_COUNT]["N"]) if is_group(item) else 1
+
+
+def item_types(item: dict[str, Any]) -> dict[str, int]:
+    """Events per type of an item or stream image, without decoding it (an unreadable attribute counts as "other")."""
+    if is_group(item):
+        out: dict[str, int] = {}
+        for part in str(item.get(GROUP_TYPES, {}).get("S", "")).split(","):
+            name, _, n = part.partition(":")
+            if name and n.isdigit():
+                out[name] = out.get(name, 0) + int(n)
+        return out
+    value = (item.get("type") or {}).get("S")
+    return {value if isinstance(value, str) else "other": 1}
+
+
+def rewrite_without(item: dict[str, Any], drop: Iterable[str]) -> dict[str, Any] | None:
+    """The item without the events whose keys are in `drop` (same pk: a stream MODIFY), or None when nothing is left.
+    Only a group item can keep some of its events."""
+    dropped = set(drop)
+    if not is_group(item):
+        return None if TrackedEvent.from_item(item).key in dropped else item
+    profile_id = item["profile_id"]["S"]
+    kept: list[tuple[TrackedEvent, bytes]] = []
+    for body in event_codec.bodies(item):
+        event = _DECODER.decode(body)
+        event.profile_id = profile_id
+        if event.key not in dropped:
+            kept.append((event, body))
+    if not kept:
+        return None
+    expires = int(item["expires_at"]["N"]) if "expires_at" in item else None
+    return group_item(kept, expires, pk=item["pk"]["S"])  # one kept event is still a group (of one) under its pk

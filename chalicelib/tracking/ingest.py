@@ -276,10 +276,10 @@ class IngestService:
             event.flags.extend(flags_by_message.get(index, ()))
             events.setdefault(event.key, event)  # a batch repeating a messageId stores it once
         stored = list(events.values())
-        # Either way a re-sent messageId never replaces the stored body: a batch reads its keys first, one event is a
-        # conditional put.
-        if batch:
-            return self.events.put_new_many(stored), rejected
+        # A batch is stored as one item per profile with no read (a re-sent messageId is applied once by the fold's
+        # replay guard); one event, even in a batch, is a conditional put (the same cost), so its re-send is refused.
+        if batch and len(stored) > 1:
+            return self.events.put_batch(stored), rejected
         return [e for e in stored if self.events.put_new(e)], rejected
 
     def _to_event(

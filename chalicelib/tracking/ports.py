@@ -21,13 +21,15 @@ class EventStore(Protocol):
         ...
 
     def put_many(self, events: list[TrackedEvent]) -> None:
-        """Store events in as few write requests as possible (25 per request), overwriting a stored key: for copies of
-        events already stored (re-pointing after a merge, a replay), never for what a sender sends."""
+        """Rewrite stored events where they are stored (`TrackedEvent.stored_in`: their own item or their group's),
+        overwriting: for copies of events already stored (re-pointing after a merge, a replay), never for what a
+        sender sends."""
         ...
 
-    def put_new_many(self, events: list[TrackedEvent]) -> list[TrackedEvent]:
-        """Store the events whose key is not stored yet (a batch's re-sent messageId never replaces the stored body),
-        in as few requests as possible. Returns the events it stored."""
+    def put_batch(self, events: list[TrackedEvent]) -> list[TrackedEvent]:
+        """Store one request's events as ONE item per profile (a group; a lone event keeps an item of its own), with
+        no read: the same batch re-sent rewrites the same items (never folded twice), and a messageId re-sent in
+        another batch is applied once by the fold's replay guard (26 hours). Returns the events (each key once)."""
         ...
 
     def history(self, profile_id: str, limit: int = 50, newest_first: bool = True) -> list[TrackedEvent]:
@@ -35,11 +37,13 @@ class EventStore(Protocol):
         ...
 
     def delete(self, keys: list[str]) -> None:
-        """Delete events by key (erasure of a person's late events)."""
+        """Delete items by pk (`TrackedEvent.stored_in`: an event's key, or its group's), e.g. erasure of a person's
+        late events."""
         ...
 
     def repoint(self, from_profile: str, to_profile: str) -> int:
-        """Move one profile's history to another (after a merge). Returns the number of events moved."""
+        """Move one profile's history (its items, groups whole) to another (after a merge). Returns the number of
+        events moved."""
         ...
 
 

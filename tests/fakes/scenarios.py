@@ -78,18 +78,27 @@ class InMemoryRelatedProducts:
 
 
 class EventShelf:
-    """The scenario service's event reader (`keys -> {key: TrackedEvent}`) over a dict; `fail` makes reads raise."""
+    """The scenario service's event reader (item pks -> {event key: TrackedEvent} of every event in those items) over a
+    dict; `fail` makes reads raise."""
 
     def __init__(self, events: Iterable[TrackedEvent] = ()) -> None:
         self.events = {e.key: e for e in events}
+        self.groups: dict[str, list[TrackedEvent]] = {}
         self.fail: Exception | None = None
         self.reads: list[list[str]] = []
 
     def add(self, *events: TrackedEvent) -> None:
         self.events.update({e.key: e for e in events})
 
+    def add_group(self, pk: str, *events: TrackedEvent) -> None:
+        """Events stored together in one group item (tracking/events.py): read back by the group's pk."""
+        self.groups[pk] = list(events)
+
     def __call__(self, keys: list[str]) -> dict[str, TrackedEvent]:
         self.reads.append(list(keys))
         if self.fail is not None:
             raise self.fail
-        return {k: self.events[k] for k in keys if k in self.events}
+        found = {k: self.events[k] for k in keys if k in self.events}
+        for key in keys:
+            found.update({e.key: e for e in self.groups.get(key, [])})
+        return found

@@ -33,8 +33,12 @@ class FakeEventStore:
         for event in events:
             self.items[event.key] = _copy(event)
 
-    def put_new_many(self, events: list[TrackedEvent]) -> list[TrackedEvent]:
-        return [e for e in events if self.put_new(e)]
+    def put_batch(self, events: list[TrackedEvent]) -> list[TrackedEvent]:
+        # Kept by event key: the grouping into items is the adapter's (tests/contract covers both through the port).
+        unique = list({e.key: e for e in events}.values())
+        for event in unique:
+            self.items[event.key] = _copy(event)
+        return unique
 
     def history(self, profile_id: str, limit: int = 50, newest_first: bool = True) -> list[TrackedEvent]:
         # Ordered as the table's index orders them: by `ts_key` (event time, then message id).

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from chalicelib.profiles.codec import body_json
+from chalicelib.tracking.events import expand
 from tests.faults import FaultInjector
 from tests.integration.conftest import Harness
 
@@ -51,7 +52,10 @@ def profiles_and_events() -> tuple[list[dict[str, Any]], set[str]]:
 
     ddb = client("dynamodb")
     profiles = [json.loads(body_json(item)) for item in scan(ddb, table_name("ProfilesTable"))]
-    keys = {item["pk"]["S"] for item in scan(ddb, table_name("EventsTable"))}
+    # An item holds one event or a group (a batch's events of one profile): the keys of the events they hold.
+    stored = [event.key for item in scan(ddb, table_name("EventsTable")) for event in expand(item)]
+    keys = set(stored)
+    assert len(stored) == len(keys), "an event stored in two items"
     return profiles, keys
 
 

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs
 import pytest
 from chalice.local import LambdaContext
 
-from chalicelib.tracking.event_codec import body_text
+from chalicelib.tracking.event_codec import bodies
 from tests.integration.conftest import ORIGIN, WRITE_KEY, Harness
 
 AUTH = "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
@@ -106,7 +106,7 @@ def stored_events() -> list[dict[str, Any]]:
     from chalicelib.shared.settings import table_name
 
     items = client("dynamodb").scan(TableName=table_name("EventsTable"))["Items"]
-    return [json.loads(body_text(item)) for item in items]
+    return [json.loads(body) for item in items for body in bodies(item)]  # a batch's events of one profile: one item
 
 
 @pytest.mark.parametrize("lower_case", [False, True], ids=["http1-casing", "lower-case"])

@@ -487,6 +487,15 @@ def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     world.customer(user, email_address="iam@example.com")
     world.add_to_cart(user, url="https://shop.example/p/sku-1")
     world.h.post("/v1/batch", {"batch": [{"type": "track", "userId": user, "event": "Product Viewed"}]})
+    # an anonymous visitor's batch (one group item), then their sign-in: the fold merges them (re-points the group,
+    # writes the merge's audit event)
+    anonymous = [{"type": "page", "anonymousId": "policy-anon", "name": f"P{n}"} for n in range(2)]
+    world.h.post("/v1/batch", {"batch": anonymous})
+    world.drain()
+    world.h.post("/v1/identify", {"anonymousId": "policy-anon", "userId": user})
+    # a device linked in the same fold batch as its anonymous batch: the group joins the person (read, re-pointed)
+    world.h.post("/v1/identify", {"anonymousId": "policy-anon-2", "userId": user})
+    world.h.post("/v1/batch", {"batch": [{**m, "anonymousId": "policy-anon-2"} for m in anonymous]})
     push_user = _drive_push(world)
     world.drain()
     texts = " ".join(m["text"] for m in world.outbox())

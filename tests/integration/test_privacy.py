@@ -151,7 +151,7 @@ def _every_item_text() -> dict[str, str]:
         # see nothing of them.
         body = body_json(item) if "B" in item.get("body", {}) else ""
         if event_codec.ATTRIBUTE in item:
-            body += event_codec.body_text(item).decode()
+            body += b"\n".join(event_codec.bodies(item)).decode()  # one event's, or a group's
         return json.dumps(item, default=str) + body
 
     ddb = client("dynamodb")

@@ -230,3 +230,39 @@ def test_scenarios_given_as_a_loader_are_asked_at_each_use_never_at_construction
     assert [s.id for s in service.scenarios] == ["cart"]
     # Asked each time: the provider is the effective-definitions cache, which refreshes itself when they change.
     assert calls == [1, 1]
+
+
+def test_a_group_item_is_read_once_and_only_the_events_this_version_applied_act(
+    runs: InMemoryRunStore, queue: RecordingStepQueue, shelf: EventShelf
+) -> None:
+    from chalicelib.profiles.fold import applied_tag
+
+    # GIVEN a batch stored as one group item, of which the previous version applied m1 and this one m2
+    first, second = event("Product Added", "m1", product_id="41"), event("Product Added", "m2", product_id="42")
+    not_yet = event("Product Added", "m3", product_id="43")
+    shelf.add_group("g#batch", first, second, not_yet)
+
+    def version(n: int, applied: list[TrackedEvent]) -> dict[str, Any]:
+        new = image("p1", n, [applied_tag(e.key) for e in applied])
+        body = json.loads(new["body"]["S"])
+        new["body"] = {"S": json.dumps({**body, "folded_in": ["g#batch"]})}
+        return new
+
+    service = service_with(runs, queue, shelf)
+    # WHEN the version's stream record is processed
+    service.process_records([record("2", version(2, [second]), old=version(1, [first]))])
+    # THEN the group was read once, by its pk, and only m2 started a run
+    assert shelf.reads == [["g#batch"]]
+    (run,) = runs.for_profile("p1")
+    assert run.context["product_id"] == "42"
+    assert service.last_stats.events == 1
+
+
+def test_a_profile_written_before_groups_still_reads_its_events_by_key(
+    runs: InMemoryRunStore, queue: RecordingStepQueue, shelf: EventShelf
+) -> None:
+    added = event("Product Added", "m1", product_id="42")
+    shelf.add(added)
+    service = service_with(runs, queue, shelf)
+    service.process_records([record("1", image("p1", 1, [added.key]))])  # `folded` of full keys, no `folded_in`
+    assert shelf.reads == [[added.key]] and len(runs.for_profile("p1")) == 1

@@ -499,10 +499,11 @@ class DynamoRelatedProducts:
 
 
 def batch_get_events(table: str, keys: list[str], max_rounds: int = 8) -> dict[str, Any]:
-    """Event key -> TrackedEvent for the keys that exist (BatchGetItem, 100 keys a request, unprocessed re-asked)."""
+    """Event key -> TrackedEvent for every event stored in the items of these pks that exist (an event's own item or
+    a group item: tracking/events.py); BatchGetItem, 100 keys a request, unprocessed re-asked."""
     import time
 
-    from chalicelib.tracking.events import TrackedEvent
+    from chalicelib.tracking.events import expand
 
     ddb = client("dynamodb")
     out: dict[str, Any] = {}
@@ -511,7 +512,8 @@ def batch_get_events(table: str, keys: list[str], max_rounds: int = 8) -> dict[s
         for attempt in range(max_rounds):
             response = ddb.batch_get_item(RequestItems=request)
             for item in response.get("Responses", {}).get(table, []):
-                out[item["pk"]["S"]] = TrackedEvent.from_item(item)
+                for event in expand(item):
+                    out[event.key] = event
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 break

@@ -9,7 +9,7 @@ from typing import Any
 
 from chalicelib.shared.aws import client
 from chalicelib.shared.dynamodb import query_all
-from chalicelib.tracking.events import TrackedEvent
+from chalicelib.tracking.events import TrackedEvent, expand, item_event_count, rewrite_without
 from chalicelib.tracking.identity import ERASED, erased_identity_key, unlinked_bucket, unlinked_tag
 
 
@@ -47,31 +47,61 @@ class DynamoPersonalData:
         return {row["key"]["S"] for row in self._by_profile(self.identities_table, profile_ids)}
 
     def events(self, profile_ids: list[str]) -> list[TrackedEvent]:
-        return [TrackedEvent.from_item(i) for i in self._by_profile(self.events_table, profile_ids)]
+        # An item holds one event or a group (a request's events of one profile); a messageId re-sent in another
+        # batch is stored twice: each key once.
+        found: dict[str, TrackedEvent] = {}
+        for item in self._by_profile(self.events_table, profile_ids):
+            for event in expand(item):
+                found.setdefault(event.key, event)
+        return list(found.values())
 
-    def _unlinked_items(self, identity_keys: list[str]) -> list[dict[str, Any]]:
+    def _unlinked_items(self, identity_keys: list[str]) -> list[tuple[dict[str, Any], list[TrackedEvent]]]:
+        """The items of the unlinked (GPC) buckets of these identities, each with its events that are theirs (a
+        bucket is shared by many senders; each event's keyed tag names its sender)."""
         secret = self.secret()
-        items = []
+        out = []
         for key in identity_keys:
             for item in self._by_profile(self.events_table, [unlinked_bucket(key, secret)]):
-                event = TrackedEvent.from_item(item)
-                if unlinked_tag(key, event.key, secret) in event.flags:
-                    items.append(item)
-        return items
+                theirs = [e for e in expand(item) if unlinked_tag(key, e.key, secret) in e.flags]
+                if theirs:
+                    out.append((item, theirs))
+        return out
 
     def unlinked_events(self, identity_keys: list[str]) -> list[TrackedEvent]:
-        return [TrackedEvent.from_item(i) for i in self._unlinked_items(identity_keys)]
+        found = {e.key: e for _, events in self._unlinked_items(identity_keys) for e in events}
+        return list(found.values())
 
     def erase_unlinked_events(self, identity_keys: list[str]) -> int:
-        keys = list({i["pk"]["S"]: {"pk": i["pk"]} for i in self._unlinked_items(identity_keys)}.values())
-        return _delete_keys(self.events_table, keys)
+        """Delete the person's unlinked events: their items, or (a group holding someone else's too) the group
+        rewritten without them. Returns how many events were erased."""
+        drop: dict[str, set[str]] = {}
+        items: dict[str, dict[str, Any]] = {}
+        for item, theirs in self._unlinked_items(identity_keys):
+            pk = item["pk"]["S"]
+            items[pk] = item
+            drop.setdefault(pk, set()).update(e.key for e in theirs)
+        deletes, rewrites = [], []
+        for pk, item in items.items():
+            kept = rewrite_without(item, drop[pk])
+            if kept is None:
+                deletes.append({"pk": {"S": pk}})
+            else:
+                rewrites.append(kept)
+        _delete_keys(self.events_table, deletes)
+        if rewrites:
+            from chalicelib.shared.dynamodb import batch_write
+
+            batch_write(self.events_table, [{"PutRequest": {"Item": item}} for item in rewrites])
+        return sum(len(keys) for keys in drop.values())
 
     def segment_ids(self, profile_ids: list[str]) -> list[str]:
         return [i["segment_id"]["S"] for i in self._by_profile(self.segment_members_table, profile_ids)]
 
     def erase_events(self, profile_ids: list[str]) -> int:
-        keys = [{"pk": i["pk"]} for i in self._by_profile(self.events_table, profile_ids)]
-        return _delete_keys(self.events_table, keys)
+        """Delete every item of these profiles (groups whole: a group is one profile's). Returns the events deleted."""
+        items = self._by_profile(self.events_table, profile_ids)
+        _delete_keys(self.events_table, [{"pk": i["pk"]} for i in items])
+        return sum(item_event_count(i) for i in items)
 
     def erase_memberships(self, profile_ids: list[str]) -> int:
         items = self._by_profile(self.segment_members_table, profile_ids)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.shared.aws import client
 from chalicelib.shared.dynamodb import batch_write, query_all
 from chalicelib.shared.secrets import keyed_digest
-from chalicelib.tracking.events import TrackedEvent
+from chalicelib.tracking.events import TrackedEvent, expand, group_item, group_items, iso, item_event_count
 from chalicelib.tracking.identity import person_refs
 from chalicelib.tracking.ports import FailedEvent
 
@@ -26,6 +26,7 @@ class DynamoEventStore:
         return int(event.received_at.timestamp()) + self.ttl_seconds
 
     def put_new(self, event: TrackedEvent) -> bool:
+        """One event (the single-event paths): an item of its own, written only if its key is not stored yet."""
         ddb = client("dynamodb")
         try:
             ddb.put_item(
@@ -38,63 +39,66 @@ class DynamoEventStore:
         return True
 
     def put_many(self, events: list[TrackedEvent]) -> None:
-        batch_write(self.table, [{"PutRequest": {"Item": e.to_item(self._expires(e))}} for e in events])
-
-    def put_new_many(self, events: list[TrackedEvent]) -> list[TrackedEvent]:
-        """BatchWriteItem has no condition, so the batch's keys are read first (BatchGetItem, strongly consistent,
-        keys only) and only the absent ones are written.
-
-        Cost, measured against the plain BatchWriteItem it replaces (tests/contract/test_event_store.py counts the
-        requests): per 25 new events, 1 BatchGetItem + 1 BatchWriteItem request instead of 1; per event +1 read
-        unit (strongly consistent, an absent item is still billed the minimum) beside its 1+ write units (an event
-        body is ~1-2 KB), i.e. ~+20% of the on-demand price of storing an event (a read unit is a fifth of a write
-        unit's price). A re-sent event now costs one read unit instead of a write. Conditional PutItems would add
-        no units but one round trip per event instead of one per 25 (100 per request for the read).
-
-        Race: two requests carrying the same new key between one's read and its write (a few milliseconds) both
-        write it; the second write is a MODIFY, which the fold ignores, so the profile holds the first body and
-        only the stored copy is the later one. A forger would have to know a messageId before it is stored and hit
-        that window; the single-event path (conditional put) has no window at all.
-        """
-        if not events:
-            return []
-        unique = list({e.key: e for e in events}.values())
-        present = self._existing([e.key for e in unique])
-        fresh = [e for e in unique if e.key not in present]
-        if fresh:
-            batch_write(self.table, [{"PutRequest": {"Item": e.to_item(self._expires(e))}} for e in fresh])
-        return fresh
-
-    def _existing(self, keys: list[str]) -> set[str]:
+        """Rewrite stored events (re-pointed by the fold, a replay). An event stored in a group item rewrites that
+        item: the group's other events are read back (one GetItem per group) and kept, so a group whose events now
+        name different profiles is split into one item per profile (the first keeps the pk: a MODIFY; the others
+        are new items the fold then sees, whose events the profiles' replay guard already holds)."""
+        singles = [e for e in events if e.stored_in() == e.key]
+        if singles:
+            batch_write(self.table, [{"PutRequest": {"Item": e.full().to_item(self._expires(e))}} for e in singles])
+        by_item: dict[str, list[TrackedEvent]] = {}
+        for event in events:
+            if event.stored_in() != event.key:
+                by_item.setdefault(event.stored_in(), []).append(event)
         ddb = client("dynamodb")
-        found: set[str] = set()
-        for start in range(0, len(keys), 100):
-            request: dict[str, Any] = {
-                self.table: {
-                    "Keys": [{"pk": {"S": k}} for k in keys[start : start + 100]],
-                    "ProjectionExpression": "pk",
-                    "ConsistentRead": True,
-                }
-            }
-            while request:
-                response = ddb.batch_get_item(RequestItems=request)
-                found.update(item["pk"]["S"] for item in response.get("Responses", {}).get(self.table, []))
-                request = response.get("UnprocessedKeys") or {}
-        return found
+        for pk, changed in by_item.items():
+            stored = ddb.get_item(TableName=self.table, Key={"pk": {"S": pk}}, ConsistentRead=True).get("Item")
+            if stored is None:
+                continue  # deleted meanwhile (erasure, TTL): nothing to re-point
+            batch_write(self.table, [{"PutRequest": {"Item": item}} for item in _repointed(stored, changed)])
+
+    def put_batch(self, events: list[TrackedEvent]) -> list[TrackedEvent]:
+        """One item per profile (`events.group_items`), in BatchWriteItem requests of 25, with no read first.
+
+        A re-sent batch writes the same items again (same pks: stream MODIFYs, never folded or archived twice); a
+        messageId re-sent in another composition lands in another item, and the fold's replay guard (the profile's
+        applied tags of the last 26 hours, profiles/fold.py) applies it once. Readers of the table (history, the
+        export, the scenario consumer) take each key once. What this saves against the read-then-write it replaced:
+        the read unit per event, and all but one write unit per visitor and request.
+        """
+        unique = list({e.key: e for e in events}.values())
+        by_profile: dict[str, list[TrackedEvent]] = {}
+        for event in unique:
+            by_profile.setdefault(event.profile_id, []).append(event)
+        items = [item for group in by_profile.values() for item in group_items(group, self._expires(group[0]))]
+        if items:
+            batch_write(self.table, [{"PutRequest": {"Item": item}} for item in items])
+        return unique
 
     def history(self, profile_id: str, limit: int = 50, newest_first: bool = True) -> list[TrackedEvent]:
-        response = client("dynamodb").query(
-            TableName=self.table,
-            IndexName="by_profile",
-            KeyConditionExpression="profile_id = :p",
-            ExpressionAttributeValues={":p": {"S": profile_id}},
-            ScanIndexForward=not newest_first,
-            Limit=limit,
-        )
-        return [TrackedEvent.from_item(item) for item in response.get("Items", [])]
+        return history_order(self._items_of(profile_id, newest_first, limit), limit, newest_first)
+
+    def _items_of(self, profile_id: str, newest_first: bool, limit: int) -> Iterator[dict[str, Any]]:
+        ddb = client("dynamodb")
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "by_profile",
+            "KeyConditionExpression": "profile_id = :p",
+            "ExpressionAttributeValues": {":p": {"S": profile_id}},
+            "ScanIndexForward": not newest_first,
+        }
+        if newest_first:
+            kwargs["Limit"] = max(1, min(limit, 100))  # items: usually one page holds `limit` events
+        while True:
+            page = ddb.query(**kwargs)
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def delete(self, keys: list[str]) -> None:
-        batch_write(self.table, [{"DeleteRequest": {"Key": {"pk": {"S": key}}}} for key in keys])
+        """Delete items by pk: an event's key, or the pk of a group item (`TrackedEvent.stored_in`)."""
+        batch_write(self.table, [{"DeleteRequest": {"Key": {"pk": {"S": key}}}} for key in dict.fromkeys(keys)])
 
     def repoint(self, from_profile: str, to_profile: str) -> int:
         ddb = client("dynamodb")
@@ -109,15 +113,53 @@ class DynamoEventStore:
             page = ddb.query(**kwargs)
             items = page.get("Items", [])
             # Rewriting the whole item (not UpdateItem) lets us batch 25 a request; the stream shows a MODIFY,
-            # which the fold ignores, so moved history is never counted twice.
+            # which the fold ignores, so moved history is never counted twice. A group item moves whole.
             for item in items:
                 item["profile_id"] = {"S": to_profile}
             if items:
                 batch_write(self.table, [{"PutRequest": {"Item": item}} for item in items])
-                moved += len(items)
+                moved += sum(item_event_count(item) for item in items)
             if "LastEvaluatedKey" not in page:
                 return moved
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _repointed(stored: dict[str, Any], changed: list[TrackedEvent]) -> list[dict[str, Any]]:
+    """A group item with some of its events replaced by `changed` (a new profile id): one item per profile, the
+    stored item's own profile (or, when every event moved, the first) keeping its pk."""
+    by_key = {e.key: e for e in changed}
+    expires = int(stored["expires_at"]["N"]) if "expires_at" in stored else None
+    by_profile: dict[str, list[tuple[TrackedEvent, bytes]]] = {}
+    for event in expand(stored):
+        current = by_key.get(event.key, event).full()
+        by_profile.setdefault(current.profile_id, []).append((current, _body(current)))
+    stored_profile = stored["profile_id"]["S"]
+    first = stored_profile if stored_profile in by_profile else next(iter(by_profile))
+    items = [group_item(by_profile.pop(first), expires, pk=stored["pk"]["S"])]
+    items += [item for entries in by_profile.values() for item in group_items([e for e, _ in entries], expires)]
+    return items
+
+
+def history_order(items: Iterable[dict[str, Any]], limit: int, newest_first: bool = True) -> list[TrackedEvent]:
+    """The first `limit` events by (time, message id) of items read from `by_profile` in `ts_key` order, each key
+    once (a messageId re-sent in another batch is stored twice).
+
+    A group's `ts_key` is its latest event's time, so reading newest first can stop exactly: once the `limit`-th
+    newest event read sorts at or after the `ts_key` of the last item read, no later item (their `ts_key` is lower)
+    holds a newer one; `limit` event items are then one Query page, as before groups. Oldest first has no such bound
+    (a group's earliest event can be older than its `ts_key`) and reads every item: only tests and tools ask for it.
+    """
+    if limit <= 0:
+        return []
+    seen: dict[str, TrackedEvent] = {}
+    for item in items:
+        for event in expand(item):
+            seen.setdefault(event.key, event)
+        if newest_first and len(seen) >= limit:
+            ts, message_id = _sort_key(_ranked(seen.values(), True)[limit - 1])
+            if f"{ts}#{message_id}" >= item.get("ts_key", {}).get("S", ""):
+                break
+    return _ranked(seen.values(), newest_first)[:limit]
 
 
 class DynamoFailedEventStore:
@@ -238,3 +280,15 @@ def _row(item: dict[str, Any]) -> FailedEvent:
         "truncated": item.get("truncated", {}).get("BOOL", False),
         "received_at": item["received_at"]["S"],
     }
+
+
+def _sort_key(event: TrackedEvent) -> tuple[str, str]:
+    return iso(event.timestamp), event.message_id  # the order of an event item's `ts_key`
+
+
+def _ranked(events: Iterable[TrackedEvent], newest_first: bool) -> list[TrackedEvent]:
+    return sorted(events, key=_sort_key, reverse=newest_first)
+
+
+def _body(event: TrackedEvent) -> bytes:
+    return event.to_json().encode()

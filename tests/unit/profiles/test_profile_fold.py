@@ -68,15 +68,26 @@ def test_applied_keys_older_than_26_hours_are_pruned():
     assert list(result.profile.applied) == [applied_tag(key) for key in result.applied_events]
 
 
-def test_the_guard_holds_short_tags_and_the_version_lists_the_full_keys_it_folded():
+def test_the_guard_holds_short_tags_and_the_version_lists_the_tags_and_items_it_folded():
     events = [page(at(0)), page(at(1))]
     result = folded(events)
     assert set(result.profile.applied) == {applied_tag(e.key) for e in events}
     assert all(len(tag) == 11 for tag in result.profile.applied)
-    assert sorted(result.profile.folded) == sorted(e.key for e in events)
+    assert sorted(result.profile.folded) == sorted(applied_tag(e.key) for e in events)
+    assert sorted(result.profile.folded_in) == sorted(e.key for e in events)  # items of their own: pk = key
     # a later version lists only its own
     later = folded([page(at(0, minutes=5))], profile=result.profile)
-    assert later.profile.folded == later.applied_events and len(later.applied_events) == 1
+    assert later.profile.folded == [applied_tag(k) for k in later.applied_events] and len(later.applied_events) == 1
+
+
+def test_events_of_a_group_item_are_listed_by_the_groups_pk_once():
+    from chalicelib.tracking.events import StreamEvent, group_items
+
+    [item] = group_items([page(at(0)), page(at(1)), page(at(2))])
+    events = StreamEvent.all_from_stream_image(item)
+    result = folded(events)
+    assert result.profile.folded_in == [item["pk"]["S"]]
+    assert sorted(result.profile.folded) == sorted(applied_tag(e.key) for e in events)
 
 
 def test_a_profile_written_with_full_keys_in_its_guard_still_refuses_their_replay():
@@ -423,7 +434,7 @@ def event_batches(draw):
 def _state(p: Profile) -> dict:
     data = json.loads(to_json(p))
     scores = data.pop("scores")
-    for volatile in ("version", "recent_transitions", "updated_at", "stage_since", "folded"):
+    for volatile in ("version", "recent_transitions", "updated_at", "stage_since", "folded", "folded_in"):
         data.pop(volatile)
     # Decaying sums are order independent up to float rounding.
     data["engagement"] = round(scores["engagement_raw"], 6)

@@ -115,9 +115,9 @@ def test_the_archive_keeps_the_expanded_json_of_a_compressed_event() -> None:
 def test_an_unknown_body_version_is_refused_not_misread() -> None:
     item = browser_event().to_item()
     with pytest.raises(ValueError, match="unknown event body version"):
-        event_codec.decode(b"\x02" + item["bz"]["B"][1:])
+        event_codec.decode(b"\x07" + item["bz"]["B"][1:])
     # and the archive skips such a line instead of failing the batch
-    assert archive.archive_line({**item, "bz": {"B": b"\x02junk"}}) is None
+    assert archive.archive_line({**item, "bz": {"B": b"\x07junk"}}) is None
 
 
 def test_the_dictionary_is_frozen() -> None:
@@ -129,3 +129,92 @@ def test_the_dictionary_is_frozen() -> None:
 
 
 FROZEN_DICTIONARY_DIGEST = "02eb6c5fbde07994"
+
+
+# -- group items (issue 19: a request's events of one profile in one item) ---------------------------------------------
+def _visit(n: int) -> list[TrackedEvent]:
+    """A browser SDK batch: one visitor's page views and product views, a few seconds apart."""
+    return [
+        browser_event(
+            message_id=f"ajs-next-17333600{i:05d}-4f1c2a9e-8d3b-4c55-9a0e-{i:012d}",
+            timestamp=datetime(2026, 12, 5, 9, 30, i, tzinfo=UTC),
+            event="Product Viewed" if i % 2 else None,
+            type="track" if i % 2 else "page",
+            properties={"product_id": f"sku-{i:04d}", "price": 10.0 + i} if i % 2 else {"path": f"/p/{i}"},
+        )
+        for i in range(n)
+    ]
+
+
+def test_a_visitors_batch_is_one_group_item_that_gives_every_event_back_whole() -> None:
+    from chalicelib.tracking.events import expand, group_items, item_event_count, item_types
+
+    events = _visit(20)
+    [item] = group_items(events, expires_at=1_800_000_000)
+    assert item["pk"]["S"].startswith("g#") and item_event_count(item) == 20
+    assert item_types(item) == {"page": 10, "track": 10}
+    assert item["ts_key"]["S"].startswith("2026-12-05T09:30:19.000Z#")  # the latest event: history reads newest first
+    assert sorted(expand(item), key=lambda e: e.key) == sorted(events, key=lambda e: e.key)
+    # deflated together, the bodies repeat each other: far below twenty single items
+    singles = sum(len(e.to_item()["bz"]["B"]) for e in events)
+    assert len(item["bz"]["B"]) * 5 < singles
+
+
+def test_a_group_pk_depends_on_its_keys_not_their_order() -> None:
+    from chalicelib.tracking.events import group_items
+
+    events = _visit(5)
+    assert group_items(events) == group_items(list(reversed(events)))
+    assert group_items(events)[0]["pk"] != group_items(events[:4])[0]["pk"]
+
+
+def test_a_lone_event_of_a_batch_keeps_the_item_form_of_one_event() -> None:
+    from chalicelib.tracking.events import group_items
+
+    [event] = _visit(1)
+    assert group_items([event]) == [event.to_item()]
+
+
+def test_a_group_too_large_for_one_item_is_cut_in_several() -> None:
+    from chalicelib.tracking import events as events_module
+    from chalicelib.tracking.events import expand, group_items
+
+    big = [browser_event(message_id=f"m{i}", properties={"blob": f"{i}-" + "x" * 60_000}) for i in range(10)]
+    items = group_items(big)
+    assert len(items) > 1 and all(len(i["bz"]["B"]) < 400_000 for i in items)
+    assert sorted(e.key for i in items for e in expand(i)) == sorted(e.key for e in big)
+    assert events_module.MAX_GROUP_JSON_BYTES <= 300 * 1024
+
+
+def test_a_stream_image_of_a_group_gives_each_event_with_its_items_pk() -> None:
+    from chalicelib.tracking.events import group_items
+
+    [item] = group_items(_visit(3))
+    image = {**item, "bz": {"B": base64.b64encode(item["bz"]["B"]).decode()}}  # a Lambda event carries base64
+    events = StreamEvent.all_from_stream_image(image)
+    assert [e.stored_in() for e in events] == [item["pk"]["S"]] * 3
+    assert all(e.full().context["userAgent"] == UA for e in events)  # the whole body is one `full` away
+
+
+def test_a_group_archives_one_line_per_event_keyed_by_the_event() -> None:
+    from chalicelib.tracking.events import group_items
+
+    events = _visit(3)
+    [item] = group_items(events)
+    lines = archive.archive_lines(item)
+    assert [line["key"] for line in lines] == sorted(e.key for e in events)
+    assert {line["ts"] for line in lines} == {"2026-12-05T09:30:00.000Z", "2026-12-05T09:30:01.000Z",
+                                              "2026-12-05T09:30:02.000Z"}  # fmt: skip
+    assert json.loads(lines[0]["body"])["message_id"] == lines[0]["key"].split("#", 1)[1]
+    assert archive.archive_lines({**item, "bz": {"B": b"\x07junk"}}) == []
+
+
+def test_rewriting_a_group_without_some_events_keeps_its_pk_and_the_rest() -> None:
+    from chalicelib.tracking.events import expand, group_items, rewrite_without
+
+    events = _visit(3)
+    [item] = group_items(events, expires_at=1_800_000_000)
+    kept = rewrite_without(item, [events[0].key])
+    assert kept is not None and kept["pk"] == item["pk"] and kept["expires_at"] == item["expires_at"]
+    assert sorted(e.key for e in expand(kept)) == sorted(e.key for e in events[1:])
+    assert rewrite_without(item, [e.key for e in events]) is None
