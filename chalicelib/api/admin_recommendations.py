@@ -48,3 +48,21 @@ def product_list(product_id: str) -> Response:
     return json_response(
         200, {"product_id": product_id, "list": stored, "similar": service.related([product_id], set(), limit=10)}
     )
+
+
+@bp.route("/admin/recommendations/learn", methods=["POST"], authorizer=iam)
+@admin_only
+def learn_now() -> Response:
+    """Run the nightly similar-items job now (it also runs after the archive's compaction): every complete archive
+    day not learnt yet, each list once per day. `{"days", "events", "skipped", "lists_touched", "lists_written",
+    "waiting_for"}`; `waiting_for` names a day not compacted yet (learnt after its compaction)."""
+    import time
+
+    from chalicelib.bootstrap import get_similar_items_learning
+    from chalicelib.shared.clock import get_clock
+
+    deadline = time.monotonic() + LEARN_BUDGET_SECONDS  # the API's own timeout: the rest is learnt on the next run
+    return json_response(200, get_similar_items_learning().run(get_clock().now(), deadline).as_dict())
+
+
+LEARN_BUDGET_SECONDS = 20.0

@@ -9,8 +9,11 @@ The events table is read (BatchGetItem) only by the refill."""
 from __future__ import annotations
 
 import contextlib
+import gzip
+import json
 import secrets
 import time
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from chalicelib.shared.aws import client
@@ -48,6 +51,28 @@ class S3EventArchive:
             return self.get(key)
         except s3.exceptions.NoSuchKey:
             return None
+
+    def lines(self, key: str, events: Collection[str]) -> Iterator[dict[str, Any]]:
+        """The object's lines whose `event` is one of `events`, streamed and inflated piece by piece (a compacted day
+        never sits in memory whole); a line naming none of them is skipped without decoding. Nothing if it is gone."""
+        s3 = client("s3")
+        # `archive.encode` writes compact JSON: a wanted line contains `"event":"<name>"` verbatim
+        needles = [
+            json.dumps({"event": name}, separators=(",", ":"), ensure_ascii=False)[1:-1].encode() for name in events
+        ]
+        try:
+            body = s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except s3.exceptions.NoSuchKey:
+            return
+        try:
+            with gzip.GzipFile(fileobj=body) as raw_lines:
+                for raw in raw_lines:
+                    if any(needle in raw for needle in needles):
+                        line = json.loads(raw)
+                        if line.get("event") in events:
+                            yield line
+        finally:
+            body.close()
 
     def delete(self, key: str) -> None:
         client("s3").delete_object(Bucket=self.bucket, Key=key)
