@@ -56,22 +56,31 @@ class SimilarItemsLearning:
 
     def run(self, now: datetime, deadline: float | None = None) -> LearningReport:
         """Learn every complete day since the cursor, up to yesterday, starting no day after `deadline`
-        (time.monotonic()); what is left is learnt on the next run."""
+        (time.monotonic()) except the first (each run makes progress); what is left is learnt on the next run."""
         report = LearningReport()
         today = now.date()
         last = self.store.learnt_through()
         day = date.fromisoformat(last) + timedelta(days=1) if last else today - timedelta(days=FIRST_RUN_DAYS)
-        dirty = self.archive.dirty_days() if day < today else {}
+        if day >= today:
+            return report
+        yesterday = (today - timedelta(days=1)).isoformat()
+        archived = self.archive.archived_days(day.isoformat(), yesterday)
+        dirty = self.archive.dirty_days()
+        done: str | None = None
         while day < today:
             name = day.isoformat()
             if name in dirty:
                 report.waiting_for = name
                 break
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            self.learn_day(name, report)
-            self.store.set_learnt_through(name)
+            if name in archived:  # a day with no archive object teaches nothing: passed without a request
+                if report.days and deadline is not None and time.monotonic() >= deadline:
+                    break
+                self.learn_day(name, report)
+                self.store.set_learnt_through(name)
+            done = name
             day += timedelta(days=1)
+        if done is not None and (not report.days or report.days[-1] != done):
+            self.store.set_learnt_through(done)  # the empty days after the last one learnt
         return report
 
     def learn_day(self, day: str, report: LearningReport | None = None) -> LearningReport:
@@ -98,11 +107,5 @@ class SimilarItemsLearning:
         report.days.append(day)
         report.events += builder.events
         report.skipped += builder.skipped
-        log.info(
-            "similar items: day %s, %d events, %d lists (%d written)",
-            day,
-            builder.events,
-            len(deltas),
-            report.lists_written,
-        )
+        log.info("similar items: day %s, %d events, %d lists", day, builder.events, len(deltas))
         return report

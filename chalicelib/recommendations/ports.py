@@ -52,6 +52,10 @@ class ArchiveDays(Protocol):
         """Days written since their last compaction (not complete yet: the job waits for them)."""
         ...
 
+    def archived_days(self, first: str, last: str) -> set[str]:
+        """The days from `first` to `last` (inclusive) that have archived objects (the others teach nothing)."""
+        ...
+
 
 class Availability(Protocol):
     """Which products must not be recommended because they cannot be bought.

@@ -73,6 +73,10 @@ class InMemoryArchiveDays:
     def dirty_days(self) -> dict[str, str]:
         return dict(self.dirty)
 
+    def archived_days(self, first: str, last: str) -> set[str]:
+        days = {key.split("/")[1].removeprefix("dt=") for key in self.objects}
+        return {day for day in days if first <= day <= last}
+
     def put(self, key: str, body: bytes) -> None:
         self.objects[key] = body
 

@@ -209,3 +209,23 @@ def test_admin_sees_a_persons_recommendations_and_a_products_list(harness: Harne
     assert product.status_code == 200
     assert set(json.loads(product.body)["list"]["n"]) >= {"pot-1", "cup-1"}
     assert harness.admin("/admin/recommendations/products/none").status_code == 404
+
+
+def test_the_archives_nightly_schedule_learns_yesterday_after_compacting_it(harness: Harness):
+    from datetime import timedelta
+
+    from chalicelib.bootstrap import get_recommendation_service
+    from chalicelib.shared import clock
+
+    # GIVEN the stack's clock (as `make run` has it) and a day of views
+    clock.set_clock(clock.FakeClock(clock.get_clock().now()))
+    view(harness, "night", "mug-1")
+    view(harness, "night", "bean-1")
+    harness.pump.drain()  # the schedules learn when they are next due
+    # WHEN the clock passes the next 02:15 UTC (`POST /local/clock/advance` locally)
+    clock.get_clock().advance(timedelta(days=1))  # type: ignore[attr-defined]
+    harness.pump.drain()
+    assert not harness.pump.errors, harness.pump.errors
+    # THEN compaction ran and the similar-items job after it: the day's views are lists
+    lists = get_recommendation_service().store.read(["sim#mug-1", "pop#coffee"])
+    assert lists["sim#mug-1"]["n"] == {"bean-1": 1.0} and set(lists["pop#coffee"]["n"]) == {"mug-1", "bean-1"}

@@ -18,6 +18,7 @@ from typing import Any
 
 from chalicelib.shared.aws import client
 from chalicelib.shared.dynamodb import batch_write, query_all
+from chalicelib.tracking.archive import PREFIX
 
 INDEX_PREFIX = "archive#"
 DIRTY_PK = "archive_dirty"
@@ -73,6 +74,24 @@ class S3EventArchive:
                             yield line
         finally:
             body.close()
+
+    def archived_days(self, first: str, last: str) -> set[str]:
+        """The days from `first` to `last` that have an archive partition: one listing of the partitions (by
+        delimiter, not of their objects), so a job walking days skips empty ones without a request each."""
+        pages = (
+            client("s3")
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=self.bucket, Prefix=f"{PREFIX}dt=", Delimiter="/", StartAfter=f"{PREFIX}dt={first}")
+        )
+        days: set[str] = set()
+        for page in pages:
+            for common in page.get("CommonPrefixes", []):
+                day = common["Prefix"][len(PREFIX) + 3 : -1]
+                if day > last:
+                    return days
+                if day >= first:
+                    days.add(day)
+        return days
 
     def delete(self, key: str) -> None:
         client("s3").delete_object(Bucket=self.bucket, Key=key)
