@@ -8,12 +8,13 @@
 - `learning`: `SimilarItemsLearning` (the nightly job: each complete day once, each list once per day).
 """
 
-from chalicelib.recommendations.learning import LearningReport, SimilarItemsLearning
+from chalicelib.recommendations.learning import AlreadyLearnt, LearningReport, SimilarItemsLearning
 from chalicelib.recommendations.ports import ArchiveDays, Availability, CardsSayStock, SimilarItemsStore
 from chalicelib.recommendations.service import RecommendationService
 from chalicelib.recommendations.similarity import Card, Delta, Person, person_of
 
 __all__ = [
+    "AlreadyLearnt",
     "ArchiveDays",
     "Availability",
     "Card",

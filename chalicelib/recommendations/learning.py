@@ -26,7 +26,14 @@ from chalicelib.recommendations.ports import ArchiveDays, SimilarItemsStore
 from chalicelib.tracking.archive import partition
 
 log = logging.getLogger("one2one")
-FIRST_RUN_DAYS = 90  # without a cursor, the job starts this many days back (older co-views say little today)
+
+
+class AlreadyLearnt(Exception):
+    """`since` was given to a job that has a cursor already: learning earlier days now could not be exactly once."""
+
+    def __init__(self, learnt_through: str) -> None:
+        super().__init__(f"similar items are learnt through {learnt_through}; `since` applies to the first run only")
+        self.learnt_through = learnt_through
 
 
 @dataclass
@@ -54,13 +61,19 @@ class SimilarItemsLearning:
         self.store = store
         self.archive = archive
 
-    def run(self, now: datetime, deadline: float | None = None) -> LearningReport:
+    def run(self, now: datetime, deadline: float | None = None, since: date | None = None) -> LearningReport:
         """Learn every complete day since the cursor, up to yesterday, starting no day after `deadline`
-        (time.monotonic()) except the first (each run makes progress); what is left is learnt on the next run."""
+        (time.monotonic()) except the first (each run makes progress); what is left is learnt on the next run.
+
+        The first run (no cursor) starts with yesterday, or with `since` to learn history first (a new install with
+        imported history). Not further back by default: lists written by the per-event learning of earlier releases
+        already count the days before, and learning them again would count them twice."""
         report = LearningReport()
         today = now.date()
         last = self.store.learnt_through()
-        day = date.fromisoformat(last) + timedelta(days=1) if last else today - timedelta(days=FIRST_RUN_DAYS)
+        if last and since is not None:
+            raise AlreadyLearnt(last)
+        day = date.fromisoformat(last) + timedelta(days=1) if last else since or today - timedelta(days=1)
         if day >= today:
             return report
         yesterday = (today - timedelta(days=1)).isoformat()

@@ -187,15 +187,6 @@ def _distinct(cards: Iterable[Card]) -> list[Card]:
     return list(seen.values())
 
 
-def with_totals(deltas: dict[str, Delta], states: Mapping[str, Mapping[str, Any] | None]) -> None:
-    """Copy each neighbour's own total (from its list, read before the write) beside the pair it is written in."""
-    for delta in deltas.values():
-        for pid in delta.pairs:
-            state = states.get(similar_key(pid)) or {}
-            own = deltas.get(similar_key(pid))
-            delta.totals[pid] = float(state.get("t", 0.0)) + (own.total if own else 0.0)
-
-
 def merge(state: Mapping[str, Any] | None, delta: Delta, capacity: int) -> dict[str, Any]:
     """A list with one event's delta applied: `{"t": own total, "card": own card, "n": {id: count},
     "c": {id: card}, "u": {id: neighbour total}}`, never more than `capacity` neighbours (Space-Saving)."""
@@ -341,15 +332,6 @@ def person_of(profile: Mapping[str, Any] | None) -> Person:
     purchased = tuple(str(p) for p in computed.get("purchased_products") or () if isinstance(p, str | int))
     categories = tuple(str(c) for c in computed.get("top_categories") or () if isinstance(c, str))
     return Person(viewed=viewed, cart=cart, purchased=purchased, categories=categories)
-
-
-def updated(states: Mapping[str, Mapping[str, Any] | None], deltas: Mapping[str, Delta]) -> dict[str, dict[str, Any]]:
-    """Every list of `deltas` with its delta applied, from `states` as read before (the one home of the update)."""
-    with_totals(dict(deltas), states)
-    return {
-        key: merge(states.get(key), delta, POPULAR if key.startswith("pop#") else NEIGHBOURS)
-        for key, delta in deltas.items()
-    }
 
 
 def combine(into: dict[str, Delta], deltas: Mapping[str, Delta]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from tests.fakes.recommendations import Crash, InMemoryArchiveDays, InMemorySimi
 from tests.integration.conftest import moto_env  # noqa: F401 - the moto fixture, for the adapter's subclass
 
 DAY1, DAY2 = "2026-12-01", "2026-12-02"
+SINCE = date(2026, 11, 20)  # the first run learns from here (history before the job's first night)
 AFTER = datetime(2026, 12, 3, 3, 0, tzinfo=UTC)  # the night after DAY2
 KEYS = ["sim#a", "sim#b", "sim#c", "sim#d", "pop#*", "pop#tea"]
 
@@ -78,7 +79,7 @@ class SimilarItemsContract:
         self, store: Any, archive: Any, shop: Callable[[], None]
     ) -> None:
         shop()
-        report = SimilarItemsLearning(store, archive).run(AFTER)
+        report = SimilarItemsLearning(store, archive).run(AFTER, since=SINCE)
         assert report.days == [DAY1, DAY2] and report.events == 9  # the empty days before are passed unread
         assert store.learnt_through() == DAY2
         lists = store.read(KEYS)
@@ -89,10 +90,23 @@ class SimilarItemsContract:
         # the cosine's denominators: each neighbour's own total after both days (a: 2 views + 1 purchase)
         assert lists["sim#b"]["u"]["a"] == 5.0
 
+    def test_the_first_run_learns_yesterday_unless_told_since_when_and_since_is_refused_afterwards(
+        self, store: Any, archive: Any, shop: Callable[[], None]
+    ) -> None:
+        from chalicelib.recommendations import AlreadyLearnt
+
+        shop()
+        job = SimilarItemsLearning(store, archive)
+        # the days before the first night were learnt per event by earlier releases: not learnt again by default
+        assert job.run(AFTER).days == [DAY2] and store.learnt_through() == DAY2
+        with pytest.raises(AlreadyLearnt):
+            job.run(AFTER, since=SINCE)
+        assert "sim#a" not in store.read(["sim#a"])
+
     def test_a_day_learnt_again_counts_nothing_twice(self, store: Any, archive: Any, shop: Callable[[], None]) -> None:
         shop()
         job = SimilarItemsLearning(store, archive)
-        job.run(AFTER)
+        job.run(AFTER, since=SINCE)
         before = store.read(KEYS)
         # WHEN a Lambda retry or an operator learns the same days again (and the job runs again)
         assert job.learn_day(DAY1).lists_written == 0
@@ -107,15 +121,15 @@ class SimilarItemsContract:
         clean_store, clean_archive = other
         for key in archive.keys("events/"):
             clean_archive.put(key, b"".join(archive_bytes(archive, key)))
-        SimilarItemsLearning(clean_store, clean_archive).run(AFTER)
+        SimilarItemsLearning(clean_store, clean_archive).run(AFTER, since=SINCE)
         expected = clean_store.read(KEYS)
         job = SimilarItemsLearning(store, archive)
         with self.crashing(store, 3), pytest.raises(Crash):
-            job.run(AFTER)
+            job.run(AFTER, since=SINCE)
         assert store.learnt_through() is None or store.learnt_through() < DAY1
         assert 0 < len(store.read(KEYS)) < len(expected)
         # WHEN the next run starts again from the day it did not finish
-        job.run(AFTER)
+        job.run(AFTER, since=SINCE)
         assert store.read(KEYS) == expected
 
     def test_a_day_not_compacted_yet_waits_and_later_days_wait_behind_it(
@@ -123,7 +137,7 @@ class SimilarItemsContract:
     ) -> None:
         shop()
         archive.written([(DAY2, "token")])  # written since its last compaction: maybe incomplete
-        report = SimilarItemsLearning(store, archive).run(AFTER)
+        report = SimilarItemsLearning(store, archive).run(AFTER, since=SINCE)
         assert report.days[-1] == DAY1 and report.waiting_for == DAY2
         assert store.learnt_through() == DAY1 and "sim#d" not in store.read(["sim#d"])
 
@@ -132,7 +146,9 @@ class SimilarItemsContract:
     ) -> None:
         shop()
         job = SimilarItemsLearning(store, archive)
-        assert job.run(AFTER, deadline=0.0).days == [DAY1]  # past its deadline: still one day, then it stops
+        assert job.run(AFTER, deadline=0.0, since=SINCE).days == [
+            DAY1
+        ]  # past its deadline: still one day, then it stops
         assert store.learnt_through() == DAY1
         assert job.run(AFTER, deadline=0.0).days == [DAY2]
         assert job.run(AFTER).days == [] and store.learnt_through() == DAY2
@@ -144,14 +160,14 @@ class SimilarItemsContract:
             line("unlinked#x", 3, DAY1, "Product Viewed", {"product_id": "c"}),
         ]
         archive.put(object_key(DAY1, "1", "1"), encode(lines))
-        report = SimilarItemsLearning(store, archive).run(AFTER)
+        report = SimilarItemsLearning(store, archive).run(AFTER, since=SINCE)
         assert report.events == 0 and report.skipped == 3
         assert store.read(["sim#a", "sim#b", "sim#c", "pop#*"]) == {}
 
     def test_a_list_never_holds_more_than_its_bound(self, store: Any, archive: Any) -> None:
         lines = [item for n in range(NEIGHBOURS + 6) for item in views(f"p{n}", DAY1, "hub", f"x{n}")]
         archive.put(object_key(DAY1, "1", "1"), encode([*lines, *views("again", DAY1, "hub", "x0")]))
-        SimilarItemsLearning(store, archive).run(AFTER)
+        SimilarItemsLearning(store, archive).run(AFTER, since=SINCE)
         counts = store.read(["sim#hub"])["sim#hub"]["n"]
         assert len(counts) == NEIGHBOURS
         assert sum(counts.values()) == NEIGHBOURS + 7  # Space-Saving: evicted counts are inherited, none lost

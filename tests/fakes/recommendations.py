@@ -5,8 +5,15 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
+from chalicelib.recommendations.daily import product_totals
 from chalicelib.recommendations.similarity import STOCK_KEY, Delta, day_updated, marked_out_of_stock
 from chalicelib.tracking.archive import decode
+
+
+def applied(lists: dict[str, dict[str, Any]], deltas: Mapping[str, Delta]) -> None:
+    """Apply updates to lists held in a dict as the store does (neighbour totals from the lists as they are)."""
+    before = {k: float(lists[k]["t"]) for k in deltas if k.startswith("sim#") and k in lists}
+    lists.update(day_updated({k: lists.get(k) for k in deltas}, deltas, product_totals(deltas, before)))
 
 
 class Crash(Exception):

@@ -9,6 +9,7 @@ from typing import Any
 
 from tests.integration.conftest import ADMIN_TOKEN, ORIGIN, WRITE_KEY, Harness
 
+ADMIN_JSON = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
 SHOP = {
     "tea-1": "tea",
     "tea-2": "tea",
@@ -70,9 +71,7 @@ def overnight(h: Harness) -> dict[str, Any]:
 
     clock.set_clock(clock.FakeClock(clock.get_clock().now() + timedelta(days=1)))
     get_archive_maintenance().compact_due(clock.get_clock().now())
-    response = h.client.http.post(
-        "/admin/recommendations/learn", body="{}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    )
+    response = h.client.http.post("/admin/recommendations/learn", body="{}", headers=ADMIN_JSON)
     assert response.status_code == 200, response.body
     return dict(json.loads(response.body))
 
@@ -193,10 +192,14 @@ def test_lists_are_learnt_by_the_nightly_job_not_per_event_and_a_second_run_coun
     lists = store.read(["sim#tea-1", "sim#pot-1", "pop#tea"])
     assert lists["sim#tea-1"]["n"] == {"pot-1": 1.0} and lists["pop#tea"]["n"] == {"tea-1": 1.0, "pot-1": 1.0}
     # AND a second run (an operator, a retried schedule) learns nothing twice
-    again = harness.client.http.post(
-        "/admin/recommendations/learn", body="{}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    )
+    again = harness.client.http.post("/admin/recommendations/learn", body="{}", headers=ADMIN_JSON)
     assert json.loads(again.body)["days"] == [] and store.read(["sim#tea-1", "sim#pot-1", "pop#tea"]) == lists
+    # AND history can be asked for on the first run only; bad input is a named 4xx
+    late = harness.client.http.post("/admin/recommendations/learn", body='{"since": "2026-01-01"}', headers=ADMIN_JSON)
+    assert late.status_code == 409 and json.loads(late.body)["field"] == "since"
+    for bad in ('{"since": "yesterday"}', '{"since": "2999-01-01"}', "[1]"):
+        response = harness.client.http.post("/admin/recommendations/learn", body=bad, headers=ADMIN_JSON)
+        assert response.status_code == 400, (bad, response.body)
 
 
 def test_admin_sees_a_persons_recommendations_and_a_products_list(harness: Harness):

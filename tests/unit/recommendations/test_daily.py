@@ -7,7 +7,8 @@ import random
 from typing import Any
 
 from chalicelib.recommendations.daily import DayBuilder, product_totals
-from chalicelib.recommendations.similarity import Delta, day_updated, event_deltas, updated
+from chalicelib.recommendations.similarity import Delta, day_updated, event_deltas
+from tests.fakes.recommendations import applied
 
 DAY = "2026-12-01"
 
@@ -53,7 +54,7 @@ def test_a_persons_day_teaches_what_the_same_events_taught_one_by_one():
         props = json.loads(item["body"])["properties"]
         cards = props.get("products") or [props]
         deltas = event_deltas(item["event"], props, list(views), list(purchased))
-        lists.update(updated({k: lists.get(k) for k in deltas}, deltas))
+        applied(lists, deltas)
         if item["event"] == "Product Viewed":
             views.insert(0, {"product_id": props["product_id"], **props})
         else:
