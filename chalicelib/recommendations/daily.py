@@ -42,6 +42,9 @@ class DayBuilder:
 
     people: dict[str, list[Step]] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)
+    # One object per distinct card: a product's card is the same all day in most shops, and every list holding it as
+    # a neighbour then points to that one object (`combine` copies only a card that differs).
+    cards: dict[tuple[tuple[str, Any], ...], Card] = field(default_factory=dict)
     events: int = 0
     skipped: int = 0  # bots, unverified orders, unreadable or product-less lines
 
@@ -82,6 +85,7 @@ class DayBuilder:
         if not cards:
             self.skipped += 1
             return False
+        cards = tuple(self.cards.setdefault(tuple(sorted(c.items())), c) for c in cards)
         self.people.setdefault(profile_id, []).append(Step(str(line.get("ts") or ""), key, str(name), cards))
         self.events += 1
         return True

@@ -342,11 +342,18 @@ def combine(into: dict[str, Delta], deltas: Mapping[str, Delta]) -> None:
             day = into[key] = Delta()
         day.total = round(day.total + delta.total, 3)
         if delta.card is not None:
-            day.card = {**(day.card or {}), **delta.card}
+            day.card = _later(day.card, delta.card)
         for pid, weight in delta.pairs.items():
             day.pairs[pid] = round(day.pairs.get(pid, 0.0) + weight, 3)
         for pid, card in delta.cards.items():
-            day.cards[pid] = {**day.cards.get(pid, {}), **card}
+            day.cards[pid] = _later(day.cards.get(pid), card)
+
+
+def _later(earlier: Card | None, later: Card) -> Card:
+    """`later`'s fields over `earlier`'s, copying only when they differ (a day's cards are shared objects)."""
+    if earlier is None or earlier is later or earlier == later:
+        return later
+    return {**earlier, **later}
 
 
 def day_updated(
