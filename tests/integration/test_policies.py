@@ -646,6 +646,8 @@ def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     for _ in range(3):
         world.advance(days=1)
         world.drain()
+    # the similar-items job by hand (it ran after each night's compaction too)
+    assert world.h.client.http.post("/admin/recommendations/learn", body="{}", headers=auth).status_code == 200
     assert world.h.client.http.delete(f"/admin/profiles/{profile_id}", headers=auth).status_code < 500
     # and the app user: their devices' platform endpoints and token records go with them
     assert world.h.client.http.delete(f"/admin/profiles/{user_profile_id(push_user)}", headers=auth).status_code == 200
