@@ -431,17 +431,18 @@ def recommendation_rows(rec: dict[str, Any]) -> list[dict[str, Any]]:
             i2i > pop,
         )
     ]
-    for kind in ("view", "order"):
-        cost = rec.get(f"writes_per_{kind}")
-        if cost:
-            rows.append(
-                _row(
-                    f"Recommendations: writes per {kind} (one TransactWriteItems)",
-                    f"{cost['items_per_event']} items, {cost['write_request_units_per_event']} WRU",
-                    "bounded",
-                    cost["max_items"] <= 25,
-                )
+    nightly = rec.get("nightly")
+    if nightly:
+        rows.append(
+            _row(
+                f"Recommendations: nightly job writes ({nightly['events_per_day']:.0f} product events/day, "
+                f"{rec['products']} products)",
+                f"{nightly['lists_written_per_day']:.0f} lists/day x {nightly['wru_per_list']} WRU, "
+                f"${nightly['dollars_per_day']:.6f}/day, ${nightly['dollars_per_million_events']:.3f}/M events",
+                "each list once a day",
+                nightly["lists_written_per_day"] <= rec["products"] + 2 * 8 + 1,
             )
+        )
     per = rec.get("personalize") or {}
     if "p95_ms" in per:
         rows.append(

@@ -1,9 +1,10 @@
-"""Recommendations: offline quality on generated shopping data with known structure, the write cost per event, and
-the personalisation API's latency and DynamoDB reads per call through chalice's test client on moto.
+"""Recommendations: offline quality on generated shopping data with known structure, the nightly job's write cost,
+and the personalisation API's latency and DynamoDB reads per call through chalice's test client on moto.
 
 Quality: products come in categories of bundles (things bought together). A shopper picks a category (Zipf) and a
-bundle in it, views some of its products (and a random one, noise), buys one or two; later they buy another product
-of the same bundle. Learnt on every training shopper's whole journey and the test shoppers' first session, each test
+bundle in it, views some of its products (and a random one, noise), buys one or two; the next day they buy another
+product of the same bundle. The sessions are archive lines spread over a week, learnt one day at a time as the nightly
+job learns them (`recommendations.daily`: a person's day replayed, each touched list written once a day); each test
 shopper's next purchase is held out: hit-rate@10 is the share found in their top 10, for item-to-item ranking
 (`similarity.rank`) and for the popularity baseline (the 10 best sellers and most viewed they have not seen).
 """
@@ -16,7 +17,9 @@ import statistics
 import time
 from typing import Any
 
-from chalicelib.recommendations.similarity import Person, event_deltas, popular, popular_key, rank, updated
+from bench.prices import PRICES
+from chalicelib.recommendations.daily import DayBuilder, product_totals
+from chalicelib.recommendations.similarity import Person, day_updated, popular, popular_key, rank
 
 CATEGORIES, BUNDLES, BUNDLE_SIZE = 8, 6, 4
 
@@ -55,24 +58,55 @@ def journeys(shoppers: int, seed: int = 7) -> list[tuple[list[tuple[str, dict[st
     return out
 
 
+DAYS = 7  # the shoppers' sessions are spread over a week of archive days
+LIST_OVERHEAD_BYTES = 40  # a list item's key and attribute names beside its JSON
+
+
 class _Lists:
-    """The store in memory, counting list writes (one marker + one per list, as the DynamoDB transaction)."""
+    """The store in memory, learnt as the nightly job learns it: each day's archived lines through `DayBuilder`, each
+    touched list written once per day (`day_updated`), counting the write and read units DynamoDB would bill."""
 
     def __init__(self) -> None:
         self.lists: dict[str, dict[str, Any]] = {}
-        self.items_written: list[int] = []
-        self.units_written: list[int] = []
+        self.days: list[dict[str, float]] = []
 
-    def learn(self, history: list[tuple[str, dict[str, Any]]], name: str, props: dict[str, Any]) -> None:
-        viewed = [p for n, p in reversed(history) if n == "Product Viewed"]
-        bought = [q["product_id"] for n, p in reversed(history) if n == "Order Completed" for q in p["products"]]
-        deltas = event_deltas(name, props, viewed, bought)
-        new = updated({k: self.lists.get(k) for k in deltas}, deltas)
+    def learn_day(self, lines: list[dict[str, Any]]) -> None:
+        builder = DayBuilder()
+        for line in lines:
+            builder.add(line)
+        deltas = builder.deltas()
+        before = {k: float(self.lists[k].get("t") or 0.0) for k in deltas if k.startswith("sim#") and k in self.lists}
+        read_kb = [_size(self.lists[k]) for k in deltas if k in self.lists]
+        new = day_updated({k: self.lists.get(k) for k in deltas}, deltas, product_totals(deltas, before))
         self.lists.update(new)
-        self.items_written.append(1 + len(new))
-        # TransactWriteItems costs 2 write request units per KB (rounded up) of each item: the marker, each list
-        kb = [-(-(len(json.dumps(s, separators=(",", ":"))) + 40) // 1024) for s in new.values()]
-        self.units_written.append(2 + 2 * sum(kb))
+        written_kb = [_size(state) for state in new.values()]
+        self.days.append(
+            {
+                "events": builder.events,
+                "lists": len(new),
+                # a conditional PutItem: 1 write unit per KB (rounded up) of the item written
+                "wru": sum(-(-kb // 1024) for kb in written_kb),
+                # the job reads each list twice: totals (eventually consistent, 0.5 unit per 4 KB), then the write
+                # pass (strongly consistent, 1 unit per 4 KB)
+                "rru": sum(1.5 * -(-kb // 4096) for kb in read_kb),
+            }
+        )
+
+
+def _size(state: dict[str, Any]) -> int:
+    return len(json.dumps(state, separators=(",", ":"), sort_keys=True)) + LIST_OVERHEAD_BYTES
+
+
+def _line(shopper: int, n: int, day: int, name: str, props: dict[str, Any]) -> dict[str, Any]:
+    """An archived line (`tracking.archive.archive_line`): the stored event JSON in `body`."""
+    return {
+        "key": f"bench#{shopper}-{n}",
+        "profile_id": f"shopper-{shopper}",
+        "type": "track",
+        "event": name,
+        "ts": f"2026-11-{day + 1:02d}T{10 + n:02d}:00:00.000Z",
+        "body": json.dumps({"event": name, "properties": props, "flags": [], "is_bot": False}),
+    }
 
 
 def _person(history: list[tuple[str, dict[str, Any]]]) -> Person:
@@ -82,16 +116,18 @@ def _person(history: list[tuple[str, dict[str, Any]]]) -> Person:
 
 
 def quality(train: int = 3000, test: int = 500, k: int = 10) -> dict[str, Any]:
-    """Hit-rate@k of the held-out next purchase: item-to-item vs popularity; write cost per view and per order."""
+    """Hit-rate@k of the held-out next purchase: item-to-item (lists learnt by the nightly job, one archive day at a
+    time) vs popularity; the job's write cost per list and per day."""
     store = _Lists()
     data = journeys(train + test)
-    for n, (events, after) in enumerate(data):
-        history: list[tuple[str, dict[str, Any]]] = []
-        for name, props in events:
-            store.learn(history, name, props)
-            history.append((name, props))
-        if n < train:  # training shoppers come back and buy the rest of the bundle
-            store.learn(history, "Order Completed", {"products": [after]})
+    by_day: list[list[dict[str, Any]]] = [[] for _ in range(DAYS + 1)]
+    for shopper, (events, after) in enumerate(data):
+        day = shopper % DAYS
+        by_day[day] += [_line(shopper, n, day, name, props) for n, (name, props) in enumerate(events)]
+        if shopper < train:  # training shoppers come back the next day and buy the rest of the bundle
+            by_day[day + 1].append(_line(shopper, len(events), day + 1, "Order Completed", {"products": [after]}))
+    for lines in by_day:
+        store.learn_day(lines)
     i2i_hits = pop_hits = 0
     for events, target in data[train:]:
         person = _person(events)
@@ -106,33 +142,26 @@ def quality(train: int = 3000, test: int = 500, k: int = 10) -> dict[str, Any]:
         "products": CATEGORIES * BUNDLES * BUNDLE_SIZE,
         "hit_rate_item_to_item": round(i2i_hits / test, 3),
         "hit_rate_popularity": round(pop_hits / test, 3),
-        **_write_cost(store, data, train),
+        "nightly": _nightly_cost(store),
     }
 
 
-def _all_events(data: list, train: int) -> list[tuple[str, dict[str, Any]]]:
-    out = []
-    for n, (events, after) in enumerate(data):
-        out += events
-        if n < train:
-            out.append(("Order Completed", {"products": [after]}))
-    return out
-
-
-def _write_cost(store: _Lists, data: list, train: int) -> dict[str, Any]:
-    names = [name for name, _ in _all_events(data, train)]
-    by: dict[str, dict[str, list[int]]] = {}
-    for name, items, units in zip(names, store.items_written, store.units_written, strict=True):
-        entry = by.setdefault(name, {"items": [], "wru": []})
-        entry["items"].append(items)
-        entry["wru"].append(units)
+def _nightly_cost(store: _Lists) -> dict[str, Any]:
+    """What the nightly job costs: writes per list and per day, $ per day, $ per million learnt events."""
+    days = [d for d in store.days if d["events"]]
+    events = sum(d["events"] for d in days)
+    wru = sum(d["wru"] for d in days)
+    rru = sum(d["rru"] for d in days)
+    lists = sum(d["lists"] for d in days)
+    dollars = (wru * PRICES["dynamodb_per_million_wru"] + rru * PRICES["dynamodb_per_million_rru"]) / 1e6
     return {
-        f"writes_per_{'view' if name == 'Product Viewed' else 'order'}": {
-            "items_per_event": round(statistics.mean(v["items"]), 1),
-            "write_request_units_per_event": round(statistics.mean(v["wru"]), 1),
-            "max_items": max(v["items"]),
-        }
-        for name, v in by.items()
+        "days": len(days),
+        "events_per_day": round(events / len(days), 1),
+        "lists_written_per_day": round(lists / len(days), 1),
+        "wru_per_list": round(wru / lists, 2),
+        "wru_per_day": round(wru / len(days), 1),
+        "dollars_per_day": round(dollars / len(days), 6),
+        "dollars_per_million_events": round(dollars / events * 1e6, 3),
     }
 
 
@@ -167,6 +196,16 @@ def personalize_latency(calls: int = 200) -> dict[str, Any]:
                 batch = [{"type": "track", "anonymousId": anon, "event": n, "properties": p} for n, p in events]
                 http.http.post("/v1/batch", body=json.dumps({"batch": batch}), headers=auth)
             StreamPump(app).drain()
+            # the next night: the archive's compaction, then the similar-items job learns the day
+            from datetime import timedelta
+
+            from chalicelib.bootstrap import get_archive_maintenance, get_similar_items_learning
+            from chalicelib.shared import clock
+
+            saved = clock.get_clock()
+            clock.set_clock(clock.FakeClock(saved.now() + timedelta(days=1)))
+            get_archive_maintenance().compact_due(clock.get_clock().now())
+            assert get_similar_items_learning().run(clock.get_clock().now()).lists_written
             visitors = [f"a0-{n}" for n in range(5)]
             http.http.post(
                 "/v1/batch",
@@ -197,6 +236,7 @@ def personalize_latency(calls: int = 200) -> dict[str, Any]:
                 assert response.status_code == 200, response.body
                 per_call.append(len(reads))
             client("dynamodb").meta.events.unregister("before-call.dynamodb.*", count)
+            clock.set_clock(saved)
     timings = timings[5:]  # the first calls fill the write-key cache and import the rules
     q = statistics.quantiles(timings, n=100)
     return {

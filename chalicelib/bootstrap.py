@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from chalicelib.profiles.model import Profile
     from chalicelib.profiles.segmentation import SegmentDef
     from chalicelib.profiles.sweeps import CutPointsService, LifecycleSweepService
-    from chalicelib.recommendations import RecommendationService
+    from chalicelib.recommendations import RecommendationService, SimilarItemsLearning
     from chalicelib.scenarios.catalog_triggers import CatalogTriggerService
     from chalicelib.scenarios.definitions import Scenario
     from chalicelib.scenarios.fanout import AudienceFanout
@@ -599,6 +599,17 @@ def get_recommendation_service() -> RecommendationService:
 
 
 @cache
+def get_similar_items_learning() -> SimilarItemsLearning:
+    """The nightly similar-items job over the event archive (after compaction; `POST /admin/recommendations/learn`)."""
+    from chalicelib.recommendations import SimilarItemsLearning
+    from chalicelib.tracking.adapters.s3_archive import S3EventArchive
+
+    s = get_settings()
+    archive = S3EventArchive(s.archive_bucket, s.state_table, s.events_table, s.event_ttl_days)
+    return SimilarItemsLearning(get_recommendation_service().store, archive)
+
+
+@cache
 def get_personalization_service() -> PersonalizationService:
     from chalicelib.personalization import PersonalizationService, load_slots
 
@@ -686,10 +697,8 @@ def get_scenario_service() -> ScenarioService:
         runs=get_run_store(),
         read_events=partial(batch_get_events, get_settings().events_table),
         queue=get_delivery_queue(),
-        related=None,  # orders are learnt by `learner` with the person's history
         clock=get_clock(),
         scenarios=get_scenarios,
-        learner=get_recommendation_service(),
         engagement=get_engagement_service(),
         interests=get_interest_index(),
         inapp=get_inapp_service(),

@@ -48,3 +48,46 @@ def product_list(product_id: str) -> Response:
     return json_response(
         200, {"product_id": product_id, "list": stored, "similar": service.related([product_id], set(), limit=10)}
     )
+
+
+@bp.route("/admin/recommendations/learn", methods=["POST"], authorizer=iam)
+@admin_only
+def learn_now() -> Response:
+    """Run the nightly similar-items job now (it also runs after the archive's compaction): every complete archive
+    day not learnt yet, each list once per day. Body (optional): `{"since": "YYYY-MM-DD"}`, the first day of the first
+    run (default: yesterday), 409 once the job has run. Returns `{"days", "events", "skipped", "lists_touched",
+    "lists_written", "waiting_for"}`; `waiting_for` names a day not compacted yet (learnt after its compaction)."""
+    import time
+    from datetime import date
+
+    from chalicelib.bootstrap import get_similar_items_learning
+    from chalicelib.recommendations import AlreadyLearnt
+    from chalicelib.shared.clock import get_clock
+
+    now = get_clock().now()
+    request = bp.current_request
+    try:
+        body = request.json_body if (request.raw_body or b"").strip() else {}
+    except Exception:  # noqa: BLE001 - chalice raises its own BadRequestError on bad JSON
+        body = None
+    if not isinstance(body, dict):
+        return json_response(400, {"error": "invalid_json", "message": "the body must be a JSON object, or none"})
+    since = None
+    if body.get("since") is not None:
+        raw = body["since"]
+        try:
+            since = date.fromisoformat(raw) if isinstance(raw, str) and len(raw) == 10 else None
+        except ValueError:
+            since = None
+        if since is None or since >= now.date():
+            message = "since: a past day, YYYY-MM-DD"
+            return json_response(400, {"error": "invalid_parameter", "message": message, "field": "since"})
+    deadline = time.monotonic() + LEARN_BUDGET_SECONDS  # the API's own timeout: the rest is learnt on the next run
+    try:
+        report = get_similar_items_learning().run(now, deadline, since)
+    except AlreadyLearnt as error:
+        return json_response(409, {"error": "conflict", "message": str(error), "field": "since"})
+    return json_response(200, report.as_dict())
+
+
+LEARN_BUDGET_SECONDS = 20.0

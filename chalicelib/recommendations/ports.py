@@ -2,27 +2,58 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from chalicelib.recommendations.similarity import Delta
 
 
 class SimilarItemsStore(Protocol):
-    """Bounded lists (similar items per product, popularity per category), each one item, updated per event once."""
+    """Bounded lists (similar items per product, popularity per category), each one item, written by the nightly job
+    at most once per list and archive day."""
 
     def read(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         """The lists among `keys` that exist, by key (one batch read; `similarity.merge` describes a list)."""
         ...
 
-    def apply(self, fact: str, deltas: Mapping[str, Delta], now: datetime) -> bool:
-        """Apply one event's deltas (`similarity.event_deltas`) all at once, and only once per `fact` (the event's
-        key): False, and nothing written, when that fact was applied already. Every list stays within its bound."""
+    def applied(self, keys: list[str]) -> dict[str, tuple[float, str]]:
+        """For the lists among `keys` that exist: (own total `t`, the last archive day applied to it, "" if none)."""
         ...
+
+    def apply_day(self, day: str, deltas: Mapping[str, Delta], totals: Mapping[str, float]) -> int:
+        """Write each list of `deltas` (one day's, summed) with the day applied (`similarity.day_updated`), unless
+        that day or a later one was applied to it already: a re-run of a day, or a run resumed after a crash
+        half-way, counts nothing twice. Every list stays within its bound. Returns how many lists were written."""
+        ...
+
+    def learnt_through(self) -> str | None:
+        """The last archive day the nightly job learnt entirely (None before its first run)."""
+        ...
+
+    def set_learnt_through(self, day: str) -> None: ...
 
     def mark_stock(self, product_id: str, in_stock: bool, at: str) -> None:
         """Keep the catalog's out-of-stock list (`similarity.STOCK_KEY`) true for `product_id`; idempotent."""
+        ...
+
+
+class ArchiveDays(Protocol):
+    """The event archive as the nightly job reads it (the tracking wing's `S3EventArchive` answers it)."""
+
+    def keys(self, prefix: str) -> list[str]:
+        """The archive objects under `prefix` (a day's partition, `tracking.archive.partition`)."""
+        ...
+
+    def lines(self, key: str, events: Collection[str]) -> Iterator[dict[str, Any]]:
+        """The archived lines of one object whose event is one of `events`, streamed (nothing if it is gone)."""
+        ...
+
+    def dirty_days(self) -> dict[str, str]:
+        """Days written since their last compaction (not complete yet: the job waits for them)."""
+        ...
+
+    def archived_days(self, first: str, last: str) -> set[str]:
+        """The days from `first` to `last` (inclusive) that have archived objects (the others teach nothing)."""
         ...
 
 

@@ -1,10 +1,13 @@
 """Item-to-item similarity as pure rules: which bounded counter updates an event makes, and how a person is ranked.
 
-The Amazon 2003 item-to-item design, maintained incrementally instead of by a nightly job: every product has ONE
+The Amazon 2003 item-to-item design, learnt offline by a nightly job over each day of the event archive (`daily.py`,
+`learning.py`): every product has ONE
 similar-items list (`sim#<product>`) holding at most `NEIGHBOURS` co-occurrence counts with the products people also
 viewed or bought, and every category (and the whole shop, `*`) one popularity list (`pop#<category>`). An event
-updates a bounded number of lists (the product's, those of the person's few recent items, two popularity lists), so
-the write cost does not grow with the catalog, and reading a product's neighbours is one item.
+updates a bounded number of lists (the product's, those of the person's few recent items, two popularity lists); a
+day's updates are summed per list (`combine`) and each touched list is written once a day (`day_updated`), so the
+write cost grows with the lists a day touches, not with its events or the catalog, and reading a product's
+neighbours is one item.
 
 Lists stay bounded by the Space-Saving rule (Metwally et al. 2005): a new entry that finds the list full replaces the
 smallest one and inherits its count, so heavy pairs are never lost and the error of any count is at most the
@@ -109,7 +112,8 @@ def card_of(props: Mapping[str, Any]) -> Card | None:
 
 @dataclass
 class Delta:
-    """What one event adds to one list: its own weight (`total`) and card, and weights per neighbour."""
+    """What one event (or, summed by `combine`, one day) adds to one list: its own weight (`total`) and card, and
+    weights per neighbour."""
 
     total: float = 0.0
     card: Card | None = None
@@ -181,15 +185,6 @@ def _distinct(cards: Iterable[Card]) -> list[Card]:
     for card in cards:
         seen.setdefault(card["product_id"], card)
     return list(seen.values())
-
-
-def with_totals(deltas: dict[str, Delta], states: Mapping[str, Mapping[str, Any] | None]) -> None:
-    """Copy each neighbour's own total (from its list, read before the write) beside the pair it is written in."""
-    for delta in deltas.values():
-        for pid in delta.pairs:
-            state = states.get(similar_key(pid)) or {}
-            own = deltas.get(similar_key(pid))
-            delta.totals[pid] = float(state.get("t", 0.0)) + (own.total if own else 0.0)
 
 
 def merge(state: Mapping[str, Any] | None, delta: Delta, capacity: int) -> dict[str, Any]:
@@ -339,9 +334,39 @@ def person_of(profile: Mapping[str, Any] | None) -> Person:
     return Person(viewed=viewed, cart=cart, purchased=purchased, categories=categories)
 
 
-def updated(states: Mapping[str, Mapping[str, Any] | None], deltas: Mapping[str, Delta]) -> dict[str, dict[str, Any]]:
-    """Every list of `deltas` with its delta applied, from `states` as read before (the one home of the update)."""
-    with_totals(dict(deltas), states)
+def combine(into: dict[str, Delta], deltas: Mapping[str, Delta]) -> None:
+    """Add one event's deltas to a day's, in event order: weights sum, a later card wins field by field."""
+    for key, delta in deltas.items():
+        day = into.get(key)
+        if day is None:
+            day = into[key] = Delta()
+        day.total = round(day.total + delta.total, 3)
+        if delta.card is not None:
+            day.card = _later(day.card, delta.card)
+        for pid, weight in delta.pairs.items():
+            day.pairs[pid] = round(day.pairs.get(pid, 0.0) + weight, 3)
+        for pid, card in delta.cards.items():
+            day.cards[pid] = _later(day.cards.get(pid), card)
+
+
+def _later(earlier: Card | None, later: Card) -> Card:
+    """`later`'s fields over `earlier`'s, copying only when they differ (a day's cards are shared objects)."""
+    if earlier is None or earlier is later or earlier == later:
+        return later
+    return {**earlier, **later}
+
+
+def day_updated(
+    states: Mapping[str, Mapping[str, Any] | None], deltas: Mapping[str, Delta], totals: Mapping[str, float]
+) -> dict[str, dict[str, Any]]:
+    """The lists of `deltas` (a day's, by `combine`) with the day applied, from `states` as read before.
+
+    `totals`: each product's own total after the day (`sim#<product>` key -> t), which the nightly job knows for every
+    product of the day before it writes any list (a neighbour's list may be written in another chunk)."""
+    for delta in deltas.values():
+        for pid in delta.pairs:
+            if (total := totals.get(similar_key(pid))) is not None:
+                delta.totals[pid] = total
     return {
         key: merge(states.get(key), delta, POPULAR if key.startswith("pop#") else NEIGHBOURS)
         for key, delta in deltas.items()

@@ -35,11 +35,8 @@ class StepQueue(Protocol):
 
 
 class RelatedProducts(Protocol):
-    """Products bought together, learnt from orders and read by templates that need `related_products`."""
-
-    def record_order(self, order_key: str, products: list[dict[str, Any]], now: datetime) -> bool:
-        """Count the co-purchases of one order once (False when this order was recorded already)."""
-        ...
+    """Products bought or viewed together (the similar-items lists, learnt nightly from the event archive), read by
+    templates that need `related_products`."""
 
     def related(self, product_ids: list[str], exclude: set[str], limit: int = 4) -> list[dict[str, Any]]:
         """Up to `limit` products most often bought with `product_ids`, none of `exclude`."""

@@ -18,7 +18,6 @@ from typing import Any, Protocol
 from chalicelib.catalog import InterestIndex
 from chalicelib.profiles.codec import body_dict, read_item
 from chalicelib.profiles.model import Transition
-from chalicelib.recommendations import RecommendationService
 from chalicelib.scenarios.definitions import Scenario
 from chalicelib.scenarios.engine import (
     ScenarioRun,
@@ -30,7 +29,7 @@ from chalicelib.scenarios.engine import (
     start_run,
     trigger_context,
 )
-from chalicelib.scenarios.ports import RelatedProducts, RunStore, StepQueue
+from chalicelib.scenarios.ports import RunStore, StepQueue
 from chalicelib.shared.clock import Clock
 from chalicelib.tracking.events import TrackedEvent
 
@@ -65,10 +64,8 @@ class ScenarioService:
         runs: RunStore,
         read_events: EventReader,
         queue: StepQueue,
-        related: RelatedProducts | None,
         clock: Clock,
         scenarios: Sequence[Scenario] | Callable[[], Sequence[Scenario]],
-        learner: RecommendationService | None = None,
         engagement: Any = None,
         interests: InterestIndex | None = None,
         inapp: InAppFeedback | None = None,
@@ -85,9 +82,8 @@ class ScenarioService:
         self.runs = runs
         self.read_events = read_events
         self.queue = queue
-        self.related = related
-        # Similar items learn here too, from the events already read: the fold pays nothing, no third stream reader.
-        self.learner = learner
+        # Similar items are not learnt here (one transaction per event cost ~$10 per million events): the nightly
+        # job learns them from the event archive (recommendations/learning.py).
         self.clock = clock
         # A callable is called at first use (the composition root loads the packaged scenarios lazily).
         self._scenarios = scenarios
@@ -175,16 +171,9 @@ class ScenarioService:
     def process(
         self, profile: dict[str, Any], events: list[TrackedEvent], transitions: list[Transition], stats: ScenarioStats
     ) -> None:
-        """Record co-purchases, exit what must stop, start what triggers."""
+        """Exit what must stop, start what triggers."""
         now = self.clock.now()
         profile_id = profile["profile_id"]
-        if self.learner is not None and events:
-            self.learner.learn(profile, events, now)
-        if self.related is not None:
-            for event in events:
-                products = event.properties.get("products")
-                if event.event == "Order Completed" and not event.unverified and isinstance(products, list):
-                    self.related.record_order(event.key, [p for p in products if isinstance(p, dict)], now)
         if self.interests is not None and events:
             self._note_interest(profile_id, events, now)
         if self.engagement is not None and any(e.event == "Push Opened" for e in events):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from chalicelib.scenarios.engine import ScenarioRun
@@ -48,33 +47,6 @@ class RecordingStepQueue:
 
     def enqueue(self, messages: list[dict[str, Any]], delay_seconds: int = 0) -> None:
         self.messages.extend(messages)
-
-
-class InMemoryRelatedProducts:
-    """Satisfies `scenarios.ports.RelatedProducts`: counts products bought together, each order once."""
-
-    def __init__(self) -> None:
-        self.orders: set[str] = set()
-        self.pairs: dict[tuple[str, str], int] = {}
-
-    def record_order(self, order_key: str, products: list[dict[str, Any]], now: datetime) -> bool:
-        if order_key in self.orders:
-            return False
-        self.orders.add(order_key)
-        ids = sorted({str(p["product_id"]) for p in products if p.get("product_id") is not None})
-        for a in ids:
-            for b in ids:
-                if a != b:
-                    self.pairs[(a, b)] = self.pairs.get((a, b), 0) + 1
-        return True
-
-    def related(self, product_ids: list[str], exclude: set[str], limit: int = 4) -> list[dict[str, Any]]:
-        counts: dict[str, int] = {}
-        for (a, b), n in self.pairs.items():
-            if a in product_ids and b not in exclude:
-                counts[b] = counts.get(b, 0) + n
-        ranked = sorted(counts, key=lambda pid: (-counts[pid], pid))[:limit]
-        return [{"product_id": pid} for pid in ranked]
 
 
 class EventShelf:

@@ -655,6 +655,8 @@ def _drive_everything(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     for _ in range(3):
         world.advance(days=1)
         world.drain()
+    # the similar-items job by hand (it ran after each night's compaction too)
+    assert world.h.client.http.post("/admin/recommendations/learn", body="{}", headers=auth).status_code == 200
     assert world.h.client.http.delete(f"/admin/profiles/{profile_id}", headers=auth).status_code < 500
     # and the app user: their devices' platform endpoints and token records go with them
     assert world.h.client.http.delete(f"/admin/profiles/{user_profile_id(push_user)}", headers=auth).status_code == 200
@@ -700,9 +702,10 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_own_policy(
         "export_segments",
     } <= seen_functions
     assert {"lifecycle_sweep", "refresh_cut_points", "release_due_steps", "fire_schedules"} <= seen_functions
-    assert "compact_archive" in seen_functions  # the archive's nightly compaction (its merge and deletes)
     assert "fan_out_audience" in seen_functions
     operations = {(function, operation) for function, _, operation, _ in recorded_calls}
+    assert "compact_archive" in seen_functions  # the archive's nightly compaction (its merge and deletes)
+    assert ("compact_archive", "GetItem") in operations  # then the similar-items job (its cursor, lists, archive)
     # the event archive: written by the fold, rewritten by the erasure at the end of the drive
     assert {("fold_events", "PutObject"), ("admin_api", "ListObjectsV2"), ("admin_api", "GetObject")} <= operations
     assert ("admin_api", "PutObject") in operations or ("admin_api", "DeleteObject") in operations

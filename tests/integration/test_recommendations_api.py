@@ -1,13 +1,15 @@
-"""Recommendations and personalisation over HTTP on moto: views and orders learnt on the profiles stream, read back
-through `GET /v1/recommendations` and `GET /v1/personalize` with at most two DynamoDB reads a call."""
+"""Recommendations and personalisation over HTTP on moto: views and orders archived, learnt by the nightly job after
+the archive's compaction, read back through `GET /v1/recommendations` and `GET /v1/personalize` with at most two
+DynamoDB reads a call."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from tests.integration.conftest import ORIGIN, WRITE_KEY, Harness
+from tests.integration.conftest import ADMIN_TOKEN, ORIGIN, WRITE_KEY, Harness
 
+ADMIN_JSON = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
 SHOP = {
     "tea-1": "tea",
     "tea-2": "tea",
@@ -57,6 +59,21 @@ def shoppers(h: Harness) -> None:
         view(h, f"coffee-{n}", "grinder-1")
     h.pump.drain()
     assert not h.pump.errors, h.pump.errors
+    overnight(h)
+
+
+def overnight(h: Harness) -> dict[str, Any]:
+    """The next night: the archive's compaction, then the similar-items job (here through its admin route)."""
+    from datetime import timedelta
+
+    from chalicelib.bootstrap import get_archive_maintenance
+    from chalicelib.shared import clock
+
+    clock.set_clock(clock.FakeClock(clock.get_clock().now() + timedelta(days=1)))
+    get_archive_maintenance().compact_due(clock.get_clock().now())
+    response = h.client.http.post("/admin/recommendations/learn", body="{}", headers=ADMIN_JSON)
+    assert response.status_code == 200, response.body
+    return dict(json.loads(response.body))
 
 
 def test_views_become_recommendations_of_similar_products_for_a_new_visitor_of_one_product(harness: Harness):
@@ -160,22 +177,29 @@ def test_bad_requests_are_named_4xx(harness: Harness):
     assert get(harness, "/v1/personalize?slots=hero", origin="https://evil.example").status_code == 403
 
 
-def test_replayed_profile_stream_records_do_not_count_twice(harness: Harness):
-    from chalicelib.bootstrap import get_event_store, get_profile_store, get_recommendation_service
-    from chalicelib.shared.clock import get_clock
-    from chalicelib.tracking.identity import profile_id_for
+def test_lists_are_learnt_by_the_nightly_job_not_per_event_and_a_second_run_counts_nothing(harness: Harness):
+    from chalicelib.bootstrap import get_recommendation_service
 
-    shoppers(harness)
-    service = get_recommendation_service()
-    before = service.store.read(["sim#tea-1", "pop#tea"])
-    # WHEN the consumer is handed the same events again (a redelivered stream batch)
-    stored = get_profile_store().get(profile_id_for("anon", "tea-0"))
-    assert stored is not None
-    events = get_event_store().history(stored.profile_id, limit=50)
-    assert len(events) == 4
-    # THEN nothing is applied twice
-    assert service.learn(stored.document(), events, get_clock().now()) == 0
-    assert service.store.read(["sim#tea-1", "pop#tea"]) == before
+    store = get_recommendation_service().store
+    # GIVEN a day of views and orders folded and archived: the stream consumers wrote no list
+    view(harness, "early", "tea-1")
+    view(harness, "early", "pot-1")
+    harness.pump.drain()
+    assert store.read(["sim#tea-1", "pop#*"]) == {}
+    # WHEN the night comes THEN the day is learnt, each list written once
+    report = overnight(harness)
+    assert report["events"] == 2 and report["lists_written"] == report["lists_touched"] == 4
+    lists = store.read(["sim#tea-1", "sim#pot-1", "pop#tea"])
+    assert lists["sim#tea-1"]["n"] == {"pot-1": 1.0} and lists["pop#tea"]["n"] == {"tea-1": 1.0, "pot-1": 1.0}
+    # AND a second run (an operator, a retried schedule) learns nothing twice
+    again = harness.client.http.post("/admin/recommendations/learn", body="{}", headers=ADMIN_JSON)
+    assert json.loads(again.body)["days"] == [] and store.read(["sim#tea-1", "sim#pot-1", "pop#tea"]) == lists
+    # AND history can be asked for on the first run only; bad input is a named 4xx
+    late = harness.client.http.post("/admin/recommendations/learn", body='{"since": "2026-01-01"}', headers=ADMIN_JSON)
+    assert late.status_code == 409 and json.loads(late.body)["field"] == "since"
+    for bad in ('{"since": "yesterday"}', '{"since": "2999-01-01"}', "[1]"):
+        response = harness.client.http.post("/admin/recommendations/learn", body=bad, headers=ADMIN_JSON)
+        assert response.status_code == 400, (bad, response.body)
 
 
 def test_admin_sees_a_persons_recommendations_and_a_products_list(harness: Harness):
@@ -188,3 +212,23 @@ def test_admin_sees_a_persons_recommendations_and_a_products_list(harness: Harne
     assert product.status_code == 200
     assert set(json.loads(product.body)["list"]["n"]) >= {"pot-1", "cup-1"}
     assert harness.admin("/admin/recommendations/products/none").status_code == 404
+
+
+def test_the_archives_nightly_schedule_learns_yesterday_after_compacting_it(harness: Harness):
+    from datetime import timedelta
+
+    from chalicelib.bootstrap import get_recommendation_service
+    from chalicelib.shared import clock
+
+    # GIVEN the stack's clock (as `make run` has it) and a day of views
+    clock.set_clock(clock.FakeClock(clock.get_clock().now()))
+    view(harness, "night", "mug-1")
+    view(harness, "night", "bean-1")
+    harness.pump.drain()  # the schedules learn when they are next due
+    # WHEN the clock passes the next 02:15 UTC (`POST /local/clock/advance` locally)
+    clock.get_clock().advance(timedelta(days=1))  # type: ignore[attr-defined]
+    harness.pump.drain()
+    assert not harness.pump.errors, harness.pump.errors
+    # THEN compaction ran and the similar-items job after it: the day's views are lists
+    lists = get_recommendation_service().store.read(["sim#mug-1", "pop#coffee"])
+    assert lists["sim#mug-1"]["n"] == {"bean-1": 1.0} and set(lists["pop#coffee"]["n"]) == {"mug-1", "bean-1"}

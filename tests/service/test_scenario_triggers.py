@@ -14,7 +14,7 @@ from chalicelib.scenarios.loader import parse_scenario
 from chalicelib.scenarios.triggers import ScenarioService
 from chalicelib.shared.clock import FakeClock
 from chalicelib.tracking.events import TrackedEvent
-from tests.fakes.scenarios import EventShelf, InMemoryRelatedProducts, InMemoryRunStore, RecordingStepQueue
+from tests.fakes.scenarios import EventShelf, InMemoryRunStore, RecordingStepQueue
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 CART = parse_scenario(
@@ -104,7 +104,6 @@ def service_with(
         runs=runs,
         read_events=shelf,
         queue=queue,
-        related=InMemoryRelatedProducts(),
         clock=FakeClock(NOW),
         scenarios=list(scenarios) if isinstance(scenarios, tuple) else scenarios,
     )

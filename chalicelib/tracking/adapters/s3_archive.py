@@ -9,12 +9,16 @@ The events table is read (BatchGetItem) only by the refill."""
 from __future__ import annotations
 
 import contextlib
+import gzip
+import json
 import secrets
 import time
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from chalicelib.shared.aws import client
 from chalicelib.shared.dynamodb import batch_write, query_all
+from chalicelib.tracking.archive import PREFIX
 
 INDEX_PREFIX = "archive#"
 DIRTY_PK = "archive_dirty"
@@ -52,6 +56,46 @@ class S3EventArchive:
             return self.get(key)
         except s3.exceptions.NoSuchKey:
             return None
+
+    def lines(self, key: str, events: Collection[str]) -> Iterator[dict[str, Any]]:
+        """The object's lines whose `event` is one of `events`, streamed and inflated piece by piece (a compacted day
+        never sits in memory whole); a line naming none of them is skipped without decoding. Nothing if it is gone."""
+        s3 = client("s3")
+        # `archive.encode` writes compact JSON: a wanted line contains `"event":"<name>"` verbatim
+        needles = [
+            json.dumps({"event": name}, separators=(",", ":"), ensure_ascii=False)[1:-1].encode() for name in events
+        ]
+        try:
+            body = s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except s3.exceptions.NoSuchKey:
+            return
+        try:
+            with gzip.GzipFile(fileobj=body) as raw_lines:
+                for raw in raw_lines:
+                    if any(needle in raw for needle in needles):
+                        line = json.loads(raw)
+                        if line.get("event") in events:
+                            yield line
+        finally:
+            body.close()
+
+    def archived_days(self, first: str, last: str) -> set[str]:
+        """The days from `first` to `last` that have an archive partition: one listing of the partitions (by
+        delimiter, not of their objects), so a job walking days skips empty ones without a request each."""
+        pages = (
+            client("s3")
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=self.bucket, Prefix=f"{PREFIX}dt=", Delimiter="/", StartAfter=f"{PREFIX}dt={first}")
+        )
+        days: set[str] = set()
+        for page in pages:
+            for common in page.get("CommonPrefixes", []):
+                day = common["Prefix"][len(PREFIX) + 3 : -1]
+                if day > last:
+                    return days
+                if day >= first:
+                    days.add(day)
+        return days
 
     def delete(self, key: str) -> None:
         client("s3").delete_object(Bucket=self.bucket, Key=key)

@@ -14,8 +14,8 @@ from chalicelib.recommendations.similarity import (
     merge,
     person_of,
     rank,
-    updated,
 )
+from tests.fakes.recommendations import applied
 
 
 def cards(*ids: str) -> list[dict]:
@@ -72,7 +72,7 @@ def learnt(*baskets: tuple[str, ...]) -> dict:
     for n, basket in enumerate(baskets):
         for i, pid in enumerate(basket):
             deltas = event_deltas("Product Viewed", {"product_id": pid, "category": "c"}, cards(*basket[:i][::-1]), [])
-            lists.update(updated({k: lists.get(k) for k in deltas}, deltas))
+            applied(lists, deltas)
         del n
     return lists
 
