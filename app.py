@@ -14,6 +14,7 @@ from typing import Any
 
 from chalice import Chalice
 
+from chalicelib.api import function_url
 from chalicelib.shared import observability
 
 API = os.environ.get("ONE2ONE_API") or ("public" if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") else "all")
@@ -82,3 +83,7 @@ for blueprint in (
     *EVENT_BLUEPRINTS,
 ):
     app.register_blueprint(_blueprint(blueprint))
+
+# The public function's Lambda handler (local/package.py points `APIHandler` at it): a request to its function URL is
+# matched to the tracking routes and translated to the REST event shape; API Gateway's events reach `app` unchanged.
+public_handler = function_url.handler(app)
