@@ -71,7 +71,9 @@ def _blueprint(module: str) -> Any:
     return import_module(f"chalicelib.{module}").bp
 
 
-app = Chalice(app_name="one2one")
+# configure_logs=False: Chalice would add a plain-text stdout handler to the `one2one` logger, beside Powertools' JSON
+# one, so every warning and error was written twice, once as text Lambda's JSON log format cannot read a level from.
+app = Chalice(app_name="one2one", configure_logs=False)
 # The pixel GIF is binary; browsers and mail clients ask for images with "image/*" or "*/*".
 app.api.binary_types.extend(["image/gif", "image/*"])
 
