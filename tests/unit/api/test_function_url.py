@@ -62,6 +62,8 @@ def test_the_sample_becomes_the_rest_event_chalice_routes_by() -> None:
     assert rest["multiValueQueryStringParameters"] == {"utm_source": ["news", "mail"], "empty": [""]}
     assert rest["queryStringParameters"] == {"utm_source": "mail", "empty": ""}  # the last one, as REST gives
     assert rest["headers"]["cookie"] == "ajs_anonymous_id=a-fu-1; theme=dark"
+    # a repeated header arrives comma-joined and stays one value: splitting at commas would cut a User-Agent or a date
+    assert rest["headers"]["x-custom-multi"] == "one,two" and rest["multiValueHeaders"]["x-custom-multi"] == ["one,two"]
     assert rest["headers"]["content-encoding"] == "gzip" and rest["isBase64Encoded"] is True
     assert rest["body"] == event["body"]
 
