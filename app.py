@@ -14,6 +14,7 @@ from typing import Any
 
 from chalice import Chalice
 
+from chalicelib.api import function_url
 from chalicelib.shared import observability
 
 API = os.environ.get("ONE2ONE_API") or ("public" if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") else "all")
@@ -70,7 +71,9 @@ def _blueprint(module: str) -> Any:
     return import_module(f"chalicelib.{module}").bp
 
 
-app = Chalice(app_name="one2one")
+# configure_logs=False: Chalice would add a plain-text stdout handler to the `one2one` logger, beside Powertools' JSON
+# one, so every warning and error was written twice, once as text Lambda's JSON log format cannot read a level from.
+app = Chalice(app_name="one2one", configure_logs=False)
 # The pixel GIF is binary; browsers and mail clients ask for images with "image/*" or "*/*".
 app.api.binary_types.extend(["image/gif", "image/*"])
 
@@ -82,3 +85,7 @@ for blueprint in (
     *EVENT_BLUEPRINTS,
 ):
     app.register_blueprint(_blueprint(blueprint))
+
+# The public function's Lambda handler (local/package.py points `APIHandler` at it): a request to its function URL is
+# matched to the tracking routes and translated to the REST event shape; API Gateway's events reach `app` unchanged.
+public_handler = function_url.handler(app)

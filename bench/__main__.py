@@ -345,6 +345,16 @@ def cost_rows(cost: dict[str, Any]) -> list[dict[str, Any]]:
                     per_message < 0.10,
                 )
             )
+    for other, by_key in cost.get("per_million_events_via", {}).items():
+        key = "1_event_per_request/realistic"  # where the endpoint's per-request price shows: one event a request
+        rows.append(
+            _row(
+                f"  single events via the {other} endpoint instead of {cost['api_type']} ({WORKLOADS[key]})",
+                f"${by_key[key]['events_total']:.2f}",
+                f"< ${COST_TARGETS[key.split('/', 1)[0]]:.2f}",
+                by_key[key]["events_total"] < COST_TARGETS[key.split("/", 1)[0]],
+            )
+        )
     month = cost["per_10k_monthly_active_profiles"]
     assumptions = cost["assumptions"]
     ours = month["ours"]["batches_of_20/realistic"]

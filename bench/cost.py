@@ -29,6 +29,9 @@ CALL_SECONDS = {"dynamodb": 0.005, "s3": 0.020, "sqs": 0.010, "sns": 0.010, "ses
 DEFAULT_CALL_SECONDS = 0.010
 FULL_VCPU_MB = 1769  # Lambda gives a function one full vCPU at 1,769 MB, proportionally less below
 PLATFORM_LOG_BYTES = 300  # Lambda's START / END / REPORT lines of every invocation (measured lines are added to it)
+# Resource in the templates -> the tracking endpoint it makes, in the order the README recommends them to SDKs.
+TRACKING_ENDPOINTS = (("AWS::Lambda::Url", "function_url"), ("AWS::ApiGatewayV2::Api", "http"))
+SPECIAL_LOGICAL_IDS = {"api_handler": "APIHandler", "admin_api": "AdminAPIHandler"}  # chalice's names for these two
 EVENTS_PER_PROFILE_MONTH = 100  # per 10k monthly active profiles: events each sends in a month (assumed)
 EMAILS_PER_PROFILE_MONTH = 4  # and emails each receives (assumed); both as in the earlier model, for comparison
 # Line -> (price name, quantity divisor): cost = quantity / divisor * price.
@@ -64,18 +67,43 @@ def is_sending(line: str) -> bool:
     return function == "run_scenarios" and detail.split(" ", 1)[0].split("/", 1)[0] in SENDING_RESOURCES
 
 
-def tracking_api_type(root: Path = ROOT) -> str:
-    """How the tracking routes reach the API function: "http" (API Gateway HTTP API), "function_url" (a Lambda function
-    URL) or "rest" (the REST API Chalice generates). Read from the merge template and the packaging script, so the
-    bill follows the day the tracking routes move; flip it here if they move some other way."""
+def tracking_api_types(root: Path = ROOT) -> list[str]:
+    """The endpoints the tracking routes have, the one the SDKs are told to use (README) first: "function_url" (a
+    Lambda function URL), "http" (API Gateway HTTP API), else "rest" (the REST API Chalice generates). Read from the
+    merge template and the packaging script, so the bill follows the template."""
     text = (root / "infra" / "resources.json").read_text()
     package = root / "local" / "package.py"
     text += package.read_text() if package.exists() else ""
-    if "AWS::ApiGatewayV2::Api" in text:
-        return "http"
-    if "AWS::Lambda::Url" in text:
-        return "function_url"
-    return "rest"
+    found = [kind for resource, kind in TRACKING_ENDPOINTS if resource in text]
+    return found or ["rest"]
+
+
+def tracking_api_type(root: Path = ROOT) -> str:
+    """The endpoint the SDKs are told to use (see tracking_api_types): what the cost rows are priced with."""
+    return tracking_api_types(root)[0]
+
+
+def platform_log_bytes(functions: list[str]) -> dict[str, int]:
+    """Per function, the bytes of Lambda's own START / END / REPORT lines per invocation: PLATFORM_LOG_BYTES where the
+    packaged template still lets Lambda write them (no LoggingConfig, or a SystemLogLevel of INFO or DEBUG), 0 where
+    its system level is WARN. The levels are read from a template patched by local/package.py, as `make package`
+    patches chalice's (a function's logical id as chalice names it), so the bill follows the template."""
+    from chalice.utils import to_cfn_resource_name
+
+    from local.package import patch_template
+    from local.provision import load_template
+
+    template = load_template()
+    logical_ids = {name: SPECIAL_LOGICAL_IDS.get(name) or to_cfn_resource_name(name) for name in functions}
+    for logical_id in logical_ids.values():
+        template["Resources"][logical_id] = {"Type": "AWS::Serverless::Function", "Properties": {}}
+    resources = patch_template(template)["Resources"]
+    levels = {
+        name: resources[logical_id]["Properties"].get("LoggingConfig", {}) for name, logical_id in logical_ids.items()
+    }
+    return {
+        name: 0 if config.get("SystemLogLevel") == "WARN" else PLATFORM_LOG_BYTES for name, config in levels.items()
+    }
 
 
 def api_price_per_request(prices: PriceBook, api_type: str) -> float:
@@ -96,9 +124,15 @@ def lambda_gb_seconds(memory_mb: int, invocations: int, own_seconds: float, aws_
 
 
 def price_workload(
-    snapshot: dict[str, Any], memory: dict[str, int], prices: PriceBook, api_type: str
+    snapshot: dict[str, Any],
+    memory: dict[str, int],
+    prices: PriceBook,
+    api_type: str,
+    platform_bytes: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Every line item of one workload, in dollars per million events, with its quantity per million events."""
+    """Every line item of one workload, in dollars per million events, with its quantity per million events;
+    `platform_bytes`: Lambda's own log bytes per invocation by function (platform_log_bytes; PLATFORM_LOG_BYTES for
+    any function it does not name)."""
     scale = 1e6 / snapshot["events"]
     lines: dict[str, float] = {}
     quantities: dict[str, float] = {}
@@ -115,7 +149,7 @@ def price_workload(
         add(f"lambda_requests/{function}", invocations * prices["lambda_per_million_requests"] / 1e6, invocations)
         gb_s = lambda_gb_seconds(mb, invocations, figures["own_seconds"], figures["aws_calls"])
         add(f"lambda_duration/{function} ({mb} MB)", gb_s * prices["lambda_per_gb_second"], gb_s)
-        log_bytes = figures["log_bytes"] + invocations * PLATFORM_LOG_BYTES
+        log_bytes = figures["log_bytes"] + invocations * (platform_bytes or {}).get(function, PLATFORM_LOG_BYTES)
         log_bytes_total += log_bytes
         add(f"cloudwatch_logs/{function}", log_bytes / 1024**3 * prices["cloudwatch_logs_per_gb_ingested"], log_bytes)
     for row in snapshot["quantities"]:
@@ -208,8 +242,16 @@ def run(quick: bool = False, measured: dict[str, Any] | None = None) -> dict[str
     prices = price_book()
     measured = measured if measured is not None else measure(quick)
     memory = function_memory_mb()
-    api_type = tracking_api_type()
-    models = {key: price_workload(measured[key], memory, prices, api_type) for key in WORKLOADS}
+    api_types = tracking_api_types()
+    api_type = api_types[0]
+    functions = sorted({name for key in WORKLOADS for name in measured[key]["functions"]})
+    platform = platform_log_bytes(functions)
+    models = {key: price_workload(measured[key], memory, prices, api_type, platform) for key in WORKLOADS}
+    # The same events through the other tracking endpoints the template has (the HTTP API beside the function URL).
+    alternatives = {
+        other: {key: price_workload(measured[key], memory, prices, other, platform) for key in WORKLOADS}
+        for other in api_types[1:]
+    }
     return {
         "prices_as_of": min(dates().values()),
         "price_dates": dates(),
@@ -221,6 +263,7 @@ def run(quick: bool = False, measured: dict[str, Any] | None = None) -> dict[str
             "lambda_cpu": f"own time x max(1, {FULL_VCPU_MB} MB / memory): a full vCPU at {FULL_VCPU_MB} MB",
             "lambda_memory_mb": memory,
             "platform_log_bytes_per_invocation": PLATFORM_LOG_BYTES,
+            "platform_log_bytes_by_function": platform,
             "warm_containers": "cold starts and schedules (fixed per month, not per event) are not in the figures",
             "events_per_profile_month": EVENTS_PER_PROFILE_MONTH,
             "emails_per_profile_month": EMAILS_PER_PROFILE_MONTH,
@@ -231,6 +274,11 @@ def run(quick: bool = False, measured: dict[str, Any] | None = None) -> dict[str
             ),
         },
         "per_million_events": models,
+        "api_types": api_types,
+        "per_million_events_via": {
+            other: {key: {"total": m["total"], "events_total": m["events_total"]} for key, m in by_key.items()}
+            for other, by_key in alternatives.items()
+        },
         "pinpoint_per_million_events": prices["pinpoint_per_million_events"],
         "per_10k_monthly_active_profiles": per_10k_profiles(models, prices),
         "measured": measured,  # the raw counts (calls, units by operation, log sample): what each line came from

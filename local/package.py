@@ -195,6 +195,11 @@ CHECKOV_SKIPS: tuple[tuple[str, tuple[str, ...], str], ...] = (
         "access logs are on by default through the AccessLogs parameter (Fn::If)",
     ),
     ("CKV_AWS_111", ("AWS::IAM::Role",), "sns:Publish to a phone number has no resource ARN (DeliverSteps' SMS only)"),
+    (
+        "CKV_AWS_258",
+        ("AWS::Lambda::Url",),
+        "the tracking endpoint is public like the APIs' tracking routes: the app checks each source's write key",
+    ),
 )
 
 # Resources of the admin packaging that make up its API, and the names they take in the merged template.
@@ -291,12 +296,13 @@ def patch_template(template: dict[str, Any]) -> dict[str, Any]:
     topics = _by_local_name(template, "AWS::SNS::Topic")
     environment = function_environment(template)
 
-    for body in resources.values():
+    for logical_id, body in resources.items():
         if body.get("Type") != "AWS::Serverless::Function":
             continue
         props = body["Properties"]
         variables = props.setdefault("Environment", {}).setdefault("Variables", {})
         variables.update(environment)
+        props["LoggingConfig"] = logging_config(variables, logical_id)
         for event in props.get("Events", {}).values():
             if event.get("Type") == "DynamoDB":
                 _patch_stream_event(event["Properties"], tables, resources)
@@ -440,6 +446,7 @@ def harden_edge(template: dict[str, Any]) -> None:
         _add_waf(resources)
     if "APIHandler" in resources:
         add_tracking_http_api(template)
+        add_tracking_function_url(template)
     _skip_checkov_decisions(resources)
 
 
@@ -577,6 +584,77 @@ def add_tracking_http_api(template: dict[str, Any]) -> None:
     template.setdefault("Outputs", {})["TrackingEndpointURL"] = {
         "Description": "Point the tracking SDKs here (HTTP API); EndpointURL (REST) serves the same routes",
         "Value": {"Fn::Sub": "https://${TrackingHttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"},
+    }
+
+
+# The public function's handler: app.py's `public_handler` serves its function URL's requests (payload 2.0) and hands
+# API Gateway's events to the Chalice app unchanged (chalicelib/api/function_url.py).
+PUBLIC_HANDLER = "app.public_handler"
+
+
+def add_tracking_function_url(template: dict[str, Any]) -> None:
+    """A Lambda function URL on the public function: the cheapest endpoint for the SDKs (nothing beyond the invocation,
+    against the HTTP API's $1.00 per million requests), output as `TrackingFunctionURL`.
+
+    AuthType NONE: the write key is public by design (it ships in every page) and the app checks it, as behind the
+    APIs. No `Cors` on the URL, as none on the HTTP API: Lambda would then answer every preflight itself from one
+    static list and override the app's headers, while each source has its own origin allow-list (stored data, not
+    template); the app answers OPTIONS itself. Only the SDK-facing routes are reachable (a 404 for any other path,
+    chalicelib/api/function_url.py). The function's reserved concurrency (`IngestReservedConcurrency`) is this
+    endpoint's throttle. Since October 2025 a function URL needs both lambda:InvokeFunctionUrl and
+    lambda:InvokeFunction (the latter only through the URL) in the function's policy. Idempotent.
+    """
+    resources: dict[str, Any] = template["Resources"]
+    resources["APIHandler"]["Properties"]["Handler"] = PUBLIC_HANDLER
+    resources["TrackingFunctionUrl"] = {
+        "Type": "AWS::Lambda::Url",
+        "Properties": {"TargetFunctionArn": {"Fn::GetAtt": ["APIHandler", "Arn"]}, "AuthType": "NONE"},
+    }
+    resources["TrackingFunctionUrlPermission"] = {
+        "Type": "AWS::Lambda::Permission",
+        "Properties": {
+            "Action": "lambda:InvokeFunctionUrl",
+            "FunctionName": {"Ref": "APIHandler"},
+            "Principal": "*",
+            "FunctionUrlAuthType": "NONE",
+        },
+    }
+    resources["TrackingFunctionUrlInvokePermission"] = {
+        "Type": "AWS::Lambda::Permission",
+        "Properties": {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {"Ref": "APIHandler"},
+            "Principal": "*",
+            "InvokedViaFunctionUrl": True,  # through the URL only, never a direct Invoke
+        },
+    }
+    # The URL ends with "/": output it without, like TrackingEndpointURL, so an SDK's "/v1/batch" is not "//v1/batch".
+    host = {"Fn::Select": [2, {"Fn::Split": ["/", {"Fn::GetAtt": ["TrackingFunctionUrl", "FunctionUrl"]}]}]}
+    template.setdefault("Outputs", {})["TrackingFunctionURL"] = {
+        "Description": "Point the tracking SDKs here (Lambda function URL, the cheapest endpoint); TrackingEndpointURL"
+        " (HTTP API) and EndpointURL (REST) serve the same routes",
+        "Value": {"Fn::Join": ["", ["https://", host]]},
+    }
+
+
+# Lambda's advanced logging controls on every function. SystemLogLevel WARN: Lambda writes none of its INFO-level
+# platform lines (START, END and REPORT, ~300 bytes per invocation: $0.14 per million invocations at CloudWatch Logs'
+# ingestion price); duration, errors and throttles stay in the function's CloudWatch metrics. Level filtering needs
+# the JSON format; the app's own lines are Powertools JSON already (Lambda passes JSON lines through, reading their
+# "level"). bench/cost.py bills the platform lines from this, per function: change a level here and the bill follows.
+SYSTEM_LOG_LEVEL = "WARN"
+SYSTEM_LOG_LEVELS: dict[str, str] = {}  # a function (logical id) that should keep its platform lines: "INFO"
+
+
+def logging_config(variables: dict[str, Any], logical_id: str = "") -> dict[str, str]:
+    """A function's LoggingConfig. The application level follows the stage's POWERTOOLS_LOG_LEVEL (Powertools defers
+    to Lambda's: AWS_LAMBDA_LOG_LEVEL wins), DEBUG or INFO and never above: Lambda reads a level it does not know as
+    INFO, and Python's "WARNING" is not one of Lambda's (WARN), so a WARN filter could drop the app's warnings."""
+    level = variables.get("POWERTOOLS_LOG_LEVEL")
+    return {
+        "LogFormat": "JSON",
+        "ApplicationLogLevel": "DEBUG" if isinstance(level, str) and level.upper() == "DEBUG" else "INFO",
+        "SystemLogLevel": SYSTEM_LOG_LEVELS.get(logical_id, SYSTEM_LOG_LEVEL),
     }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from chalicelib.shared.settings import TABLES
-from local.package import FAILURE_QUEUE, PackageError, patch_template
+from local.package import FAILURE_QUEUE, PUBLIC_HANDLER, PackageError, patch_template
 from local.provision import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,6 +203,59 @@ def test_tracking_routes_get_an_http_api_invoking_only_the_public_function_with_
     assert permission["SourceArn"]["Fn::Sub"].endswith(":${TrackingHttpApi}/*")
 
 
+def test_the_public_function_gets_a_public_function_url_serving_the_same_sdk_routes_as_the_http_api():
+    import app as app_module
+    from chalicelib.api.function_url import sdk_routes
+    from local.package import TRACKING_HTTP_ROUTES
+
+    sam = _sam({})
+    sam["Resources"]["RestAPI"] = {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "api"}}
+
+    template = patch_template(sam)
+    resources = template["Resources"]
+
+    url = resources["TrackingFunctionUrl"]
+    assert url["Type"] == "AWS::Lambda::Url"
+    assert url["Properties"]["TargetFunctionArn"] == {"Fn::GetAtt": ["APIHandler", "Arn"]}
+    # the write key is the credential, checked by the app; the app answers preflights per source (no static Cors)
+    assert url["Properties"]["AuthType"] == "NONE" and "Cors" not in url["Properties"]
+    permissions = {
+        body["Properties"]["Action"]: body["Properties"]
+        for body in resources.values()
+        if body["Type"] == "AWS::Lambda::Permission" and body["Properties"].get("Principal") == "*"
+    }
+    assert permissions["lambda:InvokeFunctionUrl"]["FunctionUrlAuthType"] == "NONE"
+    assert permissions["lambda:InvokeFunction"]["InvokedViaFunctionUrl"] is True  # never a direct public Invoke
+    assert {p["FunctionName"]["Ref"] for p in permissions.values()} == {"APIHandler"}
+    # the handler translates the URL's events; it is app.py's, and the admin function keeps Chalice's own
+    module, attribute = PUBLIC_HANDLER.split(".")
+    assert module == "app" and callable(getattr(app_module, attribute))
+    assert resources["APIHandler"]["Properties"]["Handler"] == PUBLIC_HANDLER
+    assert "TrackingFunctionUrl" in json.dumps(template["Outputs"]["TrackingFunctionURL"])
+    # the URL serves exactly the routes the HTTP API lists
+    served = {
+        f"{method} {template}" for template, _, methods in sdk_routes(app_module.app.routes) for method in methods
+    }
+    assert served == set(TRACKING_HTTP_ROUTES)
+
+
+def test_every_function_logs_json_without_lambdas_platform_lines_at_the_stages_level():
+    sam = _sam({})
+    sam["Resources"]["Worker"]["Properties"]["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] = "DEBUG"
+
+    resources = patch_template(sam)["Resources"]
+
+    functions = {k: v for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"}
+    assert {k: v["Properties"]["LoggingConfig"]["SystemLogLevel"] for k, v in functions.items()} == {
+        "Worker": "WARN",
+        "APIHandler": "WARN",
+    }
+    assert all(v["Properties"]["LoggingConfig"]["LogFormat"] == "JSON" for v in functions.values())
+    # Powertools defers to Lambda's application level, so it follows the stage's: a DEBUG stage keeps its debug lines
+    assert functions["Worker"]["Properties"]["LoggingConfig"]["ApplicationLogLevel"] == "DEBUG"
+    assert functions["APIHandler"]["Properties"]["LoggingConfig"]["ApplicationLogLevel"] == "INFO"
+
+
 def test_data_tables_and_the_signing_secret_survive_the_stack():
     for logical_id, body in load_template()["Resources"].items():
         if body["Type"] in ("AWS::DynamoDB::Table", "AWS::SecretsManager::Secret"):
@@ -252,7 +305,9 @@ def test_chalice_package_patch_and_cfn_lint_end_to_end(tmp_path):
         handler = function["Properties"]["Handler"]
         api = function["Properties"]["Environment"]["Variables"].get("ONE2ONE_API")
         name = (
-            {"public": "api_handler", "admin": "admin_api"}[api] if handler == "app.app" else handler.rsplit(".", 1)[-1]
+            {"public": "api_handler", "admin": "admin_api"}[api]
+            if handler in ("app.app", PUBLIC_HANDLER)
+            else handler.rsplit(".", 1)[-1]
         )
         policy = json.loads((ROOT / ".chalice" / config[name]["iam_policy_file"]).read_text())
         assert role["Properties"]["Policies"][0]["PolicyDocument"] == policy, name

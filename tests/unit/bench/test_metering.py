@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from bench import metering
-from bench.cost import api_price_per_request, lambda_gb_seconds, price_workload, tracking_api_type
+from bench.cost import (
+    api_price_per_request,
+    lambda_gb_seconds,
+    platform_log_bytes,
+    price_workload,
+    tracking_api_type,
+    tracking_api_types,
+)
 from bench.prices import PRICE_LIST, MissingPrice, Price, price_book
 
 TABLE = {
@@ -130,6 +137,34 @@ def test_the_api_type_follows_the_merge_template(tmp_path):
     prices = price_book()
     assert api_price_per_request(prices, "http") * 1e6 == 1.00
     assert api_price_per_request(prices, "rest") * 1e6 == 3.50
+    # with a function URL beside the HTTP API, the URL is what the SDKs use (README): priced first, the API beside it
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "package.py").write_text('URL = {"Type": "AWS::Lambda::Url"}')
+    assert tracking_api_types(tmp_path) == ["function_url", "http"]
+    assert tracking_api_type(tmp_path) == "function_url"
+    assert api_price_per_request(prices, "function_url") == 0.0
+
+
+def test_the_repository_prices_the_function_url_first_and_the_http_api_beside_it():
+    assert tracking_api_types() == ["function_url", "http"]
+
+
+def test_platform_log_lines_are_billed_only_where_the_packaged_template_still_writes_them(monkeypatch):
+    import local.package
+
+    assert platform_log_bytes(["api_handler", "fold_events"]) == {"api_handler": 0, "fold_events": 0}
+    monkeypatch.setitem(local.package.SYSTEM_LOG_LEVELS, "FoldEvents", "INFO")  # one function keeps its lines
+    assert platform_log_bytes(["api_handler", "fold_events"]) == {"api_handler": 0, "fold_events": 300}
+    snapshot = {
+        "events": 1,
+        "requests": 1,
+        "profiles": 1,
+        "functions": {"api_handler": {"invocations": 1, "own_seconds": 0.0, "aws_calls": {}, "log_bytes": 700}},
+        "quantities": [],
+    }
+    quiet = price_workload(snapshot, {"default": 256}, price_book(), "function_url", {"api_handler": 0})
+    assert quiet["quantities_per_million_events"]["cloudwatch_logs/api_handler"] == pytest.approx(700 * 1e6)
+    assert "api_gateway_function_url" in quiet["lines"] and quiet["lines"]["api_gateway_function_url"] == 0.0
 
 
 def test_a_missing_price_stops_the_model_naming_it():
