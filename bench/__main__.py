@@ -338,8 +338,8 @@ def cost_rows(cost: dict[str, Any]) -> list[dict[str, Any]]:
         if per_message is not None:
             rows.append(
                 _row(
-                    f"  sending pipeline per 1,000 messages ({model['messages_per_million_events']:,.0f} per 1M"
-                    " events; SES/SNS priced apart)",
+                    f"  sending pipeline per 1,000 messages, {label}"
+                    f" ({model['messages_per_million_events']:,.0f} per 1M events; SES/SNS priced apart)",
                     f"${per_message:.4f}",
                     "< SES's $0.10",
                     per_message < 0.10,
