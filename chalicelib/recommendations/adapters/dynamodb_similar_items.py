@@ -76,18 +76,19 @@ class DynamoSimilarItems:
     def set_learnt_through(self, day: str) -> None:
         client("dynamodb").put_item(TableName=self.table, Item={**CURSOR, "day": {"S": day}})
 
-    def _put(self, key: str, state: dict[str, Any], version: int, day: str) -> bool:
+    def _put(self, key: str, state: dict[str, Any], version: int, day: str | None) -> bool:
+        """Write a list if its version is still `version` (0: if it does not exist yet); False when another wrote it.
+        `day`: the last archive day the list holds (None for the catalog's stock list, which learns no days)."""
         ddb = client("dynamodb")
-        put: dict[str, Any] = {
-            "TableName": self.table,
-            "Item": {
-                "pk": {"S": key},
-                "sk": {"S": SK},
-                "b": {"S": json.dumps(state, separators=(",", ":"), sort_keys=True)},
-                "v": {"N": str(version + 1)},
-                "d": {"S": day},
-            },
+        item: dict[str, Any] = {
+            "pk": {"S": key},
+            "sk": {"S": SK},
+            "b": {"S": json.dumps(state, separators=(",", ":"), sort_keys=True)},
+            "v": {"N": str(version + 1)},
         }
+        if day is not None:
+            item["d"] = {"S": day}
+        put: dict[str, Any] = {"TableName": self.table, "Item": item}
         if version:
             put["ConditionExpression"] = "v = :v"
             put["ExpressionAttributeValues"] = {":v": {"N": str(version)}}
@@ -100,32 +101,15 @@ class DynamoSimilarItems:
             return False
 
     def mark_stock(self, product_id: str, in_stock: bool, at: str) -> None:
-        ddb = client("dynamodb")
         for attempt in range(ATTEMPTS):
             read = self._read([STOCK_KEY], consistent=True)
             state, version, _day = read.get(STOCK_KEY, ({}, 0, ""))
             new = marked_out_of_stock(state, product_id, in_stock, at)
             if new == {"ids": dict(state.get("ids") or {})}:
                 return  # already so: a replayed change writes nothing
-            put: dict[str, Any] = {
-                "TableName": self.table,
-                "Item": {
-                    "pk": {"S": STOCK_KEY},
-                    "sk": {"S": SK},
-                    "b": {"S": json.dumps(new, separators=(",", ":"), sort_keys=True)},
-                    "v": {"N": str(version + 1)},
-                },
-            }
-            if version:
-                put["ConditionExpression"] = "v = :v"
-                put["ExpressionAttributeValues"] = {":v": {"N": str(version)}}
-            else:
-                put["ConditionExpression"] = "attribute_not_exists(pk)"
-            try:
-                ddb.put_item(**put)
+            if self._put(STOCK_KEY, new, version, None):
                 return
-            except ddb.exceptions.ConditionalCheckFailedException:
-                time.sleep(min(0.02 * 2**attempt, 0.5))  # another change won: read again
+            time.sleep(min(0.02 * 2**attempt, 0.5))  # another change won: read again
         raise StorageUnavailable(f"the out-of-stock list kept changing under {product_id}")
 
     def _read(self, keys: list[str], consistent: bool) -> dict[str, tuple[dict[str, Any], int, str]]:
