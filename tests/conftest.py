@@ -71,6 +71,18 @@ def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+@pytest.fixture(autouse=True)
+def _clock_put_back() -> Iterator[None]:
+    """Whatever clock a test sets, the next test starts with the one this test started with (a module's local stack
+    keeps its own for the whole module). Two pytest-xdist workers run files in other neighbourhoods than one process
+    does, so a clock left behind by one file showed up in an unrelated file's token check."""
+    from chalicelib.shared import clock
+
+    before = clock.get_clock()
+    yield
+    clock.set_clock(before)
+
+
 @pytest.fixture
 def aws() -> Iterator[dict[str, Any]]:
     """In-process moto with every resource of infra/resources.json provisioned; yields logical id -> `Provisioned`.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from typing import Any
 
 import jwt
@@ -36,7 +35,11 @@ def _post(harness: Harness, source: dict[str, str], path: str, body: Any, **head
 
 
 def _token(secret: str, user_id: str, *, lifetime: int = 600, **claims: Any) -> str:
-    now = int(time.time())
+    from chalicelib.shared.clock import get_clock
+
+    # Signed on the clock the app checks it with (as local/stack.py's demo backend does): a test that left a fake
+    # clock behind in this worker process must not turn a valid token into one "issued in the future".
+    now = int(get_clock().now().timestamp())
     return jwt.encode({"sub": user_id, "iat": now, "exp": now + lifetime, **claims}, secret, algorithm="HS256")
 
 

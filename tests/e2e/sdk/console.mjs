@@ -226,7 +226,8 @@ try {
   const deadline = Date.now() + (plan.waitMs || 20000);
   while (Date.now() < deadline) {
     await page.goto(`${BASE}/segments/${plan.segment.id}`);
-    size = Number(await page.textContent("[data-segment-size]"));
+    // A page answered while moto is slow (a 503 page) has no size: look again until the deadline, not only once.
+    size = Number(await page.textContent("[data-segment-size]", { timeout: 5000 }).catch(() => "0"));
     if (size > 0) break;
     await new Promise((r) => setTimeout(r, 500));
   }
