@@ -81,8 +81,8 @@ class EventWriter(Protocol):
         ...
 
 
-class EngagementStore(Protocol):
-    """Report counters, touches for attribution, direct preference overrides and pending double opt-in requests."""
+class ReportCounter(Protocol):
+    """Idempotent report counters: what the wings above need of `EngagementStore` to count (in-app messages)."""
 
     def count(
         self,
@@ -95,6 +95,11 @@ class EngagementStore(Protocol):
         listed: bool = True,
         daily: str | None = None,
     ) -> bool: ...
+
+
+class EngagementStore(ReportCounter, Protocol):
+    """Report counters, touches for attribution, direct preference overrides and pending double opt-in requests."""
+
     def set_preference(
         self, profile_id: str, channel: str, topic: str | None, status: str, now: datetime, source: str
     ) -> None: ...

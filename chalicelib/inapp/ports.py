@@ -6,7 +6,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
+from chalicelib.engagement.ports import ReportCounter
 from chalicelib.inapp.state import InAppState
+
+__all__ = ["InAppStateStore", "ReportCounter"]  # the report counters are the engagement wing's port
 
 
 class InAppStateStore(Protocol):
@@ -20,19 +23,3 @@ class InAppStateStore(Protocol):
         """Apply `change` to the current state and write it back unless another writer moved it first (then read
         and apply again). `change` returns whether it changed anything; nothing is written when it did not."""
         ...
-
-
-class ReportCounter(Protocol):
-    """The engagement wing's idempotent report counters (`EngagementStore.count`)."""
-
-    def count(
-        self,
-        fact_id: str,
-        scenario_id: str,
-        row: str,
-        increments: dict[str, float],
-        now: datetime,
-        *,
-        listed: bool = True,
-        daily: str | None = None,
-    ) -> bool: ...

@@ -1,11 +1,10 @@
-"""In-memory in-app state store and report counter (same contracts as the DynamoDB adapters)."""
+"""In-memory in-app state store (same contract as the DynamoDB adapter); reports: tests/fakes/engagement.py."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from chalicelib.inapp.state import InAppState
 
@@ -30,33 +29,3 @@ class InMemoryInAppStateStore:
             state.version += 1
             self.items[profile_id] = (json.dumps(state.to_dict()), state.version)
         return state
-
-
-class FakeReportCounter:
-    """`EngagementStore.count` semantics: one ADD per fact id."""
-
-    def __init__(self) -> None:
-        self.facts: set[str] = set()
-        self.rows: dict[tuple[str, str], dict[str, float]] = {}
-
-    def count(
-        self,
-        fact_id: str,
-        scenario_id: str,
-        row: str,
-        increments: dict[str, float],
-        now: datetime,
-        *,
-        listed: bool = True,
-        daily: str | None = None,
-    ) -> bool:
-        if fact_id in self.facts:
-            return False
-        self.facts.add(fact_id)
-        target = self.rows.setdefault((scenario_id, row), {})
-        for name, value in increments.items():
-            target[name] = target.get(name, 0) + value
-        return True
-
-    def get(self, scenario_id: str, row: str) -> dict[str, Any]:
-        return self.rows.get((scenario_id, row), {})

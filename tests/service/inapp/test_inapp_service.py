@@ -14,7 +14,8 @@ from chalicelib.profiles.model import Profile
 from chalicelib.profiles.ports import StoredProfile
 from chalicelib.shared.clock import FakeClock
 from chalicelib.tracking.events import TrackedEvent
-from tests.fakes.inapp import FakeReportCounter, InMemoryInAppStateStore
+from tests.fakes.engagement import FakeEngagementStore
+from tests.fakes.inapp import InMemoryInAppStateStore
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 MESSAGES = {
@@ -35,7 +36,7 @@ class World:
     def __init__(self) -> None:
         self.clock = FakeClock(NOW)
         self.store = InMemoryInAppStateStore()
-        self.reports = FakeReportCounter()
+        self.reports = FakeEngagementStore()
         self.people: dict[str, Profile] = {}
         self.messages = {mid: parse_message(body) for mid, body in MESSAGES.items()}
         self.service = InAppService(
@@ -109,7 +110,7 @@ def test_views_cap_the_message_and_a_replayed_view_counts_once(world: World) -> 
     assert world.ids("cat") == ["after_view"]
     world.service.apply_events(pid, [world.event("cat", "In-App Message Viewed", 2, message_id="after_view")])
     assert world.ids("cat") == []  # 2 a day
-    assert world.reports.get(report_id("after_view"), MESSAGE_ROW) == {"impressions": 2, "viewers": 1}
+    assert world.reports.rows(report_id("after_view")).get(MESSAGE_ROW) == {"impressions": 2, "viewers": 1}
 
 
 def test_a_dismissal_hides_the_message_for_good_and_is_reported(world: World) -> None:
@@ -118,7 +119,7 @@ def test_a_dismissal_hides_the_message_for_good_and_is_reported(world: World) ->
     world.service.apply_events(pid, [world.event("dan", "In-App Message Clicked", message_id="vip_card")])
     world.clock.advance(timedelta(days=300))
     assert world.ids("dan") == []
-    assert world.reports.get(report_id("vip_card"), MESSAGE_ROW) == {"dismissals": 1, "clicks": 1}
+    assert world.reports.rows(report_id("vip_card")).get(MESSAGE_ROW) == {"dismissals": 1, "clicks": 1}
 
 
 def test_events_about_unknown_messages_and_other_events_change_nothing(world: World) -> None:
@@ -138,7 +139,7 @@ def test_a_scenario_step_delivers_once_and_its_views_and_clicks_land_on_the_scen
     assert world.ids("fay") == ["by_scenario"]
     world.service.apply_events(pid, [world.event("fay", "In-App Message Viewed", message_id="by_scenario")])
     world.service.apply_events(pid, [world.event("fay", "In-App Message Clicked", message_id="by_scenario")])
-    assert world.reports.get("welcome", "nudge#default#in_app") == {"human_opens": 1, "clicks": 1}
+    assert world.reports.rows("welcome").get("nudge#default#in_app") == {"human_opens": 1, "clicks": 1}
     world.clock.advance(timedelta(days=8))
     assert world.ids("fay") == []  # a scenario's message stays up a week
 
