@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.predictions.ports import CustomerSummary
+from chalicelib.shared.numbers import to_number
 
 ORDER_EVENT = "Order Completed"
 DAY_SECONDS = 86_400.0
@@ -27,21 +28,11 @@ class _Buyer:
     orders: list[tuple[str, float]] = field(default_factory=list)  # (ts, value): a buyer has few orders
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number == number and abs(number) != float("inf") else None
-
-
 def order_value(body: dict[str, Any]) -> float:
     found = body.get("properties")
     properties: dict[str, Any] = found if isinstance(found, dict) else {}
     for name in ("revenue", "total"):
-        number = _number(properties.get(name))
+        number = to_number(properties.get(name))
         if number is not None:
             return number
     return 0.0

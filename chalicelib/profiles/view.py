@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from chalicelib.shared.numbers import to_number as to_number  # read through `view` by scenarios, delivery, templates
+
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
@@ -16,17 +18,6 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def to_number(value: Any) -> float | None:
-    """A float from int/float/Decimal/numeric string; None otherwise (bool is not a number here)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number == number and number not in (float("inf"), float("-inf")) else None
 
 
 def profile_id(profile: Mapping[str, Any]) -> str:
