@@ -24,6 +24,8 @@ import json
 import logging
 from typing import Any
 
+from chalicelib.delivery.adapters.sns_push import application_arn_by_name
+
 log = logging.getLogger("one2one.push_apps")
 
 CREDENTIAL_KEYS = ("PlatformCredential", "PlatformPrincipal", "ApplePlatformTeamID", "ApplePlatformBundleID")
@@ -31,19 +33,9 @@ DEFAULT_PLATFORM = {"apns": "APNS", "fcm": "GCM"}
 LOCAL_NAME = "one2one-push"
 
 
-def find_application(sns: Any, name: str, platforms: tuple[str, ...]) -> str | None:
-    for page in sns.get_paginator("list_platform_applications").paginate():
-        for application in page["PlatformApplications"]:
-            arn = str(application["PlatformApplicationArn"])
-            _, platform, app_name = arn.split(":", 5)[-1].split("/", 2)
-            if app_name == name and platform in platforms:
-                return arn
-    return None
-
-
 def ensure_application(sns: Any, name: str, platform: str, attributes: dict[str, str]) -> str:
     """The application's ARN, created or with its credentials updated."""
-    existing = find_application(sns, name, (platform,))
+    existing = application_arn_by_name(name, (platform,), sns)
     if existing:
         sns.set_platform_application_attributes(PlatformApplicationArn=existing, Attributes=attributes)
         return existing

@@ -94,12 +94,12 @@ class SnsPushSender:
             _client().delete_endpoint(EndpointArn=arn)
 
 
-def application_arn_by_name(name: str, platforms: tuple[str, ...]) -> str | None:
+def application_arn_by_name(name: str, platforms: tuple[str, ...], sns: Any = None) -> str | None:
     """Find a platform application's ARN by name (deployments set ONE2ONE_PUSH_*_APPLICATION_ARN instead; this is the
-    local fallback, like `sns_notify.topic_arn_by_name`)."""
+    local fallback, like `sns_notify.topic_arn_by_name`). `sns`: a client of one's own (local/push_apps.py)."""
     from chalicelib.shared.aws import client
 
-    for page in client("sns").get_paginator("list_platform_applications").paginate():
+    for page in (sns or client("sns")).get_paginator("list_platform_applications").paginate():
         for application in page["PlatformApplications"]:
             arn = str(application["PlatformApplicationArn"])
             _, platform, app_name = arn.split(":", 5)[-1].split("/", 2)
