@@ -87,21 +87,18 @@ def _clock_put_back() -> Iterator[None]:
 def aws() -> Iterator[dict[str, Any]]:
     """In-process moto with every resource of infra/resources.json provisioned; yields logical id -> `Provisioned`.
 
-    The real clock is restored afterwards, so a test may `chalicelib.shared.clock.set_clock(FakeClock(...))` freely.
+    A test may `chalicelib.shared.clock.set_clock(FakeClock(...))` freely: `_clock_put_back` restores it.
     """
     from moto import mock_aws
 
-    from chalicelib.shared import clock
     from local.provision import provision
 
-    previous_clock = clock.get_clock()
     with mock_aws():
         _reset_app_caches()
         try:
             yield provision()
         finally:
             _reset_app_caches()
-            clock.set_clock(previous_clock)
 
 
 @pytest.fixture
