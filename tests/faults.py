@@ -161,3 +161,82 @@ class _Raw:
     def read(self, *_: Any) -> bytes:
         body, self._body = self._body, b""
         return body
+
+
+class ProviderFaults:
+    """Fails `rate` of one provider operation's calls on the app's own client (seeded): throttled or an internal error
+    before the request, a timeout, or a response lost after the provider accepted it (`lost` names those calls'
+    targets, which the app never heard were accepted: the crash window exactly-once sending must survive).
+
+    `operation` is botocore's `<service>.<Operation>`; `target` names the call from its parameters (None: a call that
+    is not faulted nor counted); `throttle` and `internal` are the provider's (error code, HTTP status)."""
+
+    def __init__(
+        self,
+        rate: float,
+        seed: int,
+        *,
+        client: Any,
+        operation: str,
+        target: Any,
+        throttle: tuple[str, int],
+        internal: tuple[str, int],
+    ) -> None:
+        self.rate = rate
+        self.random = random.Random(seed)
+        self.calls = 0
+        self.by_kind: Counter[str] = Counter()
+        self.lost: list[str] = []
+        self._client, self._operation, self._target = client, operation, target
+        self._errors = {"throttle": throttle, "internal": internal}
+        self._host = f"https://{operation.split('.', 1)[0]}.injected"
+        self._lock = threading.Lock()
+        self._hooks: list[tuple[str, str]] = []
+
+    def _params(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["one2one_target"] = self._target(params)
+
+    def _before(self, model: Any, context: dict[str, Any], **_: Any) -> None:
+        if context.get("one2one_target") is None:
+            return
+        with self._lock:
+            self.calls += 1
+            if self.random.random() >= self.rate:
+                return
+            kind = self.random.choice(PROVIDER_FAULT_KINDS)
+            self.by_kind[kind] += 1
+        if kind == "lost_response":
+            context["one2one_lose_response"] = True
+        elif kind == "timeout":
+            raise ReadTimeoutError(endpoint_url=self._host)
+        else:
+            code, status = self._errors[kind]
+            raise ClientError(
+                {"Error": {"Code": code, "Message": "injected fault"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+                model.name,
+            )
+
+    def _after(self, context: dict[str, Any], **_: Any) -> None:
+        if context.get("one2one_lose_response"):
+            self.lost.append(context["one2one_target"])
+            raise ReadTimeoutError(endpoint_url=self._host)
+
+    def __enter__(self) -> ProviderFaults:
+        events = self._client().meta.events
+        for stage, handler in (
+            ("provide-client-params", self._params),
+            ("before-call", self._before),
+            ("after-call", self._after),
+        ):
+            event, unique_id = f"{stage}.{self._operation}", f"provider-faults-{id(self)}-{stage}"
+            events.register_first(event, handler, unique_id=unique_id)
+            self._hooks.append((event, unique_id))
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        for event, unique_id in self._hooks:
+            self._client().meta.events.unregister(event, unique_id=unique_id)
+        self._hooks.clear()
+
+
+PROVIDER_FAULT_KINDS = ("throttle", "internal", "timeout", "lost_response")

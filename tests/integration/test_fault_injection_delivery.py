@@ -19,16 +19,13 @@ completed once an operator redrives it.
 
 from __future__ import annotations
 
-import random
-import threading
 import time
 from collections import Counter
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, ReadTimeoutError
 
-from tests.faults import FaultInjector
+from tests.faults import FaultInjector, ProviderFaults
 from tests.integration.scenario_support import (
     World,
     user_profile_id,
@@ -39,68 +36,24 @@ PEOPLE = 100
 RATE = 0.10
 WAVE = 10
 MAX_CLIENT_ATTEMPTS = 40
-SES_KINDS = ("throttle", "internal", "timeout", "lost_response")
 
 
-class SesFaults:
-    """Fails `rate` of the app's SES `SendEmail` calls, before the request or after SES accepted it (seeded)."""
+def ses_faults(rate: float, seed: int) -> ProviderFaults:
+    """`rate` of the app's SES `SendEmail` calls failed; `lost` names our message ids (the `message_id` email tag)."""
+    from chalicelib.delivery.adapters.ses_email import _client
 
-    def __init__(self, rate: float, seed: int) -> None:
-        self.rate = rate
-        self.random = random.Random(seed)
-        self.calls = 0
-        self.by_kind: Counter[str] = Counter()
-        self.lost: list[str] = []  # our message ids whose acceptance by SES the app never heard of
-        self._lock = threading.Lock()
-        self._hooks: list[tuple[str, str]] = []
+    def message_id(params: dict[str, Any]) -> str:
+        return {t["Name"]: t["Value"] for t in params.get("EmailTags", [])}.get("message_id", "?")
 
-    def _params(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        tags = {t["Name"]: t["Value"] for t in params.get("EmailTags", [])}
-        context["one2one_message_id"] = tags.get("message_id", "?")
-
-    def _before(self, model: Any, context: dict[str, Any], **_: Any) -> None:
-        with self._lock:
-            self.calls += 1
-            if self.random.random() >= self.rate:
-                return
-            kind = self.random.choice(SES_KINDS)
-            self.by_kind[kind] += 1
-        if kind == "lost_response":
-            context["one2one_lose_response"] = True
-        elif kind == "timeout":
-            raise ReadTimeoutError(endpoint_url="https://email.injected")
-        else:
-            code, status = ("TooManyRequestsException", 429) if kind == "throttle" else ("InternalFailure", 500)
-            raise ClientError(
-                {"Error": {"Code": code, "Message": "injected fault"}, "ResponseMetadata": {"HTTPStatusCode": status}},
-                model.name,
-            )
-
-    def _after(self, context: dict[str, Any], **_: Any) -> None:
-        if context.get("one2one_lose_response"):
-            self.lost.append(context.get("one2one_message_id", "?"))
-            raise ReadTimeoutError(endpoint_url="https://email.injected")
-
-    def __enter__(self) -> SesFaults:
-        from chalicelib.delivery.adapters.ses_email import _client
-
-        events = _client().meta.events
-        for event, handler in (
-            ("provide-client-params.sesv2.SendEmail", self._params),
-            ("before-call.sesv2.SendEmail", self._before),
-            ("after-call.sesv2.SendEmail", self._after),
-        ):
-            unique_id = f"ses-faults-{id(self)}-{event}"
-            events.register_first(event, handler, unique_id=unique_id)
-            self._hooks.append((event, unique_id))
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        from chalicelib.delivery.adapters.ses_email import _client
-
-        for event, unique_id in self._hooks:
-            _client().meta.events.unregister(event, unique_id=unique_id)
-        self._hooks.clear()
+    return ProviderFaults(
+        rate,
+        seed,
+        client=_client,
+        operation="sesv2.SendEmail",
+        target=message_id,
+        throttle=("TooManyRequestsException", 429),
+        internal=("InternalFailure", 500),
+    )
 
 
 def redrive_delivery_dlq() -> int:
@@ -149,7 +102,7 @@ def test_ten_percent_faults_on_dynamodb_sqs_and_ses_never_send_a_welcome_twice_n
     # and a pump that retries like Lambda until the records succeed
     world.h.pump.max_retries = 200
     answers: list[int] = []
-    with FaultInjector(rate=RATE, seed=23, services=("dynamodb", "sqs")) as aws, SesFaults(rate=RATE, seed=5) as ses:
+    with FaultInjector(rate=RATE, seed=23, services=("dynamodb", "sqs")) as aws, ses_faults(rate=RATE, seed=5) as ses:
         # WHEN 100 people sign up with email consent (welcome_series: an immediate send) and everything is pumped
         for n in range(PEOPLE):
             sign_up(world, n, answers)

@@ -9,16 +9,12 @@ Publish; a retried step finds it and sends nothing; a lost response leaves it `u
 from __future__ import annotations
 
 import json
-import random
-import threading
 import time
 from collections import Counter
-from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, ReadTimeoutError
 
-from tests.faults import FaultInjector
+from tests.faults import FaultInjector, ProviderFaults
 from tests.integration.scenario_support import (
     World,
     user_in,
@@ -30,69 +26,22 @@ from tests.integration.test_push import SCENARIO, define_push_scenario, endpoint
 
 PEOPLE = 40
 RATE = 0.10
-KINDS = ("throttle", "internal", "timeout", "lost_response")
 
 
-class PublishFaults:
-    """Fails `rate` of the app's SNS Publish calls to platform endpoints (seeded), before or after acceptance."""
+def publish_faults(rate: float, seed: int) -> ProviderFaults:
+    """`rate` of the app's SNS Publish calls to platform endpoints failed; `lost` names the endpoint ARNs. Publishes to
+    topics (alerts) are left alone."""
+    from chalicelib.delivery.adapters.sns_push import _client
 
-    def __init__(self, rate: float, seed: int) -> None:
-        self.rate = rate
-        self.random = random.Random(seed)
-        self.calls = 0
-        self.by_kind: Counter[str] = Counter()
-        self.lost: list[str] = []  # endpoint ARNs whose accepted publish the app never heard of
-        self._lock = threading.Lock()
-        self._hooks: list[tuple[str, str]] = []
-
-    def _params(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        context["one2one_target"] = params.get("TargetArn", "")
-
-    def _before(self, model: Any, context: dict[str, Any], **_: Any) -> None:
-        if not context.get("one2one_target"):
-            return
-        with self._lock:
-            self.calls += 1
-            if self.random.random() >= self.rate:
-                return
-            kind = self.random.choice(KINDS)
-            self.by_kind[kind] += 1
-        if kind == "lost_response":
-            context["one2one_lose_response"] = True
-        elif kind == "timeout":
-            raise ReadTimeoutError(endpoint_url="https://sns.injected")
-        else:
-            code, status = ("Throttling", 400) if kind == "throttle" else ("InternalError", 500)
-            raise ClientError(
-                {"Error": {"Code": code, "Message": "injected fault"}, "ResponseMetadata": {"HTTPStatusCode": status}},
-                model.name,
-            )
-
-    def _after(self, context: dict[str, Any], **_: Any) -> None:
-        if context.get("one2one_lose_response"):
-            self.lost.append(context["one2one_target"])
-            raise ReadTimeoutError(endpoint_url="https://sns.injected")
-
-    def __enter__(self) -> PublishFaults:
-        from chalicelib.delivery.adapters.sns_push import _client
-
-        events = _client().meta.events
-        for event, handler in (
-            ("provide-client-params.sns.Publish", self._params),
-            ("before-call.sns.Publish", self._before),
-            ("after-call.sns.Publish", self._after),
-        ):
-            unique_id = f"push-faults-{id(self)}-{event}"
-            events.register_first(event, handler, unique_id=unique_id)
-            self._hooks.append((event, unique_id))
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        from chalicelib.delivery.adapters.sns_push import _client
-
-        for event, unique_id in self._hooks:
-            _client().meta.events.unregister(event, unique_id=unique_id)
-        self._hooks.clear()
+    return ProviderFaults(
+        rate,
+        seed,
+        client=_client,
+        operation="sns.Publish",
+        target=lambda params: params.get("TargetArn") or None,
+        throttle=("Throttling", 400),
+        internal=("InternalError", 500),
+    )
 
 
 def _tokens(n: int) -> tuple[str, str]:
@@ -119,7 +68,7 @@ def test_ten_percent_faults_never_push_twice_to_a_device_nor_lose_a_message(
     world.h.pump.max_retries = 200
     answers: list[int] = []
     # WHEN every person leaves a cart (an immediate push to both devices) under faults, and everything is pumped
-    with FaultInjector(rate=RATE, seed=31, services=("dynamodb", "sqs")) as aws, PublishFaults(RATE, seed=7) as sns:
+    with FaultInjector(rate=RATE, seed=31, services=("dynamodb", "sqs")) as aws, publish_faults(RATE, seed=7) as sns:
         for n, user in enumerate(users):
             product = {"product_id": "sku-1", "name": "Linen Shirt", "price": 4900, "quantity": 1}
             body = {"userId": user, "event": "Product Added", "properties": product}
