@@ -5,11 +5,12 @@ last compaction (tracking/archive_maintenance.py), then learn the similar-items 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from chalice import Blueprint, Cron
 from chalice.app import CloudWatchEvent
+
+from chalicelib.shared.runtime import deadline_for
 
 bp = Blueprint(__name__)
 log = logging.getLogger("one2one")
@@ -29,10 +30,7 @@ def compact_archive(event: CloudWatchEvent) -> dict[str, Any]:
     from chalicelib.shared.clock import get_clock
 
     context = getattr(event, "context", None)
-    remaining = DEFAULT_BUDGET_SECONDS
-    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-        remaining = context.get_remaining_time_in_millis() / 1000.0
-    deadline = time.monotonic() + max(1.0, remaining - SAFETY_MARGIN_SECONDS)
+    deadline = deadline_for(context, default_budget=DEFAULT_BUDGET_SECONDS, margin=SAFETY_MARGIN_SECONDS)
     maintenance = get_archive_maintenance()
     refilled = maintenance.refill()
     report = maintenance.compact_due(get_clock().now(), deadline)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from chalice import Blueprint
 from chalice.app import SQSEvent
 
+from chalicelib.shared.runtime import deadline_for
 from chalicelib.shared.settings import resource_name
 
 bp = Blueprint(__name__)
@@ -18,13 +18,6 @@ log = logging.getLogger("one2one")
 # under a second, the commit and the next message a few hundred milliseconds, so 15 s leaves room for a slow page.
 SAFETY_MARGIN_SECONDS = 15.0
 DEFAULT_BUDGET_SECONDS = 45.0  # without a Lambda context
-
-
-def _deadline(context: Any) -> float:
-    remaining = DEFAULT_BUDGET_SECONDS
-    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-        remaining = context.get_remaining_time_in_millis() / 1000.0
-    return time.monotonic() + max(1.0, remaining - SAFETY_MARGIN_SECONDS)
 
 
 # batch_size 1: each message is a chain step that works until the deadline, so a second message in the same
@@ -40,7 +33,9 @@ def backfill_profiles(event: SQSEvent) -> dict[str, Any]:
     from chalicelib.profiles.backfill import BackfillNotReady, decode_task
 
     service = get_backfill_service()
-    deadline = _deadline(getattr(event, "context", None))
+    deadline = deadline_for(
+        getattr(event, "context", None), default_budget=DEFAULT_BUDGET_SECONDS, margin=SAFETY_MARGIN_SECONDS
+    )
 
     def step(record: SQSRecord) -> None:
         try:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from chalice import Blueprint
 from chalice.app import SQSEvent
 
+from chalicelib.shared.runtime import deadline_for
 from chalicelib.shared.settings import resource_name
 
 bp = Blueprint(__name__)
@@ -21,13 +21,6 @@ DEFAULT_BUDGET_SECONDS = 60.0  # without a Lambda context (local pump, tests)
 MAX_RECEIVES = 5  # ExportQueue's maxReceiveCount: a step failing on its last delivery fails its export
 
 
-def _deadline(context: Any) -> float:
-    remaining = DEFAULT_BUDGET_SECONDS
-    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-        remaining = context.get_remaining_time_in_millis() / 1000.0
-    return time.monotonic() + max(1.0, remaining - SAFETY_MARGIN_SECONDS)
-
-
 # batch_size 1: a step is sequential work on one chain (one segment's Query partition is read in order).
 @bp.on_sqs_message(queue=resource_name("ExportQueue"), batch_size=1, name="export_segments")
 def export_segments(event: SQSEvent) -> dict[str, Any]:
@@ -38,7 +31,9 @@ def export_segments(event: SQSEvent) -> dict[str, Any]:
     from chalicelib.exports import ExportNotReady, decode_task
 
     service = get_export_service()
-    deadline = _deadline(getattr(event, "context", None))
+    deadline = deadline_for(
+        getattr(event, "context", None), default_budget=DEFAULT_BUDGET_SECONDS, margin=SAFETY_MARGIN_SECONDS
+    )
 
     def step(record: SQSRecord) -> None:
         task = decode_task(record.body)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Any
 from urllib.parse import unquote_plus
 
 from chalice import Blueprint
 from chalice.app import SQSEvent
 
+from chalicelib.shared.runtime import deadline_for
 from chalicelib.shared.settings import resource_name
 
 bp = Blueprint(__name__)
@@ -24,13 +24,6 @@ SAFETY_MARGIN_SECONDS = 20.0
 # its import is then marked failed instead of showing "running" for ever.
 MAX_RECEIVES = 5
 DEFAULT_BUDGET_SECONDS = 60.0  # without a Lambda context (local pump, tests)
-
-
-def _deadline(context: Any) -> float:
-    remaining = DEFAULT_BUDGET_SECONDS
-    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-        remaining = context.get_remaining_time_in_millis() / 1000.0
-    return time.monotonic() + max(1.0, remaining - SAFETY_MARGIN_SECONDS)
 
 
 def s3_keys(body: str) -> list[str] | None:
@@ -62,7 +55,9 @@ def import_files(event: SQSEvent) -> dict[str, Any]:
     from chalicelib.imports import ImportRefused, decode_task
 
     service = get_import_service()
-    deadline = _deadline(getattr(event, "context", None))
+    deadline = deadline_for(
+        getattr(event, "context", None), default_budget=DEFAULT_BUDGET_SECONDS, margin=SAFETY_MARGIN_SECONDS
+    )
 
     def step(record: SQSRecord) -> None:
         keys = s3_keys(record.body)

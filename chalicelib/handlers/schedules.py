@@ -8,11 +8,12 @@ resume on the next run.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from chalice import Blueprint, Cron, Rate
 from chalice.app import CloudWatchEvent
+
+from chalicelib.shared.runtime import deadline_for
 
 bp = Blueprint(__name__)
 log = logging.getLogger("one2one")
@@ -21,21 +22,17 @@ SAFETY_MARGIN_SECONDS = 20.0
 DEFAULT_BUDGET_SECONDS = 600.0  # without a Lambda context (local calls)
 
 
-def _deadline(context: Any) -> float:
-    """A monotonic deadline that leaves time to save progress before Lambda stops the function."""
-    remaining = DEFAULT_BUDGET_SECONDS
-    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-        remaining = context.get_remaining_time_in_millis() / 1000.0
-    return time.monotonic() + max(1.0, remaining - SAFETY_MARGIN_SECONDS)
-
-
 # Hourly, although each due day is swept once: a run that ran out of time resumes within the hour, and a day's
 # changes are picked up soon after midnight UTC. An hour with nothing to do costs one GetItem.
 @bp.schedule(Rate(1, unit=Rate.HOURS), name="lifecycle_sweep")
 def lifecycle_sweep(event: CloudWatchEvent) -> dict[str, Any]:
     from chalicelib.bootstrap import get_lifecycle_sweep_service
 
-    report = get_lifecycle_sweep_service().run(_deadline(getattr(event, "context", None)))
+    report = get_lifecycle_sweep_service().run(
+        deadline_for(
+            getattr(event, "context", None), default_budget=DEFAULT_BUDGET_SECONDS, margin=SAFETY_MARGIN_SECONDS
+        )
+    )
     log.info("lifecycle sweep: %s", report.as_dict())
     return report.as_dict()
 
@@ -45,7 +42,11 @@ def lifecycle_sweep(event: CloudWatchEvent) -> dict[str, Any]:
 def refresh_cut_points(event: CloudWatchEvent) -> dict[str, Any]:
     from chalicelib.bootstrap import get_cut_points_service
 
-    report = get_cut_points_service().run(_deadline(getattr(event, "context", None)))
+    report = get_cut_points_service().run(
+        deadline_for(
+            getattr(event, "context", None), default_budget=DEFAULT_BUDGET_SECONDS, margin=SAFETY_MARGIN_SECONDS
+        )
+    )
     log.info("cut points: %s", report.as_dict())
     return report.as_dict()
 
