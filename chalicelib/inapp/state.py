@@ -15,6 +15,11 @@ from chalicelib.inapp.model import IMPRESSIONS_KEPT
 from chalicelib.tracking.events import iso
 
 KEEP_TRIGGERS_AFTER_EXPIRY = timedelta(days=1)
+# An event trigger that would move a live trigger's end later by less than 1/REFRESH_STEPS of its window (1 h for
+# "show for a day") is not written: someone browsing views a product every few minutes, and each view used to rewrite
+# the whole state item (a write unit and more) to move the banner's end by minutes. The banner may thus end up to one
+# step earlier than the latest view + `show_for`.
+REFRESH_STEPS = 24
 
 
 def parse_time(value: str) -> datetime:
@@ -56,6 +61,8 @@ class InAppState:
         current = self.triggered.get(message)
         if current is not None and current.at >= entry.at:
             return False  # the same (or a later) trigger is already recorded
+        if current is not None and _small_extension(current, entry):
+            return False
         if current is not None and current.by == "scenario" != entry.by and current.live(parse_time(entry.at)):
             return False  # a scenario's message stays the scenario's (its report) while it is up
         self.triggered[message] = entry
@@ -113,3 +120,13 @@ class InAppState:
     def impressions_since(self, message: str, since: datetime) -> int:
         after = iso(since)
         return sum(1 for at, _ in self.impressions.get(message, ()) if at > after)
+
+
+def _small_extension(current: Triggered, entry: Triggered) -> bool:
+    """Whether `entry` (a later event trigger) would only move a live event trigger's end by less than a step."""
+    if current.by != "event" or entry.by != "event" or not current.live(parse_time(entry.at)):
+        return False
+    if current.until is None or entry.until is None:
+        return current.until is None and entry.until is None  # shown until taken down either way
+    window = parse_time(entry.until) - parse_time(entry.at)
+    return parse_time(entry.until) - parse_time(current.until) < window / REFRESH_STEPS

@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -125,15 +125,20 @@ def _aware(value: str | datetime) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def interest_updates(events: Iterable[TrackedEvent]) -> tuple[list[InterestSignal], set[str]]:
+def interest_updates(
+    events: Iterable[TrackedEvent], kinds: Collection[str] | None = None
+) -> tuple[list[InterestSignal], set[str]]:
     """(signals to record, products to forget) from one person's new events, in time order: a purchase after the
     last interest forgets the product; interest after a purchase is interest again. At the same instant the
-    purchase counts as later (a view stamped with the order's second is part of buying it)."""
+    purchase counts as later (a view stamped with the order's second is part of buying it). `kinds`: only these
+    signs of interest are recorded (the ones an enabled scenario asks for; None: all)."""
     last: dict[str, InterestSignal | None] = {}
     for event in sorted(events, key=lambda e: (e.timestamp, e.event == "Order Completed", e.key)):
         if event.type != "track" or event.is_bot:
             continue
         kind = INTEREST_EVENTS.get(event.event or "")
+        if kind is not None and kinds is not None and kind not in kinds:
+            continue
         if kind is not None:
             product_id = event.properties.get("product_id")
             if product_id not in (None, ""):
@@ -146,6 +151,14 @@ def interest_updates(events: Iterable[TrackedEvent]) -> tuple[list[InterestSigna
                     last[str(item["product_id"])] = None
     signals = [s for s in last.values() if s is not None]
     return signals, {pid for pid, s in last.items() if s is None}
+
+
+def interest_kinds(scenarios: Iterable[Scenario]) -> set[str]:
+    """The signs of interest the enabled catalog scenarios ask for: only those are written (a shop whose only catalog
+    scenario reminds people of what they carted writes nothing per product view). A scenario enabled later, or one
+    asking for more, sees interest from then on, as when the first catalog scenario is enabled."""
+    triggers = [s.when for s in catalog_scenarios(scenarios) if isinstance(s.when, CatalogTrigger)]
+    return {kind for trigger in triggers for kind in trigger.interest}
 
 
 def interest_retention(scenarios: Iterable[Scenario]) -> timedelta | None:

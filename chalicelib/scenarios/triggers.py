@@ -232,13 +232,13 @@ class ScenarioService:
     def _note_interest(self, profile_id: str, events: list[TrackedEvent], now: Any) -> None:
         """Product interest into the index, purchases out of it; nothing at all while no catalog scenario is enabled
         (interest is kept as long as the longest `within` of those scenarios)."""
-        from chalicelib.scenarios.catalog_triggers import interest_retention, interest_updates
+        from chalicelib.scenarios.catalog_triggers import interest_kinds, interest_retention, interest_updates
 
         assert self.interests is not None
         retention = interest_retention(self.scenarios)
         if retention is None:
             return
-        signals, bought = interest_updates(events)
+        signals, bought = interest_updates(events, interest_kinds(self.scenarios))
         if signals:
             self.interests.record(profile_id, signals, now + retention)
         if bought:

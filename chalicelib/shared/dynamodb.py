@@ -1,4 +1,5 @@
-"""DynamoDB helpers shared by the adapters: a Query followed to its last page, BatchWriteItem until nothing is left."""
+"""DynamoDB helpers shared by the adapters: a Query followed to its last page, BatchGetItem and BatchWriteItem until
+nothing is left."""
 
 from __future__ import annotations
 
@@ -35,3 +36,32 @@ def batch_write(table: str, requests: list[dict[str, Any]], max_rounds: int = 8)
             time.sleep(min(0.05 * 2**attempt, 1.0))
         else:
             raise StorageUnavailable(f"{len(pending)} items still unprocessed after {max_rounds} rounds")
+
+
+def batch_get(
+    table: str,
+    keys: list[dict[str, Any]],
+    *,
+    consistent: bool = False,
+    projection: str | None = None,
+    max_rounds: int = 8,
+) -> list[dict[str, Any]]:
+    """The items stored under `keys` (absent ones are simply missing), in BatchGetItem requests of 100, asking again
+    for unprocessed keys with backoff. `projection`: a ProjectionExpression of plain attribute names."""
+    ddb = client("dynamodb")
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(keys), 100):
+        request: dict[str, Any] = {"Keys": keys[start : start + 100], "ConsistentRead": consistent}
+        if projection:
+            request["ProjectionExpression"] = projection
+        for attempt in range(max_rounds):
+            response = ddb.batch_get_item(RequestItems={table: request})
+            found.extend(response.get("Responses", {}).get(table, []))
+            unprocessed = response.get("UnprocessedKeys", {}).get(table)
+            if not unprocessed:
+                break
+            request = unprocessed
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        else:
+            raise StorageUnavailable(f"{len(request.get('Keys', []))} keys still unprocessed after {max_rounds} rounds")
+    return found

@@ -90,8 +90,10 @@ class InterestIndexContract:
         index.record("prof-a", signal, NOW + timedelta(days=90))
         index.record("prof-a", signal, NOW + timedelta(days=90))
         assert len(index.interested("p1", 10, None)[0]) == 1
-        index.forget("prof-a", ["p1", "never-seen"])
+        index.record("prof-b", [InterestSignal("p2", "viewed", NOW)], NOW + timedelta(days=90))
+        index.forget("prof-a", ["p1", "p2", "never-seen"])
         assert index.interested("p1", 10, None) == ([], None)
+        assert [i.profile_id for i in index.interested("p2", 10, None)[0]] == ["prof-b"]  # only the buyer's
 
     def test_pages_cover_everyone_once(self, index: InterestIndex) -> None:
         for n in range(7):

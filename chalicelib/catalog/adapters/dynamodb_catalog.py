@@ -16,6 +16,7 @@ from typing import Any
 
 from chalicelib.catalog.ports import INTEREST_KINDS, Interest, InterestSignal, StoredProduct
 from chalicelib.shared.aws import client
+from chalicelib.shared.dynamodb import batch_get
 
 
 def _iso(at: datetime) -> str:
@@ -140,9 +141,15 @@ class DynamoInterestIndex:
         return len(latest)
 
     def forget(self, profile_id: str, product_ids: Iterable[str]) -> None:
+        """Delete the person's interest in products they bought. Most bought products hold none (bought without a
+        view, or forgotten already), and a delete costs a write unit whether or not the item exists: reading the keys
+        first (a consistent read unit each, a fifth of the price) deletes only what is there. The person's own events
+        reach this reader in order, so nothing of theirs is written between the read and the delete."""
+        keys = [{"pk": {"S": f"interest#{p}"}, "sk": {"S": profile_id}} for p in sorted(set(product_ids))]
+        stored = batch_get(self.table, keys, consistent=True, projection="pk, sk")
         ddb = client("dynamodb")
-        for product_id in sorted(set(product_ids)):
-            ddb.delete_item(TableName=self.table, Key={"pk": {"S": f"interest#{product_id}"}, "sk": {"S": profile_id}})
+        for item in sorted(stored, key=lambda i: i["pk"]["S"]):
+            ddb.delete_item(TableName=self.table, Key={"pk": item["pk"], "sk": item["sk"]})
 
     def interested(self, product_id: str, limit: int, cursor: str | None) -> tuple[list[Interest], str | None]:
         kwargs: dict[str, Any] = {

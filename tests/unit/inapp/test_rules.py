@@ -121,3 +121,20 @@ def test_an_event_trigger_does_not_take_a_live_scenario_message_from_its_scenari
     assert state.trigger("m", later) is False and state.triggered["m"].scenario_id == "sc"
     after_expiry = Triggered(at=iso(NOW + timedelta(days=3)), until=iso(NOW + timedelta(days=4)))
     assert state.trigger("m", after_expiry) is True and state.triggered["m"].by == "event"
+
+
+def test_a_view_soon_after_the_last_trigger_writes_nothing_a_later_one_extends_it() -> None:
+    day = timedelta(days=1)
+
+    def view(after: timedelta) -> Triggered:
+        return Triggered(at=iso(NOW + after), until=iso(NOW + after + day))
+
+    state = triggered("m")
+    assert state.trigger("m", view(timedelta(minutes=50))) is False  # the banner's end would move by < 1/24 of a day
+    assert state.triggered["m"].until == iso(NOW + day)
+    assert state.trigger("m", view(timedelta(hours=1))) is True  # a whole step: written
+    assert state.triggered["m"].until == iso(NOW + timedelta(hours=1) + day)
+    expired = triggered("m", ago=timedelta(days=2))
+    assert expired.trigger("m", view(timedelta(minutes=1))) is True  # not live any more: a new trigger
+    from_scenario = triggered("m", by="scenario", lasts=timedelta(minutes=30))
+    assert from_scenario.trigger("m", view(timedelta(hours=1))) is True  # after the scenario's message ended

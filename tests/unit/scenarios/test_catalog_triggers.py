@@ -119,3 +119,26 @@ def test_interest_from_views_carts_and_wishlists_and_a_purchase_forgets() -> Non
     )
     assert sorted((s.product_id, s.kind) for s in signals) == [("p1", "viewed"), ("p3", "viewed")]
     assert bought == {"p2"}
+
+
+def test_only_the_signs_of_interest_an_enabled_scenario_asks_for_are_recorded() -> None:
+    from chalicelib.scenarios.catalog_triggers import interest_kinds
+
+    steps = [{"type": "send", "channel": "email", "template": "t"}]
+    carted_only = parse_scenario(
+        {"id": "s", "name": "S", "when": {"type": "low_stock", "below": 3, "interest": ["carted"]}, "steps": steps}
+    )
+    kinds = interest_kinds([carted_only])
+    assert kinds == {"carted"}
+    signals, bought = interest_updates(
+        [
+            event("Product Viewed", "2026-03-02T01:00:00Z", product_id="p1"),
+            event("Product Added", "2026-03-02T01:01:00Z", product_id="p2"),
+            event("Order Completed", "2026-03-02T01:03:00Z", products=[{"product_id": "p1"}]),
+        ],
+        kinds,
+    )
+    assert [(s.product_id, s.kind) for s in signals] == [("p2", "carted")]
+    assert bought == {"p1"}  # a purchase still forgets whatever was recorded before
+    both = parse_scenario({"id": "b", "name": "B", "when": {"type": "back_in_stock"}, "steps": steps})
+    assert interest_kinds([carted_only, both]) == {"viewed", "carted", "wishlisted"}
