@@ -13,8 +13,10 @@ import pytest
 from chalicelib.profiles.codec import (
     body_dict,
     body_json,
+    compress_body,
     copy,
     decoded,
+    expand_body,
     read_item,
     stored_body,
     to_item,
@@ -81,7 +83,7 @@ def busy():
 def test_the_stored_body_is_messagepack_and_readers_see_the_json_document():
     profile = busy()
     item = to_item(profile)
-    body = lz4.block.decompress(item["body"]["B"])
+    body = expand_body(item["body"]["B"])
     assert body[:1] != b"{" and len(body) < len(to_json(profile))  # MessagePack: smaller than the JSON
     assert body_dict(item) == json.loads(to_json(profile))
     assert body_dict(item)["computed"]["cart"][0]["product_id"] == "sku-1"
@@ -102,12 +104,12 @@ def test_a_profile_decoded_and_left_untouched_is_written_back_byte_for_byte():
 
 
 def _with_section(item, path, value):
-    body = msgspec.msgpack.decode(lz4.block.decompress(item["body"]["B"]))
+    body = msgspec.msgpack.decode(expand_body(item["body"]["B"]))
     part = body
     for name in path[:-1]:
         part = part[name]
     part[path[-1]] = value
-    return {**item, "body": {"B": lz4.block.compress(msgspec.msgpack.encode(body))}}
+    return {**item, "body": {"B": compress_body(msgspec.msgpack.encode(body))}}
 
 
 def test_a_fold_that_leaves_a_section_alone_never_decodes_it_and_writes_it_back_verbatim():
@@ -180,7 +182,7 @@ def test_a_compressed_json_body_of_2026_11_is_read_and_written_back_as_messagepa
     assert read == profile
     again = fold(read, read.profile_id, [page(at(0, 1))], config(), NOW).profile
     written = to_item(again)
-    assert lz4.block.decompress(written["body"]["B"])[:1] != b"{"
+    assert expand_body(written["body"]["B"])[:1] != b"{"
     assert decoded(read_item(written)) == decoded(again)
     assert read_item(written).computed.cart[0]["name"] == "Tea"
 
@@ -189,3 +191,23 @@ def test_applied_tags_are_pinned_because_stored_tags_must_keep_matching_replays(
     # A replay within 26 h is recognised only if the tag of its key is what an earlier version stored.
     assert applied_tag("web#m-00000102-010002-cdb7350d") == "eLIpD19qlm4"
     assert applied_tag("src#6f1c2a9e-3b4d-4c5e-9f60-7a8b9c0d1e2f") == "6LjuvtpGLVQ"
+
+
+def test_bodies_are_compressed_against_the_pinned_dictionary_and_untagged_blocks_of_before_still_read():
+    import hashlib
+
+    from chalicelib.profiles.body_dictionary import PROFILE_DICT_V1, PROFILE_DICT_V1_SHA256
+
+    # The dictionary can never change: bodies written with it are only readable with it
+    assert hashlib.sha256(PROFILE_DICT_V1).hexdigest() == PROFILE_DICT_V1_SHA256
+    profile = busy()
+    item = to_item(profile)
+    body = msgspec.msgpack.encode(msgspec.msgpack.decode(expand_body(item["body"]["B"])))
+    assert len(item["body"]["B"]) < len(lz4.block.compress(body)) * 0.85  # the dictionary is worth its bytes
+    # An item written before the dictionary: an untagged LZ4 block of the same MessagePack
+    untagged = {**item, "body": {"B": lz4.block.compress(expand_body(item["body"]["B"]))}}
+    assert untagged["body"]["B"][3] == 0
+    assert decoded(read_item(untagged)) == decoded(read_item(item))
+    assert body_dict(untagged) == body_dict(item)
+    with pytest.raises(ValueError, match="unknown stored form"):
+        expand_body(b"o2p\x07" + item["body"]["B"][4:])
