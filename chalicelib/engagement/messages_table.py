@@ -60,6 +60,7 @@ def plain(item: dict[str, Any]) -> dict[str, Any]:
 # The run is written once per (person, trigger instance), so a replay assigns nobody twice, and erasing the person
 # deletes their runs, hence their assignments. The shard (a stable hash of the run's key) spreads one busy scenario
 # over 16 index partitions: a broadcast fan-out writes far more than the ~1,000 writes/s one partition key takes.
+# A run expired by its TTL (400 days after its last change) leaves the count; its run conversions (counters) do not.
 ASSIGNMENT_INDEX = "by_assignment"
 ASSIGNMENT_SHARDS = 16
 ARMS = ("treated", "holdout")

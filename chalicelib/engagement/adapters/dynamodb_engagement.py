@@ -5,7 +5,7 @@ StateTable:
 | pk                    | sk                              | what                                                    |
 |-----------------------|---------------------------------|---------------------------------------------------------|
 | `report#{scenario}`   | `{step}#{variant}#{channel}`    | ADD counters (sent, delivered, human_opens, ...)        |
-| `reports`             | `{scenario}`                    | index of scenarios that have counters (list endpoint)   |
+| `reports`             | `{scenario}`                    | index of scenarios with counters or runs (list endpoint) |
 | `fact#{fact id}`      | `-`                             | an increment already applied (idempotency marker, TTL)  |
 | `rate`                | `{bucket}`                      | rate-limit window counters (confirmation mails and SMS) |
 | `sms-code#{tag}`      | `pending`                       | a pending SMS code: keyed hash of the code, attempts    |
@@ -19,6 +19,10 @@ MessagesTable (the person's partition, so erasure by key removes it with the res
 | `p#{profile}` | `pref#{channel}` / `pref#{ch}#{t}` | opt-in / opt-out written synchronously by the link pages   |
 | `p#{profile}` | `touch#{at}#{message_id}#{kind}`   | a human open or click, for conversion attribution          |
 | `p#{profile}` | `pending#email`                    | the latest double opt-in request (source, time)            |
+
+The uplift report's assignments are the run records (`p#{profile}` / `run#{trigger_id}`, delivery's adapter): their
+`assigned` / `assigned_at` keys are the sparse KEYS_ONLY GSI `by_assignment`, counted per arm at read time
+(`assignments`) and added to the arm rows' legacy `assigned` counter (runs started before the index).
 """
 
 from __future__ import annotations
