@@ -871,7 +871,7 @@ def get_broadcast_service() -> BroadcastService:
         template_channels=lambda: templating.catalogue_channels(get_template_definitions().get()),
         timezone_of=timezone_of,
         default_timezone=default_delivery_config().default_timezone,
-        report_rows=lambda scenario_id: get_engagement_store().rows(scenario_id),
+        report_rows=lambda scenario_id: get_engagement_store().rows(scenario_id, assignments=False),
         audience_segments=RuleAudiences(get_definitions_service(), get_backfill_service().recent, get_clock()),
     )
 

@@ -58,7 +58,7 @@ def message_report(message_id: str) -> Response:
 
     def read() -> Response:
         _definitions().get(KIND, message_id)  # 404 for an unknown message
-        rows = get_engagement_store().rows(report_id(message_id))
+        rows = get_engagement_store().rows(report_id(message_id), assignments=False)
         counters = {k: int(v) for row in rows.values() for k, v in row.items() if isinstance(v, (int, float))}
         for name in ("impressions", "viewers", "clicks", "dismissals"):
             counters.setdefault(name, 0)

@@ -53,3 +53,28 @@ def plain(item: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = raw
     return out
+
+
+# The uplift report's assignments: every run record carries `assigned` (`{scenario}#{arm}#{shard}`) and `assigned_at`
+# (its entry time), which the sparse KEYS_ONLY GSI `by_assignment` indexes; the report counts them with Select=COUNT.
+# The run is written once per (person, trigger instance), so a replay assigns nobody twice, and erasing the person
+# deletes their runs, hence their assignments. The shard (a stable hash of the run's key) spreads one busy scenario
+# over 16 index partitions: a broadcast fan-out writes far more than the ~1,000 writes/s one partition key takes.
+# A run expired by its TTL (400 days after its last change) leaves the count; its run conversions (counters) do not.
+ASSIGNMENT_INDEX = "by_assignment"
+ASSIGNMENT_SHARDS = 16
+ARMS = ("treated", "holdout")
+
+
+def assignment_key(scenario_id: str, arm: str, shard: int) -> str:
+    """The `by_assignment` partition of one scenario's arm and shard."""
+    return f"{scenario_id}#{arm}#{shard}"
+
+
+def run_assignment(scenario_id: str, holdout: bool, profile_id: str, trigger_id: str) -> str:
+    """The `assigned` value of one run: its arm, and a shard that depends only on the run's key (never on time or
+    process), so every write of the run names the same index entry."""
+    import zlib
+
+    shard = zlib.crc32(f"{profile_id}#{trigger_id}".encode()) % ASSIGNMENT_SHARDS
+    return assignment_key(scenario_id, ARMS[1] if holdout else ARMS[0], shard)

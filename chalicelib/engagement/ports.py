@@ -113,6 +113,10 @@ class EngagementStore(ReportCounter, Protocol):
         """Count one use of `bucket` (a rate-limit window) unless it was used `limit` times: False then."""
         ...
 
+    def list_scenario(self, scenario_id: str, now: datetime) -> None:
+        """Name the scenario in the report listing (idempotent), for runs that count in no counter row."""
+        ...
+
 
 class SmsSender(Protocol):
     """Texts through SNS (delivery's `SnsNotifier` satisfies it). `transactional`: a code the person asked for, not
@@ -147,7 +151,15 @@ class SmsCodeStore(Protocol):
 class ReportStore(Protocol):
     """The read side of the counters (admin reports)."""
 
-    def rows(self, scenario_id: str) -> dict[str, dict[str, float]]: ...
+    def rows(self, scenario_id: str, *, assignments: bool = True) -> dict[str, dict[str, float]]:
+        """Row key -> counters; with `assignments`, the arm rows' `assigned` includes the scenario's stored runs (the
+        run records are the assignments). Readers of the step rows only pass False (no index to read)."""
+        ...
+
+    def assignments(self, scenario_id: str) -> dict[str, int]:
+        """Arm (`treated`, `holdout`) -> runs of the scenario started since the run record became the assignment."""
+        ...
+
     def scenario_ids(self, limit: int, after: str | None) -> tuple[list[str], str | None]: ...
 
 

@@ -99,6 +99,7 @@ class EngagementService:
             {} if legacy_unsubscribe_keys is None else legacy_unsubscribe_keys
         )
         self._feedback_topic_arns = feedback_topic_arns
+        self._listed: set[str] = set()  # scenarios this container has named in the report listing
 
     # -- helpers ------------------------------------------------------------------------------------------------------
     def verify(self, token: str, purpose: lt.Purpose) -> lt.LinkPayload | None:
@@ -467,22 +468,16 @@ class EngagementService:
             self.store.mark_message(profile_id, str(record["sk"]), f"{column}_at", feedback.at)
 
     # -- conversions and holdout --------------------------------------------------------------------------------------
-    def run_started(self, run: Any) -> None:
-        """Count one assignment (treated or holdout) for the uplift report."""
-        import hashlib
+    def run_starting(self, run: Any) -> None:
+        """Call before creating a run: names its scenario in the report listing, once per scenario per warm
+        container (the run record itself is the uplift report's assignment: `ReportStore.assignments`; no counter).
 
-        arm = HOLDOUT if run.holdout else "treated"
-        # The marker outlives an erasure (TTL), so it must not name the person: a hash of profile and trigger instance
-        # (not a secret: the trigger instance holds an erased event's id, so the pair cannot be guessed). Markers of
-        # the earlier form only matter to a replay that spans the deploy (one assignment could count twice).
-        run_ref = hashlib.sha256(f"{run.profile_id}#{run.trigger_id}".encode()).hexdigest()[:32]
-        self.store.count(
-            f"assigned#{run_ref}",
-            run.scenario_id,
-            f"*#{arm}#*",
-            {"assigned": 1},
-            run.entered_at,
-        )
+        Before the create, so a crash between the two cannot leave a run whose scenario is not listed; a create that
+        then finds the run already there (a replay) has listed nothing new."""
+        if run.scenario_id in self._listed:
+            return
+        self.store.list_scenario(run.scenario_id, self.clock.now())
+        self._listed.add(run.scenario_id)
 
     def orders(self, profile_id: str, events: Iterable[TrackedEvent], runs: Iterable[Any]) -> None:
         """Attribute each new Order Completed to the last human touch (rules in `attribution.py`), and

@@ -294,13 +294,13 @@ class CatalogTriggerService:
                 scenario, document, run_trigger, now, entered_at=changed_at, context=dict(job.get("ctx") or {})
             )
             run = run.model_copy(update={"due_at": max(slot, now)})
+            if self.engagement is not None:  # the run record is the report's assignment: nothing to count
+                self.engagement.run_starting(run)
             if not self.runs.create(run):
                 stats.duplicates += 1
                 continue
             used += 1
             stats.started += 1
-            if self.engagement is not None:
-                self.engagement.run_started(run)
             self._release(run, now, now_batch)
         if now_batch:
             self.queue.enqueue(now_batch)

@@ -256,6 +256,8 @@ class AudienceFanout:
                     run = run.model_copy(update={"due_at": plan.due})
                 if plan.variant is not None and not run.holdout:
                     run = run.model_copy(update={"variant": plan.variant})
+                if self.engagement is not None:  # the run record is the report's assignment: nothing to count
+                    self.engagement.run_starting(run)
                 if self.runs.create(run):
                     started += 1
                     existing = run
@@ -266,8 +268,6 @@ class AudienceFanout:
                 duplicates += 1
             if existing is None:
                 continue
-            if self.engagement is not None:  # idempotent (a fact marker per run): heals a count a crash lost
-                self.engagement.run_started(existing)
             if existing.is_active and existing.step_index == 0:
                 # A duplicate re-queues the first step too: the first copy may have crashed before queueing it;
                 # delivery drops a step whose run has moved on, and the message record never sends twice.

@@ -211,18 +211,16 @@ class ScenarioService:
                 continue
             entered_at, context = trigger_context(item)
             run = start_run(scenario, profile, trigger_id, now, entered_at=entered_at, context=context)
+            if self.engagement is not None:  # the run record is the report's assignment: nothing to count after
+                self.engagement.run_starting(run)
             if self.runs.create(run):
                 stats.started += 1
-                if self.engagement is not None:
-                    self.engagement.run_started(run)
                 history.append(run)
                 to_enqueue.append(_first_step(run))
             else:  # created by an earlier delivery of this record
                 stats.duplicates += 1
                 stored = self.runs.get(profile_id, trigger_id)
                 if stored is not None:
-                    if self.engagement is not None:  # idempotent: heals a count lost when that delivery failed
-                        self.engagement.run_started(stored)
                     history.append(stored)
                     if stored.is_active and stored.step_index == 0:
                         to_enqueue.append(_first_step(stored))

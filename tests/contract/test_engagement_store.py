@@ -20,6 +20,20 @@ MESSAGE: Any = {"profile_id": "p_1", "trigger_id": "t", "step_index": 0, "messag
 class Stores:
     engagement: Any
     messages: Any
+    runs: Any = None
+
+
+def scenario_run(profile_id: str, *, holdout: bool = False, scenario_id: str = "cart", trigger: str = "t1") -> Any:
+    from chalicelib.scenarios.engine import ScenarioRun
+
+    return ScenarioRun(
+        scenario_id=scenario_id,
+        profile_id=profile_id,
+        trigger_id=f"{scenario_id}:{trigger}",
+        due_at=NOW,
+        entered_at=NOW,
+        holdout=holdout,
+    )
 
 
 class EngagementStoreContract:
@@ -102,20 +116,117 @@ class EngagementStoreContract:
         assert stores.messages.get("p_1", "t", 0)["delivered_at"] == "2026-03-02T01:00:00.000Z"
         assert stores.messages.get("p_9", "t", 0) is None
 
+    # -- assignments: the run records are the uplift report's assignments ----------------------------------------------
+    def test_each_run_is_one_assignment_of_its_arm_whatever_replays_and_saves(self, stores: Stores) -> None:
+        # GIVEN three treated and two held-out runs of `cart`, one run of another scenario
+        for n in range(3):
+            assert stores.runs.create(scenario_run(f"p_{n}"))
+        for n in range(3, 5):
+            assert stores.runs.create(scenario_run(f"p_{n}", holdout=True))
+        assert stores.runs.create(scenario_run("p_0", scenario_id="welcome"))
+        # WHEN a replayed record creates one again, and a run moves on (save rewrites it)
+        assert not stores.runs.create(scenario_run("p_0"))
+        assert stores.runs.save(scenario_run("p_1").model_copy(update={"step_index": 1}), 0)
+        # THEN each run counts once, in its arm, in its scenario only
+        assert stores.engagement.assignments("cart") == {"treated": 3, "holdout": 2}
+        assert stores.engagement.rows("cart") == {"*#treated#*": {"assigned": 3}, "*#holdout#*": {"assigned": 2}}
+        assert stores.engagement.assignments("welcome") == {"treated": 1, "holdout": 0}
+        assert stores.engagement.rows("welcome") == {"*#treated#*": {"assigned": 1}}  # no empty holdout row
+        assert stores.engagement.rows("nothing") == {}
+
+    def test_the_legacy_assigned_counter_and_the_runs_add_up(self, stores: Stores) -> None:
+        # GIVEN runs counted before the index existed (the report row's counter) and conversions of both arms
+        store = stores.engagement
+        store.count("assigned#old1", "cart", "*#treated#*", {"assigned": 1}, NOW)
+        store.count("assigned#old2", "cart", "*#holdout#*", {"assigned": 1}, NOW)
+        store.count("runconv#o1#t", "cart", "*#holdout#*", {"run_conversions": 1, "revenue": 40}, NOW)
+        # WHEN new runs start
+        stores.runs.create(scenario_run("p_1"))
+        stores.runs.create(scenario_run("p_2", holdout=True))
+        stores.runs.create(scenario_run("p_3", holdout=True))
+        # THEN each arm's `assigned` is the counter plus its runs; other counters untouched
+        assert store.rows("cart") == {
+            "*#treated#*": {"assigned": 2},
+            "*#holdout#*": {"assigned": 3, "run_conversions": 1, "revenue": 40},
+        }
+        assert store.rows("cart", assignments=False) == {  # the step-row readers skip the index
+            "*#treated#*": {"assigned": 1},
+            "*#holdout#*": {"assigned": 1, "run_conversions": 1, "revenue": 40},
+        }
+
+    def test_a_listed_scenario_lists_once(self, stores: Stores) -> None:
+        stores.engagement.list_scenario("welcome", NOW)
+        stores.engagement.list_scenario("welcome", NOW + timedelta(minutes=1))
+        stores.engagement.count("f1", "cart", "r#none#email", {"sent": 1}, NOW)
+        assert stores.engagement.scenario_ids(10, None) == (["cart", "welcome"], None)
+
 
 class TestFakeEngagementStore(EngagementStoreContract):
     @pytest.fixture
     def stores(self) -> Iterator[Stores]:
-        messages = FakeMessageStore()
-        yield Stores(FakeEngagementStore(messages=messages), messages)
+        from tests.fakes.delivery import FakeRunStore
+
+        messages, runs = FakeMessageStore(), FakeRunStore()
+        yield Stores(FakeEngagementStore(messages=messages, runs=runs), messages, runs)
 
 
 class TestDynamoEngagementStore(EngagementStoreContract):
     @pytest.fixture
     def stores(self, aws: dict[str, Any]) -> Iterator[Stores]:
-        from chalicelib.delivery.adapters.dynamodb_messages import DynamoMessageStore
+        from chalicelib.delivery.adapters.dynamodb_messages import DynamoMessageStore, DynamoRunStore
         from chalicelib.engagement.adapters.dynamodb_engagement import DynamoEngagementStore
         from chalicelib.shared.settings import get_settings
 
         s = get_settings()
-        yield Stores(DynamoEngagementStore(s.state_table, s.messages_table), DynamoMessageStore(s.messages_table))
+        yield Stores(
+            DynamoEngagementStore(s.state_table, s.messages_table),
+            DynamoMessageStore(s.messages_table),
+            DynamoRunStore(s.messages_table),
+        )
+
+    def test_the_count_pages_through_a_shard_and_reads_every_shard_of_both_arms(
+        self, stores: Stores, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from chalicelib.engagement.messages_table import ASSIGNMENT_SHARDS, run_assignment
+        from chalicelib.shared.aws import client
+
+        # GIVEN five treated runs in one shard (pages of two: three pages) and two held out
+        shard_of = {n: run_assignment("cart", False, f"p_{n}", "cart:t1") for n in range(200)}
+        crowded = [n for n, key in shard_of.items() if key == shard_of[0]][:5]
+        assert len(crowded) == 5
+        for n in crowded:
+            stores.runs.create(scenario_run(f"p_{n}"))
+        stores.runs.create(scenario_run("h_1", holdout=True))
+        stores.runs.create(scenario_run("h_2", holdout=True))
+        monkeypatch.setattr(stores.engagement, "count_page_limit", 2)
+        queries: list[dict[str, Any]] = []
+        events = client("dynamodb").meta.events
+
+        def remember(params: dict[str, Any], **_: Any) -> None:
+            queries.append(params)
+
+        events.register("before-parameter-build.dynamodb.Query", remember)
+        try:
+            # WHEN the report counts them
+            counted = stores.engagement.assignments("cart")
+        finally:
+            events.unregister("before-parameter-build.dynamodb.Query", remember)
+        # THEN every run counts, the crowded shard over several pages, every shard of both arms asked
+        assert counted == {"treated": 5, "holdout": 2}
+        crowded_pages = [q for q in queries if q["ExpressionAttributeValues"][":a"]["S"] == shard_of[0]]
+        assert len(crowded_pages) == 3 and sum("ExclusiveStartKey" in q for q in crowded_pages) == 2
+        assert {q["ExpressionAttributeValues"][":a"]["S"] for q in queries} == {
+            f"cart#{arm}#{shard}" for arm in ("treated", "holdout") for shard in range(ASSIGNMENT_SHARDS)
+        }
+
+    def test_erasing_the_person_removes_their_assignment(self, stores: Stores) -> None:
+        from types import SimpleNamespace
+
+        from chalicelib.engagement.adapters.dynamodb_engagement import erase_person_messages
+        from chalicelib.shared.settings import get_settings
+
+        stores.runs.create(scenario_run("p_1", holdout=True))
+        stores.runs.create(scenario_run("p_2", holdout=True))
+        s = get_settings()
+        erase_person_messages(s.messages_table, s.due_table, SimpleNamespace(profile_ids=["p_1"], identity_keys=[]))
+        assert stores.engagement.assignments("cart") == {"treated": 0, "holdout": 1}

@@ -81,3 +81,37 @@ class TestDynamoRunStore(RunStoreContract):
         from chalicelib.bootstrap import get_run_store
 
         yield get_run_store()
+
+    def test_the_run_is_its_assignment_and_saving_it_never_moves_or_adds_the_index_entry(self, runs: RunStore) -> None:
+        from chalicelib.engagement.messages_table import run_assignment
+        from chalicelib.shared.aws import client
+        from chalicelib.shared.settings import get_settings
+
+        ddb, table = client("dynamodb"), get_settings().messages_table
+
+        def stored(profile_id: str) -> dict[str, Any]:
+            key = {"pk": {"S": f"p#{profile_id}"}, "sk": {"S": "run#cart:evt:web#m1"}}
+            return dict(ddb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"])
+
+        # GIVEN a new run, and one stored before runs carried their assignment (counted in the legacy counter)
+        runs.create(run(holdout=True, entered_at=NOW - timedelta(minutes=5)))
+        legacy = {k: v for k, v in stored("p1").items() if k not in ("assigned", "assigned_at")}
+        ddb.put_item(
+            TableName=table, Item={**legacy, "pk": {"S": "p#p2"}, "body": {"S": run(profile_id="p2").model_dump_json()}}
+        )
+        assert stored("p1")["assigned"] == {"S": run_assignment("cart", True, "p1", "cart:evt:web#m1")}
+        assert stored("p1")["assigned_at"] == {"S": "2026-03-02T11:55:00.000Z"}
+        # WHEN both move on, then end
+        for profile_id in ("p1", "p2"):
+            moved = run(
+                profile_id=profile_id, step_index=1, holdout=profile_id == "p1", updated_at=NOW + timedelta(hours=1)
+            )
+            assert runs.save(moved, expected_step=0)
+            assert runs.save(exit_run(moved, "completed", NOW + timedelta(hours=2)), expected_step=1)
+        # THEN the new run keeps its index keys unchanged, the legacy run never gains any (it is counted once)
+        assert (stored("p1")["assigned"], stored("p1")["assigned_at"]) == (
+            {"S": run_assignment("cart", True, "p1", "cart:evt:web#m1")},
+            {"S": "2026-03-02T11:55:00.000Z"},
+        )
+        assert "assigned" not in stored("p2") and "assigned_at" not in stored("p2")
+        assert runs.get("p2", "cart:evt:web#m1").status == "exited"  # type: ignore[union-attr]

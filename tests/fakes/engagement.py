@@ -25,6 +25,8 @@ class FakeEngagementStore:
     rate_buckets: dict[str, int] = field(default_factory=dict)
     sms_codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     daily_rows: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
+    # A fake run store (`.runs`: key -> run JSON): its runs are the assignments, like the adapter's `by_assignment`.
+    runs: Any = None
 
     def count(
         self,
@@ -54,8 +56,27 @@ class FakeEngagementStore:
                     day_row[name] = day_row.get(name, 0) + value
         return True
 
-    def rows(self, scenario_id: str) -> dict[str, dict[str, float]]:
-        return {row: dict(values) for row, values in self.rows_by_scenario.get(scenario_id, {}).items()}
+    def list_scenario(self, scenario_id: str, now: datetime) -> None:
+        self.listed.add(scenario_id)
+
+    def assignments(self, scenario_id: str) -> dict[str, int]:
+        from chalicelib.scenarios.engine import ScenarioRun
+
+        out = {"treated": 0, "holdout": 0}
+        for body in (self.runs.runs if self.runs is not None else {}).values():
+            run = ScenarioRun.model_validate_json(body)
+            if run.scenario_id == scenario_id:
+                out["holdout" if run.holdout else "treated"] += 1
+        return out
+
+    def rows(self, scenario_id: str, *, assignments: bool = True) -> dict[str, dict[str, float]]:
+        out = {row: dict(values) for row, values in self.rows_by_scenario.get(scenario_id, {}).items()}
+        if assignments:
+            for arm, runs in self.assignments(scenario_id).items():
+                if runs:
+                    row = out.setdefault(f"*#{arm}#*", {})
+                    row["assigned"] = row.get("assigned", 0) + runs
+        return out
 
     def scenario_ids(self, limit: int, after: str | None) -> tuple[list[str], str | None]:
         ids = sorted(s for s in self.listed if after is None or s > after)

@@ -16,7 +16,7 @@ from chalicelib.engagement.recorder import EngagementService, row_key
 from chalicelib.scenarios.engine import ScenarioRun
 from chalicelib.shared.clock import FakeClock
 from chalicelib.tracking.events import TrackedEvent
-from tests.fakes.delivery import FakeEmail, FakeEvents, FakeMessageStore
+from tests.fakes.delivery import FakeEmail, FakeEvents, FakeMessageStore, FakeRunStore
 from tests.fakes.engagement import FakeEngagementStore
 
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -38,7 +38,8 @@ class World:
     def __init__(self) -> None:
         self.clock = FakeClock(NOW)
         self.messages = FakeMessageStore()
-        self.store = FakeEngagementStore(messages=self.messages)
+        self.runs = FakeRunStore()
+        self.store = FakeEngagementStore(messages=self.messages, runs=self.runs)
         self.events = FakeEvents()
         self.email = FakeEmail()
         self.service = EngagementService(
@@ -194,7 +195,8 @@ def test_feedback_from_a_foreign_topic_is_dropped_and_counted(world: World) -> N
 def test_an_order_after_a_click_is_attributed_to_that_message_and_counted_for_the_run(world: World) -> None:
     # GIVEN a run entered and a human click on its message
     run = ScenarioRun(scenario_id="cart_abandonment", profile_id="p_1", trigger_id="t1", due_at=NOW, entered_at=NOW)
-    world.service.run_started(run)
+    world.service.run_starting(run)
+    world.runs.create(run)
     world.sent()
     world.clock.advance(timedelta(minutes=5))
     payload = world.service.click_target(token("click", url="https://shop.example/p/42"))
@@ -211,3 +213,15 @@ def test_an_order_after_a_click_is_attributed_to_that_message_and_counted_for_th
     # THEN the conversion and revenue are on the clicked message's row, and on the run's arm, once
     assert world.counters()["conversions"] == 1 and world.counters()["revenue"] == 98.0
     assert world.store.rows("cart_abandonment")["*#treated#*"] == {"assigned": 1, "run_conversions": 1}
+
+
+def test_starting_runs_lists_their_scenario_once_per_container_and_counts_nothing(world: World) -> None:
+    listings: list[str] = []
+    list_scenario = world.store.list_scenario
+    world.store.list_scenario = lambda scenario_id, now: (listings.append(scenario_id), list_scenario(scenario_id, now))  # type: ignore[method-assign]
+    for n, scenario_id in enumerate(("cart_abandonment", "cart_abandonment", "welcome", "cart_abandonment")):
+        run = ScenarioRun(scenario_id=scenario_id, profile_id=f"p_{n}", trigger_id=f"t{n}", due_at=NOW, entered_at=NOW)
+        world.service.run_starting(run)
+    assert listings == ["cart_abandonment", "welcome"]  # one write per scenario, not one per run
+    assert world.store.scenario_ids(10, None) == (["cart_abandonment", "welcome"], None)
+    assert world.store.facts == set() and world.store.rows("cart_abandonment") == {}  # the run records count

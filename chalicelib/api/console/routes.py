@@ -322,7 +322,7 @@ def _report_totals() -> tuple[list[dict[str, Any]], dict[str, dict[str, float]]]
     for _ in range(MAX_REPORT_PAGES):
         ids, cursor = store.scenario_ids(100, cursor)
         for scenario_id in ids:
-            document = scenario_report(scenario_id, store.rows(scenario_id))
+            document = scenario_report(scenario_id, store.rows(scenario_id, assignments=False))  # totals only
             scenarios.append({"scenario_id": scenario_id, "totals": document["totals"]})
             for row in document["totals"]:
                 summed = by_channel.setdefault(row["channel"], {})
@@ -830,7 +830,7 @@ def catalog() -> Response:
     engagement = get_engagement_store()
     triggers = []
     for scenario in catalog_scenarios(get_scenarios()):
-        rows = engagement.rows(scenario.id)
+        rows = engagement.rows(scenario.id, assignments=False)
         totals = scenario_report(scenario.id, rows)["totals"] if rows else []
         triggers.append(
             {

@@ -4,13 +4,15 @@ MessagesTable (pk, sk), one partition per person so every per-person read is one
 
 | pk                      | sk                           | what                                                   |
 |-------------------------|------------------------------|--------------------------------------------------------|
-| `p#{profile}`           | `run#{trigger_id}`           | a ScenarioRun (JSON `body`, `status`)                  |
+| `p#{profile}`           | `run#{trigger_id}`           | a ScenarioRun (JSON `body`, `status`, `assigned`)      |
 | `p#{profile}`           | `msg#{trigger_id}#{step}`    | the message record of one step of one run (exactly-once) |
 | `p#{profile}`           | `log#{sent_at}#{message_id}` | one customer send: channel, cost (caps, budget)        |
 | `s#{channel}:{address}` | `-`                          | suppression (bounce, complaint, manual)                |
 
 `attention`/`attention_at` exist only while a message is `sending` or `unknown`; the sparse GSI `by_attention` lists
-them for the stuck-send sweep without scanning.
+them for the stuck-send sweep without scanning. A run's `assigned` (`{scenario}#{treated|holdout}#{shard}`) and
+`assigned_at` (its entry time), written once by `create`, are the keys of the sparse KEYS_ONLY GSI `by_assignment`:
+the uplift report counts a scenario's assignments there (`engagement/messages_table.py`).
 
 DueTable (pk=`due#{YYYY-MM-DDTHH}` hour bucket, sk=`{due_at}#{ref}`): run steps waiting for a time. The scheduled reader
 queries buckets from its cursor to now (Query only), so a waiting run costs one item and no compute.
@@ -32,6 +34,7 @@ from chalicelib.engagement.messages_table import (
     message_sk,
     person_pk,
     plain,
+    run_assignment,
     suppression_pk,
 )
 from chalicelib.scenarios.engine import ScenarioRun
@@ -71,24 +74,43 @@ class DynamoRunStore:
         }
 
     def create(self, run: ScenarioRun) -> bool:
-        """Store a new run unless one exists for this trigger instance (a duplicated stream record starts nothing)."""
+        """Store a new run unless one exists for this trigger instance (a duplicated stream record starts nothing).
+
+        The run is also the uplift report's assignment (`assigned`, `assigned_at`: the `by_assignment` index), so
+        starting one costs this one write and no counter."""
         ddb = client("dynamodb")
+        item = self._item(run)
+        item["assigned"] = {"S": run_assignment(run.scenario_id, run.holdout, run.profile_id, run.trigger_id)}
+        item["assigned_at"] = {"S": iso(run.entered_at)}
         try:
-            ddb.put_item(TableName=self.table, Item=self._item(run), ConditionExpression="attribute_not_exists(pk)")
+            ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
         except ddb.exceptions.ConditionalCheckFailedException:
             return False
         return True
 
     def save(self, run: ScenarioRun, expected_step: int) -> bool:
-        """Write the run if it is still active at `expected_step` (so a duplicate step execution cannot move it)."""
+        """Write the run if it is still active at `expected_step` (so a duplicate step execution cannot move it).
+
+        An update, not a put: it leaves `assigned` / `assigned_at` as `create` wrote them (the index entry does not
+        change, so it costs nothing), and a run created before they existed (counted in the report row's legacy
+        `assigned` counter) never gains them, so it is never counted twice."""
         ddb = client("dynamodb")
+        item = self._item(run)
         try:
-            ddb.put_item(
+            ddb.update_item(
                 TableName=self.table,
-                Item=self._item(run),
+                Key={"pk": item["pk"], "sk": item["sk"]},
+                UpdateExpression="SET #s = :status, step_index = :index, body = :body, expires_at = :expires",
                 ConditionExpression="#s = :active AND step_index = :step",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":active": {"S": "active"}, ":step": {"N": str(expected_step)}},
+                ExpressionAttributeValues={
+                    ":status": item["status"],
+                    ":index": item["step_index"],
+                    ":body": item["body"],
+                    ":expires": item["expires_at"],
+                    ":active": {"S": "active"},
+                    ":step": {"N": str(expected_step)},
+                },
             )
         except ddb.exceptions.ConditionalCheckFailedException:
             return False

@@ -5,7 +5,7 @@ StateTable:
 | pk                    | sk                              | what                                                    |
 |-----------------------|---------------------------------|---------------------------------------------------------|
 | `report#{scenario}`   | `{step}#{variant}#{channel}`    | ADD counters (sent, delivered, human_opens, ...)        |
-| `reports`             | `{scenario}`                    | index of scenarios that have counters (list endpoint)   |
+| `reports`             | `{scenario}`                    | index of scenarios with counters or runs (list endpoint) |
 | `fact#{fact id}`      | `-`                             | an increment already applied (idempotency marker, TTL)  |
 | `rate`                | `{bucket}`                      | rate-limit window counters (confirmation mails and SMS) |
 | `sms-code#{tag}`      | `pending`                       | a pending SMS code: keyed hash of the code, attempts    |
@@ -19,6 +19,10 @@ MessagesTable (the person's partition, so erasure by key removes it with the res
 | `p#{profile}` | `pref#{channel}` / `pref#{ch}#{t}` | opt-in / opt-out written synchronously by the link pages   |
 | `p#{profile}` | `touch#{at}#{message_id}#{kind}`   | a human open or click, for conversion attribution          |
 | `p#{profile}` | `pending#email`                    | the latest double opt-in request (source, time)            |
+
+The uplift report's assignments are the run records (`p#{profile}` / `run#{trigger_id}`, delivery's adapter): their
+`assigned` / `assigned_at` keys are the sparse KEYS_ONLY GSI `by_assignment`, counted per arm at read time
+(`assignments`) and added to the arm rows' legacy `assigned` counter (runs started before the index).
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.engagement.messages_table import (
+    ARMS,
+    ASSIGNMENT_INDEX,
+    ASSIGNMENT_SHARDS,
+    assignment_key,
     due_bucket,
     erased_suppression_pk,
     person_pk,
@@ -73,6 +81,8 @@ def _number(value: float) -> str:
 
 
 class DynamoEngagementStore:
+    count_page_limit: int | None = None  # Limit of one assignment COUNT page (None: DynamoDB's 1 MB pages)
+
     def __init__(self, state_table: str, messages_table: str) -> None:
         self.state = state_table
         self.messages = messages_table
@@ -146,8 +156,68 @@ class DynamoEngagementStore:
             raise
         return True
 
-    def rows(self, scenario_id: str) -> dict[str, dict[str, float]]:
-        """Row key -> counters of one scenario (one Query; a scenario has a handful of rows)."""
+    def list_scenario(self, scenario_id: str, now: datetime) -> None:
+        """Name the scenario in the `reports` listing (idempotent): its runs count assignments in no counter row."""
+        client("dynamodb").update_item(
+            TableName=self.state,
+            Key={"pk": {"S": "reports"}, "sk": {"S": scenario_id}},
+            UpdateExpression="SET updated_at = :now",
+            ExpressionAttributeValues={":now": {"S": iso(now)}},
+        )
+
+    def assignments(self, scenario_id: str) -> dict[str, int]:
+        """Arm (`treated`, `holdout`) -> runs of the scenario still stored, counted on the `by_assignment` index:
+        Select=COUNT over each arm's shards (each paginated), the 32 Queries at once (a report waits for one)."""
+        import contextvars
+        from concurrent.futures import ThreadPoolExecutor
+
+        ddb = client("dynamodb")  # one client for every thread (boto3 clients are thread-safe, creating one is not)
+
+        def count(partition: str) -> int:
+            kwargs: dict[str, Any] = {
+                "TableName": self.messages,
+                "IndexName": ASSIGNMENT_INDEX,
+                "KeyConditionExpression": "assigned = :a",
+                "ExpressionAttributeValues": {":a": {"S": partition}},
+                "Select": "COUNT",
+            }
+            if self.count_page_limit is not None:
+                kwargs["Limit"] = self.count_page_limit
+            total = 0
+            while True:
+                page = ddb.query(**kwargs)
+                total += int(page.get("Count", 0))
+                if "LastEvaluatedKey" not in page:
+                    return total
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+        partitions = [
+            (arm, assignment_key(scenario_id, arm, shard)) for arm in ARMS for shard in range(ASSIGNMENT_SHARDS)
+        ]
+        with ThreadPoolExecutor(max_workers=ASSIGNMENT_SHARDS) as pool:
+            # each task in a copy of the caller's context (logging and tracing context, the tests' call recording)
+            counts = [pool.submit(contextvars.copy_context().run, count, key) for _, key in partitions]
+            out = dict.fromkeys(ARMS, 0)
+            for (arm, _), counted in zip(partitions, counts, strict=True):
+                out[arm] += counted.result()
+        return out
+
+    def rows(self, scenario_id: str, *, assignments: bool = True) -> dict[str, dict[str, float]]:
+        """Row key -> counters of one scenario (one Query; a scenario has a handful of rows).
+
+        With `assignments`, the arm rows' (`*#treated#*`, `*#holdout#*`) `assigned` is the stored counter plus the
+        runs on the `by_assignment` index: runs started before the index counted in that counter and are not on the
+        index (`DynamoRunStore.save` never adds the attributes), newer runs only on the index, so the sum counts
+        every run once and no migration is needed. Without it (readers of the step rows only), no index Query."""
+        out = self._counter_rows(scenario_id)
+        if assignments:
+            for arm, runs in self.assignments(scenario_id).items():
+                if runs:
+                    row = out.setdefault(f"*#{arm}#*", {})
+                    row["assigned"] = row.get("assigned", 0.0) + runs
+        return out
+
+    def _counter_rows(self, scenario_id: str) -> dict[str, dict[str, float]]:
         ddb = client("dynamodb")
         kwargs: dict[str, Any] = {
             "TableName": self.state,
