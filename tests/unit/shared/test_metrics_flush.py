@@ -13,9 +13,19 @@ from chalicelib.shared.observability import HTTP_FLUSH_SECONDS, count, observe
 
 
 def _request() -> Request:
-    return Request({"httpMethod": "POST", "path": "/v1/track", "headers": {}, "requestContext": {"requestId": "r", "httpMethod": "POST", "resourcePath": "/v1/track"},
-                    "multiValueQueryStringParameters": None, "pathParameters": None, "stageVariables": None,
-                    "body": "{}", "isBase64Encoded": False})  # fmt: skip
+    return Request(
+        {
+            "httpMethod": "POST",
+            "path": "/v1/track",
+            "headers": {},
+            "requestContext": {"requestId": "r", "httpMethod": "POST", "resourcePath": "/v1/track"},
+            "multiValueQueryStringParameters": None,
+            "pathParameters": None,
+            "stageVariables": None,
+            "body": "{}",
+            "isBase64Encoded": False,
+        }
+    )
 
 
 def _emf_lines(out: str) -> list[dict[str, Any]]:
