@@ -1,4 +1,5 @@
-"""Segment sizes from the members table's own stream (pure): what one batch of its records adds to each size.
+"""Segment sizes from the members table's own stream: what a batch of its records adds (pure) and the use case that
+counts each record once.
 
 Why counted from the stream and not beside each membership write: the item is the truth and its stream records say,
 once each, when it appeared (INSERT) or went (REMOVE), whoever wrote it (the profiles-stream consumer, an erasure, a
@@ -8,9 +9,10 @@ transaction per membership change (transactions bill twice), and an erasure's de
 Exactly once per stream record, as the daily counters (`engagement/daily.py`): the whole batch is counted in ONE
 transaction, a conditional marker `segsizebatch#<first sequence>` (holding the last counted sequence) plus one ADD
 per segment. A re-delivered batch starting at the same record counts nothing; a longer one counts only the records
-past the recorded last sequence, under their own marker. The batch is counted whole or not at all, so a retry always
-starts at a batch's first record (the handler reports every record on a failure, and its event source does not
-bisect: see local/package.py NO_BISECT_FUNCTIONS).
+past the recorded last sequence, under their own marker. A batch touching more segments than one transaction holds
+is written in runs, each under the marker of its own first record. A failure asks for the whole batch again, so a
+retry always starts at a batch's first record (its event source does not bisect either: local/package.py
+NO_BISECT_FUNCTIONS), and the runs already written are found by their markers.
 """
 
 from __future__ import annotations
