@@ -64,6 +64,7 @@ EVENT_BLUEPRINTS = (
     "handlers.imports",
     "handlers.exports",
     "handlers.archive",
+    "handlers.segment_members_stream",
 )
 
 

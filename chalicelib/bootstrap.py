@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from chalicelib.scenarios.triggers import ScenarioService
     from chalicelib.segments.adapters.dynamodb_segments import DynamoSegmentStore
     from chalicelib.segments.membership import SegmentMembershipService
+    from chalicelib.segments.sizes import SegmentSizeService
     from chalicelib.tracking.adapters.dynamodb_events import DynamoEventStore, DynamoFailedEventStore
     from chalicelib.tracking.adapters.dynamodb_identities import DynamoIdentityStore
     from chalicelib.tracking.adapters.dynamodb_sources import DynamoSourceRegistry
@@ -392,6 +393,14 @@ def get_segment_membership_service() -> SegmentMembershipService:
     from chalicelib.segments.membership import SegmentMembershipService
 
     return SegmentMembershipService(get_segment_store(), get_failed_event_store())
+
+
+@cache
+def get_segment_size_service() -> SegmentSizeService:
+    from chalicelib.segments.adapters.dynamodb_segments import DynamoSegmentSizeCounter
+    from chalicelib.segments.sizes import SegmentSizeService
+
+    return SegmentSizeService(DynamoSegmentSizeCounter(get_settings().state_table), get_clock())
 
 
 @cache
@@ -1035,6 +1044,7 @@ def reset() -> None:
         get_segment_store,
         get_cut_point_store,
         get_segment_membership_service,
+        get_segment_size_service,
         get_lifecycle_sweep_service,
         get_cut_points_service,
         get_model_store,

@@ -8,8 +8,8 @@ Chalice needs literal ARNs in its decorators and cannot set ReportBatchItemFailu
 so `make package` runs `python -m local.package build/package/sam.json` after `chalice package --merge-template`:
 
 * every DynamoDB event source's placeholder `Stream` ARN (see chalicelib/shared/streams.py) becomes
-  `{"Fn::GetAtt": [<Table>, "StreamArn"]}` of the table named in it, with partial batch responses, bisection, bounded
-  retries and the `StreamFailuresQueue` as on-failure destination;
+  `{"Fn::GetAtt": [<Table>, "StreamArn"]}` of the table named in it, with partial batch responses, bisection (but for
+  NO_BISECT_FUNCTIONS), bounded retries and the `StreamFailuresQueue` as on-failure destination;
 * SQS event sources get partial batch responses and, for queues of the template, `{"Fn::GetAtt": [<Queue>, "Arn"]}`
   (the import and export queues also a `ScalingConfig.MaximumConcurrency`, see QUEUE_MAX_CONCURRENCY);
   SNS event sources on topics of the template subscribe to `{"Ref": <Topic>}`;
@@ -32,6 +32,10 @@ FAILURE_QUEUE = "StreamFailuresQueue"
 SIGNING_SECRET = "SigningSecret"  # noqa: S105 - a logical id, not a secret
 SIGNING_SECRET_ENV = "ONE2ONE_SIGNING_SECRET_ARN"  # noqa: S105 - a variable name
 STREAM_RETRY_ATTEMPTS = 5
+# Stream consumers whose retries must start at the first record of the batch that failed: the segment size counter
+# marks a counted batch by its first sequence number (segments/sizes.py), so a half of a batch re-delivered on its own
+# could be counted again. It has no poison record to isolate either (it reads keys only).
+NO_BISECT_FUNCTIONS = ("CountSegmentSizes",)
 # A record that keeps failing for a day is given up on (to the failure queue) rather than blocking its shard for the
 # stream's 24 h retention.
 STREAM_MAX_RECORD_AGE_SECONDS = 86_400
@@ -305,7 +309,9 @@ def patch_template(template: dict[str, Any]) -> dict[str, Any]:
         props["LoggingConfig"] = logging_config(variables, logical_id)
         for event in props.get("Events", {}).values():
             if event.get("Type") == "DynamoDB":
-                _patch_stream_event(event["Properties"], tables, resources)
+                _patch_stream_event(
+                    event["Properties"], tables, resources, bisect=logical_id not in NO_BISECT_FUNCTIONS
+                )
             elif event.get("Type") == "SQS":
                 _patch_queue_event(event["Properties"], queues)
             elif event.get("Type") == "SNS":
@@ -719,11 +725,13 @@ def _add_waf(resources: dict[str, Any]) -> None:
     }
 
 
-def _patch_stream_event(props: dict[str, Any], tables: dict[str, str], resources: dict[str, Any]) -> None:
+def _patch_stream_event(
+    props: dict[str, Any], tables: dict[str, str], resources: dict[str, Any], *, bisect: bool = True
+) -> None:
     if not (isinstance(props["Stream"], dict) and "Fn::GetAtt" in props["Stream"]):
         props["Stream"] = {"Fn::GetAtt": [_table_for_stream(props["Stream"], tables), "StreamArn"]}
     props["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
-    props["BisectBatchOnFunctionError"] = True
+    props["BisectBatchOnFunctionError"] = bisect
     props["MaximumRetryAttempts"] = STREAM_RETRY_ATTEMPTS
     props["MaximumRecordAgeInSeconds"] = STREAM_MAX_RECORD_AGE_SECONDS
     if FAILURE_QUEUE not in resources:

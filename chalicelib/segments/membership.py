@@ -1,13 +1,15 @@
 """Segment membership use cases: profiles-stream records become membership items and sizes; who is in a segment.
 
 Replay safety. The profile body's `segments` list is the truth; this consumer copies it into the members table. For each
-record it diffs the OLD and NEW image and applies "profile P is in / out of S" as a conditional write that is done
-together with the size counter in one transaction (see `DynamoSegmentStore.enter`), so:
-- a replayed record finds the item already there (or already gone) and changes neither the item nor the size;
-- a crash between the two writes is impossible (one transaction), so `size` always equals the number of items;
+record it diffs the OLD and NEW image and applies "profile P is in / out of S" as a plain conditional write (put if
+absent, delete if present), so:
+- a replayed record finds the item already there (or already gone) and changes nothing;
 - Lambda retries a shard from the first failed record onwards, in order, so a replayed suffix converges on the NEW
   image of the last record per profile (items may briefly show an older state while the suffix is re-applied).
-The cost is two write units per membership change (transactions write twice), paid only on an actual change.
+Sizes are not written here: the members table's own stream moves them, once per item that appears or goes
+(`segments.sizes`), so they equal the number of items whoever wrote them: this consumer, a replay re-creating and
+deleting an item on the way, or an erasure (it deletes the items itself; the tombstone's exits then find them gone).
+The cost is one write unit per membership change (plus its `by_profile` index entry), paid only on an actual change.
 
 The same pass keeps the compact customer population (`$customers#n` rows: recency, orders, revenue, needs group and
 the RFM/percentile the profile currently carries) that the daily cut-point job reads with Queries instead of scanning
@@ -151,14 +153,9 @@ class SegmentMembershipService:
                 stats.entered += 1
             else:
                 stats.unchanged += 1
-        erased = bool(new_image and "erased_at" in new_image) and not (old_image and "erased_at" in old_image)
         for segment_id in sorted(before - after):
-            # An erasure deletes the items itself; if ours is gone, count the exit once by a marker instead. Trying the
-            # item first keeps a replay of the whole shard (which re-creates it on the way) converging.
-            left = self.store.leave(segment_id, profile_id) or (
-                erased and self.store.leave_erased(segment_id, profile_id, version)
-            )
-            if left:
+            # After an erasure the item is usually gone already: its REMOVE was counted then, nothing more to do here.
+            if self.store.leave(segment_id, profile_id):
                 stats.left += 1
             else:
                 stats.unchanged += 1

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from chalicelib.segments.sizes import SizeDeltas
 
 
 @dataclass(frozen=True)
@@ -38,22 +42,20 @@ class SegmentStore(Protocol):
     """Membership items, segment sizes and the customer population.
 
     A write that finds its work already done reports False and changes nothing: a replayed stream record is a no-op.
+    Sizes are not written here: they follow the items (`SegmentSizeCounter`, fed by the items' own changes).
     """
 
     def enter(self, segment_id: str, profile_id: str, entered_at: str, version: int) -> bool:
-        """Add a member and bump the size, atomically. False when it was already a member (nothing changed)."""
+        """Add a member. False when it was already a member (nothing changed)."""
         ...
 
     def leave(self, segment_id: str, profile_id: str) -> bool:
-        """Remove a member and decrement the size, atomically. False when it was not a member."""
-        ...
-
-    def leave_erased(self, segment_id: str, profile_id: str, version: int) -> bool:
-        """Count the exit of an erased profile once (its items may already be deleted by the erasure)."""
+        """Remove a member. False when it was not a member (never, already left, or deleted by an erasure)."""
         ...
 
     def sizes(self) -> dict[str, int]:
-        """Segment id -> member count (a segment that never had a member is absent; one emptied since shows 0)."""
+        """Segment id -> member count, as counted so far from the items' changes (seconds behind them). A segment
+        that never had a member is absent; one emptied since shows 0."""
         ...
 
     def members(
@@ -73,4 +75,15 @@ class SegmentStore(Protocol):
 
     def customers(self) -> Iterator[CustomerRow]:
         """Every population row, in no particular order."""
+        ...
+
+
+class SegmentSizeCounter(Protocol):
+    """The segment size counters, moved by the members' own changes (`segments.sizes`: why exactly once)."""
+
+    def add_batch(self, batch: SizeDeltas, now: datetime) -> str | None:
+        """Add one batch's deltas once: its marker and one ADD per segment, together.
+
+        Returns None when counted (or nothing to count), else the last sequence already counted under this batch's
+        marker (a re-delivery): the caller counts the records after it under their own marker."""
         ...

@@ -1,8 +1,11 @@
-"""SegmentStore contract: one suite, run against the in-memory fake and (subclassed) the DynamoDB adapter on moto."""
+"""SegmentStore contract: one suite, run against the in-memory fake and (subclassed) the DynamoDB adapter on moto.
+
+Sizes follow the items through the members table's stream: `settle` plays that stream (the DynamoDB adapter's through
+the real size counter; the fake's sizes are the settled state already)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -21,6 +24,38 @@ def row(profile_id: str, version: int, orders: int = 1, **fields: Any) -> Custom
     )
 
 
+class MembersStream:
+    """The members table's stream on moto, read from its horizon and counted by the real size counter, as Lambda
+    would deliver it (each record once: `count` only delivers what it has not delivered before)."""
+
+    def __init__(self) -> None:
+        self.delivered: set[str] = set()
+
+    def records(self) -> list[dict[str, Any]]:
+        from chalicelib.shared.aws import client
+        from chalicelib.shared.settings import get_settings
+        from local.pump import lambda_dynamodb_record
+
+        table = get_settings().segment_members_table
+        arn = client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        streams = client("dynamodbstreams")
+        out: list[dict[str, Any]] = []
+        for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            iterator = streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            out += [lambda_dynamodb_record(r, arn, "us-east-1") for r in page["Records"]]
+        return out
+
+    def count(self) -> None:
+        from chalicelib.bootstrap import get_segment_size_service
+
+        batch = [r for r in self.records() if r["dynamodb"]["SequenceNumber"] not in self.delivered]
+        assert get_segment_size_service().count(batch) == []
+        self.delivered |= {r["dynamodb"]["SequenceNumber"] for r in batch}
+
+
 class SegmentStoreContract:
     """What the membership use case relies on, whatever the backend."""
 
@@ -28,30 +63,47 @@ class SegmentStoreContract:
     def store(self) -> Iterator[SegmentStore]:
         raise NotImplementedError
 
-    def test_entering_adds_a_member_once(self, store: SegmentStore) -> None:
+    @pytest.fixture
+    def settle(self) -> Callable[[], None]:
+        return lambda: None
+
+    def test_entering_adds_a_member_once(self, store: SegmentStore, settle: Callable[[], None]) -> None:
         assert store.enter(SEG, "p1", AT, 3) is True
         assert store.enter(SEG, "p1", AT, 4) is False  # a replay changes nothing
+        settle()
         assert store.sizes() == {SEG: 1}
         assert store.members(SEG) == ([{"profile_id": "p1", "entered_at": AT, "version": 3}], None)
 
-    def test_leaving_removes_a_member_once(self, store: SegmentStore) -> None:
+    def test_leaving_removes_a_member_once(self, store: SegmentStore, settle: Callable[[], None]) -> None:
         store.enter(SEG, "p1", AT, 1)
         assert store.leave(SEG, "p1") is True
         assert store.leave(SEG, "p1") is False
         assert store.leave(SEG, "never-a-member") is False
+        settle()
         assert store.sizes() == {SEG: 0}  # emptied since: shown as 0
         assert store.members(SEG) == ([], None)
 
-    def test_an_erased_exit_is_counted_once_per_tombstone_version(self, store: SegmentStore) -> None:
+    def test_entering_again_after_leaving_counts_again(self, store: SegmentStore, settle: Callable[[], None]) -> None:
         store.enter(SEG, "p1", AT, 1)
         store.enter(SEG, "p2", AT, 1)
-        assert store.leave_erased(SEG, "p1", 7) is True
-        assert store.leave_erased(SEG, "p1", 7) is False
-        assert store.sizes() == {SEG: 1}
-        assert [m["profile_id"] for m in store.members(SEG)[0]] == ["p2"]
+        store.leave(SEG, "p1")
+        assert store.enter(SEG, "p1", AT, 3) is True
+        settle()
+        assert store.sizes() == {SEG: 2}
+        assert [(m["profile_id"], m["version"]) for m in store.members(SEG)[0]] == [("p1", 3), ("p2", 1)]
 
-    def test_a_segment_that_never_had_a_member_has_no_size(self, store: SegmentStore) -> None:
+    def test_the_customer_population_is_no_segment(self, store: SegmentStore, settle: Callable[[], None]) -> None:
+        store.put_customer(row("b1", 1))
         store.enter(SEG, "p1", AT, 1)
+        store.remove_customer("b1")
+        settle()
+        assert store.sizes() == {SEG: 1}
+
+    def test_a_segment_that_never_had_a_member_has_no_size(
+        self, store: SegmentStore, settle: Callable[[], None]
+    ) -> None:
+        store.enter(SEG, "p1", AT, 1)
+        settle()
         assert "vip" not in store.sizes()
 
     def test_members_page_through_every_member_once_in_id_order(self, store: SegmentStore) -> None:
@@ -107,3 +159,7 @@ class TestDynamoSegmentStore(SegmentStoreContract):
         from chalicelib.bootstrap import get_segment_store
 
         yield get_segment_store()
+
+    @pytest.fixture
+    def settle(self) -> Callable[[], None]:
+        return MembersStream().count

@@ -1,4 +1,5 @@
-"""In-memory SegmentStore: membership items, sizes and the customer population as dicts (same contract as DynamoDB)."""
+"""In-memory SegmentStore (membership items, sizes, the customer population) and SegmentSizeCounter, as dicts (same
+contracts as DynamoDB)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,21 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from chalicelib.segments.ports import CustomerRow
+from chalicelib.segments.sizes import SizeDeltas
 
 
 class InMemorySegmentStore:
     """Satisfies `segments.ports.SegmentStore`; `tests/contract/test_segment_store.py` holds it to the adapter's
-    behaviour. `fail_once[profile_id] = exc` makes the next write for that profile raise `exc` (a storage failure)."""
+    behaviour. `fail_once[profile_id] = exc` makes the next write for that profile raise `exc` (a storage failure).
+    Sizes are those the members stream settles on: the items per segment (0 for a segment emptied since)."""
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
-        self.size: dict[str, int] = {}
-        self.exit_markers: set[tuple[str, str, int]] = set()
+        self.had_members: set[str] = set()
         self.population: dict[str, CustomerRow] = {}
         self.fail_once: dict[str, Exception] = {}
 
@@ -32,28 +35,18 @@ class InMemorySegmentStore:
         if (segment_id, profile_id) in self.items:
             return False
         self.items[(segment_id, profile_id)] = {"profile_id": profile_id, "entered_at": entered_at, "version": version}
-        self.size[segment_id] = self.size.get(segment_id, 0) + 1
+        self.had_members.add(segment_id)
         return True
 
     def leave(self, segment_id: str, profile_id: str) -> bool:
         self._maybe_fail(profile_id)
-        if self.items.pop((segment_id, profile_id), None) is None:
-            return False
-        self.size[segment_id] = self.size.get(segment_id, 0) - 1
-        return True
-
-    def leave_erased(self, segment_id: str, profile_id: str, version: int) -> bool:
-        self._maybe_fail(profile_id)
-        marker = (segment_id, profile_id, version)
-        if marker in self.exit_markers:
-            return False
-        self.exit_markers.add(marker)
-        self.items.pop((segment_id, profile_id), None)
-        self.size[segment_id] = self.size.get(segment_id, 0) - 1
-        return True
+        return self.items.pop((segment_id, profile_id), None) is not None
 
     def sizes(self) -> dict[str, int]:
-        return dict(self.size)
+        out = dict.fromkeys(self.had_members, 0)
+        for segment_id, _ in self.items:
+            out[segment_id] += 1
+        return out
 
     def members(
         self, segment_id: str, limit: int = 100, cursor: str | None = None
@@ -75,6 +68,31 @@ class InMemorySegmentStore:
 
     def customers(self) -> Iterator[CustomerRow]:
         return iter(list(self.population.values()))
+
+
+class InMemorySegmentSizeCounter:
+    """Satisfies `segments.ports.SegmentSizeCounter`: batch markers and counters, all or nothing per batch.
+    `fail_next` makes the next `add_batch` raise it (before writing anything, as a cancelled transaction)."""
+
+    def __init__(self) -> None:
+        self.markers: dict[str, str] = {}  # first sequence -> last counted sequence
+        self.size: dict[str, int] = {}
+        self.writes = 0
+        self.fail_next: Exception | None = None
+
+    def add_batch(self, batch: SizeDeltas, now: datetime) -> str | None:
+        if batch.empty or batch.first_sequence is None:
+            return None
+        if self.fail_next is not None:
+            failure, self.fail_next = self.fail_next, None
+            raise failure
+        if batch.first_sequence in self.markers:
+            return self.markers[batch.first_sequence]
+        self.markers[batch.first_sequence] = str(batch.last_sequence)
+        for segment_id, delta in batch.changes.items():
+            self.size[segment_id] = self.size.get(segment_id, 0) + delta
+        self.writes += 1
+        return None
 
 
 def _encode(profile_id: str) -> str:

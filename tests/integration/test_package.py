@@ -64,6 +64,27 @@ def test_stream_events_point_at_the_template_tables_with_partial_failures_retrie
     assert fold["BatchSize"] == 10  # what chalice wrote is kept
 
 
+def test_the_segment_size_counter_is_retried_from_its_batch_start_never_bisected():
+    # Its batches are marked counted by their first record (segments/sizes.py): a half re-delivered alone could count
+    # its records again.
+    sam = _sam({})
+    stream = PLACEHOLDER.format("one2one-segment-members")
+    sam["Resources"]["CountSegmentSizes"] = {
+        "Type": "AWS::Serverless::Function",
+        "Properties": {
+            "Handler": "app.count_segment_sizes",
+            "Events": {"Members": {"Type": "DynamoDB", "Properties": {"Stream": stream}}},
+        },
+    }
+    members = patch_template(sam)["Resources"]["CountSegmentSizes"]["Properties"]["Events"]["Members"]["Properties"]
+    assert members["Stream"] == {"Fn::GetAtt": ["SegmentMembersTable", "StreamArn"]}
+    assert members["BisectBatchOnFunctionError"] is False
+    assert members["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert load_template()["Resources"]["SegmentMembersTable"]["Properties"]["StreamSpecification"] == {
+        "StreamViewType": "KEYS_ONLY"
+    }
+
+
 def test_every_function_gets_the_resource_names_settings_reads_and_keeps_its_own_variables():
     from chalicelib.shared import settings
 

@@ -49,6 +49,7 @@ ALLOWED_WILDCARDS = {
     "EventsStreamList": "ListStreams is granted on <table>/stream/*, the stream label is not known in advance",
     "ProfilesStreamList": "ListStreams is granted on <table>/stream/*, the stream label is not known in advance",
     "CatalogStreamList": "ListStreams is granted on <table>/stream/*, the stream label is not known in advance",
+    "SegmentMembersStreamList": "ListStreams is granted on <table>/stream/*, the stream label is not known in advance",
     # Object ARNs of the stack's own import bucket: the keys are whatever operators upload (people/..., pinpoint/...).
     "ImportBucketObjects": "objects of the stack's import bucket (<bucket arn>/*): keys are chosen by uploaders",
     "ImportBucketRead": "objects of the stack's import bucket (<bucket arn>/*): keys are chosen by uploaders",
@@ -84,6 +85,7 @@ WILDCARD_ACTIONS = {
     "EventsStreamList": {"dynamodb:ListStreams"},
     "ProfilesStreamList": {"dynamodb:ListStreams"},
     "CatalogStreamList": {"dynamodb:ListStreams"},
+    "SegmentMembersStreamList": {"dynamodb:ListStreams"},
     "ImportBucketObjects": {"s3:GetObject", "s3:PutObject"},
     "ImportBucketRead": {"s3:GetObject"},
     "ArchiveBucketWrite": {"s3:PutObject"},
@@ -703,6 +705,7 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_own_policy(
     } <= seen_functions
     assert {"lifecycle_sweep", "refresh_cut_points", "release_due_steps", "fire_schedules"} <= seen_functions
     assert "fan_out_audience" in seen_functions
+    assert "count_segment_sizes" in seen_functions  # the segment sizes, from the members table's stream
     operations = {(function, operation) for function, _, operation, _ in recorded_calls}
     assert "compact_archive" in seen_functions  # the archive's nightly compaction (its merge and deletes)
     assert ("compact_archive", "GetItem") in operations  # then the similar-items job (its cursor, lists, archive)

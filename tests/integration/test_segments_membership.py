@@ -60,14 +60,15 @@ def members(h: Harness, segment: str, query: str = "") -> dict[str, Any]:
     return h.json(response)
 
 
-def profiles_stream_event(h: Harness) -> dict[str, Any]:
-    """Every record of the profiles stream so far, shaped as Lambda delivers them (a whole-shard replay)."""
+def profiles_stream_event(h: Harness, table: str = "ProfilesTable") -> dict[str, Any]:
+    """Every record of the profiles stream (or `table`'s) so far, shaped as Lambda delivers them (a whole-shard
+    replay)."""
     from chalicelib.shared.aws import client
     from chalicelib.shared.settings import table_name
     from local.pump import lambda_dynamodb_record
 
     ddb, streams = client("dynamodb"), client("dynamodbstreams")
-    arn = ddb.describe_table(TableName=table_name("ProfilesTable"))["Table"]["LatestStreamArn"]
+    arn = ddb.describe_table(TableName=table_name(table))["Table"]["LatestStreamArn"]
     records: list[dict[str, Any]] = []
     for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
         iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
@@ -178,6 +179,7 @@ def test_a_replayed_profiles_stream_batch_does_not_double_count_sizes(harness: H
     assert sizes(harness)[CART] == 1
     # WHEN the whole shard is replayed from the start
     assert handler(event, None) == {"batchItemFailures": []}
+    harness.pump.drain()
     # THEN it converges on the same members, and the size still equals the number of membership items
     assert sizes(harness)[CART] == 1
     assert members(harness, CART)["items"] == before
@@ -230,6 +232,7 @@ def test_a_storage_failure_reports_the_record_and_the_rest_for_retry(harness: Ha
     # AND the retry (Lambda resumes at the first failure) completes the work exactly once
     retry = {"Records": [r for r in event["Records"] if r["dynamodb"]["SequenceNumber"] in failed]}
     assert harness.app.handler_map["update_segment_members"](retry, None) == {"batchItemFailures": []}
+    harness.pump.drain()  # the members stream: the two exits above and the two entries of the replay
     assert sizes(harness)[CART] == 2
 
 
@@ -248,6 +251,57 @@ def test_an_erased_profile_leaves_its_segments_once(harness: Harness) -> None:
     handler = harness.app.handler_map["update_segment_members"]
     assert handler({"Records": event["Records"][-1:]}, None) == {"batchItemFailures": []}
     assert handler(event, None) == {"batchItemFailures": []}
+    harness.pump.drain()  # the replay re-creates the item on its way and deletes it again: +1 and -1
     # THEN the size counts only the remaining member
     assert sizes(harness)[CART] == 1
     assert [m["profile_id"] for m in members(harness, CART)["items"]] != [profile_id]
+
+
+def test_sizes_stay_exact_when_a_member_leaves_and_enters_again(harness: Harness) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib.shared.clock import FakeClock, set_clock  # the autouse fixture puts the real one back
+
+    clock = FakeClock(datetime(2026, 3, 2, 1, 0, tzinfo=UTC))
+    set_clock(clock)
+    # GIVEN two abandoners, one of whom buys (leaves) and, two days later, fills a cart again (enters again)
+    add_to_cart(harness, "again-1")
+    add_to_cart(harness, "again-2")
+    harness.pump.drain()
+    order(harness, "again-1", "o-again")
+    harness.pump.drain()
+    assert sizes(harness)[CART] == 1
+    clock.advance(timedelta(days=2))
+    add_to_cart(harness, "again-1", product="sku-2")
+    harness.pump.drain()
+    # THEN the size is the number of membership items
+    listed = members(harness, CART)
+    assert len(listed["items"]) == 2 and listed["size"] == 2 and sizes(harness)[CART] == 2
+
+
+def test_a_redelivered_members_stream_batch_is_counted_once(harness: Harness) -> None:
+    from chalicelib.bootstrap import get_segment_store
+
+    # GIVEN three abandoners, counted from the members stream through the pump
+    for anon in ("count-1", "count-2", "count-3"):
+        add_to_cart(harness, anon)
+    harness.pump.drain()
+    assert sizes(harness)[CART] == 3
+    event = profiles_stream_event(harness, "SegmentMembersTable")
+    entries = [r for r in event["Records"] if r["dynamodb"]["Keys"]["segment_id"]["S"] == CART]
+    assert [r["eventName"] for r in entries] == ["INSERT"] * 3 and "NewImage" not in entries[0]["dynamodb"]
+    handler = harness.app.handler_map["count_segment_sizes"]
+    # WHEN Lambda delivers the same batch again (a timeout after the write), twice
+    for _ in range(2):
+        assert handler(event, None) == {"batchItemFailures": []}
+    # THEN nothing is counted again
+    assert sizes(harness)[CART] == 3
+    # WHEN one member leaves and the retry of the old batch arrives longer, carrying the exit as well
+    store = get_segment_store()
+    store.leave(CART, entries[0]["dynamodb"]["Keys"]["profile_id"]["S"])
+    longer = profiles_stream_event(harness, "SegmentMembersTable")
+    assert len(longer["Records"]) == len(event["Records"]) + 1
+    assert handler(longer, None) == {"batchItemFailures": []}
+    harness.pump.drain()  # and the pump delivers the exit in its own batch too
+    # THEN the exit is counted once
+    assert sizes(harness)[CART] == 2 == len(members(harness, CART)["items"])

@@ -4,8 +4,9 @@ Items (see docs/ARCHITECTURE.md):
 - SegmentMembersTable `segment_id=<segment>, profile_id`: entered_at, version (the profile version that entered).
 - SegmentMembersTable `segment_id=$customers#<0..3>, profile_id`: the customer population (version, last_order_ts,
   orders, revenue, needs_group, rfm digits, gvp = group value percentile, first_order_ts).
-- StateTable `pk=segment_size, sk=<segment>`: size (atomic counter), updated_at.
-- StateTable `pk=segment_exit, sk=<segment>#<profile>#<version>`: expires_at (TTL); an erasure exit was counted.
+- StateTable `pk=segment_size, sk=<segment>`: size (atomic counter, moved only by `DynamoSegmentSizeCounter` from the
+  members table's stream), updated_at.
+- StateTable `pk=segsizebatch#<first sequence>, sk=-`: last (sequence), expires_at (TTL); one counted stream batch.
 (The cut points and the sweep's progress, also in the StateTable, are the profiles wing's: see
 `profiles/adapters/dynamodb_sweeps.py`.)
 """
@@ -16,18 +17,19 @@ import base64
 import binascii
 import contextlib
 import json
-import time
 import zlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from chalicelib.segments.ports import CustomerRow, SegmentStore
+from chalicelib.segments.ports import CustomerRow, SegmentSizeCounter, SegmentStore
+from chalicelib.segments.sizes import SizeDeltas
 from chalicelib.shared.aws import client
 
 SIZE_PK = "segment_size"
-EXIT_MARKER_PK = "segment_exit"
-EXIT_MARKER_TTL_SECONDS = 3 * 86400  # > the 24 h stream retention: any replay of the record still finds the marker
+BATCH_MARKER_PREFIX = "segsizebatch#"
+BATCH_MARKER_TTL_SECONDS = 3 * 86400  # > the 24 h stream retention: any re-delivery of the batch still finds it
+MAX_TRANSACTION_ITEMS = 100  # TransactWriteItems' limit: the marker and at most 99 segments
 # The customer population lives in the members table as a system "segment" (configured names cannot start with `$`).
 # Sharded so that a burst of orders does not land on one partition key (1,000 writes/s per key); reading it back is
 # POPULATION_SHARDS Queries, never a Scan.
@@ -36,15 +38,10 @@ POPULATION_SHARDS = 4
 MAX_CURSOR_CHARS = 2048
 
 
-def _now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _cancelled_by_condition(exc: Any) -> bool:
-    """A transaction cancelled only because our own condition failed: the write was already done (a replay)."""
+def _marker_failed(exc: Any) -> bool:
+    """A size transaction cancelled because its batch marker exists: the batch was counted (a re-delivery)."""
     reasons = exc.response.get("CancellationReasons") or []
-    codes = {r.get("Code") for r in reasons} - {"None", None}
-    return codes == {"ConditionalCheckFailed"}
+    return bool(reasons) and reasons[0].get("Code") == "ConditionalCheckFailed"
 
 
 def encode_cursor(profile_id: str) -> str:
@@ -69,82 +66,43 @@ def population_shard(profile_id: str) -> str:
 
 
 class DynamoSegmentStore(SegmentStore):
-    """Membership items plus their counters, always changed together in one transaction (see `enter`)."""
+    """Membership items (plain conditional writes), the sizes counted from their stream, the customer population."""
 
     def __init__(self, members_table: str, state_table: str) -> None:
         self.members_table = members_table
         self.state_table = state_table
 
-    def _size_update(self, segment_id: str, delta: int) -> dict[str, Any]:
-        return {
-            "Update": {
-                "TableName": self.state_table,
-                "Key": {"pk": {"S": SIZE_PK}, "sk": {"S": segment_id}},
-                "UpdateExpression": "ADD #size :d SET updated_at = :t",
-                "ExpressionAttributeNames": {"#size": "size"},
-                "ExpressionAttributeValues": {":d": {"N": str(delta)}, ":t": {"S": _now_iso()}},
-            }
-        }
-
-    def _transact(self, items: list[dict[str, Any]]) -> bool:
+    def enter(self, segment_id: str, profile_id: str, entered_at: str, version: int) -> bool:
+        # A plain conditional put: a replayed stream record finds the item already there and changes nothing. The size
+        # follows from the item's own INSERT record (`DynamoSegmentSizeCounter`), so no transaction is needed.
         ddb = client("dynamodb")
         try:
-            ddb.transact_write_items(TransactItems=items)
-        except ddb.exceptions.TransactionCanceledException as exc:
-            if _cancelled_by_condition(exc):
-                return False
-            raise  # conflicts or throttling: transient, the record is retried
-        return True
-
-    def enter(self, segment_id: str, profile_id: str, entered_at: str, version: int) -> bool:
-        # Membership item and counter in one transaction: the counter moves only when the item really appears, so a
-        # replayed stream record (item already there) changes nothing and a crash cannot leave the two out of step.
-        put = {
-            "Put": {
-                "TableName": self.members_table,
-                "Item": {
+            ddb.put_item(
+                TableName=self.members_table,
+                Item={
                     "segment_id": {"S": segment_id},
                     "profile_id": {"S": profile_id},
                     "entered_at": {"S": entered_at},
                     "version": {"N": str(version)},
                 },
-                "ConditionExpression": "attribute_not_exists(profile_id)",
-            }
-        }
-        return self._transact([put, self._size_update(segment_id, 1)])
+                ConditionExpression="attribute_not_exists(profile_id)",
+            )
+        except ddb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def leave(self, segment_id: str, profile_id: str) -> bool:
-        delete = {
-            "Delete": {
-                "TableName": self.members_table,
-                "Key": {"segment_id": {"S": segment_id}, "profile_id": {"S": profile_id}},
-                "ConditionExpression": "attribute_exists(profile_id)",
-            }
-        }
-        return self._transact([delete, self._size_update(segment_id, -1)])
-
-    def leave_erased(self, segment_id: str, profile_id: str, version: int) -> bool:
-        # The privacy erasure deletes membership items itself, so "the item was still there" cannot tell whether this
-        # exit was counted. A marker per (segment, profile, tombstone version), written in the same transaction as the
-        # decrement, can: a replay finds the marker and changes nothing.
-        marker = {
-            "Put": {
-                "TableName": self.state_table,
-                "Item": {
-                    "pk": {"S": EXIT_MARKER_PK},
-                    "sk": {"S": f"{segment_id}#{profile_id}#{version}"},
-                    "expires_at": {"N": str(int(time.time()) + EXIT_MARKER_TTL_SECONDS)},
-                },
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        }
-        delete = {
-            "Delete": {
-                "TableName": self.members_table,
-                "Key": {"segment_id": {"S": segment_id}, "profile_id": {"S": profile_id}},
-            }
-        }
-        return self._transact([marker, delete, self._size_update(segment_id, -1)])
+        # Gone already (a replay, or an erasure deleted it: its REMOVE was counted then) -> nothing to do.
+        ddb = client("dynamodb")
+        try:
+            ddb.delete_item(
+                TableName=self.members_table,
+                Key={"segment_id": {"S": segment_id}, "profile_id": {"S": profile_id}},
+                ConditionExpression="attribute_exists(profile_id)",
+            )
+        except ddb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def sizes(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -244,3 +202,53 @@ class DynamoSegmentStore(SegmentStore):
                 if "LastEvaluatedKey" not in page:
                     break
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class DynamoSegmentSizeCounter(SegmentSizeCounter):
+    """The `segment_size` counters, moved once per members-stream record (`segments.sizes`: why exactly once)."""
+
+    def __init__(self, state_table: str) -> None:
+        self.state_table = state_table
+
+    def add_batch(self, batch: SizeDeltas, now: datetime) -> str | None:
+        changes = batch.changes
+        if not changes or batch.first_sequence is None:
+            return None
+        if len(changes) >= MAX_TRANSACTION_ITEMS:
+            raise ValueError(f"{len(changes)} segments in one size batch: split it (`size_deltas(max_segments=)`)")
+        at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        marker_key = {"pk": {"S": f"{BATCH_MARKER_PREFIX}{batch.first_sequence}"}, "sk": {"S": "-"}}
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.state_table,
+                    "Item": {
+                        **marker_key,
+                        "last": {"S": str(batch.last_sequence)},
+                        "expires_at": {"N": str(int(now.timestamp()) + BATCH_MARKER_TTL_SECONDS)},
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ]
+        items += [
+            {
+                "Update": {
+                    "TableName": self.state_table,
+                    "Key": {"pk": {"S": SIZE_PK}, "sk": {"S": segment_id}},
+                    "UpdateExpression": "ADD #size :d SET updated_at = :t",
+                    "ExpressionAttributeNames": {"#size": "size"},
+                    "ExpressionAttributeValues": {":d": {"N": str(delta)}, ":t": {"S": at}},
+                }
+            }
+            for segment_id, delta in changes.items()
+        ]
+        ddb = client("dynamodb")
+        try:
+            ddb.transact_write_items(TransactItems=items)
+        except ddb.exceptions.TransactionCanceledException as exc:
+            if not _marker_failed(exc):
+                raise  # conflicts or throttling: transient, the batch is retried
+            marker = ddb.get_item(TableName=self.state_table, Key=marker_key, ConsistentRead=True).get("Item", {})
+            return str(marker.get("last", {}).get("S", batch.last_sequence))
+        return None
