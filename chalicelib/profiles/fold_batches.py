@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.profiles.model import Profile
 from chalicelib.profiles.redirects import follow_merges
-from chalicelib.tracking.events import StreamEvent, TrackedEvent
+from chalicelib.tracking.events import StreamEvent, TrackedEvent, new_events_image
 from chalicelib.tracking.identity import (
     ERASED,
     IdentityKind,
@@ -181,8 +181,8 @@ class FoldService:
         self._dropped = set()
         by_profile: dict[str, list[tuple[str, TrackedEvent]]] = defaultdict(list)
         for record in records:
-            if record.get("eventName") != "INSERT":
-                continue  # MODIFY = a duplicate overwrote itself or history was re-pointed: already folded
+            if new_events_image(record) is None:
+                continue  # MODIFY = a duplicate overwrote itself; a moved item's INSERT: history re-pointed, folded
             sequence = record.get("dynamodb", {}).get("SequenceNumber", "")
             try:
                 # One event, or a group item's (a request's events of one profile): retried together, per record.

@@ -77,7 +77,7 @@ class EventStoreContract:
 
     def test_delete_removes_events_by_key(self, store: EventStore) -> None:
         store.put_many([tracked_event(n) for n in range(3)])
-        store.delete([tracked_event(0).key, tracked_event(2).key, "web#never-stored"])
+        store.delete([tracked_event(0).stored_in(), tracked_event(2).stored_in(), tracked_event(9).stored_in()])
         assert [e.message_id for e in store.history("p_one")] == ["m1"]
 
     def test_repoint_moves_a_profiles_history_and_counts_it(self, store: EventStore) -> None:
@@ -143,14 +143,14 @@ class TestDynamoEventStore(EventStoreContract):
         [item] = self._items(dynamo)
         assert item["n"]["N"] == "5"
 
-    def test_a_group_is_deleted_by_the_pk_its_stream_events_name(self, store: EventStore, dynamo: Any) -> None:
+    def test_a_group_is_deleted_by_the_key_its_stream_events_name(self, store: EventStore, dynamo: Any) -> None:
         from chalicelib.tracking.events import StreamEvent
 
         store.put_batch([tracked_event(n) for n in range(3)])
         store.put_new(tracked_event(7))
         group = next(i for i in self._items(dynamo) if "n" in i)
         events = StreamEvent.all_from_stream_image(group)
-        assert {e.stored_in() for e in events} == {group["pk"]["S"]}
+        assert {e.stored_in() for e in events} == {(group["profile_id"]["S"], group["ts_key"]["S"])}
         store.delete([e.stored_in() for e in events])
         assert [e.message_id for e in store.history("p_one")] == ["m7"]
 
