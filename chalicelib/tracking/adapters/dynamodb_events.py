@@ -136,6 +136,8 @@ class DynamoEventStore:
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            if newest_first:
+                kwargs["Limit"] = 100  # the rest of a busy hour: items in one hour are in pk order, read them all
 
     def delete(self, refs: list[ItemRef]) -> None:
         """Delete items by their key (`TrackedEvent.stored_in`: an event's own item, or its group's)."""
