@@ -263,7 +263,7 @@ class FoldService:
                     tracked.profile_id = target
                 out[target].append((seq, tracked))
         if moved:
-            self.events.put_many([e for e, _ in moved])  # re-point their stored copies (MODIFY: not folded again)
+            self.events.put_many([e for e, _ in moved])  # move their stored copies (marked moved: not folded again)
         return out
 
     # -- one profile ---------------------------------------------------------------------------------------------
@@ -300,7 +300,7 @@ class FoldService:
             if plan.defer_to and absorb is None:
                 for tracked in events:
                     tracked.profile_id = plan.defer_to
-                self.events.put_many(events)  # their stored copies follow (a MODIFY: never folded twice)
+                self.events.put_many(events)  # their stored copies follow (marked moved: never folded twice)
                 return self.fold_profile(plan.defer_to, events, absorb=profile_id if current else "")
             if absorb:
                 absorbed = self.profiles.get(absorb)

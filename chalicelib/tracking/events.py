@@ -394,7 +394,7 @@ def item_types(item: dict[str, Any]) -> dict[str, int]:
 
 
 def rewrite_without(item: dict[str, Any], drop: Iterable[str]) -> dict[str, Any] | None:
-    """The item without the events whose keys are in `drop` (same pk: a stream MODIFY), or None when nothing is left.
+    """The item without the events whose keys are in `drop` (same key: a stream MODIFY), or None when nothing is left.
     Only a group item can keep some of its events."""
     dropped = set(drop)
     if not is_group(item):
