@@ -178,7 +178,7 @@ def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
         },
         {
             "figure": f"  vs DynamoDB events table per 1M events ({result['raw_bytes_per_event']:.0f} B/item): "
-            "writes (with the by_profile index); storage a month",
+            "writes (with the by_profile index the table no longer has); storage a month",
             "value": f"${dynamodb['writes']:.3f} (${dynamodb['writes_with_profile_index']:.3f}); "
             f"${dynamodb['storage_month']:.3f}",
             "target": "measured",

@@ -21,7 +21,7 @@ LAMBDA_CPU_SHARE = LAMBDA_MB / 1769
 # BatchWriteItems of events (25 each).
 DDB_BATCH_SECONDS = 0.010 + 4 * 0.015
 MAX_WORKERS = 100  # the import queue's concurrency we plan for: DynamoDB on-demand absorbs ~100 x 1,500 writes/s
-EVENT_WRU = 2  # the event item (< 1 KB) and its by_profile index entry
+EVENT_WRU = 1  # the event item (< 1 KB); the table has no index since it is keyed by profile (issue 19)
 PROFILE_WRU = 6  # the fold's profile write (~4.7 KB stored -> 5 WRU) + the identity record on first sight
 SQS_PER_MILLION_REQUESTS = 0.40
 

@@ -143,7 +143,8 @@ def run(quick: bool = False) -> dict[str, Any]:
                 assert table == events_table
             stored = ddb.scan(TableName=events_table, Limit=size)["Items"][:size]  # any 100 stored items
             for i, item in enumerate(stored):
-                items.append({**item, "pk": {"S": f"bare#{time.time_ns()}#{i}"}})
+                bare = f"bare#{time.time_ns()}#{i}"  # a new key (the table's is profile_id, ts_key)
+                items.append({**item, "pk": {"S": bare}, "ts_key": {"S": f"{item['ts_key']['S'][:13]}#{bare}"}})
             start = time.perf_counter()
             for chunk in range(0, len(items), 25):
                 ddb.batch_write_item(

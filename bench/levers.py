@@ -2,11 +2,11 @@
 
 `python -m bench.levers` posts the bench workload through the Chalice handler against in-process moto (the same setup as
 `bench.ingest`; batches of random visitors, batches of one visitor each (one group item), single events) and meters, per
-event, the events-table item bytes and write units (the base item and the `by_profile` index entry, sized from the
-index's projection read with `describe_table`), the read units of every read (strongly consistent 1 per 4 KB, eventually
-consistent 0.5), and the bytes the app writes to stdout per request at the default log level (JSON log lines and the EMF
-metric blobs: CloudWatch Logs ingests both). Run it on two commits to get a lever's before/after; bench/cost.py prices
-the counts.
+event, the events-table item bytes and write units (the base item and any index entry, sized from the index's
+projection read with `describe_table`: the table has none since it is keyed by profile), the read units of every read
+(strongly consistent 1 per 4 KB, eventually consistent 0.5), and the bytes the app writes to stdout per request at the
+default log level (JSON log lines and the EMF metric blobs: CloudWatch Logs ingests both). Run it on two commits to get
+a lever's before/after; bench/cost.py prices the counts.
 """
 
 from __future__ import annotations

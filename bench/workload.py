@@ -12,7 +12,7 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SOURCE_ID = "web"
 WRITE_KEY = "bench-write-key"
 ORIGIN = "https://shop.example"
-STREAM_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/one2one-events/stream/2026-11-25T00:00:00.000"
+STREAM_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/one2one-event-log/stream/2026-11-25T00:00:00.000"
 USER_AGENT = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 "
     "Safari/537.36"
@@ -143,7 +143,7 @@ def stream_record(item: dict[str, Any], sequence: int) -> dict[str, Any]:
         "awsRegion": "us-east-1",
         "dynamodb": {
             "ApproximateCreationDateTime": int(NOW.timestamp()),
-            "Keys": {"pk": item["pk"]},
+            "Keys": {"profile_id": item["profile_id"], "ts_key": item["ts_key"]},
             "NewImage": item,
             "SequenceNumber": f"{4 * 10**21 + sequence}",
             "SizeBytes": body_bytes,

@@ -110,6 +110,8 @@ def batch_increments(
         >>> batch_increments(r, [], {"2026-01-02": 1}, "2026-01-02").rows
         {('2026-01-02', 'events'): {'track': 1, 'total': 1}, ('2026-01-02', 'active'): {'profiles': 1}}
     """
+    from chalicelib.tracking.events import new_events_image
+
     out = BatchIncrements()
     for record in checkpointed(records, retry):
         sequence = _sequence(record)
@@ -117,8 +119,8 @@ def batch_increments(
             continue
         out.first_sequence = out.first_sequence or sequence
         out.last_sequence = sequence
-        if record.get("eventName") != "INSERT":
-            continue  # a MODIFY is a re-pointed or overwritten copy of an event already counted
+        if new_events_image(record) is None:
+            continue  # a MODIFY, a moved item's INSERT or a REMOVE: events already counted (or gone)
         types = _event_types(record)
         for name, n in types.items():
             out.add(day, "events", name, n)

@@ -38,6 +38,7 @@ from chalicelib.profiles.traits import (
     MAX_DAILY_NAMES,
     MAX_EVENT_NAMES,
     MAX_FOLDED,
+    MAX_FOLDED_REF_CHARS,
     MAX_ORDER_IDS,
     MAX_PURCHASED,
     MAX_TRAITS,
@@ -688,14 +689,32 @@ def fold(
         working.updated_at = iso(now)
         # The profiles-stream consumer reads what this version applied back from the events table: the items they are
         # stored in (a group holds a request's events) and the tags that pick them out (11 characters, not a key's ~45).
-        applied_now = batch[-MAX_FOLDED:]
+        # An item is named by its `ts_key`: the folded events are stored under this profile (re-pointed before the
+        # fold), and a merge moves items under the same `ts_key`.
+        applied_now = _within_ref_budget(batch[-MAX_FOLDED:])
         working.folded = [tag for _, tag, _, _ in applied_now]
-        working.folded_in = list(dict.fromkeys(event.stored_in() for _, _, _, event in applied_now))
+        working.folded_in = list(dict.fromkeys(event.stored_in()[1] for _, _, _, event in applied_now))
         if transitions:  # else the kept ones stay as they are: they belong to earlier versions
             for transition in transitions:
                 transition.version = working.version
             working.add_transitions(transitions)
     return FoldResult(profile=working, changed=changed, transitions=transitions, applied_events=applied_events)
+
+
+def _within_ref_budget(
+    applied: list[tuple[float, str, str, TrackedEvent]],
+) -> list[tuple[float, str, str, TrackedEvent]]:
+    """The newest of `applied` (time, tag, key, event) whose items' refs fit `MAX_FOLDED_REF_CHARS`."""
+    seen: set[str] = set()
+    chars = 0
+    for n, (_, _, _, event) in enumerate(reversed(applied)):
+        ref = event.stored_in()[1]
+        if ref not in seen:
+            seen.add(ref)
+            chars += len(ref)
+            if chars > MAX_FOLDED_REF_CHARS:
+                return applied[len(applied) - n :]
+    return applied
 
 
 def applied_tag(event_key: str) -> str:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.profiles.model import Profile
 from chalicelib.profiles.redirects import follow_merges
-from chalicelib.tracking.events import StreamEvent, TrackedEvent
+from chalicelib.tracking.events import StreamEvent, TrackedEvent, new_events_image
 from chalicelib.tracking.identity import (
     ERASED,
     IdentityKind,
@@ -181,8 +181,8 @@ class FoldService:
         self._dropped = set()
         by_profile: dict[str, list[tuple[str, TrackedEvent]]] = defaultdict(list)
         for record in records:
-            if record.get("eventName") != "INSERT":
-                continue  # MODIFY = a duplicate overwrote itself or history was re-pointed: already folded
+            if new_events_image(record) is None:
+                continue  # MODIFY = a duplicate overwrote itself; a moved item's INSERT: history re-pointed, folded
             sequence = record.get("dynamodb", {}).get("SequenceNumber", "")
             try:
                 # One event, or a group item's (a request's events of one profile): retried together, per record.
@@ -263,7 +263,7 @@ class FoldService:
                     tracked.profile_id = target
                 out[target].append((seq, tracked))
         if moved:
-            self.events.put_many([e for e, _ in moved])  # re-point their stored copies (MODIFY: not folded again)
+            self.events.put_many([e for e, _ in moved])  # move their stored copies (marked moved: not folded again)
         return out
 
     # -- one profile ---------------------------------------------------------------------------------------------
@@ -300,7 +300,7 @@ class FoldService:
             if plan.defer_to and absorb is None:
                 for tracked in events:
                     tracked.profile_id = plan.defer_to
-                self.events.put_many(events)  # their stored copies follow (a MODIFY: never folded twice)
+                self.events.put_many(events)  # their stored copies follow (marked moved: never folded twice)
                 return self.fold_profile(plan.defer_to, events, absorb=profile_id if current else "")
             if absorb:
                 absorbed = self.profiles.get(absorb)

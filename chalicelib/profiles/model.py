@@ -272,9 +272,9 @@ class Profile(Struct, kw_only=True):
     activity: Activity = field(default_factory=Activity)
     # Replay guard: `applied_tag(event key)` -> epoch seconds applied, oldest first (profiles written before tags
     # existed hold full event keys, still honoured). `folded` is the tags of the events this version folded and
-    # `folded_in` the pks of the items that hold them (a group item holds a request's events), for the profiles-stream
-    # consumer that reads those events back. Profiles written before `folded_in` existed list full event keys in
-    # `folded` (an event's key is its item's pk), still honoured.
+    # `folded_in` the `ts_key`s of the items that hold them in this profile's partition of the events table (a group
+    # item holds a request's events), for the profiles-stream consumer that reads those events back. Older versions
+    # named items by pk (the events table before it was keyed by profile): ignored, those items are gone with it.
     applied: dict[str, int] = field(default_factory=dict)
     folded: list[str] = field(default_factory=list)
     folded_in: list[str] = field(default_factory=list)

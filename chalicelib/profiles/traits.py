@@ -25,6 +25,9 @@ DAILY_RETENTION_DAYS = 90
 APPLIED_TTL_SECONDS = 26 * 3600  # > the 24 h stream retention, so any replay of a shard is still recognised
 MAX_APPLIED = 2000
 MAX_FOLDED = 1000  # full keys listed per version; only a bot-like burst folds more events in one batch
+# Characters of item refs (`ts_key`s, ~60 characters for an event's own item) listed per version: what 1,000 event keys
+# took before the events table was keyed by profile. Only a burst of ~700 lone events in one batch reaches it.
+MAX_FOLDED_REF_CHARS = 48_000
 MAX_EVENT_NAMES = 200
 MAX_DAILY_NAMES = 60  # names with engagement points are always kept
 MAX_VIEWED = 20

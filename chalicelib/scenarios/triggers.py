@@ -1,11 +1,11 @@
 """Scenario use case: profiles-stream records become started runs (triggers) and cancelled runs (exit conditions).
 
 Per record: the transitions recorded by this profile version and the events newly folded into it (the items the fold
-lists in `folded_in`, read back with one BatchGetItem, and of their events those whose tags it lists in `folded`) are
-matched against the enabled scenarios. A run is created conditionally on (profile, trigger instance), so a duplicated
-stream delivery starts nothing twice; its first step is put on the delivery queue at once. Runs whose exit condition a
-new event or change satisfies are exited now, so a waiting reminder is cancelled before it comes due (the delivery
-guards re-check it at send time anyway).
+lists in `folded_in` by `ts_key`, read back with one BatchGetItem, and of their events those whose tags it lists in
+`folded`) are matched against the enabled scenarios. A run is created conditionally on (profile, trigger instance), so
+a duplicated stream delivery starts nothing twice; its first step is put on the delivery queue at once. Runs whose exit
+condition a new event or change satisfies are exited now, so a waiting reminder is cancelled before it comes due (the
+delivery guards re-check it at send time anyway).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from chalicelib.scenarios.engine import (
 )
 from chalicelib.scenarios.ports import RunStore, StepQueue
 from chalicelib.shared.clock import Clock
-from chalicelib.tracking.events import TrackedEvent
+from chalicelib.tracking.events import ItemRef, TrackedEvent, is_ts_key
 
 log = logging.getLogger("one2one")
 
@@ -47,8 +47,9 @@ class ScenarioStats:
     failed_records: int = 0
 
 
-# Item pks (an event's key, or a group's) -> event key -> event, for every event stored in those items.
-EventReader = Callable[[list[str]], dict[str, TrackedEvent]]
+# Item keys (profile id, ts_key: an event's own item, or a group's) -> event key -> event, for every event stored in
+# those items.
+EventReader = Callable[[list[ItemRef]], dict[str, TrackedEvent]]
 
 
 class InAppFeedback(Protocol):
@@ -121,12 +122,11 @@ class ScenarioService:
             if profile["profile_id"] in failed_profiles:
                 failures.append(sequence)  # keep a person's records in order: retry the later ones too
                 continue
+            found: list[TrackedEvent] = []
             if new.tags:
                 if by_tag is None:
                     by_tag = _by_tag(events)
                 found = [by_tag[t] for t in new.tags if t in by_tag]
-            else:
-                found = [events[k] for k in new.keys if k in events]
             new_events = sorted(found, key=lambda e: (e.timestamp, e.key))
             stats.events += len(new_events)
             stats.transitions += len(transitions)
@@ -157,16 +157,13 @@ class ScenarioService:
         # The fold lists what it folded into this version. A writer that copies the body without folding (retiring a
         # merged profile) keeps the previous list: nothing new then.
         old_folded = set(old_body.get("folded") or ())
-        if body.get("folded_in"):
-            # Tags of the applied events, and the items (event items or groups) that hold them.
-            tags = [t for t in body.get("folded") or () if t not in old_folded]
-            return body, transitions, NewEvents(refs=list(body["folded_in"]) if tags else [], tags=tags)
-        if "folded" in body:  # written before `folded_in` existed: full event keys, each its item's pk
-            keys = [k for k in body["folded"] if k not in old_folded]
-        else:  # written before `folded` existed: the applied map held full keys
-            old_applied = old_body.get("applied") or {}
-            keys = [k for k in body.get("applied") or {} if k not in old_applied]
-        return body, transitions, NewEvents(refs=keys, keys=keys)
+        # Tags of the applied events, and the items (event items or groups, by `ts_key` in this profile's partition)
+        # that hold them. A version written before the events table was keyed by profile named its items by pk (or
+        # listed full keys): those items went with the old table, so it brings no events (its transitions still act).
+        tags = [t for t in body.get("folded") or () if t not in old_folded]
+        profile_id = str(body.get("profile_id", ""))
+        refs = [(profile_id, ref) for ref in body.get("folded_in") or () if is_ts_key(ref)] if tags else []
+        return body, transitions, NewEvents(refs=refs, tags=tags if refs else [])
 
     def process(
         self, profile: dict[str, Any], events: list[TrackedEvent], transitions: list[Transition], stats: ScenarioStats
@@ -249,12 +246,11 @@ class ScenarioService:
 
 @dataclass
 class NewEvents:
-    """The events a profile version applied: the items to read (`refs`, pks) and what picks them out of those items,
-    `tags` (`applied_tag` of their keys) or, in profiles written before groups, their `keys`."""
+    """The events a profile version applied: the items to read (`refs`, their table keys) and what picks them out of
+    those items, `tags` (`applied_tag` of their keys)."""
 
-    refs: list[str] = field(default_factory=list)
+    refs: list[ItemRef] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
-    keys: list[str] = field(default_factory=list)
 
 
 def _by_tag(events: Mapping[str, TrackedEvent]) -> dict[str, TrackedEvent]:

@@ -8,7 +8,8 @@ from functools import lru_cache
 
 # Logical id in infra/resources.json -> (environment variable, default physical name for local and tests)
 TABLES: dict[str, tuple[str, str]] = {
-    "EventsTable": ("EVENTS_TABLE", "one2one-events"),
+    # Keyed by profile since cost issue 19 (no `by_profile` index): a new name, so no stack keeps the old schema's.
+    "EventsTable": ("EVENTS_TABLE", "one2one-event-log"),
     "IdentitiesTable": ("IDENTITIES_TABLE", "one2one-identities"),
     "ProfilesTable": ("PROFILES_TABLE", "one2one-profiles"),
     "SegmentMembersTable": ("SEGMENT_MEMBERS_TABLE", "one2one-segment-members"),

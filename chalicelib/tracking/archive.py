@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 
 from chalicelib.tracking import event_codec
-from chalicelib.tracking.events import is_group, iso
+from chalicelib.tracking.events import is_group, iso, new_events_image
 from chalicelib.tracking.ports import EventArchive
 
 PREFIX = "events/"
@@ -44,17 +44,17 @@ def archive_line(image: dict[str, Any]) -> dict[str, Any] | None:
     """One archived line from the stream NewImage (attribute-value form) of one event's item, or None for an item
     that is not an event (`archive_lines` takes group items too)."""
     try:
-        ts_key = image["ts_key"]["S"]
+        body = event_codec.body_text(image)
         line = {
             "key": image["pk"]["S"],
             "profile_id": image["profile_id"]["S"],
             "type": image["type"]["S"],
             "event": image.get("event", {}).get("S"),
-            "ts": ts_key.split("#", 1)[0],
+            "ts": iso(_HEAD.decode(body).timestamp),  # the item's `ts_key` holds only its hour
             # The stored JSON, expanded from its deflated item form: Athena's json_extract and DuckDB read it.
-            "body": event_codec.body_text(image).decode(),
+            "body": body.decode(),
         }
-    except (KeyError, TypeError, ValueError, zlib.error):
+    except (KeyError, TypeError, ValueError, zlib.error, msgspec.DecodeError):
         return None
     return line if len(line["ts"]) >= 10 else None
 
@@ -121,9 +121,10 @@ class ArchivedBatch:
 def group_batch(
     records: list[dict[str, Any]], skip: Collection[str] = ()
 ) -> dict[str, tuple[str, list[dict[str, Any]]]]:
-    """Day -> (object key, lines) for the INSERT records of one stream batch (a MODIFY is a re-pointed or rewritten
-    event already archived; a REMOVE is TTL or erasure). `skip`: event keys not to archive (an erased person's)."""
-    inserts = [r for r in records if r.get("eventName") == "INSERT"]
+    """Day -> (object key, lines) for the INSERT records of one stream batch (a MODIFY is a rewritten event, an INSERT
+    marked `moved_from` one re-pointed by a merge, both already archived; a REMOVE is TTL, erasure or the old key of a
+    moved item). `skip`: event keys not to archive (an erased person's)."""
+    inserts = [r for r in records if new_events_image(r) is not None]
     sequences = [str(r.get("dynamodb", {}).get("SequenceNumber", "")) for r in records]
     sequences = [s for s in sequences if s]
     if not inserts or not sequences:

@@ -37,6 +37,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.tracking.archive import archive_lines, day_of, decode, encode, object_key, partition
+from chalicelib.tracking.events import item_ref, new_events_image
 from chalicelib.tracking.ports import EventArchive
 
 log = logging.getLogger("one2one")
@@ -72,15 +73,15 @@ def _generation(key: str) -> int | None:
 
 
 def failed_batch(records: list[dict[str, Any]], skip: frozenset[str] | set[str] = frozenset()) -> dict[str, Any] | None:
-    """What a refill needs of a batch whose archive write failed: its sequence range and the pks of the items its new
+    """What a refill needs of a batch whose archive write failed: its sequence range and the keys of the items its new
     events are in (an event's own item or its group's: the refill reads them back from the events table)."""
     sequences = sorted(
         (str(r.get("dynamodb", {}).get("SequenceNumber", "")) for r in records),
         key=lambda s: (len(s), s),
     )
     sequences = [s for s in sequences if s]
-    images = [r.get("dynamodb", {}).get("NewImage") or {} for r in records if r.get("eventName") == "INSERT"]
-    keys = [image["pk"]["S"] for image in images if any(line["key"] not in skip for line in archive_lines(image))]
+    images = [image for image in map(new_events_image, records) if image is not None]
+    keys = [item_ref(image) for image in images if any(line["key"] not in skip for line in archive_lines(image))]
     if not sequences or not keys:
         return None
     return {"first": sequences[0], "last": sequences[-1], "keys": keys}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -17,6 +18,18 @@ from chalicelib.tracking import event_codec
 from chalicelib.tracking.identity import clean_email
 
 MessageType = Literal["track", "page", "screen", "identify", "group", "alias"]
+# The events table's key (cost issue 19): HASH `profile_id`, RANGE `ts_key` = `{hour}#{pk}` (`time_bucket` of the
+# item's latest event, then its pk: unique in a profile). A profile's history is a Query of its partition, newest hour
+# first, with no index to pay a second write unit for. The hour, not the exact time: the corrected time of a message
+# moves with each delivery (it counts from `receivedAt`), the hour almost never does, so a retried message or batch
+# lands on the same key and its conditional put is refused or its item overwritten (dedupe, replay safety). `pk` (an
+# event's key, or a group's) stays on every item: the name the fold, the archive and dedupe know an item by.
+ItemRef = tuple[str, str]  # (profile_id, ts_key): where an item is
+
+
+def time_bucket(dt: datetime) -> str:
+    """The UTC hour (`YYYY-MM-DDTHH`) that starts an item's `ts_key`."""
+    return iso(dt)[:13]
 
 
 def iso(dt: datetime) -> str:
@@ -84,9 +97,15 @@ class TrackedEvent(Struct, kw_only=True):
         """The dedupe key: one message id per source is stored once."""
         return f"{self.source_id}#{self.message_id}"
 
-    def stored_in(self) -> str:
-        """The pk of the item this event is stored in: its own key (a stream event from a group knows the group's)."""
-        return self.key
+    @property
+    def ts_key(self) -> str:
+        """The sort key of this event's own item in its profile's partition: event hour, then the key (unique)."""
+        return f"{time_bucket(self.timestamp)}#{self.key}"
+
+    def stored_in(self) -> ItemRef:
+        """The table key of the item this event is stored in: its own (a stream event from a group knows the
+        group's, and the profile it is stored under)."""
+        return self.profile_id, self.ts_key
 
     @property
     def unverified(self) -> bool:
@@ -105,11 +124,10 @@ class TrackedEvent(Struct, kw_only=True):
         """DynamoDB item (low-level attribute-value form). The message body is one JSON document (cheap to write and
         to read back from the stream, and free of the float/Decimal and empty-map pitfalls of nested attributes),
         stored deflated (`event_codec`: the item then fits one write unit)."""
-        ts = iso(self.timestamp)
         item: dict[str, Any] = {
             "pk": {"S": self.key},
             "profile_id": {"S": self.profile_id},
-            "ts_key": {"S": f"{ts}#{self.message_id}"},
+            "ts_key": {"S": self.ts_key},
             "type": {"S": self.type},
             event_codec.ATTRIBUTE: {"B": event_codec.encode(_ENCODER.encode(self))},
         }
@@ -167,9 +185,19 @@ class StreamEvent(TrackedEvent, kw_only=True):
     context: FoldContext = field(default_factory=dict)  # type: ignore[assignment]
     source_body: bytes = b""  # the stored body (JSON) this was decoded from (never itself stored)
     item_pk: str = ""  # the group item it came in (never itself stored); "" for an item of its own
+    # The table key of the item it came in (never itself stored): the fold may change `profile_id`, not where it is.
+    item_profile_id: str = ""
+    item_ts_key: str = ""
 
-    def stored_in(self) -> str:
-        return self.item_pk or self.key
+    def stored_in(self) -> ItemRef:
+        if self.item_ts_key:
+            return self.item_profile_id, self.item_ts_key
+        return super().stored_in()
+
+    def stored_at(self, item: dict[str, Any]) -> None:
+        """Note the item this event is now stored in (after a move: `put_many`)."""
+        self.item_profile_id, self.item_ts_key = item_ref(item)
+        self.item_pk = item["pk"]["S"] if is_group(item) else ""
 
     @classmethod
     def from_stream_image(cls, image: dict[str, Any]) -> StreamEvent:
@@ -178,7 +206,9 @@ class StreamEvent(TrackedEvent, kw_only=True):
         event = _STREAM_DECODER.decode(body)
         event.source_body = body
         if "profile_id" in image:
-            event.profile_id = image["profile_id"]["S"]
+            event.profile_id = event.item_profile_id = image["profile_id"]["S"]
+        if "ts_key" in image:
+            event.item_ts_key = image["ts_key"]["S"]
         return event
 
     @classmethod
@@ -187,13 +217,14 @@ class StreamEvent(TrackedEvent, kw_only=True):
         if GROUP_COUNT not in image:
             return [cls.from_stream_image(image)]
         pk = image["pk"]["S"]
-        profile_id = image["profile_id"]["S"]
+        profile_id, ts_key = item_ref(image)
         out: list[StreamEvent] = []
         for body in event_codec.bodies(image):
             event = _STREAM_DECODER.decode(body)
             event.source_body = body
-            event.profile_id = profile_id
+            event.profile_id = event.item_profile_id = profile_id
             event.item_pk = pk
+            event.item_ts_key = ts_key
             out.append(event)
         return out
 
@@ -218,11 +249,49 @@ _DECODER = msgspec.json.Decoder(TrackedEvent)
 _STREAM_DECODER = msgspec.json.Decoder(StreamEvent)
 
 
+def item_ref(item: dict[str, Any]) -> ItemRef:
+    """Where an item (or a stream image) is: its table key."""
+    return item["profile_id"]["S"], item["ts_key"]["S"]
+
+
+_TS_KEY = re.compile(r"\d{4}-\d\d-\d\dT\d\d#.")
+
+
+def is_ts_key(ref: str) -> bool:
+    """Whether `ref` is a `ts_key` (`{hour}#{pk}`), not a pk (how items were named before the table's key)."""
+    return _TS_KEY.match(ref) is not None
+
+
+def table_key(ref: ItemRef) -> dict[str, Any]:
+    """The DynamoDB key (attribute-value form) of an item."""
+    return {"profile_id": {"S": ref[0]}, "ts_key": {"S": ref[1]}}
+
+
+# An identity merge moves a profile's items to the winner's partition: a Put under the new key, then a Delete of the
+# old. The Put is an INSERT on the stream, of events every stream reader (fold, archive, daily counters) has already
+# taken from their first INSERT; `moved_from` (the profile they came from) marks it so they skip it, as they skip
+# MODIFYs (an item rewritten in place) and REMOVEs (the old key deleted, TTL, erasure).
+MOVED_FROM = "moved_from"
+
+
+def moved(item: dict[str, Any], from_profile: str) -> dict[str, Any]:
+    """`item` marked as a copy moved from `from_profile` (its events are not new)."""
+    return {**item, MOVED_FROM: {"S": from_profile}}
+
+
+def new_events_image(record: Any) -> dict[str, Any] | None:
+    """The NewImage of an events-stream record that brings new events (an INSERT not of a moved item), else None."""
+    if record.get("eventName") != "INSERT":
+        return None
+    image = (record.get("dynamodb") or {}).get("NewImage") or {}
+    return None if MOVED_FROM in image else image
+
+
 # -- group items -----------------------------------------------------------------------------------------------------
 # A request's events of one profile are stored as ONE item (issue 19: an item per event was the largest per-event
 # cost after the recommendations): `pk` = `GROUP_PREFIX` + a hash of the events' sorted keys (the same batch re-sent
-# rewrites the same item, a stream MODIFY that the fold and the archive ignore), `profile_id`, `ts_key` (the group's
-# LATEST event time: history reads newest first and can stop exactly, see `history_order`), `n` (how many events),
+# rewrites the same item, a stream MODIFY that the fold and the archive ignore), `profile_id`, `ts_key` (the hour of the
+# group's LATEST event: history reads newest first and can stop exactly, see `history_order`), `n` (how many events),
 # `types` (events per type, for the daily counters without a decode) and the bodies deflated together
 # (`event_codec.encode_many`). One event alone keeps the item form of one event (`TrackedEvent.to_item`).
 GROUP_PREFIX = "g#"
@@ -265,10 +334,14 @@ def group_items(events: list[TrackedEvent], expires_at: int | None = None) -> li
 
 
 def group_item(
-    entries: list[tuple[TrackedEvent, bytes]], expires_at: int | None = None, pk: str | None = None
+    entries: list[tuple[TrackedEvent, bytes]],
+    expires_at: int | None = None,
+    pk: str | None = None,
+    ts_key: str | None = None,
 ) -> dict[str, Any]:
-    """One group item from (event, stored JSON body) pairs of one profile. `pk`: keep an existing group's pk (a rewrite
-    without some of its events), else derived from the keys."""
+    """One group item from (event, stored JSON body) pairs of one profile. `pk`, `ts_key`: keep an existing group's
+    (a rewrite without some of its events: the same item, whose `ts_key`, the hour of its latest event before, is
+    still an upper bound of its events' hours), else derived from the events."""
     events = [e for e, _ in entries]
     profile_ids = {e.profile_id for e in events}
     if len(profile_ids) != 1:
@@ -279,7 +352,7 @@ def group_item(
     item: dict[str, Any] = {
         "pk": {"S": pk},
         "profile_id": {"S": events[0].profile_id},
-        "ts_key": {"S": f"{iso(latest)}#{pk}"},
+        "ts_key": {"S": ts_key or f"{time_bucket(latest)}#{pk}"},
         GROUP_COUNT: {"N": str(len(events))},
         GROUP_TYPES: {"S": ",".join(f"{name}:{n}" for name, n in sorted(types.items()))},
         event_codec.ATTRIBUTE: {"B": event_codec.encode_many([body for _, body in entries])},
@@ -321,7 +394,7 @@ def item_types(item: dict[str, Any]) -> dict[str, int]:
 
 
 def rewrite_without(item: dict[str, Any], drop: Iterable[str]) -> dict[str, Any] | None:
-    """The item without the events whose keys are in `drop` (same pk: a stream MODIFY), or None when nothing is left.
+    """The item without the events whose keys are in `drop` (same key: a stream MODIFY), or None when nothing is left.
     Only a group item can keep some of its events."""
     dropped = set(drop)
     if not is_group(item):
@@ -336,4 +409,5 @@ def rewrite_without(item: dict[str, Any], drop: Iterable[str]) -> dict[str, Any]
     if not kept:
         return None
     expires = int(item["expires_at"]["N"]) if "expires_at" in item else None
-    return group_item(kept, expires, pk=item["pk"]["S"])  # one kept event is still a group (of one) under its pk
+    # One kept event is still a group (of one) under its key.
+    return group_item(kept, expires, pk=item["pk"]["S"], ts_key=item["ts_key"]["S"])

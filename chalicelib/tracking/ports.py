@@ -11,7 +11,7 @@ import builtins
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 if TYPE_CHECKING:
-    from chalicelib.tracking.events import TrackedEvent
+    from chalicelib.tracking.events import ItemRef, TrackedEvent
     from chalicelib.tracking.sources import Source, SourceKind
 
 
@@ -23,7 +23,7 @@ class EventStore(Protocol):
     def put_many(self, events: list[TrackedEvent]) -> None:
         """Rewrite stored events where they are stored (`TrackedEvent.stored_in`: their own item or their group's),
         overwriting: for copies of events already stored (re-pointing after a merge, a replay), never for what a
-        sender sends."""
+        sender sends. An event whose profile changed moves to that profile's partition (a moved copy)."""
         ...
 
     def put_batch(self, events: list[TrackedEvent]) -> list[TrackedEvent]:
@@ -36,14 +36,14 @@ class EventStore(Protocol):
         """A profile's events by time (newest first unless asked otherwise), at most `limit`."""
         ...
 
-    def delete(self, keys: list[str]) -> None:
-        """Delete items by pk (`TrackedEvent.stored_in`: an event's key, or its group's), e.g. erasure of a person's
-        late events."""
+    def delete(self, refs: list[ItemRef]) -> None:
+        """Delete items by their table key (`TrackedEvent.stored_in`: an event's own item, or its group's), e.g.
+        erasure of a person's late events."""
         ...
 
     def repoint(self, from_profile: str, to_profile: str) -> int:
-        """Move one profile's history (its items, groups whole) to another (after a merge). Returns the number of
-        events moved."""
+        """Move one profile's history (its items, groups whole) to another's partition (after a merge), each moved
+        item marked so that no stream reader takes its events as new. Returns the number of events moved."""
         ...
 
 
@@ -162,9 +162,9 @@ class EventArchive(Protocol):
         ...
 
     # refill of failed writes
-    def save_failed(self, first: str, last: str, keys: builtins.list[str]) -> None: ...
-    def failed(self) -> builtins.list[tuple[str, str, builtins.list[str]]]: ...
+    def save_failed(self, first: str, last: str, keys: builtins.list[ItemRef]) -> None: ...
+    def failed(self) -> builtins.list[tuple[str, str, builtins.list[ItemRef]]]: ...
     def refilled(self, first: str, last: str) -> None: ...
-    def source_images(self, keys: builtins.list[str]) -> builtins.list[dict[str, Any]]:
+    def source_images(self, keys: builtins.list[ItemRef]) -> builtins.list[dict[str, Any]]:
         """The events' items as stored (attribute-value form, as a stream NewImage), for the keys still there."""
         ...

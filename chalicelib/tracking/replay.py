@@ -72,7 +72,7 @@ def _refold(row: FailedEvent, events: EventStore, profile_id: str | None, report
         return
     if profile_id is not None and event.profile_id != profile_id:
         return
-    events.delete([event.key])  # a fresh INSERT on the stream: the fold sees it as new
+    events.delete([event.stored_in()])  # a fresh INSERT on the stream: the fold sees it as new
     events.put_many([event])
     report.refolded += 1
 

@@ -91,8 +91,14 @@ def test_a_tracked_event_is_stored_and_folded_by_the_background_pump(stack):
     assert status == 200, body
     ddb = make_client("dynamodb", stack.moto_url)
     # (moto's state is per process: another module's stack may have left events, so look for this one by key)
-    stored = {"pk": {"S": "local#e2e-1"}}
-    assert eventually(lambda: "Item" in ddb.get_item(TableName="one2one-events", Key=stored))
+    from chalicelib.tracking.identity import profile_id_for
+
+    partition = {
+        "TableName": "one2one-event-log",
+        "KeyConditionExpression": "profile_id = :p",
+        "ExpressionAttributeValues": {":p": {"S": profile_id_for("anon", "e2e-anon-1")}},
+    }
+    assert eventually(lambda: any(i["pk"]["S"] == "local#e2e-1" for i in ddb.query(**partition)["Items"]))
     # The events-stream handler ran in the pump thread and created the visitor's profile.
     admin = {"Authorization": f"Bearer {stack.admin_token}"}
     lookup = "/admin/profiles?anonymous_id=e2e-anon-1"

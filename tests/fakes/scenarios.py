@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from chalicelib.scenarios.engine import ScenarioRun
-from chalicelib.tracking.events import TrackedEvent
+from chalicelib.tracking.events import ItemRef, TrackedEvent
 
 
 class InMemoryRunStore:
@@ -50,27 +50,25 @@ class RecordingStepQueue:
 
 
 class EventShelf:
-    """The scenario service's event reader (item pks -> {event key: TrackedEvent} of every event in those items) over a
-    dict; `fail` makes reads raise."""
+    """The scenario service's event reader (item keys (profile id, ts_key) -> {event key: TrackedEvent} of every event
+    in those items) over a dict; `fail` makes reads raise."""
 
     def __init__(self, events: Iterable[TrackedEvent] = ()) -> None:
-        self.events = {e.key: e for e in events}
-        self.groups: dict[str, list[TrackedEvent]] = {}
+        self.items: dict[ItemRef, list[TrackedEvent]] = {}
+        self.add(*events)
         self.fail: Exception | None = None
-        self.reads: list[list[str]] = []
+        self.reads: list[list[ItemRef]] = []
 
     def add(self, *events: TrackedEvent) -> None:
-        self.events.update({e.key: e for e in events})
+        """Events in items of their own."""
+        self.items.update({e.stored_in(): [e] for e in events})
 
-    def add_group(self, pk: str, *events: TrackedEvent) -> None:
-        """Events stored together in one group item (tracking/events.py): read back by the group's pk."""
-        self.groups[pk] = list(events)
+    def add_group(self, ref: ItemRef, *events: TrackedEvent) -> None:
+        """Events stored together in one group item (tracking/events.py): read back by the group's key."""
+        self.items[ref] = list(events)
 
-    def __call__(self, keys: list[str]) -> dict[str, TrackedEvent]:
-        self.reads.append(list(keys))
+    def __call__(self, refs: list[ItemRef]) -> dict[str, TrackedEvent]:
+        self.reads.append(list(refs))
         if self.fail is not None:
             raise self.fail
-        found = {k: self.events[k] for k in keys if k in self.events}
-        for key in keys:
-            found.update({e.key: e for e in self.groups.get(key, [])})
-        return found
+        return {e.key: e for ref in refs for e in self.items.get(ref, [])}

@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.tracking.events import TrackedEvent, iso
+from chalicelib.tracking.events import ItemRef, TrackedEvent, iso
 from chalicelib.tracking.identity import ERASED, erased_identity_key, person_refs, tombstone_read_on_miss
 from chalicelib.tracking.ports import FailedEvent
 from chalicelib.tracking.sources import Source, SourceKind, hash_write_key
@@ -41,7 +41,7 @@ class FakeEventStore:
         return unique
 
     def history(self, profile_id: str, limit: int = 50, newest_first: bool = True) -> list[TrackedEvent]:
-        # Ordered as the table's index orders them: by `ts_key` (event time, then message id).
+        # Ordered as the adapter orders them: by `ts_key` (event time, then message id).
         found = sorted(
             (e for e in self.items.values() if e.profile_id == profile_id),
             key=lambda e: f"{iso(e.timestamp)}#{e.message_id}",
@@ -49,9 +49,10 @@ class FakeEventStore:
         )
         return [_copy(e) for e in found[:limit]]
 
-    def delete(self, keys: list[str]) -> None:
-        for key in keys:
-            self.items.pop(key, None)
+    def delete(self, refs: list[ItemRef]) -> None:
+        gone = set(refs)
+        for key in [k for k, e in self.items.items() if e.stored_in() in gone]:
+            del self.items[key]
 
     def repoint(self, from_profile: str, to_profile: str) -> int:
         moved = [e for e in self.items.values() if e.profile_id == from_profile]

@@ -322,7 +322,11 @@ def test_an_access_export_includes_archived_events_the_events_table_no_longer_ho
     from chalicelib.shared.aws import client
     from chalicelib.shared.settings import table_name
 
-    client("dynamodb").delete_item(TableName=table_name("EventsTable"), Key={"pk": {"S": "web#old-1"}})
+    ddb, table = client("dynamodb"), table_name("EventsTable")
+    [expired] = ddb.scan(
+        TableName=table, FilterExpression="pk = :k", ExpressionAttributeValues={":k": {"S": "web#old-1"}}
+    )["Items"]
+    ddb.delete_item(TableName=table, Key={"profile_id": expired["profile_id"], "ts_key": expired["ts_key"]})
     # WHEN the person asks for their data
     export = harness.json(harness.admin(f"/admin/profiles/{profile_id}/export"))
     # THEN the archived events are in it, whole, once each, and nobody else's

@@ -245,3 +245,34 @@ def test_a_group_in_flight_during_an_erasure_is_deleted_by_the_fold_and_never_ar
     assert [i for i in items() if i["profile_id"]["S"] == profile_id] == []
     assert not any(k.startswith("web#late") for k in archived_keys())
     assert harness.admin(f"/admin/profiles/{profile_id}").status_code == 404
+
+
+def test_a_merge_moves_items_to_the_winners_partition_and_no_stream_reader_counts_them_again(world: World) -> None:
+    # GIVEN an anonymous visitor's batch and a lone event, folded, archived and counted
+    world.send("/v1/batch", {"batch": [viewed(f"mv{i}", anonymousId="grp-move") for i in range(3)]})
+    world.send("/v1/track", viewed("mv-single", anonymousId="grp-move"))
+    world.drain()
+    anon_profile = profile(world.h, anonymous_id="grp-move")["profile_id"]
+    # WHEN they sign up on that device (the anonymous profile merges into the person's: its items move partition)
+    world.send("/v1/identify", {"anonymousId": "grp-move", "userId": "grp-mover"})
+    world.drain()
+    world.drain()  # the moved copies' INSERTs (and the old keys' REMOVEs) reach the stream readers too
+    # THEN the items are under the winner only, each marked as moved from the anonymous profile
+    winner = profile(world.h, user_id="grp-mover")
+    moved = [i for i in items() if "moved_from" in i]
+    assert {i["profile_id"]["S"] for i in moved} == {winner["profile_id"]}
+    assert {i["moved_from"]["S"] for i in moved} == {anon_profile} and len(moved) == 2  # the group and the lone event
+    assert not [i for i in items() if i["profile_id"]["S"] == anon_profile]
+    # AND the fold applied each event once, the archive holds each key once and the daily counts count each once
+    assert winner["profile"]["computed"]["event_counts"]["Product Viewed"] == 4
+    keys = archived_keys()
+    assert sorted(k for k in keys if k.startswith("web#mv")) == ["web#mv-single", "web#mv0", "web#mv1", "web#mv2"]
+    assert len(keys) == len(set(keys))
+    day = world.clock.now().date().isoformat()
+    [row] = [
+        d for d in world.h.json(world.h.admin(f"/admin/reports/daily?from={day}&to={day}"))["days"] if d["day"] == day
+    ]
+    assert row["events"] == len(keys)  # every new event once: the moved copies are not new
+    # AND the winner's history lists them once
+    viewed_ids = sorted(e["message_id"] for e in winner["recent_events"] if e.get("event") == "Product Viewed")
+    assert viewed_ids == ["mv-single", "mv0", "mv1", "mv2"]

@@ -43,7 +43,7 @@ def test_stream_events_point_at_the_template_tables_with_partial_failures_retrie
         {
             "Fold": {
                 "Type": "DynamoDB",
-                "Properties": {"Stream": PLACEHOLDER.format("one2one-events"), "BatchSize": 10},
+                "Properties": {"Stream": PLACEHOLDER.format("one2one-event-log"), "BatchSize": 10},
             },
             "Profiles": {"Type": "DynamoDB", "Properties": {"Stream": PLACEHOLDER.format("one2one-profiles")}},
         }
@@ -285,7 +285,7 @@ def test_data_tables_and_the_signing_secret_survive_the_stack():
 
 def test_patching_twice_changes_nothing():
     once = patch_template(
-        _sam({"Fold": {"Type": "DynamoDB", "Properties": {"Stream": PLACEHOLDER.format("one2one-events")}}})
+        _sam({"Fold": {"Type": "DynamoDB", "Properties": {"Stream": PLACEHOLDER.format("one2one-event-log")}}})
     )
     assert patch_template(copy.deepcopy(once)) == once
 

@@ -749,7 +749,7 @@ def test_the_public_api_cannot_list_export_or_erase_a_profile_and_the_admin_api_
     assert _granted("api_handler", "dynamodb:BatchGetItem", "ProfilesTable")
     assert not _granted("api_handler", "dynamodb:PutItem", "ProfilesTable")
     for action, resource in (
-        ("dynamodb:Query", "EventsTable/index/by_profile"),
+        ("dynamodb:Query", "EventsTable"),
         ("dynamodb:Query", "FailedEventsTable"),
         ("dynamodb:BatchWriteItem", "SegmentMembersTable"),
         ("dynamodb:Query", "MessagesTable/index/by_attention"),

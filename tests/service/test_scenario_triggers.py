@@ -50,13 +50,17 @@ def event(name: str, message_id: str, profile_id: str = "p1", at: datetime = NOW
 
 
 def image(
-    profile_id: str, version: int, folded: list[str], transitions: Sequence[dict[str, Any]] = ()
+    profile_id: str, version: int, folded: list[TrackedEvent], transitions: Sequence[dict[str, Any]] = ()
 ) -> dict[str, Any]:
-    """A profiles-table stream image (low-level form, JSON body): the keys this version folded, its transitions."""
+    """A profiles-table stream image (low-level form, JSON body): the events this version folded (their tags and the
+    `ts_key`s of their own items, as the fold lists them), its transitions."""
+    from chalicelib.profiles.fold import applied_tag
+
     body = {
         "profile_id": profile_id,
         "stage": "new",
-        "folded": folded,
+        "folded": [applied_tag(e.key) for e in folded],
+        "folded_in": [e.ts_key for e in folded],
         "recent_transitions": [{**t, "version": version} for t in transitions],
     }
     return {"profile_id": {"S": profile_id}, "version": {"N": str(version)}, "body": {"S": json.dumps(body)}}
@@ -117,7 +121,7 @@ def test_a_triggering_event_starts_one_run_and_queues_its_first_step(
     shelf.add(added)
     service = service_with(runs, queue, shelf)
     # WHEN its stream record is processed
-    deferred = service.process_records([record("1", image("p1", 1, [added.key]))])
+    deferred = service.process_records([record("1", image("p1", 1, [added]))])
     # THEN one cart run starts at step 0, remembering the product, and its first step is queued
     assert deferred == []
     (run,) = runs.for_profile("p1")
@@ -131,7 +135,7 @@ def test_a_replayed_record_starts_nothing_twice(
     added = event("Product Added", "m1")
     shelf.add(added)
     service = service_with(runs, queue, shelf)
-    batch = [record("1", image("p1", 1, [added.key]))]
+    batch = [record("1", image("p1", 1, [added]))]
     service.process_records(batch)
     service.process_records(batch)
     assert len(runs.for_profile("p1")) == 1
@@ -162,10 +166,10 @@ def test_an_exit_event_ends_the_active_run(
     )
     shelf.add(added, ordered)
     service = service_with(runs, queue, shelf)
-    first = image("p1", 1, [added.key])
+    first = image("p1", 1, [added])
     service.process_records([record("1", first)])
     # WHEN the person orders
-    service.process_records([record("2", image("p1", 2, [ordered.key]), old=first)])
+    service.process_records([record("2", image("p1", 2, [ordered]), old=first)])
     # THEN the run is exited with the event as its reason
     (run,) = runs.for_profile("p1")
     assert (run.status, run.exit_reason) == ("exited", "event:Order Completed")
@@ -176,8 +180,8 @@ def test_events_folded_by_an_earlier_version_are_not_read_again(
 ) -> None:
     added = event("Product Added", "m1")
     shelf.add(added)
-    old = image("p1", 1, [added.key])
-    service_with(runs, queue, shelf).process_records([record("2", image("p1", 2, [added.key]), old=old)])
+    old = image("p1", 1, [added])
+    service_with(runs, queue, shelf).process_records([record("2", image("p1", 2, [added]), old=old)])
     assert shelf.reads == []
 
 
@@ -185,7 +189,10 @@ def test_a_failed_event_read_defers_every_record(
     runs: InMemoryRunStore, queue: RecordingStepQueue, shelf: EventShelf
 ) -> None:
     shelf.fail = RuntimeError("BatchGetItem failed")
-    batch = [record("1", image("p1", 1, ["web#m1"])), record("2", image("p2", 1, ["web#m2"]))]
+    batch = [
+        record("1", image("p1", 1, [event("Product Added", "m1")])),
+        record("2", image("p2", 1, [event("Product Added", "m2", profile_id="p2")])),
+    ]
     assert service_with(runs, queue, shelf).process_records(batch) == ["1", "2"]
 
 
@@ -196,7 +203,7 @@ def test_a_failing_profile_defers_its_later_records_but_not_other_profiles(
     events = [event("Product Added", f"m{n}", profile_id=pid) for n, pid in enumerate(["p1", "p2", "p1"])]
     shelf.add(*events)
     runs = FlakyRunStore(failing={"p1"})
-    batch = [record(str(n), image(e.profile_id, n + 1, [e.key])) for n, e in enumerate(events)]
+    batch = [record(str(n), image(e.profile_id, n + 1, [e])) for n, e in enumerate(events)]
     # WHEN the batch is processed
     deferred = service_with(runs, queue, shelf).process_records(batch)
     # THEN p1's records are retried (in order) and p2's run started
@@ -234,34 +241,40 @@ def test_scenarios_given_as_a_loader_are_asked_at_each_use_never_at_construction
 def test_a_group_item_is_read_once_and_only_the_events_this_version_applied_act(
     runs: InMemoryRunStore, queue: RecordingStepQueue, shelf: EventShelf
 ) -> None:
-    from chalicelib.profiles.fold import applied_tag
 
     # GIVEN a batch stored as one group item, of which the previous version applied m1 and this one m2
     first, second = event("Product Added", "m1", product_id="41"), event("Product Added", "m2", product_id="42")
     not_yet = event("Product Added", "m3", product_id="43")
-    shelf.add_group("g#batch", first, second, not_yet)
+    group = ("p1", f"{first.ts_key[:24]}#g#batch")
+    shelf.add_group(group, first, second, not_yet)
 
     def version(n: int, applied: list[TrackedEvent]) -> dict[str, Any]:
-        new = image("p1", n, [applied_tag(e.key) for e in applied])
+        new = image("p1", n, applied)
         body = json.loads(new["body"]["S"])
-        new["body"] = {"S": json.dumps({**body, "folded_in": ["g#batch"]})}
+        new["body"] = {"S": json.dumps({**body, "folded_in": [group[1]]})}
         return new
 
     service = service_with(runs, queue, shelf)
     # WHEN the version's stream record is processed
     service.process_records([record("2", version(2, [second]), old=version(1, [first]))])
-    # THEN the group was read once, by its pk, and only m2 started a run
-    assert shelf.reads == [["g#batch"]]
+    # THEN the group was read once, by its key, and only m2 started a run
+    assert shelf.reads == [[group]]
     (run,) = runs.for_profile("p1")
     assert run.context["product_id"] == "42"
     assert service.last_stats.events == 1
 
 
-def test_a_profile_written_before_groups_still_reads_its_events_by_key(
+def test_a_version_naming_items_of_the_old_events_table_reads_nothing(
     runs: InMemoryRunStore, queue: RecordingStepQueue, shelf: EventShelf
 ) -> None:
+    # GIVEN versions written before the events table was keyed by profile: items named by pk, or full keys only
     added = event("Product Added", "m1", product_id="42")
     shelf.add(added)
-    service = service_with(runs, queue, shelf)
-    service.process_records([record("1", image("p1", 1, [added.key]))])  # `folded` of full keys, no `folded_in`
-    assert shelf.reads == [[added.key]] and len(runs.for_profile("p1")) == 1
+    by_pk = image("p1", 1, [added])
+    body = json.loads(by_pk["body"]["S"])
+    by_pk["body"] = {"S": json.dumps({**body, "folded_in": [added.key]})}
+    keys_only = image("p2", 1, [])
+    keys_only["body"] = {"S": json.dumps({**json.loads(keys_only["body"]["S"]), "folded": [added.key]})}
+    # WHEN their records are processed THEN nothing is read (those items went with the old table) and nothing starts
+    assert service_with(runs, queue, shelf).process_records([record("1", by_pk), record("2", keys_only)]) == []
+    assert shelf.reads == [] and runs.runs == {}

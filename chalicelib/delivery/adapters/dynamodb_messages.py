@@ -520,17 +520,18 @@ class DynamoRelatedProducts:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def batch_get_events(table: str, keys: list[str], max_rounds: int = 8) -> dict[str, Any]:
-    """Event key -> TrackedEvent for every event stored in the items of these pks that exist (an event's own item or
-    a group item: tracking/events.py); BatchGetItem, 100 keys a request, unprocessed re-asked."""
+def batch_get_events(table: str, keys: list[tuple[str, str]], max_rounds: int = 8) -> dict[str, Any]:
+    """Event key -> TrackedEvent for every event stored in the items of these table keys (profile id, ts_key) that
+    exist (an event's own item or a group item: tracking/events.py); BatchGetItem, 100 keys a request, unprocessed
+    re-asked."""
     import time
 
-    from chalicelib.tracking.events import expand
+    from chalicelib.tracking.events import expand, table_key
 
     ddb = client("dynamodb")
     out: dict[str, Any] = {}
     for start in range(0, len(keys), 100):
-        request: dict[str, Any] = {table: {"Keys": [{"pk": {"S": k}} for k in keys[start : start + 100]]}}
+        request: dict[str, Any] = {table: {"Keys": [table_key(k) for k in keys[start : start + 100]]}}
         for attempt in range(max_rounds):
             response = ddb.batch_get_item(RequestItems=request)
             for item in response.get("Responses", {}).get(table, []):

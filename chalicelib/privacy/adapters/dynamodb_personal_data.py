@@ -1,5 +1,6 @@
-"""`PersonalData` on DynamoDB: events, identities and segment memberships through their `by_profile` indexes (a Query
-per profile, no scan), and the identity and profile tombstones erasure leaves."""
+"""`PersonalData` on DynamoDB: events (the events table is keyed by profile), identities and segment memberships
+(through their `by_profile` indexes): a Query per profile, no scan; and the identity and profile tombstones erasure
+leaves."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from typing import Any
 
 from chalicelib.shared.aws import client
 from chalicelib.shared.dynamodb import query_all
-from chalicelib.tracking.events import TrackedEvent, expand, item_event_count, rewrite_without
+from chalicelib.tracking.events import (
+    ItemRef,
+    TrackedEvent,
+    expand,
+    item_event_count,
+    item_ref,
+    rewrite_without,
+    table_key,
+)
 from chalicelib.tracking.identity import ERASED, erased_identity_key, unlinked_bucket, unlinked_tag
 
 
@@ -29,19 +38,24 @@ class DynamoPersonalData:
         self.secret = secret  # the signing key: tombstones are kept under a keyed hash of the identity
 
     @staticmethod
-    def _by_profile(table: str, profile_ids: list[str]) -> list[dict[str, Any]]:
-        """Every item of `table` for these profiles, through its `by_profile` index."""
+    def _by_profile(table: str, profile_ids: list[str], index: str | None = "by_profile") -> list[dict[str, Any]]:
+        """Every item of `table` for these profiles, through its `by_profile` index (`index=None`: the table's own
+        partitions, the events table's)."""
         items = []
+        where = {"IndexName": index} if index else {}
         for pid in profile_ids:
             items.extend(
                 query_all(
                     TableName=table,
-                    IndexName="by_profile",
                     KeyConditionExpression="profile_id = :p",
                     ExpressionAttributeValues={":p": {"S": pid}},
+                    **where,
                 )
             )
         return items
+
+    def _event_items(self, profile_ids: list[str]) -> list[dict[str, Any]]:
+        return self._by_profile(self.events_table, profile_ids, index=None)
 
     def identity_keys(self, profile_ids: list[str]) -> set[str]:
         return {row["key"]["S"] for row in self._by_profile(self.identities_table, profile_ids)}
@@ -50,7 +64,7 @@ class DynamoPersonalData:
         # An item holds one event or a group (a request's events of one profile); a messageId re-sent in another
         # batch is stored twice: each key once.
         found: dict[str, TrackedEvent] = {}
-        for item in self._by_profile(self.events_table, profile_ids):
+        for item in self._event_items(profile_ids):
             for event in expand(item):
                 found.setdefault(event.key, event)
         return list(found.values())
@@ -61,7 +75,7 @@ class DynamoPersonalData:
         secret = self.secret()
         out = []
         for key in identity_keys:
-            for item in self._by_profile(self.events_table, [unlinked_bucket(key, secret)]):
+            for item in self._event_items([unlinked_bucket(key, secret)]):
                 theirs = [e for e in expand(item) if unlinked_tag(key, e.key, secret) in e.flags]
                 if theirs:
                     out.append((item, theirs))
@@ -74,17 +88,17 @@ class DynamoPersonalData:
     def erase_unlinked_events(self, identity_keys: list[str]) -> int:
         """Delete the person's unlinked events: their items, or (a group holding someone else's too) the group
         rewritten without them. Returns how many events were erased."""
-        drop: dict[str, set[str]] = {}
-        items: dict[str, dict[str, Any]] = {}
+        drop: dict[ItemRef, set[str]] = {}
+        items: dict[ItemRef, dict[str, Any]] = {}
         for item, theirs in self._unlinked_items(identity_keys):
-            pk = item["pk"]["S"]
-            items[pk] = item
-            drop.setdefault(pk, set()).update(e.key for e in theirs)
+            ref = item_ref(item)
+            items[ref] = item
+            drop.setdefault(ref, set()).update(e.key for e in theirs)
         deletes, rewrites = [], []
-        for pk, item in items.items():
-            kept = rewrite_without(item, drop[pk])
+        for ref, item in items.items():
+            kept = rewrite_without(item, drop[ref])  # the same key: a rewrite in place
             if kept is None:
-                deletes.append({"pk": {"S": pk}})
+                deletes.append(table_key(ref))
             else:
                 rewrites.append(kept)
         _delete_keys(self.events_table, deletes)
@@ -99,8 +113,8 @@ class DynamoPersonalData:
 
     def erase_events(self, profile_ids: list[str]) -> int:
         """Delete every item of these profiles (groups whole: a group is one profile's). Returns the events deleted."""
-        items = self._by_profile(self.events_table, profile_ids)
-        _delete_keys(self.events_table, [{"pk": i["pk"]} for i in items])
+        items = self._event_items(profile_ids)
+        _delete_keys(self.events_table, [table_key(item_ref(i)) for i in items])
         return sum(item_event_count(i) for i in items)
 
     def erase_memberships(self, profile_ids: list[str]) -> int:

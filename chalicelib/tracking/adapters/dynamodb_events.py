@@ -12,12 +12,27 @@ from typing import Any
 from chalicelib.shared.aws import client
 from chalicelib.shared.dynamodb import batch_write, query_all
 from chalicelib.shared.secrets import keyed_digest
-from chalicelib.tracking.events import TrackedEvent, expand, group_item, group_items, iso, item_event_count
+from chalicelib.tracking.events import (
+    ItemRef,
+    StreamEvent,
+    TrackedEvent,
+    expand,
+    group_item,
+    group_items,
+    iso,
+    item_event_count,
+    item_ref,
+    moved,
+    table_key,
+    time_bucket,
+)
 from chalicelib.tracking.identity import person_refs
 from chalicelib.tracking.ports import FailedEvent
 
 
 class DynamoEventStore:
+    """The events table, keyed by (`profile_id`, `ts_key`): a profile's history is a Query of its partition."""
+
     def __init__(self, table: str, ttl_days: int) -> None:
         self.table = table
         self.ttl_seconds = ttl_days * 86400
@@ -26,41 +41,67 @@ class DynamoEventStore:
         return int(event.received_at.timestamp()) + self.ttl_seconds
 
     def put_new(self, event: TrackedEvent) -> bool:
-        """One event (the single-event paths): an item of its own, written only if its key is not stored yet."""
+        """One event (the single-event paths): an item of its own, written only if its key is not stored yet.
+
+        The condition is on the item's whole key (profile, event time, event key): a delivery retried with the same
+        message is refused. A messageId re-sent with another corrected time (or resolved to another profile) is a
+        second item, as a re-sent batch's is: readers take each key once, the fold's replay guard applies it once."""
         ddb = client("dynamodb")
         try:
             ddb.put_item(
                 TableName=self.table,
                 Item=event.to_item(self._expires(event)),
-                ConditionExpression="attribute_not_exists(pk)",
+                ConditionExpression="attribute_not_exists(ts_key)",
             )
         except ddb.exceptions.ConditionalCheckFailedException:
             return False
         return True
 
     def put_many(self, events: list[TrackedEvent]) -> None:
-        """Rewrite stored events (re-pointed by the fold, a replay). An event stored in a group item rewrites that
-        item: the group's other events are read back (one GetItem per group) and kept, so a group whose events now
-        name different profiles is split into one item per profile (the first keeps the pk: a MODIFY; the others
-        are new items the fold then sees, whose events the profiles' replay guard already holds)."""
-        singles = [e for e in events if e.stored_in() == e.key]
-        if singles:
-            batch_write(self.table, [{"PutRequest": {"Item": e.full().to_item(self._expires(e))}} for e in singles])
-        by_item: dict[str, list[TrackedEvent]] = {}
+        """Rewrite stored events (re-pointed by the fold, a replay) where they are stored (`stored_in`). An event whose
+        profile changed MOVES: Put under its new profile (marked `moved_from`: stream readers skip it) and Delete the
+        old key. An event stored in a group item rewrites that item: the group's other events are read back (one
+        GetItem per group) and kept, so a group whose events now name different profiles is split into one item per
+        profile (the stored profile's keeps the key; the others are moved copies). A stream event learns its new
+        item (`StreamEvent.stored_at`): the fold lists it in `folded_in`."""
+        puts: list[dict[str, Any]] = []
+        deletes: list[ItemRef] = []
+        by_item: dict[ItemRef, list[TrackedEvent]] = {}
         for event in events:
-            if event.stored_in() != event.key:
-                by_item.setdefault(event.stored_in(), []).append(event)
+            ref = event.stored_in()
+            if isinstance(event, StreamEvent) and event.item_pk:
+                by_item.setdefault(ref, []).append(event)
+                continue
+            item = event.full().to_item(self._expires(event))
+            if ref != item_ref(item):
+                puts.append(moved(item, ref[0]))
+                deletes.append(ref)
+            else:
+                puts.append(item)
+            if isinstance(event, StreamEvent):
+                event.stored_at(item)
         ddb = client("dynamodb")
-        for pk, changed in by_item.items():
-            stored = ddb.get_item(TableName=self.table, Key={"pk": {"S": pk}}, ConsistentRead=True).get("Item")
+        for ref, changed in by_item.items():
+            stored = ddb.get_item(TableName=self.table, Key=table_key(ref), ConsistentRead=True).get("Item")
             if stored is None:
-                continue  # deleted meanwhile (erasure, TTL): nothing to re-point
-            batch_write(self.table, [{"PutRequest": {"Item": item}} for item in _repointed(stored, changed)])
+                continue  # deleted or moved meanwhile (erasure, TTL, a merge): nothing to re-point
+            items = _repointed(stored, changed)
+            if all(item_ref(item) != ref for item in items):
+                deletes.append(ref)
+            puts += [item if item_ref(item) == ref else moved(item, ref[0]) for item in items]
+            placed = {e.key: item for item in items for e in expand(item)}
+            for event in changed:
+                if isinstance(event, StreamEvent) and event.key in placed:
+                    event.stored_at(placed[event.key])
+        # Puts first: a crash in between leaves a copy (skipped by stream readers, read once by key), never a loss.
+        if puts:
+            batch_write(self.table, [{"PutRequest": {"Item": item}} for item in puts])
+        self.delete(deletes)
 
     def put_batch(self, events: list[TrackedEvent]) -> list[TrackedEvent]:
         """One item per profile (`events.group_items`), in BatchWriteItem requests of 25, with no read first.
 
-        A re-sent batch writes the same items again (same pks: stream MODIFYs, never folded or archived twice); a
+        A re-sent batch writes the same items again (same keys: stream MODIFYs, never folded or archived twice); a
         messageId re-sent in another composition lands in another item, and the fold's replay guard (the profile's
         applied tags of the last 26 hours, profiles/fold.py) applies it once. Readers of the table (history, the
         export, the scenario consumer) take each key once. What this saves against the read-then-write it replaced:
@@ -82,51 +123,52 @@ class DynamoEventStore:
         ddb = client("dynamodb")
         kwargs: dict[str, Any] = {
             "TableName": self.table,
-            "IndexName": "by_profile",
             "KeyConditionExpression": "profile_id = :p",
             "ExpressionAttributeValues": {":p": {"S": profile_id}},
             "ScanIndexForward": not newest_first,
         }
         if newest_first:
-            kwargs["Limit"] = max(1, min(limit, 100))  # items: usually one page holds `limit` events
+            # Items: one more than `limit` event items, so that `history_order` can stop after one page.
+            kwargs["Limit"] = max(1, min(limit, 100)) + 1
         while True:
             page = ddb.query(**kwargs)
             yield from page.get("Items", [])
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            if newest_first:
+                kwargs["Limit"] = 100  # the rest of a busy hour: items in one hour are in pk order, read them all
 
-    def delete(self, keys: list[str]) -> None:
-        """Delete items by pk: an event's key, or the pk of a group item (`TrackedEvent.stored_in`)."""
-        batch_write(self.table, [{"DeleteRequest": {"Key": {"pk": {"S": key}}}} for key in dict.fromkeys(keys)])
+    def delete(self, refs: list[ItemRef]) -> None:
+        """Delete items by their key (`TrackedEvent.stored_in`: an event's own item, or its group's)."""
+        batch_write(self.table, [{"DeleteRequest": {"Key": table_key(ref)}} for ref in dict.fromkeys(refs)])
 
     def repoint(self, from_profile: str, to_profile: str) -> int:
-        ddb = client("dynamodb")
-        moved = 0
+        """Move a profile's items (groups whole) to another's partition: each Put under the new profile (a moved copy,
+        which stream readers skip), then the old Deleted, a page at a time."""
+        moved_events = 0
         kwargs: dict[str, Any] = {
             "TableName": self.table,
-            "IndexName": "by_profile",
             "KeyConditionExpression": "profile_id = :p",
             "ExpressionAttributeValues": {":p": {"S": from_profile}},
         }
+        ddb = client("dynamodb")
         while True:
             page = ddb.query(**kwargs)
             items = page.get("Items", [])
-            # Rewriting the whole item (not UpdateItem) lets us batch 25 a request; the stream shows a MODIFY,
-            # which the fold ignores, so moved history is never counted twice. A group item moves whole.
-            for item in items:
-                item["profile_id"] = {"S": to_profile}
             if items:
-                batch_write(self.table, [{"PutRequest": {"Item": item}} for item in items])
-                moved += sum(item_event_count(item) for item in items)
+                copies = [moved({**item, "profile_id": {"S": to_profile}}, from_profile) for item in items]
+                batch_write(self.table, [{"PutRequest": {"Item": item}} for item in copies])
+                self.delete([item_ref(item) for item in items])
+                moved_events += sum(item_event_count(item) for item in items)
             if "LastEvaluatedKey" not in page:
-                return moved
+                return moved_events
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _repointed(stored: dict[str, Any], changed: list[TrackedEvent]) -> list[dict[str, Any]]:
     """A group item with some of its events replaced by `changed` (a new profile id): one item per profile, the
-    stored item's own profile (or, when every event moved, the first) keeping its pk."""
+    stored item's own profile (or, when every event moved, the first) keeping its pk and `ts_key`."""
     by_key = {e.key: e for e in changed}
     expires = int(stored["expires_at"]["N"]) if "expires_at" in stored else None
     by_profile: dict[str, list[tuple[TrackedEvent, bytes]]] = {}
@@ -135,19 +177,20 @@ def _repointed(stored: dict[str, Any], changed: list[TrackedEvent]) -> list[dict
         by_profile.setdefault(current.profile_id, []).append((current, _body(current)))
     stored_profile = stored["profile_id"]["S"]
     first = stored_profile if stored_profile in by_profile else next(iter(by_profile))
-    items = [group_item(by_profile.pop(first), expires, pk=stored["pk"]["S"])]
+    items = [group_item(by_profile.pop(first), expires, pk=stored["pk"]["S"], ts_key=stored["ts_key"]["S"])]
     items += [item for entries in by_profile.values() for item in group_items([e for e, _ in entries], expires)]
     return items
 
 
 def history_order(items: Iterable[dict[str, Any]], limit: int, newest_first: bool = True) -> list[TrackedEvent]:
-    """The first `limit` events by (time, message id) of items read from `by_profile` in `ts_key` order, each key
-    once (a messageId re-sent in another batch is stored twice).
+    """The first `limit` events by (time, message id) of items read from a profile's partition in `ts_key` order, each
+    key once (a messageId re-sent in another batch is stored twice).
 
-    A group's `ts_key` is its latest event's time, so reading newest first can stop exactly: once the `limit`-th
-    newest event read sorts at or after the `ts_key` of the last item read, no later item (their `ts_key` is lower)
-    holds a newer one; `limit` event items are then one Query page, as before groups. Oldest first has no such bound
-    (a group's earliest event can be older than its `ts_key`) and reads every item: only tests and tools ask for it.
+    An item's `ts_key` starts with the hour of its latest event (a group's, or an upper bound of it after a rewrite),
+    so reading newest first can stop exactly: once the `limit`-th newest event read is in a later hour than the last
+    item read, no later item (their `ts_key` is lower) holds a newer one; `limit` event items are then about one Query
+    page of `limit + 1` (more when the hour of the `limit`-th event holds more). Oldest first has no such bound (a
+    group's earliest event can be older than its `ts_key`) and reads every item: only tests and tools ask for it.
     """
     if limit <= 0:
         return []
@@ -156,8 +199,8 @@ def history_order(items: Iterable[dict[str, Any]], limit: int, newest_first: boo
         for event in expand(item):
             seen.setdefault(event.key, event)
         if newest_first and len(seen) >= limit:
-            ts, message_id = _sort_key(_ranked(seen.values(), True)[limit - 1])
-            if f"{ts}#{message_id}" >= item.get("ts_key", {}).get("S", ""):
+            hour = time_bucket(_ranked(seen.values(), True)[limit - 1].timestamp)
+            if hour > item.get("ts_key", {}).get("S", "").split("#", 1)[0]:
                 break
     return _ranked(seen.values(), newest_first)[:limit]
 

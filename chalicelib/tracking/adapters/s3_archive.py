@@ -19,6 +19,7 @@ from typing import Any
 from chalicelib.shared.aws import client
 from chalicelib.shared.dynamodb import batch_write, query_all
 from chalicelib.tracking.archive import PREFIX
+from chalicelib.tracking.events import ItemRef, table_key
 
 INDEX_PREFIX = "archive#"
 DIRTY_PK = "archive_dirty"
@@ -202,18 +203,18 @@ class S3EventArchive:
         return {item["sk"]["S"]: bool(item.get("finished", {}).get("BOOL")) for item in items}
 
     # -- refill ------------------------------------------------------------------------------------------------------
-    def save_failed(self, first: str, last: str, keys: list[str]) -> None:
+    def save_failed(self, first: str, last: str, keys: list[ItemRef]) -> None:
         client("dynamodb").put_item(
             TableName=self.state_table,
             Item={
                 "pk": {"S": FAILED_PK},
                 "sk": {"S": f"{first}-{last}"},
-                "keys": {"L": [{"S": key} for key in keys]},
+                "keys": {"L": [{"L": [{"S": profile_id}, {"S": ts_key}]} for profile_id, ts_key in keys]},
                 "expires_at": {"N": str(int(time.time()) + self.event_ttl_seconds)},
             },
         )
 
-    def failed(self) -> list[tuple[str, str, list[str]]]:
+    def failed(self) -> list[tuple[str, str, list[ItemRef]]]:
         items = query_all(
             TableName=self.state_table,
             KeyConditionExpression="pk = :p",
@@ -222,7 +223,12 @@ class S3EventArchive:
         out = []
         for item in items:
             first, _, last = item["sk"]["S"].partition("-")
-            out.append((first, last, [k["S"] for k in item.get("keys", {}).get("L", [])]))
+            # (profile id, ts_key) pairs; a row saved before the events table was keyed by profile holds pks of the
+            # old table, of nothing in this one: an empty refill, then dropped.
+            keys = [
+                (k["L"][0]["S"], k["L"][1]["S"]) for k in item.get("keys", {}).get("L", []) if len(k.get("L", ())) == 2
+            ]
+            out.append((first, last, keys))
         return out
 
     def refilled(self, first: str, last: str) -> None:
@@ -230,13 +236,11 @@ class S3EventArchive:
             TableName=self.state_table, Key={"pk": {"S": FAILED_PK}, "sk": {"S": f"{first}-{last}"}}
         )
 
-    def source_images(self, keys: list[str]) -> list[dict[str, Any]]:
+    def source_images(self, keys: list[ItemRef]) -> list[dict[str, Any]]:
         ddb = client("dynamodb")
         found: list[dict[str, Any]] = []
         for start in range(0, len(keys), 100):
-            request: dict[str, Any] = {
-                self.events_table: {"Keys": [{"pk": {"S": k}} for k in keys[start : start + 100]]}
-            }
+            request: dict[str, Any] = {self.events_table: {"Keys": [table_key(k) for k in keys[start : start + 100]]}}
             while request:
                 response = ddb.batch_get_item(RequestItems=request)
                 found.extend(response.get("Responses", {}).get(self.events_table, []))

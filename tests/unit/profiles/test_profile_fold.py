@@ -74,19 +74,19 @@ def test_the_guard_holds_short_tags_and_the_version_lists_the_tags_and_items_it_
     assert set(result.profile.applied) == {applied_tag(e.key) for e in events}
     assert all(len(tag) == 11 for tag in result.profile.applied)
     assert sorted(result.profile.folded) == sorted(applied_tag(e.key) for e in events)
-    assert sorted(result.profile.folded_in) == sorted(e.key for e in events)  # items of their own: pk = key
+    assert sorted(result.profile.folded_in) == sorted(e.ts_key for e in events)  # items of their own
     # a later version lists only its own
     later = folded([page(at(0, minutes=5))], profile=result.profile)
     assert later.profile.folded == [applied_tag(k) for k in later.applied_events] and len(later.applied_events) == 1
 
 
-def test_events_of_a_group_item_are_listed_by_the_groups_pk_once():
+def test_events_of_a_group_item_are_listed_by_the_groups_ts_key_once():
     from chalicelib.tracking.events import StreamEvent, group_items
 
     [item] = group_items([page(at(0)), page(at(1)), page(at(2))])
     events = StreamEvent.all_from_stream_image(item)
     result = folded(events)
-    assert result.profile.folded_in == [item["pk"]["S"]]
+    assert result.profile.folded_in == [item["ts_key"]["S"]]
     assert sorted(result.profile.folded) == sorted(applied_tag(e.key) for e in events)
 
 

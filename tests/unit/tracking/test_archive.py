@@ -8,13 +8,15 @@ from chalicelib.tracking import archive
 
 
 def _record(seq: str, ts: str, profile: str, name: str = "INSERT", key: str | None = None) -> dict:
+    pk = key or f"web#{seq}"
+    body = {"source_id": "web", "message_id": pk[4:], "type": "track", "event": "Product Viewed", "timestamp": ts}
     image = {
-        "pk": {"S": key or f"web#{seq}"},
+        "pk": {"S": pk},
         "profile_id": {"S": profile},
-        "ts_key": {"S": f"{ts}#{seq}"},
+        "ts_key": {"S": f"{ts[:13]}#{pk}"},
         "type": {"S": "track"},
         "event": {"S": "Product Viewed"},
-        "body": {"S": json.dumps({"type": "track", "event": "Product Viewed"})},
+        "body": {"S": json.dumps(body)},
     }
     return {"eventName": name, "dynamodb": {"SequenceNumber": seq, "NewImage": image}}
 

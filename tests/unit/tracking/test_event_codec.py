@@ -153,7 +153,7 @@ def test_a_visitors_batch_is_one_group_item_that_gives_every_event_back_whole() 
     [item] = group_items(events, expires_at=1_800_000_000)
     assert item["pk"]["S"].startswith("g#") and item_event_count(item) == 20
     assert item_types(item) == {"page": 10, "track": 10}
-    assert item["ts_key"]["S"].startswith("2026-12-05T09:30:19.000Z#")  # the latest event: history reads newest first
+    assert item["ts_key"]["S"].startswith("2026-12-05T09#g#")  # the latest event's hour: history reads newest first
     assert sorted(expand(item), key=lambda e: e.key) == sorted(events, key=lambda e: e.key)
     # deflated together, the bodies repeat each other: far below twenty single items
     singles = sum(len(e.to_item()["bz"]["B"]) for e in events)
@@ -186,13 +186,14 @@ def test_a_group_too_large_for_one_item_is_cut_in_several() -> None:
     assert events_module.MAX_GROUP_JSON_BYTES <= 300 * 1024
 
 
-def test_a_stream_image_of_a_group_gives_each_event_with_its_items_pk() -> None:
+def test_a_stream_image_of_a_group_gives_each_event_with_its_items_key() -> None:
     from chalicelib.tracking.events import group_items
 
     [item] = group_items(_visit(3))
     image = {**item, "bz": {"B": base64.b64encode(item["bz"]["B"]).decode()}}  # a Lambda event carries base64
     events = StreamEvent.all_from_stream_image(image)
-    assert [e.stored_in() for e in events] == [item["pk"]["S"]] * 3
+    assert [e.stored_in() for e in events] == [(item["profile_id"]["S"], item["ts_key"]["S"])] * 3
+    assert {e.item_pk for e in events} == {item["pk"]["S"]}
     assert all(e.full().context["userAgent"] == UA for e in events)  # the whole body is one `full` away
 
 
