@@ -211,3 +211,13 @@ def test_bodies_are_compressed_against_the_pinned_dictionary_and_untagged_blocks
     assert body_dict(untagged) == body_dict(item)
     with pytest.raises(ValueError, match="unknown stored form"):
         expand_body(b"o2p\x07" + item["body"]["B"][4:])
+
+
+def test_a_body_above_the_dictionary_limit_is_a_plain_lz4_block_and_reads_back():
+    from chalicelib.profiles.codec import DICT_MAX_BODY
+
+    small = b"\x81\xa1a" + b"\xa1x" * 10
+    large = msgspec.msgpack.encode({"k": "y" * (DICT_MAX_BODY + 1)})
+    assert compress_body(small)[:3] == b"o2p"  # tagged: against the dictionary
+    assert compress_body(large)[3] == 0 and lz4.block.decompress(compress_body(large)) == large  # untagged
+    assert expand_body(compress_body(large)) == large and expand_body(compress_body(small)) == small
