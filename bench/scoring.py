@@ -92,7 +92,7 @@ class World:
 
 def warm_profiles(world: World, count: int, history_events: int = HISTORY_EVENTS) -> dict[int, tuple[int, int]]:
     """Store `count` profiles with a month of history; returns visitor number -> (JSON, stored) body size in bytes."""
-    from chalicelib.profiles.codec import body_dict, body_json, from_json, to_item
+    from chalicelib.profiles.codec import body_json, from_json, to_item, to_json
     from chalicelib.profiles.fold import fold
 
     rng = random.Random(7)
@@ -111,7 +111,7 @@ def warm_profiles(world: World, count: int, history_events: int = HISTORY_EVENTS
         # the last fold of the day the measured batches happen on, with the fitted models, as the stream would have
         models = world.fold.models.current() if world.fold.models else None
         profile = fold(profile, profile.profile_id, [], world.fold.config, workload.NOW, clv_models=models).profile
-        templates[n] = body_dict(to_item(profile))
+        templates[n] = json.loads(to_json(profile))  # the whole body (readers' `body_dict` leaves archived_days out)
     sizes = {}
     for n in range(count):
         body = json.loads(json.dumps(templates[n % len(templates)]))

@@ -338,8 +338,8 @@ def get_privacy_service() -> PrivacyService:
     tables.extra.append(
         PersonalDataStore(
             "archived_events",
-            export=lambda keys: archive.export(keys.profile_ids),
-            erase=lambda keys: archive.erase(keys.profile_ids),
+            export=lambda keys: archive.export(keys.profile_ids, days=keys.archived_days),
+            erase=lambda keys: archive.erase(keys.profile_ids, days=keys.archived_days),
         )
     )
     # Push tokens' SNS endpoints and retirements (MessagesTable `push#<token>`): a token names a device, so the

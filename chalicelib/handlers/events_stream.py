@@ -53,7 +53,9 @@ def _count_daily(records: list[Any], retry: frozenset[str], newly_active: dict[s
         log.exception("daily counters of a batch not written")
 
 
-def _archive(records: list[dict[str, Any]], dropped: frozenset[str]) -> None:
+def _archive(
+    records: list[dict[str, Any]], dropped: frozenset[str], covered: frozenset[tuple[str, str]] = frozenset()
+) -> None:
     """Append the batch's new events to the S3 archive, after the fold. Off the fold's critical path on purpose: a
     failed PUT is logged and counted (`ArchiveWriteFailed`, alarm on it) but never retries the batch, because the fold
     has already committed and profiles matter more than the archive. The batch's event keys and sequence range are
@@ -64,7 +66,7 @@ def _archive(records: list[dict[str, Any]], dropped: frozenset[str]) -> None:
 
     log = logging.getLogger("one2one")
     try:
-        archived = get_archive_service().archive_batch(records, skip=dropped)
+        archived = get_archive_service().archive_batch(records, skip=dropped, covered=covered)
     except Exception:  # noqa: BLE001 - any failure of the archive must leave the fold's response alone
         log.exception("archive write failed for a batch of %d records", len(records))
         count("ArchiveWriteFailed", 1)
@@ -100,7 +102,7 @@ def fold_events(event: DynamoDBEvent) -> dict[str, Any]:
     outcome = service.fold_batch(records)
     count("EventsScored", outcome.stats.folded_events)
     _count_daily(records, outcome.retry, outcome.stats.newly_active, get_clock().now())
-    _archive(records, outcome.dropped)
+    _archive(records, outcome.dropped, outcome.covered)
 
     def record_handler(record: DynamoDBRecord) -> None:
         sequence_number = record.dynamodb.sequence_number if record.dynamodb else None

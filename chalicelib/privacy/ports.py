@@ -22,6 +22,9 @@ class PersonKeys:
     profile_ids: list[str]  # the profile and every profile merged into it
     identity_keys: list[str]
     device_tokens: list[str] = field(default_factory=list)  # the push tokens of the person's devices (profile)
+    # The days the person has events archived on, as their profiles hold them (`Profile.archived_days`, the winner's
+    # and each merged-away one's): the event archive adds those of its own per-person index.
+    archived_days: list[str] = field(default_factory=list)
 
 
 @dataclass

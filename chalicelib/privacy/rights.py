@@ -7,7 +7,8 @@ from typing import Any
 
 from chalicelib.privacy.exceptions import NotFound
 from chalicelib.privacy.ports import PersonalData, PersonalDataStore, PersonKeys
-from chalicelib.profiles.ports import ProfileStore
+from chalicelib.profiles import archived_days
+from chalicelib.profiles.ports import ProfileStore, StoredProfile
 from chalicelib.profiles.redirects import follow_merges
 from chalicelib.shared.clock import Clock
 from chalicelib.tracking.identity import ERASED, identity_key, profile_id_for
@@ -45,7 +46,18 @@ class PrivacyService:
         for anon in body.get("anonymous_ids", []):
             keys.add(identity_key("anon", anon))
         tokens = sorted(body.get("devices") or {})  # push devices, keyed by token (profiles/devices.py)
-        return PersonKeys(profile_id, profile_ids, sorted(keys), tokens), body
+        return PersonKeys(profile_id, profile_ids, sorted(keys), tokens, self._archived_days(stored, profile_ids)), body
+
+    def _archived_days(self, stored: StoredProfile, profile_ids: list[str]) -> list[str]:
+        """The archive days of the profile and of every profile merged into it: a merged-away one keeps its body (and
+        its days) under `merged_into`, and may have been written with a day after the merge read it. Read one by one,
+        strongly consistent: a rare request, and a missed day would leave archived events behind."""
+        found = set(archived_days.days(stored.profile().archived_days))
+        for merged_id in profile_ids[1:]:
+            merged = self.profiles.get(merged_id)
+            if merged is not None:
+                found.update(archived_days.days(merged.profile().archived_days))
+        return sorted(found)
 
     def export(self, profile_id: str) -> dict[str, Any]:
         """Right of access: everything we hold about the person, as JSON."""

@@ -280,7 +280,9 @@ def body_dict(item: dict[str, Any]) -> dict[str, Any]:
     Field names and values are those of the JSON form (`to_json`), whichever form the item was stored in.
     """
     body = body_bytes(item)
-    return msgspec.json.decode(body) if isinstance(body, str) or body[:1] == b"{" else _BUILTINS.decode(body)
+    document = msgspec.json.decode(body) if isinstance(body, str) or body[:1] == b"{" else _BUILTINS.decode(body)
+    document.pop("archived_days", None)  # bookkeeping in binary, for erasure: read through `read_item`
+    return cast(dict[str, Any], document)
 
 
 def body_json(item: dict[str, Any]) -> str:
@@ -288,9 +290,7 @@ def body_json(item: dict[str, Any]) -> str:
     body = body_bytes(item)
     if isinstance(body, str):
         return body
-    if body[:1] == b"{":
-        return body.decode()
-    return msgspec.json.encode(_BUILTINS.decode(body)).decode()
+    return msgspec.json.encode(body_dict(item)).decode()
 
 
 def stored_body(item: dict[str, Any]) -> bytes | str:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from chalicelib.predictions import clv, propensity
-from chalicelib.profiles import codec, devices
+from chalicelib.profiles import archived_days, codec, devices
 from chalicelib.profiles import engagement_hours as hours
 from chalicelib.profiles import segmentation as segments
 from chalicelib.profiles.model import CartLine, Consent, Predictions, Profile, Rfm, Transition, ViewedProduct
@@ -653,6 +653,8 @@ def fold(
     for ts, tag, _, event in batch:
         applied[tag] = applied_at
         folder.apply(event, ts, tag)
+    if batch:  # the archive partitions events by the UTC day of their time (tracking/archive.py `day_of`)
+        working.archived_days = archived_days.mark(working.archived_days, {iso(e.timestamp)[:10] for *_, e in batch})
     if folder.engagements:
         folder.record_engagements()
     if folder.devices_dirty:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.profiles.model import Profile
 from chalicelib.profiles.redirects import follow_merges
-from chalicelib.tracking.events import StreamEvent, TrackedEvent, new_events_image
+from chalicelib.tracking.events import StreamEvent, TrackedEvent, iso, new_events_image
 from chalicelib.tracking.identity import (
     ERASED,
     IdentityKind,
@@ -75,6 +75,10 @@ class FoldOutcome:
     stats: FoldStats
     # Keys of events deleted because their person is erased: the event archive leaves them out too.
     dropped: frozenset[str] = frozenset()
+    # (profile id, day) pairs of the batch's events whose profile this batch wrote with that day in its
+    # `archived_days`, by the id the events were stored under (the archived line's): the archive need not list those
+    # in the StateTable. A redirected, deferred, parked or unwritten event's pair is not in it.
+    covered: frozenset[tuple[str, str]] = frozenset()
 
 
 def event_identities(event: TrackedEvent) -> list[tuple[IdentityKind, str]]:
@@ -149,6 +153,7 @@ class FoldService:
         self.last_stats = FoldStats()
         self._stats: FoldStats | None = None  # the batch being folded (activity is noted on it)
         self._dropped: set[str] = set()
+        self._written_days: dict[str, bytes] = {}  # profile id -> `archived_days` of its last write in this batch
 
     @property
     def config(self) -> Any:
@@ -179,6 +184,8 @@ class FoldService:
         stats.records = len(records)
         self._stats = stats
         self._dropped = set()
+        self._written_days = {}
+        stored_under: list[tuple[str, TrackedEvent]] = []  # the profile id each event's item names, before redirects
         by_profile: dict[str, list[tuple[str, TrackedEvent]]] = defaultdict(list)
         for record in records:
             if new_events_image(record) is None:
@@ -195,6 +202,7 @@ class FoldService:
                 if tracked.profile_id.startswith("unlinked#"):
                     continue  # Global Privacy Control: stored for aggregate counts, tied to no one, never folded
                 by_profile[tracked.profile_id].append((sequence, tracked))
+                stored_under.append((tracked.profile_id, tracked))
         failures: list[str] = []
         fetched: dict[str, StoredProfile] = {}
         groups = self._redirect(by_profile, fetched)
@@ -221,7 +229,22 @@ class FoldService:
         retry = frozenset(failures)
         stats.failed_records = len(retry)
         self.last_stats = stats
-        return FoldOutcome(retry, stats, frozenset(self._dropped))
+        return FoldOutcome(retry, stats, frozenset(self._dropped), self._covered(stored_under))
+
+    def _covered(self, stored_under: list[tuple[str, TrackedEvent]]) -> frozenset[tuple[str, str]]:
+        """The (stored profile id, day) pairs a profile written in this batch holds in its `archived_days`: the
+        profile written under the very id the archive files the line by (one an event was redirected or deferred
+        from is not written here, so its pair stays out)."""
+        from chalicelib.profiles import archived_days
+
+        covered: set[tuple[str, str]] = set()
+        for profile_id, event in stored_under:
+            bitmap = self._written_days.get(profile_id)
+            if bitmap:
+                day = iso(event.timestamp)[:10]
+                if archived_days.has(bitmap, day):
+                    covered.add((profile_id, day))
+        return frozenset(covered)
 
     def _fold_one_by_one(
         self, profile_id: str, entries: list[tuple[str, TrackedEvent]], stats: FoldStats
@@ -338,6 +361,7 @@ class FoldService:
             if expected is not None and profile.version == expected:
                 profile.version = expected + 1  # merges or links alone still need a new version
             if self.profiles.put(profile, expected):
+                self._written_days[profile.profile_id] = profile.archived_days
                 self._carry_out(profile, plan, now)
                 self._note_activity(seen_before, profile.computed.last_seen)
                 return True

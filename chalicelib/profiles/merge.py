@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.profiles import codec, devices
+from chalicelib.profiles import archived_days, codec, devices
 from chalicelib.profiles import engagement_hours as hours
 from chalicelib.profiles.traits import (
     MAX_ANONYMOUS_IDS,
@@ -54,6 +54,9 @@ def merge_profiles(
     merged.email = merged.email or other.email
     merged.phone = merged.phone or other.phone
     merged.merged_from = list(dict.fromkeys([*merged.merged_from, other.profile_id, *other.merged_from]))
+    # The loser's archived lines keep its id; erasure reads the loser's days from its tombstone too (a day it was
+    # written with after this read), but the winner holding them all is one read less.
+    merged.archived_days = archived_days.mark(merged.archived_days, archived_days.days(other.archived_days))
     if other.created_at and (merged.created_at is None or other.created_at < merged.created_at):
         merged.created_at = other.created_at
 

@@ -278,6 +278,9 @@ class Profile(Struct, kw_only=True):
     applied: dict[str, int] = field(default_factory=dict)
     folded: list[str] = field(default_factory=list)
     folded_in: list[str] = field(default_factory=list)
+    # The days this person has events archived on (`archived_days.py`, a bitmap): erasure and the access export open
+    # those day partitions of the event archive. Internal: `codec.body_dict` leaves it out of the JSON document.
+    archived_days: bytes = b""
     recent_transitions: list[Transition] = field(
         default_factory=list
     )  # the last `MAX_RECENT_TRANSITIONS`, oldest first

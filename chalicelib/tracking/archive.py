@@ -6,9 +6,12 @@ one PUT per batch and day, no Firehose). The object key is the batch's first and
 batch overwrites its own objects instead of adding duplicates. Each line keeps the event key (`key`) too: a batch
 that Lambda splits on a retry gets new first/last numbers, and readers deduplicate on `key` (see local/archive_query).
 
-Erasure (`erase`) rewrites only the day partitions a person has archived events in: the writer records
-`(profile, day)` in an index beside the objects (the port's `remember`), so nothing is scanned. Compaction of a day's
-small objects and the refill of a failed write live in `archive_maintenance.py` (with the erasure ordering).
+Erasure (`erase`) rewrites only the day partitions a person has archived events in, so nothing is scanned: the fold
+marks the days of the events it folds in the profile it writes anyway, the privacy wing passes them in (`days`), and
+the writer records in an index beside the objects (the port's `remember`) only the `(profile, day)` pairs no profile
+written in the same batch holds (`covered`: a redirected, deferred or parked event's, or one the fold did not write).
+Compaction of a day's small objects and the refill of a failed write live in `archive_maintenance.py` (with the
+erasure ordering).
 """
 
 from __future__ import annotations
@@ -154,7 +157,14 @@ class ArchiveService:
     def __init__(self, archive: EventArchive) -> None:
         self.archive = archive
 
-    def archive_batch(self, records: list[dict[str, Any]], skip: Collection[str] = ()) -> ArchivedBatch:
+    def archive_batch(
+        self,
+        records: list[dict[str, Any]],
+        skip: Collection[str] = (),
+        covered: Collection[tuple[str, str]] = (),
+    ) -> ArchivedBatch:
+        """`covered`: (profile id, day) pairs whose profile the fold wrote with that day marked (erasure reads the day
+        from it), so they need no entry in the per-person day index; every other pair is remembered."""
         groups = group_batch(records, skip)
         people: set[tuple[str, str]] = set()
         events = 0
@@ -162,17 +172,19 @@ class ArchiveService:
             self.archive.put(key, encode(lines))
             people.update((line["profile_id"], day) for line in lines)
             events += len(lines)
+        people.difference_update(covered)
         if people:
             self.archive.remember(sorted(people))
         if groups:
             self.archive.written([(day, key) for day, (key, _) in groups.items()])  # for the compaction
         return ArchivedBatch(len(groups), events)
 
-    def erase(self, profile_ids: list[str]) -> int:
-        """Rewrite the person's day partitions without their events; returns how many archived events were removed."""
+    def erase(self, profile_ids: list[str], days: Collection[str] = ()) -> int:
+        """Rewrite the person's day partitions without their events; returns how many archived events were removed.
+        `days`: the days their profiles hold (`archived_days`), besides those of the per-person day index."""
         ids = set(profile_ids)
         removed = 0
-        days = sorted(self.archive.days(profile_ids))
+        days = sorted(set(days) | self.archive.days(profile_ids))
         # Noted before any listing and again when done: a compaction of one of these days meanwhile re-reads its
         # inputs after it (archive_maintenance.py has the ordering). The note names no one.
         erasure_id = self.archive.erasure_started(days) if days else ""
@@ -195,15 +207,16 @@ class ArchiveService:
         self.archive.forget(profile_ids)
         return removed
 
-    def export(self, profile_ids: list[str]) -> list[dict[str, Any]]:
-        """The person's archived events, oldest first: the days come from the per-person day list (no listing of the
-        bucket), the events from those days' objects. Older than the events table's TTL, the archive is the only
-        copy, so the access export reads it. A line present in two objects (a stream batch Lambda split on a retry,
-        or a compacted day read while its small objects are still there) is exported once, by its event key."""
+    def export(self, profile_ids: list[str], days: Collection[str] = ()) -> list[dict[str, Any]]:
+        """The person's archived events, oldest first: the days come from their profiles (`days`) and the per-person
+        day list (no listing of the bucket), the events from those days' objects. Older than the events table's TTL,
+        the archive is the only copy, so the access export reads it. A line present in two objects (a stream batch
+        Lambda split on a retry, or a compacted day read while its small objects are still there) is exported once,
+        by its event key."""
         ids = set(profile_ids)
         seen: set[str] = set()
         out: list[dict[str, Any]] = []
-        for day in sorted(self.archive.days(profile_ids)):
+        for day in sorted(set(days) | self.archive.days(profile_ids)):
             for key in self.archive.keys(partition(day)):
                 body = self.archive.find(key)
                 for line in decode(body) if body is not None else []:

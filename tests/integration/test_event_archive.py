@@ -251,7 +251,7 @@ def test_an_erasure_during_a_compaction_leaves_no_event_of_the_person_in_the_mer
 
         def put(self, key: str, body: bytes) -> None:
             if "compacted-" in key and not erased:
-                erased.append(get_archive_service().erase([profile_id]))
+                erased.append(get_archive_service().erase([profile_id], days=[day]))
             archive.put(key, body)
 
     report = ArchiveMaintenance(ErasedMidway()).compact_day(day)  # type: ignore[arg-type]
@@ -340,9 +340,8 @@ def test_an_access_export_includes_archived_events_the_events_table_no_longer_ho
     assert "keep-2" not in str(archived) and "bystander" not in str(archived)
 
 
-def test_a_returning_visitors_day_is_written_to_their_day_list_once_per_warm_container(
-    harness: Harness, monkeypatch
-) -> None:
+def _index_writes(monkeypatch: Any) -> list[str]:
+    """The per-person day index items the archive writes from now on (pk `archive#<profile id>`)."""
     from chalicelib.tracking.adapters import s3_archive
 
     written: list[str] = []
@@ -352,20 +351,123 @@ def test_a_returning_visitors_day_is_written_to_their_day_list_once_per_warm_con
         written.extend(
             r["PutRequest"]["Item"]["pk"]["S"]
             for r in requests
-            if r["PutRequest"]["Item"]["pk"]["S"].startswith(s3_archive.INDEX_PREFIX)
+            if "PutRequest" in r and r["PutRequest"]["Item"]["pk"]["S"].startswith(s3_archive.INDEX_PREFIX)
         )
         real(table, requests)
 
     monkeypatch.setattr(s3_archive, "batch_write", recording)
-    ts = "2026-11-30T10:00:00.000Z"
-    # GIVEN a visitor's first batch of the day, then two more batches of the same day
-    for n in range(3):
-        send(harness, "/v1/track", {"userId": "day-1", "event": "Viewed", "messageId": f"d{n}", "timestamp": ts})
-        harness.pump.drain()
-    # THEN their day was written to the day list once, and the access export still finds all three events
-    assert len(written) == 1
-    from chalicelib.bootstrap import get_archive_service
+    return written
+
+
+def _set_archived_days(profile_id: str, days: list[str]) -> None:
+    """Rewrite a stored profile's archived days (a profile written before they existed, or a merge that missed some)."""
+    from chalicelib.bootstrap import get_profile_store
+    from chalicelib.profiles import archived_days
+
+    store = get_profile_store()
+    stored = store.get(profile_id)
+    assert stored is not None
+    profile = stored.profile()
+    profile.archived_days = archived_days.mark(b"", days)
+    profile.version = stored.version + 1
+    assert store.put(profile, stored.version)
+
+
+def _archived_keys(profile_ids: set[str]) -> list[str]:
+    return sorted(line["key"] for body in _archive().values() for line in body if line["profile_id"] in profile_ids)
+
+
+def test_a_folded_visitors_days_go_to_their_profile_and_not_to_the_day_list(harness: Harness, monkeypatch) -> None:
+    from chalicelib.bootstrap import get_profile_store
+    from chalicelib.profiles import archived_days
     from chalicelib.tracking.identity import profile_id_for
 
-    exported = get_archive_service().export([profile_id_for("user", "day-1")])
-    assert sorted(line["key"] for line in exported) == ["web#d0", "web#d1", "web#d2"]
+    written = _index_writes(monkeypatch)
+    # GIVEN a visitor's three batches of one day and one of an earlier day
+    for n, ts in enumerate(["2026-11-30T10:00:00.000Z"] * 3 + ["2026-10-02T10:00:00.000Z"]):
+        send(harness, "/v1/track", {"userId": "day-1", "event": "Viewed", "messageId": f"d{n}", "timestamp": ts})
+        harness.pump.drain()
+    # THEN the fold marked both days in the profile it wrote, and no day list item was written
+    profile_id = profile_id_for("user", "day-1")
+    stored = get_profile_store().get(profile_id)
+    assert stored is not None
+    assert archived_days.days(stored.profile().archived_days) == ["2026-10-02", "2026-11-30"]
+    assert written == []
+    assert "archived_days" not in harness.json(harness.admin(f"/admin/profiles/{profile_id}"))["profile"]
+    # AND the access export and the erasure find all four through the profile
+    export = harness.json(harness.admin(f"/admin/profiles/{profile_id}/export"))
+    assert sorted(line["key"] for line in export["archived_events"]) == ["web#d0", "web#d1", "web#d2", "web#d3"]
+    assert "archived_days" not in export["profile"]
+    assert harness.json(delete(harness, f"/admin/profiles/{profile_id}"))["deleted"]["archived_events"] == 4
+    assert _archived_keys({profile_id}) == []
+
+
+def test_erasure_and_export_find_lines_known_only_from_a_merged_away_profile(harness: Harness, monkeypatch) -> None:
+    from chalicelib.bootstrap import get_archive_service
+
+    written = _index_writes(monkeypatch)
+    # GIVEN a customer whose anonymous profile (archived page view) was merged into theirs
+    profile_id = known_customer(harness)
+    merged_away = harness.json(harness.admin(f"/admin/profiles/{profile_id}/export"))["merged_profile_ids"]
+    assert merged_away and _archived_keys(set(merged_away))  # lines archived under the anonymous profile's id
+    assert get_archive_service().archive.days(merged_away) == set()
+    assert not any(pk.removeprefix("archive#") in merged_away for pk in written)
+    # AND the winner's own day set lost those days (a merge that read the loser before its last write)
+    _set_archived_days(profile_id, [])
+
+    export = harness.json(harness.admin(f"/admin/profiles/{profile_id}/export"))
+    assert any(line["profile_id"] in merged_away for line in export["archived_events"])
+    response = delete(harness, f"/admin/profiles/{profile_id}")
+    assert response.status_code == 200
+    assert _archived_keys({profile_id, *merged_away}) == []
+    assert b"priv-anon" not in _raw_archive()
+
+
+def test_erasure_and_export_find_lines_known_only_from_the_legacy_day_list(harness: Harness) -> None:
+    from chalicelib.bootstrap import get_archive_service
+    from chalicelib.tracking.archive import encode, object_key
+
+    # GIVEN a customer with a line archived before profiles held their days: listed in the StateTable day index only
+    profile_id = known_customer(harness)
+    archive = get_archive_service().archive
+    line = {"key": "web#legacy-1", "profile_id": profile_id, "type": "track", "event": "Old", "ts": "2025-01-05"}
+    archive.put(object_key("2025-01-05", "1", "2"), encode([{**line, "ts": "2025-01-05T10:00:00.000Z", "body": "{}"}]))
+    archive.remember([(profile_id, "2025-01-05")])
+    _set_archived_days(profile_id, [])
+
+    export = harness.json(harness.admin(f"/admin/profiles/{profile_id}/export"))
+    assert "web#legacy-1" in [line["key"] for line in export["archived_events"]]
+    assert delete(harness, f"/admin/profiles/{profile_id}").status_code == 200
+    assert "web#legacy-1" not in [line["key"] for body in _archive().values() for line in body]
+    assert archive.days([profile_id]) == set()
+
+
+def test_a_redirected_lines_pair_still_goes_to_the_day_list(harness: Harness, monkeypatch) -> None:
+    """A line archived under a merged-away profile's id, whose event the fold redirected into the winner."""
+    from chalicelib.bootstrap import get_archive_service, get_event_store
+    from chalicelib.tracking.identity import profile_id_for
+    from tests.factories import tracked_event
+
+    profile_id = known_customer(harness)
+    anon = profile_id_for("anon", "priv-anon")
+    written = _index_writes(monkeypatch)
+    # an event resolved at ingest to the anonymous profile (before the merge), stored and streamed now
+    event = tracked_event(0, anon, anonymous_id="priv-anon")
+    event.timestamp = event.received_at = event.timestamp.replace(year=2026, month=8, day=8)
+    get_event_store().put_many([event])
+    harness.pump.drain()
+
+    assert written == [f"archive#{anon}"]
+    assert "2026-08-08" in get_archive_service().archive.days([anon])
+    assert delete(harness, f"/admin/profiles/{profile_id}").status_code == 200
+    assert _archived_keys({anon, profile_id}) == []
+
+
+def test_a_day_list_pair_is_written_once_per_warm_container(harness: Harness, monkeypatch) -> None:
+    from chalicelib.bootstrap import get_archive_service
+
+    written = _index_writes(monkeypatch)
+    archive = get_archive_service().archive
+    for _ in range(3):
+        archive.remember([("p-warm", "2026-11-30")])
+    assert written == ["archive#p-warm"] and archive.days(["p-warm"]) == {"2026-11-30"}

@@ -1,5 +1,6 @@
 """The event archive in S3 (`ArchiveBucket`) with its bookkeeping in the StateTable:
-- `pk=archive#<profile id>, sk=<day>`: the per-person day index, which erasure reads instead of listing partitions;
+- `pk=archive#<profile id>, sk=<day>`: the per-person day index, which erasure reads instead of listing partitions
+  (with the days profiles hold: only pairs no profile written in the same batch covers);
 - `pk=archive_dirty, sk=<day>`: token (the last key written): a day written since its last compaction;
 - `pk=archive_erased#<day>, sk=<erasure id>`: finished (bool): an erasure on that day, naming no one (a week);
 - `pk=archive_failed, sk=<first seq>-<last seq>`: keys (event keys) of a batch whose write failed, until refilled

@@ -58,3 +58,38 @@ def test_events_the_fold_dropped_for_an_erased_person_are_not_archived() -> None
     records = [_record("1", "2026-12-05T00:00:00Z", "p1", key="web#a"), _record("2", "2026-12-05T00:00:01Z", "p2")]
     [(_, lines)] = archive.group_batch(records, skip={"web#a"}).values()
     assert [line["profile_id"] for line in lines] == ["p2"]
+
+
+class _RecordingArchive:
+    """The archive port's writes, kept: objects put and the (profile, day) pairs sent to the day index."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.remembered: list[tuple[str, str]] = []
+
+    def put(self, key: str, body: bytes) -> None:
+        self.objects[key] = body
+
+    def remember(self, profile_days: list[tuple[str, str]]) -> None:
+        self.remembered.extend(profile_days)
+
+    def written(self, day_tokens: list[tuple[str, str]]) -> None:
+        pass
+
+
+def test_only_the_pairs_no_written_profile_covers_go_to_the_day_index() -> None:
+    records = [
+        _record("1", "2026-12-04T23:59:59.000Z", "p1"),
+        _record("2", "2026-12-05T00:00:01.000Z", "p1"),
+        _record("3", "2026-12-05T08:00:00.000Z", "p2"),  # a redirected (or parked) line: its pair is not covered
+    ]
+    recording = _RecordingArchive()
+    service = archive.ArchiveService(recording)  # type: ignore[arg-type]
+    done = service.archive_batch(records, covered={("p1", "2026-12-04"), ("p1", "2026-12-05"), ("p9", "2026-12-05")})
+    assert (done.events, len(recording.objects)) == (3, 2)
+    assert recording.remembered == [("p2", "2026-12-05")]
+
+    # without `covered` (the refill's path, or a batch the fold wrote nothing for) every pair is remembered
+    everything = _RecordingArchive()
+    archive.ArchiveService(everything).archive_batch(records)  # type: ignore[arg-type]
+    assert everything.remembered == [("p1", "2026-12-04"), ("p1", "2026-12-05"), ("p2", "2026-12-05")]
