@@ -27,9 +27,25 @@ def _day_number(day: str) -> int | None:
     return number if number >= 0 and number // 8 <= _MAX_BLOCK else None
 
 
+def day_number(epoch_seconds: float) -> int:
+    """The day number (days since 1970-01-01, UTC) of an instant: the day the archive files an event under (its UTC
+    ISO time's date), without formatting the time (the fold marks every event it applies)."""
+    return int(epoch_seconds // 86400)
+
+
+def day_of_number(number: int) -> str:
+    return date.fromordinal(_EPOCH + number).isoformat()
+
+
 def mark(bitmap: bytes, days: Iterable[str]) -> bytes:
     """`bitmap` with `days` (`YYYY-MM-DD`) set; the same object when nothing changes."""
-    numbers = sorted({n for n in map(_day_number, days) if n is not None})
+    return mark_numbers(bitmap, (n for n in map(_day_number, days) if n is not None))
+
+
+def mark_numbers(bitmap: bytes, day_numbers: Iterable[int]) -> bytes:
+    """`bitmap` with these day numbers (`day_number`) set; the same object when nothing changes. A number the bitmap
+    cannot hold (before 1970 or past its two-byte block range) is left out."""
+    numbers = sorted({n for n in day_numbers if n >= 0 and n // 8 <= _MAX_BLOCK})
     if not numbers:
         return bitmap
     if bitmap:
@@ -58,7 +74,11 @@ def mark(bitmap: bytes, days: Iterable[str]) -> bytes:
 
 def has(bitmap: bytes, day: str) -> bool:
     number = _day_number(day)
-    if number is None or len(bitmap) < 3:
+    return number is not None and has_number(bitmap, number)
+
+
+def has_number(bitmap: bytes, number: int) -> bool:
+    if len(bitmap) < 3:
         return False
     index = number // 8 - int.from_bytes(bitmap[:2], "big")
     return 0 <= index < len(bitmap) - 2 and bool(bitmap[2 + index] & (1 << (number % 8)))

@@ -654,7 +654,8 @@ def fold(
         applied[tag] = applied_at
         folder.apply(event, ts, tag)
     if batch:  # the archive partitions events by the UTC day of their time (tracking/archive.py `day_of`)
-        working.archived_days = archived_days.mark(working.archived_days, {iso(e.timestamp)[:10] for *_, e in batch})
+        days = {archived_days.day_number(ts) for ts, *_ in batch}
+        working.archived_days = archived_days.mark_numbers(working.archived_days, days)
     if folder.engagements:
         folder.record_engagements()
     if folder.devices_dirty:

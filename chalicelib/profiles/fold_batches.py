@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.profiles.model import Profile
 from chalicelib.profiles.redirects import follow_merges
-from chalicelib.tracking.events import StreamEvent, TrackedEvent, iso, new_events_image
+from chalicelib.tracking.events import StreamEvent, TrackedEvent, new_events_image
 from chalicelib.tracking.identity import (
     ERASED,
     IdentityKind,
@@ -237,14 +237,14 @@ class FoldService:
         from is not written here, so its pair stays out)."""
         from chalicelib.profiles import archived_days
 
-        covered: set[tuple[str, str]] = set()
+        covered: set[tuple[str, int]] = set()
         for profile_id, event in stored_under:
             bitmap = self._written_days.get(profile_id)
             if bitmap:
-                day = iso(event.timestamp)[:10]
-                if archived_days.has(bitmap, day):
-                    covered.add((profile_id, day))
-        return frozenset(covered)
+                number = archived_days.day_number(event.timestamp.timestamp())
+                if archived_days.has_number(bitmap, number):
+                    covered.add((profile_id, number))
+        return frozenset((profile_id, archived_days.day_of_number(n)) for profile_id, n in covered)
 
     def _fold_one_by_one(
         self, profile_id: str, entries: list[tuple[str, TrackedEvent]], stats: FoldStats

@@ -47,3 +47,17 @@ def test_marking_in_any_order_and_in_pieces_gives_the_same_days(first: list[date
     )
     assert archived_days.days(whole) == archived_days.days(pieces) == sorted(set(texts))
     assert all(archived_days.has(pieces, day) for day in texts)
+
+
+def test_the_day_number_of_an_instant_is_the_archive_day_of_its_utc_time() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib.profiles.archived_days import day_number, day_of_number, has_number, mark_numbers
+    from chalicelib.tracking.events import iso
+
+    midnight = datetime(2026, 12, 5, tzinfo=UTC)
+    for instant in (midnight - timedelta(microseconds=1), midnight, midnight + timedelta(hours=23, minutes=59)):
+        assert day_of_number(day_number(instant.timestamp())) == iso(instant)[:10]
+    bitmap = mark_numbers(b"", [day_number(midnight.timestamp())])
+    assert has_number(bitmap, day_number(midnight.timestamp()))
+    assert not has_number(bitmap, day_number((midnight - timedelta(seconds=1)).timestamp()))
