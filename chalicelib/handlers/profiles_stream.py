@@ -1,4 +1,5 @@
-"""Profiles-table stream handler: segment membership items, segment sizes and the customer population."""
+"""Profiles-table stream handler: segment membership items and the customer population (the sizes follow from the
+members table's own stream: segment_members_stream.py)."""
 
 from __future__ import annotations
 
