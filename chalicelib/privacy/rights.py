@@ -39,6 +39,16 @@ class PrivacyService:
         body["version"] = stored.version
         profile_ids = [profile_id, *body.get("merged_from", [])]
         keys = self.data.identity_keys(profile_ids)
+        # A device's events the fold deferred to this person before the device's own profile was ever written were
+        # stored (and archived) under the device's derived profile id, which no merge lists. The device's identity
+        # record pointing here says they are this person's: that id's partitions and archived lines go too. Only
+        # where no profile exists there (a live one is someone else's: a shared device that followed another login;
+        # a merged one is in `merged_from` already).
+        for key in sorted(keys):
+            kind, _, value = key.partition(":")
+            derived = profile_id_for("anon", value) if kind == "anon" else None
+            if derived and derived not in profile_ids and self.profiles.get(derived) is None:
+                profile_ids.append(derived)
         if body.get("user_id"):
             keys.add(identity_key("user", body["user_id"]))
         if body.get("email"):

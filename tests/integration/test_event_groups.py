@@ -211,6 +211,37 @@ def test_an_anonymous_group_folded_after_its_device_was_linked_joins_the_person(
     ]
 
 
+def archived_profiles() -> set[str]:
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import resource_name
+    from chalicelib.tracking.archive import decode
+
+    s3, bucket = client("s3"), resource_name("ArchiveBucket")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    return {line["profile_id"] for key in keys for line in decode(s3.get_object(Bucket=bucket, Key=key)["Body"].read())}
+
+
+def test_erasing_a_person_removes_the_archived_lines_of_a_device_group_deferred_to_them(harness: Harness) -> None:
+    from chalicelib.tracking.identity import profile_id_for
+
+    # GIVEN a device's batch deferred to a known person before the device's own profile was ever written: its lines
+    # are archived under the device's derived profile id, which no merge lists
+    send(harness, "/v1/identify", {"userId": "grp-erase", "traits": {"email": "erase@example.com"}})
+    harness.pump.drain()
+    send(harness, "/v1/identify", {"anonymousId": "grp-erase-device", "userId": "grp-erase"})
+    send(harness, "/v1/batch", {"batch": [viewed(f"e{i}", anonymousId="grp-erase-device") for i in range(3)]})
+    harness.pump.drain()
+    known = profile(harness, user_id="grp-erase")
+    device = profile_id_for("anon", "grp-erase-device")
+    assert device not in known["profile"].get("merged_from", [])
+    assert {known["profile_id"], device} <= archived_profiles()
+    # WHEN the person is erased
+    assert harness.client.http.delete(f"/admin/profiles/{known['profile_id']}", headers=ADMIN).status_code == 200
+    harness.pump.drain()
+    # THEN none of their archived lines is left, the device's included
+    assert not {known["profile_id"], device} & archived_profiles()
+
+
 def test_a_group_in_flight_during_an_erasure_is_deleted_by_the_fold_and_never_archived(harness: Harness) -> None:
     from datetime import UTC, datetime
 
