@@ -43,14 +43,18 @@ def profile(h: Harness, **query: str) -> dict[str, Any]:
     return h.json(response)
 
 
-def archived_keys() -> list[str]:
+def archived_lines() -> list[dict[str, Any]]:
     from chalicelib.shared.aws import client
     from chalicelib.shared.settings import resource_name
     from chalicelib.tracking.archive import decode
 
     s3, bucket = client("s3"), resource_name("ArchiveBucket")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
-    return [line["key"] for key in keys for line in decode(s3.get_object(Bucket=bucket, Key=key)["Body"].read())]
+    return [line for key in keys for line in decode(s3.get_object(Bucket=bucket, Key=key)["Body"].read())]
+
+
+def archived_keys() -> list[str]:
+    return [line["key"] for line in archived_lines()]
 
 
 def test_a_browser_batch_of_one_visitor_is_one_item_folded_whole(harness: Harness) -> None:
@@ -212,13 +216,7 @@ def test_an_anonymous_group_folded_after_its_device_was_linked_joins_the_person(
 
 
 def archived_profiles() -> set[str]:
-    from chalicelib.shared.aws import client
-    from chalicelib.shared.settings import resource_name
-    from chalicelib.tracking.archive import decode
-
-    s3, bucket = client("s3"), resource_name("ArchiveBucket")
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
-    return {line["profile_id"] for key in keys for line in decode(s3.get_object(Bucket=bucket, Key=key)["Body"].read())}
+    return {line["profile_id"] for line in archived_lines()}
 
 
 def test_erasing_a_person_removes_the_archived_lines_of_a_device_group_deferred_to_them(harness: Harness) -> None:
