@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from chalicelib.shared.streams import sequence_of, sequence_order
+
 COMPLAINT_LINE = 0.003  # the complaint rate above which SES reviews an account (0.1 % is its "keep below" target)
 EMAIL_FIELDS = ("sent", "delivered", "bounced", "complaints")
 MAX_DAYS = 93  # the longest range the admin route answers (a quarter), so one answer stays a few reads
@@ -65,10 +67,6 @@ class BatchIncrements:
         return not self.rows
 
 
-def _sequence(record: Mapping[str, Any]) -> str:
-    return str((record.get("dynamodb") or {}).get("SequenceNumber") or "")
-
-
 def _event_types(record: Mapping[str, Any]) -> dict[str, int]:
     """Events per type of a record: one for an event's item, a group item's counts (tracking/events.py), no decode."""
     from chalicelib.tracking.events import item_types
@@ -86,7 +84,7 @@ def checkpointed(records: Sequence[Mapping[str, Any]], retry: Iterable[str]) -> 
     pending = set(retry)
     out: list[Mapping[str, Any]] = []
     for record in records:
-        if _sequence(record) in pending:
+        if sequence_of(record) in pending:
             break
         out.append(record)
     return out
@@ -114,8 +112,8 @@ def batch_increments(
 
     out = BatchIncrements()
     for record in checkpointed(records, retry):
-        sequence = _sequence(record)
-        if after is not None and _as_int(sequence) <= _as_int(after):
+        sequence = sequence_of(record)
+        if after is not None and sequence_order(sequence) <= sequence_order(after):
             continue
         out.first_sequence = out.first_sequence or sequence
         out.last_sequence = sequence
@@ -129,15 +127,8 @@ def batch_increments(
         out.add(active_day, "active", "profiles", n)
     if out.first_sequence is None and not out.empty:
         # Only profiles became active (their records were all past a failure): mark them under the batch's first record.
-        out.first_sequence = out.last_sequence = f"{_sequence(records[0]) if records else '0'}#active"
+        out.first_sequence = out.last_sequence = f"{sequence_of(records[0]) if records else '0'}#active"
     return out
-
-
-def _as_int(sequence: str) -> int:
-    try:
-        return int(sequence.split("#", 1)[0])
-    except ValueError:
-        return -1
 
 
 def days_between(start: date, end: date) -> list[str]:

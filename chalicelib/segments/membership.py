@@ -26,6 +26,7 @@ from typing import Any
 from chalicelib.profiles.codec import body_dict
 from chalicelib.segments.ports import CustomerRow, SegmentStore
 from chalicelib.shared.faults import is_transient
+from chalicelib.shared.streams import sequence_of
 from chalicelib.tracking.ports import FailedEventStore
 
 __all__ = [
@@ -115,13 +116,13 @@ class SegmentMembershipService:
         stats.records = len(records)
         deferred: list[str] = []
         for index, record in enumerate(records):
-            sequence = _sequence(record)
+            sequence = sequence_of(record)
             try:
                 self._apply(record, stats)
             except Exception as exc:
                 if is_transient(exc):
                     log.warning("segment membership deferred at %s: %s", sequence, type(exc).__name__)
-                    deferred = [_sequence(r) for r in records[index:]]
+                    deferred = [sequence_of(r) for r in records[index:]]
                     break
                 # Deterministic (unreadable image, a bug): retrying would block the shard for 24 h. Park and go on.
                 log.exception("segment membership record %s parked", sequence)
@@ -174,10 +175,6 @@ class SegmentMembershipService:
 
     def sizes(self) -> dict[str, int]:
         return self.store.sizes()
-
-
-def _sequence(record: Mapping[str, Any]) -> str:
-    return str((record.get("dynamodb") or {}).get("SequenceNumber", ""))
 
 
 def _approximate_time(data: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.shared.faults import is_transient
+from chalicelib.shared.streams import sequence_of, sequence_order
 
 if TYPE_CHECKING:
     from chalicelib.segments.ports import SegmentSizeCounter
@@ -60,17 +61,6 @@ class SizeDeltas:
         return not self.deltas
 
 
-def sequence_of(record: Mapping[str, Any]) -> str:
-    return str((record.get("dynamodb") or {}).get("SequenceNumber") or "")
-
-
-def _as_int(sequence: str) -> int:
-    try:
-        return int(sequence)
-    except ValueError:
-        return -1
-
-
 def _segment_of(record: Mapping[str, Any]) -> str | None:
     keys = (record.get("dynamodb") or {}).get("Keys") or {}
     segment_id = (keys.get("segment_id") or {}).get("S")
@@ -93,7 +83,7 @@ def size_deltas(
     out = SizeDeltas()
     for record in records:
         sequence = sequence_of(record)
-        if after is not None and _as_int(sequence) <= _as_int(after):
+        if after is not None and sequence_order(sequence) <= sequence_order(after):
             continue
         segment_id = _segment_of(record)
         kind = record.get("eventName")

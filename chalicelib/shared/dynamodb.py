@@ -65,3 +65,32 @@ def batch_get(
         else:
             raise StorageUnavailable(f"{len(request.get('Keys', []))} keys still unprocessed after {max_rounds} rounds")
     return found
+
+
+def add_once_per_batch(
+    table: str, marker_pk: str, last_sequence: str, expires_at: int, updates: list[dict[str, Any]]
+) -> str | None:
+    """Apply `updates` (TransactWriteItems entries, at most 99) with a conditional batch marker (`marker_pk` / `-`,
+    holding the batch's `last_sequence`) in ONE transaction: a stream batch's counters, exactly once per first record.
+
+    None when applied; when the marker already exists (a re-delivery starting at the same record), nothing is applied
+    and the last sequence that marker counted is returned: the caller counts the records past it under their own
+    marker. Any other cancellation (conflicts, throttling) raises: transient, the batch is retried."""
+    ddb = client("dynamodb")
+    marker_key = {"pk": {"S": marker_pk}, "sk": {"S": "-"}}
+    marker = {
+        "Put": {
+            "TableName": table,
+            "Item": {**marker_key, "last": {"S": last_sequence}, "expires_at": {"N": str(expires_at)}},
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
+    try:
+        ddb.transact_write_items(TransactItems=[marker, *updates])
+    except ddb.exceptions.TransactionCanceledException as exc:
+        reasons = exc.response.get("CancellationReasons") or []
+        if not reasons or reasons[0].get("Code") != "ConditionalCheckFailed":
+            raise
+        found = ddb.get_item(TableName=table, Key=marker_key, ConsistentRead=True).get("Item", {})
+        return str(found.get("last", {}).get("S", last_sequence))
+    return None

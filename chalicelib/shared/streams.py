@@ -8,6 +8,8 @@ tables by the table name inside the ARN, so a placeholder that names the table i
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import Any
 
 from chalicelib.shared.settings import table_name
 
@@ -19,3 +21,17 @@ def stream_arn(logical_id: str, env_var: str) -> str:
     return os.environ.get(env_var) or (
         f"arn:aws:dynamodb:{region}:123456789012:table/{table_name(logical_id)}/stream/{PLACEHOLDER_STREAM_LABEL}"
     )
+
+
+def sequence_of(record: Mapping[str, Any]) -> str:
+    """A stream record's sequence number ("" when it has none)."""
+    return str((record.get("dynamodb") or {}).get("SequenceNumber") or "")
+
+
+def sequence_order(sequence: str) -> int:
+    """A sequence number as a number, for "past the last one counted" (-1 for none). A batch marker may carry a
+    suffix after `#` (the daily counters' `<sequence>#active`): it is the sequence that orders."""
+    try:
+        return int(sequence.split("#", 1)[0])
+    except ValueError:
+        return -1

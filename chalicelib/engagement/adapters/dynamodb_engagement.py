@@ -45,7 +45,7 @@ from chalicelib.engagement.messages_table import (
 )
 from chalicelib.engagement.reports import SKIPPED_PREFIX
 from chalicelib.shared.aws import client
-from chalicelib.shared.dynamodb import query_all
+from chalicelib.shared.dynamodb import add_once_per_batch, query_all
 from chalicelib.tracking.events import iso
 
 FACT_TTL_DAYS = 400
@@ -540,35 +540,14 @@ class DynamoDailyStore:
         marker (a re-delivery): the caller counts the records after it under their own marker."""
         if batch.empty or batch.first_sequence is None:
             return None
-        ddb = client("dynamodb")
-        items: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self.state,
-                    "Item": {
-                        "pk": {"S": f"dailybatch#{batch.first_sequence}"},
-                        "sk": {"S": "-"},
-                        "last": {"S": str(batch.last_sequence)},
-                        "expires_at": {"N": _epoch(now, FACT_TTL_DAYS)},
-                    },
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
-        ]
-        items += [self._add(day, sk, increments, now) for (day, sk), increments in sorted(batch.rows.items())]
-        try:
-            ddb.transact_write_items(TransactItems=items[:100])  # a batch spans one or two days: far below 100
-        except ddb.exceptions.TransactionCanceledException as exc:
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if not reasons or reasons[0] != "ConditionalCheckFailed":
-                raise
-            marker = ddb.get_item(
-                TableName=self.state,
-                Key={"pk": {"S": f"dailybatch#{batch.first_sequence}"}, "sk": {"S": "-"}},
-                ConsistentRead=True,
-            ).get("Item", {})
-            return str(marker.get("last", {}).get("S", batch.last_sequence))
-        return None
+        updates = [self._add(day, sk, increments, now) for (day, sk), increments in sorted(batch.rows.items())]
+        return add_once_per_batch(
+            self.state,
+            f"dailybatch#{batch.first_sequence}",
+            str(batch.last_sequence),
+            int(_epoch(now, FACT_TTL_DAYS)),
+            updates[:99],  # a batch spans one or two days: far below a transaction's 100 items
+        )
 
     def email_item(self, day: str, increments: dict[str, float], now: datetime) -> dict[str, Any]:
         """The TransactWriteItems entry adding per-message email outcomes to `daily#{day}` / `email` (it joins the

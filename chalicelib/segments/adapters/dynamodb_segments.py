@@ -25,6 +25,7 @@ from typing import Any
 from chalicelib.segments.ports import CustomerRow, SegmentSizeCounter, SegmentStore
 from chalicelib.segments.sizes import SizeDeltas
 from chalicelib.shared.aws import client
+from chalicelib.shared.dynamodb import add_once_per_batch
 
 SIZE_PK = "segment_size"
 BATCH_MARKER_PREFIX = "segsizebatch#"
@@ -36,12 +37,6 @@ MAX_TRANSACTION_ITEMS = 100  # TransactWriteItems' limit: the marker and at most
 POPULATION_PREFIX = "$customers#"
 POPULATION_SHARDS = 4
 MAX_CURSOR_CHARS = 2048
-
-
-def _marker_failed(exc: Any) -> bool:
-    """A size transaction cancelled because its batch marker exists: the batch was counted (a re-delivery)."""
-    reasons = exc.response.get("CancellationReasons") or []
-    return bool(reasons) and reasons[0].get("Code") == "ConditionalCheckFailed"
 
 
 def encode_cursor(profile_id: str) -> str:
@@ -217,21 +212,7 @@ class DynamoSegmentSizeCounter(SegmentSizeCounter):
         if len(changes) >= MAX_TRANSACTION_ITEMS:
             raise ValueError(f"{len(changes)} segments in one size batch: split it (`size_deltas(max_segments=)`)")
         at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-        marker_key = {"pk": {"S": f"{BATCH_MARKER_PREFIX}{batch.first_sequence}"}, "sk": {"S": "-"}}
-        items: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self.state_table,
-                    "Item": {
-                        **marker_key,
-                        "last": {"S": str(batch.last_sequence)},
-                        "expires_at": {"N": str(int(now.timestamp()) + BATCH_MARKER_TTL_SECONDS)},
-                    },
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
-        ]
-        items += [
+        updates = [
             {
                 "Update": {
                     "TableName": self.state_table,
@@ -243,12 +224,10 @@ class DynamoSegmentSizeCounter(SegmentSizeCounter):
             }
             for segment_id, delta in changes.items()
         ]
-        ddb = client("dynamodb")
-        try:
-            ddb.transact_write_items(TransactItems=items)
-        except ddb.exceptions.TransactionCanceledException as exc:
-            if not _marker_failed(exc):
-                raise  # conflicts or throttling: transient, the batch is retried
-            marker = ddb.get_item(TableName=self.state_table, Key=marker_key, ConsistentRead=True).get("Item", {})
-            return str(marker.get("last", {}).get("S", batch.last_sequence))
-        return None
+        return add_once_per_batch(
+            self.state_table,
+            f"{BATCH_MARKER_PREFIX}{batch.first_sequence}",
+            str(batch.last_sequence),
+            int(now.timestamp()) + BATCH_MARKER_TTL_SECONDS,
+            updates,
+        )
