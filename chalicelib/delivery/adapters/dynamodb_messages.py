@@ -39,8 +39,7 @@ from chalicelib.engagement.messages_table import (
 )
 from chalicelib.scenarios.engine import ScenarioRun
 from chalicelib.shared.aws import client
-from chalicelib.shared.dynamodb import query_all
-from chalicelib.shared.faults import StorageUnavailable
+from chalicelib.shared.dynamodb import batch_get, query_all
 from chalicelib.tracking.events import iso
 
 RUN_TTL_DAYS = 400
@@ -523,24 +522,8 @@ class DynamoRelatedProducts:
 def batch_get_events(table: str, keys: list[tuple[str, str]], max_rounds: int = 8) -> dict[str, Any]:
     """Event key -> TrackedEvent for every event stored in the items of these table keys (profile id, ts_key) that
     exist (an event's own item or a group item: tracking/events.py); BatchGetItem, 100 keys a request, unprocessed
-    re-asked."""
-    import time
-
+    re-asked (`shared.dynamodb.batch_get`)."""
     from chalicelib.tracking.events import expand, table_key
 
-    ddb = client("dynamodb")
-    out: dict[str, Any] = {}
-    for start in range(0, len(keys), 100):
-        request: dict[str, Any] = {table: {"Keys": [table_key(k) for k in keys[start : start + 100]]}}
-        for attempt in range(max_rounds):
-            response = ddb.batch_get_item(RequestItems=request)
-            for item in response.get("Responses", {}).get(table, []):
-                for event in expand(item):
-                    out[event.key] = event
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(min(0.05 * 2**attempt, 1.0))
-        else:
-            raise StorageUnavailable("events still unprocessed after retries")
-    return out
+    items = batch_get(table, [table_key(k) for k in keys], max_rounds=max_rounds)
+    return {event.key: event for item in items for event in expand(item)}
