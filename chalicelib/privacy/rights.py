@@ -38,6 +38,7 @@ class PrivacyService:
         body = stored.document()
         body["version"] = stored.version
         profile_ids = [profile_id, *body.get("merged_from", [])]
+        days = self._archived_days(stored, profile_ids)  # before the device ids below: no profile holds their days
         keys = self.data.identity_keys(profile_ids)
         # A device's events the fold deferred to this person before the device's own profile was ever written were
         # stored (and archived) under the device's derived profile id, which no merge lists. The device's identity
@@ -56,7 +57,7 @@ class PrivacyService:
         for anon in body.get("anonymous_ids", []):
             keys.add(identity_key("anon", anon))
         tokens = sorted(body.get("devices") or {})  # push devices, keyed by token (profiles/devices.py)
-        return PersonKeys(profile_id, profile_ids, sorted(keys), tokens, self._archived_days(stored, profile_ids)), body
+        return PersonKeys(profile_id, profile_ids, sorted(keys), tokens, days), body
 
     def _archived_days(self, stored: StoredProfile, profile_ids: list[str]) -> list[str]:
         """The archive days of the profile and of every profile merged into it: a merged-away one keeps its body (and
