@@ -99,7 +99,6 @@ class EngagementService:
             {} if legacy_unsubscribe_keys is None else legacy_unsubscribe_keys
         )
         self._feedback_topic_arns = feedback_topic_arns
-        self._listed: set[str] = set()  # scenarios this container has named in the report listing
 
     # -- helpers ------------------------------------------------------------------------------------------------------
     def verify(self, token: str, purpose: lt.Purpose) -> lt.LinkPayload | None:
@@ -469,15 +468,12 @@ class EngagementService:
 
     # -- conversions and holdout --------------------------------------------------------------------------------------
     def run_starting(self, run: Any) -> None:
-        """Call before creating a run: names its scenario in the report listing, once per scenario per warm
-        container (the run record itself is the uplift report's assignment: `ReportStore.assignments`; no counter).
+        """Call before creating a run: names its scenario in the report listing (the store writes it once per scenario
+        per warm container; the run record itself is the uplift report's assignment: `ReportStore.assignments`).
 
         Before the create, so a crash between the two cannot leave a run whose scenario is not listed; a create that
         then finds the run already there (a replay) has listed nothing new."""
-        if run.scenario_id in self._listed:
-            return
         self.store.list_scenario(run.scenario_id, self.clock.now())
-        self._listed.add(run.scenario_id)
 
     def orders(self, profile_id: str, events: Iterable[TrackedEvent], runs: Iterable[Any]) -> None:
         """Attribute each new Order Completed to the last human touch (rules in `attribution.py`), and

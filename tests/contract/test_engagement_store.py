@@ -230,3 +230,29 @@ class TestDynamoEngagementStore(EngagementStoreContract):
         s = get_settings()
         erase_person_messages(s.messages_table, s.due_table, SimpleNamespace(profile_ids=["p_1"], identity_keys=[]))
         assert stores.engagement.assignments("cart") == {"treated": 0, "holdout": 1}
+
+
+def test_a_warm_store_writes_the_report_listing_once_per_scenario(aws: dict[str, Any]) -> None:
+    """The listing is only added to: a container names a scenario once; a new container (cold start) names it again."""
+    from chalicelib.engagement.adapters.dynamodb_engagement import DynamoEngagementStore
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import get_settings
+
+    s = get_settings()
+    listing = {"pk": {"S": "reports"}, "sk": {"S": "cart"}}
+
+    def listed() -> bool:
+        return "Item" in client("dynamodb").get_item(TableName=s.state_table, Key=listing)
+
+    warm = DynamoEngagementStore(s.state_table, s.messages_table)
+    assert warm.count("conv#o1", "cart", "r#none#email", {"conversions": 1}, NOW) and listed()
+    # WHEN the item is gone (only so the test can see whether the next counts write it again)
+    client("dynamodb").delete_item(TableName=s.state_table, Key=listing)
+    assert warm.count("conv#o2", "cart", "r#none#email", {"conversions": 1}, NOW)
+    warm.list_scenario("cart", NOW)
+    # THEN the warm store counted without rewriting it...
+    assert not listed()
+    assert warm.rows("cart") == {"r#none#email": {"conversions": 2}}
+    # ...and a fresh one (a cold container) names the scenario again on its first count
+    cold = DynamoEngagementStore(s.state_table, s.messages_table)
+    assert cold.count("conv#o3", "cart", "r#none#email", {"conversions": 1}, NOW) and listed()

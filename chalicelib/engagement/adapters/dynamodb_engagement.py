@@ -86,6 +86,10 @@ class DynamoEngagementStore:
     def __init__(self, state_table: str, messages_table: str) -> None:
         self.state = state_table
         self.messages = messages_table
+        # Scenarios this container has named in the `reports` listing. The listing is only ever added to, so one
+        # write per scenario per warm container is enough: every later count skips it (a transaction item is two
+        # write units; it was a third of every count's cost).
+        self._listed: set[str] = set()
 
     # -- counters -----------------------------------------------------------------------------------------------------
     def count(
@@ -136,7 +140,8 @@ class DynamoEngagementStore:
             outcomes = {k: v for k, v in increments.items() if k in EMAIL_FIELDS}
             if outcomes:
                 items.append(DynamoDailyStore(self.state).email_item(daily, outcomes, now))
-        if listed:  # operational rows (dropped feedback) stay out of the scenario list
+        lists = listed and scenario_id not in self._listed  # operational rows (dropped feedback) stay out of the list
+        if lists:
             items.append(
                 {
                     "Update": {
@@ -152,18 +157,24 @@ class DynamoEngagementStore:
         except ddb.exceptions.TransactionCanceledException as exc:
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
             if reasons and reasons[0] == "ConditionalCheckFailed":
-                return False
+                return False  # counted before, by a transaction that listed the scenario or followed one that did
             raise
+        if lists:
+            self._listed.add(scenario_id)
         return True
 
     def list_scenario(self, scenario_id: str, now: datetime) -> None:
-        """Name the scenario in the `reports` listing (idempotent): its runs count assignments in no counter row."""
+        """Name the scenario in the `reports` listing (idempotent; once per scenario per warm container): its runs
+        count assignments in no counter row."""
+        if scenario_id in self._listed:
+            return
         client("dynamodb").update_item(
             TableName=self.state,
             Key={"pk": {"S": "reports"}, "sk": {"S": scenario_id}},
             UpdateExpression="SET updated_at = :now",
             ExpressionAttributeValues={":now": {"S": iso(now)}},
         )
+        self._listed.add(scenario_id)
 
     def assignments(self, scenario_id: str) -> dict[str, int]:
         """Arm (`treated`, `holdout`) -> runs of the scenario still stored, counted on the `by_assignment` index:
