@@ -218,7 +218,7 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             _row(
                 "  modelled cost per 1,000 emails: limiter writes + SQS + Lambda",
                 f"${rate['cost_per_1000_emails']['total']:.4f}",
-                f"vs SES ${rate['ses_per_1000_emails']:.2f}",
+                f"<= 10% of SES's ${rate['ses_per_1000_emails']:.2f}",
                 rate["cost_per_1000_emails"]["total"] <= rate["ses_per_1000_emails"] * 0.1,
             ),
         ]
