@@ -312,7 +312,12 @@ def get_privacy_service() -> PrivacyService:
 
     s = get_settings()
     data = DynamoPersonalData(
-        s.events_table, s.identities_table, s.profiles_table, s.segment_members_table, secret=signing_key
+        s.events_table,
+        s.identities_table,
+        s.profiles_table,
+        s.segment_members_table,
+        get_segment_store().member_partitions,
+        secret=signing_key,
     )
     tables = PrivacyTables(s.profiles_table)
     # Bad rows (refused messages, events that failed to fold) found through their per-person pointers.

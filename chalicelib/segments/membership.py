@@ -9,7 +9,8 @@ absent, delete if present), so:
 Sizes are not written here: the members table's own stream moves them, once per item that appears or goes
 (`segments.sizes`), so they equal the number of items whoever wrote them: this consumer, a replay re-creating and
 deleting an item on the way, or an erasure (it deletes the items itself; the tombstone's exits then find them gone).
-The cost is one write unit per membership change (plus its `by_profile` index entry), paid only on an actual change.
+The cost is one write unit per membership change (the table has no index), paid only on an actual change; the first
+entry of a segment in a container also writes (once) its registry row, which tells an erasure where to look.
 
 The same pass keeps the compact customer population (`$customers#n` rows: recency, orders, revenue, needs group and
 the RFM/percentile the profile currently carries) that the daily cut-point job reads with Queries instead of scanning

@@ -58,6 +58,13 @@ class SegmentStore(Protocol):
         that never had a member is absent; one emptied since shows 0."""
         ...
 
+    def member_partitions(self) -> list[str]:
+        """Every `segment_id` a member item of anyone may be stored under: each segment that ever had a member (left
+        or emptied since, disabled or no longer defined: its items may remain), then the population partitions. An
+        erasure looks up a person's memberships by key in each, so none may be missing: a segment is listed from
+        before its first member is written, not once the members stream has been counted."""
+        ...
+
     def members(
         self, segment_id: str, limit: int = 100, cursor: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:

@@ -92,6 +92,7 @@ class TestDynamoIdentityStore(IdentityStoreContract):
             dynamo.identities_table,
             dynamo.profiles_table,
             dynamo.segment_members_table,
+            lambda: [],  # no segments: only the identity tombstone is exercised here
             secret=lambda: "contract-secret",
         )
         return lambda key: data.tombstone_identity(key, "2026-01-01T00:00:00Z")

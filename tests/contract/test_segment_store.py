@@ -106,6 +106,20 @@ class SegmentStoreContract:
         settle()
         assert "vip" not in store.sizes()
 
+    def test_every_segment_ever_entered_is_listed_as_a_member_partition_before_any_size_is_counted(
+        self, store: SegmentStore
+    ) -> None:
+        # GIVEN members entered in two segments, one of them emptied since; the members stream not counted yet
+        store.enter(SEG, "p1", AT, 1)
+        store.enter("vip", "p2", AT, 1)
+        store.leave("vip", "p2")
+        # THEN both are listed (an erasure looks in each), once, and a segment nobody entered is not
+        partitions = store.member_partitions()
+        assert {SEG, "vip"} <= set(partitions) and "never_entered" not in partitions
+        assert len(partitions) == len(set(partitions))
+        # AND the registry is no segment: neither sized nor a member page
+        assert store.members(SEG)[0] == [{"profile_id": "p1", "entered_at": AT, "version": 1}]
+
     def test_members_page_through_every_member_once_in_id_order(self, store: SegmentStore) -> None:
         ids = [f"p{n}" for n in (4, 0, 3, 1, 2)]
         for pid in ids:
@@ -163,3 +177,101 @@ class TestDynamoSegmentStore(SegmentStoreContract):
     @pytest.fixture
     def settle(self) -> Callable[[], None]:
         return MembersStream().count
+
+
+class RegistryFailing:
+    """The DynamoDB client, but a write of a registry row raises (a throttled or failed request)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.exceptions = real.exceptions
+        self.registry_puts = 0
+
+    def put_item(self, **kwargs: Any) -> Any:
+        if kwargs["Item"]["segment_id"]["S"].startswith("$segments"):
+            self.registry_puts += 1
+            if self.registry_puts == 1:
+                from chalicelib.shared.faults import StorageUnavailable
+
+                raise StorageUnavailable("registry write failed")
+        return self.real.put_item(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+@pytest.mark.usefixtures("moto_env")
+class TestDynamoSegmentRegistry:
+    """The DynamoDB adapter's own side of `member_partitions`: where it reads and writes, and the upgrade path."""
+
+    @pytest.fixture
+    def members_table(self) -> str:
+        from chalicelib.shared.settings import get_settings
+
+        return get_settings().segment_members_table
+
+    def test_no_member_is_written_into_a_segment_whose_registry_row_failed(
+        self, members_table: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from chalicelib.segments.adapters import dynamodb_segments
+        from chalicelib.shared.aws import client
+        from chalicelib.shared.faults import StorageUnavailable
+        from chalicelib.shared.settings import get_settings
+
+        failing = RegistryFailing(client("dynamodb"))
+        monkeypatch.setattr(dynamodb_segments, "client", lambda name: failing)
+        store = dynamodb_segments.DynamoSegmentStore(members_table, get_settings().state_table)
+        # WHEN the registry row cannot be written, the enter fails (the record is retried) and writes no member
+        with pytest.raises(StorageUnavailable):
+            store.enter(SEG, "p1", AT, 1)
+        assert store.members(SEG) == ([], None)
+        # THEN the retry registers the segment, then writes the member; later members need no registry write
+        assert store.enter(SEG, "p1", AT, 1) is True
+        assert store.enter(SEG, "p2", AT, 1) is True
+        assert failing.registry_puts == 2
+        assert SEG in store.member_partitions()
+
+    def test_each_container_registers_a_segment_once_and_the_first_entry_time_is_kept(self, members_table: str) -> None:
+        from chalicelib.segments.adapters.dynamodb_segments import REGISTRY_PARTITION, DynamoSegmentStore
+        from chalicelib.shared.aws import client
+        from chalicelib.shared.settings import get_settings
+
+        state = get_settings().state_table
+        DynamoSegmentStore(members_table, state).enter(SEG, "p1", AT, 1)
+        DynamoSegmentStore(members_table, state).enter(SEG, "p2", "2026-03-03T00:00:00.000Z", 1)  # another container
+        rows = client("dynamodb").query(
+            TableName=members_table,
+            KeyConditionExpression="segment_id = :s",
+            ExpressionAttributeValues={":s": {"S": REGISTRY_PARTITION}},
+        )["Items"]
+        assert [(r["profile_id"]["S"], r["first_entered_at"]["S"]) for r in rows] == [(SEG, AT)]
+
+    def test_a_segment_sized_before_the_registry_existed_is_listed(self, members_table: str) -> None:
+        # GIVEN an upgraded stack: members written before the registry, counted into their size row, no registry row
+        from chalicelib.segments.adapters.dynamodb_segments import SIZE_PK, DynamoSegmentStore
+        from chalicelib.shared.aws import client
+        from chalicelib.shared.settings import get_settings
+
+        state = get_settings().state_table
+        client("dynamodb").put_item(
+            TableName=state, Item={"pk": {"S": SIZE_PK}, "sk": {"S": "old_segment"}, "size": {"N": "3"}}
+        )
+        # THEN it is listed beside the registered ones
+        store = DynamoSegmentStore(members_table, state)
+        store.enter(SEG, "p1", AT, 1)
+        assert {"old_segment", SEG} <= set(store.member_partitions())
+
+    def test_every_population_row_is_under_a_listed_partition(self, members_table: str) -> None:
+        from chalicelib.bootstrap import get_segment_store
+        from chalicelib.shared.dynamodb import batch_get
+
+        store = get_segment_store()
+        buyers = [f"b{n}" for n in range(20)]  # enough ids to land on every shard
+        for buyer in buyers:
+            store.put_customer(row(buyer, 1))
+        keys = [
+            {"segment_id": {"S": partition}, "profile_id": {"S": buyer}}
+            for partition in store.member_partitions()
+            for buyer in buyers
+        ]
+        assert sorted(i["profile_id"]["S"] for i in batch_get(members_table, keys)) == sorted(buyers)

@@ -48,6 +48,10 @@ class InMemorySegmentStore:
             out[segment_id] += 1
         return out
 
+    def member_partitions(self) -> list[str]:
+        # The population's partitions are the adapter's (`$customers#<shard>`); listed alike, for the same shape.
+        return sorted(self.had_members) + [f"$customers#{shard}" for shard in range(4)]
+
     def members(
         self, segment_id: str, limit: int = 100, cursor: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:

@@ -208,3 +208,42 @@ def test_export_has_a_section_for_everything_erasure_deletes(harness: Harness) -
     missing = [name for name, count in deleted.items() if count and not export.get(name)]
     assert missing == [], f"erased but not exported: {missing}"
     assert set(deleted) <= set(export)
+
+
+def test_memberships_of_a_disabled_segment_and_of_one_no_longer_defined_are_exported_and_erased(
+    harness: Harness,
+) -> None:
+    import json
+
+    from chalicelib.bootstrap import get_segment_store
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import table_name
+
+    # GIVEN a segment created through the admin API, and a person on its plan with a cart: in it and in cart_abandoners
+    headers = {"Authorization": "Bearer test-admin-token", "Content-Type": "application/json"}
+    gold = {"name": "gold_plan", "rule": {"field": "traits.plan", "op": "eq", "value": "gold"}}
+    created = harness.client.http.put("/admin/definitions/segment/gold_plan", body=json.dumps(gold), headers=headers)
+    assert created.status_code == 201
+    send(harness, "/v1/identify", {"userId": "seg-user", "traits": {"email": "seg@example.com", "plan": "gold"}})
+    send(harness, "/v1/track", {"userId": "seg-user", "event": "Product Added", "properties": {"product_id": "x"}})
+    harness.pump.drain()
+    profile_id = harness.json(harness.admin("/admin/profiles?user_id=seg-user"))["profile_id"]
+    # AND that segment disabled since (its members leave at their next fold: this person has had none)
+    disabled = harness.client.http.post("/admin/definitions/segment/gold_plan/disable", headers=headers)
+    assert disabled.status_code == 200
+    # AND a membership of a segment no longer defined (dropped from segments.json by a later deploy, its members not
+    # folded since), written just now: its size not counted yet
+    get_segment_store().enter("retired_segment", profile_id, "2026-01-01T00:00:00.000Z", 1)
+    # WHEN the person asks for their data, THEN every membership is listed
+    export = harness.json(harness.admin(f"/admin/profiles/{profile_id}/export"))
+    memberships = {"cart_abandoners", "gold_plan", "retired_segment"}
+    assert set(export["segments"]) == memberships
+    # WHEN they are erased (before the tombstone's exits run: the erasure itself deletes the items)
+    deleted = harness.json(delete(harness, f"/admin/profiles/{profile_id}"))["deleted"]
+    assert deleted["segment_memberships"] == len(memberships)
+    # THEN no membership item of theirs is left
+    ddb = client("dynamodb")
+    for segment_id in memberships:
+        key = {"segment_id": {"S": segment_id}, "profile_id": {"S": profile_id}}
+        found = ddb.get_item(TableName=table_name("SegmentMembersTable"), Key=key, ConsistentRead=True)
+        assert "Item" not in found, segment_id

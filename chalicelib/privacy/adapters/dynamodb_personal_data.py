@@ -1,6 +1,6 @@
-"""`PersonalData` on DynamoDB: events (the events table is keyed by profile), identities and segment memberships
-(through their `by_profile` indexes): a Query per profile, no scan; and the identity and profile tombstones erasure
-leaves."""
+"""`PersonalData` on DynamoDB: events (the events table is keyed by profile) and identities (through its `by_profile`
+index): a Query per profile, no scan; segment memberships by key, in every segment that may hold one; and the identity
+and profile tombstones erasure leaves."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.shared.aws import client
-from chalicelib.shared.dynamodb import query_all
+from chalicelib.shared.dynamodb import batch_get, query_all
 from chalicelib.tracking.events import (
     ItemRef,
     TrackedEvent,
@@ -29,12 +29,17 @@ class DynamoPersonalData:
         identities: str,
         profiles: str,
         segment_members: str,
+        segment_partitions: Callable[[], list[str]],
         secret: Callable[[], str] = lambda: "",
     ) -> None:
         self.events_table = events
         self.identities_table = identities
         self.profiles_table = profiles
         self.segment_members_table = segment_members
+        # Every segment a member item may be stored under (`SegmentStore.member_partitions`): the members table has
+        # no index by profile (an index entry per membership change cost as much as the item), so a person's
+        # memberships are read by key, (segment, profile) for each.
+        self.segment_partitions = segment_partitions
         self.secret = secret  # the signing key: tombstones are kept under a keyed hash of the identity
 
     @staticmethod
@@ -108,8 +113,19 @@ class DynamoPersonalData:
             batch_write(self.events_table, [{"PutRequest": {"Item": item}} for item in rewrites])
         return sum(len(keys) for keys in drop.values())
 
+    def _memberships(self, profile_ids: list[str]) -> list[dict[str, Any]]:
+        """The member items of these profiles: a BatchGetItem over every listed segment x profile (a few hundred keys
+        for a person, a read unit each, found or not; no scan). Strongly consistent: a membership written just before
+        the erasure must be found."""
+        keys = [
+            {"segment_id": {"S": segment_id}, "profile_id": {"S": profile_id}}
+            for segment_id in dict.fromkeys(self.segment_partitions())
+            for profile_id in dict.fromkeys(profile_ids)
+        ]
+        return batch_get(self.segment_members_table, keys, consistent=True, projection="segment_id, profile_id")
+
     def segment_ids(self, profile_ids: list[str]) -> list[str]:
-        return [i["segment_id"]["S"] for i in self._by_profile(self.segment_members_table, profile_ids)]
+        return [i["segment_id"]["S"] for i in self._memberships(profile_ids)]
 
     def erase_events(self, profile_ids: list[str]) -> int:
         """Delete every item of these profiles (groups whole: a group is one profile's). Returns the events deleted."""
@@ -118,7 +134,7 @@ class DynamoPersonalData:
         return sum(item_event_count(i) for i in items)
 
     def erase_memberships(self, profile_ids: list[str]) -> int:
-        items = self._by_profile(self.segment_members_table, profile_ids)
+        items = self._memberships(profile_ids)
         keys = [{"segment_id": i["segment_id"], "profile_id": i["profile_id"]} for i in items]
         return _delete_keys(self.segment_members_table, keys)
 

@@ -4,6 +4,9 @@ Items (see docs/ARCHITECTURE.md):
 - SegmentMembersTable `segment_id=<segment>, profile_id`: entered_at, version (the profile version that entered).
 - SegmentMembersTable `segment_id=$customers#<0..3>, profile_id`: the customer population (version, last_order_ts,
   orders, revenue, needs_group, rfm digits, gvp = group value percentile, first_order_ts).
+- SegmentMembersTable `segment_id=$segments, profile_id=<segment>`: first_entered_at. The registry of every segment that
+  ever had a member, written before its first member item (once per container): an erasure reads a person's
+  memberships by key in each of them (`member_partitions`), the table having no index by profile.
 - StateTable `pk=segment_size, sk=<segment>`: size (atomic counter, moved only by `DynamoSegmentSizeCounter` from the
   members table's stream), updated_at.
 - StateTable `pk=segsizebatch#<first sequence>, sk=-`: last (sequence), expires_at (TTL); one counted stream batch.
@@ -25,7 +28,7 @@ from typing import Any
 from chalicelib.segments.ports import CustomerRow, SegmentSizeCounter, SegmentStore
 from chalicelib.segments.sizes import SizeDeltas
 from chalicelib.shared.aws import client
-from chalicelib.shared.dynamodb import add_once_per_batch
+from chalicelib.shared.dynamodb import add_once_per_batch, query_all
 
 SIZE_PK = "segment_size"
 BATCH_MARKER_PREFIX = "segsizebatch#"
@@ -36,6 +39,7 @@ MAX_TRANSACTION_ITEMS = 100  # TransactWriteItems' limit: the marker and at most
 # POPULATION_SHARDS Queries, never a Scan.
 POPULATION_PREFIX = "$customers#"
 POPULATION_SHARDS = 4
+REGISTRY_PARTITION = "$segments"  # a system row too: the size counter skips `$` partitions
 MAX_CURSOR_CHARS = 2048
 
 
@@ -66,10 +70,32 @@ class DynamoSegmentStore(SegmentStore):
     def __init__(self, members_table: str, state_table: str) -> None:
         self.members_table = members_table
         self.state_table = state_table
+        self._registered: set[str] = set()  # segments this container has seen in the registry: no write again
+
+    def _register(self, segment_id: str, entered_at: str) -> None:
+        """The segment's registry row, before any member item of it can exist: a failure here stops the enter (the
+        record is retried), so no member is ever written into a segment an erasure would not look in."""
+        if segment_id in self._registered:
+            return
+        ddb = client("dynamodb")
+        # Conditional, so the row keeps the first entry's time; a row already there (another container wrote it) is
+        # the work done.
+        with contextlib.suppress(ddb.exceptions.ConditionalCheckFailedException):
+            ddb.put_item(
+                TableName=self.members_table,
+                Item={
+                    "segment_id": {"S": REGISTRY_PARTITION},
+                    "profile_id": {"S": segment_id},
+                    "first_entered_at": {"S": entered_at},
+                },
+                ConditionExpression="attribute_not_exists(profile_id)",
+            )
+        self._registered.add(segment_id)
 
     def enter(self, segment_id: str, profile_id: str, entered_at: str, version: int) -> bool:
         # A plain conditional put: a replayed stream record finds the item already there and changes nothing. The size
         # follows from the item's own INSERT record (`DynamoSegmentSizeCounter`), so no transaction is needed.
+        self._register(segment_id, entered_at)
         ddb = client("dynamodb")
         try:
             ddb.put_item(
@@ -113,6 +139,19 @@ class DynamoSegmentStore(SegmentStore):
             if "LastEvaluatedKey" not in page:
                 return out
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def member_partitions(self) -> list[str]:
+        # The registry, plus the segments counted by the size counter: members written before the registry existed
+        # (an upgraded stack) each had their INSERT counted there, so every segment holding one has a size row. Two
+        # Queries of a few hundred keys at most: an erasure or an access request, never the hot path.
+        registered = query_all(
+            TableName=self.members_table,
+            KeyConditionExpression="segment_id = :s",
+            ExpressionAttributeValues={":s": {"S": REGISTRY_PARTITION}},
+            ProjectionExpression="profile_id",
+        )
+        found = {item["profile_id"]["S"] for item in registered} | set(self.sizes())
+        return sorted(found) + [f"{POPULATION_PREFIX}{shard}" for shard in range(POPULATION_SHARDS)]
 
     def members(
         self, segment_id: str, limit: int = 100, cursor: str | None = None
