@@ -4,9 +4,10 @@
    Product Added / Product Added to Wishlist note interest, a verified Order Completed forgets it (a buyer is not
    waiting for the product any more). The scenarios reader calls it (`ScenarioService`), where the events are read
    already: the fold pays nothing, and a batch with no catalog scenario enabled writes nothing. Interest is written
-   only for people an enabled catalog scenario could reach (`reachable`: an address on one of its channels, or a
-   channel that needs none, like in_app); a version that makes someone reachable, or merges another profile into a
-   reachable one, brings in what the profile body keeps (`interest_backfill`: recent views, open cart lines).
+   only for people an enabled catalog scenario could reach (`reachable`: an address on one of its channels, and
+   consent for a marketing send, or a channel that needs neither, like in_app); a version that makes someone
+   reachable, or merges another profile into a reachable one, brings in what the profile body keeps
+   (`interest_backfill`: recent views, open cart lines).
 2. `CatalogTriggerService.on_changes` reads the catalog stream: each change that fires an enabled catalog scenario
    becomes one fan-out job on the catalog fan-out queue (a replayed record makes the same job again: harmless).
 3. `CatalogTriggerService.fan_out` executes one job page: Query one page of `interest#<product>`, keep who is recent
@@ -47,7 +48,7 @@ log = logging.getLogger("one2one")
 
 CatalogTrigger = BackInStockTrigger | LowStockTrigger | PriceDropTrigger
 INTEREST_EVENTS = {"Product Viewed": "viewed", "Product Added": "carted", "Product Added to Wishlist": "wishlisted"}
-ANYONE = "*"  # in `interest_channels`: a catalog scenario without a send step (its runs reach everyone it starts for)
+ANYONE = "*"  # a `Route` channel: a catalog scenario without a send step (its runs reach everyone it starts for)
 PAGE_SIZE = 100  # one Query page and one BatchGetItem of profiles per queue message
 SLOT = timedelta(minutes=1)
 _EPSILON = 1e-9
@@ -181,33 +182,63 @@ def interest_retention(scenarios: Iterable[Scenario]) -> timedelta | None:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def interest_channels(scenarios: Iterable[Scenario]) -> frozenset[str]:
-    """The channels the enabled catalog scenarios send on (`ANYONE` for one without a send step)."""
-    channels: set[str] = set()
+@dataclass(frozen=True)
+class Route:
+    """One way an enabled catalog scenario sends: its channel, and for a send to the person's own address whether
+    it is marketing (which needs their consent on that channel, and not opting out of the scenario's `topic`)."""
+
+    channel: str
+    marketing: bool = False
+    topic: str | None = None
+
+
+def interest_routes(scenarios: Iterable[Scenario]) -> frozenset[Route]:
+    """How the enabled catalog scenarios send (`ANYONE` for one without a send step: its runs are for everyone)."""
+    routes: set[Route] = set()
     for scenario in catalog_scenarios(scenarios):
-        sends = [step.channel for step in scenario.steps if isinstance(step, SendStep)]
-        channels.update(sends or [ANYONE])
-    return frozenset(channels)
+        sends = [step for step in scenario.steps if isinstance(step, SendStep)]
+        for step in sends:
+            marketing = scenario.marketing if step.marketing is None else step.marketing
+            if step.channel in CUSTOMER_CHANNELS and marketing:
+                routes.add(Route(step.channel, True, scenario.topic))
+            else:
+                routes.add(Route(step.channel))
+        if not sends:
+            routes.add(Route(ANYONE))
+    return frozenset(routes)
 
 
-def reachable(profile: Mapping[str, Any], channels: Collection[str]) -> bool:
-    """Whether a catalog scenario sending on `channels` could reach this person (a profile JSON): a channel that needs
+def reachable(profile: Mapping[str, Any], routes: Collection[Route]) -> bool:
+    """Whether a catalog scenario sending by `routes` could reach this person (a profile JSON). A channel that needs
     no address of theirs (in_app, webhook, sales_alert) reaches everyone; email, sms and push need the address
-    delivery would send to (the same rules as its `no_address` guard). An anonymous visitor is usually not
+    delivery would send to, and a marketing send also the consent: the same rules as delivery's `no_address` and
+    `no_consent` guards (opt-in: unknown consent is no). An anonymous visitor, or one who never opted in, is not
     reachable: indexing their interest would cost a write per product and never send anything.
 
-    Example: `reachable({"email": "a@b.example"}, {"email"})` is True; `reachable({}, {"email", "push"})` is False.
+    Example: `reachable({"email": "a@b.example"}, {Route("email")})` is True, `reachable({}, {Route("email")})`
+    is False, and so is `reachable({"email": "a@b.example"}, {Route("email", marketing=True)})` without consent.
     """
-    for channel in channels:
+    for route in routes:
+        channel = route.channel
         if channel not in CUSTOMER_CHANNELS:
             return True
-        if channel == "email" and view.email_address(profile) is not None:
-            return True
-        if channel == "sms" and view.phone_number(profile) is not None:
-            return True
-        if channel == "push" and push_targets(profile, marketing=False):
-            return True
+        if channel == "email" and view.email_address(profile) is None:
+            continue
+        if channel == "sms" and view.phone_number(profile) is None:
+            continue
+        if channel == "push" and not push_targets(profile, marketing=False):
+            continue
+        if route.marketing and (view.consent_status(profile, channel) != "opted_in" or _opted_out(profile, route)):
+            continue
+        return True
     return False
+
+
+def _opted_out(profile: Mapping[str, Any], route: Route) -> bool:
+    consent = profile.get("consent")
+    topics = consent.get("topics") if isinstance(consent, Mapping) and route.topic else None
+    status = topics.get(route.topic) if isinstance(topics, Mapping) else None
+    return isinstance(status, Mapping) and status.get("status") == "opted_out"
 
 
 def _viewed(body: Mapping[str, Any]) -> dict[str, datetime]:
@@ -269,7 +300,7 @@ def held_interest(
 def interest_backfill(
     profile: Mapping[str, Any],
     previous: Mapping[str, Any] | None,
-    channels: Collection[str],
+    routes: Collection[Route],
     kinds: Collection[str],
     since: datetime,
 ) -> list[InterestSignal]:
@@ -277,9 +308,9 @@ def interest_backfill(
     keeps when the previous version (None: there was none) was not reachable, its interest not written then; after a
     merge into an already reachable profile (`merged_from` grew), what the merged-in profile brought. Nothing
     otherwise: the new events' own signals cover the rest. An unreachable profile brings nothing."""
-    if not reachable(profile, channels):
+    if not reachable(profile, routes):
         return []
-    if previous is not None and reachable(previous, channels):
+    if previous is not None and reachable(previous, routes):
         if set(profile.get("merged_from") or ()) <= set(previous.get("merged_from") or ()):
             return []
         return held_interest(profile, previous, kinds, since)

@@ -241,9 +241,9 @@ class ScenarioService:
         brings another profile's in (`interest_backfill`); a purchase forgets whether they are reachable or not."""
         from chalicelib.scenarios.catalog_triggers import (
             interest_backfill,
-            interest_channels,
             interest_kinds,
             interest_retention,
+            interest_routes,
             interest_updates,
             reachable,
         )
@@ -256,9 +256,9 @@ class ScenarioService:
         profile_id = str(profile["profile_id"])
         kinds = interest_kinds(scenarios)
         signals, bought = interest_updates(events, kinds) if events else ([], set())
-        channels = interest_channels(scenarios)
-        if reachable(profile, channels):
-            signals += interest_backfill(profile, previous, channels, kinds, now - retention)
+        routes = interest_routes(scenarios)
+        if reachable(profile, routes):
+            signals += interest_backfill(profile, previous, routes, kinds, now - retention)
         else:
             signals = []
         if signals:

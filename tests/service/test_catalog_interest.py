@@ -27,7 +27,7 @@ NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 CONFIG = ProfileConfig()
 
 
-def catalog_scenario(channel: str, interest: list[str] | None = None) -> Scenario:
+def catalog_scenario(channel: str, interest: list[str] | None = None, marketing: bool = True) -> Scenario:
     when: dict[str, Any] = {"type": "price_drop", "percent": 10, "within": "30d"}
     if interest is not None:
         when["interest"] = interest
@@ -37,6 +37,7 @@ def catalog_scenario(channel: str, interest: list[str] | None = None) -> Scenari
             "name": "Price drop",
             "when": when,
             "steps": [{"type": "send", "channel": channel, "template": "t"}],
+            "marketing": marketing,
         }
     )
 
@@ -82,6 +83,12 @@ class Person:
 
     def identifies(self, at: datetime, **traits: Any) -> dict[str, Any]:
         return self.folds(self.event("", at, kind="identify", traits=traits))
+
+    def signs_up(self, at: datetime, email: str) -> dict[str, Any]:
+        """Identifies with an email and subscribes to mail (marketing needs the consent)."""
+        return self.folds(
+            self.event("", at, kind="identify", traits={"email": email}), self.event("Email Subscribed", at)
+        )
 
 
 def service(index: InMemoryInterestIndex, person: Person, *scenarios: Scenario) -> ScenarioService:
@@ -135,8 +142,8 @@ def test_identifying_with_an_email_brings_the_earlier_views_and_cart_into_the_in
     ]
     assert consumer.process_records(records) == []
     assert index.items == {}
-    # WHEN they identify with an email
-    identify = visitor.identifies(NOW - timedelta(hours=1), email="ann@example.com")
+    # WHEN they sign up with their email
+    identify = visitor.signs_up(NOW - timedelta(hours=1), "ann@example.com")
     assert consumer.process_records([identify]) == []
     # THEN their recent view and open cart line are indexed at the time they happened; the bought and the too old
     # product are not
@@ -160,7 +167,7 @@ def test_the_backfill_records_only_the_kinds_an_enabled_scenario_asks_for(index:
         [
             visitor.views("p1", at=at),
             visitor.folds(visitor.event("Product Added", at, properties={"product_id": "p2", "quantity": 2})),
-            visitor.identifies(NOW, email="ann@example.com"),
+            visitor.signs_up(NOW, "ann@example.com"),
         ]
     )
     assert list(indexed(index)) == [("p2", "anon-3")]
@@ -177,12 +184,34 @@ def test_a_push_or_sms_address_makes_a_person_reachable_for_a_scenario_on_that_c
     index: InMemoryInterestIndex,
 ) -> None:
     visitor = Person("anon-5")
-    consumer = service(index, visitor, catalog_scenario("sms"))
+    consumer = service(index, visitor, catalog_scenario("sms", marketing=False))
     consumer.process_records([visitor.views("p1", at=NOW - timedelta(hours=2))])
     consumer.process_records([visitor.identifies(NOW - timedelta(hours=1), email="ann@example.com")])
     assert index.items == {}  # an email is no address for a text
     consumer.process_records([visitor.identifies(NOW, phone="+447700900123")])
     assert list(indexed(index)) == [("p1", "anon-5")]
+
+
+def test_an_email_without_consent_is_not_reachable_for_marketing_until_they_subscribe(
+    index: InMemoryInterestIndex,
+) -> None:
+    # GIVEN a marketing price-drop mail, and a person who gave their email (an order, a contact form) but never
+    # opted in to marketing mail: delivery would skip every mail to them (`no_consent`)
+    person = Person("user-3")
+    consumer = service(index, person, catalog_scenario("email"))
+    consumer.process_records([person.identifies(NOW - timedelta(days=2), email="max@example.com")])
+    consumer.process_records([person.views("p1", at=NOW - timedelta(days=2))])
+    assert index.items == {}
+    # WHEN they subscribe
+    consumer.process_records([person.folds(person.event("Email Subscribed", NOW - timedelta(hours=1)))])
+    # THEN what they viewed before is indexed
+    assert indexed(index) == {("p1", "user-3"): {"viewed_at": "2026-03-08T12:00:00.000Z"}}
+    # AND a transactional catalog scenario reaches an address without marketing consent
+    other, other_index = Person("user-4"), InMemoryInterestIndex()
+    transactional = service(other_index, other, catalog_scenario("email", marketing=False))
+    transactional.process_records([other.identifies(NOW - timedelta(days=1), email="ida@example.com")])
+    transactional.process_records([other.views("p2", at=NOW - timedelta(hours=3))])
+    assert list(indexed(other_index)) == [("p2", "user-4")]
 
 
 def test_a_merge_of_an_anonymous_profile_indexes_its_views_under_the_winner(index: InMemoryInterestIndex) -> None:
@@ -191,7 +220,7 @@ def test_a_merge_of_an_anonymous_profile_indexes_its_views_under_the_winner(inde
     known, anonymous = Person("user-1"), Person("anon-6")
     scenario = catalog_scenario("email")
     consumer = service(index, known, scenario)
-    consumer.process_records([known.identifies(NOW - timedelta(days=3), email="kim@example.com")])
+    consumer.process_records([known.signs_up(NOW - timedelta(days=3), "kim@example.com")])
     consumer.process_records([known.views("p1", at=NOW - timedelta(days=3))])
     service(index, anonymous, scenario).process_records([anonymous.views("p2", "p1", at=NOW - timedelta(days=1))])
     assert list(indexed(index)) == [("p1", "user-1")]
@@ -212,7 +241,7 @@ def test_a_reachable_persons_events_cost_what_they_did(index: InMemoryInterestIn
     # not written again on every version.
     person = Person("user-2")
     consumer = service(index, person, catalog_scenario("email"))
-    consumer.process_records([person.identifies(NOW - timedelta(days=1), email="lee@example.com")])
+    consumer.process_records([person.signs_up(NOW - timedelta(days=1), "lee@example.com")])
     consumer.process_records([person.views("p1", "p2", at=NOW - timedelta(hours=3))])
     assert index.writes == 2
     consumer.process_records([person.views("p3", at=NOW - timedelta(hours=2))])

@@ -8,7 +8,8 @@ import pytest
 
 from chalicelib.catalog import ProductChange, StoredProduct
 from chalicelib.catalog.model import PricePoint, Product
-from chalicelib.scenarios.catalog_triggers import fires, interest_updates
+from chalicelib.scenarios.catalog_triggers import ANYONE, Route, fires, interest_routes, interest_updates, reachable
+from chalicelib.scenarios.definitions import Scenario
 from chalicelib.scenarios.exceptions import ScenarioConfigError
 from chalicelib.scenarios.loader import parse_scenario
 from chalicelib.tracking.events import TrackedEvent
@@ -144,22 +145,31 @@ def test_only_the_signs_of_interest_an_enabled_scenario_asks_for_are_recorded() 
     assert interest_kinds([carted_only, both]) == {"viewed", "carted", "wishlisted"}
 
 
-def catalog(channels: list[str], **trigger: object) -> object:
+def catalog(channels: list[str], marketing: bool = True, **trigger: object) -> Scenario:
     steps: list[dict[str, object]] = [{"type": "wait", "duration": "1h"}]
     for channel in channels:
         step: dict[str, object] = {"type": "send", "channel": channel, "template": "t"}
         if channel == "sales_alert":
             step["topic"] = "sales"
+        if channel == "webhook":
+            step = {"type": "send", "channel": channel, "url": "https://hooks.example/retarget"}
         steps.append(step)
     when = {"type": "back_in_stock", **trigger}
-    return parse_scenario({"id": f"s-{'-'.join(channels) or 'none'}", "name": "S", "when": when, "steps": steps})
+    return parse_scenario(
+        {
+            "id": f"s-{'-'.join(channels) or 'none'}",
+            "name": "S",
+            "when": when,
+            "steps": steps,
+            "marketing": marketing,
+            "topic": "recommendations",
+        }
+    )
 
 
-def test_interest_channels_are_those_of_the_enabled_catalog_scenarios() -> None:
-    from chalicelib.scenarios.catalog_triggers import ANYONE, interest_channels
-
+def test_interest_routes_are_how_the_enabled_catalog_scenarios_send() -> None:
     email_then_sms = catalog(["email", "sms"])
-    in_app = catalog(["in_app"]).model_copy(update={"enabled": False})  # type: ignore[attr-defined]
+    in_app = catalog(["in_app"]).model_copy(update={"enabled": False})
     cart = parse_scenario(
         {
             "id": "cart",
@@ -168,35 +178,52 @@ def test_interest_channels_are_those_of_the_enabled_catalog_scenarios() -> None:
             "steps": [{"type": "send", "channel": "push", "template": "t"}],
         }
     )
-    assert interest_channels([email_then_sms, in_app, cart]) == {"email", "sms"}
-    assert interest_channels([catalog([])]) == {ANYONE}  # no send step: its runs are for everyone it starts
-    assert interest_channels([cart]) == frozenset()
+    topic = "recommendations"
+    assert interest_routes([email_then_sms, in_app, cart]) == {
+        Route("email", True, topic),
+        Route("sms", True, topic),
+    }
+    assert interest_routes([catalog(["email", "in_app"], marketing=False)]) == {Route("email"), Route("in_app")}
+    assert interest_routes([catalog(["webhook"])]) == {Route("webhook")}  # consent is for the person's own channels
+    assert interest_routes([catalog([])]) == {Route(ANYONE)}  # no send step: its runs are for everyone it starts
+    assert interest_routes([cart]) == frozenset()
+
+
+EMAIL_IN = {"email": {"status": "opted_in", "at": "2026-03-01T00:00:00Z"}}
 
 
 @pytest.mark.parametrize(
-    ("profile", "channels", "expected"),
+    ("profile", "routes", "expected"),
     [
-        ({}, {"email", "sms", "push"}, False),  # an anonymous visitor
-        ({"email": "ann@example.com"}, {"email"}, True),
-        ({"traits": {"email": "ann@example.com"}}, {"email"}, True),
-        ({"email": "not-an-address"}, {"email"}, False),
-        ({"email": "ann@example.com"}, {"sms"}, False),
-        ({"traits": {"phone": "+44 7700 900123"}}, {"sms"}, True),
-        ({"devices": {"tok": {"at": 5, "enabled": True}}}, {"push"}, True),
-        ({"devices": {"tok": {"at": 5, "removed_at": 6}}}, {"push"}, False),
-        ({"devices": {"tok": {"at": 5, "enabled": False}}}, {"push"}, False),  # notifications turned off
-        ({}, {"email", "in_app"}, True),  # in-app reaches anonymous visitors
-        ({}, {"webhook"}, True),
-        ({}, {"*"}, True),
+        ({}, {Route("email"), Route("sms"), Route("push")}, False),  # an anonymous visitor
+        ({"email": "ann@example.com"}, {Route("email")}, True),
+        ({"traits": {"email": "ann@example.com"}}, {Route("email")}, True),
+        ({"email": "not-an-address"}, {Route("email")}, False),
+        ({"email": "ann@example.com"}, {Route("sms")}, False),
+        ({"traits": {"phone": "+44 7700 900123"}}, {Route("sms")}, True),
+        ({"devices": {"tok": {"at": 5, "enabled": True}}}, {Route("push")}, True),
+        ({"devices": {"tok": {"at": 5, "removed_at": 6}}}, {Route("push")}, False),
+        ({"devices": {"tok": {"at": 5, "enabled": False}}}, {Route("push")}, False),  # notifications turned off
+        ({}, {Route("email"), Route("in_app")}, True),  # in-app reaches anonymous visitors
+        ({}, {Route("webhook")}, True),
+        ({}, {Route(ANYONE)}, True),
         ({"email": "ann@example.com"}, set(), False),  # no catalog scenario sends anything
+        # marketing needs the channel's consent (opt-in: unknown is no) and no opt-out of the scenario's topic
+        ({"email": "ann@example.com"}, {Route("email", True)}, False),
+        ({"email": "ann@example.com", "consent": EMAIL_IN}, {Route("email", True, "recs")}, True),
+        (
+            {"email": "ann@example.com", "consent": {**EMAIL_IN, "topics": {"recs": {"status": "opted_out"}}}},
+            {Route("email", True, "recs")},
+            False,
+        ),
+        ({"consent": EMAIL_IN}, {Route("email", True)}, False),  # consent is no address
+        ({"email": "ann@example.com", "consent": EMAIL_IN}, {Route("sms", True)}, False),
     ],
 )
-def test_reachable_needs_an_address_on_a_channel_or_a_channel_that_needs_none(
-    profile: dict, channels: set[str], expected: bool
+def test_reachable_needs_an_address_and_for_marketing_consent_or_a_channel_that_needs_neither(
+    profile: dict, routes: set[Route], expected: bool
 ) -> None:
-    from chalicelib.scenarios.catalog_triggers import reachable
-
-    assert reachable(profile, channels) is expected
+    assert reachable(profile, routes) is expected
 
 
 def body(
@@ -260,7 +287,7 @@ def test_interest_backfill_only_when_the_profile_becomes_reachable_or_a_merge_br
     views = {"p1": "2026-03-02T10:00:00.000Z"}
     anonymous = body(views=views)
     known = body(views=views, email="ann@example.com")
-    email = {"email"}
+    email = {Route("email")}
     # an anonymous version brings nothing; the version that gave it an email brings its earlier views
     assert interest_backfill(anonymous, None, email, ALL_KINDS, SINCE) == []
     assert [s.product_id for s in interest_backfill(known, anonymous, email, ALL_KINDS, SINCE)] == ["p1"]
@@ -271,4 +298,9 @@ def test_interest_backfill_only_when_the_profile_becomes_reachable_or_a_merge_br
     merged = body(views={**views, "p9": "2026-03-03T10:00:00.000Z"}, email="ann@example.com", merged_from=["anon-1"])
     assert [s.product_id for s in interest_backfill(merged, known, email, ALL_KINDS, SINCE)] == ["p9"]
     # an in-app scenario reaches anonymous visitors: their interest was written all along
-    assert interest_backfill(anonymous, anonymous, {"in_app"}, ALL_KINDS, SINCE) == []
+    assert interest_backfill(anonymous, anonymous, {Route("in_app")}, ALL_KINDS, SINCE) == []
+    # consent given later makes a known address reachable for a marketing send: what the profile kept comes in
+    subscribed = body(views=views, email="ann@example.com", consent=EMAIL_IN)
+    marketing = {Route("email", True)}
+    assert interest_backfill(known, anonymous, marketing, ALL_KINDS, SINCE) == []
+    assert [s.product_id for s in interest_backfill(subscribed, known, marketing, ALL_KINDS, SINCE)] == ["p1"]
