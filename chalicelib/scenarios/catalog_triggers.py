@@ -3,7 +3,11 @@
 1. `interest_updates` (pure) turns a profile version's new events into interest-index writes: Product Viewed /
    Product Added / Product Added to Wishlist note interest, a verified Order Completed forgets it (a buyer is not
    waiting for the product any more). The scenarios reader calls it (`ScenarioService`), where the events are read
-   already: the fold pays nothing, and a batch with no catalog scenario enabled writes nothing.
+   already: the fold pays nothing, and a batch with no catalog scenario enabled writes nothing. Interest is written
+   only for people an enabled catalog scenario could reach (`reachable`: an address on one of its channels, and
+   consent for a marketing send, or a channel that needs neither, like in_app); a version that makes someone
+   reachable, or merges another profile into a reachable one, brings in what the profile body keeps
+   (`interest_backfill`: recent views, open cart lines).
 2. `CatalogTriggerService.on_changes` reads the catalog stream: each change that fires an enabled catalog scenario
    becomes one fan-out job on the catalog fan-out queue (a replayed record makes the same job again: harmless).
 3. `CatalogTriggerService.fan_out` executes one job page: Query one page of `interest#<product>`, keep who is recent
@@ -24,12 +28,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.catalog import InterestIndex, InterestSignal, ProductChange, from_stream_record, reference_price
+from chalicelib.profiles import view
+from chalicelib.profiles.devices import push_targets
 from chalicelib.profiles.ports import ProfileStore
 from chalicelib.scenarios.definitions import (
+    CUSTOMER_CHANNELS,
     BackInStockTrigger,
     LowStockTrigger,
     PriceDropTrigger,
     Scenario,
+    SendStep,
 )
 from chalicelib.scenarios.engine import ScenarioRun, in_audience, reentry_allowed, start_run
 from chalicelib.scenarios.ports import CatalogFanoutQueue, DueSteps, RunStore, StepQueue
@@ -40,6 +48,7 @@ log = logging.getLogger("one2one")
 
 CatalogTrigger = BackInStockTrigger | LowStockTrigger | PriceDropTrigger
 INTEREST_EVENTS = {"Product Viewed": "viewed", "Product Added": "carted", "Product Added to Wishlist": "wishlisted"}
+ANYONE = "*"  # a `Route` channel: a catalog scenario without a send step (its runs reach everyone it starts for)
 PAGE_SIZE = 100  # one Query page and one BatchGetItem of profiles per queue message
 SLOT = timedelta(minutes=1)
 _EPSILON = 1e-9
@@ -166,6 +175,146 @@ def interest_retention(scenarios: Iterable[Scenario]) -> timedelta | None:
     so nothing is written)."""
     windows = [s.when.window for s in catalog_scenarios(scenarios) if isinstance(s.when, CatalogTrigger)]
     return max(windows) if windows else None
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Whose interest is worth writing (pure)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    """One way an enabled catalog scenario sends: its channel, and for a send to the person's own address whether
+    it is marketing (which needs their consent on that channel, and not opting out of the scenario's `topic`)."""
+
+    channel: str
+    marketing: bool = False
+    topic: str | None = None
+
+
+def interest_routes(scenarios: Iterable[Scenario]) -> frozenset[Route]:
+    """How the enabled catalog scenarios send (`ANYONE` for one without a send step: its runs are for everyone)."""
+    routes: set[Route] = set()
+    for scenario in catalog_scenarios(scenarios):
+        sends = [step for step in scenario.steps if isinstance(step, SendStep)]
+        for step in sends:
+            marketing = scenario.marketing if step.marketing is None else step.marketing
+            if step.channel in CUSTOMER_CHANNELS and marketing:
+                routes.add(Route(step.channel, True, scenario.topic))
+            else:
+                routes.add(Route(step.channel))
+        if not sends:
+            routes.add(Route(ANYONE))
+    return frozenset(routes)
+
+
+def reachable(profile: Mapping[str, Any], routes: Collection[Route]) -> bool:
+    """Whether a catalog scenario sending by `routes` could reach this person (a profile JSON). A channel that needs
+    no address of theirs (in_app, webhook, sales_alert) reaches everyone; email, sms and push need the address
+    delivery would send to, and a marketing send also the consent: the same rules as delivery's `no_address` and
+    `no_consent` guards (opt-in: unknown consent is no). An anonymous visitor, or one who never opted in, is not
+    reachable: indexing their interest would cost a write per product and never send anything.
+
+    Example: `reachable({"email": "a@b.example"}, {Route("email")})` is True, `reachable({}, {Route("email")})`
+    is False, and so is `reachable({"email": "a@b.example"}, {Route("email", marketing=True)})` without consent.
+    """
+    for route in routes:
+        channel = route.channel
+        if channel not in CUSTOMER_CHANNELS:
+            return True
+        if channel == "email" and view.email_address(profile) is None:
+            continue
+        if channel == "sms" and view.phone_number(profile) is None:
+            continue
+        if channel == "push" and not push_targets(profile, marketing=False):
+            continue
+        if route.marketing and (view.consent_status(profile, channel) != "opted_in" or _opted_out(profile, route)):
+            continue
+        return True
+    return False
+
+
+def _opted_out(profile: Mapping[str, Any], route: Route) -> bool:
+    consent = profile.get("consent")
+    topics = consent.get("topics") if isinstance(consent, Mapping) and route.topic else None
+    status = topics.get(route.topic) if isinstance(topics, Mapping) else None
+    return isinstance(status, Mapping) and status.get("status") == "opted_out"
+
+
+def _viewed(body: Mapping[str, Any]) -> dict[str, datetime]:
+    computed = body.get("computed")
+    views = computed.get("viewed_products") if isinstance(computed, Mapping) else None
+    out: dict[str, datetime] = {}
+    for entry in views if isinstance(views, list) else ():
+        if isinstance(entry, Mapping) and entry.get("product_id") not in (None, "") and entry.get("at"):
+            out.setdefault(str(entry["product_id"]), _aware(str(entry["at"])))
+    return out
+
+
+def _activity(body: Mapping[str, Any], section: str) -> Mapping[str, Any]:
+    activity = body.get("activity")
+    value = activity.get(section) if isinstance(activity, Mapping) else None
+    return value if isinstance(value, Mapping) else {}
+
+
+def _carted(body: Mapping[str, Any]) -> dict[str, datetime]:
+    """Open cart lines (net quantity above 0) -> their latest add (a removal moves `at`, not `info_at`)."""
+    out: dict[str, datetime] = {}
+    for product_id, line in _activity(body, "cart").items():
+        if not isinstance(line, Mapping) or float(line.get("q") or 0) <= 0:
+            continue
+        added = line.get("info_at")
+        at = added if isinstance(added, int | float) and added >= 0 else line.get("at")
+        if isinstance(at, int | float):
+            out[str(product_id)] = datetime.fromtimestamp(at, UTC)
+    return out
+
+
+def held_interest(
+    profile: Mapping[str, Any], baseline: Mapping[str, Any] | None, kinds: Collection[str], since: datetime
+) -> list[InterestSignal]:
+    """The signs of interest a profile body keeps itself (`computed.viewed_products`, the open lines of
+    `activity.cart`) that `baseline` (an earlier version of it; None: nothing) did not have or had older: only
+    `kinds`, from `since` on, and not a product bought at or after that time (the events path forgot it then).
+    Wishlists are not kept in the profile: a wishlist made while unreachable is not brought in."""
+    purchased = _activity(profile, "purchased")
+    sources: list[tuple[str, Callable[[Mapping[str, Any]], dict[str, datetime]]]] = [
+        ("viewed", _viewed),
+        ("carted", _carted),
+    ]
+    signals: list[InterestSignal] = []
+    for kind, read in sources:
+        if kind not in kinds:
+            continue
+        before = read(baseline) if baseline is not None else {}
+        for product_id, at in sorted(read(profile).items()):
+            if at < since or (product_id in before and before[product_id] >= at):
+                continue
+            bought = purchased.get(product_id)
+            if isinstance(bought, int | float) and bought >= at.timestamp():
+                continue
+            signals.append(InterestSignal(product_id, kind, at))  # type: ignore[arg-type]
+    return signals
+
+
+def interest_backfill(
+    profile: Mapping[str, Any],
+    previous: Mapping[str, Any] | None,
+    routes: Collection[Route],
+    kinds: Collection[str],
+    since: datetime,
+) -> list[InterestSignal]:
+    """What a reachable profile version brings into the interest index beyond its new events: everything its body
+    keeps when the previous version (None: there was none) was not reachable, its interest not written then; after a
+    merge into an already reachable profile (`merged_from` grew), what the merged-in profile brought. Nothing
+    otherwise: the new events' own signals cover the rest. An unreachable profile brings nothing."""
+    if not reachable(profile, routes):
+        return []
+    if previous is not None and reachable(previous, routes):
+        if set(profile.get("merged_from") or ()) <= set(previous.get("merged_from") or ()):
+            return []
+        return held_interest(profile, previous, kinds, since)
+    return held_interest(profile, None, kinds, since)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -106,7 +106,7 @@ class ScenarioService:
         records = [r for r in stream_records if r.get("eventName") in ("INSERT", "MODIFY")]
         stats.records = len(records)
         parsed = [(r, *self._diff(r)) for r in records]
-        wanted = sorted({ref for _, _, _, new in parsed for ref in new.refs})
+        wanted = sorted({ref for _, _, _, _, new in parsed for ref in new.refs})
         failures: list[str] = []
         try:
             events = self.read_events(wanted) if wanted else {}
@@ -115,7 +115,7 @@ class ScenarioService:
             return [r["dynamodb"]["SequenceNumber"] for r in records]
         failed_profiles: set[str] = set()
         by_tag: dict[str, TrackedEvent] | None = None
-        for record, profile, transitions, new in parsed:
+        for record, profile, previous, transitions, new in parsed:
             sequence = record["dynamodb"].get("SequenceNumber", "")
             if profile is None:
                 continue
@@ -131,7 +131,7 @@ class ScenarioService:
             stats.events += len(new_events)
             stats.transitions += len(transitions)
             try:
-                self.process(profile, new_events, transitions, stats)
+                self.process(profile, new_events, transitions, stats, previous=previous)
             except Exception:
                 log.exception("scenarios: profile %s record %s failed; retried", profile["profile_id"], sequence)
                 failed_profiles.add(profile["profile_id"])
@@ -141,12 +141,15 @@ class ScenarioService:
         return failures
 
     @staticmethod
-    def _diff(record: Mapping[str, Any]) -> tuple[dict[str, Any] | None, list[Transition], NewEvents]:
-        """(profile JSON, transitions of this version, the events newly applied by it) of one stream record."""
+    def _diff(
+        record: Mapping[str, Any],
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, list[Transition], NewEvents]:
+        """(profile JSON, the previous version's JSON (None: none), transitions of this version, the events newly
+        applied by it) of one stream record."""
         data = record.get("dynamodb") or {}
         new, old = data.get("NewImage"), data.get("OldImage") or {}
         if not new or "body" not in new or "merged_into" in new or "erased_at" in new:
-            return None, [], NewEvents()
+            return None, None, [], NewEvents()
         body = body_dict(new)
         body["version"] = int(new["version"]["N"]) if "version" in new else body.get("version", 0)
         old_body = body_dict(old) if "body" in old else {}
@@ -163,16 +166,21 @@ class ScenarioService:
         tags = [t for t in body.get("folded") or () if t not in old_folded]
         profile_id = str(body.get("profile_id", ""))
         refs = [(profile_id, ref) for ref in body.get("folded_in") or () if is_ts_key(ref)] if tags else []
-        return body, transitions, NewEvents(refs=refs, tags=tags if refs else [])
+        return body, old_body if "body" in old else None, transitions, NewEvents(refs=refs, tags=tags if refs else [])
 
     def process(
-        self, profile: dict[str, Any], events: list[TrackedEvent], transitions: list[Transition], stats: ScenarioStats
+        self,
+        profile: dict[str, Any],
+        events: list[TrackedEvent],
+        transitions: list[Transition],
+        stats: ScenarioStats,
+        previous: Mapping[str, Any] | None = None,
     ) -> None:
-        """Exit what must stop, start what triggers."""
+        """Exit what must stop, start what triggers. `previous`: the profile version before this one (None: none)."""
         now = self.clock.now()
         profile_id = profile["profile_id"]
-        if self.interests is not None and events:
-            self._note_interest(profile_id, events, now)
+        if self.interests is not None:
+            self._note_interest(profile, previous, events, now)
         if self.engagement is not None and any(e.event == "Push Opened" for e in events):
             self.engagement.push_opens(profile_id, events)
         if self.inapp is not None and events:
@@ -224,16 +232,35 @@ class ScenarioService:
         if to_enqueue:
             self.queue.enqueue(to_enqueue)
 
-    def _note_interest(self, profile_id: str, events: list[TrackedEvent], now: Any) -> None:
+    def _note_interest(
+        self, profile: Mapping[str, Any], previous: Mapping[str, Any] | None, events: list[TrackedEvent], now: Any
+    ) -> None:
         """Product interest into the index, purchases out of it; nothing at all while no catalog scenario is enabled
-        (interest is kept as long as the longest `within` of those scenarios)."""
-        from chalicelib.scenarios.catalog_triggers import interest_kinds, interest_retention, interest_updates
+        (interest is kept as long as the longest `within` of those scenarios). Interest is written only for a person
+        a catalog scenario can reach, with what their profile kept from before when they become reachable or a merge
+        brings another profile's in (`interest_backfill`); a purchase forgets whether they are reachable or not."""
+        from chalicelib.scenarios.catalog_triggers import (
+            interest_backfill,
+            interest_kinds,
+            interest_retention,
+            interest_routes,
+            interest_updates,
+            reachable,
+        )
 
         assert self.interests is not None
-        retention = interest_retention(self.scenarios)
+        scenarios = self.scenarios
+        retention = interest_retention(scenarios)
         if retention is None:
             return
-        signals, bought = interest_updates(events, interest_kinds(self.scenarios))
+        profile_id = str(profile["profile_id"])
+        kinds = interest_kinds(scenarios)
+        signals, bought = interest_updates(events, kinds) if events else ([], set())
+        routes = interest_routes(scenarios)
+        if reachable(profile, routes):
+            signals += interest_backfill(profile, previous, routes, kinds, now - retention)
+        else:
+            signals = []
         if signals:
             self.interests.record(profile_id, signals, now + retention)
         if bought:

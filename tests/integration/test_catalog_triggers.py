@@ -171,3 +171,51 @@ def test_fan_out_releases_at_most_the_cap_per_minute(shop: World, monkeypatch: p
     # two a minute, then the rest, and every one exactly once
     assert sent == [2, 4, 5, 5]
     assert mails(world, "Nearly gone") == sorted(f"{u}@example.com" for u in users)
+
+
+def interest_items(world: World) -> list[tuple[str, str]]:
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import get_settings
+
+    items = client("dynamodb").scan(TableName=get_settings().state_table)["Items"]
+    return sorted((i["pk"]["S"], i["sk"]["S"]) for i in items if i["pk"]["S"].startswith("interest#"))
+
+
+def test_an_anonymous_viewer_is_indexed_once_they_give_an_email_and_then_hears_of_the_price_drop(
+    shop: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib import bootstrap
+    from chalicelib.scenarios.loader import parse_scenario
+
+    scenarios = bootstrap.get_scenarios()
+    drop = parse_scenario(
+        {
+            "id": "price_drop",
+            "name": "Price drop",
+            "when": {"type": "price_drop", "percent": 10},
+            "steps": [{"type": "send", "channel": "email", "template": "low_stock"}],
+        }
+    )
+    monkeypatch.setattr(bootstrap, "get_scenarios", lambda: [*scenarios, drop])
+    bootstrap.reset()
+    world = shop
+    put_product(world, "p-5", price=10000, stock=50, name="Wool Scarf")
+    # GIVEN an anonymous visitor who looks at the scarf: nobody an email scenario could reach, so nothing is indexed
+    world.send("/v1/track", {"anonymousId": "anon-dee", "event": "Product Viewed", "properties": {"product_id": "p-5"}})
+    world.drain()
+    assert interest_items(world) == []
+    # WHEN, a day later, they sign up on the same browser with their email (and subscribe)
+    world.advance(days=1)
+    world.send("/v1/identify", {"anonymousId": "anon-dee", "userId": "dee", "traits": {"email": "dee@example.com"}})
+    world.send("/v1/track", {"anonymousId": "anon-dee", "userId": "dee", "event": "Email Subscribed"})
+    world.drain()
+    # THEN their earlier view is indexed under the profile they now have
+    [(pk, profile_id)] = interest_items(world)
+    assert pk == "interest#p-5"
+    # WHEN the scarf's price drops by 20 %
+    world.advance(days=1)
+    put_product(world, "p-5", price=8000, stock=50, name="Wool Scarf")
+    world.drain()
+    # THEN they get the price-drop mail
+    assert mails(world, "Nearly gone") == ["dee@example.com"]
+    assert [r["scenario_id"] for r in world.runs(profile_id)] == ["price_drop"]
