@@ -153,15 +153,16 @@ class _Folder:
             return
         kind = event.type
         if kind == "track":
+            name = event.event or "Unknown Event"
             # Before the unverified check: a browser's "Order Completed" still happened as behaviour (an in-app
             # message may follow it); only its money and permission are not taken on trust.
-            name = event.event or "Unknown Event"
-            last = a.last_by_event
-            seen = last.get(name)
+            seen = a.last_by_event.get(name)
             if seen is None:
-                note_last_time(last, name, ts)
+                note_last_time(a.last_by_event, name, ts)
             elif ts >= seen + 1:
-                last[name] = int(ts)
+                a.last_by_event[name] = int(ts)
+        else:
+            name = _TYPE_NAMES.get(kind, kind)
         if event.flags and event.unverified:
             return  # a browser's unproven order, consent or alias: kept in the event history, never applied
         first_ts, last_ts = a.first_ts, a.last_ts
@@ -171,7 +172,6 @@ class _Folder:
             a.last_ts = ts
         add_session(a, ts)
 
-        name = (event.event or "Unknown Event") if kind == "track" else _TYPE_NAMES.get(kind, kind)
         counts = c.event_counts
         if name in counts:
             counts[name] += 1
