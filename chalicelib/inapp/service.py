@@ -1,9 +1,11 @@
-"""In-app use cases: the fetch (what a visitor may see now), folding views/clicks/dismissals and trigger events into
-the person's state and the reports, and a scenario step putting a message in front of someone.
+"""In-app use cases: the fetch (what a visitor may see now), folding views/clicks/dismissals into the person's state
+and the reports, and a scenario step putting a message in front of someone.
 
-The fetch reads at most two items in the usual case: the visitor's profile (which knows its segments; one
-BatchGetItem through the personalisation wing's visitor lookup) and the person's in-app state (one GetItem). The
-definitions come from an in-container cache (`definitions.effective.EffectiveCache`), so they cost no read.
+The fetch reads at most two items in the usual case: the visitor's profile (which knows its segments and the latest
+time of each event, which is when an event-triggered message went up; one BatchGetItem through the personalisation
+wing's visitor lookup) and the person's in-app state (one GetItem). The definitions come from an in-container cache
+(`definitions.effective.EffectiveCache`), so they cost no read. A trigger event writes nothing here: the fold keeps
+its time in the profile it writes anyway (a state item write per view was ~$0.08 per million events).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from chalicelib.inapp.model import InAppMessage, parse_period
 from chalicelib.inapp.ports import InAppStateStore, ReportCounter
 from chalicelib.inapp.rules import eligible
 from chalicelib.inapp.state import InAppState, Triggered
+from chalicelib.profiles.view import last_event_times
 from chalicelib.shared.clock import Clock
 from chalicelib.tracking.events import TrackedEvent, iso
 
@@ -95,8 +98,9 @@ class InAppService:
         if not known:
             return {"visitor": {"known": True}, "messages": []}
         state = self.store.get(stored.profile_id) or InAppState()
-        segments = stored.profile().segments
-        shown = eligible(known.values(), segments, state, self.clock.now())
+        profile = stored.profile()
+        state.add_event_triggers(known.values(), profile.activity.last_by_event)
+        shown = eligible(known.values(), profile.segments, state, self.clock.now())
         return {"visitor": {"known": True}, "messages": [m.view() for m in shown]}
 
     # -- a scenario step -------------------------------------------------------------------------------------------
@@ -129,19 +133,15 @@ class InAppService:
         return f"{CHANNEL}:{message}"
 
     # -- events back from pages and apps ---------------------------------------------------------------------------
-    def apply_events(self, profile_id: str, events: Iterable[TrackedEvent]) -> int:
+    def apply_events(
+        self, profile_id: str, events: Iterable[TrackedEvent], profile: Mapping[str, Any] | None = None
+    ) -> int:
         """Fold a person's newly stored events: views, clicks and dismissals into the state (caps, dismissal) and
-        the reports; trigger events put their messages up. Returns how many events mattered. Replays are no-ops."""
+        the reports. Returns how many events mattered. Replays are no-ops. `profile` (the body as plain builtins,
+        as folded with these events) times the event triggers, which decide whether a view, click or dismissal
+        lands on a scenario's report as well; trigger events themselves change nothing here (see the module)."""
         known = self.messages()
-        by_trigger: dict[str, list[InAppMessage]] = {}
-        for m in known.values():
-            if m.trigger is not None:
-                by_trigger.setdefault(m.trigger.event, []).append(m)
-        relevant = [
-            e
-            for e in events
-            if e.type == "track" and not e.is_bot and (e.event in by_trigger or _feedback_for(e, known) is not None)
-        ]
+        relevant = [e for e in events if e.type == "track" and not e.is_bot and _feedback_for(e, known) is not None]
         if not relevant:
             return 0
         now = self.clock.now()
@@ -158,15 +158,13 @@ class InAppService:
                         changed |= state.click(message, event.timestamp)
                     else:
                         changed |= state.dismiss(message, event.timestamp)
-                for m in by_trigger.get(event.event or "", ()):
-                    assert m.trigger is not None
-                    until = event.timestamp + parse_period(m.trigger.show_for)
-                    changed |= state.trigger(m.id, Triggered(at=iso(event.timestamp), until=iso(until)))
             state.prune(now, set(known))
             return changed
 
         state = _retrying(lambda: self.store.update(profile_id, change, now))
         if self.reports is not None:
+            # A scenario's message an event put up again after it ended is the event's (as when triggers were stored).
+            state.add_event_triggers(known.values(), last_event_times(profile) if profile is not None else {})
             for event in relevant:
                 feedback = _feedback_for(event, known)
                 if feedback is not None:

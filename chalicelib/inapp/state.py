@@ -2,24 +2,22 @@
 
 One item per person holds it all, so the fetch route reads it with one GetItem. Every update is idempotent: an
 impression is keyed by the event that reported it (a redelivered stream record adds nothing), a trigger by the
-message it shows, a dismissal or click by the message (the first one stands).
+message it shows, a dismissal or click by the message (the first one stands). The item stores what scenario steps
+sent; a message triggered by an event is triggered at the time the profile keeps for that event
+(`add_event_triggers`), so the event writes no in-app state.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.inapp.model import IMPRESSIONS_KEPT
+from chalicelib.inapp.model import IMPRESSIONS_KEPT, InAppMessage, parse_period
 from chalicelib.tracking.events import iso
 
 KEEP_TRIGGERS_AFTER_EXPIRY = timedelta(days=1)
-# An event trigger that would move a live trigger's end later by less than 1/REFRESH_STEPS of its window (1 h for
-# "show for a day") is not written: someone browsing views a product every few minutes, and each view used to rewrite
-# the whole state item (a write unit and more) to move the banner's end by minutes. The banner may thus end up to one
-# step earlier than the latest view + `show_for`.
-REFRESH_STEPS = 24
 
 
 def parse_time(value: str) -> datetime:
@@ -61,12 +59,24 @@ class InAppState:
         current = self.triggered.get(message)
         if current is not None and current.at >= entry.at:
             return False  # the same (or a later) trigger is already recorded
-        if current is not None and _small_extension(current, entry):
-            return False
         if current is not None and current.by == "scenario" != entry.by and current.live(parse_time(entry.at)):
             return False  # a scenario's message stays the scenario's (its report) while it is up
         self.triggered[message] = entry
         return True
+
+    def add_event_triggers(self, messages: Iterable[InAppMessage], last_by_event: Mapping[str, float]) -> None:
+        """Trigger each message with an event trigger at the person's latest time of its event (the profile's
+        `activity.last_by_event`, epoch seconds) for its `show_for`, by `trigger`'s rule: a later trigger already
+        here (a scenario step's, or an event trigger stored by an earlier deployment) or a scenario's message still up
+        then stands. In memory only: the fetch and the report attribution derive them; nothing stores them."""
+        for message in messages:
+            trigger = message.trigger
+            at = last_by_event.get(trigger.event) if trigger is not None else None
+            if trigger is None or at is None:
+                continue
+            happened = datetime.fromtimestamp(at, UTC)
+            until = happened + parse_period(trigger.show_for)
+            self.trigger(message.id, Triggered(at=iso(happened), until=iso(until)))
 
     def impression(self, message: str, at: datetime, event_key: str) -> bool:
         seen = self.impressions.setdefault(message, [])
@@ -120,13 +130,3 @@ class InAppState:
     def impressions_since(self, message: str, since: datetime) -> int:
         after = iso(since)
         return sum(1 for at, _ in self.impressions.get(message, ()) if at > after)
-
-
-def _small_extension(current: Triggered, entry: Triggered) -> bool:
-    """Whether `entry` (a later event trigger) would only move a live event trigger's end by less than a step."""
-    if current.by != "event" or entry.by != "event" or not current.live(parse_time(entry.at)):
-        return False
-    if current.until is None or entry.until is None:
-        return current.until is None and entry.until is None  # shown until taken down either way
-    window = parse_time(entry.until) - parse_time(entry.at)
-    return parse_time(entry.until) - parse_time(current.until) < window / REFRESH_STEPS

@@ -13,7 +13,8 @@ Design notes
   window merge intervals exactly, events older than the kept window (`MAX_SESSIONS_KEPT`) are an approximation: they
   count as one more session when they lie outside the oldest kept interval.
 - Bot events only bump `bot_events` (and are marked applied): never scored, never traits. Unverified events (a
-  client source's order, consent or alias without an identity token, tracking/trust.py) are marked applied only.
+  client source's order, consent or alias without an identity token, tracking/trust.py) are marked applied, and a
+  track event's time is kept (`activity.last_by_event`: an in-app message may follow it), nothing else.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from chalicelib.profiles.traits import (
     clean_number,
     clean_text,
     clip,
+    note_last_time,
     prune_and_derive,
     wins,
 )
@@ -149,6 +151,18 @@ class _Folder:
         if event.is_bot:
             p.bot_events += 1
             return
+        kind = event.type
+        if kind == "track":
+            name = event.event or "Unknown Event"
+            # Before the unverified check: a browser's "Order Completed" still happened as behaviour (an in-app
+            # message may follow it); only its money and permission are not taken on trust.
+            seen = a.last_by_event.get(name)
+            if seen is None:
+                note_last_time(a.last_by_event, name, ts)
+            elif ts >= seen + 1:
+                a.last_by_event[name] = int(ts)
+        else:
+            name = _TYPE_NAMES.get(kind, kind)
         if event.flags and event.unverified:
             return  # a browser's unproven order, consent or alias: kept in the event history, never applied
         first_ts, last_ts = a.first_ts, a.last_ts
@@ -158,8 +172,6 @@ class _Folder:
             a.last_ts = ts
         add_session(a, ts)
 
-        kind = event.type
-        name = (event.event or "Unknown Event") if kind == "track" else _TYPE_NAMES.get(kind, kind)
         counts = c.event_counts
         if name in counts:
             counts[name] += 1

@@ -13,6 +13,7 @@ from chalicelib.profiles.traits import (
     MAX_ORDER_IDS,
     MAX_TRAITS,
     SESSION_GAP_SECONDS,
+    note_last_time,
     prune_and_derive,
     wins,
 )
@@ -36,7 +37,8 @@ def merge_profiles(
     Identities are united; counters, revenue, orders, daily counts, cart quantities and applied keys are summed or
     united; first/last seen take min/max; viewed products and search terms are united by recency; engagement is both
     decayed to the later reference time and added; traits keep the winner's value where set, else the loser's;
-    consent keeps the most recent decision per channel; `merged_from` records the loser.
+    consent keeps the most recent decision per channel; each event's latest time is the later one; `merged_from`
+    records the loser.
 
     Stage, scores, RFM and segments are the winner's until re-evaluated: call `fold(merged, id, [], config, now)`
     (or fold the loser's events into it) right after, which also records the resulting transitions.
@@ -89,6 +91,8 @@ def merge_profiles(
     c.revenue = round(c.revenue + d.revenue, 2)
     for name, days in b.daily.items():
         _sum_into(a.daily.setdefault(name, {}), days)
+    for name, event_ts in b.last_by_event.items():
+        note_last_time(a.last_by_event, name, event_ts)
     for pid, line in b.cart.items():
         own = a.cart.get(pid)
         if own is None:

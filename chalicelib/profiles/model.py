@@ -235,6 +235,10 @@ class Activity(Struct, kw_only=True, omit_defaults=True):
     interests: dict[str, list[float]] = field(default_factory=dict)  # category -> [raw weight, epoch of raw]
     purchased: dict[str, float] = field(default_factory=dict)  # product_id -> epoch of its latest order
     lww: dict[str, list[Any]] = field(default_factory=dict)  # field -> [event ts, applied_tag(event key)]
+    # Track event name -> whole epoch seconds of its latest time (max: any arrival order), at most MAX_EVENT_NAMES
+    # names, the latest kept. What an in-app message's `trigger.event` is timed from (the fetch reads the profile
+    # anyway); `daily` keeps days, and only for a retention window and the names it caps.
+    last_by_event: dict[str, int] = field(default_factory=dict)
 
 
 class Profile(Struct, kw_only=True):

@@ -107,6 +107,24 @@ def wins(lww: dict[str, list[Any]], name: str, ts: float, key: str, earliest: bo
     return True
 
 
+def note_last_time(last: dict[str, int], name: str, ts: float) -> None:
+    """Record `ts` (whole seconds) as `name`'s latest time unless it has a later one (`Activity.last_by_event`). At
+    most `MAX_EVENT_NAMES` names: when full, the least (time, name) gives way to a greater one, so the names kept are
+    the same in any arrival order."""
+    at = int(ts)
+    seen = last.get(name)
+    if seen is not None:
+        if at > seen:
+            last[name] = at
+        return
+    if len(last) >= MAX_EVENT_NAMES:
+        oldest = min(last, key=lambda n: (last[n], n))
+        if (at, name) < (last[oldest], oldest):
+            return
+        del last[oldest]
+    last[name] = at
+
+
 def add_session(activity: Any, ts: float) -> None:
     sessions: list[list[float]] = activity.sessions
     gap = SESSION_GAP_SECONDS

@@ -132,3 +132,9 @@ def lifetime_value(profile: Mapping[str, Any]) -> float:
         if number is not None:
             return max(number, 0.0)
     return 0.0
+
+
+def last_event_times(profile: Mapping[str, Any]) -> dict[str, float]:
+    """Track event name -> epoch seconds of its latest time (`activity.last_by_event`); {} when unknown."""
+    times = _dict(_dict(profile.get("activity")).get("last_by_event"))
+    return {name: float(at) for name, at in times.items() if isinstance(at, int | float) and not isinstance(at, bool)}

@@ -55,7 +55,9 @@ EventReader = Callable[[list[ItemRef]], dict[str, TrackedEvent]]
 class InAppFeedback(Protocol):
     """The in-app wing's fold of a person's new events (`InAppService.apply_events`), idempotent on replays."""
 
-    def apply_events(self, profile_id: str, events: Iterable[TrackedEvent]) -> int: ...
+    def apply_events(
+        self, profile_id: str, events: Iterable[TrackedEvent], profile: Mapping[str, Any] | None = None
+    ) -> int: ...
 
 
 class ScenarioService:
@@ -184,7 +186,7 @@ class ScenarioService:
         if self.engagement is not None and any(e.event == "Push Opened" for e in events):
             self.engagement.push_opens(profile_id, events)
         if self.inapp is not None and events:
-            self.inapp.apply_events(profile_id, events)
+            self.inapp.apply_events(profile_id, events, profile)
         if self.engagement is not None and any(e.event == "Order Completed" for e in events):
             self.engagement.orders(profile_id, events, self.runs.for_profile(profile_id))
         matches: list[tuple[TriggerMatch, TrackedEvent | Transition]] = []

@@ -34,6 +34,15 @@ def track(h: Harness, anon: str, event: str, **properties: Any) -> None:
     assert h.post("/v1/track", body).status_code == 200
 
 
+def inapp_state_items() -> list[dict[str, Any]]:
+    """Test-only inspection of the StateTable's in-app items (the product itself never scans)."""
+    from chalicelib.shared.aws import client
+    from chalicelib.shared.settings import table_name
+
+    items = client("dynamodb").scan(TableName=table_name("StateTable"))["Items"]
+    return [item for item in items if item["pk"]["S"].startswith("inapp#")]
+
+
 def put_message(h: Harness, message_id: str, body: dict[str, Any]) -> Any:
     return h.client.http.put(f"/admin/definitions/in_app/{message_id}", body=json.dumps(body), headers=ADMIN)
 
@@ -60,11 +69,12 @@ def test_a_product_view_puts_the_banner_up_read_with_at_most_two_dynamodb_reads(
     # GIVEN a visitor who viewed a product (the packaged banner is triggered by `Product Viewed`)
     track(harness, "v1", "Product Viewed", product_id="tea-1")
     harness.pump.drain()
+    assert inapp_state_items() == []  # the view's time is in the profile the fold wrote: no in-app state item
     shown(harness, "v1")  # warms the definitions cache (its revision read is per container, every 30 s)
     # WHEN the page fetches its messages
     reads.clear()
     response = fetch(harness, "&anonymousId=v1")
-    # THEN the banner is there, and the fetch read the profile and the in-app state only
+    # THEN the banner is there, and the fetch read the profile and the (absent) in-app state only
     body = json.loads(response.body)
     assert [m["id"] for m in body["messages"]] == ["free_shipping_banner"]
     assert body["messages"][0]["buttons"][1] == {"label": "No thanks", "action": "dismiss"}

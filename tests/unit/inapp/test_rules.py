@@ -123,18 +123,22 @@ def test_an_event_trigger_does_not_take_a_live_scenario_message_from_its_scenari
     assert state.trigger("m", after_expiry) is True and state.triggered["m"].by == "event"
 
 
-def test_a_view_soon_after_the_last_trigger_writes_nothing_a_later_one_extends_it() -> None:
-    day = timedelta(days=1)
-
-    def view(after: timedelta) -> Triggered:
-        return Triggered(at=iso(NOW + after), until=iso(NOW + after + day))
-
-    state = triggered("m")
-    assert state.trigger("m", view(timedelta(minutes=50))) is False  # the banner's end would move by < 1/24 of a day
-    assert state.triggered["m"].until == iso(NOW + day)
-    assert state.trigger("m", view(timedelta(hours=1))) is True  # a whole step: written
-    assert state.triggered["m"].until == iso(NOW + timedelta(hours=1) + day)
-    expired = triggered("m", ago=timedelta(days=2))
-    assert expired.trigger("m", view(timedelta(minutes=1))) is True  # not live any more: a new trigger
-    from_scenario = triggered("m", by="scenario", lasts=timedelta(minutes=30))
-    assert from_scenario.trigger("m", view(timedelta(hours=1))) is True  # after the scenario's message ended
+def test_an_event_trigger_is_timed_by_the_latest_time_of_its_event_and_a_later_stored_trigger_wins() -> None:
+    after_view = message(trigger={"event": "Product Viewed", "show_for": "1d"})
+    hours_ago = NOW.timestamp() - 3 * 3600
+    derived = InAppState()
+    derived.add_event_triggers([after_view], {"Product Viewed": hours_ago, "Order Completed": NOW.timestamp()})
+    assert derived.triggered["m"] == Triggered(at=iso(NOW - timedelta(hours=3)), until=iso(NOW + timedelta(hours=21)))
+    assert shown([after_view], state=derived) == ["m"]
+    assert shown([after_view], state=derived, now=NOW + timedelta(hours=21)) == []
+    # an event trigger an earlier deployment stored, later than the profile's time, stands; an older one gives way
+    stored_later = triggered("m", ago=timedelta(hours=1))
+    stored_later.add_event_triggers([after_view], {"Product Viewed": hours_ago})
+    assert stored_later.triggered["m"].at == iso(NOW - timedelta(hours=1))
+    stored_older = triggered("m", ago=timedelta(days=2))
+    stored_older.add_event_triggers([after_view], {"Product Viewed": hours_ago})
+    assert stored_older.triggered["m"].at == iso(NOW - timedelta(hours=3))
+    # a message with no event trigger, or an event the person never had, is left as it is
+    nothing = InAppState()
+    nothing.add_event_triggers([message("n", segment="vip"), after_view], {"Order Completed": hours_ago})
+    assert nothing.triggered == {}

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from chalicelib.profiles.codec import body_json, decoded, read_item, to_item, to_json
 from chalicelib.profiles.fold import applied_tag, fold
 from chalicelib.profiles.model import MAX_RECENT_TRANSITIONS, Profile
-from chalicelib.profiles.traits import MAX_APPLIED
+from chalicelib.profiles.traits import MAX_APPLIED, MAX_EVENT_NAMES
 from tests.unit.profiles.support import (
     NOW,
     PROFILE_ID,
@@ -147,6 +147,32 @@ def test_page_views_and_counts_per_event_name_and_type():
     assert c.page_views == 2
     assert c.event_counts == {"Page Viewed": 2, "Product Viewed": 1, "Identify": 1}
     assert c.type_counts == {"page": 2, "track": 1, "identify": 1}
+
+
+def test_each_track_event_keeps_its_latest_time_in_whole_seconds_whatever_the_arrival_order():
+    later = make_event(event="Product Viewed", when=at(1) + timedelta(milliseconds=700), message_id="late")
+    earlier = make_event(event="Product Viewed", when=at(3), message_id="early")
+    bot = make_event(event="Product Viewed", when=at(0), message_id="bot", is_bot=True)
+    unverified = msgspec.structs.replace(make_event(event="Order Completed", when=at(2)), flags=["unverified"])
+    p = folded([later, bot, unverified, page(at(0)), identify({"plan": "pro"}, at(0))]).profile
+    # WHEN a view older than the latest arrives after it
+    p = folded([earlier], profile=p).profile
+    # THEN the latest stays; bots and page or identify calls leave nothing; an unproven order still happened
+    assert p.activity.last_by_event == {
+        "Product Viewed": int(at(1).timestamp()),
+        "Order Completed": int(at(2).timestamp()),
+    }
+    assert p.computed.orders == 0
+
+
+def test_the_latest_times_keep_the_most_recent_names_up_to_the_cap_in_any_order():
+    events = [make_event(event=f"Custom {i}", when=at(0, minutes=-i), message_id=f"c{i}") for i in range(205)]
+    expected = {f"Custom {i}": int(at(0, minutes=-i).timestamp()) for i in range(5, 205)}
+    assert len(expected) == MAX_EVENT_NAMES
+    assert folded(events).profile.activity.last_by_event == expected
+    shuffled = list(reversed(events))
+    p = folded(shuffled[:100]).profile
+    assert folded(shuffled[100:], profile=p).profile.activity.last_by_event == expected
 
 
 def test_search_terms_come_from_searches_and_referrers_most_recent_first_without_repeats():

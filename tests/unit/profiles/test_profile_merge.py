@@ -60,6 +60,18 @@ def test_merge_combines_identities_counters_and_first_last_seen(pair):
     assert set(merged.applied) == set(winner.applied) | set(loser.applied)
 
 
+def test_merge_keeps_the_later_time_of_each_event_whichever_side_had_it(pair):
+    winner, loser = pair
+    expected = {
+        "Order Completed": int(at(1).timestamp()),  # the winner's is later
+        "Product Added": int(at(1).timestamp()),
+        "Product Viewed": int(at(3).timestamp()),  # only the loser had one
+        "Email Unsubscribed": int(at(2).timestamp()),
+    }
+    assert merge_profiles(winner, loser, bare_config(scoring=SCORING), NOW).activity.last_by_event == expected
+    assert merge_profiles(loser, winner, bare_config(scoring=SCORING), NOW).activity.last_by_event == expected
+
+
 def test_merge_keeps_winner_traits_and_fills_gaps_from_the_loser(pair):
     winner, loser = pair
     merged = merge_profiles(winner, loser, bare_config(scoring=SCORING), NOW)
