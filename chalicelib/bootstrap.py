@@ -716,6 +716,7 @@ def get_scenario_service() -> ScenarioService:
         engagement=get_engagement_service(),
         interests=get_interest_index(),
         inapp=get_inapp_service(),
+        profiles=get_profile_store(),
     )
 
 

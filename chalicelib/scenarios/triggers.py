@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from chalicelib.catalog import InterestIndex
 from chalicelib.profiles.codec import body_dict, read_item
 from chalicelib.profiles.model import Transition
+from chalicelib.profiles.ports import ProfileStore
 from chalicelib.scenarios.definitions import Scenario
 from chalicelib.scenarios.engine import (
     ScenarioRun,
@@ -72,7 +73,11 @@ class ScenarioService:
         engagement: Any = None,
         interests: InterestIndex | None = None,
         inapp: InAppFeedback | None = None,
+        profiles: ProfileStore | None = None,
     ) -> None:
+        # Where a merged-away profile went: its event items move to the winner's partition (same `ts_key`), possibly
+        # before this reader reads the loser's version (a sign-in in the same batch as anonymous events).
+        self.profiles = profiles
         # In-app views, clicks, dismissals and trigger events fold into the person's in-app state here, where the
         # newly folded events are already read (no further reader of the streams); optional like the others.
         self.inapp = inapp
@@ -112,6 +117,7 @@ class ScenarioService:
         failures: list[str] = []
         try:
             events = self.read_events(wanted) if wanted else {}
+            events = self._moved_events(parsed, events)
         except Exception:
             log.exception("scenarios: could not read %d new events; batch retried", len(wanted))
             return [r["dynamodb"]["SequenceNumber"] for r in records]
@@ -141,6 +147,26 @@ class ScenarioService:
         stats.failed_records = len(failures)
         self.last_stats = stats
         return failures
+
+    def _moved_events(self, parsed: list[tuple[Any, ...]], events: dict[str, TrackedEvent]) -> dict[str, TrackedEvent]:
+        """`events` plus those a merge moved before this read: a version whose applied events were not all found (its
+        items gone from its partition) has them read again in the partition of the profile it was merged into. Only
+        a miss costs anything (a profile read per hop); an item gone for good (TTL, erasure) stays missing."""
+        if self.profiles is None:
+            return events
+        from chalicelib.profiles.redirects import follow_merges
+
+        found = set(_by_tag(events))
+        missing: dict[str, set[str]] = {}
+        for _, profile, *_, new in parsed:
+            if profile is not None and any(tag not in found for tag in new.tags):
+                missing.setdefault(str(profile["profile_id"]), set()).update(ts_key for _, ts_key in new.refs)
+        moved: list[ItemRef] = []
+        for profile_id, ts_keys in sorted(missing.items()):
+            winner, _ = follow_merges(self.profiles, profile_id)
+            if winner != profile_id:
+                moved += [(winner, ts_key) for ts_key in sorted(ts_keys)]
+        return {**events, **self.read_events(moved)} if moved else events
 
     @staticmethod
     def _diff(

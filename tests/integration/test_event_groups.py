@@ -303,3 +303,41 @@ def test_a_merge_moves_items_to_the_winners_partition_and_no_stream_reader_count
     # AND the winner's history lists them once
     viewed_ids = sorted(e["message_id"] for e in winner["recent_events"] if e.get("event") == "Product Viewed")
     assert viewed_ids == ["mv-single", "mv0", "mv1", "mv2"]
+
+
+def test_events_a_merge_moved_before_the_scenarios_reader_read_them_still_start_their_scenarios(world: World) -> None:
+    """A merge moves the loser's items to the winner's partition (same `ts_key`). When the sign-up comes in the same
+    batch as the anonymous events, the move happens before the scenarios reader gets to the anonymous version: it
+    reads the events where they went, or an add to cart made just before signing in would start nothing."""
+    # GIVEN a subscribed customer
+    world.customer("cart-mover", email_address="mover@example.com")
+    world.drain()
+    # WHEN, on a new device, they add to cart anonymously and sign in, in one batch
+    world.send(
+        "/v1/batch",
+        {
+            "batch": [
+                {
+                    "type": "track",
+                    "event": "Product Added",
+                    "messageId": "mover-add",
+                    "anonymousId": "dev-mover",
+                    "properties": {"product_id": "sku-1", "name": "Linen Shirt", "price": 49, "quantity": 1},
+                },
+                {"type": "identify", "messageId": "mover-in", "anonymousId": "dev-mover", "userId": "cart-mover"},
+            ]
+        },
+    )
+    world.drain()
+    world.drain()
+    # THEN the anonymous profile was merged away, its item moved...
+    winner = user_profile_id("cart-mover")
+    assert not [i for i in items() if i["profile_id"]["S"] != winner and "moved_from" not in i]
+    # ...and the add to cart started the cart-abandonment scenario all the same (on the profile that folded it, as
+    # when the reader gets there before the merge)
+    from chalicelib.bootstrap import get_run_store
+    from chalicelib.tracking.identity import profile_id_for
+
+    anon = profile_id_for("anon", "dev-mover")
+    runs = [r for pid in (winner, anon) for r in get_run_store().for_profile(pid)]
+    assert [r.scenario_id for r in runs if r.scenario_id == "cart_abandonment"] == ["cart_abandonment"]

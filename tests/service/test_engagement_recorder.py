@@ -215,13 +215,15 @@ def test_an_order_after_a_click_is_attributed_to_that_message_and_counted_for_th
     assert world.store.rows("cart_abandonment")["*#treated#*"] == {"assigned": 1, "run_conversions": 1}
 
 
-def test_starting_runs_lists_their_scenario_once_per_container_and_counts_nothing(world: World) -> None:
+def test_starting_runs_lists_their_scenario_and_counts_nothing(world: World) -> None:
+    """The recorder names each run's scenario; the DynamoDB store writes the listing once per scenario per warm
+    container (tests/contract/test_engagement_store.py)."""
     listings: list[str] = []
     list_scenario = world.store.list_scenario
     world.store.list_scenario = lambda scenario_id, now: (listings.append(scenario_id), list_scenario(scenario_id, now))  # type: ignore[method-assign]
     for n, scenario_id in enumerate(("cart_abandonment", "cart_abandonment", "welcome", "cart_abandonment")):
         run = ScenarioRun(scenario_id=scenario_id, profile_id=f"p_{n}", trigger_id=f"t{n}", due_at=NOW, entered_at=NOW)
         world.service.run_starting(run)
-    assert listings == ["cart_abandonment", "welcome"]  # one write per scenario, not one per run
+    assert listings == ["cart_abandonment", "cart_abandonment", "welcome", "cart_abandonment"]
     assert world.store.scenario_ids(10, None) == (["cart_abandonment", "welcome"], None)
     assert world.store.facts == set() and world.store.rows("cart_abandonment") == {}  # the run records count
