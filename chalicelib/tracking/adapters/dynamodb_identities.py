@@ -42,7 +42,7 @@ class DynamoIdentityStore:
                 request = response.get("UnprocessedKeys") or {}
         return found
 
-    def link(self, key: str, profile_id: str, *, only_if_absent: bool) -> bool:
+    def link(self, key: str, profile_id: str, *, only_if_absent: bool, taking_from: str | None = None) -> bool:
         ddb = client("dynamodb")
         kwargs: dict[str, Any] = {
             "TableName": self.table,
@@ -56,17 +56,11 @@ class DynamoIdentityStore:
             kwargs["ConditionExpression"] = "attribute_not_exists(#k) OR profile_id = :p"
             kwargs["ExpressionAttributeNames"] = {"#k": "key"}
             kwargs["ExpressionAttributeValues"] = {":p": {"S": profile_id}}
+            if taking_from is not None:
+                kwargs["ConditionExpression"] += " OR profile_id = :from"
+                kwargs["ExpressionAttributeValues"][":from"] = {"S": taking_from}
         try:
             ddb.put_item(**kwargs)
         except ddb.exceptions.ConditionalCheckFailedException:
             return False
         return True
-
-    def for_profile(self, profile_id: str) -> list[str]:
-        response = client("dynamodb").query(
-            TableName=self.table,
-            IndexName="by_profile",
-            KeyConditionExpression="profile_id = :p",
-            ExpressionAttributeValues={":p": {"S": profile_id}},
-        )
-        return sorted(item["key"]["S"] for item in response.get("Items", []))
