@@ -63,7 +63,8 @@ def as_legacy(profile_ids: list[str]) -> None:
         assert (legacy.identity_keys, legacy.identity_keys_complete) == ([], False)
 
 
-def assert_erased_completely(h: Harness, profile_id: str, user: str, anon: str) -> None:
+def assert_erased_completely(h: Harness, profile_id: str, user: str, anon: str, reads: list[str] | None = None) -> None:
+    """Export and erase; `reads`: the DynamoDB reads recorded, which must then hold no Scan."""
     from chalicelib.bootstrap import get_identity_store
 
     export = h.json(h.admin(f"/admin/profiles/{profile_id}/export"))
@@ -71,6 +72,7 @@ def assert_erased_completely(h: Harness, profile_id: str, user: str, anon: str) 
     assert {f"email:{e}" for e in EMAILS} <= set(export["identities"])
     response = delete(h, f"/admin/profiles/{profile_id}")
     assert response.status_code == 200
+    assert reads is None or "Scan" not in reads
     assert not [k for k, owner in identity_records().items() if owner in person]
     # tombstones as before: every userId and email of theirs resolves to `erased`, none is found by its raw key
     keys = [f"user:{user}", *(f"email:{e}" for e in EMAILS)]
@@ -108,3 +110,31 @@ def test_a_listed_key_whose_link_lost_its_race_is_not_erased_with_the_person(har
     assert key not in harness.json(harness.admin(f"/admin/profiles/{profile_id}/export"))["identities"]
     assert delete(harness, f"/admin/profiles/{profile_id}").status_code == 200
     assert identity_records()[key] == other
+
+
+def test_the_one_off_job_lists_the_keys_of_legacy_profiles_so_erasure_needs_no_scan(
+    harness: Harness, reads: list[str]
+) -> None:
+    from local.list_identity_keys import run
+
+    profile_id = person_whose_email_changed_twice(harness)
+    merged = harness.json(harness.admin(f"/admin/profiles/{profile_id}"))["profile"]["merged_from"]
+    as_legacy([profile_id, *merged])
+    send(harness, "/v1/page", {"anonymousId": "ik-bystander", "name": "Home"})  # a complete profile: left as is
+    harness.pump.drain()
+    first = run()
+    assert (first.profiles_listed, first.lost_races) == (1 + len(merged), 0)
+    winner = stored(profile_id)
+    assert winner.identity_keys_complete and {f"email:{e}" for e in EMAILS} <= set(winner.identity_keys)
+    again = run()  # idempotent: nothing left to list, nothing written
+    assert again.profiles_listed == 0 and stored(profile_id).identity_keys == winner.identity_keys
+    reads.clear()
+    assert_erased_completely(harness, profile_id, "ik-user", "ik-anon", reads)
+
+
+def stored(profile_id: str) -> Any:
+    from chalicelib.bootstrap import get_profile_store
+
+    found = get_profile_store().get(profile_id)
+    assert found is not None
+    return found.profile()

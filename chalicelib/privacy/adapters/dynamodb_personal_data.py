@@ -72,7 +72,7 @@ class DynamoPersonalData:
     def _scan_identities(self, person: set[str]) -> set[str]:
         """The keys of every identity record naming one of these profile ids: a paginated Scan of the whole table,
         for a profile written before it listed its keys (superseded emails were linked unlisted). Erasure is rare,
-        and the admin job that lists the keys of older profiles ends it."""
+        and `python -m local.list_identity_keys` (a one-off) lists the keys of older profiles."""
         ddb = client("dynamodb")
         ids = sorted(person)
         keys: set[str] = set()

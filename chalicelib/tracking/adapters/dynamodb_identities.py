@@ -3,7 +3,7 @@ identities under a keyed hash of their key (`h:...`, profile_id `erased`, erased
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,3 +64,21 @@ class DynamoIdentityStore:
         except ddb.exceptions.ConditionalCheckFailedException:
             return False
         return True
+
+    def records(self) -> Iterator[tuple[str, str]]:
+        """Every record of the table as (key, profile id), by a paginated Scan: for the one-off job that lists the
+        identity keys of profiles written before they listed them (`profiles/identity_listing.py`), never the
+        product's paths."""
+        ddb = client("dynamodb")
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "ProjectionExpression": "#k, profile_id",
+            "ExpressionAttributeNames": {"#k": "key"},
+        }
+        while True:
+            page = ddb.scan(**request)
+            for item in page.get("Items", []):
+                yield item["key"]["S"], item["profile_id"]["S"]
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
