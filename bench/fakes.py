@@ -75,16 +75,12 @@ class MemoryIdentityStore:
             self.requests["identity_read"] += 1  # the adapter's second BatchGetItem, for erased tombstones
         return found
 
-    def link(self, key: str, profile_id: str, *, only_if_absent: bool) -> bool:
+    def link(self, key: str, profile_id: str, *, only_if_absent: bool, taking_from: str | None = None) -> bool:
         self.requests["identity_write"] += 1
-        if only_if_absent and self.records.get(key, profile_id) != profile_id:
+        if only_if_absent and self.records.get(key, profile_id) not in (profile_id, taking_from):
             return False
         self.records[key] = profile_id
         return True
-
-    def for_profile(self, profile_id: str) -> list[str]:
-        self.requests["identity_read"] += 1
-        return [k for k, p in self.records.items() if p == profile_id]
 
 
 class MemoryProfileStore:

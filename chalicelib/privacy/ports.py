@@ -1,4 +1,5 @@
-"""Privacy ports: every store that holds data about a person, read and erased by key (never by scan).
+"""Privacy ports: every store that holds data about a person, read and erased by key (never by scan, but for the
+identity records of a profile written before it listed its identity keys).
 
 `PersonalData` covers the person-indexed tables of tracking, profiles and segments (events, identities, segment
 memberships, profile tombstones); later features register a `PersonalDataStore` of their own (delivery: runs, message
@@ -7,7 +8,7 @@ records, send log, preferences, touches, suppression, waiting steps) so erasure 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,8 +38,12 @@ class PersonalDataStore:
 
 
 class PersonalData(Protocol):
-    def identity_keys(self, profile_ids: list[str]) -> set[str]:
-        """Identity keys (`email:...`, `user:...`, `anon:...`) that resolve to these profiles."""
+    def identity_keys(self, profile_ids: list[str], candidates: Collection[str], *, complete: bool) -> set[str]:
+        """Identity keys (`email:...`, `user:...`, `anon:...`) of the person whose profiles these are: each of
+        `candidates` (the keys their profiles list and name) whose record names one of them, or that has no record
+        (its tombstone still blocks it); a key whose record names another profile (a lost link race, a device that
+        followed another login) is never theirs. Unless `complete` (a profile written before its list existed),
+        also every record naming them, found by a Scan of the identities table."""
         ...
 
     def events(self, profile_ids: list[str]) -> list[TrackedEvent]: ...

@@ -8,10 +8,11 @@ from typing import Any
 from chalicelib.privacy.exceptions import NotFound
 from chalicelib.privacy.ports import PersonalData, PersonalDataStore, PersonKeys
 from chalicelib.profiles import archived_days
+from chalicelib.profiles.merge import body_identity_keys
 from chalicelib.profiles.ports import ProfileStore, StoredProfile
 from chalicelib.profiles.redirects import follow_merges
 from chalicelib.shared.clock import Clock
-from chalicelib.tracking.identity import ERASED, identity_key, profile_id_for
+from chalicelib.tracking.identity import ERASED, profile_id_for
 
 __all__ = ["ERASED", "NotFound", "PersonKeys", "PersonalDataStore", "PrivacyService", "PrivacyTables"]
 
@@ -38,8 +39,17 @@ class PrivacyService:
         body = stored.document()
         body["version"] = stored.version
         profile_ids = [profile_id, *body.get("merged_from", [])]
-        days = self._archived_days(stored, profile_ids)  # before the device ids below: no profile holds their days
-        keys = self.data.identity_keys(profile_ids)
+        # Each merged-away profile keeps its body under `merged_into`, and may have been written after the merge read
+        # it. Read one by one, strongly consistent: a rare request, and a missed day or key would leave data behind.
+        merged = [m for m in (self.profiles.get(pid) for pid in profile_ids[1:]) if m is not None and not m.erased]
+        days = self._archived_days([stored, *merged])  # before the device ids below: no profile holds their days
+        candidates: list[str] = []
+        complete = True
+        for held in (stored, *merged):
+            profile = held.profile()
+            candidates += [*profile.identity_keys, *body_identity_keys(profile)]
+            complete = complete and profile.identity_keys_complete
+        keys = self.data.identity_keys(profile_ids, candidates, complete=complete)
         # A device's events the fold deferred to this person before the device's own profile was ever written were
         # stored (and archived) under the device's derived profile id, which no merge lists. The device's identity
         # record pointing here says they are this person's: that id's partitions and archived lines go too. Only
@@ -50,24 +60,15 @@ class PrivacyService:
             derived = profile_id_for("anon", value) if kind == "anon" else None
             if derived and derived not in profile_ids and self.profiles.get(derived) is None:
                 profile_ids.append(derived)
-        if body.get("user_id"):
-            keys.add(identity_key("user", body["user_id"]))
-        if body.get("email"):
-            keys.add(identity_key("email", body["email"]))
-        for anon in body.get("anonymous_ids", []):
-            keys.add(identity_key("anon", anon))
         tokens = sorted(body.get("devices") or {})  # push devices, keyed by token (profiles/devices.py)
         return PersonKeys(profile_id, profile_ids, sorted(keys), tokens, days), body
 
-    def _archived_days(self, stored: StoredProfile, profile_ids: list[str]) -> list[str]:
-        """The archive days of the profile and of every profile merged into it: a merged-away one keeps its body (and
-        its days) under `merged_into`, and may have been written with a day after the merge read it. Read one by one,
-        strongly consistent: a rare request, and a missed day would leave archived events behind."""
-        found = set(archived_days.days(stored.profile().archived_days))
-        for merged_id in profile_ids[1:]:
-            merged = self.profiles.get(merged_id)
-            if merged is not None:
-                found.update(archived_days.days(merged.profile().archived_days))
+    @staticmethod
+    def _archived_days(held: list[StoredProfile]) -> list[str]:
+        """The archive days of the profile and of every profile merged into it (a merged-away one keeps its days)."""
+        found: set[str] = set()
+        for stored in held:
+            found.update(archived_days.days(stored.profile().archived_days))
         return sorted(found)
 
     def export(self, profile_id: str) -> dict[str, Any]:

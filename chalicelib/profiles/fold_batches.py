@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("one2one")
 
 MAX_ATTEMPTS = 4
+# Identity keys a profile may list (`Profile.identity_keys`) before a new one is refused rather than linked: the
+# anonymous ids are capped lower (`max_anonymous_ids`) and a person's userId and emails change rarely, so this stops
+# only a sender minting identities for one person. A merge never refuses: it lists the loser's keys beyond it.
+MAX_IDENTITY_KEYS = 100
 _SEGMENT_KINDS = ("segment_entered", "segment_exited")
 
 
@@ -318,7 +322,8 @@ class FoldService:
                 return False
             current = stored.profile() if stored is not None else None
             expected = current.version if current else None
-            base = current or Profile(profile_id=profile_id)
+            # A profile born now lists every key linked to it from the start (see `Profile.identity_keys_complete`).
+            base = current or Profile(profile_id=profile_id, identity_keys_complete=True)
             plan = self._plan_links(base, events)
             if plan.defer_to and absorb is None:
                 for tracked in events:
@@ -350,6 +355,11 @@ class FoldService:
                 propensity_models=propensity_models,
             )
             profile = result.profile
+            if profile is not base:  # built anew by `fold` (no stored profile, no merge): listed from birth
+                profile.identity_keys_complete = base.identity_keys_complete
+            if plan.links:
+                # Listed before they are linked (the links follow this write): a reader checks each key's record.
+                profile.identity_keys = list(dict.fromkeys([*profile.identity_keys, *(k for k, _ in plan.links)]))
             if plan.refused_anon:
                 profile.anonymous_ids = [a for a in profile.anonymous_ids if a not in plan.refused_anon]
             if not result.changed and not plan.merges and not plan.links:
@@ -426,6 +436,9 @@ class FoldService:
                 decision = decide_link(kind, user_id, anon_count, None, None, profile.profile_id, cap)
             else:
                 decision = decide_link(kind, user_id, anon_count, other_id, other.user_id, profile.profile_id, cap)
+            listed = len(profile.identity_keys) + len(plan.links)
+            if decision.action == "attach" and key not in profile.identity_keys and listed >= MAX_IDENTITY_KEYS:
+                decision = LinkDecision("refuse", "identity_key_cap")  # never linked unlisted: erasure would miss it
             if decision.action == "refuse":
                 log.info("identity %s not linked to %s: %s", kind, profile.profile_id, decision.reason)
                 if kind == "anon":
@@ -450,11 +463,15 @@ class FoldService:
         for key, only_if_absent in plan.links:
             if not self.identities.link(key, profile.profile_id, only_if_absent=only_if_absent):
                 log.info("identity %s was claimed by another profile first", key.split(":", 1)[0])
+        if plan.merges:
+            from chalicelib.profiles.merge import body_identity_keys
         for loser in plan.merges:
-            for key in self.identities.for_profile(loser.profile_id):
-                self.identities.link(key, profile.profile_id, only_if_absent=False)
-            for anon in loser.anonymous_ids:
-                self.identities.link(identity_key("anon", anon), profile.profile_id, only_if_absent=False)
+            # The loser's keys (its list, and what its body names: all that a body written before the list can say;
+            # its superseded emails then stay pointing at the loser, which `follow_merges` resolves here). A key only
+            # moves if it is unlinked or still the loser's: one listed by a lost race, or a device that followed
+            # another login, stays with its profile.
+            for key in dict.fromkeys([*loser.identity_keys, *body_identity_keys(loser)]):
+                self.identities.link(key, profile.profile_id, only_if_absent=True, taking_from=loser.profile_id)
             self._retire(loser, profile.profile_id)
             moved = self.events.repoint(loser.profile_id, profile.profile_id)
             self._audit_merge(profile, loser, moved, now)

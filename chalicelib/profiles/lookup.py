@@ -64,7 +64,7 @@ class AdminService:
         view: dict[str, Any] = {
             "profile_id": profile_id,
             "profile": body,
-            "identities": self.identities.for_profile(profile_id),
+            "identities": self._identities(profile_id, stored),
             "recent_events": [e.summary() for e in self.events.history(profile_id, limit=events_limit)],
         }
         if requested != profile_id:
@@ -72,6 +72,18 @@ class AdminService:
         view["summary"] = read_time_summary(stored)
         view["predictions"] = self._explained(stored)
         return view
+
+    def _identities(self, profile_id: str, stored: StoredProfile) -> list[str]:
+        """The identity keys whose records point at this profile (or at one merged into it), sorted: those it lists
+        and those its body names (a profile written before the list names no superseded email), each checked
+        against its record (a listed key may have lost its link to another profile)."""
+        from chalicelib.profiles.merge import body_identity_keys
+
+        profile = stored.profile()
+        person = {profile_id, *profile.merged_from}
+        candidates = list(dict.fromkeys([*profile.identity_keys, *body_identity_keys(profile)]))
+        records = self.identities.lookup(candidates) if candidates else {}
+        return sorted(key for key, owner in records.items() if owner in person)
 
     def _explained(self, stored: StoredProfile) -> dict[str, Any]:
         from chalicelib.profiles.explain import explain_predictions

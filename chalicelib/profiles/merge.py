@@ -18,6 +18,7 @@ from chalicelib.profiles.traits import (
     wins,
 )
 from chalicelib.scoring import lead_score as scoring
+from chalicelib.tracking.identity import identity_key
 
 if TYPE_CHECKING:
     from chalicelib.profiles.config import ProfileConfig
@@ -27,6 +28,16 @@ if TYPE_CHECKING:
 def _sum_into(target: dict[str, Any], source: dict[str, Any]) -> None:
     for key, value in source.items():
         target[key] = target.get(key, 0) + value
+
+
+def body_identity_keys(profile: Profile) -> list[str]:
+    """The identity keys a profile's body names (its anonymous ids, userId and email)."""
+    keys = [identity_key("anon", anon) for anon in profile.anonymous_ids]
+    if profile.user_id:
+        keys.append(identity_key("user", profile.user_id))
+    if profile.email:
+        keys.append(identity_key("email", profile.email))
+    return keys
 
 
 def merge_profiles(
@@ -56,6 +67,13 @@ def merge_profiles(
     merged.email = merged.email or other.email
     merged.phone = merged.phone or other.phone
     merged.merged_from = list(dict.fromkeys([*merged.merged_from, other.profile_id, *other.merged_from]))
+    # The loser's identity records are re-pointed here (`FoldService._carry_out`): its listed keys and those its body
+    # names (a body written before the list existed names at least those). The merged list is complete only if both
+    # were: a loser's superseded emails linked before the list stay unlisted (they still resolve here by redirect).
+    merged.identity_keys = list(
+        dict.fromkeys([*merged.identity_keys, *other.identity_keys, *body_identity_keys(other)])
+    )
+    merged.identity_keys_complete = merged.identity_keys_complete and other.identity_keys_complete
     # The loser's archived lines keep its id; erasure reads the loser's days from its tombstone too (a day it was
     # written with after this read), but the winner holding them all is one read less.
     merged.archived_days = archived_days.mark(merged.archived_days, archived_days.days(other.archived_days))

@@ -288,6 +288,13 @@ class Profile(Struct, kw_only=True):
     recent_transitions: list[Transition] = field(
         default_factory=list
     )  # the last `MAX_RECENT_TRANSITIONS`, oldest first
+    # The identity keys the fold linked (or was about to link: it writes the profile first, so a conditional attach
+    # may still lose its race) to this profile, and those a merge moved here: erasure, the access export and a merge
+    # find the person's identity records through them (no index by profile). A record is used only when it still
+    # names one of the person's profile ids. `identity_keys_complete`: the list names every key linked here (profiles
+    # born since the list exists); absent (False) in older bodies, whose superseded emails were linked unlisted.
+    identity_keys: list[str] = field(default_factory=list)
+    identity_keys_complete: bool = False
 
     def add_transitions(self, new: list[Transition]) -> None:
         """Append a fold's transitions and keep the last `MAX_RECENT_TRANSITIONS`."""

@@ -53,12 +53,9 @@ class IdentityStore(Protocol):
         userId or email whose person was erased (its tombstone is kept under a keyed hash, never the raw key)."""
         ...
 
-    def link(self, key: str, profile_id: str, *, only_if_absent: bool) -> bool:
-        """Point an identity at a profile. With only_if_absent, returns False when another profile holds the key."""
-        ...
-
-    def for_profile(self, profile_id: str) -> list[str]:
-        """The identity keys pointing at a profile, sorted."""
+    def link(self, key: str, profile_id: str, *, only_if_absent: bool, taking_from: str | None = None) -> bool:
+        """Point an identity at a profile. With only_if_absent, returns False when another profile holds the key
+        (`taking_from`: another than that one, e.g. the loser of a merge whose keys move to the winner)."""
         ...
 
 

@@ -83,14 +83,11 @@ class FakeIdentityStore:
         self.records.pop(key, None)
         self.records[erased_identity_key(key, self.secret)] = ERASED
 
-    def link(self, key: str, profile_id: str, *, only_if_absent: bool) -> bool:
-        if only_if_absent and self.records.get(key, profile_id) != profile_id:
+    def link(self, key: str, profile_id: str, *, only_if_absent: bool, taking_from: str | None = None) -> bool:
+        if only_if_absent and self.records.get(key, profile_id) not in (profile_id, taking_from):
             return False
         self.records[key] = profile_id
         return True
-
-    def for_profile(self, profile_id: str) -> list[str]:
-        return sorted(k for k, p in self.records.items() if p == profile_id)
 
 
 class FakeFailedEventStore:

@@ -165,8 +165,8 @@ def test_table_kwargs_drop_cloudformation_only_properties():
         "StreamSpecification",
     }
     assert kwargs["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
-    indexed = table_kwargs("t", TEMPLATE["Resources"]["IdentitiesTable"]["Properties"])
-    assert [i["IndexName"] for i in indexed["GlobalSecondaryIndexes"]] == ["by_profile"]
+    indexed = table_kwargs("t", TEMPLATE["Resources"]["ProfilesTable"]["Properties"])
+    assert [i["IndexName"] for i in indexed["GlobalSecondaryIndexes"]] == ["by_due_day"]
 
 
 def test_every_supported_resource_of_the_template_is_provisioned(aws):

@@ -1,11 +1,11 @@
-"""`PersonalData` on DynamoDB: events (the events table is keyed by profile) and identities (through its `by_profile`
-index): a Query per profile, no scan; segment memberships by key, in every segment that may hold one; and the identity
-and profile tombstones erasure leaves."""
+"""`PersonalData` on DynamoDB: events (the events table is keyed by profile: a Query per profile); identities by the
+keys the person's profiles list (a Scan only for a profile written before it listed them); segment memberships by key,
+in every segment that may hold one; and the identity and profile tombstones erasure leaves."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from chalicelib.shared.aws import client
@@ -62,8 +62,41 @@ class DynamoPersonalData:
     def _event_items(self, profile_ids: list[str]) -> list[dict[str, Any]]:
         return self._by_profile(self.events_table, profile_ids, index=None)
 
-    def identity_keys(self, profile_ids: list[str]) -> set[str]:
-        return {row["key"]["S"] for row in self._by_profile(self.identities_table, profile_ids)}
+    def identity_keys(self, profile_ids: list[str], candidates: Collection[str], *, complete: bool) -> set[str]:
+        person = set(profile_ids)
+        wanted = list(dict.fromkeys(candidates))
+        found = {
+            row["key"]["S"]: row["profile_id"]["S"]
+            for row in batch_get(self.identities_table, [{"key": {"S": k}} for k in wanted], consistent=True)
+        }
+        keys = {k for k in wanted if k not in found or found[k] in person}
+        if not complete:
+            keys.update(self._scan_identities(person))
+        return keys
+
+    def _scan_identities(self, person: set[str]) -> set[str]:
+        """The keys of every identity record naming one of these profile ids: a paginated Scan of the whole table,
+        for a profile written before it listed its keys (superseded emails were linked unlisted). Erasure is rare,
+        and `python -m local.list_identity_keys` (a one-off) lists the keys of older profiles."""
+        ddb = client("dynamodb")
+        ids = sorted(person)
+        keys: set[str] = set()
+        for start in range(0, len(ids), 100):  # at most 100 values in an IN
+            chunk = {f":p{i}": {"S": pid} for i, pid in enumerate(ids[start : start + 100])}
+            request: dict[str, Any] = {
+                "TableName": self.identities_table,
+                "ProjectionExpression": "#k, profile_id",
+                "FilterExpression": f"profile_id IN ({', '.join(chunk)})",
+                "ExpressionAttributeNames": {"#k": "key"},
+                "ExpressionAttributeValues": chunk,
+            }
+            while True:
+                page = ddb.scan(**request)
+                keys.update(item["key"]["S"] for item in page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    break
+                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return keys
 
     def events(self, profile_ids: list[str]) -> list[TrackedEvent]:
         # An item holds one event or a group (a request's events of one profile); a messageId re-sent in another

@@ -3,7 +3,7 @@ identities under a keyed hash of their key (`h:...`, profile_id `erased`, erased
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,7 +42,7 @@ class DynamoIdentityStore:
                 request = response.get("UnprocessedKeys") or {}
         return found
 
-    def link(self, key: str, profile_id: str, *, only_if_absent: bool) -> bool:
+    def link(self, key: str, profile_id: str, *, only_if_absent: bool, taking_from: str | None = None) -> bool:
         ddb = client("dynamodb")
         kwargs: dict[str, Any] = {
             "TableName": self.table,
@@ -56,17 +56,29 @@ class DynamoIdentityStore:
             kwargs["ConditionExpression"] = "attribute_not_exists(#k) OR profile_id = :p"
             kwargs["ExpressionAttributeNames"] = {"#k": "key"}
             kwargs["ExpressionAttributeValues"] = {":p": {"S": profile_id}}
+            if taking_from is not None:
+                kwargs["ConditionExpression"] += " OR profile_id = :from"
+                kwargs["ExpressionAttributeValues"][":from"] = {"S": taking_from}
         try:
             ddb.put_item(**kwargs)
         except ddb.exceptions.ConditionalCheckFailedException:
             return False
         return True
 
-    def for_profile(self, profile_id: str) -> list[str]:
-        response = client("dynamodb").query(
-            TableName=self.table,
-            IndexName="by_profile",
-            KeyConditionExpression="profile_id = :p",
-            ExpressionAttributeValues={":p": {"S": profile_id}},
-        )
-        return sorted(item["key"]["S"] for item in response.get("Items", []))
+    def records(self) -> Iterator[tuple[str, str]]:
+        """Every record of the table as (key, profile id), by a paginated Scan: for the one-off job that lists the
+        identity keys of profiles written before they listed them (`profiles/identity_listing.py`), never the
+        product's paths."""
+        ddb = client("dynamodb")
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "ProjectionExpression": "#k, profile_id",
+            "ExpressionAttributeNames": {"#k": "key"},
+        }
+        while True:
+            page = ddb.scan(**request)
+            for item in page.get("Items", []):
+                yield item["key"]["S"], item["profile_id"]["S"]
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
