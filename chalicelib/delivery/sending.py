@@ -393,7 +393,8 @@ class SendPath:
         if self.preferences is not None and channel in sc.CUSTOMER_CHANNELS and not run.holdout:
             profile = apply_preferences(profile, self.preferences(run.profile_id), channel)
         if scenario.exit and not run.holdout:
-            history = self.events.history(run.profile_id, limit=100)
+            merged = [str(p) for p in profile.get("merged_from") or ()]
+            history = self.events.history(run.profile_id, limit=100, merged_from=merged)
             facts["events_since"] = [e for e in history if e.timestamp > run.entered_at]
         return g.send_context_for(scenario, run, action, profile, now, **facts)
 

@@ -65,7 +65,12 @@ class AdminService:
             "profile_id": profile_id,
             "profile": body,
             "identities": self._identities(profile_id, stored),
-            "recent_events": [e.summary() for e in self.events.history(profile_id, limit=events_limit)],
+            "recent_events": [
+                e.summary()
+                for e in self.events.history(
+                    profile_id, limit=events_limit, merged_from=[str(p) for p in body.get("merged_from") or ()]
+                )
+            ],
         }
         if requested != profile_id:
             view["redirected_from"] = requested

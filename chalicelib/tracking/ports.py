@@ -8,6 +8,7 @@ implement them structurally, and the in-memory fakes in `tests/fakes/tracking.py
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 if TYPE_CHECKING:
@@ -32,8 +33,11 @@ class EventStore(Protocol):
         another batch is applied once by the fold's replay guard (26 hours). Returns the events (each key once)."""
         ...
 
-    def history(self, profile_id: str, limit: int = 50, newest_first: bool = True) -> list[TrackedEvent]:
-        """A profile's events by time (newest first unless asked otherwise), at most `limit`."""
+    def history(
+        self, profile_id: str, limit: int = 50, newest_first: bool = True, merged_from: Sequence[str] = ()
+    ) -> list[TrackedEvent]:
+        """A profile's events by time (newest first unless asked otherwise), at most `limit`, with those of the
+        profiles merged into it (`merged_from`: a merge leaves their items in their own partitions)."""
         ...
 
     def delete(self, refs: list[ItemRef]) -> None:
@@ -42,8 +46,9 @@ class EventStore(Protocol):
         ...
 
     def repoint(self, from_profile: str, to_profile: str) -> int:
-        """Move one profile's history (its items, groups whole) to another's partition (after a merge), each moved
-        item marked so that no stream reader takes its events as new. Returns the number of events moved."""
+        """Move one profile's history (its items, groups whole) to another's partition, each moved item marked so
+        that no stream reader takes its events as new. Returns the number of events moved. (Merges no longer move:
+        readers follow `merged_from`; kept for tools and the contract.)"""
         ...
 
 

@@ -63,6 +63,28 @@ class EventStoreContract:
         assert [e.message_id for e in store.history("p_winner")] == ["m6", "m5", "m4", "m2", "m1", "m0"]
         assert all(e.profile_id == "p_winner" for e in store.history("p_winner"))
 
+    def test_history_reads_the_partitions_of_the_profiles_merged_in(self, store: EventStore) -> None:
+        # a merge leaves the loser's items in place; the winner's history takes them (each key once), by time
+        store.put_batch([tracked_event(n, "p_loser") for n in (0, 3, 7)])
+        store.put_batch([tracked_event(n, "p_winner") for n in (1, 5)])
+        store.put_new(tracked_event(8, "p_older_loser"))
+        store.put_new(tracked_event(9, "p_stranger"))
+        merged = ["p_loser", "p_older_loser"]
+        assert [e.message_id for e in store.history("p_winner", merged_from=merged)] == [
+            "m8",
+            "m7",
+            "m5",
+            "m3",
+            "m1",
+            "m0",
+        ]
+        assert [e.message_id for e in store.history("p_winner", limit=3, merged_from=merged)] == ["m8", "m7", "m5"]
+        assert [e.message_id for e in store.history("p_winner", limit=2, newest_first=False, merged_from=merged)] == [
+            "m0",
+            "m1",
+        ]
+        assert [e.message_id for e in store.history("p_winner")] == ["m5", "m1"]
+
     def test_history_is_by_event_time_newest_first_and_limited(self, store: EventStore) -> None:
         store.put_many([tracked_event(n) for n in (2, 0, 1)] + [tracked_event(9, "p_other")])
         assert [e.message_id for e in store.history("p_one")] == ["m2", "m1", "m0"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -255,8 +255,11 @@ class FakeEvents:
     def put_many(self, events: list[TrackedEvent]) -> None:
         self.events.update((e.key, e) for e in events)
 
-    def history(self, profile_id: str, limit: int = 50, newest_first: bool = True) -> list[TrackedEvent]:
-        mine = sorted((e for e in self.events.values() if e.profile_id == profile_id), key=lambda e: e.timestamp)
+    def history(
+        self, profile_id: str, limit: int = 50, newest_first: bool = True, merged_from: Sequence[str] = ()
+    ) -> list[TrackedEvent]:
+        owners = {profile_id, *merged_from}
+        mine = sorted((e for e in self.events.values() if e.profile_id in owners), key=lambda e: e.timestamp)
         return (mine[::-1] if newest_first else mine)[:limit]
 
     def named(self, name: str) -> list[TrackedEvent]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,10 +41,13 @@ class FakeEventStore:
             self.items[event.key] = _copy(event)
         return unique
 
-    def history(self, profile_id: str, limit: int = 50, newest_first: bool = True) -> list[TrackedEvent]:
+    def history(
+        self, profile_id: str, limit: int = 50, newest_first: bool = True, merged_from: Sequence[str] = ()
+    ) -> list[TrackedEvent]:
         # Ordered as the adapter orders them: by `ts_key` (event time, then message id).
+        owners = {profile_id, *merged_from}
         found = sorted(
-            (e for e in self.items.values() if e.profile_id == profile_id),
+            (e for e in self.items.values() if e.profile_id in owners),
             key=lambda e: f"{iso(e.timestamp)}#{e.message_id}",
             reverse=newest_first,
         )

@@ -115,15 +115,15 @@ def test_a_merge_repoints_batched_history_whole(harness: Harness) -> None:
     anon_profile = profile(harness, anonymous_id="grp-merge")["profile_id"]
     send(harness, "/v1/identify", {"anonymousId": "grp-merge", "userId": "grp-user"})
     harness.pump.drain()
-    # THEN the group item now names the winner, and the winner's history holds the batch once
+    # THEN the group item stays where it was written (nothing moved), and the winner's history holds the batch once
     winner = profile(harness, user_id="grp-user")
     assert winner["profile_id"] != anon_profile
     [group] = [i for i in items() if "n" in i]
-    assert group["profile_id"]["S"] == winner["profile_id"]
+    assert group["profile_id"]["S"] == anon_profile and "moved_from" not in group
     viewed_ids = sorted(e["message_id"] for e in winner["recent_events"] if e.get("event") == "Product Viewed")
     assert viewed_ids == ["a0", "a1", "a2", "a3"]
     [audit] = [e for e in winner["recent_events"] if e.get("event") == "Profiles Merged"]
-    assert audit["properties"]["events_moved"] == 4
+    assert audit["properties"]["loser_profile_id"] == anon_profile
     assert winner["profile"]["computed"]["event_counts"]["Product Viewed"] == 4
 
 
@@ -274,22 +274,22 @@ def test_a_group_in_flight_during_an_erasure_is_deleted_by_the_fold_and_never_ar
     assert harness.admin(f"/admin/profiles/{profile_id}").status_code == 404
 
 
-def test_a_merge_moves_items_to_the_winners_partition_and_no_stream_reader_counts_them_again(world: World) -> None:
+def test_a_merge_leaves_items_in_place_and_every_reader_counts_them_once(world: World) -> None:
     # GIVEN an anonymous visitor's batch and a lone event, folded, archived and counted
     world.send("/v1/batch", {"batch": [viewed(f"mv{i}", anonymousId="grp-move") for i in range(3)]})
     world.send("/v1/track", viewed("mv-single", anonymousId="grp-move"))
     world.drain()
     anon_profile = profile(world.h, anonymous_id="grp-move")["profile_id"]
-    # WHEN they sign up on that device (the anonymous profile merges into the person's: its items move partition)
+    before = {(i["profile_id"]["S"], i["ts_key"]["S"]) for i in items()}
+    # WHEN they sign up on that device (the anonymous profile merges into the person's)
     world.send("/v1/identify", {"anonymousId": "grp-move", "userId": "grp-mover"})
     world.drain()
-    world.drain()  # the moved copies' INSERTs (and the old keys' REMOVEs) reach the stream readers too
-    # THEN the items are under the winner only, each marked as moved from the anonymous profile
+    world.drain()
+    # THEN the anonymous profile's items stay where they were: nothing is copied or moved
     winner = profile(world.h, user_id="grp-mover")
-    moved = [i for i in items() if "moved_from" in i]
-    assert {i["profile_id"]["S"] for i in moved} == {winner["profile_id"]}
-    assert {i["moved_from"]["S"] for i in moved} == {anon_profile} and len(moved) == 2  # the group and the lone event
-    assert not [i for i in items() if i["profile_id"]["S"] == anon_profile]
+    assert not [i for i in items() if "moved_from" in i]
+    assert before <= {(i["profile_id"]["S"], i["ts_key"]["S"]) for i in items()}
+    assert len([i for i in items() if i["profile_id"]["S"] == anon_profile]) == 2  # the group and the lone event
     # AND the fold applied each event once, the archive holds each key once and the daily counts count each once
     assert winner["profile"]["computed"]["event_counts"]["Product Viewed"] == 4
     keys = archived_keys()
@@ -305,10 +305,9 @@ def test_a_merge_moves_items_to_the_winners_partition_and_no_stream_reader_count
     assert viewed_ids == ["mv-single", "mv0", "mv1", "mv2"]
 
 
-def test_events_a_merge_moved_before_the_scenarios_reader_read_them_still_start_their_scenarios(world: World) -> None:
-    """A merge moves the loser's items to the winner's partition (same `ts_key`). When the sign-up comes in the same
-    batch as the anonymous events, the move happens before the scenarios reader gets to the anonymous version: it
-    reads the events where they went, or an add to cart made just before signing in would start nothing."""
+def test_an_add_to_cart_in_the_same_batch_as_the_sign_in_starts_its_scenario(world: World) -> None:
+    """The merge happens before the scenarios reader gets to the anonymous version: the events it applied are read
+    all the same (a merge leaves them in place; items a deferral moved are read where they went)."""
     # GIVEN a subscribed customer
     world.customer("cart-mover", email_address="mover@example.com")
     world.drain()
@@ -330,9 +329,9 @@ def test_events_a_merge_moved_before_the_scenarios_reader_read_them_still_start_
     )
     world.drain()
     world.drain()
-    # THEN the anonymous profile was merged away, its item moved...
+    # THEN the anonymous profile was merged away...
     winner = user_profile_id("cart-mover")
-    assert not [i for i in items() if i["profile_id"]["S"] != winner and "moved_from" not in i]
+    assert profile(world.h, anonymous_id="dev-mover")["profile_id"] == winner
     # ...and the add to cart started the cart-abandonment scenario all the same (on the profile that folded it, as
     # when the reader gets there before the merge)
     from chalicelib.bootstrap import get_run_store

@@ -152,7 +152,9 @@ def test_identify_merges_the_anonymous_history_into_the_users_profile(fold: Fold
     assert fold.counts(USER)["Product Viewed"] == 2
     assert fold.profiles.profile(ANON).merged_into == USER
     assert fold.identities.lookup(["anon:a1", "user:u1"]) == {"anon:a1": USER, "user:u1": USER}
-    history = fold.events.for_profile(USER)
+    # the anonymous events stay in their profile's partition; the winner's history reads it through merged_from
+    assert [e.event for e in fold.events.for_profile(USER) if e.event] == ["Profiles Merged"]
+    history = fold.events.history(USER, limit=10, newest_first=False, merged_from=winner.merged_from)
     assert [e.event for e in history if e.event] == ["Product Viewed", "Product Viewed", "Profiles Merged"]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -116,8 +116,19 @@ class DynamoEventStore:
             batch_write(self.table, [{"PutRequest": {"Item": item}} for item in items])
         return unique
 
-    def history(self, profile_id: str, limit: int = 50, newest_first: bool = True) -> list[TrackedEvent]:
-        return history_order(self._items_of(profile_id, newest_first, limit), limit, newest_first)
+    def history(
+        self, profile_id: str, limit: int = 50, newest_first: bool = True, merged_from: Sequence[str] = ()
+    ) -> list[TrackedEvent]:
+        own = history_order(self._items_of(profile_id, newest_first, limit), limit, newest_first)
+        if not merged_from:
+            return own
+        # A merge leaves the loser's items where they are (moving them cost a Put and a Delete per item): the winner's
+        # history is the first `limit` of each partition's first `limit`, each key once.
+        seen = {e.key: e for e in own}
+        for other in dict.fromkeys(merged_from):
+            for event in history_order(self._items_of(other, newest_first, limit), limit, newest_first):
+                seen.setdefault(event.key, event)
+        return _ranked(seen.values(), newest_first)[:limit]
 
     def _items_of(self, profile_id: str, newest_first: bool, limit: int) -> Iterator[dict[str, Any]]:
         ddb = client("dynamodb")
