@@ -35,6 +35,7 @@ from chalicelib.engagement.messages_table import (
     person_pk,
     plain,
     run_assignment,
+    run_sk,
     suppression_pk,
 )
 from chalicelib.scenarios.engine import ScenarioRun
@@ -64,7 +65,7 @@ class DynamoRunStore:
         now = run.updated_at or run.entered_at
         return {
             "pk": {"S": person_pk(run.profile_id)},
-            "sk": {"S": f"run#{run.trigger_id}"},
+            "sk": {"S": run_sk(run.trigger_id)},
             "scenario_id": {"S": run.scenario_id},
             "status": {"S": run.status},
             "step_index": {"N": str(run.step_index)},
@@ -120,7 +121,7 @@ class DynamoRunStore:
             client("dynamodb")
             .get_item(
                 TableName=self.table,
-                Key={"pk": {"S": person_pk(profile_id)}, "sk": {"S": f"run#{trigger_id}"}},
+                Key={"pk": {"S": person_pk(profile_id)}, "sk": {"S": run_sk(trigger_id)}},
                 ConsistentRead=True,
             )
             .get("Item")
