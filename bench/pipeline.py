@@ -84,6 +84,19 @@ class CountingStream(io.TextIOBase):
         return len(text)
 
 
+# A write billed by what it is, not by the table it lands in: an order recorded on a run record (MessagesTable, whose
+# other writes by the scenario consumer hand a step to delivery: "sending" in the bill) is uplift accounting of the
+# events, as the report-row counter it replaced was. Its lines read `run-conversions:{table}` (and `/{index}`).
+RUN_CONVERSION_PURPOSE = "run-conversions:"
+
+
+def write_purpose(op: str, params: dict[str, Any]) -> str:
+    """The prefix of a write's line detail: RUN_CONVERSION_PURPOSE for the run record's conversion update, else ""."""
+    if op == "UpdateItem" and "run_conversions" in str(params.get("UpdateExpression", "")):
+        return RUN_CONVERSION_PURPOSE
+    return ""
+
+
 class Meter:
     """Billable quantities by (line, detail, function), and each function's invocations, own time and log bytes."""
 
@@ -128,16 +141,18 @@ class Meter:
     def _key(self, table: str, item: dict[str, Any]) -> dict[str, Any]:
         return {name: item[name] for name in self.shapes[table].keys}
 
-    def _write(self, function: str, table: str, old: Any, new: Any, *, transactional: bool, failed: bool) -> None:
+    def _write(
+        self, function: str, table: str, old: Any, new: Any, *, transactional: bool, failed: bool, purpose: str = ""
+    ) -> None:
         shape = self.shapes[table]
         if failed:  # a conditional write that failed: billed for the item it checked, no index touched
             factor = 2 if transactional else 1
-            self.add("dynamodb_wru", table, function, factor * metering.write_units(metering.item_size(old)))
+            self.add("dynamodb_wru", purpose + table, function, factor * metering.write_units(metering.item_size(old)))
             return
         cost = metering.item_write_cost(shape, old, new, transactional=transactional)
-        self.add("dynamodb_wru", table, function, cost.table_units)
+        self.add("dynamodb_wru", purpose + table, function, cost.table_units)
         for index, units in cost.index_units.items():
-            self.add("dynamodb_wru", f"{table}/{index}", function, units)
+            self.add("dynamodb_wru", f"{purpose}{table}/{index}", function, units)
 
     def before_dynamodb(self, client: Any, op: str, params: dict[str, Any]) -> list[tuple[str, dict[str, Any], Any]]:
         """Old images of the items a write will touch: (table, key, old item)."""
@@ -173,8 +188,10 @@ class Meter:
         failed = error is not None
         self._operation = op
         if op in ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"):
+            purpose = write_purpose(op, params)
             for table, key, before in old:
-                self._write(function, table, before, self._get(client, table, key), transactional=False, failed=failed)
+                after = self._get(client, table, key)
+                self._write(function, table, before, after, transactional=False, failed=failed, purpose=purpose)
         elif op == "TransactWriteItems":
             kinds = [next(iter(entry)) for entry in params["TransactItems"]]
             for kind, (table, key, before) in zip(kinds, old, strict=True):

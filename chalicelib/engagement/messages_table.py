@@ -78,3 +78,18 @@ def run_assignment(scenario_id: str, holdout: bool, profile_id: str, trigger_id:
 
     shard = zlib.crc32(f"{profile_id}#{trigger_id}".encode()) % ASSIGNMENT_SHARDS
     return assignment_key(scenario_id, ARMS[1] if holdout else ARMS[0], shard)
+
+
+# The uplift report's run conversions: the first order counted for a run sets `converted` (the run's `run_assignment`
+# shard key, whatever the run's age: runs started before `assigned` existed convert too), which the sparse GSI
+# `by_conversion` indexes with the run's `run_conversions` and `run_revenue` projected (INCLUDE). The order keys it
+# counted (`conv_orders`, a string set) make a replayed order a failed condition. A run's window (7 days) sees few
+# orders; past MAX_RUN_ORDERS the recorder counts them on the report row's legacy counter instead (fact marker + ADD),
+# so the run record, read and rewritten by every step, stays small.
+CONVERSION_INDEX = "by_conversion"
+MAX_RUN_ORDERS = 10
+
+
+def run_sk(trigger_id: str) -> str:
+    """The sort key of a run record in its person's partition."""
+    return f"run#{trigger_id}"

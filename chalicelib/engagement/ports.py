@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypedDict
+from typing import Any, Literal, Protocol, TypedDict
 
 from chalicelib.tracking.events import TrackedEvent
 
@@ -117,6 +117,18 @@ class EngagementStore(ReportCounter, Protocol):
         """Name the scenario in the report listing (idempotent), for runs that count in no counter row."""
         ...
 
+    def run_conversion(
+        self, profile_id: str, trigger_id: str, scenario_id: str, holdout: bool, order_key: str, revenue: float
+    ) -> RunConversion:
+        """Record one order on the run it converts (the uplift report reads it there: `ReportStore.conversions`).
+        "counted"; "counted_before" (a replay); "gone" (no such run record: erased or expired, not recreated);
+        "full" (the run holds its maximum of orders: nothing recorded, count it elsewhere)."""
+        ...
+
+
+# What recording one order on one run did (`EngagementStore.run_conversion`).
+RunConversion = Literal["counted", "counted_before", "gone", "full"]
+
 
 class SmsSender(Protocol):
     """Texts through SNS (delivery's `SnsNotifier` satisfies it). `transactional`: a code the person asked for, not
@@ -153,11 +165,16 @@ class ReportStore(Protocol):
 
     def rows(self, scenario_id: str, *, assignments: bool = True) -> dict[str, dict[str, float]]:
         """Row key -> counters; with `assignments`, the arm rows' `assigned` includes the scenario's stored runs (the
-        run records are the assignments). Readers of the step rows only pass False (no index to read)."""
+        run records are the assignments) and their `run_conversions` (and the holdout's `revenue`) the conversions
+        recorded on them. Readers of the step rows only pass False (no index to read)."""
         ...
 
     def assignments(self, scenario_id: str) -> dict[str, int]:
         """Arm (`treated`, `holdout`) -> runs of the scenario started since the run record became the assignment."""
+        ...
+
+    def conversions(self, scenario_id: str) -> dict[str, dict[str, float]]:
+        """Arm -> {`run_conversions`, `revenue`} recorded on the scenario's stored runs (`run_conversion`)."""
         ...
 
     def scenario_ids(self, limit: int, after: str | None) -> tuple[list[str], str | None]: ...

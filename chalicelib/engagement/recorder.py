@@ -505,6 +505,13 @@ class EngagementService:
                 )
             for run in runs:
                 if timedelta(0) <= order.timestamp - run.entered_at <= DEFAULT_CLICK_WINDOW:
+                    # On the run record (one conditional write, read back by the report); a replay, or a run that
+                    # is gone, counts nothing. Only past a run's cap of orders does the counter row take the rest.
+                    recorded = self.store.run_conversion(
+                        run.profile_id, run.trigger_id, run.scenario_id, run.holdout, order.key, revenue
+                    )
+                    if recorded != "full":
+                        continue
                     arm = HOLDOUT if run.holdout else "treated"
                     self.store.count(
                         f"runconv#{order.key}#{run.trigger_id}",

@@ -26,6 +26,28 @@ _NORMAL = NormalDist()
 SKIPPED_PREFIX = "skipped_"  # report counters of messages a guard skipped, one per reason: `skipped_no_consent`
 
 
+def add_run_counts(
+    rows: dict[str, dict[str, float]], assigned: Mapping[str, int], converted: Mapping[str, Mapping[str, float]]
+) -> None:
+    """Add what the run records hold (assignments and conversions per arm) to the arm rows' legacy counters, in
+    place: the counters hold what was counted before the run records did, so the sums count each run and each
+    (order, run) once. Revenue only on the holdout row, as the counters always had it (the treated arm's revenue is
+    the step rows' attributed revenue); an arm with nothing gets no row."""
+    for arm in ("treated", "holdout"):
+        conversions = converted.get(arm, {})
+        increments = {
+            "assigned": float(assigned.get(arm, 0)),
+            "run_conversions": float(conversions.get("run_conversions", 0.0)),
+        }
+        if arm == "holdout":
+            increments["revenue"] = float(conversions.get("revenue", 0.0))
+        present = {name: value for name, value in increments.items() if value}
+        if present:
+            row = rows.setdefault(f"*#{arm}#*", {})
+            for name, value in present.items():
+                row[name] = row.get(name, 0.0) + value
+
+
 def skipped_reasons(values: Mapping[str, float]) -> dict[str, int]:
     """The non-zero `skipped_<reason>` counters of one report row, by reason."""
     return {k.removeprefix(SKIPPED_PREFIX): int(v) for k, v in values.items() if k.startswith(SKIPPED_PREFIX) and v}

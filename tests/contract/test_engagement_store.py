@@ -154,6 +154,54 @@ class EngagementStoreContract:
             "*#holdout#*": {"assigned": 1, "run_conversions": 1, "revenue": 40},
         }
 
+    # -- run conversions: recorded on the run record, summed at report time --------------------------------------------
+    def test_an_order_counts_once_on_its_run_and_two_orders_sum_their_revenue(self, stores: Stores) -> None:
+        # GIVEN a held-out and a treated run of `cart`
+        store = stores.engagement
+        held, treated = scenario_run("p_1", holdout=True), scenario_run("p_2")
+        stores.runs.create(held)
+        stores.runs.create(treated)
+
+        def convert(run: Any, order: str, revenue: float) -> str:
+            return store.run_conversion(  # type: ignore[no-any-return]
+                run.profile_id, run.trigger_id, run.scenario_id, run.holdout, order, revenue
+            )
+
+        # WHEN the held-out person orders twice (the first replayed) and the treated one once
+        assert convert(held, "web#o1", 40) == "counted"
+        assert convert(held, "web#o1", 40) == "counted_before"
+        assert convert(held, "web#o2", 2.5) == "counted"
+        assert convert(treated, "web#o3", 70) == "counted"
+        # THEN each arm has its conversions, once; revenue is reported for the holdout arm (as the counters had it)
+        assert store.conversions("cart") == {
+            "treated": {"run_conversions": 1, "revenue": 70},
+            "holdout": {"run_conversions": 2, "revenue": 42.5},
+        }
+        assert store.rows("cart") == {
+            "*#treated#*": {"assigned": 1, "run_conversions": 1},
+            "*#holdout#*": {"assigned": 1, "run_conversions": 2, "revenue": 42.5},
+        }
+        assert store.rows("cart", assignments=False) == {}
+
+    def test_a_run_that_is_gone_is_not_recreated_by_an_order(self, stores: Stores) -> None:
+        assert stores.engagement.run_conversion("p_1", "cart:t1", "cart", True, "web#o1", 40) == "gone"
+        assert stores.runs.get("p_1", "cart:t1") is None
+        assert stores.engagement.rows("cart") == {}
+
+    def test_a_run_holds_its_maximum_of_orders_and_says_when_it_is_full(self, stores: Stores) -> None:
+        from chalicelib.engagement.messages_table import MAX_RUN_ORDERS
+
+        run = scenario_run("p_1", holdout=True)
+        stores.runs.create(run)
+        for n in range(MAX_RUN_ORDERS):
+            assert stores.engagement.run_conversion("p_1", run.trigger_id, "cart", True, f"o{n}", 1) == "counted"
+        assert stores.engagement.run_conversion("p_1", run.trigger_id, "cart", True, "o-more", 1) == "full"
+        assert stores.engagement.run_conversion("p_1", run.trigger_id, "cart", True, "o0", 1) == "counted_before"
+        assert stores.engagement.conversions("cart")["holdout"] == {
+            "run_conversions": MAX_RUN_ORDERS,
+            "revenue": MAX_RUN_ORDERS,
+        }
+
     def test_a_listed_scenario_lists_once(self, stores: Stores) -> None:
         stores.engagement.list_scenario("welcome", NOW)
         stores.engagement.list_scenario("welcome", NOW + timedelta(minutes=1))
@@ -218,6 +266,36 @@ class TestDynamoEngagementStore(EngagementStoreContract):
         assert {q["ExpressionAttributeValues"][":a"]["S"] for q in queries} == {
             f"cart#{arm}#{shard}" for arm in ("treated", "holdout") for shard in range(ASSIGNMENT_SHARDS)
         }
+
+    def test_a_run_started_before_the_assignment_index_converts_on_the_conversion_index(self, stores: Stores) -> None:
+        from chalicelib.shared.aws import client
+        from chalicelib.shared.settings import get_settings
+
+        # GIVEN a run whose assignment is in the legacy counter (its record has no `assigned`)
+        run = scenario_run("p_1", holdout=True)
+        stores.runs.create(run)
+        key = {"pk": {"S": "p#p_1"}, "sk": {"S": f"run#{run.trigger_id}"}}
+        table = get_settings().messages_table
+        client("dynamodb").update_item(TableName=table, Key=key, UpdateExpression="REMOVE assigned, assigned_at")
+        stores.engagement.count("assigned#old", "cart", "*#holdout#*", {"assigned": 1}, NOW)
+        # WHEN the person orders, and a step moves the run on
+        assert stores.engagement.run_conversion("p_1", run.trigger_id, "cart", True, "web#o1", 30) == "counted"
+        assert stores.runs.save(run.model_copy(update={"step_index": 1}), 0)
+        # THEN the conversion counts (the step kept it), the assignment still once
+        assert stores.engagement.rows("cart") == {"*#holdout#*": {"assigned": 1, "run_conversions": 1, "revenue": 30}}
+        item = client("dynamodb").get_item(TableName=table, Key=key)["Item"]
+        assert "assigned" not in item and item["conv_orders"] == {"SS": ["web#o1"]}
+
+    def test_the_conversion_sum_pages_through_a_shard(self, stores: Stores, monkeypatch: pytest.MonkeyPatch) -> None:
+        from chalicelib.engagement.messages_table import run_assignment
+
+        shard_of = {n: run_assignment("cart", True, f"p_{n}", "cart:t1") for n in range(200)}
+        crowded = [n for n, key in shard_of.items() if key == shard_of[0]][:5]
+        for n in crowded:
+            stores.runs.create(scenario_run(f"p_{n}", holdout=True))
+            stores.engagement.run_conversion(f"p_{n}", "cart:t1", "cart", True, "web#o1", 2)
+        monkeypatch.setattr(stores.engagement, "count_page_limit", 2)
+        assert stores.engagement.conversions("cart")["holdout"] == {"run_conversions": 5, "revenue": 10}
 
     def test_erasing_the_person_removes_their_assignment(self, stores: Stores) -> None:
         from types import SimpleNamespace

@@ -27,6 +27,9 @@ class FakeEngagementStore:
     daily_rows: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
     # A fake run store (`.runs`: key -> run JSON): its runs are the assignments, like the adapter's `by_assignment`.
     runs: Any = None
+    # (profile, trigger) -> the conversions recorded on that run ({"orders", "revenue"}), like the run record's
+    # `conv_orders` / `run_revenue`; they count only while the run is in `runs` (gone with it, like the record).
+    run_orders: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     def count(
         self,
@@ -69,13 +72,43 @@ class FakeEngagementStore:
                 out["holdout" if run.holdout else "treated"] += 1
         return out
 
+    def run_conversion(
+        self, profile_id: str, trigger_id: str, scenario_id: str, holdout: bool, order_key: str, revenue: float
+    ) -> str:
+        from chalicelib.engagement.messages_table import MAX_RUN_ORDERS
+
+        if self.runs is None or (profile_id, trigger_id) not in self.runs.runs:
+            return "gone"
+        recorded = self.run_orders.setdefault((profile_id, trigger_id), {"orders": [], "revenue": 0.0})
+        if order_key in recorded["orders"]:
+            return "counted_before"
+        if len(recorded["orders"]) >= MAX_RUN_ORDERS:
+            return "full"
+        recorded["orders"].append(order_key)
+        recorded["revenue"] += revenue
+        return "counted"
+
+    def conversions(self, scenario_id: str) -> dict[str, dict[str, float]]:
+        from chalicelib.scenarios.engine import ScenarioRun
+
+        out = {arm: {"run_conversions": 0.0, "revenue": 0.0} for arm in ("treated", "holdout")}
+        for key, recorded in self.run_orders.items():
+            body = self.runs.runs.get(key) if self.runs is not None else None
+            if body is None or not recorded["orders"]:
+                continue
+            run = ScenarioRun.model_validate_json(body)
+            if run.scenario_id == scenario_id:
+                arm = out["holdout" if run.holdout else "treated"]
+                arm["run_conversions"] += len(recorded["orders"])
+                arm["revenue"] += recorded["revenue"]
+        return out
+
     def rows(self, scenario_id: str, *, assignments: bool = True) -> dict[str, dict[str, float]]:
+        from chalicelib.engagement.reports import add_run_counts
+
         out = {row: dict(values) for row, values in self.rows_by_scenario.get(scenario_id, {}).items()}
         if assignments:
-            for arm, runs in self.assignments(scenario_id).items():
-                if runs:
-                    row = out.setdefault(f"*#{arm}#*", {})
-                    row["assigned"] = row.get("assigned", 0) + runs
+            add_run_counts(out, self.assignments(scenario_id), self.conversions(scenario_id))
         return out
 
     def scenario_ids(self, limit: int, after: str | None) -> tuple[list[str], str | None]:

@@ -215,6 +215,45 @@ def test_an_order_after_a_click_is_attributed_to_that_message_and_counted_for_th
     assert world.store.rows("cart_abandonment")["*#treated#*"] == {"assigned": 1, "run_conversions": 1}
 
 
+def _order(key: str, at: datetime, revenue: float) -> TrackedEvent:
+    return TrackedEvent(
+        message_id=key, source_id="web", type="track", profile_id="p_1", timestamp=at, received_at=at,
+        event="Order Completed", properties={"order_id": key, "revenue": revenue},
+    )  # fmt: skip
+
+
+def test_orders_in_a_runs_window_count_on_it_and_one_after_the_window_counts_nothing(world: World) -> None:
+    # GIVEN a held-out run entered now
+    run = ScenarioRun(
+        scenario_id="cart_abandonment", profile_id="p_1", trigger_id="t1", due_at=NOW, entered_at=NOW, holdout=True
+    )
+    world.service.run_starting(run)
+    world.runs.create(run)
+    # WHEN the person orders twice within 7 days (one order replayed), and once after
+    orders = [_order("o-1", NOW + timedelta(hours=1), 40), _order("o-2", NOW + timedelta(days=6), 60)]
+    world.service.orders("p_1", orders, [run])
+    world.service.orders("p_1", orders[:1], [run])
+    world.service.orders("p_1", [_order("o-3", NOW + timedelta(days=7, minutes=1), 500)], [run])
+    # THEN the run holds the two orders and their revenue; no counter row was written for them
+    assert world.store.rows("cart_abandonment")["*#holdout#*"] == {"assigned": 1, "run_conversions": 2, "revenue": 100}
+    assert world.store.rows("cart_abandonment", assignments=False) == {}
+
+
+def test_orders_past_a_runs_cap_count_once_on_the_legacy_counter(world: World) -> None:
+    from chalicelib.engagement.messages_table import MAX_RUN_ORDERS
+
+    run = ScenarioRun(scenario_id="cart_abandonment", profile_id="p_1", trigger_id="t1", due_at=NOW, entered_at=NOW)
+    world.runs.create(run)
+    orders = [_order(f"o-{n}", NOW + timedelta(minutes=n), 1) for n in range(MAX_RUN_ORDERS + 2)]
+    world.service.orders("p_1", orders, [run])
+    world.service.orders("p_1", orders, [run])  # the stream replays the batch
+    assert world.store.rows("cart_abandonment")["*#treated#*"] == {
+        "assigned": 1,
+        "run_conversions": MAX_RUN_ORDERS + 2,
+    }
+    assert world.store.rows("cart_abandonment", assignments=False) == {"*#treated#*": {"run_conversions": 2}}
+
+
 def test_starting_runs_lists_their_scenario_and_counts_nothing(world: World) -> None:
     """The recorder names each run's scenario; the DynamoDB store writes the listing once per scenario per warm
     container (tests/contract/test_engagement_store.py)."""

@@ -12,7 +12,9 @@ MessagesTable (pk, sk), one partition per person so every per-person read is one
 `attention`/`attention_at` exist only while a message is `sending` or `unknown`; the sparse GSI `by_attention` lists
 them for the stuck-send sweep without scanning. A run's `assigned` (`{scenario}#{treated|holdout}#{shard}`) and
 `assigned_at` (its entry time), written once by `create`, are the keys of the sparse KEYS_ONLY GSI `by_assignment`:
-the uplift report counts a scenario's assignments there (`engagement/messages_table.py`).
+the uplift report counts a scenario's assignments there (`engagement/messages_table.py`). Engagement's adapter adds
+the run's conversions to the same record (`conv_orders`, `run_conversions`, `run_revenue`, `converted`: the sparse GSI
+`by_conversion`); `save` updates only its own attributes, so a step never drops them.
 
 DueTable (pk=`due#{YYYY-MM-DDTHH}` hour bucket, sk=`{due_at}#{ref}`): run steps waiting for a time. The scheduled reader
 queries buckets from its cursor to now (Query only), so a waiting run costs one item and no compute.
@@ -35,6 +37,7 @@ from chalicelib.engagement.messages_table import (
     person_pk,
     plain,
     run_assignment,
+    run_sk,
     suppression_pk,
 )
 from chalicelib.scenarios.engine import ScenarioRun
@@ -64,7 +67,7 @@ class DynamoRunStore:
         now = run.updated_at or run.entered_at
         return {
             "pk": {"S": person_pk(run.profile_id)},
-            "sk": {"S": f"run#{run.trigger_id}"},
+            "sk": {"S": run_sk(run.trigger_id)},
             "scenario_id": {"S": run.scenario_id},
             "status": {"S": run.status},
             "step_index": {"N": str(run.step_index)},
@@ -120,7 +123,7 @@ class DynamoRunStore:
             client("dynamodb")
             .get_item(
                 TableName=self.table,
-                Key={"pk": {"S": person_pk(profile_id)}, "sk": {"S": f"run#{trigger_id}"}},
+                Key={"pk": {"S": person_pk(profile_id)}, "sk": {"S": run_sk(trigger_id)}},
                 ConsistentRead=True,
             )
             .get("Item")

@@ -22,7 +22,10 @@ MessagesTable (the person's partition, so erasure by key removes it with the res
 
 The uplift report's assignments are the run records (`p#{profile}` / `run#{trigger_id}`, delivery's adapter): their
 `assigned` / `assigned_at` keys are the sparse KEYS_ONLY GSI `by_assignment`, counted per arm at read time
-(`assignments`) and added to the arm rows' legacy `assigned` counter (runs started before the index).
+(`assignments`) and added to the arm rows' legacy `assigned` counter (runs started before the index). Their
+conversions too: `run_conversion` adds an order to the run record (`conv_orders`, `run_conversions`, `run_revenue`,
+and `converted` on the first: the sparse GSI `by_conversion`, INCLUDE projection), summed per arm at read time
+(`conversions`) and added to the arm rows' legacy `run_conversions` / `revenue` counters.
 """
 
 from __future__ import annotations
@@ -36,14 +39,19 @@ from chalicelib.engagement.messages_table import (
     ARMS,
     ASSIGNMENT_INDEX,
     ASSIGNMENT_SHARDS,
+    CONVERSION_INDEX,
+    MAX_RUN_ORDERS,
     assignment_key,
     due_bucket,
     erased_suppression_pk,
     person_pk,
     plain,
+    run_assignment,
+    run_sk,
     suppression_pk,
 )
-from chalicelib.engagement.reports import SKIPPED_PREFIX
+from chalicelib.engagement.ports import RunConversion
+from chalicelib.engagement.reports import SKIPPED_PREFIX, add_run_counts
 from chalicelib.shared.aws import client
 from chalicelib.shared.dynamodb import add_once_per_batch, query_all
 from chalicelib.tracking.events import iso
@@ -176,30 +184,89 @@ class DynamoEngagementStore:
         )
         self._listed.add(scenario_id)
 
+    def run_conversion(
+        self, profile_id: str, trigger_id: str, scenario_id: str, holdout: bool, order_key: str, revenue: float
+    ) -> RunConversion:
+        """Add one order to the run it converts: one conditional UpdateItem, no marker, no transaction.
+
+        The condition makes it exactly-once (the order is not among `conv_orders` yet), never recreates a run record
+        that is gone (erased or expired: its assignment left the report with it) and keeps the record bounded
+        (`MAX_RUN_ORDERS`). `converted` is written once (if_not_exists): the index entry appears on the first
+        conversion, later ones rewrite only its two projected numbers. A failed condition returns the record as it was
+        (ReturnValuesOnConditionCheckFailure: no extra read) to tell the three cases apart."""
+        ddb = client("dynamodb")
+        try:
+            ddb.update_item(
+                TableName=self.messages,
+                Key={"pk": {"S": person_pk(profile_id)}, "sk": {"S": run_sk(trigger_id)}},
+                UpdateExpression="SET converted = if_not_exists(converted, :shard) "
+                "ADD conv_orders :orders, run_conversions :one, run_revenue :revenue",
+                ConditionExpression="attribute_exists(pk) AND NOT contains(conv_orders, :order) "
+                "AND (attribute_not_exists(run_conversions) OR run_conversions < :cap)",
+                ExpressionAttributeValues={
+                    ":shard": {"S": run_assignment(scenario_id, holdout, profile_id, trigger_id)},
+                    ":orders": {"SS": [order_key]},
+                    ":order": {"S": order_key},
+                    ":one": {"N": "1"},
+                    ":revenue": {"N": _number(revenue)},
+                    ":cap": {"N": str(MAX_RUN_ORDERS)},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ddb.exceptions.ConditionalCheckFailedException as failure:
+            old = failure.response.get("Item")
+            if not old:
+                return "gone"
+            return "counted_before" if order_key in old.get("conv_orders", {}).get("SS", []) else "full"
+        return "counted"
+
     def assignments(self, scenario_id: str) -> dict[str, int]:
         """Arm (`treated`, `holdout`) -> runs of the scenario still stored, counted on the `by_assignment` index:
         Select=COUNT over each arm's shards (each paginated), the 32 Queries at once (a report waits for one)."""
+        counted = self._each_shard(scenario_id, ASSIGNMENT_INDEX, "assigned", {"Select": "COUNT"})
+        return {arm: sum(int(page.get("Count", 0)) for page in pages) for arm, pages in counted.items()}
+
+    def conversions(self, scenario_id: str) -> dict[str, dict[str, float]]:
+        """Arm -> {`run_conversions`, `revenue`} summed over the scenario's converted runs on the `by_conversion`
+        index (its projected numbers only: no base-table read), each arm's shards paginated, all at once."""
+        read = self._each_shard(
+            scenario_id, CONVERSION_INDEX, "converted", {"ProjectionExpression": "run_conversions, run_revenue"}
+        )
+        out: dict[str, dict[str, float]] = {}
+        for arm, pages in read.items():
+            items = [item for page in pages for item in page.get("Items", [])]
+            out[arm] = {
+                "run_conversions": float(sum(float(i["run_conversions"]["N"]) for i in items)),
+                "revenue": float(sum(float(i["run_revenue"]["N"]) for i in items)),
+            }
+        return out
+
+    def _each_shard(
+        self, scenario_id: str, index: str, key: str, select: dict[str, Any]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Arm -> every Query page of `index` over the arm's shards (`key` = shard key), the 32 Queries at once."""
         import contextvars
         from concurrent.futures import ThreadPoolExecutor
 
         ddb = client("dynamodb")  # one client for every thread (boto3 clients are thread-safe, creating one is not)
 
-        def count(partition: str) -> int:
+        def pages(partition: str) -> list[dict[str, Any]]:
             kwargs: dict[str, Any] = {
                 "TableName": self.messages,
-                "IndexName": ASSIGNMENT_INDEX,
-                "KeyConditionExpression": "assigned = :a",
+                "IndexName": index,
+                "KeyConditionExpression": "#k = :a",
+                "ExpressionAttributeNames": {"#k": key},
                 "ExpressionAttributeValues": {":a": {"S": partition}},
-                "Select": "COUNT",
+                **select,
             }
             if self.count_page_limit is not None:
                 kwargs["Limit"] = self.count_page_limit
-            total = 0
+            out = []
             while True:
                 page = ddb.query(**kwargs)
-                total += int(page.get("Count", 0))
+                out.append(page)
                 if "LastEvaluatedKey" not in page:
-                    return total
+                    return out
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
         partitions = [
@@ -207,11 +274,11 @@ class DynamoEngagementStore:
         ]
         with ThreadPoolExecutor(max_workers=ASSIGNMENT_SHARDS) as pool:
             # each task in a copy of the caller's context (logging and tracing context, the tests' call recording)
-            counts = [pool.submit(contextvars.copy_context().run, count, key) for _, key in partitions]
-            out = dict.fromkeys(ARMS, 0)
-            for (arm, _), counted in zip(partitions, counts, strict=True):
-                out[arm] += counted.result()
-        return out
+            read = [pool.submit(contextvars.copy_context().run, pages, key) for _, key in partitions]
+            by_arm: dict[str, list[dict[str, Any]]] = {arm: [] for arm in ARMS}
+            for (arm, _), done in zip(partitions, read, strict=True):
+                by_arm[arm].extend(done.result())
+        return by_arm
 
     def rows(self, scenario_id: str, *, assignments: bool = True) -> dict[str, dict[str, float]]:
         """Row key -> counters of one scenario (one Query; a scenario has a handful of rows).
@@ -219,13 +286,12 @@ class DynamoEngagementStore:
         With `assignments`, the arm rows' (`*#treated#*`, `*#holdout#*`) `assigned` is the stored counter plus the
         runs on the `by_assignment` index: runs started before the index counted in that counter and are not on the
         index (`DynamoRunStore.save` never adds the attributes), newer runs only on the index, so the sum counts
-        every run once and no migration is needed. Without it (readers of the step rows only), no index Query."""
+        every run once and no migration is needed. Likewise `run_conversions` (and the holdout's `revenue`): the
+        counter holds the (order, run) pairs counted before the run record held them, `by_conversion` the rest.
+        Without it (readers of the step rows only), no index Query."""
         out = self._counter_rows(scenario_id)
         if assignments:
-            for arm, runs in self.assignments(scenario_id).items():
-                if runs:
-                    row = out.setdefault(f"*#{arm}#*", {})
-                    row["assigned"] = row.get("assigned", 0.0) + runs
+            add_run_counts(out, self.assignments(scenario_id), self.conversions(scenario_id))
         return out
 
     def _counter_rows(self, scenario_id: str) -> dict[str, dict[str, float]]:

@@ -98,6 +98,18 @@ def test_the_sending_pipeline_is_told_apart_by_function_and_by_what_the_scenario
         "dynamodb_wru/one2one-events (api_handler)",
         "dynamodb_wru/one2one-profiles/by_due_day (fold_events)",
         "cloudwatch_logs/fold_events",
+        "dynamodb_wru/run-conversions:one2one-messages (run_scenarios)",  # an order on a run record: not a send
+        "dynamodb_wru/run-conversions:one2one-messages/by_conversion (run_scenarios)",
     ]
     assert [line for line in sending if not is_sending(line)] == []
     assert [line for line in events if is_sending(line)] == []
+
+
+def test_the_meter_labels_a_run_record_conversion_by_what_it_is_and_other_writes_by_their_table():
+    from bench.pipeline import RUN_CONVERSION_PURPOSE, write_purpose
+
+    conversion = {"UpdateExpression": "SET converted = if_not_exists(converted, :shard) ADD run_conversions :one"}
+    step = {"UpdateExpression": "SET #s = :status, step_index = :index, body = :body, expires_at = :expires"}
+    assert write_purpose("UpdateItem", conversion) == RUN_CONVERSION_PURPOSE
+    assert write_purpose("UpdateItem", step) == ""
+    assert write_purpose("PutItem", {"Item": {}}) == ""
