@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import email
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.policy import default as default_policy
@@ -108,6 +108,26 @@ def user_in(scenario_id: str, percent: float, *, holdout: bool, prefix: str = "u
         if in_holdout(scenario_id, user_profile_id(candidate), percent) == holdout:
             return candidate
     raise AssertionError("no candidate found")
+
+
+def holdout_report(world: World, scenario_id: str) -> dict[str, Any]:
+    """The scenario report's holdout section (treated and holdout arms), read through the admin API."""
+    response = world.h.admin(f"/admin/reports/scenarios/{scenario_id}")
+    assert response.status_code == 200, response.body
+    return world.h.json(response)["holdout"]  # type: ignore[no-any-return]
+
+
+def capturing(world: World, name: str) -> tuple[list[dict[str, Any]], Callable[[], None]]:
+    """Record every event the function `name` is invoked with; returns them and the undo."""
+    handler = world.h.app.handler_map[name]
+    captured: list[dict[str, Any]] = []
+
+    def capture(event: dict[str, Any], context: Any) -> Any:
+        captured.append(event)
+        return handler(event, context)
+
+    world.h.app.handler_map[name] = capture
+    return captured, lambda: world.h.app.handler_map.__setitem__(name, handler)
 
 
 @pytest.fixture(name="world")

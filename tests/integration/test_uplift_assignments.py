@@ -6,37 +6,18 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
-from typing import Any
 
 from tests.integration.conftest import ADMIN_TOKEN
 from tests.integration.scenario_support import (
     World,
+    capturing,
+    holdout_report,
     user_in,
     user_profile_id,
     world_fixture,  # noqa: F401 - registers `world`
 )
 
 CART = "cart_abandonment"
-
-
-def _holdout(world: World, scenario_id: str) -> dict[str, Any]:
-    response = world.h.admin(f"/admin/reports/scenarios/{scenario_id}")
-    assert response.status_code == 200, response.body
-    return world.h.json(response)["holdout"]  # type: ignore[no-any-return]
-
-
-def _capturing(world: World, name: str) -> tuple[list[dict[str, Any]], Callable[[], None]]:
-    """Record every event the function `name` is invoked with; returns them and the undo."""
-    handler = world.h.app.handler_map[name]
-    captured: list[dict[str, Any]] = []
-
-    def capture(event: dict[str, Any], context: Any) -> Any:
-        captured.append(event)
-        return handler(event, context)
-
-    world.h.app.handler_map[name] = capture
-    return captured, lambda: world.h.app.handler_map.__setitem__(name, handler)
 
 
 def _erase(world: World, user: str) -> None:
@@ -49,7 +30,7 @@ def _erase(world: World, user: str) -> None:
 def test_a_replayed_scenario_batch_assigns_each_person_once_and_the_scenario_is_listed(world: World) -> None:
     # GIVEN one customer held out of the cart scenario and one treated, both adding to the cart
     held, treated = user_in(CART, 10, holdout=True), user_in(CART, 10, holdout=False, prefix="t")
-    captured, undo = _capturing(world, "run_scenarios")
+    captured, undo = capturing(world, "run_scenarios")
     try:
         for user in (held, treated):
             world.customer(user, email_address=f"{user}@example.com")
@@ -65,7 +46,7 @@ def test_a_replayed_scenario_batch_assigns_each_person_once_and_the_scenario_is_
     handler({"Records": [r for event in captured for r in event["Records"]]}, None)
     world.drain()
     # THEN each arm has its one person, and the scenario (nothing sent yet: no counter row) is listed with them
-    holdout = _holdout(world, CART)
+    holdout = holdout_report(world, CART)
     assert (holdout["treated"]["assigned"], holdout["holdout"]["assigned"]) == (1, 1)
     listed = world.h.json(world.h.admin("/admin/reports/scenarios?limit=100"))["scenarios"]
     [item] = [s for s in listed if s["scenario_id"] == CART]
@@ -95,7 +76,7 @@ def test_a_retried_fan_out_page_assigns_each_member_once_in_their_arm(world: Wor
     )
     assert scheduled.status_code == 200, scheduled.body
     # WHEN it fans out, and SQS delivers every audience page again (a timeout after the runs were created)
-    captured, undo = _capturing(world, "fan_out_audience")
+    captured, undo = capturing(world, "fan_out_audience")
     try:
         world.advance(minutes=1)
         world.drain()
@@ -113,7 +94,7 @@ def test_a_retried_fan_out_page_assigns_each_member_once_in_their_arm(world: Wor
         if run["scenario_id"] == f"bc-{broadcast_id}"
     )
     assert sum(arms.values()) == len(users) and arms["holdout"] and arms["treated"]
-    holdout = _holdout(world, f"bc-{broadcast_id}")
+    holdout = holdout_report(world, f"bc-{broadcast_id}")
     assert {arm: holdout[arm]["assigned"] for arm in ("treated", "holdout")} == dict(arms)
 
 
@@ -131,7 +112,7 @@ def test_runs_counted_before_the_index_and_new_runs_add_up(world: World) -> None
         world.add_to_cart(user)
     world.drain()
     # THEN each arm counts its old and new people once
-    holdout = _holdout(world, CART)
+    holdout = holdout_report(world, CART)
     assert (holdout["treated"]["assigned"], holdout["holdout"]["assigned"]) == (3, 2)
     assert holdout["uplift"] is not None and holdout["uplift"]["diff"] == 0.0
 
@@ -144,9 +125,9 @@ def test_erasing_a_person_takes_their_assignment_out_of_the_report(world: World)
         world.customer(user, email_address=f"{user}@example.com")
         world.add_to_cart(user)
     world.drain()
-    assert _holdout(world, CART)["holdout"]["assigned"] == 2
+    assert holdout_report(world, CART)["holdout"]["assigned"] == 2
     # WHEN one of the held-out customers is erased
     _erase(world, held[0])
     # THEN their run, hence their assignment, is gone; the others stay
-    holdout = _holdout(world, CART)
+    holdout = holdout_report(world, CART)
     assert (holdout["treated"]["assigned"], holdout["holdout"]["assigned"]) == (1, 1)

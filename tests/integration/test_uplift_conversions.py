@@ -4,36 +4,17 @@ conversions counted before the run records held them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from tests.integration.conftest import ADMIN_TOKEN
 from tests.integration.scenario_support import (
     World,
+    capturing,
+    holdout_report,
     user_in,
     user_profile_id,
     world_fixture,  # noqa: F401 - registers `world`
 )
 
 CART = "cart_abandonment"
-
-
-def _holdout(world: World) -> dict[str, Any]:
-    response = world.h.admin(f"/admin/reports/scenarios/{CART}")
-    assert response.status_code == 200, response.body
-    return world.h.json(response)["holdout"]  # type: ignore[no-any-return]
-
-
-def _capturing(world: World, name: str) -> tuple[list[dict[str, Any]], Callable[[], None]]:
-    handler = world.h.app.handler_map[name]
-    captured: list[dict[str, Any]] = []
-
-    def capture(event: dict[str, Any], context: Any) -> Any:
-        captured.append(event)
-        return handler(event, context)
-
-    world.h.app.handler_map[name] = capture
-    return captured, lambda: world.h.app.handler_map.__setitem__(name, handler)
 
 
 def _order(world: World, user: str, order_id: str, revenue: float) -> None:
@@ -53,7 +34,7 @@ def test_replayed_orders_count_once_and_two_orders_in_the_window_count_twice(wor
     held, treated = user_in(CART, 10, holdout=True), user_in(CART, 10, holdout=False, prefix="t")
     _enter(world, held, treated)
     # WHEN the held-out customer orders twice within the window, and the stream delivers every batch again
-    captured, undo = _capturing(world, "run_scenarios")
+    captured, undo = capturing(world, "run_scenarios")
     try:
         world.advance(minutes=30)
         _order(world, held, "o-1", 40)
@@ -68,7 +49,7 @@ def test_replayed_orders_count_once_and_two_orders_in_the_window_count_twice(wor
         handler(event, None)
     world.drain()
     # THEN the holdout arm has two conversions and their revenue, once; the treated arm none
-    holdout = _holdout(world)
+    holdout = holdout_report(world, CART)
     assert holdout["holdout"] == {"assigned": 1, "run_conversions": 2, "revenue": 100.5}
     assert holdout["treated"] == {"assigned": 1, "run_conversions": 0}
 
@@ -79,7 +60,7 @@ def test_an_order_after_the_window_counts_nothing(world: World) -> None:
     world.advance(days=8)  # the window is 7 days from entering the run
     _order(world, held, "o-late", 25)
     world.drain()
-    holdout = _holdout(world)
+    holdout = holdout_report(world, CART)
     assert holdout["holdout"] == {"assigned": 1, "run_conversions": 0, "revenue": 0}
 
 
@@ -101,7 +82,7 @@ def test_conversions_counted_before_the_run_records_and_new_ones_add_up(world: W
     _order(world, treated, "o-2", 70)
     world.drain()
     # THEN each arm's numbers are the counters plus the run records
-    holdout = _holdout(world)
+    holdout = holdout_report(world, CART)
     assert holdout["holdout"] == {"assigned": 2, "run_conversions": 2, "revenue": 50}
     assert holdout["treated"] == {"assigned": 2, "run_conversions": 2}
     assert holdout["uplift"] is not None and holdout["uplift"]["diff"] == 0.0
@@ -119,7 +100,7 @@ def test_an_erased_persons_run_is_not_recreated_by_a_later_order(world: World) -
     _order(world, held, "o-1", 40)
     _order(world, other, "o-2", 5)
     world.drain()
-    assert _holdout(world)["holdout"]["run_conversions"] == 2
+    assert holdout_report(world, CART)["holdout"]["run_conversions"] == 2
     [run_key] = [
         item
         for item in client("dynamodb").scan(TableName=get_settings().messages_table)["Items"]
@@ -141,4 +122,4 @@ def test_an_erased_persons_run_is_not_recreated_by_a_later_order(world: World) -
         TableName=get_settings().messages_table, Key={"pk": run_key["pk"], "sk": run_key["sk"]}
     )
     assert "Item" not in messages
-    assert _holdout(world)["holdout"] == {"assigned": 1, "run_conversions": 1, "revenue": 5}
+    assert holdout_report(world, CART)["holdout"] == {"assigned": 1, "run_conversions": 1, "revenue": 5}
