@@ -373,11 +373,8 @@ def check_consent(ctx: SendContext, config: DeliveryConfig) -> GuardDecision:
     status = view.consent_status(ctx.profile, ctx.channel)
     if status != "opted_in":
         return skip(NO_CONSENT, f"{ctx.channel} consent is {status or 'unknown'}")
-    if ctx.topic:
-        topics = ctx.profile.get("consent", {}).get("topics") if isinstance(ctx.profile.get("consent"), dict) else None
-        topic_status = topics.get(ctx.topic) if isinstance(topics, dict) else None
-        if isinstance(topic_status, dict) and topic_status.get("status") == "opted_out":
-            return skip(NO_CONSENT, f"opted out of topic {ctx.topic!r}")
+    if view.topic_opted_out(ctx.profile, ctx.topic):
+        return skip(NO_CONSENT, f"opted out of topic {ctx.topic!r}")
     return ALLOW
 
 

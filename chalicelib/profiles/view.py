@@ -71,6 +71,13 @@ def consent_status(profile: Mapping[str, Any], channel: str) -> str | None:
     return status if isinstance(status, str) else None
 
 
+def topic_opted_out(profile: Mapping[str, Any], topic: str | None) -> bool:
+    """Whether the person opted out of this preference-centre topic (`consent.topics.<topic>.status`)."""
+    if not topic:
+        return False
+    return _dict(_dict(_dict(profile.get("consent")).get("topics")).get(topic)).get("status") == "opted_out"
+
+
 def timezone_name(profile: Mapping[str, Any]) -> str | None:
     """The recipient's IANA time zone name from traits, demographics or the top level; None when absent."""
     for value in (traits(profile).get("timezone"), demographics(profile).get("timezone"), profile.get("timezone")):

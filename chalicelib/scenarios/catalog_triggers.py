@@ -228,17 +228,12 @@ def reachable(profile: Mapping[str, Any], routes: Collection[Route]) -> bool:
             continue
         if channel == "push" and not push_targets(profile, marketing=False):
             continue
-        if route.marketing and (view.consent_status(profile, channel) != "opted_in" or _opted_out(profile, route)):
+        if route.marketing and (
+            view.consent_status(profile, channel) != "opted_in" or view.topic_opted_out(profile, route.topic)
+        ):
             continue
         return True
     return False
-
-
-def _opted_out(profile: Mapping[str, Any], route: Route) -> bool:
-    consent = profile.get("consent")
-    topics = consent.get("topics") if isinstance(consent, Mapping) and route.topic else None
-    status = topics.get(route.topic) if isinstance(topics, Mapping) else None
-    return isinstance(status, Mapping) and status.get("status") == "opted_out"
 
 
 def _viewed(body: Mapping[str, Any]) -> dict[str, datetime]:
